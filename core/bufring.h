@@ -1,0 +1,116 @@
+/* The provided-buffer ring: a slab of equal buffers the kernel fills on
+ * receive, with a reference count per buffer so that one received message can
+ * be sent to many subscribers straight from where it landed.
+ *
+ * Ownership of buffer `bid`, at every step:
+ *   - in the ring (added, not yet consumed): the kernel's; ringcast must not
+ *     touch it;
+ *   - after a CQE names it (RC_CQE_BUFFER): ringcast's, with one reference,
+ *     taken by rc_bufring_take();
+ *   - each queued send that points into it holds one more reference
+ *     (rc_bufring_ref()), dropped by the send's completion (rc_bufring_unref());
+ *   - when the count reaches zero the buffer goes back into the ring, and the
+ *     kernel owns it again.
+ * Every buffer has `headroom` bytes in front of the area the kernel fills, so
+ * a protocol header can be written in place in front of the payload. */
+#ifndef RC_BUFRING_H
+#define RC_BUFRING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "loop.h"
+
+struct rc_bufring_opts {
+	uint16_t group;		/* buffer group id, unique per loop */
+	uint32_t count;		/* buffers, a power of two <= 32768 */
+	uint32_t size;		/* bytes the kernel may fill per buffer */
+	uint32_t headroom;	/* bytes reserved in front of each buffer */
+	uint32_t low_water;	/* free count under which the pressure hook runs */
+};
+
+struct rc_bufring {
+	struct rc_loop *loop;
+	void *ring;		/* struct io_uring_buf_ring *, shared with the kernel */
+	uint8_t *slab;
+	size_t slab_len;
+	size_t ring_len;
+	uint32_t count;
+	uint32_t mask;
+	uint32_t stride;	/* headroom + size, rounded up to 64 bytes */
+	uint32_t size;
+	uint32_t headroom;
+	uint16_t group;
+	uint32_t *refs;		/* per buffer; 0 = in the ring */
+	uint32_t in_use;	/* buffers ringcast holds (refs > 0) */
+	uint32_t low_water;
+	uint32_t refill;	/* free count at which waiters run (count / 4) */
+	struct rc_deferred *pressure;	/* runs when free < low_water */
+	struct rc_deferred **waiters;	/* run when free >= refill */
+	uint32_t nwaiters;
+	uint32_t waiters_cap;
+};
+
+/* Allocates the slab and ring memory, registers the ring with the loop's
+ * io_uring under opts->group and gives every buffer to the kernel.
+ * Returns NULL with *err = -errno on failure (-EINVAL for bad options,
+ * -ENOMEM, or the kernel's error from IORING_REGISTER_PBUF_RING). */
+struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufring_opts *opts,
+				     int *err);
+
+/* Unregisters and frees. Only when no operation can still select from it. */
+void rc_bufring_destroy(struct rc_bufring *br);
+
+/* Start of the area the kernel filled for buffer bid (headroom precedes it). */
+static inline uint8_t *rc_bufring_data(const struct rc_bufring *br, uint16_t bid)
+{
+	return br->slab + (size_t)bid * br->stride + br->headroom;
+}
+
+/* Buffers currently in the ring, available to the kernel. */
+static inline uint32_t rc_bufring_free(const struct rc_bufring *br)
+{
+	return br->count - br->in_use;
+}
+
+/* Records that a CQE handed buffer bid to ringcast: it now has one reference
+ * (the receiver's). Runs the pressure hook when few buffers are left. */
+void rc_bufring_take(struct rc_bufring *br, uint16_t bid);
+
+/* Adds a reference to a buffer ringcast holds. */
+void rc_bufring_ref(struct rc_bufring *br, uint16_t bid);
+
+/* Drops a reference; the last one returns the buffer to the kernel and may
+ * wake waiters (rc_bufring_wait()). */
+void rc_bufring_unref(struct rc_bufring *br, uint16_t bid);
+
+/* Queues d to run (deferred, on the loop) once at least count/4 buffers are
+ * free again: how a receive that ended with -ENOBUFS gets re-armed without
+ * spinning. Returns 0 or -ENOMEM. d runs at once if buffers are available. */
+int rc_bufring_wait(struct rc_bufring *br, struct rc_deferred *d);
+
+/* Removes d from the waiters, if present (its owner is going away). */
+void rc_bufring_unwait(struct rc_bufring *br, struct rc_deferred *d);
+
+/* Sets the deferred work that runs when the free count falls below low_water. */
+void rc_bufring_set_pressure(struct rc_bufring *br, struct rc_deferred *d);
+
+/* One datagram decoded from a multishot recvmsg completion. */
+struct rc_datagram {
+	uint8_t *payload;	/* inside the buffer; headroom and the kernel's header precede it */
+	uint32_t len;		/* bytes of payload in the buffer */
+	bool truncated;		/* the datagram was longer than the buffer */
+	const struct sockaddr *src;
+	socklen_t src_len;
+	bool has_kernel_drops;	/* the socket has SO_RXQ_OVFL on and reported: */
+	uint32_t kernel_drops;	/* datagrams the kernel dropped on it so far (cumulative) */
+};
+
+/* Decodes the buffer that a recvmsg multishot CQE (with RC_CQE_BUFFER and
+ * res >= 0) filled, using the same template lengths the operation was armed
+ * with. Returns 0, or -EINVAL when the kernel's header does not fit. */
+int rc_bufring_recvmsg_payload(const struct rc_bufring *br, const struct rc_cqe *cqe,
+			       struct msghdr *tmpl, struct rc_datagram *out);
+
+#endif

@@ -1,0 +1,285 @@
+/* Channel registry, fan-out and the slow-subscriber policy. */
+#include "channel.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static const char *const drop_names[RC_DROP_REASONS] = {
+	[RC_DROP_SLOW_DROP] = "slow_drop",   [RC_DROP_SLOW_CLOSE] = "slow_close",
+	[RC_DROP_PRESSURE] = "pressure",     [RC_DROP_STALLED] = "stalled",
+	[RC_DROP_TRUNCATED] = "truncated",   [RC_DROP_NO_BUFFERS] = "no_buffers",
+};
+
+const char *rc_drop_reason_name(enum rc_drop_reason r)
+{
+	return r < RC_DROP_REASONS ? drop_names[r] : "unknown";
+}
+
+bool rc_channel_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > RC_CHANNEL_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* FNV-1a: channel names are short and chosen by clients, and the table only
+ * serves subscribe and bind, never the per-message path. */
+static uint32_t name_hash(const char *name, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)name[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d);
+static void hub_evict(struct rc_loop *loop, struct rc_deferred *d);
+
+void rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
+		 uint32_t max_channels)
+{
+	memset(hub, 0, sizeof(*hub));
+	hub->loop = loop;
+	hub->br = br;
+	hub->max_channels = max_channels;
+	hub->stall_ms = 2000;
+	hub->pressure.fn = hub_pressure;
+	hub->evict.fn = hub_evict;
+	rc_bufring_set_pressure(br, &hub->pressure);
+}
+
+void rc_hub_fini(struct rc_hub *hub)
+{
+	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
+		struct rc_channel *ch = hub->buckets[b];
+
+		while (ch) {
+			struct rc_channel *next = ch->hnext;
+
+			free(ch->subs);
+			free(ch);
+			ch = next;
+		}
+		hub->buckets[b] = NULL;
+	}
+	hub->nchannels = 0;
+}
+
+struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t len, int *err)
+{
+	uint32_t b;
+	struct rc_channel *ch;
+
+	if (!rc_channel_name_valid(name, len)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	b = name_hash(name, len) % RC_HUB_BUCKETS;
+	for (ch = hub->buckets[b]; ch; ch = ch->hnext) {
+		if (ch->name_len == len && memcmp(ch->name, name, len) == 0) {
+			ch->users++;
+			return ch;
+		}
+	}
+	if (hub->nchannels >= hub->max_channels) {
+		*err = -ENOSPC;
+		return NULL;
+	}
+	ch = calloc(1, sizeof(*ch));
+	if (!ch) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	memcpy(ch->name, name, len);
+	ch->name_len = len;
+	ch->users = 1;
+	ch->hnext = hub->buckets[b];
+	hub->buckets[b] = ch;
+	hub->nchannels++;
+	return ch;
+}
+
+void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch)
+{
+	struct rc_channel **pp;
+
+	if (--ch->users)
+		return;
+	pp = &hub->buckets[name_hash(ch->name, ch->name_len) % RC_HUB_BUCKETS];
+	while (*pp != ch)
+		pp = &(*pp)->hnext;
+	*pp = ch->hnext;
+	hub->nchannels--;
+	free(ch->subs);
+	free(ch);
+}
+
+void rc_hub_foreach(struct rc_hub *hub, void (*fn)(struct rc_channel *ch, void *arg), void *arg)
+{
+	for (size_t b = 0; b < RC_HUB_BUCKETS; b++)
+		for (struct rc_channel *ch = hub->buckets[b]; ch; ch = ch->hnext)
+			fn(ch, arg);
+}
+
+int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s)
+{
+	(void)hub;
+	if (ch->nsubs == ch->cap) {
+		uint32_t cap = ch->cap ? ch->cap * 2 : 8;
+		struct rc_sub **subs = realloc(ch->subs, cap * sizeof(*subs));
+
+		if (!subs)
+			return -ENOMEM;
+		ch->subs = subs;
+		ch->cap = cap;
+	}
+	s->ch = ch;
+	s->slot = ch->nsubs;
+	ch->subs[ch->nsubs++] = s;
+	return 0;
+}
+
+void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s)
+{
+	struct rc_channel *ch = s->ch;
+	struct rc_sub **pp;
+
+	if (!ch)
+		return;
+	/* Swap-remove: order among subscribers carries no meaning. */
+	ch->subs[s->slot] = ch->subs[--ch->nsubs];
+	ch->subs[s->slot]->slot = s->slot;
+	s->ch = NULL;
+	/* An eviction still queued for s must not run after its owner is gone. */
+	if (s->evicting) {
+		for (pp = &hub->evict_head; *pp; pp = &(*pp)->evict_next) {
+			if (*pp == s) {
+				*pp = s->evict_next;
+				break;
+			}
+		}
+	}
+	rc_hub_release(hub, ch);
+}
+
+/* Marks s for eviction; the owner hears of it at the end of the turn, so the
+ * subscriber array is never changed while publish walks it. */
+static void queue_evict(struct rc_hub *hub, struct rc_sub *s, enum rc_drop_reason reason)
+{
+	if (s->evicting)
+		return;
+	s->evicting = true;
+	s->evict_reason = (uint8_t)reason;
+	hub->stats.drops[reason]++;
+	s->evict_next = hub->evict_head;
+	hub->evict_head = s;
+	rc_loop_defer(hub->loop, &hub->evict);
+}
+
+static void hub_evict(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct rc_hub *hub = (struct rc_hub *)((char *)d - offsetof(struct rc_hub, evict));
+
+	(void)loop;
+	while (hub->evict_head) {
+		struct rc_sub *s = hub->evict_head;
+		hub->evict_head = s->evict_next;
+		s->evict(s, (enum rc_drop_reason)s->evict_reason);
+	}
+}
+
+void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, uint8_t *frame, uint32_t len,
+		    uint16_t bid)
+{
+	for (uint32_t i = 0; i < ch->nsubs; i++) {
+		struct rc_sub *s = ch->subs[i];
+
+		if (s->evicting)
+			continue;
+		if (s->q.queued_bytes + len > s->max_queue) {
+			if (s->policy == RC_SLOW_DROP) {
+				s->drops++;
+				hub->stats.drops[RC_DROP_SLOW_DROP]++;
+			} else {
+				queue_evict(hub, s, RC_DROP_SLOW_CLOSE);
+			}
+			continue;
+		}
+		if (rc_sendq_push_ring(&s->q, frame, len, bid, true) < 0)
+			queue_evict(hub, s, RC_DROP_STALLED);
+	}
+}
+
+/* The buffer ring is running low. Subscribers that hold buffers only
+ * because they are behind must not starve ingest for everybody: discard the
+ * queued (not yet sent) messages of the subscribers with the longest queues
+ * first, then evict subscribers whose in-flight send has not completed for
+ * stall_ms (a socket that accepts nothing pins its buffers forever). */
+static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct rc_hub *hub = (struct rc_hub *)((char *)d - offsetof(struct rc_hub, pressure));
+	uint32_t target = hub->br->low_water * 2;
+	uint64_t now = rc_loop_now_ms(loop);
+
+	hub->stats.pressure_runs++;
+	if (target > hub->br->count)
+		target = hub->br->count;
+	/* Each round frees the longest queue; bounded so a pathological case
+	 * costs a bounded amount of work per turn. */
+	for (int round = 0; round < 64 && rc_bufring_free(hub->br) < target; round++) {
+		struct rc_sub *worst = NULL;
+		uint32_t worst_pending = 0;
+
+		for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
+			for (struct rc_channel *ch = hub->buckets[b]; ch; ch = ch->hnext) {
+				for (uint32_t i = 0; i < ch->nsubs; i++) {
+					uint32_t p = rc_sendq_pending(&ch->subs[i]->q);
+
+					if (p > worst_pending) {
+						worst_pending = p;
+						worst = ch->subs[i];
+					}
+				}
+			}
+		}
+		if (!worst)
+			break;
+		if (worst->policy == RC_SLOW_CLOSE) {
+			rc_sendq_drop_pending(&worst->q);
+			queue_evict(hub, worst, RC_DROP_SLOW_CLOSE);
+		} else {
+			uint32_t n = rc_sendq_drop_pending(&worst->q);
+
+			worst->drops += n;
+			hub->stats.drops[RC_DROP_PRESSURE] += n;
+		}
+	}
+	if (rc_bufring_free(hub->br) >= hub->br->low_water)
+		return;
+	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
+		for (struct rc_channel *ch = hub->buckets[b]; ch; ch = ch->hnext) {
+			for (uint32_t i = 0; i < ch->nsubs; i++) {
+				struct rc_sub *s = ch->subs[i];
+
+				if (rc_sendq_busy(&s->q) && now - s->q.inflight_since_ms >= hub->stall_ms)
+					queue_evict(hub, s, RC_DROP_STALLED);
+			}
+		}
+	}
+	if (rc_bufring_free(hub->br) < hub->br->low_water)
+		rc_log_debug("buffer ring %u: %u of %u free after pressure policy", hub->br->group,
+			     rc_bufring_free(hub->br), hub->br->count);
+}

@@ -1,0 +1,136 @@
+/* Channels and fan-out.
+ *
+ * A channel is a name with a list of subscribers. Publishing a message that
+ * sits framed in a ring buffer queues a reference to that same memory on
+ * every subscriber's send queue: no subscriber gets a copy. The hub owns all
+ * channels of one loop and the policy for slow subscribers. */
+#ifndef RC_CHANNEL_H
+#define RC_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bufring.h"
+#include "loop.h"
+#include "sendq.h"
+
+#define RC_CHANNEL_NAME_MAX 64
+#define RC_HUB_BUCKETS 1024
+
+enum rc_slow_policy {
+	RC_SLOW_DROP,		/* skip whole messages for that subscriber, count them */
+	RC_SLOW_CLOSE,		/* close it (WebSocket code 1008), count it */
+};
+
+enum rc_drop_reason {
+	RC_DROP_SLOW_DROP,	/* message skipped: subscriber over its queue bound */
+	RC_DROP_SLOW_CLOSE,	/* subscriber closed: over its queue bound (policy close) */
+	RC_DROP_PRESSURE,	/* queued message discarded to refill the buffer ring */
+	RC_DROP_STALLED,	/* subscriber closed: its send stalled while buffers ran out */
+	RC_DROP_TRUNCATED,	/* datagram larger than a ring buffer */
+	RC_DROP_NO_BUFFERS,	/* receive stopped because the buffer ring was empty */
+	RC_DROP_REASONS
+};
+
+/* Name of a drop reason as used in metrics labels. */
+const char *rc_drop_reason_name(enum rc_drop_reason r);
+
+struct rc_channel;
+struct rc_sub;
+
+/* Called (deferred, never inside publish) when the hub decides to close a
+ * subscriber; reason is RC_DROP_SLOW_CLOSE or RC_DROP_STALLED. The owner
+ * must unsubscribe it. */
+typedef void (*rc_sub_evict_fn)(struct rc_sub *s, enum rc_drop_reason reason);
+
+/* One subscription: embedded in the connection that owns the socket. */
+struct rc_sub {
+	struct rc_sendq q;
+	struct rc_channel *ch;		/* NULL when not subscribed */
+	uint32_t slot;			/* index in ch->subs */
+	size_t max_queue;		/* bound on q.queued_bytes */
+	enum rc_slow_policy policy;
+	bool evicting;			/* queued for eviction; gets nothing more */
+	uint8_t evict_reason;		/* enum rc_drop_reason, while evicting */
+	uint64_t drops;			/* messages this subscriber missed */
+	rc_sub_evict_fn evict;
+	struct rc_sub *evict_next;
+};
+
+struct rc_channel {
+	struct rc_channel *hnext;
+	uint32_t users;			/* subscribers + ingest bindings */
+	uint32_t nsubs;
+	uint32_t cap;
+	struct rc_sub **subs;
+	uint64_t msgs_in;		/* counted by the ingest that publishes */
+	uint64_t bytes_in;
+	size_t name_len;
+	char name[RC_CHANNEL_NAME_MAX + 1];
+};
+
+struct rc_hub_stats {
+	struct rc_sendq_stats send;	/* delivered frames and bytes */
+	uint64_t drops[RC_DROP_REASONS];
+	uint64_t pressure_runs;
+};
+
+struct rc_hub {
+	struct rc_loop *loop;
+	struct rc_bufring *br;
+	uint32_t nchannels;
+	uint32_t max_channels;
+	uint64_t stall_ms;		/* an in-flight send older than this is stalled */
+	struct rc_hub_stats stats;
+	struct rc_deferred pressure;	/* runs when ring buffers run low */
+	struct rc_deferred evict;	/* runs queued evictions */
+	struct rc_sub *evict_head;
+	struct rc_channel *buckets[RC_HUB_BUCKETS];
+};
+
+/* True when name[0..len) is a valid channel name: 1-64 of [A-Za-z0-9._-]. */
+bool rc_channel_name_valid(const char *name, size_t len);
+
+/* Prepares the hub of a loop whose fan-out buffers come from br, and hooks
+ * the buffer-pressure policy into br. */
+void rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
+		 uint32_t max_channels);
+
+/* Frees every channel. Subscribers must be gone. */
+void rc_hub_fini(struct rc_hub *hub);
+
+/* Finds the channel named name[0..len), creating it when absent, and counts
+ * one more user of it. Returns NULL with *err = -EINVAL (bad name), -ENOSPC
+ * (max_channels reached) or -ENOMEM. */
+struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t len, int *err);
+
+/* Drops one user; the channel is freed when it has none. */
+void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch);
+
+/* Calls fn for every channel (which it must not free). */
+void rc_hub_foreach(struct rc_hub *hub, void (*fn)(struct rc_channel *ch, void *arg), void *arg);
+
+/* Adds s (with its sendq already initialised) to ch, which must have been
+ * acquired for it. Returns 0 or -ENOMEM. */
+int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s);
+
+/* Removes s from its channel (no-op when not subscribed) and releases the
+ * channel user it held. Its send queue is untouched. */
+void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s);
+
+/* Fans a message out: `frame` (len bytes, already framed, inside ring buffer
+ * bid) is queued on every subscriber of ch, each taking a reference on bid.
+ * A subscriber whose queue would pass max_queue misses the message
+ * (RC_SLOW_DROP) or is evicted (RC_SLOW_CLOSE). The caller keeps its own
+ * reference and drops it afterwards. */
+void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, uint8_t *frame, uint32_t len,
+		    uint16_t bid);
+
+/* Counts one drop of `reason` against the hub. */
+static inline void rc_hub_count_drop(struct rc_hub *hub, enum rc_drop_reason reason)
+{
+	hub->stats.drops[reason]++;
+}
+
+#endif

@@ -1,0 +1,419 @@
+/* The ring, its set-up and probing, and the turn: submit, wait, dispatch,
+ * run deferred work. See loop.h for the contract. */
+#include "loop.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bufring_internal.h"
+#include "compat.h"
+#include "log.h"
+
+#define RC_CQE_BATCH 256
+
+struct rc_loop {
+	struct io_uring ring;
+	unsigned setup_flags;
+	unsigned features;
+	bool ring_fd_registered;
+	bool has_send_zc;
+	bool stop;
+	uint64_t now_ms;
+	struct rc_loop_stats stats;
+	struct rc_deferred *defer_head;
+	struct rc_deferred **defer_tail;
+};
+
+/* The timer keeps its timespec in two plain fields so loop.h need not include
+ * the kernel headers; they must match struct __kernel_timespec exactly. */
+static_assert(sizeof(((struct rc_timer *)0)->ts_sec) == sizeof(((struct __kernel_timespec *)0)->tv_sec),
+	      "rc_timer.ts_sec layout");
+static_assert(offsetof(struct rc_timer, ts_nsec) - offsetof(struct rc_timer, ts_sec) ==
+	      offsetof(struct __kernel_timespec, tv_nsec), "rc_timer.ts_nsec layout");
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Explains, once, why the ring could not be created and what fixes it. */
+static void explain_setup_error(int err)
+{
+	switch (-err) {
+	case EPERM:
+		rc_log_error("io_uring_setup: permission denied. io_uring is disabled for this process: "
+			     "check 'sysctl kernel.io_uring_disabled' (0 allows everyone; 1 allows only "
+			     "CAP_SYS_ADMIN or members of the group in kernel.io_uring_group; 2 disables it) "
+			     "and any seccomp profile (Docker >= 25 and containerd >= 2.0 block io_uring by "
+			     "default: run with deploy/seccomp-ringcast.json)");
+		break;
+	case ENOSYS:
+		rc_log_error("io_uring_setup: not implemented. The kernel lacks io_uring "
+			     "(CONFIG_IO_URING) or a seccomp filter hides it; ringcast needs Linux >= 6.0 "
+			     "with io_uring allowed");
+		break;
+	case ENOMEM:
+		rc_log_error("io_uring_setup: out of memory. On kernels before 5.12 ring memory counts "
+			     "against RLIMIT_MEMLOCK: raise it (ulimit -l, systemd LimitMEMLOCK=) or lower "
+			     "--ring-entries");
+		break;
+	case EINVAL:
+		rc_log_error("io_uring_setup: invalid argument. This kernel is too old for ringcast "
+			     "(it needs Linux >= 6.0 for multishot receives)");
+		break;
+	default:
+		rc_log_error("io_uring_setup failed: %s", strerror(-err));
+		break;
+	}
+}
+
+/* Tries the set-up flags from best to plainest. DEFER_TASKRUN runs completion
+ * work only when this thread asks for events, which batches it and avoids
+ * interrupting the loop (6.1); COOP_TASKRUN is the older, weaker form. */
+static int setup_ring(struct rc_loop *loop, unsigned sq, unsigned cq)
+{
+	static const unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
+	static const unsigned tries[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		0,
+	};
+	struct io_uring_params p;
+	int ret = -EINVAL;
+
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		p.flags = base | tries[i];
+		p.cq_entries = cq;
+		ret = io_uring_queue_init_params(sq, &loop->ring, &p);
+		if (ret == 0) {
+			loop->setup_flags = p.flags;
+			loop->features = p.features;
+			rc_log_info("io_uring: sq=%u cq=%u flags=%s features=0x%x", p.sq_entries,
+				    p.cq_entries,
+				    i == 0 ? "SINGLE_ISSUER|DEFER_TASKRUN" :
+				    i == 1 ? "COOP_TASKRUN" : "plain", p.features);
+			return 0;
+		}
+		if (ret != -EINVAL)
+			break;
+		rc_log_warn("io_uring: set-up flags 0x%x refused, trying simpler ones", p.flags);
+	}
+	explain_setup_error(ret);
+	return ret;
+}
+
+/* The opcodes ringcast cannot work without, and SEND_ZC which it can use. */
+static int probe_ops(struct rc_loop *loop)
+{
+	static const struct {
+		int op;
+		const char *name;
+	} need[] = {
+		{ IORING_OP_ACCEPT, "ACCEPT" },	  { IORING_OP_RECV, "RECV" },
+		{ IORING_OP_RECVMSG, "RECVMSG" }, { IORING_OP_SENDMSG, "SENDMSG" },
+		{ IORING_OP_READ, "READ" },	  { IORING_OP_TIMEOUT, "TIMEOUT" },
+		{ IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" },
+	};
+	struct io_uring_probe *probe = io_uring_get_probe_ring(&loop->ring);
+	int ret = 0;
+
+	if (!probe) {
+		rc_log_error("io_uring: the kernel refused the opcode probe (needs Linux >= 5.6)");
+		return -EOPNOTSUPP;
+	}
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (!io_uring_opcode_supported(probe, need[i].op)) {
+			rc_log_error("io_uring: kernel lacks IORING_OP_%s", need[i].name);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	loop->has_send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+	io_uring_free_probe(probe);
+	return ret;
+}
+
+struct rc_loop *rc_loop_create(const struct rc_loop_opts *opts, int *err)
+{
+	unsigned sq = opts && opts->sq_entries ? opts->sq_entries : 4096;
+	unsigned cq = opts && opts->cq_entries ? opts->cq_entries : sq * 8;
+	struct rc_loop *loop = calloc(1, sizeof(*loop));
+	int ret;
+
+	if (!loop) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	loop->defer_tail = &loop->defer_head;
+	ret = setup_ring(loop, sq, cq);
+	if (ret < 0)
+		goto fail_free;
+	ret = probe_ops(loop);
+	if (ret < 0)
+		goto fail_ring;
+	/* A registered ring fd saves the fdget/fdput in every io_uring_enter. */
+	loop->ring_fd_registered = io_uring_register_ring_fd(&loop->ring) == 1;
+	rc_log_info("io_uring: registered ring fd %s, SEND_ZC %s, recv/send bundles %s, "
+		    "registered-ring register %s",
+		    loop->ring_fd_registered ? "yes" : "no", loop->has_send_zc ? "yes" : "no",
+		    loop->features & IORING_FEAT_RECVSEND_BUNDLE ? "available (unused)" : "no",
+		    loop->features & IORING_FEAT_REG_REG_RING ? "yes" : "no");
+	if (!(loop->features & IORING_FEAT_NODROP))
+		rc_log_warn("io_uring: kernel may drop completions on CQ overflow (no FEAT_NODROP)");
+	loop->now_ms = monotonic_ms();
+	return loop;
+
+fail_ring:
+	io_uring_queue_exit(&loop->ring);
+fail_free:
+	free(loop);
+fail:
+	if (err)
+		*err = ret;
+	return NULL;
+}
+
+void rc_loop_destroy(struct rc_loop *loop)
+{
+	if (!loop)
+		return;
+	io_uring_queue_exit(&loop->ring);
+	free(loop);
+}
+
+void rc_loop_stop(struct rc_loop *loop)
+{
+	loop->stop = true;
+}
+
+uint64_t rc_loop_now_ms(const struct rc_loop *loop)
+{
+	return loop->now_ms;
+}
+
+const struct rc_loop_stats *rc_loop_stats(const struct rc_loop *loop)
+{
+	return &loop->stats;
+}
+
+bool rc_loop_has_send_zc(const struct rc_loop *loop)
+{
+	return loop->has_send_zc;
+}
+
+void rc_loop_defer(struct rc_loop *loop, struct rc_deferred *d)
+{
+	if (d->queued)
+		return;
+	d->queued = true;
+	d->next = NULL;
+	*loop->defer_tail = d;
+	loop->defer_tail = &d->next;
+}
+
+/* Runs deferred work until none is left; work may queue more work. */
+static void run_deferred(struct rc_loop *loop)
+{
+	while (loop->defer_head) {
+		struct rc_deferred *d = loop->defer_head;
+
+		loop->defer_head = d->next;
+		if (!loop->defer_head)
+			loop->defer_tail = &loop->defer_head;
+		d->queued = false;
+		d->next = NULL;
+		d->fn(loop, d);
+	}
+}
+
+/* Returns a free SQE, flushing the SQ to the kernel first when it is full. */
+static struct io_uring_sqe *get_sqe(struct rc_loop *loop)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+	int ret;
+
+	if (sqe)
+		return sqe;
+	loop->stats.sq_full++;
+	ret = io_uring_submit(&loop->ring);
+	if (ret > 0)
+		loop->stats.submissions += (unsigned)ret;
+	return io_uring_get_sqe(&loop->ring);
+}
+
+static void dispatch(struct rc_loop *loop, const struct io_uring_cqe *cqe)
+{
+	struct rc_io *io = io_uring_cqe_get_data(cqe);
+	struct rc_cqe c = { .res = cqe->res };
+
+	loop->stats.cqes++;
+	/* user_data 0 marks requests whose result nobody needs (failed cancels). */
+	if (!io)
+		return;
+	if (cqe->flags & IORING_CQE_F_MORE)
+		c.flags |= RC_CQE_MORE;
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		c.flags |= RC_CQE_BUFFER;
+		c.bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+	}
+	if (cqe->flags & IORING_CQE_F_NOTIF)
+		c.flags |= RC_CQE_NOTIF;
+	if (cqe->flags & IORING_CQE_F_SOCK_NONEMPTY)
+		c.flags |= RC_CQE_SOCK_NONEMPTY;
+	io->fn(loop, io, &c);
+}
+
+int rc_loop_run(struct rc_loop *loop)
+{
+	struct io_uring_cqe *cqes[RC_CQE_BATCH];
+
+	loop->stop = false;
+	while (!loop->stop) {
+		unsigned n;
+		int ret;
+
+		run_deferred(loop);
+		if (loop->stop)
+			break;
+		ret = io_uring_submit_and_wait(&loop->ring, 1);
+		loop->stats.enters++;
+		if (ret > 0) {
+			loop->stats.submissions += (unsigned)ret;
+		} else if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY &&
+			   ret != -ETIME) {
+			/* -EBUSY means completions are backed up in the kernel's
+			 * overflow list: reaping below is the cure. Anything else
+			 * means the ring itself is unusable. */
+			rc_log_error("io_uring_enter: %s", strerror(-ret));
+			return ret;
+		}
+		loop->now_ms = monotonic_ms();
+		/* The CQ is sized so this stays 0; when it is not, completions
+		 * took the kernel's slow overflow path (never lost with
+		 * FEAT_NODROP) and the operator should raise --cq-entries. */
+		loop->stats.cq_overflow = IO_URING_READ_ONCE(*loop->ring.cq.koverflow);
+		if (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+			loop->stats.cq_overflow_turns++;
+		while ((n = io_uring_peek_batch_cqe(&loop->ring, cqes, RC_CQE_BATCH)) > 0) {
+			for (unsigned i = 0; i < n; i++)
+				dispatch(loop, cqes[i]);
+			io_uring_cq_advance(&loop->ring, n);
+		}
+	}
+	return 0;
+}
+
+/* --- operations --- */
+
+#define GET_SQE_OR_FAIL(loop, sqe)                 \
+	do {                                       \
+		(sqe) = get_sqe(loop);             \
+		if (!(sqe))                        \
+			return -EBUSY;             \
+	} while (0)
+
+int rc_loop_accept_multishot(struct rc_loop *loop, struct rc_io *io, int fd)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE_OR_FAIL(loop, sqe);
+	/* Accepted sockets stay blocking: io_uring polls them itself, and a
+	 * blocking socket never turns a send into a spurious -EAGAIN. */
+	io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data(sqe, io);
+	return 0;
+}
+
+int rc_loop_recv_multishot(struct rc_loop *loop, struct rc_io *io, int fd, struct rc_bufring *br)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE_OR_FAIL(loop, sqe);
+	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = rc_bufring_group(br);
+	io_uring_sqe_set_data(sqe, io);
+	return 0;
+}
+
+int rc_loop_recvmsg_multishot(struct rc_loop *loop, struct rc_io *io, int fd,
+			      struct rc_bufring *br, struct msghdr *tmpl)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE_OR_FAIL(loop, sqe);
+	/* MSG_TRUNC makes the kernel report a datagram's full length even when
+	 * it did not fit the buffer, which is how truncation is detected. */
+	io_uring_prep_recvmsg_multishot(sqe, fd, tmpl, MSG_TRUNC);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = rc_bufring_group(br);
+	io_uring_sqe_set_data(sqe, io);
+	return 0;
+}
+
+int rc_loop_sendmsg(struct rc_loop *loop, struct rc_io *io, int fd, const struct msghdr *msg,
+		    int flags)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE_OR_FAIL(loop, sqe);
+	io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)(flags | MSG_NOSIGNAL));
+	io_uring_sqe_set_data(sqe, io);
+	return 0;
+}
+
+int rc_loop_read(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE_OR_FAIL(loop, sqe);
+	io_uring_prep_read(sqe, fd, buf, len, (uint64_t)-1);
+	io_uring_sqe_set_data(sqe, io);
+	return 0;
+}
+
+int rc_loop_timer_arm(struct rc_loop *loop, struct rc_timer *t, uint64_t ms)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE_OR_FAIL(loop, sqe);
+	t->ts_sec = (int64_t)(ms / 1000u);
+	t->ts_nsec = (long long)(ms % 1000u) * 1000000LL;
+	io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&t->ts_sec, 0, 0);
+	io_uring_sqe_set_data(sqe, &t->io);
+	return 0;
+}
+
+int rc_loop_cancel(struct rc_loop *loop, struct rc_io *target)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE_OR_FAIL(loop, sqe);
+	io_uring_prep_cancel(sqe, target, IORING_ASYNC_CANCEL_ALL);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data(sqe, NULL);
+	return 0;
+}
+
+int rc_loop_cancel_fd(struct rc_loop *loop, int fd)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE_OR_FAIL(loop, sqe);
+	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data(sqe, NULL);
+	return 0;
+}
+
+/* Used by bufring.c, which must register with the same ring. */
+struct io_uring *rc_loop_ring(struct rc_loop *loop)
+{
+	return &loop->ring;
+}

@@ -1,0 +1,144 @@
+/* The event loop: one io_uring, one thread, and everything it owns.
+ *
+ * Only core/ includes liburing. The rest of ringcast submits work through the
+ * small API below and learns of completions through callbacks. A struct rc_io
+ * is embedded in whatever object owns an operation; its address is the
+ * operation's user_data, so the owner must not be freed while any of its
+ * operations is still in flight (owners count them). */
+#ifndef RC_LOOP_H
+#define RC_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct rc_loop;
+struct rc_bufring;
+
+/* What one completion says, without liburing types. */
+enum {
+	RC_CQE_MORE = 1u << 0,		/* a multishot operation stays armed */
+	RC_CQE_BUFFER = 1u << 1,	/* `bid` names a provided buffer now owned by the app */
+	RC_CQE_NOTIF = 1u << 2,		/* zero-copy send notification */
+	RC_CQE_SOCK_NONEMPTY = 1u << 3,	/* more data is waiting in the socket */
+};
+
+struct rc_cqe {
+	int32_t res;		/* the operation's result: >= 0 or -errno */
+	uint32_t flags;		/* RC_CQE_* */
+	uint16_t bid;		/* valid with RC_CQE_BUFFER */
+};
+
+struct rc_io;
+typedef void (*rc_io_fn)(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
+
+struct rc_io {
+	rc_io_fn fn;
+};
+
+/* Work to run at the end of the current loop turn, before the next submit:
+ * this is where per-subscriber sends are coalesced (everything published in
+ * one turn goes out in one sendmsg per subscriber). */
+struct rc_deferred;
+typedef void (*rc_deferred_fn)(struct rc_loop *loop, struct rc_deferred *d);
+
+struct rc_deferred {
+	rc_deferred_fn fn;
+	struct rc_deferred *next;
+	bool queued;
+};
+
+/* A one-shot timer; the timespec lives here because the kernel reads it at
+ * submission, which happens after rc_loop_timer_arm() returns. */
+struct rc_timer {
+	struct rc_io io;
+	int64_t ts_sec;
+	long long ts_nsec;
+};
+
+struct rc_loop_opts {
+	unsigned sq_entries;	/* 0: 4096 */
+	unsigned cq_entries;	/* 0: 8 x sq_entries */
+};
+
+struct rc_loop_stats {
+	uint64_t submissions;	/* SQEs handed to the kernel */
+	uint64_t enters;	/* io_uring_enter calls made by the loop */
+	uint64_t cqes;		/* completions processed */
+	uint64_t cq_overflow;	/* completions the kernel could not post directly (kernel's count) */
+	uint64_t cq_overflow_turns;	/* turns that found the CQ overflow flag set */
+	uint64_t sq_full;	/* times the SQ was full and had to be flushed early */
+};
+
+/* Creates a loop: sets up the ring with the best flags the kernel accepts
+ * (SINGLE_ISSUER|DEFER_TASKRUN, then COOP_TASKRUN, then none), registers the
+ * ring fd, probes the opcodes ringcast needs and logs what it chose.
+ * On failure returns NULL and sets *err to -errno; for the errors that mean
+ * "io_uring is not available here" it logs the cause and the fix. */
+struct rc_loop *rc_loop_create(const struct rc_loop_opts *opts, int *err);
+
+/* Tears the loop down. Operations still in flight are abandoned: call only
+ * after every owner has finished or when exiting. */
+void rc_loop_destroy(struct rc_loop *loop);
+
+/* Runs turns (submit, wait, dispatch completions, run deferred work) until
+ * rc_loop_stop() is called. Returns 0, or -errno on a fatal ring error. */
+int rc_loop_run(struct rc_loop *loop);
+
+/* Makes rc_loop_run() return after the current turn. */
+void rc_loop_stop(struct rc_loop *loop);
+
+/* Monotonic milliseconds, sampled once per turn (cheap to call often). */
+uint64_t rc_loop_now_ms(const struct rc_loop *loop);
+
+/* Counters since creation. */
+const struct rc_loop_stats *rc_loop_stats(const struct rc_loop *loop);
+
+/* True when the kernel accepted IORING_OP_SEND_ZC in the probe. */
+bool rc_loop_has_send_zc(const struct rc_loop *loop);
+
+/* Queues d to run at the end of this turn (once, however often it is queued). */
+void rc_loop_defer(struct rc_loop *loop, struct rc_deferred *d);
+
+/* --- Operations. Each returns 0 once queued for submission, or -errno.
+ * The completion is delivered to io->fn, exactly once for one-shot
+ * operations, and until a CQE without RC_CQE_MORE for multishot ones. */
+
+/* Multishot accept on a listening socket; each CQE's res is a new fd
+ * (SOCK_NONBLOCK|SOCK_CLOEXEC) or -errno. */
+int rc_loop_accept_multishot(struct rc_loop *loop, struct rc_io *io, int fd);
+
+/* Multishot recv on a stream socket into buffers of `br`. Each data CQE has
+ * RC_CQE_BUFFER; from then until rc_bufring_unref() drops its last reference
+ * the buffer belongs to the caller. res == 0 means the peer closed. */
+int rc_loop_recv_multishot(struct rc_loop *loop, struct rc_io *io, int fd,
+			   struct rc_bufring *br);
+
+/* Multishot recvmsg on a datagram socket into buffers of `br`. `tmpl` gives
+ * msg_namelen and msg_controllen (only the lengths are used) and must stay
+ * valid while the operation is armed. Decode each CQE with
+ * rc_bufring_recvmsg_payload(). */
+int rc_loop_recvmsg_multishot(struct rc_loop *loop, struct rc_io *io, int fd,
+			      struct rc_bufring *br, struct msghdr *tmpl);
+
+/* sendmsg(fd, msg, flags|MSG_NOSIGNAL). msg, its iovec array and the memory
+ * they point at must stay unchanged until the completion arrives. */
+int rc_loop_sendmsg(struct rc_loop *loop, struct rc_io *io, int fd,
+		    const struct msghdr *msg, int flags);
+
+/* read(fd, buf, len) at the current file position (signalfd, eventfd). */
+int rc_loop_read(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len);
+
+/* Fires t->io.fn with res -ETIME after `ms` milliseconds (or -ECANCELED). */
+int rc_loop_timer_arm(struct rc_loop *loop, struct rc_timer *t, uint64_t ms);
+
+/* Asks the kernel to cancel every operation whose user_data is `target`.
+ * The cancelled operations complete through their own callbacks (usually
+ * with -ECANCELED); the cancel request itself posts nothing. */
+int rc_loop_cancel(struct rc_loop *loop, struct rc_io *target);
+
+/* Cancels every operation on fd, as rc_loop_cancel(). */
+int rc_loop_cancel_fd(struct rc_loop *loop, int fd);
+
+#endif

@@ -1,0 +1,258 @@
+/* One-in-flight send queue with coalescing and short-write resume. */
+#include "sendq.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#define SENDQ_FIRST_CAP 16u
+
+static struct rc_sendq_ent *ent_at(struct rc_sendq *q, uint32_t i)
+{
+	return &q->ents[(q->head + i) & (q->cap - 1)];
+}
+
+/* Gives back whatever the entry holds. */
+static void ent_release(struct rc_sendq *q, struct rc_sendq_ent *e)
+{
+	if (e->kind == RC_SENDQ_RING)
+		rc_bufring_unref(q->br, e->bid);
+	else if (e->kind == RC_SENDQ_HEAP)
+		free(e->ptr);
+}
+
+static void pop_head(struct rc_sendq *q)
+{
+	q->head = (q->head + 1) & (q->cap - 1);
+	q->count--;
+}
+
+static int grow(struct rc_sendq *q)
+{
+	uint32_t cap = q->cap ? q->cap * 2 : SENDQ_FIRST_CAP;
+	struct rc_sendq_ent *ents = malloc(cap * sizeof(*ents));
+
+	if (!ents)
+		return -ENOMEM;
+	/* Unwrap the ring into the new array so head becomes 0. */
+	for (uint32_t i = 0; i < q->count; i++)
+		ents[i] = *ent_at(q, i);
+	free(q->ents);
+	q->ents = ents;
+	q->cap = cap;
+	q->head = 0;
+	return 0;
+}
+
+static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d);
+static void sendq_complete(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
+
+void rc_sendq_init(struct rc_sendq *q, struct rc_loop *loop, struct rc_bufring *br, int fd,
+		   const struct rc_sendq_ops *ops, struct rc_sendq_stats *stats)
+{
+	*q = (struct rc_sendq){
+		.io = { .fn = sendq_complete },
+		.flush = { .fn = sendq_flush },
+		.loop = loop,
+		.br = br,
+		.ops = ops,
+		.stats = stats,
+		.fd = fd,
+	};
+}
+
+static int push(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, uint8_t kind,
+		bool counted)
+{
+	struct rc_sendq_ent *e;
+
+	if (q->dead)
+		return -EPIPE;
+	if (q->count == q->cap && grow(q) < 0)
+		return -ENOMEM;
+	e = &q->ents[(q->head + q->count) & (q->cap - 1)];
+	*e = (struct rc_sendq_ent){ .ptr = ptr, .len = len, .bid = bid, .kind = kind,
+				    .counted = counted };
+	q->count++;
+	q->queued_bytes += len;
+	if (!q->inflight)
+		rc_loop_defer(q->loop, &q->flush);
+	return 0;
+}
+
+int rc_sendq_push_ring(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, bool counted)
+{
+	int ret = push(q, ptr, len, bid, RC_SENDQ_RING, counted);
+
+	if (ret == 0)
+		rc_bufring_ref(q->br, bid);
+	return ret;
+}
+
+int rc_sendq_push_heap(struct rc_sendq *q, uint8_t *ptr, uint32_t len)
+{
+	int ret = push(q, ptr, len, 0, RC_SENDQ_HEAP, false);
+
+	if (ret < 0)
+		free(ptr);
+	return ret;
+}
+
+int rc_sendq_push_static(struct rc_sendq *q, const uint8_t *ptr, uint32_t len)
+{
+	return push(q, (uint8_t *)ptr, len, 0, RC_SENDQ_STATIC, false);
+}
+
+/* The first entry that may be discarded: not in flight, not partly sent. */
+static uint32_t first_droppable(const struct rc_sendq *q)
+{
+	if (q->inflight)
+		return q->inflight;
+	return q->offset ? 1 : 0;
+}
+
+uint32_t rc_sendq_pending(const struct rc_sendq *q)
+{
+	uint32_t first = first_droppable(q);
+
+	return q->count > first ? q->count - first : 0;
+}
+
+uint32_t rc_sendq_drop_pending(struct rc_sendq *q)
+{
+	uint32_t first = first_droppable(q);
+	uint32_t dropped = 0;
+
+	if (q->count <= first)
+		return 0;
+	for (uint32_t i = first; i < q->count; i++) {
+		struct rc_sendq_ent *e = ent_at(q, i);
+
+		q->queued_bytes -= e->len;
+		dropped += e->counted;
+		ent_release(q, e);
+	}
+	q->count = first;
+	return dropped;
+}
+
+/* Releases every entry; only when nothing is in flight. */
+static void release_all(struct rc_sendq *q)
+{
+	while (q->count) {
+		ent_release(q, ent_at(q, 0));
+		pop_head(q);
+	}
+	q->queued_bytes = 0;
+	q->offset = 0;
+	free(q->ents);
+	free(q->iov);
+	q->ents = NULL;
+	q->iov = NULL;
+	q->cap = 0;
+	q->head = 0;
+}
+
+void rc_sendq_kill(struct rc_sendq *q)
+{
+	q->dead = true;
+	if (!q->inflight)
+		release_all(q);
+}
+
+static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct rc_sendq *q = (struct rc_sendq *)((char *)d - offsetof(struct rc_sendq, flush));
+	uint32_t n = q->count < RC_SENDQ_IOV_MAX ? q->count : RC_SENDQ_IOV_MAX;
+	int ret;
+
+	if (q->dead || q->inflight || !q->count)
+		return;
+	if (!q->iov) {
+		q->iov = malloc(RC_SENDQ_IOV_MAX * sizeof(*q->iov));
+		if (!q->iov) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct rc_sendq_ent *e = ent_at(q, i);
+
+		q->iov[i].iov_base = e->ptr;
+		q->iov[i].iov_len = e->len;
+	}
+	/* Resume a short write exactly where the kernel stopped. */
+	q->iov[0].iov_base = (uint8_t *)q->iov[0].iov_base + q->offset;
+	q->iov[0].iov_len -= q->offset;
+	q->msg = (struct msghdr){ .msg_iov = q->iov, .msg_iovlen = n };
+	/* From here the kernel reads msg, iov and the entries' memory until
+	 * sendq_complete() runs; the entries keep their buffer references. */
+	ret = rc_loop_sendmsg(loop, &q->io, q->fd, &q->msg, 0);
+	if (ret < 0)
+		goto fail;
+	q->inflight = n;
+	q->inflight_since_ms = rc_loop_now_ms(loop);
+	return;
+fail:
+	q->dead = true;
+	release_all(q);
+	q->ops->on_error(q, ret);
+}
+
+static void sendq_complete(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_sendq *q = (struct rc_sendq *)((char *)io - offsetof(struct rc_sendq, io));
+	size_t sent;
+	size_t asked = 0;
+
+	(void)loop;
+	for (uint32_t i = 0; i < q->inflight; i++)
+		asked += q->iov[i].iov_len;
+	q->inflight = 0;
+	if (q->stats)
+		q->stats->sends++;
+	if (cqe->res <= 0) {
+		/* 0 bytes for a non-empty send means the peer is gone, like
+		 * -EPIPE; either way the entries are the app's again. */
+		bool was_dead = q->dead;
+
+		q->dead = true;
+		release_all(q);
+		if (!was_dead)
+			q->ops->on_error(q, cqe->res < 0 ? cqe->res : -EPIPE);
+		else if (q->ops->on_drained)
+			q->ops->on_drained(q);
+		return;
+	}
+	sent = (size_t)cqe->res;
+	if (sent < asked && q->stats)
+		q->stats->short_sends++;
+	q->queued_bytes -= sent;
+	while (sent && q->count) {
+		struct rc_sendq_ent *e = ent_at(q, 0);
+		size_t left = e->len - q->offset;
+
+		if (sent < left) {
+			q->offset += (uint32_t)sent;
+			break;
+		}
+		sent -= left;
+		if (e->counted && q->stats) {
+			q->stats->frames++;
+			q->stats->bytes += e->len;
+		}
+		ent_release(q, e);
+		pop_head(q);
+		q->offset = 0;
+	}
+	if (q->dead) {
+		release_all(q);
+		if (q->ops->on_drained)
+			q->ops->on_drained(q);
+		return;
+	}
+	if (q->count)
+		rc_loop_defer(q->loop, &q->flush);
+	else if (q->ops->on_drained)
+		q->ops->on_drained(q);
+}

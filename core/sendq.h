@@ -1,0 +1,110 @@
+/* The send queue of one stream socket.
+ *
+ * Sends to one socket never interleave: at most one sendmsg is in flight, and
+ * everything queued behind it goes out in the next one, up to RC_SENDQ_IOV_MAX
+ * entries gathered into one iovec array (this is where fan-out is batched:
+ * everything published during one loop turn leaves in one syscall per
+ * subscriber). A short write resumes at the exact byte where it stopped, so a
+ * frame is never cut or reordered. */
+#ifndef RC_SENDQ_H
+#define RC_SENDQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "bufring.h"
+#include "loop.h"
+
+#define RC_SENDQ_IOV_MAX 64
+
+enum rc_sendq_kind {
+	RC_SENDQ_RING,		/* points into a ring buffer; holds a reference on bid */
+	RC_SENDQ_HEAP,		/* malloc'd; freed once sent or dropped */
+	RC_SENDQ_STATIC,	/* lives as long as the queue's owner; nothing to release */
+};
+
+struct rc_sendq_ent {
+	uint8_t *ptr;
+	uint32_t len;
+	uint16_t bid;
+	uint8_t kind;
+	bool counted;		/* a data frame: counts as delivered when fully sent */
+};
+
+/* Counters shared by many queues (one set per loop). */
+struct rc_sendq_stats {
+	uint64_t frames;	/* counted entries fully sent */
+	uint64_t bytes;		/* bytes of counted entries fully sent */
+	uint64_t sends;		/* sendmsg operations completed */
+	uint64_t short_sends;	/* of which ended before the whole iovec was written */
+};
+
+struct rc_sendq;
+
+struct rc_sendq_ops {
+	/* A send failed (res < 0, e.g. -EPIPE, -ECONNRESET). The queue is dead
+	 * and empty by the time this runs; the owner closes the connection. */
+	void (*on_error)(struct rc_sendq *q, int err);
+	/* Optional: the queue became empty with nothing in flight, or the
+	 * last in-flight send of a killed queue completed. */
+	void (*on_drained)(struct rc_sendq *q);
+};
+
+struct rc_sendq {
+	struct rc_io io;		/* the in-flight sendmsg */
+	struct rc_deferred flush;	/* end-of-turn submission */
+	struct rc_loop *loop;
+	struct rc_bufring *br;
+	const struct rc_sendq_ops *ops;
+	struct rc_sendq_stats *stats;
+	int fd;
+	bool dead;			/* no more sends: error seen or killed */
+	uint32_t inflight;		/* entries covered by the in-flight sendmsg; 0 = none */
+	uint32_t offset;		/* bytes of the head entry already sent */
+	uint32_t head, count, cap;	/* ring of entries */
+	size_t queued_bytes;		/* unsent bytes, in flight included */
+	uint64_t inflight_since_ms;
+	struct rc_sendq_ent *ents;
+	/* Kernel-visible while a send is in flight: msg and iov are read by the
+	 * kernel until the completion, so they live here, not on a stack. */
+	struct msghdr msg;
+	struct iovec *iov;
+};
+
+/* Prepares q for fd. Allocates nothing until the first push. */
+void rc_sendq_init(struct rc_sendq *q, struct rc_loop *loop, struct rc_bufring *br, int fd,
+		   const struct rc_sendq_ops *ops, struct rc_sendq_stats *stats);
+
+/* Queues len bytes at ptr inside ring buffer bid and takes a reference on
+ * it, dropped when the bytes are sent or discarded. counted: a data frame
+ * for the delivered-frames counters. Returns 0, -EPIPE if the queue is dead,
+ * or -ENOMEM. The send is submitted at the end of this loop turn. */
+int rc_sendq_push_ring(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, bool counted);
+
+/* Queues a malloc'd block; the queue owns it from now on, even on failure. */
+int rc_sendq_push_heap(struct rc_sendq *q, uint8_t *ptr, uint32_t len);
+
+/* Queues bytes that outlive the queue (string literals, fields of the owner). */
+int rc_sendq_push_static(struct rc_sendq *q, const uint8_t *ptr, uint32_t len);
+
+/* Discards every queued entry that is neither in flight nor partly sent, so
+ * no frame is ever cut. Returns how many counted entries were discarded. */
+uint32_t rc_sendq_drop_pending(struct rc_sendq *q);
+
+/* Number of entries that rc_sendq_drop_pending() could discard now. */
+uint32_t rc_sendq_pending(const struct rc_sendq *q);
+
+/* True while a sendmsg is in flight (the owner must not be freed). */
+static inline bool rc_sendq_busy(const struct rc_sendq *q)
+{
+	return q->inflight != 0;
+}
+
+/* Stops all sending: queued entries are released now, the in-flight ones
+ * when their completion arrives. on_error is not called afterwards. */
+void rc_sendq_kill(struct rc_sendq *q);
+
+#endif

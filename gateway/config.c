@@ -1,0 +1,322 @@
+/* Command-line parsing for ringcast. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+void rc_config_defaults(struct rc_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	rc_config_parse_addr("0.0.0.0:8080", strlen("0.0.0.0:8080"), &cfg->listen);
+	rc_config_parse_addr("0.0.0.0:9000", strlen("0.0.0.0:9000"), &cfg->udp[0].addr);
+	strcpy(cfg->udp[0].channel, "live");
+	cfg->nudp = 1;
+	cfg->max_queue = 4u << 20;
+	cfg->slow = RC_SLOW_DROP;
+	cfg->buf_count = 4096;
+	cfg->buf_size = 2048;
+	cfg->handshake_timeout_ms = 10000;
+	cfg->ping_interval_ms = 30000;
+	cfg->shutdown_timeout_ms = 5000;
+	cfg->max_channels = 10000;
+	cfg->udp_rcvbuf = 4 << 20;
+	cfg->log_level = RC_LOG_INFO;
+}
+
+int rc_config_parse_addr(const char *s, size_t len, struct rc_sockaddr *out)
+{
+	char host[64];
+	const char *colon;
+	const char *port_s;
+	size_t host_len;
+	char *end;
+	unsigned long port;
+	char port_buf[8];
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0 || len >= sizeof(host) + 8)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *rb = memchr(s, ']', len);
+
+		if (!rb || rb + 1 >= s + len || rb[1] != ':')
+			return -EINVAL;
+		host_len = (size_t)(rb - s - 1);
+		memcpy(host, s + 1, host_len);
+		port_s = rb + 2;
+	} else {
+		colon = NULL;
+		for (size_t i = 0; i < len; i++)
+			if (s[i] == ':')
+				colon = s + i;
+		if (!colon)
+			return -EINVAL;
+		host_len = (size_t)(colon - s);
+		memcpy(host, s, host_len);
+		port_s = colon + 1;
+	}
+	if (host_len >= sizeof(host))
+		return -EINVAL;
+	host[host_len] = '\0';
+	if ((size_t)(s + len - port_s) == 0 || (size_t)(s + len - port_s) >= sizeof(port_buf))
+		return -EINVAL;
+	memcpy(port_buf, port_s, (size_t)(s + len - port_s));
+	port_buf[s + len - port_s] = '\0';
+	if (port_buf[0] < '0' || port_buf[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	port = strtoul(port_buf, &end, 10);
+	if (errno || *end || port > 65535)
+		return -EINVAL;
+	if (s[0] == '[') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&out->ss;
+
+		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+			return -EINVAL;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		out->len = sizeof(*a6);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&out->ss;
+
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+			return -EINVAL;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		out->len = sizeof(*a4);
+	}
+	return 0;
+}
+
+void rc_config_format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(a6->sin6_port));
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &a4->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(a4->sin_port));
+	} else {
+		snprintf(buf, len, "?");
+	}
+}
+
+void rc_config_usage(const char *prog)
+{
+	printf("Usage: %s [OPTION]...\n"
+	       "Receive UDP datagrams and fan each one out, as one binary WebSocket message,\n"
+	       "to every subscriber of its channel (ws://HOST:PORT/ws/CHANNEL).\n"
+	       "\n"
+	       "With no options: HTTP/WebSocket on 0.0.0.0:8080, UDP 0.0.0.0:9000 -> channel 'live'.\n"
+	       "\n"
+	       "  --listen ADDR:PORT        HTTP and WebSocket listener (default 0.0.0.0:8080;\n"
+	       "                            IPv6 as [::]:8080; port 0 picks a free port)\n"
+	       "  --udp ADDR:PORT=CHANNEL   UDP ingest port bound to a channel; repeatable\n"
+	       "                            (replaces the default 0.0.0.0:9000=live)\n"
+	       "  --max-queue BYTES         bytes queued per subscriber before the slow policy\n"
+	       "                            applies (default 4194304)\n"
+	       "  --slow drop|close         slow subscriber policy: skip whole messages and count\n"
+	       "                            them (drop, default) or close with code 1008 (close)\n"
+	       "  --buf-count N             ingest buffers, a power of two <= 32768 (default 4096)\n"
+	       "  --buf-size BYTES          bytes per ingest buffer (default 2048); larger\n"
+	       "                            datagrams are dropped and counted\n"
+	       "  --udp-rcvbuf BYTES        UDP socket receive buffer (default 4194304)\n"
+	       "  --handshake-timeout MS    time to send a complete HTTP request (default 10000)\n"
+	       "  --ping-interval MS        ping idle WebSocket subscribers; close after two\n"
+	       "                            silent intervals (default 30000)\n"
+	       "  --shutdown-timeout MS     on SIGTERM/SIGINT, flush for at most this (default 5000)\n"
+	       "  --max-channels N          channels that may exist at once (default 10000)\n"
+	       "  --log-level LEVEL         error, warn, info (default) or debug\n"
+	       "  --help                    show this help and exit\n"
+	       "  --version                 show the version and exit\n"
+	       "\n"
+	       "HTTP endpoints: /ws/CHANNEL (WebSocket upgrade), /healthz, /metrics (Prometheus).\n"
+	       "On start the bound addresses are printed on stdout ('listen http ...', 'listen udp\n"
+	       "... CHANNEL', then 'ready'); logs go to stderr.\n"
+	       "\n"
+	       "Exit status: 0 after a clean shutdown, 1 on a runtime error (e.g. io_uring\n"
+	       "unavailable, port in use), 2 on a usage error.\n",
+	       prog);
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+enum {
+	OPT_LISTEN = 256, OPT_UDP, OPT_MAX_QUEUE, OPT_SLOW, OPT_BUF_COUNT, OPT_BUF_SIZE,
+	OPT_HANDSHAKE, OPT_PING, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
+	OPT_HELP, OPT_VERSION,
+};
+
+int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "udp", required_argument, NULL, OPT_UDP },
+		{ "max-queue", required_argument, NULL, OPT_MAX_QUEUE },
+		{ "slow", required_argument, NULL, OPT_SLOW },
+		{ "buf-count", required_argument, NULL, OPT_BUF_COUNT },
+		{ "buf-size", required_argument, NULL, OPT_BUF_SIZE },
+		{ "udp-rcvbuf", required_argument, NULL, OPT_RCVBUF },
+		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
+		{ "ping-interval", required_argument, NULL, OPT_PING },
+		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN },
+		{ "max-channels", required_argument, NULL, OPT_MAX_CHANNELS },
+		{ "log-level", required_argument, NULL, OPT_LOG },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool udp_given = false;
+	uint64_t v;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_LISTEN:
+			if (rc_config_parse_addr(optarg, strlen(optarg), &cfg->listen) < 0) {
+				snprintf(err, errlen, "--listen: expected ADDR:PORT, got '%s'", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_UDP: {
+			const char *eq = strrchr(optarg, '=');
+			struct rc_udp_binding *b;
+
+			if (!udp_given) {
+				cfg->nudp = 0;
+				udp_given = true;
+			}
+			if (cfg->nudp == RC_CONFIG_MAX_UDP) {
+				snprintf(err, errlen, "--udp: at most %d ports", RC_CONFIG_MAX_UDP);
+				return -EINVAL;
+			}
+			b = &cfg->udp[cfg->nudp];
+			if (!eq || rc_config_parse_addr(optarg, (size_t)(eq - optarg), &b->addr) < 0 ||
+			    !rc_channel_name_valid(eq + 1, strlen(eq + 1))) {
+				snprintf(err, errlen,
+					 "--udp: expected ADDR:PORT=CHANNEL (channel: 1-64 of "
+					 "A-Z a-z 0-9 . _ -), got '%s'", optarg);
+				return -EINVAL;
+			}
+			strcpy(b->channel, eq + 1);
+			cfg->nudp++;
+			break;
+		}
+		case OPT_MAX_QUEUE:
+			if (parse_u64(optarg, 1024, (uint64_t)1 << 40, &v) < 0)
+				goto bad_number;
+			cfg->max_queue = (size_t)v;
+			break;
+		case OPT_SLOW:
+			if (strcmp(optarg, "drop") == 0) {
+				cfg->slow = RC_SLOW_DROP;
+			} else if (strcmp(optarg, "close") == 0) {
+				cfg->slow = RC_SLOW_CLOSE;
+			} else {
+				snprintf(err, errlen, "--slow: expected drop or close, got '%s'", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_BUF_COUNT:
+			if (parse_u64(optarg, 8, 32768, &v) < 0 || (v & (v - 1))) {
+				snprintf(err, errlen, "--buf-count: expected a power of two from 8 to 32768");
+				return -EINVAL;
+			}
+			cfg->buf_count = (uint32_t)v;
+			break;
+		case OPT_BUF_SIZE:
+			if (parse_u64(optarg, 256, 65536 + 128, &v) < 0)
+				goto bad_number;
+			cfg->buf_size = (uint32_t)v;
+			break;
+		case OPT_RCVBUF:
+			if (parse_u64(optarg, 4096, 1 << 30, &v) < 0)
+				goto bad_number;
+			cfg->udp_rcvbuf = (int)v;
+			break;
+		case OPT_HANDSHAKE:
+			if (parse_u64(optarg, 10, 3600000, &v) < 0)
+				goto bad_number;
+			cfg->handshake_timeout_ms = (uint32_t)v;
+			break;
+		case OPT_PING:
+			if (parse_u64(optarg, 10, 3600000, &v) < 0)
+				goto bad_number;
+			cfg->ping_interval_ms = (uint32_t)v;
+			break;
+		case OPT_SHUTDOWN:
+			if (parse_u64(optarg, 0, 600000, &v) < 0)
+				goto bad_number;
+			cfg->shutdown_timeout_ms = (uint32_t)v;
+			break;
+		case OPT_MAX_CHANNELS:
+			if (parse_u64(optarg, 1, 10000000, &v) < 0)
+				goto bad_number;
+			cfg->max_channels = (uint32_t)v;
+			break;
+		case OPT_LOG:
+			if (strcmp(optarg, "error") == 0)
+				cfg->log_level = RC_LOG_ERROR;
+			else if (strcmp(optarg, "warn") == 0)
+				cfg->log_level = RC_LOG_WARN;
+			else if (strcmp(optarg, "info") == 0)
+				cfg->log_level = RC_LOG_INFO;
+			else if (strcmp(optarg, "debug") == 0)
+				cfg->log_level = RC_LOG_DEBUG;
+			else {
+				snprintf(err, errlen, "--log-level: expected error, warn, info or debug");
+				return -EINVAL;
+			}
+			break;
+		case OPT_HELP:
+			cfg->show_help = true;
+			break;
+		case OPT_VERSION:
+			cfg->show_version = true;
+			break;
+		default:
+			snprintf(err, errlen, "unknown or incomplete option '%s'",
+				 optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+			return -EINVAL;
+		}
+		continue;
+bad_number:
+		snprintf(err, errlen, "--%s: bad or out-of-range number '%s'", opts[c - OPT_LISTEN].name,
+			 optarg);
+		return -EINVAL;
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,60 @@
+/* Command-line configuration of the ringcast program. */
+#ifndef RC_CONFIG_H
+#define RC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "channel.h"
+
+#define RC_CONFIG_MAX_UDP 64
+
+struct rc_sockaddr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+struct rc_udp_binding {
+	struct rc_sockaddr addr;
+	char channel[RC_CHANNEL_NAME_MAX + 1];
+};
+
+struct rc_config {
+	struct rc_sockaddr listen;
+	struct rc_udp_binding udp[RC_CONFIG_MAX_UDP];
+	size_t nudp;
+	size_t max_queue;		/* bytes queued per subscriber before the slow policy */
+	enum rc_slow_policy slow;
+	uint32_t buf_count;		/* ingest ring buffers (power of two) */
+	uint32_t buf_size;		/* bytes per ingest buffer the kernel may fill */
+	uint32_t handshake_timeout_ms;	/* HTTP request / upgrade must complete in this */
+	uint32_t ping_interval_ms;	/* idle WebSocket subscribers get a ping this often */
+	uint32_t shutdown_timeout_ms;	/* SIGTERM: flush for at most this long */
+	uint32_t max_channels;
+	int udp_rcvbuf;
+	int log_level;
+	bool show_help;
+	bool show_version;
+};
+
+/* Fills cfg with the built-in defaults: HTTP/WebSocket on 0.0.0.0:8080,
+ * UDP 0.0.0.0:9000 -> channel "live", and the limits documented in --help. */
+void rc_config_defaults(struct rc_config *cfg);
+
+/* Parses argv over the defaults. Returns 0, or -EINVAL with a one-line
+ * reason in err (errlen bytes). Repeated --udp replace the default binding. */
+int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Parses "ADDR:PORT", "[V6ADDR]:PORT" or "PORT"-less forms are rejected.
+ * Returns 0 or -EINVAL. Pure. */
+int rc_config_parse_addr(const char *s, size_t len, struct rc_sockaddr *out);
+
+/* Formats an address as "1.2.3.4:80" or "[::1]:80" into buf. */
+void rc_config_format_addr(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Prints the --help text to stdout. */
+void rc_config_usage(const char *prog);
+
+#endif

@@ -1,0 +1,463 @@
+/* A TCP connection: HTTP requests until an upgrade, then a WebSocket
+ * subscriber. Its life ends in rc_conn_close(); it is freed only when the
+ * kernel no longer holds any of its operations (recv armed, send in flight). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http_parse.h"
+#include "log.h"
+#include "server.h"
+
+#define HTTP_MAX_HEAD 8192
+#define CLIENT_MAX_MESSAGE (1u << 20)	/* subscriber data is discarded; bound it anyway */
+#define CLOSE_WAIT_MS 2000
+
+static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
+static void conn_rearm(struct rc_loop *loop, struct rc_deferred *d);
+static void conn_reap(struct rc_loop *loop, struct rc_deferred *d);
+static void conn_send_error(struct rc_sendq *q, int err);
+static void conn_drained(struct rc_sendq *q);
+static void conn_evict(struct rc_sub *s, enum rc_drop_reason reason);
+
+static const struct rc_sendq_ops conn_sendq_ops = {
+	.on_error = conn_send_error,
+	.on_drained = conn_drained,
+};
+
+static struct rc_conn *conn_of_sendq(struct rc_sendq *q)
+{
+	return (struct rc_conn *)((char *)q - offsetof(struct rc_conn, sub.q));
+}
+
+static int close_code_slot(uint16_t code)
+{
+	switch (code) {
+	case 1000: return 0;
+	case 1001: return 1;
+	case 1002: return 2;
+	case 1007: return 3;
+	case 1008: return 4;
+	case 1009: return 5;
+	case 1011: return 6;
+	default: return 7;
+	}
+}
+
+static int arm_recv(struct rc_conn *c)
+{
+	int ret = rc_loop_recv_multishot(c->srv->loop, &c->recv_io, c->fd, c->srv->client_ring);
+
+	if (ret == 0)
+		c->recv_armed = true;
+	return ret;
+}
+
+void rc_conn_accept(struct rc_server *srv, int fd)
+{
+	struct rc_conn *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		close(fd);
+		srv->stats.accept_errors++;
+		return;
+	}
+	c->srv = srv;
+	c->fd = fd;
+	c->state = RC_CONN_HTTP;
+	c->recv_io.fn = conn_recv_done;
+	c->rearm.fn = conn_rearm;
+	c->reap.fn = conn_reap;
+	c->since_ms = rc_loop_now_ms(srv->loop);
+	rc_sendq_init(&c->sub.q, srv->loop, srv->ingest_ring, fd, &conn_sendq_ops,
+		      &srv->hub.stats.send);
+	c->sub.max_queue = srv->cfg.max_queue;
+	c->sub.policy = srv->cfg.slow;
+	c->sub.evict = conn_evict;
+	if (arm_recv(c) < 0) {
+		close(fd);
+		free(c);
+		srv->stats.accept_errors++;
+		return;
+	}
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->stats.accepted++;
+	srv->stats.connections++;
+}
+
+/* Frees c at the end of the turn, when nothing of it is left in the kernel.
+ * Freeing is always deferred so that no callback can find its connection
+ * gone underneath it. */
+static void conn_maybe_free(struct rc_conn *c)
+{
+	if (c->state != RC_CONN_DEAD || c->recv_armed || rc_sendq_busy(&c->sub.q))
+		return;
+	rc_loop_defer(c->srv->loop, &c->reap);
+}
+
+static void conn_reap(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct rc_conn *c = (struct rc_conn *)((char *)d - offsetof(struct rc_conn, reap));
+	struct rc_server *srv = c->srv;
+
+	(void)loop;
+	if (c->state != RC_CONN_DEAD || c->recv_armed || rc_sendq_busy(&c->sub.q))
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	close(c->fd);
+	free(c->in);
+	free(c->ws);
+	free(c);
+	srv->stats.connections--;
+}
+
+void rc_conn_close(struct rc_conn *c)
+{
+	struct rc_server *srv = c->srv;
+
+	if (c->state == RC_CONN_DEAD)
+		return;
+	if (c->counted_ws) {
+		srv->stats.subscribers--;
+		c->counted_ws = false;
+	}
+	c->state = RC_CONN_DEAD;
+	rc_hub_unsubscribe(&srv->hub, &c->sub);
+	rc_bufring_unwait(srv->client_ring, &c->rearm);
+	rc_sendq_kill(&c->sub.q);
+	/* shutdown() makes the armed recv and any in-flight send complete
+	 * promptly; the fd itself is closed only after they have. */
+	shutdown(c->fd, SHUT_RDWR);
+	if (c->recv_armed)
+		rc_loop_cancel(srv->loop, &c->recv_io);
+	conn_maybe_free(c);
+}
+
+void rc_conn_ws_close(struct rc_conn *c, uint16_t code)
+{
+	uint8_t *frame;
+	size_t len;
+
+	if (c->state != RC_CONN_WS) {
+		if (c->state == RC_CONN_HTTP)
+			rc_conn_close(c);
+		return;
+	}
+	/* The subscriber leaves its channel now: nothing may follow the close
+	 * frame, and messages still queued are sent first (never cut). */
+	rc_hub_unsubscribe(&c->srv->hub, &c->sub);
+	frame = malloc(2 + RC_WS_CONTROL_MAX);
+	if (!frame) {
+		rc_conn_close(c);
+		return;
+	}
+	len = rc_ws_close_encode(frame, code, NULL, 0);
+	if (rc_sendq_push_heap(&c->sub.q, frame, (uint32_t)len) < 0) {
+		rc_conn_close(c);
+		return;
+	}
+	c->srv->stats.ws_closes_sent[close_code_slot(code)]++;
+	c->close_sent = true;
+	c->state = RC_CONN_CLOSING;
+	c->deadline_ms = rc_loop_now_ms(c->srv->loop) + CLOSE_WAIT_MS;
+}
+
+static void conn_evict(struct rc_sub *s, enum rc_drop_reason reason)
+{
+	struct rc_conn *c = (struct rc_conn *)((char *)s - offsetof(struct rc_conn, sub));
+
+	rc_log_debug("subscriber fd %d evicted: %s", c->fd, rc_drop_reason_name(reason));
+	if (reason == RC_DROP_STALLED) {
+		/* Its socket accepts nothing: a close frame would never leave. */
+		rc_conn_close(c);
+		return;
+	}
+	/* Over its bound: what it has not been sent yet is dropped so the close
+	 * frame goes out right after the frame in flight. */
+	rc_sendq_drop_pending(&c->sub.q);
+	rc_conn_ws_close(c, RC_WS_CLOSE_POLICY);
+}
+
+static void conn_send_error(struct rc_sendq *q, int err)
+{
+	struct rc_conn *c = conn_of_sendq(q);
+
+	/* ECONNRESET/EPIPE: the peer vanished. Its buffer references were
+	 * released by the queue already. */
+	rc_log_debug("send on fd %d failed: %s", c->fd, strerror(-err));
+	rc_conn_close(c);
+	conn_maybe_free(c);
+}
+
+static void conn_drained(struct rc_sendq *q)
+{
+	struct rc_conn *c = conn_of_sendq(q);
+
+	if (c->close_after_send && c->state != RC_CONN_DEAD)
+		rc_conn_close(c);
+	else if (c->state == RC_CONN_DEAD)
+		conn_maybe_free(c);
+	else if (c->state == RC_CONN_CLOSING && c->srv->stopping)
+		/* Shutting down: the close frame is out; don't wait for the echo
+		 * longer than the peer needs to read it. */
+		shutdown(c->fd, SHUT_WR);
+}
+
+/* Queues a control frame (pong, close echo) from a heap copy: the payload
+ * points into the parser, which the next parse call overwrites. */
+static void queue_control(struct rc_conn *c, unsigned opcode, const uint8_t *data, size_t len)
+{
+	size_t hl = rc_ws_header_size(len);
+	uint8_t *frame = malloc(hl + len);
+
+	if (!frame) {
+		rc_conn_close(c);
+		return;
+	}
+	rc_ws_header_encode(frame, opcode, true, len);
+	if (len)
+		memcpy(frame + hl, data, len);
+	rc_sendq_push_heap(&c->sub.q, frame, (uint32_t)(hl + len));
+}
+
+/* Client frames on an upgraded connection. Returns false once the
+ * connection stopped reading. */
+static bool ws_input(struct rc_conn *c, uint8_t *data, size_t len)
+{
+	struct rc_server *srv = c->srv;
+
+	while (len && (c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING)) {
+		struct rc_ws_event ev;
+		size_t used = rc_ws_parse(c->ws, data, len, &ev);
+
+		data += used;
+		len -= used;
+		switch (ev.type) {
+		case RC_WS_EV_NONE:
+			break;
+		case RC_WS_EV_DATA:
+			/* Subscribers have nothing to publish yet: read, count, drop. */
+			srv->stats.client_bytes += ev.len;
+			if (ev.fin)
+				srv->stats.client_frames++;
+			break;
+		case RC_WS_EV_PING:
+			/* A ping flood must not grow the queue without bound: past
+			 * the subscriber's bound pongs are skipped, which RFC 6455
+			 * allows (only the latest ping needs an answer). */
+			if (c->state == RC_CONN_WS && c->sub.q.queued_bytes < c->sub.max_queue)
+				queue_control(c, RC_WS_OP_PONG, ev.data, ev.len);
+			break;
+		case RC_WS_EV_PONG:
+			c->ping_outstanding = false;
+			break;
+		case RC_WS_EV_CLOSE:
+			if (c->close_sent) {
+				rc_conn_close(c);
+				return false;
+			}
+			/* Echo the peer's code (an empty close if it sent none),
+			 * then close once it is out. */
+			rc_hub_unsubscribe(&srv->hub, &c->sub);
+			if (ev.close_code == RC_WS_CLOSE_NO_STATUS) {
+				queue_control(c, RC_WS_OP_CLOSE, NULL, 0);
+			} else {
+				uint8_t code[2] = { (uint8_t)(ev.close_code >> 8), (uint8_t)ev.close_code };
+
+				queue_control(c, RC_WS_OP_CLOSE, code, 2);
+			}
+			if (c->state == RC_CONN_DEAD)
+				return false;
+			srv->stats.ws_closes_sent[close_code_slot(ev.close_code)]++;
+			c->close_sent = true;
+			c->state = RC_CONN_CLOSING;
+			c->deadline_ms = rc_loop_now_ms(srv->loop) + CLOSE_WAIT_MS;
+			/* Nothing more is read; closing when the echo is sent. */
+			c->close_after_send = true;
+			return false;
+		case RC_WS_EV_ERROR:
+			rc_log_debug("fd %d: protocol error, closing with %u", c->fd, ev.close_code);
+			rc_conn_ws_close(c, ev.close_code);
+			c->close_after_send = true;
+			return false;
+		}
+		if (used == 0 && ev.type == RC_WS_EV_NONE)
+			break;
+	}
+	return c->state != RC_CONN_DEAD;
+}
+
+/* Bytes of the HTTP phase: gathered until a request head is complete. */
+static void http_input(struct rc_conn *c, const uint8_t *data, size_t len)
+{
+	while (len || c->in_len) {
+		struct rc_http_request req;
+		size_t take;
+		int ret;
+
+		if (!c->in) {
+			c->in = malloc(HTTP_MAX_HEAD);
+			if (!c->in) {
+				rc_conn_close(c);
+				return;
+			}
+		}
+		take = HTTP_MAX_HEAD - c->in_len;
+		if (take > len)
+			take = len;
+		memcpy(c->in + c->in_len, data, take);
+		c->in_len += (uint32_t)take;
+		data += take;
+		len -= take;
+
+		ret = rc_http_parse_request(c->in, c->in_len, HTTP_MAX_HEAD, &req);
+		if (ret == -EAGAIN)
+			return;
+		if (ret < 0) {
+			int status = ret == -EMSGSIZE || ret == -E2BIG ? 431 :
+				     ret == -EPROTONOSUPPORT ? 505 : 400;
+
+			rc_http_respond(c, status, "text/plain", NULL, NULL, 0, true);
+			c->in_len = 0;
+			return;
+		}
+		c->srv->stats.http_requests++;
+		rc_http_route(c, &req);
+		/* Keep what follows the head: a pipelined request, or the first
+		 * WebSocket frames after an upgrade. */
+		memmove(c->in, c->in + req.head_len, c->in_len - req.head_len);
+		c->in_len -= (uint32_t)req.head_len;
+		c->since_ms = rc_loop_now_ms(c->srv->loop);
+		if (c->state == RC_CONN_WS) {
+			uint8_t *rest = (uint8_t *)c->in;
+			uint32_t rest_len = c->in_len;
+
+			c->in = NULL;
+			c->in_len = 0;
+			if (rest_len)
+				ws_input(c, rest, rest_len);
+			free(rest);
+			if (len && c->state != RC_CONN_DEAD)
+				ws_input(c, (uint8_t *)data, len);
+			return;
+		}
+		if (c->state != RC_CONN_HTTP || c->close_after_send)
+			return;
+		if (!c->in_len && !len) {
+			free(c->in);
+			c->in = NULL;
+		}
+	}
+}
+
+static void conn_rearm(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct rc_conn *c = (struct rc_conn *)((char *)d - offsetof(struct rc_conn, rearm));
+
+	(void)loop;
+	if (c->state == RC_CONN_DEAD || c->recv_armed)
+		return;
+	if (arm_recv(c) < 0)
+		rc_conn_close(c);
+}
+
+static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_conn *c = (struct rc_conn *)((char *)io - offsetof(struct rc_conn, recv_io));
+	struct rc_server *srv = c->srv;
+
+	(void)loop;
+	if (!(cqe->flags & RC_CQE_MORE))
+		c->recv_armed = false;
+	if (cqe->res > 0 && (cqe->flags & RC_CQE_BUFFER)) {
+		/* The client ring's buffer is ours until the unref below: input is
+		 * parsed in place (WebSocket payload is unmasked in it) and
+		 * anything that must outlive this call is copied. */
+		uint8_t *data = rc_bufring_data(srv->client_ring, cqe->bid);
+
+		rc_bufring_take(srv->client_ring, cqe->bid);
+		if (c->state == RC_CONN_HTTP) {
+			http_input(c, data, (size_t)cqe->res);
+		} else if (c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING) {
+			c->since_ms = rc_loop_now_ms(srv->loop);
+			ws_input(c, data, (size_t)cqe->res);
+		}
+		rc_bufring_unref(srv->client_ring, cqe->bid);
+	} else if (cqe->flags & RC_CQE_BUFFER) {
+		rc_bufring_take(srv->client_ring, cqe->bid);
+		rc_bufring_unref(srv->client_ring, cqe->bid);
+	}
+	if (c->recv_armed)
+		return;
+	if (c->state == RC_CONN_DEAD) {
+		conn_maybe_free(c);
+		return;
+	}
+	if (cqe->res == -ENOBUFS) {
+		/* Client buffers are returned as soon as they are parsed, so this
+		 * is a burst; resume when the ring has refilled. */
+		srv->stats.client_enobufs++;
+		if (rc_bufring_wait(srv->client_ring, &c->rearm) < 0)
+			rc_conn_close(c);
+		return;
+	}
+	if (cqe->res <= 0) {
+		/* 0: the peer closed its side; < 0: reset or cancelled. */
+		rc_conn_close(c);
+		return;
+	}
+	if (c->close_after_send)
+		return;	/* stop reading; closed once the answer is out */
+	if (arm_recv(c) < 0)
+		rc_conn_close(c);
+}
+
+void rc_conn_tick(struct rc_server *srv)
+{
+	uint64_t now = rc_loop_now_ms(srv->loop);
+	struct rc_conn *c = srv->conns;
+	static const uint8_t ping[2] = { 0x89, 0x00 };
+
+	while (c) {
+		struct rc_conn *next = c->next;
+
+		switch (c->state) {
+		case RC_CONN_HTTP:
+			if (now - c->since_ms >= srv->cfg.handshake_timeout_ms &&
+			    !rc_sendq_busy(&c->sub.q)) {
+				srv->stats.handshake_timeouts++;
+				rc_conn_close(c);
+			}
+			break;
+		case RC_CONN_WS:
+			if (now - c->since_ms < srv->cfg.ping_interval_ms)
+				break;
+			if (c->ping_outstanding) {
+				srv->stats.ping_timeouts++;
+				rc_conn_close(c);
+				break;
+			}
+			c->ping_outstanding = true;
+			c->since_ms = now;
+			rc_sendq_push_static(&c->sub.q, ping, sizeof(ping));
+			break;
+		case RC_CONN_CLOSING:
+			if (now >= c->deadline_ms)
+				rc_conn_close(c);
+			break;
+		case RC_CONN_DEAD:
+			break;
+		}
+		c = next;
+	}
+}

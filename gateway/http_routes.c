@@ -1,0 +1,182 @@
+/* HTTP requests: /healthz, /metrics and the WebSocket upgrade on /ws/<channel>. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_parse.h"
+#include "log.h"
+#include "server.h"
+#include "ws_handshake.h"
+
+#define CLIENT_MAX_MESSAGE (1u << 20)	/* subscriber messages are discarded; bound them anyway */
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 426: return "Upgrade Required";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}
+
+void rc_http_respond(struct rc_conn *c, int status, const char *content_type,
+		     const char *extra_headers, const char *body, size_t body_len, bool close)
+{
+	char head[512];
+	char dflt[64];
+	uint8_t *out;
+	int hl;
+
+	if (!body) {
+		/* Errors get their reason as a one-line body, for curl users. */
+		int n = status >= 400 ? snprintf(dflt, sizeof(dflt), "%s\n", status_text(status)) : 0;
+
+		dflt[n > 0 ? n : 0] = '\0';
+		body = dflt;
+		body_len = strlen(dflt);
+	}
+	hl = snprintf(head, sizeof(head),
+		      "HTTP/1.1 %d %s\r\n"
+		      "Server: ringcast\r\n"
+		      "Content-Type: %s\r\n"
+		      "Content-Length: %zu\r\n"
+		      "Cache-Control: no-store\r\n"
+		      "%s%s\r\n",
+		      status, status_text(status), content_type ? content_type : "text/plain",
+		      body_len, close ? "Connection: close\r\n" : "",
+		      extra_headers ? extra_headers : "");
+	if (hl < 0 || (size_t)hl >= sizeof(head)) {
+		rc_conn_close(c);
+		return;
+	}
+	out = malloc((size_t)hl + body_len);
+	if (!out) {
+		rc_conn_close(c);
+		return;
+	}
+	memcpy(out, head, (size_t)hl);
+	memcpy(out + hl, body, body_len);
+	if (status >= 400)
+		c->srv->stats.http_errors++;
+	if (close)
+		c->close_after_send = true;
+	rc_sendq_push_heap(&c->sub.q, out, (uint32_t)((size_t)hl + body_len));
+}
+
+static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const char *name,
+		    size_t name_len)
+{
+	struct rc_server *srv = c->srv;
+	char accept[RC_WS_ACCEPT_LEN + 1];
+	char resp[256];
+	struct rc_channel *ch;
+	uint8_t *out;
+	int len;
+	int err = 0;
+	int ret;
+
+	ret = rc_ws_handshake_check(req, accept);
+	if (ret == -EPROTONOSUPPORT) {
+		rc_http_respond(c, 426, "text/plain", "Sec-WebSocket-Version: 13\r\n", NULL, 0, true);
+		return;
+	}
+	if (ret < 0) {
+		rc_http_respond(c, 400, "text/plain", NULL, NULL, 0, true);
+		return;
+	}
+	ch = rc_hub_acquire(&srv->hub, name, name_len, &err);
+	if (!ch) {
+		rc_http_respond(c, err == -ENOSPC ? 503 : 400, "text/plain", NULL, NULL, 0, true);
+		return;
+	}
+	c->ws = malloc(sizeof(*c->ws));
+	len = rc_ws_handshake_response(resp, sizeof(resp), accept);
+	out = len > 0 ? malloc((size_t)len) : NULL;
+	if (!c->ws || !out) {
+		free(out);
+		rc_hub_release(&srv->hub, ch);
+		rc_conn_close(c);
+		return;
+	}
+	rc_ws_parser_init(c->ws, true, CLIENT_MAX_MESSAGE);
+	memcpy(out, resp, (size_t)len);
+	/* The 101 goes into the queue before the subscription starts, so it
+	 * precedes every frame. */
+	if (rc_sendq_push_heap(&c->sub.q, out, (uint32_t)len) < 0 ||
+	    rc_hub_subscribe(&srv->hub, ch, &c->sub) < 0) {
+		rc_hub_release(&srv->hub, ch);
+		rc_conn_close(c);
+		return;
+	}
+	c->state = RC_CONN_WS;
+	c->counted_ws = true;
+	srv->stats.ws_upgrades++;
+	srv->stats.subscribers++;
+}
+
+void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
+{
+	const struct rc_http_header *conn_h = rc_http_find_header(req, "Connection");
+	const struct rc_http_header *cl = rc_http_find_header(req, "Content-Length");
+	bool head = rc_http_equals_nocase(req->method, req->method_len, "HEAD");
+	bool keep_alive;
+	size_t path_len = req->target_len;
+	const char *path = req->target;
+
+	if (!head && !rc_http_equals_nocase(req->method, req->method_len, "GET")) {
+		rc_http_respond(c, 405, "text/plain", "Allow: GET, HEAD\r\n", NULL, 0, true);
+		return;
+	}
+	/* No endpoint takes a body yet; one we did not read would be taken for
+	 * the next request, so refuse rather than guess. */
+	if (rc_http_find_header(req, "Transfer-Encoding") ||
+	    (cl && !(cl->value_len == 1 && cl->value[0] == '0'))) {
+		rc_http_respond(c, 400, "text/plain", NULL, NULL, 0, true);
+		return;
+	}
+	keep_alive = req->minor_version >= 1 ? !rc_http_header_has_token(conn_h, "close")
+					     : rc_http_header_has_token(conn_h, "keep-alive");
+	for (size_t i = 0; i < req->target_len; i++) {
+		if (req->target[i] == '?') {
+			path_len = i;
+			break;
+		}
+	}
+	if (path_len == 8 && memcmp(path, "/healthz", 8) == 0) {
+		rc_http_respond(c, 200, "text/plain", NULL, head ? "" : "ok\n", head ? 0 : 3,
+				!keep_alive);
+	} else if (path_len == 8 && memcmp(path, "/metrics", 8) == 0) {
+		size_t len = 0;
+		char *body = rc_metrics_render(c->srv, &len);
+
+		if (!body) {
+			rc_http_respond(c, 500, "text/plain", NULL, NULL, 0, true);
+			return;
+		}
+		rc_http_respond(c, 200, "text/plain; version=0.0.4", NULL, body, head ? 0 : len,
+				!keep_alive);
+		free(body);
+	} else if (path_len > 4 && memcmp(path, "/ws/", 4) == 0) {
+		if (!rc_channel_name_valid(path + 4, path_len - 4)) {
+			rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
+			return;
+		}
+		if (head || !rc_ws_is_upgrade(req)) {
+			rc_http_respond(c, 426, "text/plain", "Upgrade: websocket\r\n",
+					"WebSocket upgrade required\n", 27, !keep_alive);
+			return;
+		}
+		upgrade(c, req, path + 4, path_len - 4);
+	} else {
+		rc_http_respond(c, 404, "text/plain", NULL, NULL, 0, !keep_alive);
+	}
+}

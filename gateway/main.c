@@ -1,0 +1,48 @@
+/* ringcast: the program. Parses the command line, runs one server. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "rc_version.h"
+#include "server.h"
+
+int main(int argc, char **argv)
+{
+	struct rc_server *srv;
+	struct rc_config cfg;
+	char err[256];
+	int ret;
+
+	rc_config_defaults(&cfg);
+	if (rc_config_parse(&cfg, argc, argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcast: %s\nTry 'ringcast --help'.\n", err);
+		return 2;
+	}
+	if (cfg.show_help) {
+		rc_config_usage(argv[0]);
+		return 0;
+	}
+	if (cfg.show_version) {
+		printf("ringcast %s\n", RC_VERSION);
+		return 0;
+	}
+	rc_log_set_level((enum rc_log_level)cfg.log_level);
+	srv = calloc(1, sizeof(*srv));	/* large: not on the stack */
+	if (!srv) {
+		rc_log_error("out of memory");
+		return 1;
+	}
+	ret = rc_server_init(srv, &cfg);
+	if (ret < 0) {
+		rc_log_error("start-up failed: %s", strerror(-ret));
+		free(srv);
+		return 1;
+	}
+	rc_server_announce(srv);
+	ret = rc_server_run(srv);
+	rc_server_fini(srv);
+	free(srv);
+	return ret < 0 ? 1 : 0;
+}

@@ -1,0 +1,205 @@
+/* Prometheus text exposition (format 0.0.4) of every counter ringcast keeps. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "server.h"
+
+struct out {
+	char *buf;
+	size_t len;
+	size_t cap;
+	bool failed;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			o->failed = true;
+			return;
+		}
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		size_t cap = o->cap * 2 + (size_t)n;
+		char *b = realloc(o->buf, cap);
+
+		if (!b) {
+			o->failed = true;
+			return;
+		}
+		o->buf = b;
+		o->cap = cap;
+	}
+}
+
+static void metric(struct out *o, const char *name, const char *type, const char *help,
+		   uint64_t value)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+	    (unsigned long long)value);
+}
+
+static void header(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+enum chan_field { F_SUBS, F_MSGS, F_BYTES };
+
+struct chan_walk {
+	struct out *o;
+	enum chan_field field;
+	const char *name;
+};
+
+/* Channel names are restricted to [A-Za-z0-9._-], so labels need no escaping. */
+static void chan_line(struct rc_channel *ch, void *arg)
+{
+	struct chan_walk *w = arg;
+	uint64_t v = w->field == F_SUBS ? ch->nsubs : w->field == F_MSGS ? ch->msgs_in : ch->bytes_in;
+
+	put(w->o, "%s{channel=\"%s\"} %llu\n", w->name, ch->name, (unsigned long long)v);
+}
+
+static void per_channel(struct out *o, struct rc_server *srv, const char *name, const char *type,
+			const char *help, enum chan_field f)
+{
+	struct chan_walk w = { .o = o, .field = f, .name = name };
+
+	header(o, name, type, help);
+	rc_hub_foreach(&srv->hub, chan_line, &w);
+}
+
+char *rc_metrics_render(struct rc_server *srv, size_t *len)
+{
+	static const uint16_t close_codes[8] = { 1000, 1001, 1002, 1007, 1008, 1009, 1011, 0 };
+	const struct rc_loop_stats *ls = rc_loop_stats(srv->loop);
+	const struct rc_hub_stats *hs = &srv->hub.stats;
+	struct rc_udp_stats us = { 0 };
+	struct out o = { .cap = 8192 };
+
+	o.buf = malloc(o.cap);
+	if (!o.buf)
+		return NULL;
+	for (size_t i = 0; i < srv->ningest; i++) {
+		const struct rc_udp_stats *s = &srv->ingest[i].port.stats;
+
+		us.datagrams += s->datagrams;
+		us.bytes += s->bytes;
+		us.truncated += s->truncated;
+		us.kernel_drops += s->kernel_drops;
+		us.enobufs += s->enobufs;
+		us.rearms += s->rearms;
+		us.errors += s->errors;
+	}
+
+	metric(&o, "ringcast_connections", "gauge", "Open TCP connections (HTTP and WebSocket).",
+	       srv->stats.connections);
+	metric(&o, "ringcast_connections_accepted_total", "counter", "TCP connections accepted.",
+	       srv->stats.accepted);
+	metric(&o, "ringcast_accept_errors_total", "counter",
+	       "Failed accepts (EMFILE, ENFILE, out of memory).", srv->stats.accept_errors);
+	metric(&o, "ringcast_ws_subscribers", "gauge", "WebSocket subscribers (all channels).",
+	       srv->stats.subscribers);
+	metric(&o, "ringcast_channels", "gauge", "Channels that exist now.", srv->hub.nchannels);
+	per_channel(&o, srv, "ringcast_subscribers", "gauge", "Subscribers per channel.", F_SUBS);
+	per_channel(&o, srv, "ringcast_ingest_messages_total", "counter",
+		    "Messages received per channel.", F_MSGS);
+	per_channel(&o, srv, "ringcast_ingest_bytes_total", "counter",
+		    "Payload bytes received per channel.", F_BYTES);
+	metric(&o, "ringcast_udp_datagrams_total", "counter", "UDP datagrams received.",
+	       us.datagrams);
+	metric(&o, "ringcast_udp_rearms_total", "counter", "Multishot UDP receives re-armed.",
+	       us.rearms);
+	metric(&o, "ringcast_udp_errors_total", "counter", "Unexpected UDP receive errors.",
+	       us.errors);
+	metric(&o, "ringcast_delivered_frames_total", "counter",
+	       "Data frames fully sent to subscribers.", hs->send.frames);
+	metric(&o, "ringcast_delivered_bytes_total", "counter",
+	       "Bytes of data frames fully sent to subscribers (headers included).", hs->send.bytes);
+	metric(&o, "ringcast_sends_total", "counter", "sendmsg operations completed.",
+	       hs->send.sends);
+	metric(&o, "ringcast_short_sends_total", "counter",
+	       "Sends that wrote less than asked and were resumed.", hs->send.short_sends);
+	header(&o, "ringcast_drops_total", "counter",
+	       "Messages or subscribers dropped, by reason.");
+	for (int r = 0; r < RC_DROP_REASONS; r++) {
+		uint64_t v = hs->drops[r];
+
+		if (r == RC_DROP_TRUNCATED)
+			v += us.truncated;
+		else if (r == RC_DROP_NO_BUFFERS)
+			v += us.enobufs;
+		put(&o, "ringcast_drops_total{reason=\"%s\"} %llu\n", rc_drop_reason_name(r),
+		    (unsigned long long)v);
+	}
+	put(&o, "ringcast_drops_total{reason=\"kernel_udp\"} %llu\n",
+	    (unsigned long long)us.kernel_drops);
+	metric(&o, "ringcast_buffer_pressure_runs_total", "counter",
+	       "Times the buffer ring ran low and the slow-holder policy ran.", hs->pressure_runs);
+	header(&o, "ringcast_bufring_buffers", "gauge", "Ingest ring buffers by state.");
+	put(&o, "ringcast_bufring_buffers{state=\"free\"} %u\n",
+	    rc_bufring_free(srv->ingest_ring));
+	put(&o, "ringcast_bufring_buffers{state=\"in_use\"} %u\n", srv->ingest_ring->in_use);
+	header(&o, "ringcast_client_bufring_buffers", "gauge",
+	       "Client receive ring buffers by state.");
+	put(&o, "ringcast_client_bufring_buffers{state=\"free\"} %u\n",
+	    rc_bufring_free(srv->client_ring));
+	put(&o, "ringcast_client_bufring_buffers{state=\"in_use\"} %u\n",
+	    srv->client_ring->in_use);
+	metric(&o, "ringcast_http_requests_total", "counter", "HTTP requests parsed.",
+	       srv->stats.http_requests);
+	metric(&o, "ringcast_http_errors_total", "counter", "HTTP requests answered 4xx/5xx.",
+	       srv->stats.http_errors);
+	metric(&o, "ringcast_ws_upgrades_total", "counter", "WebSocket upgrades completed.",
+	       srv->stats.ws_upgrades);
+	header(&o, "ringcast_ws_closes_sent_total", "counter", "WebSocket close frames sent, by code.");
+	for (int i = 0; i < 8; i++) {
+		if (close_codes[i])
+			put(&o, "ringcast_ws_closes_sent_total{code=\"%u\"} %llu\n", close_codes[i],
+			    (unsigned long long)srv->stats.ws_closes_sent[i]);
+		else
+			put(&o, "ringcast_ws_closes_sent_total{code=\"other\"} %llu\n",
+			    (unsigned long long)srv->stats.ws_closes_sent[i]);
+	}
+	metric(&o, "ringcast_client_frames_discarded_total", "counter",
+	       "Data messages sent by subscribers, read and discarded.", srv->stats.client_frames);
+	metric(&o, "ringcast_client_bytes_discarded_total", "counter",
+	       "Payload bytes sent by subscribers, read and discarded.", srv->stats.client_bytes);
+	metric(&o, "ringcast_handshake_timeouts_total", "counter",
+	       "Connections closed for not completing a request in time.",
+	       srv->stats.handshake_timeouts);
+	metric(&o, "ringcast_ping_timeouts_total", "counter",
+	       "Subscribers closed for not answering a ping.", srv->stats.ping_timeouts);
+	metric(&o, "ringcast_client_enobufs_total", "counter",
+	       "Client receives paused because the client ring was empty.",
+	       srv->stats.client_enobufs);
+	metric(&o, "ringcast_ring_submissions_total", "counter", "SQEs submitted to io_uring.",
+	       ls->submissions);
+	metric(&o, "ringcast_ring_enters_total", "counter", "io_uring_enter calls by the loop.",
+	       ls->enters);
+	metric(&o, "ringcast_ring_cqes_total", "counter", "Completions processed.", ls->cqes);
+	metric(&o, "ringcast_ring_cq_overflow_total", "counter",
+	       "Completions that overflowed the CQ (kernel count).", ls->cq_overflow);
+	metric(&o, "ringcast_ring_sq_full_total", "counter",
+	       "Times the SQ filled up within a turn.", ls->sq_full);
+	if (o.failed) {
+		free(o.buf);
+		return NULL;
+	}
+	*len = o.len;
+	return o.buf;
+}

@@ -1,0 +1,386 @@
+/* Wiring: sockets, rings, the hub, signals and the timer of one server. */
+#include "server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define TICK_MS 250
+#define ACCEPT_BACKOFF_MS 100
+#define CLIENT_RING_COUNT 1024
+#define CLIENT_RING_SIZE 4096
+#define LISTEN_BACKLOG 4096
+#define SHUTDOWN_GRACE_MS 1000	/* after the flush deadline, for the kernel to finish */
+
+static struct rc_server *server_of(void *member, size_t offset)
+{
+	return (struct rc_server *)((char *)member - offset);
+}
+
+/* --- UDP ingest -> fan-out --- */
+
+static void on_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, uint32_t len)
+{
+	struct rc_ingest *in = (struct rc_ingest *)p;
+	struct rc_channel *ch = in->ch;
+	uint8_t *frame;
+
+	ch->msgs_in++;
+	ch->bytes_in += len;
+	if (!ch->nsubs)
+		return;
+	/* Framed once, in place: the header goes into the bytes in front of the
+	 * payload, and every subscriber's send points at this same memory. */
+	frame = rc_ws_header_prepend(payload, RC_WS_OP_BINARY, len);
+	rc_hub_publish(&in->srv->hub, ch, frame, (uint32_t)(payload + len - frame), bid);
+}
+
+/* --- accept --- */
+
+static int listener_arm(struct rc_server *srv)
+{
+	int ret = rc_loop_accept_multishot(srv->loop, &srv->listener.io, srv->listener.fd);
+
+	if (ret == 0)
+		srv->listener.armed = true;
+	return ret;
+}
+
+static void accept_backoff_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_server *srv = server_of(io, offsetof(struct rc_server, listener.backoff.io));
+
+	(void)loop;
+	(void)cqe;
+	srv->listener.timer_armed = false;
+	if (!srv->stopping && !srv->listener.armed && listener_arm(srv) < 0)
+		rc_log_error("accept: re-arming failed");
+}
+
+static void accept_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_server *srv = server_of(io, offsetof(struct rc_server, listener.io));
+
+	if (cqe->res >= 0) {
+		if (srv->stopping)
+			close(cqe->res);
+		else
+			rc_conn_accept(srv, cqe->res);
+	} else if (cqe->res != -ECANCELED) {
+		srv->stats.accept_errors++;
+	}
+	if (cqe->flags & RC_CQE_MORE) {
+		/* Out of fds while still armed: stop accepting for a moment
+		 * rather than being woken for every pending connection. */
+		if (cqe->res == -EMFILE || cqe->res == -ENFILE)
+			rc_loop_cancel(loop, io);
+		return;
+	}
+	srv->listener.armed = false;
+	if (srv->stopping)
+		return;
+	if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
+	    cqe->res == -ENOBUFS) {
+		/* The pending connection stays in the backlog; retrying at once
+		 * would spin. Existing clients keep being served meanwhile. */
+		rc_log_warn("accept: %s; pausing %d ms", strerror(-cqe->res), ACCEPT_BACKOFF_MS);
+		if (!srv->listener.timer_armed &&
+		    rc_loop_timer_arm(loop, &srv->listener.backoff, ACCEPT_BACKOFF_MS) == 0)
+			srv->listener.timer_armed = true;
+		return;
+	}
+	if (listener_arm(srv) < 0)
+		rc_log_error("accept: re-arming failed");
+}
+
+/* --- shutdown and timers --- */
+
+static void begin_shutdown(struct rc_server *srv)
+{
+	struct rc_conn *c = srv->conns;
+
+	if (srv->stopping)
+		return;
+	rc_log_info("shutting down: closing %llu connections",
+		    (unsigned long long)srv->stats.connections);
+	srv->stopping = true;
+	srv->stop_deadline_ms = rc_loop_now_ms(srv->loop) + srv->cfg.shutdown_timeout_ms;
+	/* Stop accepting: the listening socket goes away now, so new clients
+	 * get a refusal instead of waiting in a backlog nobody reads. */
+	if (srv->listener.armed)
+		rc_loop_cancel(srv->loop, &srv->listener.io);
+	if (srv->listener.timer_armed)
+		rc_loop_cancel(srv->loop, &srv->listener.backoff.io);
+	shutdown(srv->listener.fd, SHUT_RDWR);
+	for (size_t i = 0; i < srv->ningest; i++)
+		rc_udp_stop(&srv->ingest[i].port);
+	while (c) {
+		struct rc_conn *next = c->next;
+
+		if (c->state == RC_CONN_WS)
+			rc_conn_ws_close(c, RC_WS_CLOSE_GOING_AWAY);
+		else if (c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->sub.q))
+			rc_conn_close(c);
+		c = next;
+	}
+}
+
+static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_server *srv = server_of(io, offsetof(struct rc_server, tick.io));
+	uint64_t now = rc_loop_now_ms(loop);
+
+	(void)cqe;
+	srv->tick_armed = false;
+	rc_conn_tick(srv);
+	if (srv->stopping) {
+		bool ports_busy = false;
+
+		for (size_t i = 0; i < srv->ningest; i++)
+			ports_busy |= rc_udp_busy(&srv->ingest[i].port);
+		if (!srv->conns && !ports_busy && !srv->listener.armed) {
+			rc_loop_stop(loop);
+			return;
+		}
+		if (now >= srv->stop_deadline_ms) {
+			/* Flush time is over: whoever has not taken its close
+			 * frame by now is cut off. */
+			for (struct rc_conn *c = srv->conns; c;) {
+				struct rc_conn *next = c->next;
+
+				rc_conn_close(c);
+				c = next;
+			}
+		}
+		if (now >= srv->stop_deadline_ms + SHUTDOWN_GRACE_MS) {
+			rc_log_warn("shutdown: %llu connections still busy after the deadline",
+				    (unsigned long long)srv->stats.connections);
+			rc_loop_stop(loop);
+			return;
+		}
+	}
+	if (rc_loop_timer_arm(loop, &srv->tick, TICK_MS) == 0)
+		srv->tick_armed = true;
+}
+
+static void signal_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_server *srv = server_of(io, offsetof(struct rc_server, signal_io));
+
+	srv->signal_armed = false;
+	if (cqe->res == (int)sizeof(struct signalfd_siginfo)) {
+		const struct signalfd_siginfo *si = (const void *)srv->signal_buf;
+
+		rc_log_info("received signal %u", si->ssi_signo);
+		begin_shutdown(srv);
+	} else if (cqe->res < 0 && cqe->res != -ECANCELED && cqe->res != -EINTR) {
+		rc_log_error("signalfd read: %s", strerror(-cqe->res));
+	}
+	/* Keep listening: a second signal during shutdown is harmless. */
+	if (rc_loop_read(loop, &srv->signal_io, srv->signal_fd, srv->signal_buf,
+			 sizeof(struct signalfd_siginfo)) == 0)
+		srv->signal_armed = true;
+}
+
+/* --- set-up --- */
+
+static int open_listener(struct rc_server *srv)
+{
+	struct rc_listener *l = &srv->listener;
+	int one = 1;
+	int ret;
+
+	l->fd = socket(srv->cfg.listen.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l->fd < 0)
+		return -errno;
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l->fd, (struct sockaddr *)&srv->cfg.listen.ss, srv->cfg.listen.len) < 0 ||
+	    listen(l->fd, LISTEN_BACKLOG) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	l->addr.len = sizeof(l->addr.ss);
+	if (getsockname(l->fd, (struct sockaddr *)&l->addr.ss, &l->addr.len) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	close(l->fd);
+	l->fd = -1;
+	return ret;
+}
+
+static int open_signals(struct rc_server *srv)
+{
+	sigset_t set;
+
+	/* A vanished subscriber must cost an EPIPE on its send, not the
+	 * process (MSG_NOSIGNAL covers sends; this covers everything else). */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	srv->signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	return srv->signal_fd < 0 ? -errno : 0;
+}
+
+int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
+{
+	struct rc_loop_opts lo = { .sq_entries = 4096, .cq_entries = 65536 };
+	struct rc_bufring_opts ingest = {
+		.group = 0,
+		.count = cfg->buf_count,
+		.size = cfg->buf_size,
+		.headroom = RC_UDP_HEADROOM,
+		.low_water = cfg->buf_count / 8,
+	};
+	struct rc_bufring_opts client = {
+		.group = 1,
+		.count = CLIENT_RING_COUNT,
+		.size = CLIENT_RING_SIZE,
+	};
+	char addr[80];
+	int ret = 0;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->cfg = *cfg;
+	srv->listener.fd = -1;
+	srv->signal_fd = -1;
+	for (size_t i = 0; i < RC_CONFIG_MAX_UDP; i++)
+		srv->ingest[i].port.fd = -1;
+
+	srv->loop = rc_loop_create(&lo, &ret);
+	if (!srv->loop)
+		goto fail;
+	srv->ingest_ring = rc_bufring_create(srv->loop, &ingest, &ret);
+	if (!srv->ingest_ring)
+		goto fail;
+	srv->client_ring = rc_bufring_create(srv->loop, &client, &ret);
+	if (!srv->client_ring)
+		goto fail;
+	rc_log_info("buffer rings: ingest %u x %u bytes (+%u headroom), client %u x %u bytes",
+		    ingest.count, ingest.size, ingest.headroom, client.count, client.size);
+	rc_hub_init(&srv->hub, srv->loop, srv->ingest_ring, cfg->max_channels);
+
+	ret = open_listener(srv);
+	if (ret < 0) {
+		rc_config_format_addr((const struct sockaddr *)&cfg->listen.ss, addr, sizeof(addr));
+		rc_log_error("cannot listen on %s: %s", addr, strerror(-ret));
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->nudp; i++) {
+		struct rc_ingest *in = &srv->ingest[i];
+
+		ret = rc_udp_open(&in->port, (const struct sockaddr *)&cfg->udp[i].addr.ss,
+				  cfg->udp[i].addr.len, cfg->udp_rcvbuf);
+		if (ret < 0) {
+			rc_config_format_addr((const struct sockaddr *)&cfg->udp[i].addr.ss, addr,
+					      sizeof(addr));
+			rc_log_error("cannot bind UDP %s: %s", addr, strerror(-ret));
+			goto fail;
+		}
+		srv->ningest++;
+		in->srv = srv;
+		in->ch = rc_hub_acquire(&srv->hub, cfg->udp[i].channel, strlen(cfg->udp[i].channel),
+					&ret);
+		if (!in->ch)
+			goto fail;
+	}
+	ret = open_signals(srv);
+	if (ret < 0)
+		goto fail;
+
+	srv->listener.io.fn = accept_done;
+	srv->listener.backoff.io.fn = accept_backoff_done;
+	srv->tick.io.fn = tick_done;
+	srv->signal_io.fn = signal_done;
+	ret = listener_arm(srv);
+	for (size_t i = 0; ret == 0 && i < srv->ningest; i++)
+		ret = rc_udp_start(&srv->ingest[i].port, srv->loop, srv->ingest_ring, on_datagram,
+				   &srv->ingest[i]);
+	if (ret == 0)
+		ret = rc_loop_timer_arm(srv->loop, &srv->tick, TICK_MS);
+	srv->tick_armed = ret == 0;
+	if (ret == 0)
+		ret = rc_loop_read(srv->loop, &srv->signal_io, srv->signal_fd, srv->signal_buf,
+				   sizeof(struct signalfd_siginfo));
+	srv->signal_armed = ret == 0;
+	if (ret < 0)
+		goto fail;
+	return 0;
+
+fail:
+	rc_server_fini(srv);
+	return ret ? ret : -EINVAL;
+}
+
+void rc_server_announce(const struct rc_server *srv)
+{
+	char addr[80];
+
+	rc_config_format_addr((const struct sockaddr *)&srv->listener.addr.ss, addr, sizeof(addr));
+	printf("listen http %s\n", addr);
+	for (size_t i = 0; i < srv->ningest; i++) {
+		rc_config_format_addr((const struct sockaddr *)&srv->ingest[i].port.addr, addr,
+				      sizeof(addr));
+		printf("listen udp %s %s\n", addr, srv->ingest[i].ch->name);
+	}
+	printf("ready\n");
+	fflush(stdout);
+}
+
+int rc_server_run(struct rc_server *srv)
+{
+	int ret = rc_loop_run(srv->loop);
+
+	rc_log_info("stopped: %llu accepted, %llu frames delivered",
+		    (unsigned long long)srv->stats.accepted,
+		    (unsigned long long)srv->hub.stats.send.frames);
+	return ret;
+}
+
+void rc_server_fini(struct rc_server *srv)
+{
+	/* Connections still here were cut off at the deadline; their kernel
+	 * operations die with the ring, so their memory can go now. */
+	while (srv->conns) {
+		struct rc_conn *c = srv->conns;
+
+		srv->conns = c->next;
+		rc_hub_unsubscribe(&srv->hub, &c->sub);
+		close(c->fd);
+		free(c->in);
+		free(c->ws);
+		free(c->sub.q.ents);
+		free(c->sub.q.iov);
+		free(c);
+	}
+	for (size_t i = 0; i < srv->ningest; i++) {
+		rc_udp_close(&srv->ingest[i].port);
+		if (srv->ingest[i].ch)
+			rc_hub_release(&srv->hub, srv->ingest[i].ch);
+	}
+	srv->ningest = 0;
+	if (srv->ingest_ring)
+		rc_hub_fini(&srv->hub);
+	if (srv->listener.fd >= 0)
+		close(srv->listener.fd);
+	if (srv->signal_fd >= 0)
+		close(srv->signal_fd);
+	rc_bufring_destroy(srv->client_ring);
+	rc_bufring_destroy(srv->ingest_ring);
+	rc_loop_destroy(srv->loop);
+	srv->client_ring = NULL;
+	srv->ingest_ring = NULL;
+	srv->loop = NULL;
+}

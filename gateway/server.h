@@ -1,0 +1,140 @@
+/* The gateway: one loop and everything it serves (listener, UDP ports,
+ * HTTP and WebSocket connections, channels). Nothing here is global: a
+ * server is a value, so one per core can run side by side later. */
+#ifndef RC_SERVER_H
+#define RC_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bufring.h"
+#include "channel.h"
+#include "config.h"
+#include "loop.h"
+#include "udp_ingest.h"
+#include "ws_frame.h"
+
+struct rc_server;
+
+enum rc_conn_state {
+	RC_CONN_HTTP,		/* reading requests */
+	RC_CONN_WS,		/* upgraded: a subscriber */
+	RC_CONN_CLOSING,	/* WebSocket close sent; waiting for the peer's or a deadline */
+	RC_CONN_DEAD,		/* shut down; freed once no operation is in flight */
+};
+
+/* One accepted TCP connection. */
+struct rc_conn {
+	struct rc_server *srv;
+	struct rc_conn *prev, *next;	/* all connections, for timers and shutdown */
+	int fd;
+	enum rc_conn_state state;
+	bool recv_armed;		/* the multishot recv may still complete */
+	bool close_after_send;		/* HTTP: close once the answer is out */
+	bool ping_outstanding;
+	bool close_sent;
+	bool counted_ws;
+	struct rc_io recv_io;
+	struct rc_deferred rearm;	/* re-arm recv after -ENOBUFS */
+	struct rc_deferred reap;	/* frees the connection at the end of a turn */
+	struct rc_sub sub;		/* send queue (HTTP answers too) + subscription */
+	struct rc_ws_parser *ws;	/* after the upgrade */
+	char *in;			/* HTTP: bytes of an incomplete request head */
+	uint32_t in_len;
+	uint64_t since_ms;		/* HTTP: start of the current request; WS: last input */
+	uint64_t deadline_ms;		/* CLOSING: when to give up on the peer */
+};
+
+/* Server-wide counters, beyond those of the loop, ring, hub and ports. */
+struct rc_server_stats {
+	uint64_t accepted;
+	uint64_t accept_errors;		/* EMFILE/ENFILE and others */
+	uint64_t connections;		/* open now */
+	uint64_t subscribers;		/* WebSocket subscribers now */
+	uint64_t http_requests;
+	uint64_t http_errors;		/* 4xx/5xx answered */
+	uint64_t ws_upgrades;
+	uint64_t ws_closes_sent[8];	/* by code, see close_code_slot() in conn.c */
+	uint64_t client_frames;		/* data frames from subscribers, read and discarded */
+	uint64_t client_bytes;
+	uint64_t handshake_timeouts;
+	uint64_t ping_timeouts;
+	uint64_t client_enobufs;
+};
+
+struct rc_listener {
+	struct rc_io io;
+	struct rc_timer backoff;	/* after EMFILE/ENFILE */
+	int fd;
+	bool armed;
+	bool timer_armed;
+	struct rc_sockaddr addr;
+};
+
+struct rc_ingest {
+	struct rc_udp_port port;
+	struct rc_server *srv;
+	struct rc_channel *ch;
+};
+
+struct rc_server {
+	struct rc_config cfg;
+	struct rc_loop *loop;
+	struct rc_bufring *ingest_ring;	/* group 0: UDP datagrams, fanned out in place */
+	struct rc_bufring *client_ring;	/* group 1: bytes from TCP clients */
+	struct rc_hub hub;
+	struct rc_listener listener;
+	struct rc_ingest ingest[RC_CONFIG_MAX_UDP];
+	size_t ningest;
+	struct rc_conn *conns;
+	struct rc_timer tick;
+	bool tick_armed;
+	struct rc_io signal_io;
+	int signal_fd;
+	uint8_t signal_buf[128];	/* struct signalfd_siginfo; the kernel writes it */
+	bool signal_armed;
+	bool stopping;
+	uint64_t stop_deadline_ms;
+	struct rc_server_stats stats;
+};
+
+/* Binds every socket and creates the loop. Returns 0 or -errno (logged). */
+int rc_server_init(struct rc_server *srv, const struct rc_config *cfg);
+
+/* Prints the "listen ..." lines and "ready" to stdout. */
+void rc_server_announce(const struct rc_server *srv);
+
+/* Serves until SIGINT/SIGTERM, then shuts down gracefully. Returns 0 or -errno. */
+int rc_server_run(struct rc_server *srv);
+
+/* Frees everything. */
+void rc_server_fini(struct rc_server *srv);
+
+/* --- used between the gateway's files --- */
+
+/* Takes ownership of an accepted socket. */
+void rc_conn_accept(struct rc_server *srv, int fd);
+
+/* Starts the WebSocket closing handshake with code (1001 on shutdown). */
+void rc_conn_ws_close(struct rc_conn *c, uint16_t code);
+
+/* Shuts the connection down now; it is freed when its operations finish. */
+void rc_conn_close(struct rc_conn *c);
+
+/* Timers: closes connections past their deadlines, pings idle subscribers. */
+void rc_conn_tick(struct rc_server *srv);
+
+/* Answers one parsed HTTP request on c (routes, upgrade). */
+struct rc_http_request;
+void rc_http_route(struct rc_conn *c, const struct rc_http_request *req);
+
+/* Queues a complete HTTP response. body may be NULL. close: add
+ * "Connection: close" and close once sent. */
+void rc_http_respond(struct rc_conn *c, int status, const char *content_type,
+		     const char *extra_headers, const char *body, size_t body_len, bool close);
+
+/* Renders the Prometheus exposition into a malloc'd buffer; *len gets its
+ * length. Returns NULL on allocation failure. */
+char *rc_metrics_render(struct rc_server *srv, size_t *len);
+
+#endif
