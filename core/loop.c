@@ -51,7 +51,7 @@ static void explain_setup_error(int err)
 			     "check 'sysctl kernel.io_uring_disabled' (0 allows everyone; 1 allows only "
 			     "CAP_SYS_ADMIN or members of the group in kernel.io_uring_group; 2 disables it) "
 			     "and any seccomp profile (Docker >= 25 and containerd >= 2.0 block io_uring by "
-			     "default: run with deploy/seccomp-ringcast.json)");
+			     "default: see deploy/README.md)");
 		break;
 	case ENOSYS:
 		rc_log_error("io_uring_setup: not implemented. The kernel lacks io_uring "
