@@ -51,8 +51,10 @@ size_t rc_ws_header_encode(uint8_t *dst, unsigned opcode, bool fin, uint64_t pay
 uint8_t *rc_ws_header_prepend(uint8_t *payload, unsigned opcode, uint64_t len);
 
 /* Encodes a complete unmasked close frame with `code` and an optional reason
- * (truncated to fit 125 bytes of payload) into dst, which needs
- * 2 + RC_WS_CONTROL_MAX bytes. Returns the frame length. */
+ * (truncated to fit 125 bytes of payload, never inside a UTF-8 character)
+ * into dst, which needs 2 + RC_WS_CONTROL_MAX bytes. Returns the frame
+ * length. RC_WS_CLOSE_NO_STATUS (1005) must not be sent: it gives a close
+ * frame without payload, so a received close can be echoed by its code. */
 size_t rc_ws_close_encode(uint8_t *dst, uint16_t code, const char *reason, size_t reason_len);
 
 /* True for close codes a peer may send (RFC 6455 7.4: 1000-1003, 1007-1011,
@@ -110,6 +112,8 @@ void rc_ws_parser_init(struct rc_ws_parser *p, bool server_side, uint64_t max_me
  * again with the rest). Masked payload is unmasked in place, which is why buf
  * is writable. ev->data points into buf (DATA) or into p (control frames) and
  * stays valid until the next call. Never reads beyond buf[len-1].
+ * A data frame's payload may come as several DATA events; an empty final
+ * frame still gives one (len 0, fin set), an empty non-final frame none.
  * Errors (all reported as RC_WS_EV_ERROR with the close code to send):
  *   1002: reserved bits or opcodes, unmasked client frame (masked server frame),
  *         fragmented or oversized (>125) control frame, continuation without a

@@ -25,8 +25,9 @@ int rc_ws_is_upgrade(const struct rc_http_request *req);
 int rc_ws_handshake_check(const struct rc_http_request *req,
 			  char accept_out[RC_WS_ACCEPT_LEN + 1]);
 
-/* Writes the "101 Switching Protocols" answer for accept into dst (cap bytes).
- * Returns its length, or -ENOSPC when it does not fit. */
+/* Writes the "101 Switching Protocols" answer for accept into dst (cap bytes),
+ * NUL-terminated. Returns its length without the NUL, or -ENOSPC when it and
+ * the NUL do not fit. */
 int rc_ws_handshake_response(char *dst, size_t cap, const char accept[RC_WS_ACCEPT_LEN + 1]);
 
 #endif
