@@ -48,10 +48,13 @@ static uint32_t name_hash(const char *name, size_t len)
 static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d);
 static void hub_evict(struct rc_loop *loop, struct rc_deferred *d);
 
-void rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
-		 uint32_t max_channels)
+int rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
+		uint32_t max_channels)
 {
 	memset(hub, 0, sizeof(*hub));
+	hub->buf_seq = calloc(br->count, sizeof(*hub->buf_seq));
+	if (!hub->buf_seq)
+		return -ENOMEM;
 	hub->loop = loop;
 	hub->br = br;
 	hub->max_channels = max_channels;
@@ -59,6 +62,7 @@ void rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br
 	hub->pressure.fn = hub_pressure;
 	hub->evict.fn = hub_evict;
 	rc_bufring_set_pressure(br, &hub->pressure);
+	return 0;
 }
 
 void rc_hub_fini(struct rc_hub *hub)
@@ -76,6 +80,8 @@ void rc_hub_fini(struct rc_hub *hub)
 		hub->buckets[b] = NULL;
 	}
 	hub->nchannels = 0;
+	free(hub->buf_seq);
+	hub->buf_seq = NULL;
 }
 
 struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t len, int *err)
@@ -204,6 +210,9 @@ static void hub_evict(struct rc_loop *loop, struct rc_deferred *d)
 void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, uint8_t *frame, uint32_t len,
 		    uint16_t bid)
 {
+	/* The message's age, for the pressure policy to find the subscribers
+	 * that are furthest behind. */
+	hub->buf_seq[bid] = ++hub->seq;
 	for (uint32_t i = 0; i < ch->nsubs; i++) {
 		struct rc_sub *s = ch->subs[i];
 
@@ -223,10 +232,34 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, uint8_t *frame, u
 	}
 }
 
+/* The subscriber whose oldest discardable message is the oldest of all:
+ * the one furthest behind. Entries that are not ring messages (pongs, HTTP
+ * answers) do not count. */
+static struct rc_sub *furthest_behind(struct rc_hub *hub)
+{
+	struct rc_sub *worst = NULL;
+	uint64_t oldest = UINT64_MAX;
+
+	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
+		for (struct rc_channel *ch = hub->buckets[b]; ch; ch = ch->hnext) {
+			for (uint32_t i = 0; i < ch->nsubs; i++) {
+				const struct rc_sendq_ent *e = rc_sendq_first_pending(&ch->subs[i]->q);
+
+				if (e && e->kind == RC_SENDQ_RING && hub->buf_seq[e->bid] < oldest) {
+					oldest = hub->buf_seq[e->bid];
+					worst = ch->subs[i];
+				}
+			}
+		}
+	}
+	return worst;
+}
+
 /* The buffer ring is running low. Subscribers that hold buffers only
  * because they are behind must not starve ingest for everybody: discard the
- * queued (not yet sent) messages of the subscribers with the longest queues
- * first, then evict subscribers whose in-flight send has not completed for
+ * queued (not yet sent) messages of the subscribers furthest behind first —
+ * a healthy subscriber only holds the newest messages, so it is reached
+ * last — then evict subscribers whose in-flight send has not completed for
  * stall_ms (a socket that accepts nothing pins its buffers forever). */
 static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 {
@@ -237,24 +270,10 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 	hub->stats.pressure_runs++;
 	if (target > hub->br->count)
 		target = hub->br->count;
-	/* Each round frees the longest queue; bounded so a pathological case
-	 * costs a bounded amount of work per turn. */
+	/* Bounded so a pathological case costs bounded work per turn. */
 	for (int round = 0; round < 64 && rc_bufring_free(hub->br) < target; round++) {
-		struct rc_sub *worst = NULL;
-		uint32_t worst_pending = 0;
+		struct rc_sub *worst = furthest_behind(hub);
 
-		for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
-			for (struct rc_channel *ch = hub->buckets[b]; ch; ch = ch->hnext) {
-				for (uint32_t i = 0; i < ch->nsubs; i++) {
-					uint32_t p = rc_sendq_pending(&ch->subs[i]->q);
-
-					if (p > worst_pending) {
-						worst_pending = p;
-						worst = ch->subs[i];
-					}
-				}
-			}
-		}
 		if (!worst)
 			break;
 		if (worst->policy == RC_SLOW_CLOSE) {

@@ -86,6 +86,8 @@ struct rc_hub {
 	struct rc_deferred pressure;	/* runs when ring buffers run low */
 	struct rc_deferred evict;	/* runs queued evictions */
 	struct rc_sub *evict_head;
+	uint64_t seq;			/* messages published so far */
+	uint64_t *buf_seq;		/* per ingest buffer: seq of the message in it */
 	struct rc_channel *buckets[RC_HUB_BUCKETS];
 };
 
@@ -93,8 +95,8 @@ struct rc_hub {
 bool rc_channel_name_valid(const char *name, size_t len);
 
 /* Prepares the hub of a loop whose fan-out buffers come from br, and hooks
- * the buffer-pressure policy into br. */
-void rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
+ * the buffer-pressure policy into br. Returns 0 or -ENOMEM. */
+int rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
 		 uint32_t max_channels);
 
 /* Frees every channel. Subscribers must be gone. */

@@ -368,6 +368,42 @@ int rc_loop_sendmsg(struct rc_loop *loop, struct rc_io *io, int fd, const struct
 	return 0;
 }
 
+int rc_loop_send(struct rc_loop *loop, struct rc_io *io, int fd, const void *buf, size_t len,
+		 int flags)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE_OR_FAIL(loop, sqe);
+	io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL);
+	io_uring_sqe_set_data(sqe, io);
+	return 0;
+}
+
+int rc_loop_send_zc(struct rc_loop *loop, struct rc_io *io, int fd, const void *buf, size_t len,
+		    int flags, int fixed_index)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!loop->has_send_zc)
+		return -EOPNOTSUPP;
+	GET_SQE_OR_FAIL(loop, sqe);
+	if (fixed_index >= 0)
+		io_uring_prep_send_zc_fixed(sqe, fd, buf, len, flags | MSG_NOSIGNAL,
+					    IORING_SEND_ZC_REPORT_USAGE, (unsigned)fixed_index);
+	else
+		io_uring_prep_send_zc(sqe, fd, buf, len, flags | MSG_NOSIGNAL,
+				      IORING_SEND_ZC_REPORT_USAGE);
+	io_uring_sqe_set_data(sqe, io);
+	return 0;
+}
+
+int rc_loop_register_buffer(struct rc_loop *loop, void *base, size_t len)
+{
+	struct iovec iov = { .iov_base = base, .iov_len = len };
+
+	return io_uring_register_buffers(&loop->ring, &iov, 1);
+}
+
 int rc_loop_read(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len)
 {
 	struct io_uring_sqe *sqe;

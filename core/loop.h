@@ -127,6 +127,27 @@ int rc_loop_recvmsg_multishot(struct rc_loop *loop, struct rc_io *io, int fd,
 int rc_loop_sendmsg(struct rc_loop *loop, struct rc_io *io, int fd,
 		    const struct msghdr *msg, int flags);
 
+/* send(fd, buf, len, flags|MSG_NOSIGNAL) from one contiguous buffer. */
+int rc_loop_send(struct rc_loop *loop, struct rc_io *io, int fd, const void *buf, size_t len,
+		 int flags);
+
+/* Zero-copy send (IORING_OP_SEND_ZC, with IORING_SEND_ZC_REPORT_USAGE).
+ * With fixed_index >= 0 the bytes must lie inside the buffer registered
+ * under that index (rc_loop_register_buffer()), which spares the kernel
+ * pinning pages per send. Two completions arrive: the send's result (with
+ * RC_CQE_MORE when a notification follows) and then one with RC_CQE_NOTIF;
+ * the memory may be reused only after the notification, whose res has
+ * RC_ZC_COPIED set when the kernel had to copy after all (always on loopback). */
+int rc_loop_send_zc(struct rc_loop *loop, struct rc_io *io, int fd, const void *buf, size_t len,
+		    int flags, int fixed_index);
+
+/* Test the notification as (uint32_t)cqe->res & RC_ZC_COPIED: bit 31 makes res negative. */
+#define RC_ZC_COPIED (1u << 31)
+
+/* Registers [base, base+len) as fixed buffer 0 for zero-copy sends. Pinned
+ * memory counts against RLIMIT_MEMLOCK; returns -ENOMEM when over it. */
+int rc_loop_register_buffer(struct rc_loop *loop, void *base, size_t len);
+
 /* read(fd, buf, len) at the current file position (signalfd, eventfd). */
 int rc_loop_read(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len);
 

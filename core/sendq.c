@@ -111,6 +111,15 @@ static uint32_t first_droppable(const struct rc_sendq *q)
 	return q->offset ? 1 : 0;
 }
 
+const struct rc_sendq_ent *rc_sendq_first_pending(const struct rc_sendq *q)
+{
+	uint32_t first = first_droppable(q);
+
+	if (q->count <= first)
+		return NULL;
+	return &q->ents[(q->head + first) & (q->cap - 1)];
+}
+
 uint32_t rc_sendq_pending(const struct rc_sendq *q)
 {
 	uint32_t first = first_droppable(q);

@@ -94,6 +94,9 @@ int rc_sendq_push_static(struct rc_sendq *q, const uint8_t *ptr, uint32_t len);
  * no frame is ever cut. Returns how many counted entries were discarded. */
 uint32_t rc_sendq_drop_pending(struct rc_sendq *q);
 
+/* The oldest entry rc_sendq_drop_pending() could discard now, or NULL. */
+const struct rc_sendq_ent *rc_sendq_first_pending(const struct rc_sendq *q);
+
 /* Number of entries that rc_sendq_drop_pending() could discard now. */
 uint32_t rc_sendq_pending(const struct rc_sendq *q);
 

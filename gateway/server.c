@@ -270,7 +270,9 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		goto fail;
 	rc_log_info("buffer rings: ingest %u x %u bytes (+%u headroom), client %u x %u bytes",
 		    ingest.count, ingest.size, ingest.headroom, client.count, client.size);
-	rc_hub_init(&srv->hub, srv->loop, srv->ingest_ring, cfg->max_channels);
+	ret = rc_hub_init(&srv->hub, srv->loop, srv->ingest_ring, cfg->max_channels);
+	if (ret < 0)
+		goto fail;
 
 	ret = open_listener(srv);
 	if (ret < 0) {
@@ -371,8 +373,7 @@ void rc_server_fini(struct rc_server *srv)
 			rc_hub_release(&srv->hub, srv->ingest[i].ch);
 	}
 	srv->ningest = 0;
-	if (srv->ingest_ring)
-		rc_hub_fini(&srv->hub);
+	rc_hub_fini(&srv->hub);
 	if (srv->listener.fd >= 0)
 		close(srv->listener.fd);
 	if (srv->signal_fd >= 0)
