@@ -320,7 +320,14 @@ static void http_input(struct rc_conn *c, const uint8_t *data, size_t len)
 		data += take;
 		len -= take;
 
+		/* A head can only complete with a line end: a client dribbling
+		 * bytes without one costs a copy, not a re-parse of the whole
+		 * buffer each time. */
+		if (c->in_incomplete && take && c->in_len < HTTP_MAX_HEAD &&
+		    !memchr(data - take, '\n', take))
+			return;
 		ret = rc_http_parse_request(c->in, c->in_len, HTTP_MAX_HEAD, &req);
+		c->in_incomplete = ret == -EAGAIN;
 		if (ret == -EAGAIN)
 			return;
 		if (ret < 0) {

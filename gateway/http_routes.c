@@ -143,6 +143,11 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 		rc_http_respond(c, 400, "text/plain", NULL, NULL, 0, true);
 		return;
 	}
+	/* RFC 9112 3.2: an HTTP/1.1 request without Host is answered 400. */
+	if (req->minor_version >= 1 && !rc_http_find_header(req, "Host")) {
+		rc_http_respond(c, 400, "text/plain", NULL, "missing Host header\n", 20, true);
+		return;
+	}
 	keep_alive = req->minor_version >= 1 ? !rc_http_header_has_token(conn_h, "close")
 					     : rc_http_header_has_token(conn_h, "keep-alive");
 	for (size_t i = 0; i < req->target_len; i++) {

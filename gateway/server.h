@@ -34,6 +34,7 @@ struct rc_conn {
 	bool ping_outstanding;
 	bool close_sent;
 	bool counted_ws;
+	bool in_incomplete;		/* `in` holds the start of a head, parsed: no end yet */
 	struct rc_io recv_io;
 	struct rc_deferred rearm;	/* re-arm recv after -ENOBUFS */
 	struct rc_deferred reap;	/* frees the connection at the end of a turn */

@@ -1,0 +1,100 @@
+/* Command-line parsing of the ringcast program. */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "config.h"
+
+static int parse(struct rc_config *cfg, char *err, size_t errlen, int argc, char **argv)
+{
+	rc_config_defaults(cfg);
+	return rc_config_parse(cfg, argc, argv, err, errlen);
+}
+
+Test(config, defaults_are_the_documented_zero_config)
+{
+	struct rc_config cfg;
+	char addr[80];
+
+	rc_config_defaults(&cfg);
+	rc_config_format_addr((struct sockaddr *)&cfg.listen.ss, addr, sizeof(addr));
+	cr_assert_str_eq(addr, "0.0.0.0:8080");
+	cr_assert_eq(cfg.nudp, 1);
+	rc_config_format_addr((struct sockaddr *)&cfg.udp[0].addr.ss, addr, sizeof(addr));
+	cr_assert_str_eq(addr, "0.0.0.0:9000");
+	cr_assert_str_eq(cfg.udp[0].channel, "live");
+	cr_assert_eq(cfg.slow, RC_SLOW_DROP);
+	cr_assert_eq(cfg.max_queue, 4u << 20);
+}
+
+Test(config, addresses_v4_v6_and_errors)
+{
+	struct rc_sockaddr a;
+	char out[80];
+
+	cr_assert_eq(rc_config_parse_addr("127.0.0.1:0", 11, &a), 0);
+	cr_assert_eq(a.ss.ss_family, AF_INET);
+	cr_assert_eq(a.len, sizeof(struct sockaddr_in));
+	cr_assert_eq(rc_config_parse_addr("[::1]:8080", 10, &a), 0);
+	cr_assert_eq(a.ss.ss_family, AF_INET6);
+	rc_config_format_addr((struct sockaddr *)&a.ss, out, sizeof(out));
+	cr_assert_str_eq(out, "[::1]:8080");
+	cr_assert_eq(rc_config_parse_addr("[::]:65535", 10, &a), 0);
+	/* Only the first len bytes count: "1.2.3.4:80=ch" cut before '='. */
+	cr_assert_eq(rc_config_parse_addr("1.2.3.4:80=ch", 10, &a), 0);
+	rc_config_format_addr((struct sockaddr *)&a.ss, out, sizeof(out));
+	cr_assert_str_eq(out, "1.2.3.4:80");
+
+	const char *bad[] = { "", "8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536",
+			      "127.0.0.1:-1", "127.0.0.1:8a", "localhost:80", "::1:80", "[::1]80",
+			      "[::1]:", "[zz]:80", "1.2.3.4.5:80" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(rc_config_parse_addr(bad[i], strlen(bad[i]), &a), -EINVAL, "%s",
+			     bad[i]);
+}
+
+Test(config, repeated_udp_replaces_default)
+{
+	struct rc_config cfg;
+	char err[256];
+	char *argv[] = { "ringcast", "--listen", "[::1]:0", "--udp", "127.0.0.1:0=a",
+			 "--udp=127.0.0.1:9001=game.v2", "--slow", "close", "--max-queue", "65536",
+			 NULL };
+
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 10, argv), 0, "%s", err);
+	cr_assert_eq(cfg.listen.ss.ss_family, AF_INET6);
+	cr_assert_eq(cfg.nudp, 2);
+	cr_assert_str_eq(cfg.udp[0].channel, "a");
+	cr_assert_str_eq(cfg.udp[1].channel, "game.v2");
+	cr_assert_eq(cfg.slow, RC_SLOW_CLOSE);
+	cr_assert_eq(cfg.max_queue, 65536);
+}
+
+Test(config, usage_errors_say_what_is_wrong)
+{
+	struct rc_config cfg;
+	char err[256];
+	struct {
+		char *arg;
+		char *val;
+		const char *needle;
+	} cases[] = {
+		{ "--udp", "127.0.0.1:9000", "ADDR:PORT=CHANNEL" },
+		{ "--udp", "127.0.0.1:9000=bad/name", "ADDR:PORT=CHANNEL" },
+		{ "--listen", "nowhere", "--listen" },
+		{ "--slow", "maybe", "drop or close" },
+		{ "--buf-count", "1000", "power of two" },
+		{ "--max-queue", "12x", "max-queue" },
+		{ "--bogus", "1", "unknown" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = { "ringcast", cases[i].arg, cases[i].val, NULL };
+
+		err[0] = '\0';
+		cr_assert_eq(parse(&cfg, err, sizeof(err), 3, argv), -EINVAL, "%s", cases[i].arg);
+		cr_assert(strstr(err, cases[i].needle), "'%s' lacks '%s'", err, cases[i].needle);
+	}
+}
