@@ -42,6 +42,7 @@ struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufri
 	 * headroom) on its own cache lines. */
 	br->stride = (opts->headroom + opts->size + 63u) & ~63u;
 	br->group = opts->group;
+	br->fixed_index = -1;
 	br->low_water = opts->low_water;
 	br->refill = opts->count / 4 ? opts->count / 4 : 1;
 	br->slab_len = (size_t)br->stride * br->count;
@@ -96,6 +97,15 @@ fail:
 	if (err)
 		*err = ret;
 	return NULL;
+}
+
+int rc_bufring_register_fixed(struct rc_bufring *br)
+{
+	int ret = rc_loop_register_buffer(br->loop, br->slab, br->slab_len);
+
+	if (ret == 0)
+		br->fixed_index = 0;
+	return ret;
 }
 
 void rc_bufring_destroy(struct rc_bufring *br)

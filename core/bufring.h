@@ -42,6 +42,7 @@ struct rc_bufring {
 	uint32_t size;
 	uint32_t headroom;
 	uint16_t group;
+	int fixed_index;	/* registered as this fixed buffer for SEND_ZC; -1 = not */
 	uint32_t *refs;		/* per buffer; 0 = in the ring */
 	uint32_t in_use;	/* buffers ringcast holds (refs > 0) */
 	uint32_t low_water;
@@ -58,6 +59,11 @@ struct rc_bufring {
  * -ENOMEM, or the kernel's error from IORING_REGISTER_PBUF_RING). */
 struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufring_opts *opts,
 				     int *err);
+
+/* Registers the whole slab as fixed buffer 0 of the loop so zero-copy sends
+ * need not pin pages per send. Returns 0 or -errno (-ENOMEM when
+ * RLIMIT_MEMLOCK is too small for the slab). */
+int rc_bufring_register_fixed(struct rc_bufring *br);
 
 /* Unregisters and frees. Only when no operation can still select from it. */
 void rc_bufring_destroy(struct rc_bufring *br);

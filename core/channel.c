@@ -293,7 +293,10 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 			for (uint32_t i = 0; i < ch->nsubs; i++) {
 				struct rc_sub *s = ch->subs[i];
 
-				if (rc_sendq_busy(&s->q) && now - s->q.inflight_since_ms >= hub->stall_ms)
+				if ((rc_sendq_busy(&s->q) &&
+				     now - s->q.inflight_since_ms >= hub->stall_ms) ||
+				    (now >= hub->stall_ms &&
+				     rc_sendq_zc_stuck(&s->q, now - hub->stall_ms)))
 					queue_evict(hub, s, RC_DROP_STALLED);
 			}
 		}

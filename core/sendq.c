@@ -46,6 +46,74 @@ static int grow(struct rc_sendq *q)
 
 static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d);
 static void sendq_complete(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
+static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked);
+
+/* One zero-copy send. Its user_data receives two completions: the send's
+ * result (handed to the queue) and the kernel's notification that it no
+ * longer reads the buffer (which drops this send's own reference). It can
+ * outlive the queue: after the result, q is cleared. */
+struct rc_zc_send {
+	struct rc_io io;
+	struct rc_sendq *q;
+	struct rc_bufring *br;
+	struct rc_sendq_stats *stats;
+	size_t asked;
+	uint16_t bid;
+};
+
+static void zc_complete(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_zc_send *zs = (struct rc_zc_send *)io;
+	struct rc_sendq *q = zs->q;
+	size_t asked = zs->asked;
+
+	(void)loop;
+	if (cqe->flags & RC_CQE_NOTIF) {
+		if (zs->stats && ((uint32_t)cqe->res & RC_ZC_COPIED))
+			zs->stats->zc_copied++;
+		if (q)
+			q->zc = NULL;
+		rc_bufring_unref(zs->br, zs->bid);
+		free(zs);
+		return;
+	}
+	/* The send's result. With MORE a notification follows, and until it
+	 * does q->zc stays set: the kernel still holds the buffer (on a
+	 * stalled socket, possibly for ever) and the hub must see that. */
+	if (!(cqe->flags & RC_CQE_MORE)) {
+		q->zc = NULL;
+		rc_bufring_unref(zs->br, zs->bid);
+		free(zs);
+	}
+	sendq_finish(q, cqe->res, asked);
+}
+
+/* Sends the head entry alone with SEND_ZC. Returns 0, or -errno to fall
+ * back to a copying send. */
+static int flush_zc(struct rc_loop *loop, struct rc_sendq *q, struct rc_sendq_ent *e)
+{
+	struct rc_zc_send *zs = malloc(sizeof(*zs));
+	int ret;
+
+	if (!zs)
+		return -ENOMEM;
+	*zs = (struct rc_zc_send){ .io = { .fn = zc_complete }, .q = q, .br = q->br,
+				   .stats = q->stats, .bid = e->bid, .asked = e->len - q->offset };
+	ret = rc_loop_send_zc(loop, &zs->io, q->fd, e->ptr + q->offset, e->len - q->offset, 0,
+			      q->br->fixed_index);
+	if (ret < 0) {
+		free(zs);
+		return ret;
+	}
+	/* The kernel reads e's bytes until the notification: hold the buffer
+	 * for that long, whatever the queue does with the entry meanwhile. */
+	rc_bufring_ref(q->br, e->bid);
+	q->zc = zs;
+	q->zc_since_ms = rc_loop_now_ms(loop);
+	if (q->stats)
+		q->stats->zc_sends++;
+	return 0;
+}
 
 void rc_sendq_init(struct rc_sendq *q, struct rc_loop *loop, struct rc_bufring *br, int fd,
 		   const struct rc_sendq_ops *ops, struct rc_sendq_stats *stats)
@@ -148,6 +216,12 @@ uint32_t rc_sendq_drop_pending(struct rc_sendq *q)
 /* Releases every entry; only when nothing is in flight. */
 static void release_all(struct rc_sendq *q)
 {
+	/* An outstanding zero-copy send keeps its own buffer reference and
+	 * frees itself on its notification; it must forget this queue. */
+	if (q->zc) {
+		q->zc->q = NULL;
+		q->zc = NULL;
+	}
 	while (q->count) {
 		ent_release(q, ent_at(q, 0));
 		pop_head(q);
@@ -177,6 +251,19 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 
 	if (q->dead || q->inflight || !q->count)
 		return;
+	/* At most one zero-copy send per socket awaits its notification: a
+	 * peer that stops reading then pins one buffer, not a socket buffer's
+	 * worth of them. Later frames are copied until the notification. */
+	if (q->zc_min && !q->zc && q->br && q->br->fixed_index >= 0) {
+		struct rc_sendq_ent *e = ent_at(q, 0);
+
+		if (e->kind == RC_SENDQ_RING && e->len - q->offset >= q->zc_min &&
+		    flush_zc(loop, q, e) == 0) {
+			q->inflight = 1;
+			q->inflight_since_ms = rc_loop_now_ms(loop);
+			return;
+		}
+	}
 	if (!q->iov) {
 		q->iov = malloc(RC_SENDQ_IOV_MAX * sizeof(*q->iov));
 		if (!q->iov) {
@@ -211,16 +298,24 @@ fail:
 static void sendq_complete(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
 {
 	struct rc_sendq *q = (struct rc_sendq *)((char *)io - offsetof(struct rc_sendq, io));
-	size_t sent;
 	size_t asked = 0;
 
 	(void)loop;
 	for (uint32_t i = 0; i < q->inflight; i++)
 		asked += q->iov[i].iov_len;
+	sendq_finish(q, cqe->res, asked);
+}
+
+/* A send of `asked` bytes completed with res: advance past what was
+ * written, release what is done, and go on. */
+static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked)
+{
+	size_t sent;
+
 	q->inflight = 0;
 	if (q->stats)
 		q->stats->sends++;
-	if (cqe->res <= 0) {
+	if (res <= 0) {
 		/* 0 bytes for a non-empty send means the peer is gone, like
 		 * -EPIPE; either way the entries are the app's again. */
 		bool was_dead = q->dead;
@@ -228,12 +323,12 @@ static void sendq_complete(struct rc_loop *loop, struct rc_io *io, const struct 
 		q->dead = true;
 		release_all(q);
 		if (!was_dead)
-			q->ops->on_error(q, cqe->res < 0 ? cqe->res : -EPIPE);
+			q->ops->on_error(q, res < 0 ? res : -EPIPE);
 		else if (q->ops->on_drained)
 			q->ops->on_drained(q);
 		return;
 	}
-	sent = (size_t)cqe->res;
+	sent = (size_t)res;
 	if (sent < asked && q->stats)
 		q->stats->short_sends++;
 	q->queued_bytes -= sent;

@@ -40,9 +40,12 @@ struct rc_sendq_stats {
 	uint64_t bytes;		/* bytes of counted entries fully sent */
 	uint64_t sends;		/* sendmsg operations completed */
 	uint64_t short_sends;	/* of which ended before the whole iovec was written */
+	uint64_t zc_sends;	/* zero-copy sends (SEND_ZC from the registered ring) */
+	uint64_t zc_copied;	/* of which the kernel reported it copied anyway */
 };
 
 struct rc_sendq;
+struct rc_zc_send;
 
 struct rc_sendq_ops {
 	/* A send failed (res < 0, e.g. -EPIPE, -ECONNRESET). The queue is dead
@@ -67,12 +70,22 @@ struct rc_sendq {
 	uint32_t head, count, cap;	/* ring of entries */
 	size_t queued_bytes;		/* unsent bytes, in flight included */
 	uint64_t inflight_since_ms;
+	uint32_t zc_min;		/* entries this long go out with SEND_ZC; 0 = never */
+	struct rc_zc_send *zc;		/* zero-copy send in flight or awaiting its notification */
+	uint64_t zc_since_ms;		/* when it was submitted */
 	struct rc_sendq_ent *ents;
 	/* Kernel-visible while a send is in flight: msg and iov are read by the
 	 * kernel until the completion, so they live here, not on a stack. */
 	struct msghdr msg;
 	struct iovec *iov;
 };
+
+/* Zero-copy sends. When q->zc_min is set and the ring was registered with
+ * rc_bufring_register_fixed(), a ring entry of at least zc_min bytes at the
+ * head of the queue is sent alone with SEND_ZC from the registered slab. The
+ * kernel may read those bytes until its notification CQE, possibly after the
+ * send's own completion, so each zero-copy send holds one more reference on
+ * its buffer until the notification arrives. */
 
 /* Prepares q for fd. Allocates nothing until the first push. */
 void rc_sendq_init(struct rc_sendq *q, struct rc_loop *loop, struct rc_bufring *br, int fd,
@@ -99,6 +112,13 @@ const struct rc_sendq_ent *rc_sendq_first_pending(const struct rc_sendq *q);
 
 /* Number of entries that rc_sendq_drop_pending() could discard now. */
 uint32_t rc_sendq_pending(const struct rc_sendq *q);
+
+/* True while the kernel holds a buffer for a zero-copy send of this queue
+ * since before `since_ms` (a peer that reads nothing keeps it for ever). */
+static inline bool rc_sendq_zc_stuck(const struct rc_sendq *q, uint64_t since_ms)
+{
+	return q->zc && q->zc_since_ms <= since_ms;
+}
 
 /* True while a sendmsg is in flight (the owner must not be freed). */
 static inline bool rc_sendq_busy(const struct rc_sendq *q)

@@ -140,6 +140,10 @@ void rc_config_usage(const char *prog)
 	       "                            silent intervals (default 30000)\n"
 	       "  --shutdown-timeout MS     on SIGTERM/SIGINT, flush for at most this (default 5000)\n"
 	       "  --max-channels N          channels that may exist at once (default 10000)\n"
+	       "  --zc-min BYTES            send frames of at least BYTES with io_uring SEND_ZC\n"
+	       "                            from the registered ingest ring (default 0: never;\n"
+	       "                            on loopback the kernel copies anyway, see\n"
+	       "                            docs/ARCHITECTURE.md)\n"
 	       "  --log-level LEVEL         error, warn, info (default) or debug\n"
 	       "  --help                    show this help and exit\n"
 	       "  --version                 show the version and exit\n"
@@ -171,7 +175,7 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 enum {
 	OPT_LISTEN = 256, OPT_UDP, OPT_MAX_QUEUE, OPT_SLOW, OPT_BUF_COUNT, OPT_BUF_SIZE,
 	OPT_HANDSHAKE, OPT_PING, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
-	OPT_HELP, OPT_VERSION,
+	OPT_HELP, OPT_VERSION, OPT_ZC_MIN,
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -191,6 +195,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "log-level", required_argument, NULL, OPT_LOG },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "zc-min", required_argument, NULL, OPT_ZC_MIN },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool udp_given = false;
@@ -296,6 +301,11 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 				snprintf(err, errlen, "--log-level: expected error, warn, info or debug");
 				return -EINVAL;
 			}
+			break;
+		case OPT_ZC_MIN:
+			if (parse_u64(optarg, 0, 1 << 20, &v) < 0)
+				goto bad_number;
+			cfg->zc_min = (uint32_t)v;
 			break;
 		case OPT_HELP:
 			cfg->show_help = true;

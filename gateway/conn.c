@@ -73,6 +73,7 @@ void rc_conn_accept(struct rc_server *srv, int fd)
 	c->since_ms = rc_loop_now_ms(srv->loop);
 	rc_sendq_init(&c->sub.q, srv->loop, srv->ingest_ring, fd, &conn_sendq_ops,
 		      &srv->hub.stats.send);
+	c->sub.q.zc_min = srv->cfg.zc_min;
 	c->sub.max_queue = srv->cfg.max_queue;
 	c->sub.policy = srv->cfg.slow;
 	c->sub.evict = conn_evict;

@@ -134,6 +134,11 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	       hs->send.sends);
 	metric(&o, "ringcast_short_sends_total", "counter",
 	       "Sends that wrote less than asked and were resumed.", hs->send.short_sends);
+	metric(&o, "ringcast_zc_sends_total", "counter", "Frames sent with SEND_ZC (--zc-min).",
+	       hs->send.zc_sends);
+	metric(&o, "ringcast_zc_copied_total", "counter",
+	       "SEND_ZC sends the kernel reported it copied anyway (always on loopback).",
+	       hs->send.zc_copied);
 	header(&o, "ringcast_drops_total", "counter",
 	       "Messages or subscribers dropped, by reason.");
 	for (int r = 0; r < RC_DROP_REASONS; r++) {

@@ -270,6 +270,21 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		goto fail;
 	rc_log_info("buffer rings: ingest %u x %u bytes (+%u headroom), client %u x %u bytes",
 		    ingest.count, ingest.size, ingest.headroom, client.count, client.size);
+	if (srv->cfg.zc_min) {
+		/* SEND_ZC from a registered slab avoids pinning pages per send,
+		 * but the slab counts against RLIMIT_MEMLOCK: without room for it
+		 * ringcast copies, as it does by default. */
+		ret = rc_loop_has_send_zc(srv->loop) ? rc_bufring_register_fixed(srv->ingest_ring)
+						     : -EOPNOTSUPP;
+		if (ret < 0) {
+			rc_log_warn("SEND_ZC disabled: %s (registering the %zu KiB ingest slab needs "
+				    "that much RLIMIT_MEMLOCK)", strerror(-ret),
+				    srv->ingest_ring->slab_len / 1024);
+			srv->cfg.zc_min = 0;
+		} else {
+			rc_log_info("SEND_ZC for frames of %u bytes and more", srv->cfg.zc_min);
+		}
+	}
 	ret = rc_hub_init(&srv->hub, srv->loop, srv->ingest_ring, cfg->max_channels);
 	if (ret < 0)
 		goto fail;
