@@ -10,7 +10,7 @@
 static const char *const drop_names[RC_DROP_REASONS] = {
 	[RC_DROP_SLOW_DROP] = "slow_drop",   [RC_DROP_SLOW_CLOSE] = "slow_close",
 	[RC_DROP_PRESSURE] = "pressure",     [RC_DROP_STALLED] = "stalled",
-	[RC_DROP_TRUNCATED] = "truncated",   [RC_DROP_NO_BUFFERS] = "no_buffers",
+	[RC_DROP_TRUNCATED] = "truncated",
 };
 
 const char *rc_drop_reason_name(enum rc_drop_reason r)
@@ -52,13 +52,14 @@ int rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
 		uint32_t max_channels)
 {
 	memset(hub, 0, sizeof(*hub));
-	hub->buf_seq = calloc(br->count, sizeof(*hub->buf_seq));
-	if (!hub->buf_seq)
+	hub->buf_ms = calloc(br->count, sizeof(*hub->buf_ms));
+	if (!hub->buf_ms)
 		return -ENOMEM;
 	hub->loop = loop;
 	hub->br = br;
 	hub->max_channels = max_channels;
 	hub->stall_ms = 2000;
+	hub->lag_ms = 500;
 	hub->pressure.fn = hub_pressure;
 	hub->evict.fn = hub_evict;
 	rc_bufring_set_pressure(br, &hub->pressure);
@@ -80,8 +81,8 @@ void rc_hub_fini(struct rc_hub *hub)
 		hub->buckets[b] = NULL;
 	}
 	hub->nchannels = 0;
-	free(hub->buf_seq);
-	hub->buf_seq = NULL;
+	free(hub->buf_ms);
+	hub->buf_ms = NULL;
 }
 
 struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t len, int *err)
@@ -212,7 +213,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, uint8_t *frame, u
 {
 	/* The message's age, for the pressure policy to find the subscribers
 	 * that are furthest behind. */
-	hub->buf_seq[bid] = ++hub->seq;
+	hub->buf_ms[bid] = rc_loop_now_ms(hub->loop);
 	for (uint32_t i = 0; i < ch->nsubs; i++) {
 		struct rc_sub *s = ch->subs[i];
 
@@ -232,21 +233,21 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, uint8_t *frame, u
 	}
 }
 
-/* The subscriber whose oldest discardable message is the oldest of all:
- * the one furthest behind. Entries that are not ring messages (pongs, HTTP
- * answers) do not count. */
-static struct rc_sub *furthest_behind(struct rc_hub *hub)
+/* The subscriber whose oldest discardable message is the oldest of all and
+ * older than lag_ms: the one furthest behind. Entries that are not ring
+ * messages (pongs, HTTP answers) do not count. NULL when nobody is behind. */
+static struct rc_sub *furthest_behind(struct rc_hub *hub, uint64_t now)
 {
 	struct rc_sub *worst = NULL;
-	uint64_t oldest = UINT64_MAX;
+	uint64_t oldest = now >= hub->lag_ms ? now - hub->lag_ms + 1 : 0;
 
 	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
 		for (struct rc_channel *ch = hub->buckets[b]; ch; ch = ch->hnext) {
 			for (uint32_t i = 0; i < ch->nsubs; i++) {
 				const struct rc_sendq_ent *e = rc_sendq_first_pending(&ch->subs[i]->q);
 
-				if (e && e->kind == RC_SENDQ_RING && hub->buf_seq[e->bid] < oldest) {
-					oldest = hub->buf_seq[e->bid];
+				if (e && e->kind == RC_SENDQ_RING && hub->buf_ms[e->bid] < oldest) {
+					oldest = hub->buf_ms[e->bid];
 					worst = ch->subs[i];
 				}
 			}
@@ -255,24 +256,24 @@ static struct rc_sub *furthest_behind(struct rc_hub *hub)
 	return worst;
 }
 
-/* The buffer ring is running low. Subscribers that hold buffers only
- * because they are behind must not starve ingest for everybody: discard the
- * queued (not yet sent) messages of the subscribers furthest behind first —
- * a healthy subscriber only holds the newest messages, so it is reached
- * last — then evict subscribers whose in-flight send has not completed for
- * stall_ms (a socket that accepts nothing pins its buffers forever). */
+/* The buffer ring is running low. Subscribers that hold buffers because
+ * they are behind must not starve ingest for everybody: discard the queued
+ * (not yet sent) messages of the subscribers furthest behind first, but only
+ * of those more than lag_ms behind — a healthy subscriber only holds fresh
+ * messages, so a burst larger than the ring pauses ingest (the socket buffer
+ * absorbs it) instead of costing healthy subscribers messages. Then evict
+ * subscribers whose in-flight send, or zero-copy notification, is older than
+ * stall_ms: a socket that accepts nothing pins those buffers for ever. */
 static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 {
 	struct rc_hub *hub = (struct rc_hub *)((char *)d - offsetof(struct rc_hub, pressure));
-	uint32_t target = hub->br->low_water * 2;
+	uint32_t target = hub->br->refill;
 	uint64_t now = rc_loop_now_ms(loop);
 
 	hub->stats.pressure_runs++;
-	if (target > hub->br->count)
-		target = hub->br->count;
 	/* Bounded so a pathological case costs bounded work per turn. */
 	for (int round = 0; round < 64 && rc_bufring_free(hub->br) < target; round++) {
-		struct rc_sub *worst = furthest_behind(hub);
+		struct rc_sub *worst = furthest_behind(hub, now);
 
 		if (!worst)
 			break;
@@ -286,7 +287,7 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 			hub->stats.drops[RC_DROP_PRESSURE] += n;
 		}
 	}
-	if (rc_bufring_free(hub->br) >= hub->br->low_water)
+	if (rc_bufring_free(hub->br) >= target)
 		return;
 	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
 		for (struct rc_channel *ch = hub->buckets[b]; ch; ch = ch->hnext) {
@@ -301,7 +302,13 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 			}
 		}
 	}
-	if (rc_bufring_free(hub->br) < hub->br->low_water)
+	if (rc_bufring_free(hub->br) < target)
 		rc_log_debug("buffer ring %u: %u of %u free after pressure policy", hub->br->group,
 			     rc_bufring_free(hub->br), hub->br->count);
+}
+
+void rc_hub_tick(struct rc_hub *hub)
+{
+	if (rc_bufring_free(hub->br) < hub->br->refill)
+		rc_loop_defer(hub->loop, &hub->pressure);
 }

@@ -29,7 +29,6 @@ enum rc_drop_reason {
 	RC_DROP_PRESSURE,	/* queued message discarded to refill the buffer ring */
 	RC_DROP_STALLED,	/* subscriber closed: its send stalled while buffers ran out */
 	RC_DROP_TRUNCATED,	/* datagram larger than a ring buffer */
-	RC_DROP_NO_BUFFERS,	/* receive stopped because the buffer ring was empty */
 	RC_DROP_REASONS
 };
 
@@ -82,12 +81,12 @@ struct rc_hub {
 	uint32_t nchannels;
 	uint32_t max_channels;
 	uint64_t stall_ms;		/* an in-flight send older than this is stalled */
+	uint64_t lag_ms;		/* a queued message older than this marks its holder as behind */
 	struct rc_hub_stats stats;
 	struct rc_deferred pressure;	/* runs when ring buffers run low */
 	struct rc_deferred evict;	/* runs queued evictions */
 	struct rc_sub *evict_head;
-	uint64_t seq;			/* messages published so far */
-	uint64_t *buf_seq;		/* per ingest buffer: seq of the message in it */
+	uint64_t *buf_ms;		/* per ingest buffer: when its message was published */
 	struct rc_channel *buckets[RC_HUB_BUCKETS];
 };
 
@@ -128,6 +127,11 @@ void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s);
  * reference and drops it afterwards. */
 void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, uint8_t *frame, uint32_t len,
 		    uint16_t bid);
+
+/* Runs the buffer-pressure policy (at the end of the turn) if the ring is
+ * low. Call periodically: once ingest has stopped on an empty ring nothing
+ * else would notice that a holder has since become stalled. */
+void rc_hub_tick(struct rc_hub *hub);
 
 /* Counts one drop of `reason` against the hub. */
 static inline void rc_hub_count_drop(struct rc_hub *hub, enum rc_drop_reason reason)

@@ -59,9 +59,9 @@ static void explain_setup_error(int err)
 			     "with io_uring allowed");
 		break;
 	case ENOMEM:
-		rc_log_error("io_uring_setup: out of memory. On kernels before 5.12 ring memory counts "
-			     "against RLIMIT_MEMLOCK: raise it (ulimit -l, systemd LimitMEMLOCK=) or lower "
-			     "--ring-entries");
+		rc_log_error("io_uring_setup: out of memory. io_uring ring memory counts against "
+			     "RLIMIT_MEMLOCK for users without CAP_IPC_LOCK: raise it (ulimit -l, "
+			     "systemd LimitMEMLOCK=, docker --ulimit memlock=-1) or free memory");
 		break;
 	case EINVAL:
 		rc_log_error("io_uring_setup: invalid argument. This kernel is too old for ringcast "
@@ -75,7 +75,10 @@ static void explain_setup_error(int err)
 
 /* Tries the set-up flags from best to plainest. DEFER_TASKRUN runs completion
  * work only when this thread asks for events, which batches it and avoids
- * interrupting the loop (6.1); COOP_TASKRUN is the older, weaker form. */
+ * interrupting the loop (6.1); COOP_TASKRUN is the older, weaker form.
+ * Ring memory counts against RLIMIT_MEMLOCK for users without CAP_IPC_LOCK
+ * (seen on 6.18 as well as on kernels before 5.12), so on ENOMEM the rings
+ * are shrunk, down to an eighth, before giving up. */
 static int setup_ring(struct rc_loop *loop, unsigned sq, unsigned cq)
 {
 	static const unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
@@ -87,23 +90,32 @@ static int setup_ring(struct rc_loop *loop, unsigned sq, unsigned cq)
 	struct io_uring_params p;
 	int ret = -EINVAL;
 
-	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
-		memset(&p, 0, sizeof(p));
-		p.flags = base | tries[i];
-		p.cq_entries = cq;
-		ret = io_uring_queue_init_params(sq, &loop->ring, &p);
-		if (ret == 0) {
-			loop->setup_flags = p.flags;
-			loop->features = p.features;
-			rc_log_info("io_uring: sq=%u cq=%u flags=%s features=0x%x", p.sq_entries,
-				    p.cq_entries,
-				    i == 0 ? "SINGLE_ISSUER|DEFER_TASKRUN" :
-				    i == 1 ? "COOP_TASKRUN" : "plain", p.features);
-			return 0;
+	for (unsigned shrink = 1; shrink <= 8; shrink *= 2) {
+		for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+			memset(&p, 0, sizeof(p));
+			p.flags = base | tries[i];
+			p.cq_entries = cq / shrink;
+			ret = io_uring_queue_init_params(sq / shrink, &loop->ring, &p);
+			if (ret == 0) {
+				loop->setup_flags = p.flags;
+				loop->features = p.features;
+				rc_log_info("io_uring: sq=%u cq=%u flags=%s features=0x%x",
+					    p.sq_entries, p.cq_entries,
+					    i == 0 ? "SINGLE_ISSUER|DEFER_TASKRUN" :
+					    i == 1 ? "COOP_TASKRUN" : "plain", p.features);
+				if (shrink > 1)
+					rc_log_warn("io_uring: rings shrunk to 1/%u of the default for "
+						    "RLIMIT_MEMLOCK; raise it for many connections",
+						    shrink);
+				return 0;
+			}
+			if (ret != -EINVAL)
+				break;
+			rc_log_warn("io_uring: set-up flags 0x%x refused, trying simpler ones",
+				    p.flags);
 		}
-		if (ret != -EINVAL)
+		if (ret != -ENOMEM)
 			break;
-		rc_log_warn("io_uring: set-up flags 0x%x refused, trying simpler ones", p.flags);
 	}
 	explain_setup_error(ret);
 	return ret;

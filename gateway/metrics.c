@@ -122,6 +122,9 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 		    "Payload bytes received per channel.", F_BYTES);
 	metric(&o, "ringcast_udp_datagrams_total", "counter", "UDP datagrams received.",
 	       us.datagrams);
+	metric(&o, "ringcast_ingest_pauses_total", "counter",
+	       "UDP receives paused because every ingest buffer was in use (-ENOBUFS); "
+	       "datagrams wait in the socket meanwhile.", us.enobufs);
 	metric(&o, "ringcast_udp_rearms_total", "counter", "Multishot UDP receives re-armed.",
 	       us.rearms);
 	metric(&o, "ringcast_udp_errors_total", "counter", "Unexpected UDP receive errors.",
@@ -146,8 +149,6 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 
 		if (r == RC_DROP_TRUNCATED)
 			v += us.truncated;
-		else if (r == RC_DROP_NO_BUFFERS)
-			v += us.enobufs;
 		put(&o, "ringcast_drops_total{reason=\"%s\"} %llu\n", rc_drop_reason_name(r),
 		    (unsigned long long)v);
 	}

@@ -140,6 +140,7 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 	(void)cqe;
 	srv->tick_armed = false;
 	rc_conn_tick(srv);
+	rc_hub_tick(&srv->hub);
 	if (srv->stopping) {
 		bool ports_busy = false;
 
@@ -176,15 +177,13 @@ static void signal_done(struct rc_loop *loop, struct rc_io *io, const struct rc_
 
 	srv->signal_armed = false;
 	if (cqe->res == (int)sizeof(struct signalfd_siginfo)) {
-		const struct signalfd_siginfo *si = (const void *)srv->signal_buf;
-
-		rc_log_info("received signal %u", si->ssi_signo);
+		rc_log_info("received signal %u", srv->signal_info.ssi_signo);
 		begin_shutdown(srv);
 	} else if (cqe->res < 0 && cqe->res != -ECANCELED && cqe->res != -EINTR) {
 		rc_log_error("signalfd read: %s", strerror(-cqe->res));
 	}
 	/* Keep listening: a second signal during shutdown is harmless. */
-	if (rc_loop_read(loop, &srv->signal_io, srv->signal_fd, srv->signal_buf,
+	if (rc_loop_read(loop, &srv->signal_io, srv->signal_fd, &srv->signal_info,
 			 sizeof(struct signalfd_siginfo)) == 0)
 		srv->signal_armed = true;
 }
@@ -329,7 +328,7 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		ret = rc_loop_timer_arm(srv->loop, &srv->tick, TICK_MS);
 	srv->tick_armed = ret == 0;
 	if (ret == 0)
-		ret = rc_loop_read(srv->loop, &srv->signal_io, srv->signal_fd, srv->signal_buf,
+		ret = rc_loop_read(srv->loop, &srv->signal_io, srv->signal_fd, &srv->signal_info,
 				   sizeof(struct signalfd_siginfo));
 	srv->signal_armed = ret == 0;
 	if (ret < 0)

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/signalfd.h>
 
 #include "bufring.h"
 #include "channel.h"
@@ -92,7 +93,7 @@ struct rc_server {
 	bool tick_armed;
 	struct rc_io signal_io;
 	int signal_fd;
-	uint8_t signal_buf[128];	/* struct signalfd_siginfo; the kernel writes it */
+	struct signalfd_siginfo signal_info;	/* the kernel writes it (signalfd read) */
 	bool signal_armed;
 	bool stopping;
 	uint64_t stop_deadline_ms;
