@@ -173,6 +173,16 @@ Test(slow, stalled_subscriber_small_ring, .fini = fini)
 	stalled_with(extra, 6000);
 }
 
+/* Regression: zero-copy pages stay in a socket's send queue until the peer
+ * reads them, so a stalled subscriber once pinned the whole ring through
+ * SEND_ZC and stopped ingest for everybody. */
+Test(slow, stalled_subscriber_zero_copy_small_ring, .fini = fini)
+{
+	const char *const extra[] = { "--buf-count", "64", "--zc-min", "1", NULL };
+
+	stalled_with(extra, 6000);
+}
+
 /* Floods until at least MIN_MSGS were sent and counter >= 1. */
 static long long flood_until(struct feed *f, const char *counter)
 {
