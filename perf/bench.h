@@ -1,0 +1,225 @@
+/* ringcast-bench internals shared between its source files.
+ *
+ * One process, one thread: every subscriber socket and the UDP publisher live
+ * in a single epoll loop so the tool's own cost is small and predictable, and
+ * the CPU it does use is measured and reported next to the server's. */
+#ifndef RC_PERF_BENCH_H
+#define RC_PERF_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "bench_hist.h"
+#include "ws_frame.h"
+
+#define BENCH_MAX_SUBSCRIBERS 200000
+#define BENCH_MAX_DURATION 600.0	/* seconds, per run and for a whole ramp */
+#define BENCH_MAX_CHANNELS 4096
+#define BENCH_CHANNEL_NAME_MAX 64
+#define BENCH_PORTS_PER_SRC 20000	/* stay well inside one address's ephemeral range */
+
+struct bench_config {
+	struct sockaddr_storage ws_addr;	/* WebSocket server */
+	socklen_t ws_addr_len;
+	char ws_host[128];			/* Host header value */
+	struct sockaddr_storage udp_addr[BENCH_MAX_CHANNELS];	/* per channel */
+	socklen_t udp_addr_len;
+	unsigned nchannels;
+	char (*channel)[BENCH_CHANNEL_NAME_MAX];	/* names, nchannels entries */
+	unsigned subscribers;		/* to open (after the fd-limit cap) */
+	unsigned requested;		/* as asked on the command line */
+	unsigned src_addrs;		/* 0 = choose */
+	double rate;			/* messages/s over all channels */
+	double duration;		/* seconds of publishing */
+	size_t size;			/* payload bytes, >= 16 */
+	double drain;			/* seconds to wait for stragglers */
+	const char *json_path;
+	bool ramp;
+	double step_duration;		/* ramp: seconds per step */
+	double ramp_factor;
+	double max_loss_pct;		/* ramp pass criteria */
+	double max_p99_ms;
+	pid_t server_pid;		/* 0 = none */
+	unsigned connect_parallel;	/* connects+handshakes in flight */
+	double connect_timeout;		/* seconds for the whole connect phase */
+	double settle;			/* seconds between last handshake and first send */
+};
+
+enum conn_state {
+	CONN_IDLE = 0,		/* not started */
+	CONN_CONNECTING,	/* TCP connect in progress */
+	CONN_HANDSHAKE,		/* upgrade request sent, awaiting the 101 */
+	CONN_OPEN,		/* receiving frames */
+	CONN_CLOSED,		/* was open, then closed or errored */
+	CONN_FAILED,		/* never got open */
+};
+
+struct bench_conn {
+	int fd;
+	uint8_t state;		/* enum conn_state */
+	uint8_t hdr_have;	/* bytes of hdr[] collected for the current message */
+	uint8_t in_run;		/* was open when the current run started */
+	uint16_t hs_len;	/* bytes in hs_buf */
+	uint32_t channel;
+	char *hs_buf;		/* handshake response, only while CONN_HANDSHAKE */
+	uint64_t msg_len;	/* bytes of the current message so far */
+	uint64_t next_seq;	/* highest sequence seen + 1 (0: none yet) */
+	/* per-run counters */
+	uint64_t received;
+	uint64_t reordered;
+	uint8_t hdr[16];
+	struct rc_ws_parser parser;
+};
+
+/* Figures of one run (a fixed-rate run or one ramp step). */
+struct bench_result {
+	double target_rate;
+	double send_secs;	/* publishing phase as it actually lasted */
+	double window_secs;	/* first send .. last delivery (>= send_secs) */
+	double drain_secs;
+	uint64_t published;
+	uint64_t send_errors;
+	uint64_t send_skipped;	/* schedule slots dropped because the sender fell behind */
+	unsigned subscribers_start;	/* open when the run started */
+	unsigned subscribers_open;	/* at the end of the run */
+	unsigned disconnects;	/* subscribers that closed during the run */
+	uint64_t expected;
+	uint64_t received;
+	uint64_t rx_bytes;
+	uint64_t lost;
+	double loss_pct;
+	uint64_t reordered;
+	uint64_t late;		/* deliveries of an earlier run's messages */
+	uint64_t bad_msgs;	/* shorter than 16 bytes or impossible sequence */
+	struct hist lat;
+	uint64_t p50, p90, p99, p999, max, min;
+	double mean;
+	double self_user, self_sys;	/* seconds of this process's CPU */
+	bool self_wait_ok;
+	double self_wait;	/* seconds runnable but not running (CPU contention) */
+	bool server_ok;
+	bool server_wait_ok;
+	double server_wait;
+	double server_cpu;	/* seconds, utime + stime delta */
+	long server_rss_kb;
+	bool udp_drops_ok;
+	uint64_t udp_drops;	/* host-wide UDP receive-buffer errors during the run */
+};
+
+/* Paced UDP publisher state for one run. */
+struct bench_sender {
+	int fd;
+	unsigned batch;			/* messages per sendmmsg */
+	struct mmsghdr *msgs;
+	struct iovec *iov;
+	uint8_t *bufs;			/* batch payloads of cfg.size bytes */
+	double rate;
+	uint64_t start_ns;
+	uint64_t sched;			/* schedule slots consumed (sent or skipped) */
+	uint64_t max_burst;		/* catch-up bound, in messages */
+	uint64_t sent;
+	uint64_t skipped;
+	uint64_t errors;
+	uint64_t rr;			/* global round-robin position over channels */
+};
+
+/* The whole tool's state. */
+struct bench {
+	struct bench_config cfg;
+	int epfd;
+	struct bench_conn *conns;	/* cfg.subscribers entries */
+	unsigned *chan_subs;		/* open subscribers per channel at run start */
+	uint64_t *chan_seq;		/* next sequence number per channel */
+	uint64_t *chan_base;		/* chan_seq at the start of the current run */
+	unsigned open;			/* conns in CONN_OPEN */
+	unsigned inflight;		/* conns in CONN_CONNECTING or CONN_HANDSHAKE */
+	unsigned failed;
+	int first_fail_err;		/* errno of the first failed subscriber */
+	const char *first_fail_what;
+	/* running totals of the current run */
+	uint64_t run_received;
+	uint64_t run_bytes;
+	uint64_t run_reordered;
+	uint64_t run_late;
+	uint64_t run_bad;
+	unsigned run_disconnects;
+	char run_close_reason[96];	/* why the first subscriber of the run closed */
+	uint64_t last_rx_ns;
+	struct hist *lat;
+	struct bench_sender tx;
+	bool sending;			/* publishing phase: bench_poll interleaves sends */
+	uint8_t *rx_buf;
+	size_t rx_cap;
+	uint64_t now_ns;	/* receive timestamp of the read being parsed */
+};
+
+/* Monotonic clock in nanoseconds. */
+uint64_t bench_now(void);
+
+/* bench_conn.c */
+
+/* Opens cfg.subscribers WebSocket subscribers (bounded parallelism, overall
+ * cfg.connect_timeout). Returns 0 when at least one is open (the count is in
+ * b->open, failures in b->failed), or negative errno when none could be. */
+int bench_connect_all(struct bench *b);
+
+/* Waits up to timeout_ns for socket events and handles them (frames of open
+ * subscribers). Returns 0 or negative errno from epoll. */
+int bench_poll(struct bench *b, uint64_t timeout_ns);
+
+/* Starts a new run: zeroes per-run counters on every subscriber. */
+void bench_conns_reset_run(struct bench *b);
+
+/* Closes every subscriber socket and frees handshake buffers. */
+void bench_conns_close_all(struct bench *b);
+
+/* bench_send.c */
+
+/* Creates the UDP socket and batch buffers. Returns 0 or negative errno. */
+int bench_sender_init(struct bench *b);
+
+/* Arms the schedule: `rate` messages/s starting at now_ns. */
+void bench_sender_start(struct bench *b, double rate, uint64_t now_ns);
+
+/* Sends at most one batch of the messages due at now_ns (stamping each with
+ * its channel's next sequence number and the send time) and returns the time
+ * the next message falls due (<= now_ns when more are due already). */
+uint64_t bench_sender_tick(struct bench *b, uint64_t now_ns);
+
+/* Releases what bench_sender_init acquired. */
+void bench_sender_free(struct bench *b);
+
+/* bench_report.c */
+
+/* Reads utime+stime (seconds) of pid from /proc/PID/stat.
+ * Returns 0 or negative errno. */
+int bench_proc_cpu(pid_t pid, double *secs);
+
+/* Sums run time and run-queue wait (seconds) over pid's threads, from
+ * /proc/PID/task/TID/schedstat. Returns 0 or negative errno. */
+int bench_proc_sched(pid_t pid, double *run, double *wait);
+
+/* Reads VmRSS (kB) of pid from /proc/PID/status. Returns 0 or negative errno. */
+int bench_proc_rss(pid_t pid, long *kb);
+
+/* Host-wide count of UDP datagrams dropped for lack of receive-buffer space
+ * (IPv4 and IPv6). Returns 0 or negative errno. */
+int bench_udp_rcvbuf_errors(uint64_t *count);
+
+/* Prints one run as a human table to stdout. */
+void bench_print_result(const struct bench *b, const char *title, const struct bench_result *r);
+
+/* Ramp summary for stdout: steps in r[0..n), `best` indexes the highest
+ * passing step (-1: none), `why` says what ended the ramp. */
+void bench_print_ramp(const struct bench *b, const struct bench_result *r, unsigned n,
+		      int best, const char *why);
+
+/* Writes the same figures as JSON to path: one run when ramp is false,
+ * else every step plus the max-sustained summary. Returns 0 or negative errno. */
+int bench_write_json(const struct bench *b, const char *path, const struct bench_result *r,
+		     unsigned n, bool ramp, int best, const char *why);
+
+#endif
