@@ -2,6 +2,8 @@
  * subscriber. Its life ends in rc_conn_close(); it is freed only when the
  * kernel no longer holds any of its operations (recv armed, send in flight). */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -58,12 +60,16 @@ static int arm_recv(struct rc_conn *c)
 void rc_conn_accept(struct rc_server *srv, int fd)
 {
 	struct rc_conn *c = calloc(1, sizeof(*c));
+	int one = 1;
 
 	if (!c) {
 		close(fd);
 		srv->stats.accept_errors++;
 		return;
 	}
+	/* Frames are already batched per loop turn; Nagle would only hold
+	 * each batch back until the previous one is acknowledged. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->srv = srv;
 	c->fd = fd;
 	c->state = RC_CONN_HTTP;

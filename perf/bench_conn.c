@@ -309,7 +309,9 @@ static void on_handshake_readable(struct bench *b, struct bench_conn *c)
 		return;
 	}
 	extra = c->hs_len - head;
-	/* The buffer is kept until the leftovers are parsed. */
+	/* Bytes after the head are already frames (a fast server may send
+	 * right behind the 101); move them to the read buffer before the
+	 * handshake buffer goes away. */
 	if (extra > 0)
 		memcpy(b->rx_buf, c->hs_buf + head, extra);
 	free(c->hs_buf);
