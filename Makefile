@@ -47,7 +47,7 @@ test: build $(ASAN_BUILD)/build.ninja
 	exit $$status
 
 bench: build
-	perf/bench-core.sh $(BUILD)
+	perf/bench-core.sh -b $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
