@@ -208,16 +208,22 @@ static void hub_evict(struct rc_loop *loop, struct rc_deferred *d)
 	}
 }
 
-void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, uint8_t *frame, uint32_t len,
-		    uint16_t bid)
+void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_msg *m)
 {
+	uint8_t *payload = m->frame + m->hdr_len;
+	uint32_t frame_len = m->hdr_len + m->payload_len;
+
 	/* The message's age, for the pressure policy to find the subscribers
 	 * that are furthest behind. */
-	hub->buf_ms[bid] = rc_loop_now_ms(hub->loop);
+	if (!m->shm)
+		hub->buf_ms[m->bid] = rc_loop_now_ms(hub->loop);
 	for (uint32_t i = 0; i < ch->nsubs; i++) {
 		struct rc_sub *s = ch->subs[i];
+		uint8_t *ptr = s->raw ? payload : m->frame;
+		uint32_t len = s->raw ? m->payload_len : frame_len;
+		int ret;
 
-		if (s->evicting)
+		if (s->evicting || len == 0)
 			continue;
 		if (s->q.queued_bytes + len > s->max_queue) {
 			if (s->policy == RC_SLOW_DROP) {
@@ -228,7 +234,9 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, uint8_t *frame, u
 			}
 			continue;
 		}
-		if (rc_sendq_push_ring(&s->q, frame, len, bid, true) < 0)
+		ret = m->shm ? rc_sendq_push_shared(&s->q, m->shm, ptr, len, true)
+			     : rc_sendq_push_ring(&s->q, ptr, len, m->bid, true);
+		if (ret < 0)
 			queue_evict(hub, s, RC_DROP_STALLED);
 	}
 }

@@ -14,6 +14,7 @@
 #include "bufring.h"
 #include "loop.h"
 #include "sendq.h"
+#include "shmsg.h"
 
 #define RC_CHANNEL_NAME_MAX 64
 #define RC_HUB_BUCKETS 1024
@@ -43,9 +44,21 @@ struct rc_sub;
  * must unsubscribe it. */
 typedef void (*rc_sub_evict_fn)(struct rc_sub *s, enum rc_drop_reason reason);
 
+/* One message, framed once: a WebSocket header of hdr_len bytes at `frame`,
+ * the payload right after it. It lives in ingest ring buffer `bid`, or in
+ * `shm` when that is not NULL. */
+struct rc_msg {
+	uint8_t *frame;
+	uint32_t hdr_len;
+	uint32_t payload_len;
+	uint16_t bid;
+	struct rc_shmsg *shm;
+};
+
 /* One subscription: embedded in the connection that owns the socket. */
 struct rc_sub {
 	struct rc_sendq q;
+	bool raw;			/* wants bare payloads (HTTP stream), not frames */
 	struct rc_channel *ch;		/* NULL when not subscribed */
 	uint32_t slot;			/* index in ch->subs */
 	size_t max_queue;		/* bound on q.queued_bytes */
@@ -120,13 +133,13 @@ int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s
  * channel user it held. Its send queue is untouched. */
 void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s);
 
-/* Fans a message out: `frame` (len bytes, already framed, inside ring buffer
- * bid) is queued on every subscriber of ch, each taking a reference on bid.
- * A subscriber whose queue would pass max_queue misses the message
- * (RC_SLOW_DROP) or is evicted (RC_SLOW_CLOSE). The caller keeps its own
- * reference and drops it afterwards. */
-void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, uint8_t *frame, uint32_t len,
-		    uint16_t bid);
+/* Fans a message out: every subscriber of ch gets a queue entry pointing
+ * at the same memory — the whole frame for WebSocket subscribers, the bare
+ * payload for raw ones — and takes a reference on its buffer. A subscriber
+ * whose queue would pass max_queue misses the message (RC_SLOW_DROP) or is
+ * evicted (RC_SLOW_CLOSE). The caller keeps its own reference and drops it
+ * afterwards. */
+void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_msg *m);
 
 /* Runs the buffer-pressure policy (at the end of the turn) if the ring is
  * low. Call periodically: once ingest has stopped on an empty ring nothing

@@ -17,6 +17,8 @@ static void ent_release(struct rc_sendq *q, struct rc_sendq_ent *e)
 {
 	if (e->kind == RC_SENDQ_RING)
 		rc_bufring_unref(q->br, e->bid);
+	else if (e->kind == RC_SENDQ_SHARED)
+		rc_shmsg_unref((struct rc_shmsg *)(e->ptr - e->bid));
 	else if (e->kind == RC_SENDQ_HEAP)
 		free(e->ptr);
 }
@@ -154,6 +156,18 @@ int rc_sendq_push_ring(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t 
 
 	if (ret == 0)
 		rc_bufring_ref(q->br, bid);
+	return ret;
+}
+
+int rc_sendq_push_shared(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, uint32_t len,
+			 bool counted)
+{
+	/* ptr lies in m's header room or payload, so its offset from m is
+	 * small: it is kept in the entry's bid field, and m found from it. */
+	int ret = push(q, ptr, len, (uint16_t)(ptr - (uint8_t *)m), RC_SENDQ_SHARED, counted);
+
+	if (ret == 0)
+		rc_shmsg_ref(m);
 	return ret;
 }
 

@@ -17,6 +17,7 @@
 
 #include "bufring.h"
 #include "loop.h"
+#include "shmsg.h"
 
 #define RC_SENDQ_IOV_MAX 64
 
@@ -24,12 +25,13 @@ enum rc_sendq_kind {
 	RC_SENDQ_RING,		/* points into a ring buffer; holds a reference on bid */
 	RC_SENDQ_HEAP,		/* malloc'd; freed once sent or dropped */
 	RC_SENDQ_STATIC,	/* lives as long as the queue's owner; nothing to release */
+	RC_SENDQ_SHARED,	/* points into a struct rc_shmsg; holds a reference on it */
 };
 
 struct rc_sendq_ent {
 	uint8_t *ptr;
 	uint32_t len;
-	uint16_t bid;
+	uint16_t bid;		/* RING: the buffer; SHARED: ptr's offset in its rc_shmsg */
 	uint8_t kind;
 	bool counted;		/* a data frame: counts as delivered when fully sent */
 };
@@ -96,6 +98,11 @@ void rc_sendq_init(struct rc_sendq *q, struct rc_loop *loop, struct rc_bufring *
  * for the delivered-frames counters. Returns 0, -EPIPE if the queue is dead,
  * or -ENOMEM. The send is submitted at the end of this loop turn. */
 int rc_sendq_push_ring(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, bool counted);
+
+/* Queues len bytes at ptr inside the shared message m and takes a
+ * reference on m. Same results as rc_sendq_push_ring(). */
+int rc_sendq_push_shared(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, uint32_t len,
+			 bool counted);
 
 /* Queues a malloc'd block; the queue owns it from now on, even on failure. */
 int rc_sendq_push_heap(struct rc_sendq *q, uint8_t *ptr, uint32_t len);

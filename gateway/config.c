@@ -115,6 +115,26 @@ void rc_config_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
+const char *rc_config_content_type(const struct rc_config *cfg, const char *channel)
+{
+	for (size_t i = 0; i < cfg->ntypes; i++)
+		if (strcmp(cfg->types[i].channel, channel) == 0)
+			return cfg->types[i].type;
+	return "application/octet-stream";
+}
+
+/* A media type as sent in Content-Type: printable ASCII, no CR/LF, so it
+ * cannot split the response head. */
+static bool content_type_ok(const char *t)
+{
+	if (!*t || strlen(t) >= sizeof(((struct rc_content_type *)0)->type))
+		return false;
+	for (; *t; t++)
+		if (*t < 0x20 || *t > 0x7e)
+			return false;
+	return true;
+}
+
 void rc_config_usage(const char *prog)
 {
 	printf("Usage: %s [OPTION]...\n"
@@ -127,6 +147,9 @@ void rc_config_usage(const char *prog)
 	       "                            IPv6 as [::]:8080; port 0 picks a free port)\n"
 	       "  --udp ADDR:PORT=CHANNEL   UDP ingest port bound to a channel; repeatable\n"
 	       "                            (replaces the default 0.0.0.0:9000=live)\n"
+	       "  --content-type CHANNEL=TYPE\n"
+	       "                            Content-Type of /stream/CHANNEL (default\n"
+	       "                            application/octet-stream; e.g. live=video/mp2t)\n"
 	       "  --max-queue BYTES         bytes queued per subscriber before the slow policy\n"
 	       "                            applies (default 4194304)\n"
 	       "  --slow drop|close         slow subscriber policy: skip whole messages and count\n"
@@ -175,7 +198,7 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 enum {
 	OPT_LISTEN = 256, OPT_UDP, OPT_MAX_QUEUE, OPT_SLOW, OPT_BUF_COUNT, OPT_BUF_SIZE,
 	OPT_HANDSHAKE, OPT_PING, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
-	OPT_HELP, OPT_VERSION, OPT_ZC_MIN,
+	OPT_HELP, OPT_VERSION, OPT_ZC_MIN, OPT_CONTENT_TYPE,
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -196,6 +219,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "zc-min", required_argument, NULL, OPT_ZC_MIN },
+		{ "content-type", required_argument, NULL, OPT_CONTENT_TYPE },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool udp_given = false;
@@ -307,6 +331,23 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 				goto bad_number;
 			cfg->zc_min = (uint32_t)v;
 			break;
+		case OPT_CONTENT_TYPE: {
+			const char *eq = strchr(optarg, '=');
+			struct rc_content_type *t = &cfg->types[cfg->ntypes];
+
+			if (cfg->ntypes == RC_CONFIG_MAX_TYPES || !eq ||
+			    !rc_channel_name_valid(optarg, (size_t)(eq - optarg)) ||
+			    !content_type_ok(eq + 1)) {
+				snprintf(err, errlen, "--content-type: expected CHANNEL=TYPE, got '%s'",
+					 optarg);
+				return -EINVAL;
+			}
+			memcpy(t->channel, optarg, (size_t)(eq - optarg));
+			t->channel[eq - optarg] = '\0';
+			strcpy(t->type, eq + 1);
+			cfg->ntypes++;
+			break;
+		}
 		case OPT_HELP:
 			cfg->show_help = true;
 			break;

@@ -21,7 +21,16 @@ struct rc_udp_binding {
 	char channel[RC_CHANNEL_NAME_MAX + 1];
 };
 
+struct rc_content_type {
+	char channel[RC_CHANNEL_NAME_MAX + 1];
+	char type[96];
+};
+
+#define RC_CONFIG_MAX_TYPES 64
+
 struct rc_config {
+	struct rc_content_type types[RC_CONFIG_MAX_TYPES];
+	size_t ntypes;
 	struct rc_sockaddr listen;
 	struct rc_udp_binding udp[RC_CONFIG_MAX_UDP];
 	size_t nudp;
@@ -54,6 +63,10 @@ int rc_config_parse_addr(const char *s, size_t len, struct rc_sockaddr *out);
 
 /* Formats an address as "1.2.3.4:80" or "[::1]:80" into buf. */
 void rc_config_format_addr(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Content type of a channel for HTTP stream subscribers: the one set with
+ * --content-type CHANNEL=TYPE, else application/octet-stream. */
+const char *rc_config_content_type(const struct rc_config *cfg, const char *channel);
 
 /* Prints the --help text to stdout. */
 void rc_config_usage(const char *prog);

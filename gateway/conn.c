@@ -138,6 +138,10 @@ void rc_conn_close(struct rc_conn *c)
 		srv->stats.subscribers--;
 		c->counted_ws = false;
 	}
+	if (c->counted_stream) {
+		srv->stats.stream_subscribers--;
+		c->counted_stream = false;
+	}
 	c->state = RC_CONN_DEAD;
 	rc_hub_unsubscribe(&srv->hub, &c->sub);
 	rc_bufring_unwait(srv->client_ring, &c->rearm);
@@ -155,6 +159,16 @@ void rc_conn_ws_close(struct rc_conn *c, uint16_t code)
 	uint8_t *frame;
 	size_t len;
 
+	if (c->state == RC_CONN_STREAM) {
+		/* A byte stream has no close frame: end it after what is queued. */
+		rc_hub_unsubscribe(&c->srv->hub, &c->sub);
+		c->close_after_send = true;
+		c->state = RC_CONN_CLOSING;
+		c->deadline_ms = rc_loop_now_ms(c->srv->loop) + CLOSE_WAIT_MS;
+		if (!rc_sendq_busy(&c->sub.q) && !c->sub.q.count)
+			rc_conn_close(c);
+		return;
+	}
 	if (c->state != RC_CONN_WS) {
 		if (c->state == RC_CONN_HTTP)
 			rc_conn_close(c);
@@ -365,6 +379,14 @@ static void http_input(struct rc_conn *c, const uint8_t *data, size_t len)
 				ws_input(c, (uint8_t *)data, len);
 			return;
 		}
+		if (c->state == RC_CONN_STREAM) {
+			/* Anything a stream client sends after its request is
+			 * ignored: it only listens. */
+			free(c->in);
+			c->in = NULL;
+			c->in_len = 0;
+			return;
+		}
 		if (c->state != RC_CONN_HTTP || c->close_after_send)
 			return;
 		if (!c->in_len && !len) {
@@ -469,6 +491,7 @@ void rc_conn_tick(struct rc_server *srv)
 			if (now >= c->deadline_ms)
 				rc_conn_close(c);
 			break;
+		case RC_CONN_STREAM:
 		case RC_CONN_DEAD:
 			break;
 		}

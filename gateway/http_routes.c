@@ -123,6 +123,51 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 	srv->stats.subscribers++;
 }
 
+/* GET /stream/<channel>: an HTTP response whose body is the channel's
+ * payloads back to back, until the client leaves. It is delimited by the
+ * connection's close (no chunking), so every subscriber's send can point
+ * straight at the shared payload bytes. */
+static void stream(struct rc_conn *c, const char *name, size_t name_len)
+{
+	struct rc_server *srv = c->srv;
+	struct rc_channel *ch;
+	char head[512];
+	uint8_t *out;
+	int err = 0;
+	int len;
+
+	ch = rc_hub_acquire(&srv->hub, name, name_len, &err);
+	if (!ch) {
+		rc_http_respond(c, err == -ENOSPC ? 503 : 400, "text/plain", NULL, NULL, 0, true);
+		return;
+	}
+	len = snprintf(head, sizeof(head),
+		       "HTTP/1.1 200 OK\r\n"
+		       "Server: ringcast\r\n"
+		       "Content-Type: %s\r\n"
+		       "Cache-Control: no-store\r\n"
+		       "Connection: close\r\n"
+		       "\r\n",
+		       rc_config_content_type(&srv->cfg, ch->name));
+	out = len > 0 && (size_t)len < sizeof(head) ? malloc((size_t)len) : NULL;
+	if (!out) {
+		rc_hub_release(&srv->hub, ch);
+		rc_conn_close(c);
+		return;
+	}
+	memcpy(out, head, (size_t)len);
+	c->sub.raw = true;
+	if (rc_sendq_push_heap(&c->sub.q, out, (uint32_t)len) < 0 ||
+	    rc_hub_subscribe(&srv->hub, ch, &c->sub) < 0) {
+		rc_hub_release(&srv->hub, ch);
+		rc_conn_close(c);
+		return;
+	}
+	c->state = RC_CONN_STREAM;
+	c->counted_stream = true;
+	srv->stats.stream_subscribers++;
+}
+
 void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 {
 	const struct rc_http_header *conn_h = rc_http_find_header(req, "Connection");
@@ -181,6 +226,17 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 			return;
 		}
 		upgrade(c, req, path + 4, path_len - 4);
+	} else if (path_len > 8 && memcmp(path, "/stream/", 8) == 0) {
+		if (!rc_channel_name_valid(path + 8, path_len - 8)) {
+			rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
+			return;
+		}
+		if (head) {
+			rc_http_respond(c, 200, rc_config_content_type(&c->srv->cfg, path + 8), NULL, "",
+					0, !keep_alive);
+			return;
+		}
+		stream(c, path + 8, path_len - 8);
 	} else {
 		rc_http_respond(c, 404, "text/plain", NULL, NULL, 0, !keep_alive);
 	}

@@ -114,6 +114,8 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	       "Failed accepts (EMFILE, ENFILE, out of memory).", srv->stats.accept_errors);
 	metric(&o, "ringcast_ws_subscribers", "gauge", "WebSocket subscribers (all channels).",
 	       srv->stats.subscribers);
+	metric(&o, "ringcast_stream_subscribers", "gauge",
+	       "HTTP stream subscribers (all channels).", srv->stats.stream_subscribers);
 	metric(&o, "ringcast_channels", "gauge", "Channels that exist now.", srv->hub.nchannels);
 	per_channel(&o, srv, "ringcast_subscribers", "gauge", "Subscribers per channel.", F_SUBS);
 	per_channel(&o, srv, "ringcast_ingest_messages_total", "counter",

@@ -39,7 +39,9 @@ static void on_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, u
 	/* Framed once, in place: the header goes into the bytes in front of the
 	 * payload, and every subscriber's send points at this same memory. */
 	frame = rc_ws_header_prepend(payload, RC_WS_OP_BINARY, len);
-	rc_hub_publish(&in->srv->hub, ch, frame, (uint32_t)(payload + len - frame), bid);
+	rc_hub_publish(&in->srv->hub, ch,
+		       &(struct rc_msg){ .frame = frame, .hdr_len = (uint32_t)(payload - frame),
+					 .payload_len = len, .bid = bid });
 }
 
 /* --- accept --- */

@@ -20,6 +20,7 @@ struct rc_server;
 enum rc_conn_state {
 	RC_CONN_HTTP,		/* reading requests */
 	RC_CONN_WS,		/* upgraded: a subscriber */
+	RC_CONN_STREAM,		/* HTTP stream subscriber: bare payloads until it leaves */
 	RC_CONN_CLOSING,	/* WebSocket close sent; waiting for the peer's or a deadline */
 	RC_CONN_DEAD,		/* shut down; freed once no operation is in flight */
 };
@@ -35,6 +36,7 @@ struct rc_conn {
 	bool ping_outstanding;
 	bool close_sent;
 	bool counted_ws;
+	bool counted_stream;
 	bool in_incomplete;		/* `in` holds the start of a head, parsed: no end yet */
 	struct rc_io recv_io;
 	struct rc_deferred rearm;	/* re-arm recv after -ENOBUFS */
@@ -53,6 +55,7 @@ struct rc_server_stats {
 	uint64_t accept_errors;		/* EMFILE/ENFILE and others */
 	uint64_t connections;		/* open now */
 	uint64_t subscribers;		/* WebSocket subscribers now */
+	uint64_t stream_subscribers;	/* HTTP stream subscribers now */
 	uint64_t http_requests;
 	uint64_t http_errors;		/* 4xx/5xx answered */
 	uint64_t ws_upgrades;

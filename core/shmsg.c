@@ -1,0 +1,21 @@
+#include "shmsg.h"
+
+#include <stdlib.h>
+
+struct rc_shmsg *rc_shmsg_new(uint32_t cap)
+{
+	struct rc_shmsg *m = malloc(sizeof(*m) + cap);
+
+	if (!m)
+		return NULL;
+	m->refs = 1;
+	m->cap = cap;
+	m->len = 0;
+	return m;
+}
+
+void rc_shmsg_unref(struct rc_shmsg *m)
+{
+	if (--m->refs == 0)
+		free(m);
+}

@@ -1,0 +1,35 @@
+/* A message copied once into the heap and shared by reference, like a ring
+ * buffer: for messages that could not stay where they were received (a
+ * framed TCP message that straddles receive buffers, or one whose frame
+ * header has no room in front of it). Every subscriber's send points at the
+ * same copy; the last reference frees it. */
+#ifndef RC_SHMSG_H
+#define RC_SHMSG_H
+
+#include <stdint.h>
+
+/* Bytes in front of the payload for a frame header (WebSocket: 10). */
+#define RC_SHMSG_HEADROOM 16
+
+struct rc_shmsg {
+	uint32_t refs;
+	uint32_t cap;		/* payload capacity */
+	uint32_t len;		/* payload bytes filled */
+	uint8_t head[RC_SHMSG_HEADROOM];
+	uint8_t data[];		/* the payload; head[] ends where it starts */
+};
+
+/* Allocates a message for cap payload bytes with one reference (the
+ * caller's). Returns NULL when out of memory. */
+struct rc_shmsg *rc_shmsg_new(uint32_t cap);
+
+/* Adds a reference. */
+static inline void rc_shmsg_ref(struct rc_shmsg *m)
+{
+	m->refs++;
+}
+
+/* Drops a reference; the last one frees the message. */
+void rc_shmsg_unref(struct rc_shmsg *m);
+
+#endif
