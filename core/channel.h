@@ -72,7 +72,8 @@ struct rc_sub {
 
 struct rc_channel {
 	struct rc_channel *hnext;
-	uint32_t users;			/* subscribers + ingest bindings */
+	uint32_t users;			/* subscribers + ingest bindings + publishers */
+	uint32_t publishers;		/* TCP/HTTP publishers now */
 	uint32_t nsubs;
 	uint32_t cap;
 	struct rc_sub **subs;

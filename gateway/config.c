@@ -27,6 +27,7 @@ void rc_config_defaults(struct rc_config *cfg)
 	cfg->ping_interval_ms = 30000;
 	cfg->shutdown_timeout_ms = 5000;
 	cfg->max_channels = 10000;
+	cfg->max_message = 1u << 20;
 	cfg->udp_rcvbuf = 4 << 20;
 	cfg->log_level = RC_LOG_INFO;
 }
@@ -147,6 +148,12 @@ void rc_config_usage(const char *prog)
 	       "                            IPv6 as [::]:8080; port 0 picks a free port)\n"
 	       "  --udp ADDR:PORT=CHANNEL   UDP ingest port bound to a channel; repeatable\n"
 	       "                            (replaces the default 0.0.0.0:9000=live)\n"
+	       "  --tcp ADDR:PORT           TCP publishers: send 'PUB CHANNEL [raw|framed]\\n', get\n"
+	       "                            'OK' or 'ERR reason', then stream (framed: 4-byte\n"
+	       "                            big-endian length + payload per message)\n"
+	       "  --multi-publisher         let several TCP publishers share a channel (default:\n"
+	       "                            a second one gets 'ERR busy')\n"
+	       "  --max-message BYTES       largest framed TCP message (default 1048576)\n"
 	       "  --content-type CHANNEL=TYPE\n"
 	       "                            Content-Type of /stream/CHANNEL (default\n"
 	       "                            application/octet-stream; e.g. live=video/mp2t)\n"
@@ -198,7 +205,8 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 enum {
 	OPT_LISTEN = 256, OPT_UDP, OPT_MAX_QUEUE, OPT_SLOW, OPT_BUF_COUNT, OPT_BUF_SIZE,
 	OPT_HANDSHAKE, OPT_PING, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
-	OPT_HELP, OPT_VERSION, OPT_ZC_MIN, OPT_CONTENT_TYPE,
+	OPT_HELP, OPT_VERSION, OPT_ZC_MIN, OPT_CONTENT_TYPE, OPT_TCP, OPT_MULTI_PUB,
+	OPT_MAX_MESSAGE,
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -220,6 +228,9 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "zc-min", required_argument, NULL, OPT_ZC_MIN },
 		{ "content-type", required_argument, NULL, OPT_CONTENT_TYPE },
+		{ "tcp", required_argument, NULL, OPT_TCP },
+		{ "multi-publisher", no_argument, NULL, OPT_MULTI_PUB },
+		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool udp_given = false;
@@ -348,6 +359,20 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			cfg->ntypes++;
 			break;
 		}
+		case OPT_TCP:
+			if (rc_config_parse_addr(optarg, strlen(optarg), &cfg->tcp) < 0) {
+				snprintf(err, errlen, "--tcp: expected ADDR:PORT, got '%s'", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_MULTI_PUB:
+			cfg->multi_publisher = true;
+			break;
+		case OPT_MAX_MESSAGE:
+			if (parse_u64(optarg, 1, 64u << 20, &v) < 0)
+				goto bad_number;
+			cfg->max_message = (uint32_t)v;
+			break;
 		case OPT_HELP:
 			cfg->show_help = true;
 			break;
@@ -361,8 +386,10 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		}
 		continue;
 bad_number:
-		snprintf(err, errlen, "--%s: bad or out-of-range number '%s'", opts[c - OPT_LISTEN].name,
-			 optarg);
+		for (const struct option *o = opts; o->name; o++)
+			if (o->val == c)
+				snprintf(err, errlen, "--%s: bad or out-of-range number '%s'", o->name,
+					 optarg);
 		return -EINVAL;
 	}
 	if (optind < argc) {

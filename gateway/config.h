@@ -32,6 +32,9 @@ struct rc_config {
 	struct rc_content_type types[RC_CONFIG_MAX_TYPES];
 	size_t ntypes;
 	struct rc_sockaddr listen;
+	struct rc_sockaddr tcp;		/* TCP publishers; len 0 = none */
+	bool multi_publisher;		/* allow several publishers per channel */
+	uint32_t max_message;		/* framed TCP messages longer than this are refused */
 	struct rc_udp_binding udp[RC_CONFIG_MAX_UDP];
 	size_t nudp;
 	size_t max_queue;		/* bytes queued per subscriber before the slow policy */

@@ -116,6 +116,17 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	       srv->stats.subscribers);
 	metric(&o, "ringcast_stream_subscribers", "gauge",
 	       "HTTP stream subscribers (all channels).", srv->stats.stream_subscribers);
+	metric(&o, "ringcast_publishers", "gauge", "TCP publisher connections.",
+	       srv->stats.publishers);
+	metric(&o, "ringcast_publishers_refused_total", "counter",
+	       "TCP publishers answered ERR (bad line, busy channel, framing error).",
+	       srv->stats.pub_refused);
+	metric(&o, "ringcast_publisher_framing_errors_total", "counter",
+	       "Framed TCP messages announced longer than --max-message.",
+	       srv->stats.pub_framing_errors);
+	metric(&o, "ringcast_publisher_partial_dropped_total", "counter",
+	       "Framed TCP messages cut off by the publisher leaving; never delivered.",
+	       srv->stats.pub_partial_dropped);
 	metric(&o, "ringcast_channels", "gauge", "Channels that exist now.", srv->hub.nchannels);
 	per_channel(&o, srv, "ringcast_subscribers", "gauge", "Subscribers per channel.", F_SUBS);
 	per_channel(&o, srv, "ringcast_ingest_messages_total", "counter",

@@ -46,35 +46,37 @@ static void on_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, u
 
 /* --- accept --- */
 
-static int listener_arm(struct rc_server *srv)
+static int listener_arm(struct rc_listener *l)
 {
-	int ret = rc_loop_accept_multishot(srv->loop, &srv->listener.io, srv->listener.fd);
+	int ret = rc_loop_accept_multishot(l->srv->loop, &l->io, l->fd);
 
 	if (ret == 0)
-		srv->listener.armed = true;
+		l->armed = true;
 	return ret;
 }
 
 static void accept_backoff_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
 {
-	struct rc_server *srv = server_of(io, offsetof(struct rc_server, listener.backoff.io));
+	struct rc_listener *l = (struct rc_listener *)((char *)io -
+						       offsetof(struct rc_listener, backoff.io));
 
 	(void)loop;
 	(void)cqe;
-	srv->listener.timer_armed = false;
-	if (!srv->stopping && !srv->listener.armed && listener_arm(srv) < 0)
+	l->timer_armed = false;
+	if (!l->srv->stopping && !l->armed && listener_arm(l) < 0)
 		rc_log_error("accept: re-arming failed");
 }
 
 static void accept_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
 {
-	struct rc_server *srv = server_of(io, offsetof(struct rc_server, listener.io));
+	struct rc_listener *l = (struct rc_listener *)io;
+	struct rc_server *srv = l->srv;
 
 	if (cqe->res >= 0) {
 		if (srv->stopping)
 			close(cqe->res);
 		else
-			rc_conn_accept(srv, cqe->res);
+			l->on_accept(srv, cqe->res);
 	} else if (cqe->res != -ECANCELED) {
 		srv->stats.accept_errors++;
 	}
@@ -85,7 +87,7 @@ static void accept_done(struct rc_loop *loop, struct rc_io *io, const struct rc_
 			rc_loop_cancel(loop, io);
 		return;
 	}
-	srv->listener.armed = false;
+	l->armed = false;
 	if (srv->stopping)
 		return;
 	if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
@@ -93,13 +95,25 @@ static void accept_done(struct rc_loop *loop, struct rc_io *io, const struct rc_
 		/* The pending connection stays in the backlog; retrying at once
 		 * would spin. Existing clients keep being served meanwhile. */
 		rc_log_warn("accept: %s; pausing %d ms", strerror(-cqe->res), ACCEPT_BACKOFF_MS);
-		if (!srv->listener.timer_armed &&
-		    rc_loop_timer_arm(loop, &srv->listener.backoff, ACCEPT_BACKOFF_MS) == 0)
-			srv->listener.timer_armed = true;
+		if (!l->timer_armed && rc_loop_timer_arm(loop, &l->backoff, ACCEPT_BACKOFF_MS) == 0)
+			l->timer_armed = true;
 		return;
 	}
-	if (listener_arm(srv) < 0)
+	if (listener_arm(l) < 0)
 		rc_log_error("accept: re-arming failed");
+}
+
+/* Stops accepting on l: the listening socket stops taking connections now,
+ * so new clients are refused instead of waiting in a backlog nobody reads. */
+static void listener_stop(struct rc_listener *l)
+{
+	if (l->fd < 0)
+		return;
+	if (l->armed)
+		rc_loop_cancel(l->srv->loop, &l->io);
+	if (l->timer_armed)
+		rc_loop_cancel(l->srv->loop, &l->backoff.io);
+	shutdown(l->fd, SHUT_RDWR);
 }
 
 /* --- shutdown and timers --- */
@@ -114,19 +128,18 @@ static void begin_shutdown(struct rc_server *srv)
 		    (unsigned long long)srv->stats.connections);
 	srv->stopping = true;
 	srv->stop_deadline_ms = rc_loop_now_ms(srv->loop) + srv->cfg.shutdown_timeout_ms;
-	/* Stop accepting: the listening socket goes away now, so new clients
-	 * get a refusal instead of waiting in a backlog nobody reads. */
-	if (srv->listener.armed)
-		rc_loop_cancel(srv->loop, &srv->listener.io);
-	if (srv->listener.timer_armed)
-		rc_loop_cancel(srv->loop, &srv->listener.backoff.io);
-	shutdown(srv->listener.fd, SHUT_RDWR);
+	listener_stop(&srv->listener);
+	listener_stop(&srv->tcp_listener);
+	for (struct rc_publisher *p = srv->publishers, *next; p; p = next) {
+		next = p->next;
+		rc_publisher_close(p);
+	}
 	for (size_t i = 0; i < srv->ningest; i++)
 		rc_udp_stop(&srv->ingest[i].port);
 	while (c) {
 		struct rc_conn *next = c->next;
 
-		if (c->state == RC_CONN_WS)
+		if (c->state == RC_CONN_WS || c->state == RC_CONN_STREAM)
 			rc_conn_ws_close(c, RC_WS_CLOSE_GOING_AWAY);
 		else if (c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->sub.q))
 			rc_conn_close(c);
@@ -142,13 +155,15 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 	(void)cqe;
 	srv->tick_armed = false;
 	rc_conn_tick(srv);
+	rc_publisher_tick(srv);
 	rc_hub_tick(&srv->hub);
 	if (srv->stopping) {
 		bool ports_busy = false;
 
 		for (size_t i = 0; i < srv->ningest; i++)
 			ports_busy |= rc_udp_busy(&srv->ingest[i].port);
-		if (!srv->conns && !ports_busy && !srv->listener.armed) {
+		if (!srv->conns && !srv->publishers && !ports_busy && !srv->listener.armed &&
+		    !srv->tcp_listener.armed) {
 			rc_loop_stop(loop);
 			return;
 		}
@@ -192,17 +207,25 @@ static void signal_done(struct rc_loop *loop, struct rc_io *io, const struct rc_
 
 /* --- set-up --- */
 
-static int open_listener(struct rc_server *srv)
+static int open_listener(struct rc_server *srv, struct rc_listener *l,
+			 const struct rc_sockaddr *addr,
+			 void (*on_accept)(struct rc_server *srv, int fd))
 {
-	struct rc_listener *l = &srv->listener;
+	char text[80];
 	int one = 1;
 	int ret;
 
-	l->fd = socket(srv->cfg.listen.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l->fd < 0)
-		return -errno;
+	l->srv = srv;
+	l->on_accept = on_accept;
+	l->io.fn = accept_done;
+	l->backoff.io.fn = accept_backoff_done;
+	l->fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l->fd < 0) {
+		ret = -errno;
+		goto fail_log;
+	}
 	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(l->fd, (struct sockaddr *)&srv->cfg.listen.ss, srv->cfg.listen.len) < 0 ||
+	if (bind(l->fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 ||
 	    listen(l->fd, LISTEN_BACKLOG) < 0) {
 		ret = -errno;
 		goto fail;
@@ -216,6 +239,9 @@ static int open_listener(struct rc_server *srv)
 fail:
 	close(l->fd);
 	l->fd = -1;
+fail_log:
+	rc_config_format_addr((const struct sockaddr *)&addr->ss, text, sizeof(text));
+	rc_log_error("cannot listen on %s: %s", text, strerror(-ret));
 	return ret;
 }
 
@@ -256,6 +282,7 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = *cfg;
 	srv->listener.fd = -1;
+	srv->tcp_listener.fd = -1;
 	srv->signal_fd = -1;
 	for (size_t i = 0; i < RC_CONFIG_MAX_UDP; i++)
 		srv->ingest[i].port.fd = -1;
@@ -290,11 +317,13 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 	if (ret < 0)
 		goto fail;
 
-	ret = open_listener(srv);
-	if (ret < 0) {
-		rc_config_format_addr((const struct sockaddr *)&cfg->listen.ss, addr, sizeof(addr));
-		rc_log_error("cannot listen on %s: %s", addr, strerror(-ret));
+	ret = open_listener(srv, &srv->listener, &cfg->listen, rc_conn_accept);
+	if (ret < 0)
 		goto fail;
+	if (cfg->tcp.len) {
+		ret = open_listener(srv, &srv->tcp_listener, &cfg->tcp, rc_publisher_accept);
+		if (ret < 0)
+			goto fail;
 	}
 	for (size_t i = 0; i < cfg->nudp; i++) {
 		struct rc_ingest *in = &srv->ingest[i];
@@ -318,11 +347,11 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 	if (ret < 0)
 		goto fail;
 
-	srv->listener.io.fn = accept_done;
-	srv->listener.backoff.io.fn = accept_backoff_done;
 	srv->tick.io.fn = tick_done;
 	srv->signal_io.fn = signal_done;
-	ret = listener_arm(srv);
+	ret = listener_arm(&srv->listener);
+	if (ret == 0 && srv->tcp_listener.fd >= 0)
+		ret = listener_arm(&srv->tcp_listener);
 	for (size_t i = 0; ret == 0 && i < srv->ningest; i++)
 		ret = rc_udp_start(&srv->ingest[i].port, srv->loop, srv->ingest_ring, on_datagram,
 				   &srv->ingest[i]);
@@ -348,6 +377,11 @@ void rc_server_announce(const struct rc_server *srv)
 
 	rc_config_format_addr((const struct sockaddr *)&srv->listener.addr.ss, addr, sizeof(addr));
 	printf("listen http %s\n", addr);
+	if (srv->tcp_listener.fd >= 0) {
+		rc_config_format_addr((const struct sockaddr *)&srv->tcp_listener.addr.ss, addr,
+				      sizeof(addr));
+		printf("listen tcp %s\n", addr);
+	}
 	for (size_t i = 0; i < srv->ningest; i++) {
 		rc_config_format_addr((const struct sockaddr *)&srv->ingest[i].port.addr, addr,
 				      sizeof(addr));
@@ -390,8 +424,23 @@ void rc_server_fini(struct rc_server *srv)
 	}
 	srv->ningest = 0;
 	rc_hub_fini(&srv->hub);
+	while (srv->publishers) {
+		struct rc_publisher *p = srv->publishers;
+
+		srv->publishers = p->next;
+		if (p->partial)
+			rc_shmsg_unref(p->partial);
+		if (p->ch)
+			rc_hub_release(&srv->hub, p->ch);
+		close(p->fd);
+		free(p->q.ents);
+		free(p->q.iov);
+		free(p);
+	}
 	if (srv->listener.fd >= 0)
 		close(srv->listener.fd);
+	if (srv->tcp_listener.fd >= 0)
+		close(srv->tcp_listener.fd);
 	if (srv->signal_fd >= 0)
 		close(srv->signal_fd);
 	rc_bufring_destroy(srv->client_ring);

@@ -11,6 +11,7 @@
 #include "bufring.h"
 #include "channel.h"
 #include "config.h"
+#include "ingest_proto.h"
 #include "loop.h"
 #include "udp_ingest.h"
 #include "ws_frame.h"
@@ -49,6 +50,34 @@ struct rc_conn {
 	uint64_t deadline_ms;		/* CLOSING: when to give up on the peer */
 };
 
+enum rc_pub_state {
+	RC_PUB_HELLO,		/* reading "PUB <channel> ..." */
+	RC_PUB_STREAM,		/* publishing */
+	RC_PUB_REFUSED,		/* "ERR ..." queued; closed once it is out */
+	RC_PUB_DEAD,		/* shut down; freed once no operation is in flight */
+};
+
+/* One TCP publisher connection (gateway/tcp_ingest.c). */
+struct rc_publisher {
+	struct rc_server *srv;
+	struct rc_publisher *prev, *next;
+	int fd;
+	enum rc_pub_state state;
+	bool recv_armed;
+	bool close_after_send;
+	int mode;			/* enum rc_pub_mode */
+	struct rc_io recv_io;		/* multishot recv into the ingest ring */
+	struct rc_deferred rearm;
+	struct rc_deferred reap;
+	struct rc_sendq q;		/* "OK" / "ERR" answers */
+	struct rc_channel *ch;
+	struct rc_framed fr;
+	struct rc_shmsg *partial;	/* framed message being assembled */
+	uint64_t since_ms;
+	size_t line_len;
+	char line[RC_PUB_LINE_MAX];
+};
+
 /* Server-wide counters, beyond those of the loop, ring, hub and ports. */
 struct rc_server_stats {
 	uint64_t accepted;
@@ -65,11 +94,17 @@ struct rc_server_stats {
 	uint64_t handshake_timeouts;
 	uint64_t ping_timeouts;
 	uint64_t client_enobufs;
+	uint64_t publishers;		/* TCP publisher connections now */
+	uint64_t pub_refused;		/* answered ERR */
+	uint64_t pub_framing_errors;	/* framed length over --max-message */
+	uint64_t pub_partial_dropped;	/* framed messages cut off by the publisher leaving */
 };
 
 struct rc_listener {
 	struct rc_io io;
 	struct rc_timer backoff;	/* after EMFILE/ENFILE */
+	struct rc_server *srv;
+	void (*on_accept)(struct rc_server *srv, int fd);
 	int fd;
 	bool armed;
 	bool timer_armed;
@@ -89,6 +124,8 @@ struct rc_server {
 	struct rc_bufring *client_ring;	/* group 1: bytes from TCP clients */
 	struct rc_hub hub;
 	struct rc_listener listener;
+	struct rc_listener tcp_listener;	/* --tcp publishers; fd -1 when not configured */
+	struct rc_publisher *publishers;
 	struct rc_ingest ingest[RC_CONFIG_MAX_UDP];
 	size_t ningest;
 	struct rc_conn *conns;
@@ -128,6 +165,15 @@ void rc_conn_close(struct rc_conn *c);
 
 /* Timers: closes connections past their deadlines, pings idle subscribers. */
 void rc_conn_tick(struct rc_server *srv);
+
+/* Takes ownership of a socket accepted on the --tcp listener. */
+void rc_publisher_accept(struct rc_server *srv, int fd);
+
+/* Shuts a publisher down; it is freed when its operations finish. */
+void rc_publisher_close(struct rc_publisher *p);
+
+/* Timers: opening-line timeout; during shutdown, closes publishers. */
+void rc_publisher_tick(struct rc_server *srv);
 
 /* Answers one parsed HTTP request on c (routes, upgrade). */
 struct rc_http_request;

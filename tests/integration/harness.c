@@ -41,6 +41,21 @@ void rc_sleep_ms(int ms)
 		;
 }
 
+int rc_time_scale_ms(int ms)
+{
+	const char *s = getenv("RINGCAST_TIME_SCALE");
+	double f;
+	char *end;
+
+	if (!s || !*s)
+		return ms;
+	f = strtod(s, &end);
+	/* a typo must not shrink the deadlines, nor overflow them */
+	if (end == s || *end || !(f >= 1.0 && f <= 1000.0))
+		return ms;
+	return (int)(ms * f);
+}
+
 static int remaining_ms(int64_t deadline)
 {
 	int64_t left = deadline - rc_now_ms();
@@ -149,6 +164,12 @@ static int handle_line(struct rc_server *srv, char *line)
 				"bad listen http line address '%s'", w2);
 			return -1;
 		}
+	} else if (strcmp(w1, "tcp") == 0) {
+		if (parse_endpoint(w2, &srv->tcp) < 0) {
+			set_err(srv->err, sizeof(srv->err),
+				"bad listen tcp line address '%s'", w2);
+			return -1;
+		}
 	} else if (strcmp(w1, "udp") == 0) {
 		struct rc_endpoint *ep;
 
@@ -226,7 +247,9 @@ int rc_server_start(struct rc_server *srv, const char *const *wrapper,
 		    const char *const *args)
 {
 	const char *bin = getenv("RINGCAST_BIN");
-	char *argv[64];
+	const char *env_wrapper = getenv("RINGCAST_WRAPPER");
+	char wbuf[1024];
+	char *argv[96];
 	int argc = 0;
 	int pfd[2];
 	int err_fd;
@@ -248,8 +271,33 @@ int rc_server_start(struct rc_server *srv, const char *const *wrapper,
 	}
 	for (int i = 0; wrapper && wrapper[i] && argc < 40; i++)
 		argv[argc++] = (char *)wrapper[i];
+	/* The environment's wrapper goes innermost, right before the binary:
+	 * a test's own wrapper (prlimit, setpriv) sets up the conditions it
+	 * tests, and valgrind run inside them still instruments the server
+	 * itself rather than setpriv. A wrapper that does not fit is an error,
+	 * not a silent truncation: a dropped option would change what runs. */
+	if (env_wrapper && *env_wrapper) {
+		char *save = NULL;
+
+		if (strlen(env_wrapper) >= sizeof(wbuf)) {
+			set_err(srv->err, sizeof(srv->err),
+				"RINGCAST_WRAPPER is longer than %zu bytes",
+				sizeof(wbuf) - 1);
+			return RC_FAILED;
+		}
+		memcpy(wbuf, env_wrapper, strlen(env_wrapper) + 1);
+		for (char *w = strtok_r(wbuf, " \t", &save); w;
+		     w = strtok_r(NULL, " \t", &save)) {
+			if (argc >= 64) {
+				set_err(srv->err, sizeof(srv->err),
+					"RINGCAST_WRAPPER has too many words");
+				return RC_FAILED;
+			}
+			argv[argc++] = w;
+		}
+	}
 	argv[argc++] = (char *)bin;
-	for (int i = 0; args && args[i] && argc < 62; i++)
+	for (int i = 0; args && args[i] && argc < 94; i++)
 		argv[argc++] = (char *)args[i];
 	argv[argc] = NULL;
 

@@ -15,10 +15,13 @@
 #define RC_MAX_UDP 8
 
 /* Generous by design: the server may be an ASan+UBSan build on a loaded
- * two-core VM, and these bound hangs, they do not measure speed. */
-#define RC_READY_TIMEOUT_MS 30000
-#define RC_STOP_TIMEOUT_MS 20000
-#define RC_WAIT_TIMEOUT_MS 30000
+ * two-core VM, and these bound hangs, they do not measure speed. A server
+ * run under a wrapper such as valgrind (see RINGCAST_WRAPPER below) is
+ * another order of magnitude slower, so all three are multiplied by
+ * $RINGCAST_TIME_SCALE (default 1). */
+#define RC_READY_TIMEOUT_MS rc_time_scale_ms(30000)
+#define RC_STOP_TIMEOUT_MS rc_time_scale_ms(20000)
+#define RC_WAIT_TIMEOUT_MS rc_time_scale_ms(30000)
 
 /* One address the server announced on stdout. host is numeric, without the
  * IPv6 brackets; sa is where a client should connect (a wildcard bind is
@@ -47,18 +50,26 @@ struct rc_server {
 	int killed;		/* we had to SIGKILL it */
 	int64_t exit_ms;	/* time from the stop signal to reaping */
 	struct rc_endpoint http;
+	struct rc_endpoint tcp;		/* TCP publishers (--tcp), when announced */
 	struct rc_endpoint udp[RC_MAX_UDP];
 	int n_udp;
 	char err[512];
 };
 
+/* ms times $RINGCAST_TIME_SCALE (a number from 1 to 1000; unset, empty or
+ * out of range counts as 1). */
+int rc_time_scale_ms(int ms);
 /* Milliseconds on the monotonic clock. */
 int64_t rc_now_ms(void);
 void rc_sleep_ms(int ms);
 
-/* Starts [wrapper...] $RINGCAST_BIN [args...] (both NULL-terminated,
- * wrapper may be NULL) and waits for "ready" on its stdout. The server is
- * remembered so rc_cleanup() can kill it if the test aborts. */
+/* Starts [wrapper...] [$RINGCAST_WRAPPER...] $RINGCAST_BIN [args...]
+ * (both NULL-terminated, wrapper may be NULL) and waits for "ready" on its
+ * stdout. $RINGCAST_WRAPPER, when set, is a command split on spaces and tabs
+ * (no quoting), e.g. "valgrind --error-exitcode=99"; it must exec the server
+ * in place (valgrind, setpriv and prlimit do) so that srv->pid and signals
+ * still reach the server. The server is remembered so rc_cleanup() can kill
+ * it if the test aborts. */
 int rc_server_start(struct rc_server *srv, const char *const *wrapper,
 		    const char *const *args);
 /* Sends sig to the server (only to its own PID). */

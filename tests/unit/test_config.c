@@ -87,6 +87,9 @@ Test(config, usage_errors_say_what_is_wrong)
 		{ "--slow", "maybe", "drop or close" },
 		{ "--buf-count", "1000", "power of two" },
 		{ "--max-queue", "12x", "max-queue" },
+		{ "--handshake-timeout", "0", "--handshake-timeout" },
+		{ "--udp-rcvbuf", "1", "--udp-rcvbuf" },
+		{ "--tcp", "1.2.3.4", "--tcp" },
 		{ "--bogus", "1", "unknown" },
 	};
 

@@ -1,0 +1,321 @@
+/* TCP publishers (--tcp): the opening line, framed and raw streams, and
+ * delivery to WebSocket and HTTP stream subscribers; refusals and a
+ * publisher that vanishes mid-message. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "lws_subs.h"
+
+#define N_WS 20
+#define N_MSGS 3000
+
+static struct rc_server srv;
+static struct sub_pool *pool;
+static int fds[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+
+static void fini(void)
+{
+	sub_pool_free(pool);
+	pool = NULL;
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+	rc_cleanup();
+}
+
+/* Reads up to cap-1 bytes until a "\n" arrives, the peer closes, or the
+ * deadline passes. Returns the bytes read (NUL-terminated). */
+static size_t read_line(int fd, char *buf, size_t cap, int timeout_ms)
+{
+	int64_t end = rc_now_ms() + timeout_ms;
+	size_t have = 0;
+
+	while (have + 1 < cap && !memchr(buf, '\n', have) && rc_now_ms() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = read(fd, buf + have, cap - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	buf[have] = '\0';
+	return have;
+}
+
+/* True when the peer closed fd (EOF or reset) within the deadline. */
+static int wait_eof(int fd, int timeout_ms)
+{
+	int64_t end = rc_now_ms() + timeout_ms;
+	char buf[512];
+
+	while (rc_now_ms() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			return 1;
+	}
+	return 0;
+}
+
+static int publisher(const char *line, char *answer, size_t cap)
+{
+	int fd = rc_tcp_connect(&srv.tcp, 0, RC_WAIT_TIMEOUT_MS);
+
+	rc_assert(fd >= 0, "connect to the TCP ingest port: %s", strerror(errno));
+	rc_assert(rc_write_all(fd, line, strlen(line), RC_WAIT_TIMEOUT_MS) == 0, "write line");
+	read_line(fd, answer, cap, RC_WAIT_TIMEOUT_MS);
+	return fd;
+}
+
+/* Appends one framed message (4-byte big-endian length + payload). */
+static size_t put_framed(unsigned char *out, unsigned chan, uint64_t seq, size_t size)
+{
+	out[0] = (unsigned char)(size >> 24);
+	out[1] = (unsigned char)(size >> 16);
+	out[2] = (unsigned char)(size >> 8);
+	out[3] = (unsigned char)size;
+	payload_fill(chan, seq, out + 4, size);
+	return 4 + size;
+}
+
+/* An HTTP stream subscriber: returns the fd after the response head. */
+static int stream_open(const char *channel)
+{
+	char req[256];
+	char head[2048];
+	size_t have = 0;
+	int64_t end = rc_now_ms() + RC_WAIT_TIMEOUT_MS;
+	int fd = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
+
+	rc_assert(fd >= 0, "stream connect");
+	snprintf(req, sizeof(req), "GET /stream/%s HTTP/1.1\r\nHost: t\r\n\r\n", channel);
+	rc_assert(rc_write_all(fd, req, strlen(req), RC_WAIT_TIMEOUT_MS) == 0, "stream request");
+	/* Read the head byte by byte so no body byte is consumed here. */
+	while (have + 1 < sizeof(head) && rc_now_ms() < end &&
+	       !(have >= 4 && memcmp(head + have - 4, "\r\n\r\n", 4) == 0)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 50) > 0 && read(fd, head + have, 1) == 1)
+			have++;
+	}
+	head[have] = '\0';
+	rc_assert(strncmp(head, "HTTP/1.1 200", 12) == 0, "stream answer: %s", head);
+	return fd;
+}
+
+/* Reads exactly len bytes from fd into out, servicing the lws pool. */
+static size_t stream_read(int fd, unsigned char *out, size_t len, int timeout_ms)
+{
+	int64_t end = rc_now_ms() + timeout_ms;
+	size_t have = 0;
+
+	while (have < len && rc_now_ms() < end) {
+		ssize_t n = read(fd, out + have, len - have);
+
+		if (n > 0) {
+			have += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			break;
+		sub_pool_service_for(pool, 2);
+	}
+	return have;
+}
+
+Test(tcp_ingest, framed_to_websocket_and_stream_subscribers, .fini = fini)
+{
+	unsigned char *wire = malloc((size_t)N_MSGS * 1404 + 16);
+	unsigned char *want = malloc((size_t)N_MSGS * 1400);
+	unsigned char *got = malloc((size_t)N_MSGS * 1400 + 1);
+	size_t wire_len = 0, want_len = 0, got_len;
+	uint64_t sent = N_MSGS;
+	char line[128], d[512];
+	long long v;
+	int sfd;
+
+	rc_assert(wire && want && got, "malloc");
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--tcp",
+		 "127.0.0.1:0");
+	rc_assert(srv.tcp.port > 0, "the server should announce 'listen tcp'");
+	pool = sub_pool_new(N_WS);
+	rc_assert(pool, "lws context");
+	for (int i = 0; i < N_WS; i++)
+		sub_connect(pool, i, &srv.http, "game", 0, 0);
+	rc_assert(sub_pool_wait_open(pool, RC_WAIT_TIMEOUT_MS) == N_WS, "subscribers: %s",
+		  sub_describe(&pool->subs[0], d, sizeof(d)));
+	sfd = stream_open("game");
+	fds[1] = sfd;
+	rc_assert(rc_wait_metric(&srv, "ringcast_subscribers{channel=\"game\"}", N_WS + 1,
+				 RC_WAIT_TIMEOUT_MS, sub_pool_idle, pool, &v),
+		  "subscribers gauge should be %d, last %lld", N_WS + 1, v);
+
+	fds[0] = publisher("PUB game framed\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "publisher answer: '%s'", line);
+	/* Sizes 1..1400 cut across the 2048-byte receive buffers, so some
+	 * messages go out in place and others straddle and are copied. */
+	for (uint64_t seq = 0; seq < N_MSGS; seq++) {
+		size_t size = payload_size(seq);
+
+		wire_len += put_framed(wire + wire_len, 0, seq, size);
+		payload_fill(0, seq, want + want_len, size);
+		want_len += size;
+	}
+	/* In slices of odd sizes, so prefixes are split too. */
+	for (size_t off = 0; off < wire_len;) {
+		size_t n = wire_len - off < 7777 ? wire_len - off : 7777;
+
+		rc_assert(rc_write_all(fds[0], wire + off, n, RC_WAIT_TIMEOUT_MS) == 0, "publish");
+		off += n;
+		sub_pool_service_for(pool, 1);
+	}
+	got_len = stream_read(sfd, got, want_len, RC_WAIT_TIMEOUT_MS);
+	sub_pool_wait_seq(pool, &sent, 1, RC_WAIT_TIMEOUT_MS);
+	for (int i = 0; i < N_WS; i++)
+		rc_assert(pool->subs[i].next_seq == N_MSGS && pool->subs[i].count == N_MSGS &&
+				  pool->subs[i].mismatches == 0,
+			  "WebSocket subscriber should have all %d framed messages: %s", N_MSGS,
+			  sub_describe(&pool->subs[i], d, sizeof(d)));
+	rc_assert(got_len == want_len && memcmp(got, want, want_len) == 0,
+		  "stream subscriber should get the payloads back to back: %zu of %zu bytes",
+		  got_len, want_len);
+	v = rc_metric(&srv, "ringcast_ingest_messages_total{channel=\"game\"}");
+	rc_assert(v == N_MSGS, "ingest counter %lld, want %d", v, N_MSGS);
+
+	/* The publisher leaves mid-message: that message is never delivered,
+	 * subscribers stay, and a new publisher may take the channel. */
+	put_framed(wire, 0, N_MSGS, 1000);
+	rc_assert(rc_write_all(fds[0], wire, 500, RC_WAIT_TIMEOUT_MS) == 0, "half a message");
+	close(fds[0]);
+	fds[0] = -1;
+	rc_assert(rc_wait_metric(&srv, "ringcast_publisher_partial_dropped_total", 1,
+				 RC_WAIT_TIMEOUT_MS, sub_pool_idle, pool, &v),
+		  "the cut-off message should be counted, last %lld", v);
+	fds[2] = publisher("PUB game framed\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "a new publisher after the first left: '%s'", line);
+	wire_len = put_framed(wire, 0, N_MSGS, payload_size(N_MSGS));
+	rc_assert(rc_write_all(fds[2], wire, wire_len, RC_WAIT_TIMEOUT_MS) == 0, "publish");
+	sent = N_MSGS + 1;
+	sub_pool_wait_seq(pool, &sent, 1, RC_WAIT_TIMEOUT_MS);
+	for (int i = 0; i < N_WS; i++)
+		rc_assert(pool->subs[i].next_seq == sent && pool->subs[i].mismatches == 0 &&
+				  pool->subs[i].state == SUB_OPEN,
+			  "subscribers stay connected across publishers: %s",
+			  sub_describe(&pool->subs[i], d, sizeof(d)));
+	free(wire);
+	free(want);
+	free(got);
+	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
+}
+
+Test(tcp_ingest, raw_stream_arrives_byte_identical, .fini = fini)
+{
+	enum { TOTAL = 300000 };
+	unsigned char *data = malloc(TOTAL);
+	unsigned char *got = malloc(TOTAL + 1);
+	char line[128];
+	size_t got_len;
+
+	rc_assert(data && got, "malloc");
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--tcp",
+		 "127.0.0.1:0");
+	pool = sub_pool_new(1);
+	rc_assert(pool, "lws context");
+	fds[1] = stream_open("ts");
+	fds[0] = publisher("PUB ts raw\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "publisher answer: '%s'", line);
+	payload_fill(3, 7, data, TOTAL);
+	for (size_t off = 0; off < TOTAL; off += 5000)
+		rc_assert(rc_write_all(fds[0], data + off, TOTAL - off < 5000 ? TOTAL - off : 5000,
+				       RC_WAIT_TIMEOUT_MS) == 0,
+			  "publish");
+	got_len = stream_read(fds[1], got, TOTAL, RC_WAIT_TIMEOUT_MS);
+	rc_assert(got_len == TOTAL && memcmp(got, data, TOTAL) == 0,
+		  "raw bytes should arrive unchanged: %zu of %d", got_len, TOTAL);
+	free(data);
+	free(got);
+	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
+}
+
+Test(tcp_ingest, refusals_are_clear_and_counted, .fini = fini)
+{
+	static const unsigned char huge[4] = { 0x7f, 0xff, 0xff, 0xff };
+	char line[128];
+	long long v;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--tcp",
+		 "127.0.0.1:0", "--max-message", "65536", "--handshake-timeout", "500");
+	pool = sub_pool_new(1);
+	rc_assert(pool, "lws context");
+	fds[0] = publisher("PUB a framed\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "first publisher: '%s'", line);
+	fds[1] = publisher("PUB a raw\n", line, sizeof(line));
+	rc_assert(strcmp(line, "ERR busy\n") == 0, "second publisher on a channel: '%s'", line);
+	rc_assert(wait_eof(fds[1], RC_WAIT_TIMEOUT_MS), "a refused publisher is disconnected");
+	fds[2] = publisher("SUBSCRIBE a\n", line, sizeof(line));
+	rc_assert(strcmp(line, "ERR expected PUB\n") == 0, "not a PUB line: '%s'", line);
+	fds[3] = publisher("PUB bad/name\n", line, sizeof(line));
+	rc_assert(strcmp(line, "ERR bad channel\n") == 0, "bad channel: '%s'", line);
+	fds[4] = publisher("PUB b sideways\n", line, sizeof(line));
+	rc_assert(strcmp(line, "ERR bad mode\n") == 0, "bad mode: '%s'", line);
+	/* A framed publisher that announces more than --max-message. */
+	rc_assert(rc_write_all(fds[0], huge, 4, RC_WAIT_TIMEOUT_MS) == 0, "huge length");
+	read_line(fds[0], line, sizeof(line), RC_WAIT_TIMEOUT_MS);
+	rc_assert(strcmp(line, "ERR message too large\n") == 0, "oversized framed message: '%s'",
+		  line);
+	rc_assert(wait_eof(fds[0], RC_WAIT_TIMEOUT_MS), "and it is disconnected");
+	v = rc_metric(&srv, "ringcast_publisher_framing_errors_total");
+	rc_assert(v == 1, "framing errors counted: %lld", v);
+	/* A publisher that never sends its line is dropped after the
+	 * handshake timeout, and a line that never ends is refused. */
+	fds[5] = rc_tcp_connect(&srv.tcp, 0, RC_WAIT_TIMEOUT_MS);
+	rc_assert(fds[5] >= 0, "connect");
+	rc_assert(wait_eof(fds[5], RC_WAIT_TIMEOUT_MS), "a silent publisher is disconnected");
+	fds[6] = rc_tcp_connect(&srv.tcp, 0, RC_WAIT_TIMEOUT_MS);
+	{
+		char longline[600];
+
+		memset(longline, 'A', sizeof(longline));
+		rc_assert(rc_write_all(fds[6], longline, sizeof(longline), RC_WAIT_TIMEOUT_MS) == 0,
+			  "long line");
+		read_line(fds[6], line, sizeof(line), RC_WAIT_TIMEOUT_MS);
+		rc_assert(strcmp(line, "ERR line too long\n") == 0, "endless line: '%s'", line);
+	}
+	/* busy, expected PUB, bad channel, bad mode, too large, too long */
+	v = rc_metric(&srv, "ringcast_publishers_refused_total");
+	rc_assert(v == 6, "refusals counted: %lld", v);
+	rc_assert(rc_wait_metric(&srv, "ringcast_publishers", 0, RC_WAIT_TIMEOUT_MS, NULL, NULL,
+				 &v),
+		  "no publisher connection left behind, last %lld", v);
+	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
+}
+
+Test(tcp_ingest, multi_publisher_allows_several, .fini = fini)
+{
+	char line[128];
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--tcp",
+		 "127.0.0.1:0", "--multi-publisher");
+	pool = sub_pool_new(1);
+	rc_assert(pool, "lws context");
+	fds[0] = publisher("PUB a\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "first: '%s'", line);
+	fds[1] = publisher("PUB a framed key=ignored\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "second with --multi-publisher: '%s'", line);
+	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
+}

@@ -1,0 +1,157 @@
+/* TCP ingest protocol: the PUB line and the framed decoder, including
+ * input split at every byte and input that ends at a guard page. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "guard.h"
+#include "ingest_proto.h"
+
+static int parse(const char *s, struct rc_pub_request *r, const char **why)
+{
+	size_t n = strlen(s);
+	char *g = guard_copy(s, n);
+	int ret = rc_pub_parse(g, n, r, why);
+
+	/* The request points into the line: compare before freeing it. */
+	if (ret == 0) {
+		static char ch[80], key[80];
+
+		memcpy(ch, r->channel, r->channel_len);
+		ch[r->channel_len] = '\0';
+		r->channel = ch;
+		if (r->key) {
+			memcpy(key, r->key, r->key_len);
+			key[r->key_len] = '\0';
+			r->key = key;
+		}
+	}
+	guard_free(g, n);
+	return ret;
+}
+
+Test(ingest_proto, pub_lines)
+{
+	struct rc_pub_request r;
+	const char *why = NULL;
+
+	cr_assert_eq(parse("PUB live", &r, &why), 0);
+	cr_assert_str_eq(r.channel, "live");
+	cr_assert_eq(r.mode, RC_PUB_RAW);
+	cr_assert_null(r.key);
+	cr_assert_eq(parse("PUB game.v2 framed key=s3cret\r", &r, &why), 0);
+	cr_assert_str_eq(r.channel, "game.v2");
+	cr_assert_eq(r.mode, RC_PUB_FRAMED);
+	cr_assert_str_eq(r.key, "s3cret");
+	cr_assert_eq(parse("PUB  a   raw", &r, &why), 0);
+	cr_assert_eq(parse("PUB a key=k", &r, &why), 0);
+	cr_assert_str_eq(r.key, "k");
+
+	struct {
+		const char *line;
+		const char *why;
+	} bad[] = {
+		{ "", "expected PUB" },		  { "pub a", "expected PUB" },
+		{ "PUBX a", "expected PUB" },	  { "PUB", "bad channel" },
+		{ "PUB a/b", "bad channel" },	  { "PUB a sideways", "bad mode" },
+		{ "PUB a raw framed", "bad argument" }, { "PUB a key=x raw", "bad argument" },
+		{ "PUB a key=", "bad mode" },	  { "PUB a raw\tkey=x", "bad argument" },
+		{ "PUB a raw key=x key=y", "bad argument" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		cr_assert_eq(parse(bad[i].line, &r, &why), -EINVAL, "'%s'", bad[i].line);
+		cr_assert_str_eq(why, bad[i].why, "'%s'", bad[i].line);
+	}
+}
+
+/* Feeds wire[0..len) in pieces of `step` bytes (each piece ending at a
+ * guard page) and reassembles the messages. */
+static int decode(const uint8_t *wire, size_t len, size_t step, uint8_t out[][64], size_t *lens,
+		  int *whole_in_place)
+{
+	struct rc_framed f;
+	int n = 0;
+
+	rc_framed_init(&f, 64);
+	*whole_in_place = 0;
+	for (size_t off = 0; off < len; off += step) {
+		size_t piece = len - off < step ? len - off : step;
+		uint8_t *g = guard_copy(wire + off, piece);
+		size_t pos = 0;
+
+		while (pos < piece) {
+			struct rc_framed_event ev;
+			size_t used = rc_framed_feed(&f, g + pos, piece - pos, &ev);
+
+			cr_assert(!ev.error);
+			if (ev.ready) {
+				if (ev.first)
+					lens[n] = 0;
+				memcpy(out[n] + lens[n], ev.data, ev.len);
+				lens[n] += ev.len;
+				if (ev.first && ev.last && ev.prefix_here) {
+					(*whole_in_place)++;
+					/* The prefix really is right before the data. */
+					cr_assert_eq(ev.data[-1], (uint8_t)ev.msg_len);
+				}
+				if (ev.last) {
+					cr_assert_eq(lens[n], ev.msg_len);
+					n++;
+				}
+			}
+			cr_assert(used > 0 || pos == piece);
+			pos += used;
+		}
+		guard_free(g, piece);
+	}
+	return n;
+}
+
+Test(ingest_proto, framed_split_at_every_byte)
+{
+	static const char *msgs[] = { "hello", "", "x", "a somewhat longer message of 40 bytes.." };
+	uint8_t wire[256];
+	uint8_t out[8][64];
+	size_t lens[8];
+	size_t len = 0;
+	int in_place;
+
+	for (size_t i = 0; i < 4; i++) {
+		size_t n = strlen(msgs[i]);
+
+		wire[len++] = 0;
+		wire[len++] = 0;
+		wire[len++] = 0;
+		wire[len++] = (uint8_t)n;
+		memcpy(wire + len, msgs[i], n);
+		len += n;
+	}
+	for (size_t step = 1; step <= len; step++) {
+		int n = decode(wire, len, step, out, lens, &in_place);
+
+		cr_assert_eq(n, 4, "step %zu", step);
+		for (int i = 0; i < 4; i++) {
+			cr_assert_eq(lens[i], strlen(msgs[i]), "step %zu msg %d", step, i);
+			cr_assert_eq(memcmp(out[i], msgs[i], lens[i]), 0, "step %zu msg %d", step, i);
+		}
+	}
+	decode(wire, len, len, out, lens, &in_place);
+	cr_assert_eq(in_place, 4, "all messages whole in one input");
+}
+
+Test(ingest_proto, framed_rejects_oversize_and_stays_failed)
+{
+	static const uint8_t wire[] = { 0, 0, 0, 65, 'x' };
+	struct rc_framed f;
+	struct rc_framed_event ev;
+	uint8_t *g = guard_copy(wire, sizeof(wire));
+
+	rc_framed_init(&f, 64);
+	cr_assert_eq(rc_framed_feed(&f, g, sizeof(wire), &ev), 4);
+	cr_assert(ev.error);
+	cr_assert_eq(ev.msg_len, 65);
+	cr_assert_eq(rc_framed_feed(&f, g + 4, 1, &ev), 0);
+	cr_assert(ev.error);
+	guard_free(g, sizeof(wire));
+}
