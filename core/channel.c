@@ -119,6 +119,18 @@ struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t l
 	return ch;
 }
 
+struct rc_channel *rc_hub_find(struct rc_hub *hub, const char *name, size_t len)
+{
+	struct rc_channel *ch;
+
+	if (len == 0 || len > RC_CHANNEL_NAME_MAX)
+		return NULL;
+	for (ch = hub->buckets[name_hash(name, len) % RC_HUB_BUCKETS]; ch; ch = ch->hnext)
+		if (ch->name_len == len && memcmp(ch->name, name, len) == 0)
+			return ch;
+	return NULL;
+}
+
 void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch)
 {
 	struct rc_channel **pp;

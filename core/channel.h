@@ -120,6 +120,9 @@ void rc_hub_fini(struct rc_hub *hub);
  * (max_channels reached) or -ENOMEM. */
 struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t len, int *err);
 
+/* Finds an existing channel without counting a user; NULL when absent. */
+struct rc_channel *rc_hub_find(struct rc_hub *hub, const char *name, size_t len);
+
 /* Drops one user; the channel is freed when it has none. */
 void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch);
 

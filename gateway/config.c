@@ -148,6 +148,9 @@ void rc_config_usage(const char *prog)
 	       "                            IPv6 as [::]:8080; port 0 picks a free port)\n"
 	       "  --udp ADDR:PORT=CHANNEL   UDP ingest port bound to a channel; repeatable\n"
 	       "                            (replaces the default 0.0.0.0:9000=live)\n"
+	       "  --udp-mux ADDR:PORT       UDP port for many channels: each datagram starts with\n"
+	       "                            'R', one byte N (1-64), then N bytes of channel name;\n"
+	       "                            the rest is the message; repeatable\n"
 	       "  --tcp ADDR:PORT           TCP publishers: send 'PUB CHANNEL [raw|framed]\\n', get\n"
 	       "                            'OK' or 'ERR reason', then stream (framed: 4-byte\n"
 	       "                            big-endian length + payload per message)\n"
@@ -206,7 +209,7 @@ enum {
 	OPT_LISTEN = 256, OPT_UDP, OPT_MAX_QUEUE, OPT_SLOW, OPT_BUF_COUNT, OPT_BUF_SIZE,
 	OPT_HANDSHAKE, OPT_PING, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
 	OPT_HELP, OPT_VERSION, OPT_ZC_MIN, OPT_CONTENT_TYPE, OPT_TCP, OPT_MULTI_PUB,
-	OPT_MAX_MESSAGE,
+	OPT_MAX_MESSAGE, OPT_UDP_MUX,
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -231,6 +234,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "tcp", required_argument, NULL, OPT_TCP },
 		{ "multi-publisher", no_argument, NULL, OPT_MULTI_PUB },
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
+		{ "udp-mux", required_argument, NULL, OPT_UDP_MUX },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool udp_given = false;
@@ -271,6 +275,22 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			cfg->nudp++;
 			break;
 		}
+		case OPT_UDP_MUX:
+			if (!udp_given) {
+				cfg->nudp = 0;
+				udp_given = true;
+			}
+			if (cfg->nudp == RC_CONFIG_MAX_UDP) {
+				snprintf(err, errlen, "--udp-mux: at most %d ports", RC_CONFIG_MAX_UDP);
+				return -EINVAL;
+			}
+			if (rc_config_parse_addr(optarg, strlen(optarg), &cfg->udp[cfg->nudp].addr) < 0) {
+				snprintf(err, errlen, "--udp-mux: expected ADDR:PORT, got '%s'", optarg);
+				return -EINVAL;
+			}
+			cfg->udp[cfg->nudp].channel[0] = '\0';
+			cfg->nudp++;
+			break;
 		case OPT_MAX_QUEUE:
 			if (parse_u64(optarg, 1024, (uint64_t)1 << 40, &v) < 0)
 				goto bad_number;

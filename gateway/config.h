@@ -18,7 +18,7 @@ struct rc_sockaddr {
 
 struct rc_udp_binding {
 	struct rc_sockaddr addr;
-	char channel[RC_CHANNEL_NAME_MAX + 1];
+	char channel[RC_CHANNEL_NAME_MAX + 1];	/* empty: a mux port (channel in each datagram) */
 };
 
 struct rc_content_type {

@@ -125,3 +125,20 @@ size_t rc_framed_feed(struct rc_framed *f, const uint8_t *buf, size_t len,
 	}
 	return used;
 }
+
+int rc_mux_parse(const uint8_t *dgram, size_t len, const char **name, size_t *name_len,
+		 size_t *payload_off)
+{
+	size_t n;
+
+	if (len < 3 || dgram[0] != RC_MUX_MAGIC)
+		return -EINVAL;
+	n = dgram[1];
+	if (n < 1 || n > RC_CHANNEL_NAME_MAX || 2 + n > len ||
+	    !rc_channel_name_valid((const char *)dgram + 2, n))
+		return -EINVAL;
+	*name = (const char *)dgram + 2;
+	*name_len = n;
+	*payload_off = 2 + n;
+	return 0;
+}

@@ -68,4 +68,14 @@ void rc_framed_init(struct rc_framed *f, uint32_t max);
 size_t rc_framed_feed(struct rc_framed *f, const uint8_t *buf, size_t len,
 		      struct rc_framed_event *ev);
 
+/* UDP mux datagrams (--udp-mux): 'R', one byte N (1..64), N bytes of
+ * channel name, then the message (possibly empty). */
+#define RC_MUX_MAGIC 'R'
+
+/* Parses the mux header of dgram[0..len). Returns 0 and sets the channel
+ * name slice and the payload offset, or -EINVAL (too short, wrong magic,
+ * bad length or name). */
+int rc_mux_parse(const uint8_t *dgram, size_t len, const char **name, size_t *name_len,
+		 size_t *payload_off);
+
 #endif

@@ -167,6 +167,10 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	}
 	put(&o, "ringcast_drops_total{reason=\"kernel_udp\"} %llu\n",
 	    (unsigned long long)us.kernel_drops);
+	put(&o, "ringcast_drops_total{reason=\"mux_bad_header\"} %llu\n",
+	    (unsigned long long)srv->stats.mux_bad_header);
+	put(&o, "ringcast_drops_total{reason=\"mux_no_channel\"} %llu\n",
+	    (unsigned long long)srv->stats.mux_no_channel);
 	metric(&o, "ringcast_buffer_pressure_runs_total", "counter",
 	       "Times the buffer ring ran low and the slow-holder policy ran.", hs->pressure_runs);
 	header(&o, "ringcast_bufring_buffers", "gauge", "Ingest ring buffers by state.");

@@ -26,10 +26,11 @@ static struct rc_server *server_of(void *member, size_t offset)
 
 /* --- UDP ingest -> fan-out --- */
 
-static void on_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, uint32_t len)
+/* Publishes payload[0..len), which lies in ring buffer bid with room for a
+ * frame header in front, to ch. */
+static void publish_datagram(struct rc_server *srv, struct rc_channel *ch, uint16_t bid,
+			     uint8_t *payload, uint32_t len)
 {
-	struct rc_ingest *in = (struct rc_ingest *)p;
-	struct rc_channel *ch = in->ch;
 	uint8_t *frame;
 
 	ch->msgs_in++;
@@ -39,9 +40,35 @@ static void on_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, u
 	/* Framed once, in place: the header goes into the bytes in front of the
 	 * payload, and every subscriber's send points at this same memory. */
 	frame = rc_ws_header_prepend(payload, RC_WS_OP_BINARY, len);
-	rc_hub_publish(&in->srv->hub, ch,
+	rc_hub_publish(&srv->hub, ch,
 		       &(struct rc_msg){ .frame = frame, .hdr_len = (uint32_t)(payload - frame),
 					 .payload_len = len, .bid = bid });
+}
+
+static void on_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, uint32_t len)
+{
+	struct rc_ingest *in = (struct rc_ingest *)p;
+	struct rc_server *srv = in->srv;
+	struct rc_channel *ch = in->ch;
+	const char *name;
+	size_t name_len, off;
+
+	if (ch) {
+		publish_datagram(srv, ch, bid, payload, len);
+		return;
+	}
+	/* A mux port: the channel is named in the datagram. Its header is
+	 * consumed, so the frame header can be written over it. */
+	if (rc_mux_parse(payload, len, &name, &name_len, &off) < 0) {
+		srv->stats.mux_bad_header++;
+		return;
+	}
+	ch = rc_hub_find(&srv->hub, name, name_len);
+	if (!ch) {
+		srv->stats.mux_no_channel++;
+		return;
+	}
+	publish_datagram(srv, ch, bid, payload + off, len - (uint32_t)off);
 }
 
 /* --- accept --- */
@@ -338,6 +365,8 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		}
 		srv->ningest++;
 		in->srv = srv;
+		if (!cfg->udp[i].channel[0])
+			continue;	/* a mux port */
 		in->ch = rc_hub_acquire(&srv->hub, cfg->udp[i].channel, strlen(cfg->udp[i].channel),
 					&ret);
 		if (!in->ch)
@@ -385,7 +414,10 @@ void rc_server_announce(const struct rc_server *srv)
 	for (size_t i = 0; i < srv->ningest; i++) {
 		rc_config_format_addr((const struct sockaddr *)&srv->ingest[i].port.addr, addr,
 				      sizeof(addr));
-		printf("listen udp %s %s\n", addr, srv->ingest[i].ch->name);
+		if (srv->ingest[i].ch)
+			printf("listen udp %s %s\n", addr, srv->ingest[i].ch->name);
+		else
+			printf("listen udp-mux %s\n", addr);
 	}
 	printf("ready\n");
 	fflush(stdout);

@@ -95,6 +95,8 @@ struct rc_server_stats {
 	uint64_t ping_timeouts;
 	uint64_t client_enobufs;
 	uint64_t publishers;		/* TCP publisher connections now */
+	uint64_t mux_bad_header;	/* mux datagrams with a malformed header */
+	uint64_t mux_no_channel;	/* mux datagrams for a channel nobody has */
 	uint64_t pub_refused;		/* answered ERR */
 	uint64_t pub_framing_errors;	/* framed length over --max-message */
 	uint64_t pub_partial_dropped;	/* framed messages cut off by the publisher leaving */
@@ -114,7 +116,7 @@ struct rc_listener {
 struct rc_ingest {
 	struct rc_udp_port port;
 	struct rc_server *srv;
-	struct rc_channel *ch;
+	struct rc_channel *ch;		/* NULL on a mux port */
 };
 
 struct rc_server {

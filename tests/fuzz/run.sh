@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
 	*) break ;;
 	esac
 done
-[ $# -eq 2 ] && [ -n "$out" ] || usage
+if [ $# -ne 2 ] || [ -z "$out" ]; then usage; fi
 exe=$1
 seeds=$2
 if [ -z "$secs" ]; then
@@ -84,13 +84,14 @@ ncorp=$(find "$corpus" -maxdepth 1 -type f | wc -l)
 after=$(find "$crashes" -maxdepth 1 -type f | wc -l)
 new=$((after - before))
 
-line="fuzz_$name: ${execs:-?} execs in ${took:-$secs} s, cov ${cov:-?} ft ${ft:-?}, corpus $ncorp, crashes $new"
+line="fuzz_$name: ${execs:-?} execs in ${took:-?} s, cov ${cov:-?} ft ${ft:-?}, corpus $ncorp, crashes $new"
 if [ "$status" != 0 ] || [ "$new" -gt 0 ]; then
 	line="$line (exit $status)"
 	# What went wrong: the sanitizer or libFuzzer report and the
 	# reproducer, kept next to the others in the crashes directory.
-	grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|artifact_prefix|Test unit written|ALARM|.*-timeout|MS: )' "$log" | head -n 20 >&2 || true
-	tail -n 40 "$log" >&2
+	# The report with its stack, then where the input was written.
+	sed -n '/==ERROR\|runtime error\|ALARM\|ERROR: libFuzzer/,+25p' "$log" | head -n 40 >&2
+	grep -E 'Test unit written|^Base64' "$log" >&2 || true
 	# Outside the crashes directory, which holds reproducers only.
 	cp "$log" "$out/logs/$name.failure.log"
 	echo "reproducers in $crashes/ (log: $out/logs/$name.failure.log); replay: $exe <file>" >&2

@@ -164,6 +164,12 @@ static int handle_line(struct rc_server *srv, char *line)
 				"bad listen http line address '%s'", w2);
 			return -1;
 		}
+	} else if (strcmp(w1, "udp-mux") == 0) {
+		if (parse_endpoint(w2, &srv->udp_mux) < 0) {
+			set_err(srv->err, sizeof(srv->err),
+				"bad listen udp-mux line address '%s'", w2);
+			return -1;
+		}
 	} else if (strcmp(w1, "tcp") == 0) {
 		if (parse_endpoint(w2, &srv->tcp) < 0) {
 			set_err(srv->err, sizeof(srv->err),

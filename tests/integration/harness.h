@@ -51,6 +51,7 @@ struct rc_server {
 	int64_t exit_ms;	/* time from the stop signal to reaping */
 	struct rc_endpoint http;
 	struct rc_endpoint tcp;		/* TCP publishers (--tcp), when announced */
+	struct rc_endpoint udp_mux;	/* --udp-mux, when announced */
 	struct rc_endpoint udp[RC_MAX_UDP];
 	int n_udp;
 	char err[512];

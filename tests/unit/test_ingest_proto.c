@@ -155,3 +155,36 @@ Test(ingest_proto, framed_rejects_oversize_and_stays_failed)
 	cr_assert(ev.error);
 	guard_free(g, sizeof(wire));
 }
+
+Test(ingest_proto, mux_headers)
+{
+	static const uint8_t ok[] = { 'R', 4, 'g', 'a', 'm', 'e', 1, 2, 3 };
+	static const uint8_t empty_payload[] = { 'R', 1, 'a' };
+	static const uint8_t bad[][6] = {
+		{ 'X', 1, 'a', 0 }, { 'R', 0, 'a', 0 }, { 'R', 65, 'a', 0 }, { 'R', 3, 'a', 'b' },
+		{ 'R', 1, '/', 0 },
+	};
+	const char *name;
+	size_t nl, off;
+	uint8_t *g = guard_copy(ok, sizeof(ok));
+
+	cr_assert_eq(rc_mux_parse(g, sizeof(ok), &name, &nl, &off), 0);
+	cr_assert_eq(nl, 4);
+	cr_assert_eq(memcmp(name, "game", 4), 0);
+	cr_assert_eq(off, 6);
+	guard_free(g, sizeof(ok));
+	g = guard_copy(empty_payload, sizeof(empty_payload));
+	cr_assert_eq(rc_mux_parse(g, sizeof(empty_payload), &name, &nl, &off), 0);
+	cr_assert_eq(off, 3);
+	guard_free(g, sizeof(empty_payload));
+	for (size_t i = 0; i < 5; i++) {
+		g = guard_copy(bad[i], 4);
+		cr_assert_eq(rc_mux_parse(g, 4, &name, &nl, &off), -EINVAL, "case %zu", i);
+		guard_free(g, 4);
+	}
+	for (size_t len = 0; len < 3; len++) {
+		g = guard_copy(ok, len ? len : 1);
+		cr_assert_eq(rc_mux_parse(g, len, &name, &nl, &off), -EINVAL, "len %zu", len);
+		guard_free(g, len ? len : 1);
+	}
+}
