@@ -168,6 +168,8 @@ int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s
 	s->ch = ch;
 	s->slot = ch->nsubs;
 	ch->subs[ch->nsubs++] = s;
+	if (s->kind == RC_SUB_SSE)
+		ch->nsse++;
 	return 0;
 }
 
@@ -182,6 +184,8 @@ void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s)
 	ch->subs[s->slot] = ch->subs[--ch->nsubs];
 	ch->subs[s->slot]->slot = s->slot;
 	s->ch = NULL;
+	if (s->kind == RC_SUB_SSE)
+		ch->nsse--;
 	/* An eviction still queued for s must not run after its owner is gone. */
 	if (s->evicting) {
 		for (pp = &hub->evict_head; *pp; pp = &(*pp)->evict_next) {
@@ -231,10 +235,21 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		hub->buf_ms[m->bid] = rc_loop_now_ms(hub->loop);
 	for (uint32_t i = 0; i < ch->nsubs; i++) {
 		struct rc_sub *s = ch->subs[i];
-		uint8_t *ptr = s->raw ? payload : m->frame;
-		uint32_t len = s->raw ? m->payload_len : frame_len;
+		struct rc_shmsg *shm = m->shm;
+		uint8_t *ptr = m->frame;
+		uint32_t len = frame_len;
 		int ret;
 
+		if (s->kind == RC_SUB_RAW) {
+			ptr = payload;
+			len = m->payload_len;
+		} else if (s->kind == RC_SUB_SSE) {
+			if (!m->sse)
+				continue;
+			shm = m->sse;
+			ptr = m->sse->data;
+			len = m->sse->len;
+		}
 		if (s->evicting || len == 0)
 			continue;
 		if (s->q.queued_bytes + len > s->max_queue) {
@@ -246,8 +261,8 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 			}
 			continue;
 		}
-		ret = m->shm ? rc_sendq_push_shared(&s->q, m->shm, ptr, len, true)
-			     : rc_sendq_push_ring(&s->q, ptr, len, m->bid, true);
+		ret = shm ? rc_sendq_push_shared(&s->q, shm, ptr, len, true)
+			  : rc_sendq_push_ring(&s->q, ptr, len, m->bid, true);
 		if (ret < 0)
 			queue_evict(hub, s, RC_DROP_STALLED);
 	}

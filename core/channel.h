@@ -44,21 +44,30 @@ struct rc_sub;
  * must unsubscribe it. */
 typedef void (*rc_sub_evict_fn)(struct rc_sub *s, enum rc_drop_reason reason);
 
+/* What a subscriber wants of each message. */
+enum rc_sub_kind {
+	RC_SUB_WS,		/* the WebSocket frame */
+	RC_SUB_RAW,		/* the bare payload (HTTP stream) */
+	RC_SUB_SSE,		/* the Server-Sent Events encoding (rc_msg.sse) */
+};
+
 /* One message, framed once: a WebSocket header of hdr_len bytes at `frame`,
  * the payload right after it. It lives in ingest ring buffer `bid`, or in
- * `shm` when that is not NULL. */
+ * `shm` when that is not NULL. `sse`, when not NULL, is the message encoded
+ * once as a Server-Sent Event for the channel's SSE subscribers. */
 struct rc_msg {
 	uint8_t *frame;
 	uint32_t hdr_len;
 	uint32_t payload_len;
 	uint16_t bid;
 	struct rc_shmsg *shm;
+	struct rc_shmsg *sse;
 };
 
 /* One subscription: embedded in the connection that owns the socket. */
 struct rc_sub {
 	struct rc_sendq q;
-	bool raw;			/* wants bare payloads (HTTP stream), not frames */
+	uint8_t kind;			/* enum rc_sub_kind */
 	struct rc_channel *ch;		/* NULL when not subscribed */
 	uint32_t slot;			/* index in ch->subs */
 	size_t max_queue;		/* bound on q.queued_bytes */
@@ -75,6 +84,7 @@ struct rc_channel {
 	uint32_t users;			/* subscribers + ingest bindings + publishers */
 	uint32_t publishers;		/* TCP/HTTP publishers now */
 	uint32_t nsubs;
+	uint32_t nsse;			/* of which want Server-Sent Events */
 	uint32_t cap;
 	struct rc_sub **subs;
 	uint64_t msgs_in;		/* counted by the ingest that publishes */
@@ -139,7 +149,8 @@ void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s);
 
 /* Fans a message out: every subscriber of ch gets a queue entry pointing
  * at the same memory — the whole frame for WebSocket subscribers, the bare
- * payload for raw ones — and takes a reference on its buffer. A subscriber
+ * payload for raw ones, m->sse for SSE ones (skipped when NULL) — and takes
+ * a reference on its buffer. A subscriber
  * whose queue would pass max_queue misses the message (RC_SLOW_DROP) or is
  * evicted (RC_SLOW_CLOSE). The caller keeps its own reference and drops it
  * afterwards. */

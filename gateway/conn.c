@@ -16,6 +16,7 @@
 #define HTTP_MAX_HEAD 8192
 #define CLIENT_MAX_MESSAGE (1u << 20)	/* subscriber data is discarded; bound it anyway */
 #define CLOSE_WAIT_MS 2000
+#define SSE_HEARTBEAT_MS 15000
 
 static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
 static void conn_rearm(struct rc_loop *loop, struct rc_deferred *d);
@@ -463,6 +464,7 @@ void rc_conn_tick(struct rc_server *srv)
 	uint64_t now = rc_loop_now_ms(srv->loop);
 	struct rc_conn *c = srv->conns;
 	static const uint8_t ping[2] = { 0x89, 0x00 };
+	static const uint8_t sse_heartbeat[] = ": heartbeat\n\n";
 
 	while (c) {
 		struct rc_conn *next = c->next;
@@ -492,6 +494,13 @@ void rc_conn_tick(struct rc_server *srv)
 				rc_conn_close(c);
 			break;
 		case RC_CONN_STREAM:
+			/* A comment line now and then keeps proxies and load
+			 * balancers from closing a quiet event stream. */
+			if (c->sub.kind == RC_SUB_SSE && now - c->since_ms >= SSE_HEARTBEAT_MS) {
+				c->since_ms = now;
+				rc_sendq_push_static(&c->sub.q, sse_heartbeat, sizeof(sse_heartbeat) - 1);
+			}
+			break;
 		case RC_CONN_DEAD:
 			break;
 		}

@@ -124,10 +124,11 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 }
 
 /* GET /stream/<channel>: an HTTP response whose body is the channel's
- * payloads back to back, until the client leaves. It is delimited by the
+ * payloads back to back, until the client leaves. GET /sse/<channel>: the
+ * same with each message as a Server-Sent Event. Both are delimited by the
  * connection's close (no chunking), so every subscriber's send can point
- * straight at the shared payload bytes. */
-static void stream(struct rc_conn *c, const char *name, size_t name_len)
+ * straight at the shared bytes. */
+static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc_sub_kind kind)
 {
 	struct rc_server *srv = c->srv;
 	struct rc_channel *ch;
@@ -147,8 +148,14 @@ static void stream(struct rc_conn *c, const char *name, size_t name_len)
 		       "Content-Type: %s\r\n"
 		       "Cache-Control: no-store\r\n"
 		       "Connection: close\r\n"
-		       "\r\n",
-		       rc_config_content_type(&srv->cfg, ch->name));
+		       "%s"
+		       "\r\n"
+		       "%s",
+		       kind == RC_SUB_SSE ? "text/event-stream"
+					  : rc_config_content_type(&srv->cfg, ch->name),
+		       /* Proxies such as nginx must not buffer an event stream. */
+		       kind == RC_SUB_SSE ? "X-Accel-Buffering: no\r\n" : "",
+		       kind == RC_SUB_SSE ? ": ringcast\n\n" : "");
 	out = len > 0 && (size_t)len < sizeof(head) ? malloc((size_t)len) : NULL;
 	if (!out) {
 		rc_hub_release(&srv->hub, ch);
@@ -156,7 +163,7 @@ static void stream(struct rc_conn *c, const char *name, size_t name_len)
 		return;
 	}
 	memcpy(out, head, (size_t)len);
-	c->sub.raw = true;
+	c->sub.kind = (uint8_t)kind;
 	if (rc_sendq_push_heap(&c->sub.q, out, (uint32_t)len) < 0 ||
 	    rc_hub_subscribe(&srv->hub, ch, &c->sub) < 0) {
 		rc_hub_release(&srv->hub, ch);
@@ -236,7 +243,17 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 					0, !keep_alive);
 			return;
 		}
-		stream(c, path + 8, path_len - 8);
+		stream(c, path + 8, path_len - 8, RC_SUB_RAW);
+	} else if (path_len > 5 && memcmp(path, "/sse/", 5) == 0) {
+		if (!rc_channel_name_valid(path + 5, path_len - 5)) {
+			rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
+			return;
+		}
+		if (head) {
+			rc_http_respond(c, 200, "text/event-stream", NULL, "", 0, !keep_alive);
+			return;
+		}
+		stream(c, path + 5, path_len - 5, RC_SUB_SSE);
 	} else {
 		rc_http_respond(c, 404, "text/plain", NULL, NULL, 0, !keep_alive);
 	}

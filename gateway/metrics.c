@@ -115,7 +115,7 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	metric(&o, "ringcast_ws_subscribers", "gauge", "WebSocket subscribers (all channels).",
 	       srv->stats.subscribers);
 	metric(&o, "ringcast_stream_subscribers", "gauge",
-	       "HTTP stream subscribers (all channels).", srv->stats.stream_subscribers);
+	       "HTTP stream and SSE subscribers (all channels).", srv->stats.stream_subscribers);
 	metric(&o, "ringcast_publishers", "gauge", "TCP publisher connections.",
 	       srv->stats.publishers);
 	metric(&o, "ringcast_publishers_refused_total", "counter",

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "publish.h"
 
 #define TICK_MS 250
 #define ACCEPT_BACKOFF_MS 100
@@ -26,25 +27,6 @@ static struct rc_server *server_of(void *member, size_t offset)
 
 /* --- UDP ingest -> fan-out --- */
 
-/* Publishes payload[0..len), which lies in ring buffer bid with room for a
- * frame header in front, to ch. */
-static void publish_datagram(struct rc_server *srv, struct rc_channel *ch, uint16_t bid,
-			     uint8_t *payload, uint32_t len)
-{
-	uint8_t *frame;
-
-	ch->msgs_in++;
-	ch->bytes_in += len;
-	if (!ch->nsubs)
-		return;
-	/* Framed once, in place: the header goes into the bytes in front of the
-	 * payload, and every subscriber's send points at this same memory. */
-	frame = rc_ws_header_prepend(payload, RC_WS_OP_BINARY, len);
-	rc_hub_publish(&srv->hub, ch,
-		       &(struct rc_msg){ .frame = frame, .hdr_len = (uint32_t)(payload - frame),
-					 .payload_len = len, .bid = bid });
-}
-
 static void on_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, uint32_t len)
 {
 	struct rc_ingest *in = (struct rc_ingest *)p;
@@ -54,7 +36,7 @@ static void on_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, u
 	size_t name_len, off;
 
 	if (ch) {
-		publish_datagram(srv, ch, bid, payload, len);
+		rc_publish_ring(srv, ch, bid, payload, len);
 		return;
 	}
 	/* A mux port: the channel is named in the datagram. Its header is
@@ -68,7 +50,7 @@ static void on_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, u
 		srv->stats.mux_no_channel++;
 		return;
 	}
-	publish_datagram(srv, ch, bid, payload + off, len - (uint32_t)off);
+	rc_publish_ring(srv, ch, bid, payload + off, len - (uint32_t)off);
 }
 
 /* --- accept --- */

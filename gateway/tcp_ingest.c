@@ -12,6 +12,7 @@
 
 #include "ingest_proto.h"
 #include "log.h"
+#include "publish.h"
 #include "server.h"
 
 static void pub_recv_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
@@ -158,35 +159,6 @@ static void pub_refuse(struct rc_publisher *p, const char *why)
 	rc_sendq_push_heap(&p->q, out, (uint32_t)n);
 }
 
-/* Publishes one complete message lying in place at payload[0..len) of ring
- * buffer bid, with room for its frame header in front. */
-static void publish_in_place(struct rc_publisher *p, uint16_t bid, uint8_t *payload, uint32_t len)
-{
-	uint8_t *frame = rc_ws_header_prepend(payload, RC_WS_OP_BINARY, len);
-
-	p->ch->msgs_in++;
-	p->ch->bytes_in += len;
-	if (p->ch->nsubs)
-		rc_hub_publish(&p->srv->hub, p->ch,
-			       &(struct rc_msg){ .frame = frame,
-						 .hdr_len = (uint32_t)(payload - frame),
-						 .payload_len = len, .bid = bid });
-}
-
-static void publish_shared(struct rc_publisher *p, struct rc_shmsg *m)
-{
-	uint8_t *frame = rc_ws_header_prepend(m->data, RC_WS_OP_BINARY, m->len);
-
-	p->ch->msgs_in++;
-	p->ch->bytes_in += m->len;
-	if (p->ch->nsubs)
-		rc_hub_publish(&p->srv->hub, p->ch,
-			       &(struct rc_msg){ .frame = frame,
-						 .hdr_len = (uint32_t)(m->data - frame),
-						 .payload_len = m->len, .shm = m });
-	rc_shmsg_unref(m);
-}
-
 /* Framed stream bytes data[0..len) of ring buffer bid, where data starts
  * `offset` bytes into the buffer. Whole messages whose frame header fits
  * where their length prefix was (or into the buffer's headroom) go out in
@@ -215,7 +187,7 @@ static void framed_input(struct rc_publisher *p, uint16_t bid, uint8_t *data, si
 			size_t room = 4 + (at == 4 ? srv->ingest_ring->headroom : 0);
 
 			if (rc_ws_header_size(ev.len) <= room) {
-				publish_in_place(p, bid, (uint8_t *)ev.data, (uint32_t)ev.len);
+				rc_publish_ring(srv, p->ch, bid, (uint8_t *)ev.data, (uint32_t)ev.len);
 				goto next;
 			}
 		}
@@ -233,7 +205,7 @@ static void framed_input(struct rc_publisher *p, uint16_t bid, uint8_t *data, si
 				struct rc_shmsg *m = p->partial;
 
 				p->partial = NULL;
-				publish_shared(p, m);
+				rc_publish_shared(srv, p->ch, m);
 			}
 		}
 next:
@@ -255,7 +227,7 @@ static void stream_input(struct rc_publisher *p, uint16_t bid, uint8_t *data, si
 	 * landed. At offset 0 the header goes into the headroom; after the
 	 * opening line, into the line's bytes (at least "PUB x\n"). */
 	if (len)
-		publish_in_place(p, bid, data, (uint32_t)len);
+		rc_publish_ring(p->srv, p->ch, bid, data, (uint32_t)len);
 }
 
 static void hello(struct rc_publisher *p)

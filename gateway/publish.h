@@ -1,0 +1,22 @@
+/* One place where a received message becomes a published one: counted,
+ * framed once in place, encoded once more for SSE subscribers if the
+ * channel has any, and fanned out. */
+#ifndef RC_PUBLISH_H
+#define RC_PUBLISH_H
+
+#include <stdint.h>
+
+#include "channel.h"
+#include "shmsg.h"
+
+struct rc_server;
+
+/* payload[0..len) lies in ingest ring buffer bid with at least
+ * RC_WS_SERVER_HEADER_MAX writable bytes in front of it. */
+void rc_publish_ring(struct rc_server *srv, struct rc_channel *ch, uint16_t bid, uint8_t *payload,
+		     uint32_t len);
+
+/* m is complete (m->len bytes); the caller's reference passes to this call. */
+void rc_publish_shared(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m);
+
+#endif

@@ -1,0 +1,41 @@
+/* Server-Sent Events encoding. Base64 comes from libcrypto. */
+#include "sse.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "utf8.h"
+
+#define TEXT_HEAD "data: "
+#define BINARY_HEAD "event: binary\ndata: "
+
+size_t rc_sse_event_size(const uint8_t *payload, size_t len, bool *binary)
+{
+	struct rc_utf8 u;
+
+	rc_utf8_init(&u);
+	*binary = memchr(payload, '\n', len) || memchr(payload, '\r', len) ||
+		  !rc_utf8_feed(&u, payload, len) || !rc_utf8_complete(&u);
+	if (*binary)
+		return sizeof(BINARY_HEAD) - 1 + 4 * ((len + 2) / 3) + 2;
+	return sizeof(TEXT_HEAD) - 1 + len + 2;
+}
+
+size_t rc_sse_event_encode(uint8_t *dst, const uint8_t *payload, size_t len, bool binary)
+{
+	size_t n;
+
+	if (binary) {
+		memcpy(dst, BINARY_HEAD, sizeof(BINARY_HEAD) - 1);
+		n = sizeof(BINARY_HEAD) - 1;
+		n += (size_t)EVP_EncodeBlock(dst + n, payload, (int)len);
+	} else {
+		memcpy(dst, TEXT_HEAD, sizeof(TEXT_HEAD) - 1);
+		n = sizeof(TEXT_HEAD) - 1;
+		memcpy(dst + n, payload, len);
+		n += len;
+	}
+	dst[n++] = '\n';
+	dst[n++] = '\n';
+	return n;
+}

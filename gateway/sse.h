@@ -1,0 +1,19 @@
+/* Server-Sent Events encoding of one message (text/event-stream). */
+#ifndef RC_SSE_H
+#define RC_SSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* How a payload is sent: as text ("data: <payload>\n\n") when it is valid
+ * UTF-8 without CR or LF, otherwise base64-encoded with the event type
+ * "binary" ("event: binary\ndata: <base64>\n\n"). Returns the encoded size
+ * and sets *binary. Pure. */
+size_t rc_sse_event_size(const uint8_t *payload, size_t len, bool *binary);
+
+/* Writes the event into dst, which needs rc_sse_event_size() + 1 bytes
+ * (base64 encoding writes a terminating NUL). Returns the event's size. */
+size_t rc_sse_event_encode(uint8_t *dst, const uint8_t *payload, size_t len, bool binary);
+
+#endif
