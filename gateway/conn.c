@@ -2,6 +2,7 @@
  * subscriber. Its life ends in rc_conn_close(); it is freed only when the
  * kernel no longer holds any of its operations (recv armed, send in flight). */
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -11,16 +12,19 @@
 
 #include "http_parse.h"
 #include "log.h"
+#include "publish.h"
 #include "server.h"
 
 #define HTTP_MAX_HEAD 8192
 #define CLIENT_MAX_MESSAGE (1u << 20)	/* subscriber data is discarded; bound it anyway */
 #define CLOSE_WAIT_MS 2000
 #define SSE_HEARTBEAT_MS 15000
+#define PUB_IDLE_MS 60000	/* an HTTP publisher silent this long is dropped */
 
 static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
 static void conn_rearm(struct rc_loop *loop, struct rc_deferred *d);
 static void conn_reap(struct rc_loop *loop, struct rc_deferred *d);
+static void pub_end(struct rc_conn *c);
 static void conn_send_error(struct rc_sendq *q, int err);
 static void conn_drained(struct rc_sendq *q);
 static void conn_evict(struct rc_sub *s, enum rc_drop_reason reason);
@@ -143,6 +147,9 @@ void rc_conn_close(struct rc_conn *c)
 		srv->stats.stream_subscribers--;
 		c->counted_stream = false;
 	}
+	if (c->state == RC_CONN_PUB)
+		srv->stats.pub_incomplete++;	/* left before the body's end */
+	pub_end(c);
 	c->state = RC_CONN_DEAD;
 	rc_hub_unsubscribe(&srv->hub, &c->sub);
 	rc_bufring_unwait(srv->client_ring, &c->rearm);
@@ -319,6 +326,109 @@ static bool ws_input(struct rc_conn *c, uint8_t *data, size_t len)
 	return c->state != RC_CONN_DEAD;
 }
 
+static void http_input(struct rc_conn *c, const uint8_t *data, size_t len);
+
+/* Ends an HTTP publish: the channel is free for the next publisher. */
+static void pub_end(struct rc_conn *c)
+{
+	if (!c->pub_ch)
+		return;
+	c->pub_ch->publishers--;
+	rc_hub_release(&c->srv->hub, c->pub_ch);
+	c->pub_ch = NULL;
+}
+
+/* Body bytes of POST/PUT /pub/<channel>. Each piece that arrives is one
+ * message, copied once (the client ring's buffer goes back at once) into a
+ * shared message that every subscriber's send points at. Returns the bytes
+ * consumed; at the end of the body the answer is queued and the connection
+ * reads requests again. */
+static size_t pub_body(struct rc_conn *c, const uint8_t *data, size_t len)
+{
+	struct rc_server *srv = c->srv;
+	size_t used = 0;
+
+	while (used < len && c->state == RC_CONN_PUB) {
+		const uint8_t *piece = data + used;
+		size_t plen, n;
+		bool end;
+
+		if (c->pub_chunked) {
+			n = rc_chunked_feed(&c->chunked, data + used, len - used, &piece, &plen);
+			if (c->chunked.failed) {
+				srv->stats.pub_bad_bodies++;
+				pub_end(c);
+				c->state = RC_CONN_HTTP;
+				rc_http_respond(c, 400, "text/plain", NULL, "malformed chunked body\n", 23,
+						true);
+				return len;
+			}
+			end = c->chunked.done;
+		} else {
+			plen = len - used < c->body_left ? len - used : (size_t)c->body_left;
+			n = plen;
+			c->body_left -= plen;
+			end = c->body_left == 0;
+		}
+		used += n;
+		if (plen) {
+			struct rc_shmsg *m = rc_shmsg_new((uint32_t)plen);
+
+			if (!m) {
+				rc_conn_close(c);
+				return len;
+			}
+			memcpy(m->data, piece, plen);
+			m->len = (uint32_t)plen;
+			c->pub_msgs++;
+			c->pub_bytes += plen;
+			rc_publish_shared(srv, c->pub_ch, m);
+		}
+		if (end) {
+			char body[96];
+			int bl = snprintf(body, sizeof(body), "published %llu messages, %llu bytes\n",
+					  (unsigned long long)c->pub_msgs,
+					  (unsigned long long)c->pub_bytes);
+
+			pub_end(c);
+			c->state = RC_CONN_HTTP;
+			c->since_ms = rc_loop_now_ms(srv->loop);
+			rc_http_respond(c, 200, "text/plain", NULL, body, (size_t)bl, !c->pub_keep_alive);
+			break;
+		}
+		if (!n)
+			break;
+	}
+	return used;
+}
+
+/* Input for whatever state the connection is in now. */
+static void conn_input(struct rc_conn *c, uint8_t *data, size_t len)
+{
+	while (len) {
+		switch (c->state) {
+		case RC_CONN_HTTP:
+			if (!c->close_after_send)
+				http_input(c, data, len);
+			return;
+		case RC_CONN_PUB: {
+			size_t used = pub_body(c, data, len);
+
+			data += used;
+			len -= used;
+			break;
+		}
+		case RC_CONN_WS:
+		case RC_CONN_CLOSING:
+			ws_input(c, data, len);
+			return;
+		case RC_CONN_STREAM:	/* it only listens: anything sent is ignored */
+		case RC_CONN_DEAD:
+			return;
+		}
+	}
+}
+
 /* Bytes of the HTTP phase: gathered until a request head is complete. */
 static void http_input(struct rc_conn *c, const uint8_t *data, size_t len)
 {
@@ -367,28 +477,21 @@ static void http_input(struct rc_conn *c, const uint8_t *data, size_t len)
 		memmove(c->in, c->in + req.head_len, c->in_len - req.head_len);
 		c->in_len -= (uint32_t)req.head_len;
 		c->since_ms = rc_loop_now_ms(c->srv->loop);
-		if (c->state == RC_CONN_WS) {
+		if (c->state != RC_CONN_HTTP) {
+			/* Upgraded, streaming or publishing: what follows the head
+			 * belongs to the new state (WebSocket frames, body). */
 			uint8_t *rest = (uint8_t *)c->in;
 			uint32_t rest_len = c->in_len;
 
 			c->in = NULL;
 			c->in_len = 0;
-			if (rest_len)
-				ws_input(c, rest, rest_len);
+			c->in_incomplete = false;
+			conn_input(c, rest, rest_len);
+			conn_input(c, (uint8_t *)data, len);
 			free(rest);
-			if (len && c->state != RC_CONN_DEAD)
-				ws_input(c, (uint8_t *)data, len);
 			return;
 		}
-		if (c->state == RC_CONN_STREAM) {
-			/* Anything a stream client sends after its request is
-			 * ignored: it only listens. */
-			free(c->in);
-			c->in = NULL;
-			c->in_len = 0;
-			return;
-		}
-		if (c->state != RC_CONN_HTTP || c->close_after_send)
+		if (c->close_after_send)
 			return;
 		if (!c->in_len && !len) {
 			free(c->in);
@@ -423,12 +526,9 @@ static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct 
 		uint8_t *data = rc_bufring_data(srv->client_ring, cqe->bid);
 
 		rc_bufring_take(srv->client_ring, cqe->bid);
-		if (c->state == RC_CONN_HTTP) {
-			http_input(c, data, (size_t)cqe->res);
-		} else if (c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING) {
+		if (c->state != RC_CONN_HTTP)
 			c->since_ms = rc_loop_now_ms(srv->loop);
-			ws_input(c, data, (size_t)cqe->res);
-		}
+		conn_input(c, data, (size_t)cqe->res);
 		rc_bufring_unref(srv->client_ring, cqe->bid);
 	} else if (cqe->flags & RC_CQE_BUFFER) {
 		rc_bufring_take(srv->client_ring, cqe->bid);
@@ -492,6 +592,12 @@ void rc_conn_tick(struct rc_server *srv)
 		case RC_CONN_CLOSING:
 			if (now >= c->deadline_ms)
 				rc_conn_close(c);
+			break;
+		case RC_CONN_PUB:
+			if (now - c->since_ms >= PUB_IDLE_MS) {
+				srv->stats.handshake_timeouts++;
+				rc_conn_close(c);
+			}
 			break;
 		case RC_CONN_STREAM:
 			/* A comment line now and then keeps proxies and load

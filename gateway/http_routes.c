@@ -14,15 +14,19 @@
 static const char *status_text(int status)
 {
 	switch (status) {
+	case 100: return "Continue";
 	case 101: return "Switching Protocols";
 	case 200: return "OK";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
 	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
+	case 501: return "Not Implemented";
 	case 505: return "HTTP Version Not Supported";
 	default: return "Unknown";
 	}
@@ -175,6 +179,86 @@ static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc
 	srv->stats.stream_subscribers++;
 }
 
+/* Parses a Content-Length value: digits only, at most 2^62. */
+static int content_length(const struct rc_http_header *h, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!h->value_len || h->value_len > 18)
+		return -EINVAL;
+	for (size_t i = 0; i < h->value_len; i++) {
+		if (h->value[i] < '0' || h->value[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(h->value[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* POST or PUT /pub/<channel>: the body, as it arrives, is published (each
+ * piece one message); answered 200 with a count at its end. */
+static void publish_request(struct rc_conn *c, const struct rc_http_request *req,
+			    const char *name, size_t name_len, bool keep_alive)
+{
+	const struct rc_http_header *te = rc_http_find_header(req, "Transfer-Encoding");
+	const struct rc_http_header *cl = rc_http_find_header(req, "Content-Length");
+	const struct rc_http_header *expect = rc_http_find_header(req, "Expect");
+	static const uint8_t cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	struct rc_server *srv = c->srv;
+	struct rc_channel *ch;
+	uint64_t length = 0;
+	int err = 0;
+
+	if (!rc_channel_name_valid(name, name_len)) {
+		rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
+		return;
+	}
+	/* RFC 9112 6.1: both framings at once is a smuggling attempt. */
+	if (te && cl) {
+		rc_http_respond(c, 400, "text/plain", NULL, NULL, 0, true);
+		return;
+	}
+	if (te && !rc_http_equals_nocase(te->value, te->value_len, "chunked")) {
+		rc_http_respond(c, 501, "text/plain", NULL, "only chunked is supported\n", 26, true);
+		return;
+	}
+	if (!te && (!cl || content_length(cl, &length) < 0)) {
+		rc_http_respond(c, cl ? 400 : 411, "text/plain", NULL, NULL, 0, true);
+		return;
+	}
+	ch = rc_hub_acquire(&srv->hub, name, name_len, &err);
+	if (!ch) {
+		rc_http_respond(c, err == -ENOSPC ? 503 : 400, "text/plain", NULL, NULL, 0, true);
+		return;
+	}
+	if (ch->publishers && !srv->cfg.multi_publisher) {
+		rc_hub_release(&srv->hub, ch);
+		rc_http_respond(c, 409, "text/plain", NULL, "channel has a publisher\n", 24, true);
+		return;
+	}
+	ch->publishers++;
+	c->pub_ch = ch;
+	c->pub_chunked = te != NULL;
+	c->body_left = length;
+	c->pub_msgs = c->pub_bytes = 0;
+	c->pub_keep_alive = keep_alive;
+	rc_chunked_init(&c->chunked);
+	c->state = RC_CONN_PUB;
+	srv->stats.http_publishes++;
+	/* curl -T waits for this before sending a large body. */
+	if (expect && rc_http_equals_nocase(expect->value, expect->value_len, "100-continue"))
+		rc_sendq_push_static(&c->sub.q, cont, sizeof(cont) - 1);
+	if (!te && length == 0) {
+		/* An empty body: nothing to publish, answer at once. */
+		c->state = RC_CONN_HTTP;
+		ch->publishers--;
+		rc_hub_release(&srv->hub, ch);
+		c->pub_ch = NULL;
+		rc_http_respond(c, 200, "text/plain", NULL, "published 0 messages, 0 bytes\n", 31,
+				!keep_alive);
+	}
+}
+
 void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 {
 	const struct rc_http_header *conn_h = rc_http_find_header(req, "Connection");
@@ -184,6 +268,27 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 	size_t path_len = req->target_len;
 	const char *path = req->target;
 
+	for (size_t i = 0; i < req->target_len; i++) {
+		if (req->target[i] == '?') {
+			path_len = i;
+			break;
+		}
+	}
+	if (path_len > 5 && memcmp(path, "/pub/", 5) == 0) {
+		if (!rc_http_equals_nocase(req->method, req->method_len, "POST") &&
+		    !rc_http_equals_nocase(req->method, req->method_len, "PUT")) {
+			rc_http_respond(c, 405, "text/plain", "Allow: POST, PUT\r\n", NULL, 0, true);
+			return;
+		}
+		if (req->minor_version >= 1 && !rc_http_find_header(req, "Host")) {
+			rc_http_respond(c, 400, "text/plain", NULL, "missing Host header\n", 20, true);
+			return;
+		}
+		publish_request(c, req, path + 5, path_len - 5,
+				req->minor_version >= 1 ? !rc_http_header_has_token(conn_h, "close")
+							: rc_http_header_has_token(conn_h, "keep-alive"));
+		return;
+	}
 	if (!head && !rc_http_equals_nocase(req->method, req->method_len, "GET")) {
 		rc_http_respond(c, 405, "text/plain", "Allow: GET, HEAD\r\n", NULL, 0, true);
 		return;
@@ -202,12 +307,6 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 	}
 	keep_alive = req->minor_version >= 1 ? !rc_http_header_has_token(conn_h, "close")
 					     : rc_http_header_has_token(conn_h, "keep-alive");
-	for (size_t i = 0; i < req->target_len; i++) {
-		if (req->target[i] == '?') {
-			path_len = i;
-			break;
-		}
-	}
 	if (path_len == 8 && memcmp(path, "/healthz", 8) == 0) {
 		rc_http_respond(c, 200, "text/plain", NULL, head ? "" : "ok\n", head ? 0 : 3,
 				!keep_alive);

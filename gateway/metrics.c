@@ -127,6 +127,13 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	metric(&o, "ringcast_publisher_partial_dropped_total", "counter",
 	       "Framed TCP messages cut off by the publisher leaving; never delivered.",
 	       srv->stats.pub_partial_dropped);
+	metric(&o, "ringcast_http_publishes_total", "counter",
+	       "POST/PUT /pub/<channel> requests accepted.", srv->stats.http_publishes);
+	metric(&o, "ringcast_http_publish_bad_bodies_total", "counter",
+	       "HTTP publishes with a malformed chunked body (400).", srv->stats.pub_bad_bodies);
+	metric(&o, "ringcast_http_publish_incomplete_total", "counter",
+	       "HTTP publishers that left before the end of their body.",
+	       srv->stats.pub_incomplete);
 	metric(&o, "ringcast_channels", "gauge", "Channels that exist now.", srv->hub.nchannels);
 	per_channel(&o, srv, "ringcast_subscribers", "gauge", "Subscribers per channel.", F_SUBS);
 	per_channel(&o, srv, "ringcast_ingest_messages_total", "counter",

@@ -150,7 +150,8 @@ static void begin_shutdown(struct rc_server *srv)
 
 		if (c->state == RC_CONN_WS || c->state == RC_CONN_STREAM)
 			rc_conn_ws_close(c, RC_WS_CLOSE_GOING_AWAY);
-		else if (c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->sub.q))
+		else if ((c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->sub.q)) ||
+			 c->state == RC_CONN_PUB)
 			rc_conn_close(c);
 		c = next;
 	}

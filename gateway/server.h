@@ -14,6 +14,7 @@
 #include "ingest_proto.h"
 #include "loop.h"
 #include "udp_ingest.h"
+#include "http_chunked.h"
 #include "ws_frame.h"
 
 struct rc_server;
@@ -22,6 +23,7 @@ enum rc_conn_state {
 	RC_CONN_HTTP,		/* reading requests */
 	RC_CONN_WS,		/* upgraded: a subscriber */
 	RC_CONN_STREAM,		/* HTTP stream subscriber: bare payloads until it leaves */
+	RC_CONN_PUB,		/* reading the body of POST/PUT /pub/<channel> */
 	RC_CONN_CLOSING,	/* WebSocket close sent; waiting for the peer's or a deadline */
 	RC_CONN_DEAD,		/* shut down; freed once no operation is in flight */
 };
@@ -46,7 +48,13 @@ struct rc_conn {
 	struct rc_ws_parser *ws;	/* after the upgrade */
 	char *in;			/* HTTP: bytes of an incomplete request head */
 	uint32_t in_len;
-	uint64_t since_ms;		/* HTTP: start of the current request; WS: last input */
+	uint64_t since_ms;		/* HTTP: start of the current request; WS, PUB: last input */
+	struct rc_channel *pub_ch;	/* PUB: the channel published to */
+	bool pub_chunked;
+	bool pub_keep_alive;
+	uint64_t body_left;		/* PUB with Content-Length */
+	uint64_t pub_msgs, pub_bytes;
+	struct rc_chunked chunked;	/* PUB with Transfer-Encoding: chunked */
 	uint64_t deadline_ms;		/* CLOSING: when to give up on the peer */
 };
 
@@ -95,6 +103,9 @@ struct rc_server_stats {
 	uint64_t ping_timeouts;
 	uint64_t client_enobufs;
 	uint64_t publishers;		/* TCP publisher connections now */
+	uint64_t http_publishes;	/* POST/PUT /pub/<channel> accepted */
+	uint64_t pub_bad_bodies;	/* malformed chunked bodies */
+	uint64_t pub_incomplete;	/* HTTP publishers that left before the body's end */
 	uint64_t mux_bad_header;	/* mux datagrams with a malformed header */
 	uint64_t mux_no_channel;	/* mux datagrams for a channel nobody has */
 	uint64_t pub_refused;		/* answered ERR */
