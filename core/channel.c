@@ -255,6 +255,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		if (s->q.queued_bytes + len > s->max_queue) {
 			if (s->policy == RC_SLOW_DROP) {
 				s->drops++;
+				ch->drops++;
 				hub->stats.drops[RC_DROP_SLOW_DROP]++;
 			} else {
 				queue_evict(hub, s, RC_DROP_SLOW_CLOSE);
@@ -319,6 +320,7 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 			uint32_t n = rc_sendq_drop_pending(&worst->q);
 
 			worst->drops += n;
+			worst->ch->drops += n;
 			hub->stats.drops[RC_DROP_PRESSURE] += n;
 		}
 	}
@@ -346,4 +348,25 @@ void rc_hub_tick(struct rc_hub *hub)
 {
 	if (rc_bufring_free(hub->br) < hub->br->refill)
 		rc_loop_defer(hub->loop, &hub->pressure);
+}
+
+static void channel_rate(struct rc_channel *ch, void *arg)
+{
+	uint64_t now = *(const uint64_t *)arg;
+	uint64_t dt = now - ch->rate_ms;
+
+	if (ch->rate_ms && dt < 1000)
+		return;
+	if (ch->rate_ms) {
+		ch->msg_rate = (ch->msgs_in - ch->rate_msgs) * 1000 / dt;
+		ch->byte_rate = (ch->bytes_in - ch->rate_bytes) * 1000 / dt;
+	}
+	ch->rate_ms = now;
+	ch->rate_msgs = ch->msgs_in;
+	ch->rate_bytes = ch->bytes_in;
+}
+
+void rc_hub_rates(struct rc_hub *hub, uint64_t now_ms)
+{
+	rc_hub_foreach(hub, channel_rate, &now_ms);
 }

@@ -89,6 +89,10 @@ struct rc_channel {
 	struct rc_sub **subs;
 	uint64_t msgs_in;		/* counted by the ingest that publishes */
 	uint64_t bytes_in;
+	uint64_t drops;			/* messages subscribers of this channel missed */
+	/* Rates per second, refreshed by the owner's timer (rc_hub_rates()). */
+	uint64_t msg_rate, byte_rate;
+	uint64_t rate_msgs, rate_bytes, rate_ms;
 	size_t name_len;
 	char name[RC_CHANNEL_NAME_MAX + 1];
 };
@@ -160,6 +164,10 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
  * low. Call periodically: once ingest has stopped on an empty ring nothing
  * else would notice that a holder has since become stalled. */
 void rc_hub_tick(struct rc_hub *hub);
+
+/* Refreshes every channel's msg_rate/byte_rate from its counters when at
+ * least a second has passed since the last refresh. */
+void rc_hub_rates(struct rc_hub *hub, uint64_t now_ms);
 
 /* Counts one drop of `reason` against the hub. */
 static inline void rc_hub_count_drop(struct rc_hub *hub, enum rc_drop_reason reason)

@@ -343,6 +343,7 @@ static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked)
 		return;
 	}
 	sent = (size_t)res;
+	q->sent_bytes += sent;
 	if (sent < asked && q->stats)
 		q->stats->short_sends++;
 	q->queued_bytes -= sent;

@@ -71,6 +71,7 @@ struct rc_sendq {
 	uint32_t offset;		/* bytes of the head entry already sent */
 	uint32_t head, count, cap;	/* ring of entries */
 	size_t queued_bytes;		/* unsent bytes, in flight included */
+	uint64_t sent_bytes;		/* bytes written to the socket so far */
 	uint64_t inflight_since_ms;
 	uint32_t zc_min;		/* entries this long go out with SEND_ZC; 0 = never */
 	struct rc_zc_send *zc;		/* zero-copy send in flight or awaiting its notification */

@@ -82,6 +82,7 @@ void rc_conn_accept(struct rc_server *srv, int fd)
 	c->rearm.fn = conn_rearm;
 	c->reap.fn = conn_reap;
 	c->since_ms = rc_loop_now_ms(srv->loop);
+	c->accepted_ms = c->since_ms;
 	rc_sendq_init(&c->sub.q, srv->loop, srv->ingest_ring, fd, &conn_sendq_ops,
 		      &srv->hub.stats.send);
 	c->sub.q.zc_min = srv->cfg.zc_min;
@@ -526,6 +527,7 @@ static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct 
 		uint8_t *data = rc_bufring_data(srv->client_ring, cqe->bid);
 
 		rc_bufring_take(srv->client_ring, cqe->bid);
+		c->bytes_in += (uint64_t)cqe->res;
 		if (c->state != RC_CONN_HTTP)
 			c->since_ms = rc_loop_now_ms(srv->loop);
 		conn_input(c, data, (size_t)cqe->res);

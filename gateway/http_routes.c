@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "http_parse.h"
@@ -179,6 +180,33 @@ static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc
 	srv->stats.stream_subscribers++;
 }
 
+/* The value of ?name=N in the request target, clamped to max; dflt when
+ * absent or not a number. */
+static size_t query_number(const struct rc_http_request *req, const char *name, size_t dflt,
+			   size_t max)
+{
+	const char *q = memchr(req->target, '?', req->target_len);
+	const char *end = req->target + req->target_len;
+	size_t nl = strlen(name);
+
+	while (q && q < end) {
+		const char *p = q + 1;
+		size_t v = 0;
+		bool digits = false;
+
+		if ((size_t)(end - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+			for (p += nl + 1; p < end && *p >= '0' && *p <= '9'; p++) {
+				digits = true;
+				v = v > max / 10 ? max : v * 10 + (size_t)(*p - '0');
+			}
+			if (digits)
+				return v > max ? max : v;
+		}
+		q = memchr(q + 1, '&', (size_t)(end - q - 1));
+	}
+	return dflt;
+}
+
 /* Parses a Content-Length value: digits only, at most 2^62. */
 static int content_length(const struct rc_http_header *h, uint64_t *out)
 {
@@ -320,6 +348,25 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 		}
 		rc_http_respond(c, 200, "text/plain; version=0.0.4", NULL, body, head ? 0 : len,
 				!keep_alive);
+		free(body);
+	} else if ((path_len == 9 && memcmp(path, "/channels", 9) == 0) ||
+		   (path_len == 12 && memcmp(path, "/connections", 12) == 0)) {
+		size_t len = 0;
+		char *body;
+
+		if (path_len == 9) {
+			body = rc_status_channels(c->srv, &len);
+		} else {
+			size_t offset = query_number(req, "offset", 0, SIZE_MAX);
+			size_t limit = query_number(req, "limit", 1000, 10000);
+
+			body = rc_status_connections(c->srv, offset, limit, &len);
+		}
+		if (!body) {
+			rc_http_respond(c, 500, "text/plain", NULL, NULL, 0, true);
+			return;
+		}
+		rc_http_respond(c, 200, "application/json", NULL, body, head ? 0 : len, !keep_alive);
 		free(body);
 	} else if (path_len > 4 && memcmp(path, "/ws/", 4) == 0) {
 		if (!rc_channel_name_valid(path + 4, path_len - 4)) {

@@ -1,66 +1,23 @@
 /* Prometheus text exposition (format 0.0.4) of every counter ringcast keeps. */
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-
 #include "server.h"
+#include "textbuf.h"
 
-struct out {
-	char *buf;
-	size_t len;
-	size_t cap;
-	bool failed;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			o->failed = true;
-			return;
-		}
-		if ((size_t)n < o->cap - o->len) {
-			o->len += (size_t)n;
-			return;
-		}
-		size_t cap = o->cap * 2 + (size_t)n;
-		char *b = realloc(o->buf, cap);
-
-		if (!b) {
-			o->failed = true;
-			return;
-		}
-		o->buf = b;
-		o->cap = cap;
-	}
-}
-
-static void metric(struct out *o, const char *name, const char *type, const char *help,
+static void metric(struct rc_textbuf *o, const char *name, const char *type, const char *help,
 		   uint64_t value)
 {
-	put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+	rc_textbuf_put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
 	    (unsigned long long)value);
 }
 
-static void header(struct out *o, const char *name, const char *type, const char *help)
+static void header(struct rc_textbuf *o, const char *name, const char *type, const char *help)
 {
-	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	rc_textbuf_put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 enum chan_field { F_SUBS, F_MSGS, F_BYTES };
 
 struct chan_walk {
-	struct out *o;
+	struct rc_textbuf *o;
 	enum chan_field field;
 	const char *name;
 };
@@ -71,10 +28,10 @@ static void chan_line(struct rc_channel *ch, void *arg)
 	struct chan_walk *w = arg;
 	uint64_t v = w->field == F_SUBS ? ch->nsubs : w->field == F_MSGS ? ch->msgs_in : ch->bytes_in;
 
-	put(w->o, "%s{channel=\"%s\"} %llu\n", w->name, ch->name, (unsigned long long)v);
+	rc_textbuf_put(w->o, "%s{channel=\"%s\"} %llu\n", w->name, ch->name, (unsigned long long)v);
 }
 
-static void per_channel(struct out *o, struct rc_server *srv, const char *name, const char *type,
+static void per_channel(struct rc_textbuf *o, struct rc_server *srv, const char *name, const char *type,
 			const char *help, enum chan_field f)
 {
 	struct chan_walk w = { .o = o, .field = f, .name = name };
@@ -89,11 +46,9 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	const struct rc_loop_stats *ls = rc_loop_stats(srv->loop);
 	const struct rc_hub_stats *hs = &srv->hub.stats;
 	struct rc_udp_stats us = { 0 };
-	struct out o = { .cap = 8192 };
+	struct rc_textbuf o;
 
-	o.buf = malloc(o.cap);
-	if (!o.buf)
-		return NULL;
+	rc_textbuf_init(&o, 8192);
 	for (size_t i = 0; i < srv->ningest; i++) {
 		const struct rc_udp_stats *s = &srv->ingest[i].port.stats;
 
@@ -169,26 +124,26 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 
 		if (r == RC_DROP_TRUNCATED)
 			v += us.truncated;
-		put(&o, "ringcast_drops_total{reason=\"%s\"} %llu\n", rc_drop_reason_name(r),
+		rc_textbuf_put(&o, "ringcast_drops_total{reason=\"%s\"} %llu\n", rc_drop_reason_name(r),
 		    (unsigned long long)v);
 	}
-	put(&o, "ringcast_drops_total{reason=\"kernel_udp\"} %llu\n",
+	rc_textbuf_put(&o, "ringcast_drops_total{reason=\"kernel_udp\"} %llu\n",
 	    (unsigned long long)us.kernel_drops);
-	put(&o, "ringcast_drops_total{reason=\"mux_bad_header\"} %llu\n",
+	rc_textbuf_put(&o, "ringcast_drops_total{reason=\"mux_bad_header\"} %llu\n",
 	    (unsigned long long)srv->stats.mux_bad_header);
-	put(&o, "ringcast_drops_total{reason=\"mux_no_channel\"} %llu\n",
+	rc_textbuf_put(&o, "ringcast_drops_total{reason=\"mux_no_channel\"} %llu\n",
 	    (unsigned long long)srv->stats.mux_no_channel);
 	metric(&o, "ringcast_buffer_pressure_runs_total", "counter",
 	       "Times the buffer ring ran low and the slow-holder policy ran.", hs->pressure_runs);
 	header(&o, "ringcast_bufring_buffers", "gauge", "Ingest ring buffers by state.");
-	put(&o, "ringcast_bufring_buffers{state=\"free\"} %u\n",
+	rc_textbuf_put(&o, "ringcast_bufring_buffers{state=\"free\"} %u\n",
 	    rc_bufring_free(srv->ingest_ring));
-	put(&o, "ringcast_bufring_buffers{state=\"in_use\"} %u\n", srv->ingest_ring->in_use);
+	rc_textbuf_put(&o, "ringcast_bufring_buffers{state=\"in_use\"} %u\n", srv->ingest_ring->in_use);
 	header(&o, "ringcast_client_bufring_buffers", "gauge",
 	       "Client receive ring buffers by state.");
-	put(&o, "ringcast_client_bufring_buffers{state=\"free\"} %u\n",
+	rc_textbuf_put(&o, "ringcast_client_bufring_buffers{state=\"free\"} %u\n",
 	    rc_bufring_free(srv->client_ring));
-	put(&o, "ringcast_client_bufring_buffers{state=\"in_use\"} %u\n",
+	rc_textbuf_put(&o, "ringcast_client_bufring_buffers{state=\"in_use\"} %u\n",
 	    srv->client_ring->in_use);
 	metric(&o, "ringcast_http_requests_total", "counter", "HTTP requests parsed.",
 	       srv->stats.http_requests);
@@ -199,10 +154,10 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	header(&o, "ringcast_ws_closes_sent_total", "counter", "WebSocket close frames sent, by code.");
 	for (int i = 0; i < 8; i++) {
 		if (close_codes[i])
-			put(&o, "ringcast_ws_closes_sent_total{code=\"%u\"} %llu\n", close_codes[i],
+			rc_textbuf_put(&o, "ringcast_ws_closes_sent_total{code=\"%u\"} %llu\n", close_codes[i],
 			    (unsigned long long)srv->stats.ws_closes_sent[i]);
 		else
-			put(&o, "ringcast_ws_closes_sent_total{code=\"other\"} %llu\n",
+			rc_textbuf_put(&o, "ringcast_ws_closes_sent_total{code=\"other\"} %llu\n",
 			    (unsigned long long)srv->stats.ws_closes_sent[i]);
 	}
 	metric(&o, "ringcast_client_frames_discarded_total", "counter",
@@ -226,10 +181,5 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	       "Completions that overflowed the CQ (kernel count).", ls->cq_overflow);
 	metric(&o, "ringcast_ring_sq_full_total", "counter",
 	       "Times the SQ filled up within a turn.", ls->sq_full);
-	if (o.failed) {
-		free(o.buf);
-		return NULL;
-	}
-	*len = o.len;
-	return o.buf;
+	return rc_textbuf_take(&o, len);
 }

@@ -167,6 +167,7 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 	rc_conn_tick(srv);
 	rc_publisher_tick(srv);
 	rc_hub_tick(&srv->hub);
+	rc_hub_rates(&srv->hub, now);
 	if (srv->stopping) {
 		bool ports_busy = false;
 

@@ -56,6 +56,8 @@ struct rc_conn {
 	uint64_t pub_msgs, pub_bytes;
 	struct rc_chunked chunked;	/* PUB with Transfer-Encoding: chunked */
 	uint64_t deadline_ms;		/* CLOSING: when to give up on the peer */
+	uint64_t accepted_ms;
+	uint64_t bytes_in;
 };
 
 enum rc_pub_state {
@@ -82,6 +84,8 @@ struct rc_publisher {
 	struct rc_framed fr;
 	struct rc_shmsg *partial;	/* framed message being assembled */
 	uint64_t since_ms;
+	uint64_t accepted_ms;
+	uint64_t bytes_in;
 	size_t line_len;
 	char line[RC_PUB_LINE_MAX];
 };
@@ -196,6 +200,12 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req);
  * "Connection: close" and close once sent. */
 void rc_http_respond(struct rc_conn *c, int status, const char *content_type,
 		     const char *extra_headers, const char *body, size_t body_len, bool close);
+
+/* Renders GET /channels (JSON) into a malloc'd buffer. */
+char *rc_status_channels(struct rc_server *srv, size_t *len);
+
+/* Renders GET /connections (JSON), at most `limit` entries from `offset`. */
+char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, size_t *len);
 
 /* Renders the Prometheus exposition into a malloc'd buffer; *len gets its
  * length. Returns NULL on allocation failure. */

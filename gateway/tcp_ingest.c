@@ -58,6 +58,7 @@ void rc_publisher_accept(struct rc_server *srv, int fd)
 	p->rearm.fn = pub_rearm;
 	p->reap.fn = pub_reap;
 	p->since_ms = rc_loop_now_ms(srv->loop);
+	p->accepted_ms = p->since_ms;
 	rc_sendq_init(&p->q, srv->loop, srv->ingest_ring, fd, &pub_sendq_ops, NULL);
 	if (arm_recv(p) < 0) {
 		close(fd);
@@ -313,6 +314,8 @@ static void pub_recv_done(struct rc_loop *loop, struct rc_io *io, const struct r
 		/* Ours, with one reference, until the unref below; publishing
 		 * adds one per subscriber that queues a piece of it. */
 		rc_bufring_take(srv->ingest_ring, cqe->bid);
+		if (cqe->res > 0)
+			p->bytes_in += (uint64_t)cqe->res;
 		if (cqe->res > 0 && (p->state == RC_PUB_HELLO || p->state == RC_PUB_STREAM))
 			pub_input(p, cqe->bid, rc_bufring_data(srv->ingest_ring, cqe->bid),
 				  (size_t)cqe->res);

@@ -1,0 +1,129 @@
+/* GET /channels and GET /connections: JSON for operators. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "server.h"
+#include "textbuf.h"
+
+struct chan_walk {
+	struct rc_textbuf *t;
+	bool first;
+};
+
+/* Channel names are restricted to [A-Za-z0-9._-]: no JSON escaping needed. */
+static void channel_json(struct rc_channel *ch, void *arg)
+{
+	struct chan_walk *w = arg;
+	uint32_t kinds[3] = { 0, 0, 0 };
+
+	for (uint32_t i = 0; i < ch->nsubs; i++)
+		kinds[ch->subs[i]->kind < 3 ? ch->subs[i]->kind : 0]++;
+	rc_textbuf_put(w->t,
+		       "%s\n  {\"name\": \"%s\", \"publishers\": %u, "
+		       "\"subscribers\": {\"ws\": %u, \"stream\": %u, \"sse\": %u}, "
+		       "\"messages\": %llu, \"bytes\": %llu, \"messages_per_s\": %llu, "
+		       "\"bytes_per_s\": %llu, \"drops\": %llu}",
+		       w->first ? "" : ",", ch->name, ch->publishers, kinds[RC_SUB_WS],
+		       kinds[RC_SUB_RAW], kinds[RC_SUB_SSE], (unsigned long long)ch->msgs_in,
+		       (unsigned long long)ch->bytes_in, (unsigned long long)ch->msg_rate,
+		       (unsigned long long)ch->byte_rate, (unsigned long long)ch->drops);
+	w->first = false;
+}
+
+char *rc_status_channels(struct rc_server *srv, size_t *len)
+{
+	struct rc_textbuf t;
+	struct chan_walk w = { .t = &t, .first = true };
+
+	rc_textbuf_init(&t, 4096);
+	rc_textbuf_put(&t, "{\"channels\": [");
+	rc_hub_foreach(&srv->hub, channel_json, &w);
+	rc_textbuf_put(&t, "%s]}\n", w.first ? "" : "\n");
+	return rc_textbuf_take(&t, len);
+}
+
+static const char *role_of(const struct rc_conn *c)
+{
+	switch (c->state) {
+	case RC_CONN_WS:
+		return "ws-subscriber";
+	case RC_CONN_STREAM:
+		return c->sub.kind == RC_SUB_SSE ? "sse-subscriber" : "stream-subscriber";
+	case RC_CONN_PUB:
+		return "http-publisher";
+	case RC_CONN_CLOSING:
+		return "closing";
+	case RC_CONN_DEAD:
+		return "closed";
+	case RC_CONN_HTTP:
+	default:
+		return "http";
+	}
+}
+
+/* "addr:port" of the socket's local or peer end (IPv6 in brackets). */
+static void endpoint(int fd, bool peer, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &sl)
+		     : getsockname(fd, (struct sockaddr *)&ss, &sl);
+
+	if (r < 0)
+		snprintf(buf, len, "?");
+	else
+		rc_config_format_addr((struct sockaddr *)&ss, buf, len);
+}
+
+static void conn_json(struct rc_textbuf *t, bool first, int fd, const char *role,
+		      const char *channel, uint64_t in, uint64_t out, uint64_t queued,
+		      uint64_t drops, uint64_t age_ms)
+{
+	char local[80], peer[80];
+
+	endpoint(fd, false, local, sizeof(local));
+	endpoint(fd, true, peer, sizeof(peer));
+	rc_textbuf_put(t,
+		       "%s\n  {\"protocol\": \"tcp\", \"local\": \"%s\", \"peer\": \"%s\", "
+		       "\"role\": \"%s\", \"channel\": %s%s%s, \"bytes_in\": %llu, "
+		       "\"bytes_out\": %llu, \"queued_bytes\": %llu, \"drops\": %llu, "
+		       "\"age_ms\": %llu}",
+		       first ? "" : ",", local, peer, role, channel ? "\"" : "",
+		       channel ? channel : "null", channel ? "\"" : "", (unsigned long long)in,
+		       (unsigned long long)out, (unsigned long long)queued,
+		       (unsigned long long)drops, (unsigned long long)age_ms);
+}
+
+char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, size_t *len)
+{
+	uint64_t now = rc_loop_now_ms(srv->loop);
+	size_t total = srv->stats.connections + srv->stats.publishers;
+	size_t index = 0, shown = 0;
+	struct rc_textbuf t;
+
+	rc_textbuf_init(&t, 8192);
+	rc_textbuf_put(&t, "{\"total\": %zu, \"offset\": %zu, \"limit\": %zu, \"connections\": [",
+		       total, offset, limit);
+	/* Only the requested page costs the two getsockname/getpeername calls
+	 * per entry; walking the rest is a pointer chase. */
+	for (struct rc_conn *c = srv->conns; c && shown < limit; c = c->next, index++) {
+		const struct rc_channel *ch = c->sub.ch ? c->sub.ch : c->pub_ch;
+
+		if (index < offset)
+			continue;
+		conn_json(&t, shown == 0, c->fd, role_of(c), ch ? ch->name : NULL, c->bytes_in,
+			  c->sub.q.sent_bytes, c->sub.q.queued_bytes, c->sub.drops,
+			  now - c->accepted_ms);
+		shown++;
+	}
+	for (struct rc_publisher *p = srv->publishers; p && shown < limit; p = p->next, index++) {
+		if (index < offset)
+			continue;
+		conn_json(&t, shown == 0, p->fd, "tcp-publisher", p->ch ? p->ch->name : NULL,
+			  p->bytes_in, p->q.sent_bytes, p->q.queued_bytes, 0, now - p->accepted_ms);
+		shown++;
+	}
+	rc_textbuf_put(&t, "%s]}\n", shown ? "\n" : "");
+	return rc_textbuf_take(&t, len);
+}
