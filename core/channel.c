@@ -74,6 +74,8 @@ void rc_hub_fini(struct rc_hub *hub)
 		while (ch) {
 			struct rc_channel *next = ch->hnext;
 
+			if (hub->channel_free)
+				hub->channel_free(ch, hub->channel_free_arg);
 			free(ch->subs);
 			free(ch);
 			ch = next;
@@ -142,6 +144,8 @@ void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch)
 		pp = &(*pp)->hnext;
 	*pp = ch->hnext;
 	hub->nchannels--;
+	if (hub->channel_free)
+		hub->channel_free(ch, hub->channel_free_arg);
 	free(ch->subs);
 	free(ch);
 }

@@ -93,6 +93,8 @@ struct rc_channel {
 	/* Rates per second, refreshed by the owner's timer (rc_hub_rates()). */
 	uint64_t msg_rate, byte_rate;
 	uint64_t rate_msgs, rate_bytes, rate_ms;
+	void *owner_data;		/* the owner's per-channel state (e.g. a cache) */
+	bool no_cache;			/* the owner looked: no owner_data to make */
 	size_t name_len;
 	char name[RC_CHANNEL_NAME_MAX + 1];
 };
@@ -114,6 +116,9 @@ struct rc_hub {
 	struct rc_deferred pressure;	/* runs when ring buffers run low */
 	struct rc_deferred evict;	/* runs queued evictions */
 	struct rc_sub *evict_head;
+	/* Called before a channel is freed, to release owner_data. */
+	void (*channel_free)(struct rc_channel *ch, void *arg);
+	void *channel_free_arg;
 	uint64_t *buf_ms;		/* per ingest buffer: when its message was published */
 	struct rc_channel *buckets[RC_HUB_BUCKETS];
 };

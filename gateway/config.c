@@ -124,6 +124,45 @@ const char *rc_config_content_type(const struct rc_config *cfg, const char *chan
 	return "application/octet-stream";
 }
 
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+const struct rc_cache_policy *rc_config_cache(const struct rc_config *cfg, const char *channel)
+{
+	const struct rc_cache_policy *all = NULL;
+
+	for (size_t i = 0; i < cfg->ncaches; i++) {
+		if (strcmp(cfg->caches[i].channel, channel) == 0)
+			return &cfg->caches[i];
+		if (!cfg->caches[i].channel[0])
+			all = &cfg->caches[i];
+	}
+	return all;
+}
+
+/* Parses "[CHANNEL:]last=N" or "[CHANNEL:]bytes=N" into p. */
+static int parse_cache(const char *s, struct rc_cache_policy *p)
+{
+	const char *colon = strchr(s, ':');
+	const char *pol = colon ? colon + 1 : s;
+	uint64_t v;
+
+	memset(p, 0, sizeof(*p));
+	if (colon) {
+		if (!rc_channel_name_valid(s, (size_t)(colon - s)))
+			return -EINVAL;
+		memcpy(p->channel, s, (size_t)(colon - s));
+	}
+	if (strncmp(pol, "last=", 5) == 0 && parse_u64(pol + 5, 1, 1u << 20, &v) == 0) {
+		p->last = (uint32_t)v;
+		return 0;
+	}
+	if (strncmp(pol, "bytes=", 6) == 0 && parse_u64(pol + 6, 1, 1ull << 32, &v) == 0) {
+		p->bytes = v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 /* A media type as sent in Content-Type: printable ASCII, no CR/LF, so it
  * cannot split the response head. */
 static bool content_type_ok(const char *t)
@@ -160,6 +199,10 @@ void rc_config_usage(const char *prog)
 	       "  --content-type CHANNEL=TYPE\n"
 	       "                            Content-Type of /stream/CHANNEL (default\n"
 	       "                            application/octet-stream; e.g. live=video/mp2t)\n"
+	       "  --cache [CHANNEL:]last=N|bytes=N\n"
+	       "                            late joiners first get the channel's last N messages\n"
+	       "                            (or its most recent N bytes of whole messages);\n"
+	       "                            without CHANNEL: for every channel; repeatable\n"
 	       "  --max-queue BYTES         bytes queued per subscriber before the slow policy\n"
 	       "                            applies (default 4194304)\n"
 	       "  --slow drop|close         slow subscriber policy: skip whole messages and count\n"
@@ -209,7 +252,7 @@ enum {
 	OPT_LISTEN = 256, OPT_UDP, OPT_MAX_QUEUE, OPT_SLOW, OPT_BUF_COUNT, OPT_BUF_SIZE,
 	OPT_HANDSHAKE, OPT_PING, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
 	OPT_HELP, OPT_VERSION, OPT_ZC_MIN, OPT_CONTENT_TYPE, OPT_TCP, OPT_MULTI_PUB,
-	OPT_MAX_MESSAGE, OPT_UDP_MUX,
+	OPT_MAX_MESSAGE, OPT_UDP_MUX, OPT_CACHE,
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -235,6 +278,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "multi-publisher", no_argument, NULL, OPT_MULTI_PUB },
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
 		{ "udp-mux", required_argument, NULL, OPT_UDP_MUX },
+		{ "cache", required_argument, NULL, OPT_CACHE },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool udp_given = false;
@@ -392,6 +436,16 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			if (parse_u64(optarg, 1, 64u << 20, &v) < 0)
 				goto bad_number;
 			cfg->max_message = (uint32_t)v;
+			break;
+		case OPT_CACHE:
+			if (cfg->ncaches == RC_CONFIG_MAX_CACHES ||
+			    parse_cache(optarg, &cfg->caches[cfg->ncaches]) < 0) {
+				snprintf(err, errlen,
+					 "--cache: expected [CHANNEL:]last=N or [CHANNEL:]bytes=N, got '%s'",
+					 optarg);
+				return -EINVAL;
+			}
+			cfg->ncaches++;
 			break;
 		case OPT_HELP:
 			cfg->show_help = true;

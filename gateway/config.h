@@ -27,10 +27,20 @@ struct rc_content_type {
 };
 
 #define RC_CONFIG_MAX_TYPES 64
+#define RC_CONFIG_MAX_CACHES 64
+
+/* A late-joiner cache policy for one channel, or every channel ("" name). */
+struct rc_cache_policy {
+	char channel[RC_CHANNEL_NAME_MAX + 1];
+	uint32_t last;		/* keep the last N messages (0: no count bound) */
+	uint64_t bytes;		/* keep at most N bytes (0: no byte bound) */
+};
 
 struct rc_config {
 	struct rc_content_type types[RC_CONFIG_MAX_TYPES];
 	size_t ntypes;
+	struct rc_cache_policy caches[RC_CONFIG_MAX_CACHES];
+	size_t ncaches;
 	struct rc_sockaddr listen;
 	struct rc_sockaddr tcp;		/* TCP publishers; len 0 = none */
 	bool multi_publisher;		/* allow several publishers per channel */
@@ -70,6 +80,10 @@ void rc_config_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 /* Content type of a channel for HTTP stream subscribers: the one set with
  * --content-type CHANNEL=TYPE, else application/octet-stream. */
 const char *rc_config_content_type(const struct rc_config *cfg, const char *channel);
+
+/* The cache policy of a channel: its own --cache, else the one for every
+ * channel, else NULL (no cache). */
+const struct rc_cache_policy *rc_config_cache(const struct rc_config *cfg, const char *channel);
 
 /* Prints the --help text to stdout. */
 void rc_config_usage(const char *prog);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cache.h"
 #include "http_parse.h"
 #include "log.h"
 #include "server.h"
@@ -122,6 +123,9 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 		rc_conn_close(c);
 		return;
 	}
+	/* Late joiners get the cache first, then live data, in one queue. */
+	if (ch->owner_data)
+		rc_cache_replay(ch->owner_data, &c->sub);
 	c->state = RC_CONN_WS;
 	c->counted_ws = true;
 	srv->stats.ws_upgrades++;
@@ -175,6 +179,8 @@ static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc
 		rc_conn_close(c);
 		return;
 	}
+	if (ch->owner_data)
+		rc_cache_replay(ch->owner_data, &c->sub);
 	c->state = RC_CONN_STREAM;
 	c->counted_stream = true;
 	srv->stats.stream_subscribers++;

@@ -1,5 +1,8 @@
 #include "publish.h"
 
+#include <string.h>
+
+#include "cache.h"
 #include "server.h"
 #include "sse.h"
 
@@ -22,12 +25,57 @@ static struct rc_shmsg *sse_event(struct rc_channel *ch, const uint8_t *payload,
 	return e;
 }
 
+/* The channel's cache, created on first use from its --cache policy;
+ * NULL when it has none. */
+static struct rc_cache *channel_cache(struct rc_server *srv, struct rc_channel *ch)
+{
+	const struct rc_cache_policy *p;
+
+	if (ch->owner_data || ch->no_cache)
+		return ch->owner_data;
+	p = rc_config_cache(&srv->cfg, ch->name);
+	if (p)
+		ch->owner_data = rc_cache_new(p->last, p->bytes);
+	ch->no_cache = !ch->owner_data;
+	return ch->owner_data;
+}
+
+/* Keeps the message for late joiners: a shared message by reference, a
+ * ring message as a copy (see cache.h for why). */
+static void cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *payload)
+{
+	struct rc_shmsg *c = m->shm;
+
+	if (!c) {
+		c = rc_shmsg_new(m->payload_len);
+		if (!c)
+			return;
+		memcpy(c->data, payload, m->payload_len);
+		c->len = m->payload_len;
+	} else {
+		rc_shmsg_ref(c);
+	}
+	rc_ws_header_prepend(c->data, RC_WS_OP_BINARY, c->len);
+	rc_cache_add(cache, c);
+	rc_shmsg_unref(c);
+}
+
+void rc_publish_cache_free(struct rc_channel *ch, void *arg)
+{
+	(void)arg;
+	rc_cache_free(ch->owner_data);
+	ch->owner_data = NULL;
+}
+
 static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg *m)
 {
 	uint8_t *payload = m->frame + m->hdr_len;
+	struct rc_cache *cache = channel_cache(srv, ch);
 
 	ch->msgs_in++;
 	ch->bytes_in += m->payload_len;
+	if (cache)
+		cache_message(cache, m, payload);
 	if (!ch->nsubs)
 		return;
 	/* Framed once, in place: the header goes into the bytes in front of the

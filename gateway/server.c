@@ -327,6 +327,7 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 	ret = rc_hub_init(&srv->hub, srv->loop, srv->ingest_ring, cfg->max_channels);
 	if (ret < 0)
 		goto fail;
+	srv->hub.channel_free = rc_publish_cache_free;
 
 	ret = open_listener(srv, &srv->listener, &cfg->listen, rc_conn_accept);
 	if (ret < 0)

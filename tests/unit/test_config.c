@@ -101,3 +101,26 @@ Test(config, usage_errors_say_what_is_wrong)
 		cr_assert(strstr(err, cases[i].needle), "'%s' lacks '%s'", err, cases[i].needle);
 	}
 }
+
+Test(config, cache_policies)
+{
+	struct rc_config cfg;
+	char err[256];
+	char *argv[] = { "ringcast", "--cache", "live:last=10", "--cache", "bytes=4096", NULL };
+	char *bad1[] = { "ringcast", "--cache", "last=0", NULL };
+	char *bad2[] = { "ringcast", "--cache", "a/b:last=1", NULL };
+	char *bad3[] = { "ringcast", "--cache", "live:newest=3", NULL };
+	const struct rc_cache_policy *p;
+
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 5, argv), 0, "%s", err);
+	p = rc_config_cache(&cfg, "live");
+	cr_assert(p && p->last == 10 && p->bytes == 0);
+	p = rc_config_cache(&cfg, "other");
+	cr_assert(p && p->last == 0 && p->bytes == 4096);
+	rc_config_defaults(&cfg);
+	cr_assert_null(rc_config_cache(&cfg, "live"));
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, bad1), -EINVAL);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, bad2), -EINVAL);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, bad3), -EINVAL);
+	cr_assert(strstr(err, "--cache"), "%s", err);
+}

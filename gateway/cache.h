@@ -1,0 +1,43 @@
+/* Late-joiner cache of a channel: the most recent messages, replayed to a
+ * new subscriber before live data.
+ *
+ * Cached messages are shared messages (struct rc_shmsg), not ring buffers:
+ * holding ring buffers for a cache would pin ingest buffers for as long as
+ * the channel lives and starve the ring. A message that arrived in a ring
+ * buffer is therefore copied once when it enters the cache (only on
+ * channels that have a cache); one that already is a shared message is
+ * just referenced. Replay queues references: no copy per subscriber, except
+ * for SSE subscribers, whose events are encoded at replay. */
+#ifndef RC_CACHE_H
+#define RC_CACHE_H
+
+#include <stdint.h>
+
+#include "channel.h"
+#include "shmsg.h"
+
+struct rc_cache {
+	uint32_t max_msgs;	/* keep at most this many messages (0: no count bound) */
+	uint64_t max_bytes;	/* and at most this many payload bytes (0: no byte bound) */
+	uint32_t head, count, cap;
+	uint64_t bytes;
+	struct rc_shmsg **msgs;	/* ring of cap; each holds one reference; WS header in head[] */
+};
+
+/* Creates a cache bounded by max_msgs and/or max_bytes. NULL on no memory. */
+struct rc_cache *rc_cache_new(uint32_t max_msgs, uint64_t max_bytes);
+
+/* Frees the cache and drops its references. */
+void rc_cache_free(struct rc_cache *c);
+
+/* Adds a message (its payload at m->data, m->len bytes, with its WebSocket
+ * header already written right in front): takes a reference and evicts the
+ * oldest messages past the bounds. A message larger than max_bytes alone
+ * empties the cache and is not kept. */
+void rc_cache_add(struct rc_cache *c, struct rc_shmsg *m);
+
+/* Queues every cached message, oldest first, on s (framed for WebSocket,
+ * bare for raw, encoded for SSE subscribers). Returns the number queued. */
+uint32_t rc_cache_replay(const struct rc_cache *c, struct rc_sub *s);
+
+#endif
