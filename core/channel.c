@@ -256,7 +256,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		}
 		if (s->evicting || len == 0)
 			continue;
-		if (s->q.queued_bytes + len > s->max_queue) {
+		if (s->q->queued_bytes + len > s->max_queue) {
 			if (s->policy == RC_SLOW_DROP) {
 				s->drops++;
 				ch->drops++;
@@ -266,8 +266,8 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 			}
 			continue;
 		}
-		ret = shm ? rc_sendq_push_shared(&s->q, shm, ptr, len, true)
-			  : rc_sendq_push_ring(&s->q, ptr, len, m->bid, true);
+		ret = shm ? rc_sendq_push_shared(s->q, shm, ptr, len, true)
+			  : rc_sendq_push_ring(s->q, ptr, len, m->bid, true);
 		if (ret < 0)
 			queue_evict(hub, s, RC_DROP_STALLED);
 	}
@@ -284,7 +284,7 @@ static struct rc_sub *furthest_behind(struct rc_hub *hub, uint64_t now)
 	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
 		for (struct rc_channel *ch = hub->buckets[b]; ch; ch = ch->hnext) {
 			for (uint32_t i = 0; i < ch->nsubs; i++) {
-				const struct rc_sendq_ent *e = rc_sendq_first_pending(&ch->subs[i]->q);
+				const struct rc_sendq_ent *e = rc_sendq_first_pending(ch->subs[i]->q);
 
 				if (e && e->kind == RC_SENDQ_RING && hub->buf_ms[e->bid] < oldest) {
 					oldest = hub->buf_ms[e->bid];
@@ -318,10 +318,10 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 		if (!worst)
 			break;
 		if (worst->policy == RC_SLOW_CLOSE) {
-			rc_sendq_drop_pending(&worst->q);
+			rc_sendq_drop_pending(worst->q);
 			queue_evict(hub, worst, RC_DROP_SLOW_CLOSE);
 		} else {
-			uint32_t n = rc_sendq_drop_pending(&worst->q);
+			uint32_t n = rc_sendq_drop_pending(worst->q);
 
 			worst->drops += n;
 			worst->ch->drops += n;
@@ -335,10 +335,10 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 			for (uint32_t i = 0; i < ch->nsubs; i++) {
 				struct rc_sub *s = ch->subs[i];
 
-				if ((rc_sendq_busy(&s->q) &&
-				     now - s->q.inflight_since_ms >= hub->stall_ms) ||
+				if ((rc_sendq_busy(s->q) &&
+				     now - s->q->inflight_since_ms >= hub->stall_ms) ||
 				    (now >= hub->stall_ms &&
-				     rc_sendq_zc_stuck(&s->q, now - hub->stall_ms)))
+				     rc_sendq_zc_stuck(s->q, now - hub->stall_ms)))
 					queue_evict(hub, s, RC_DROP_STALLED);
 			}
 		}

@@ -49,6 +49,7 @@ enum rc_sub_kind {
 	RC_SUB_WS,		/* the WebSocket frame */
 	RC_SUB_RAW,		/* the bare payload (HTTP stream) */
 	RC_SUB_SSE,		/* the Server-Sent Events encoding (rc_msg.sse) */
+	RC_SUB_WS_TAGGED,	/* the channel's label frame (rc_channel.label), then the frame */
 };
 
 /* One message, framed once: a WebSocket header of hdr_len bytes at `frame`,
@@ -64,9 +65,12 @@ struct rc_msg {
 	struct rc_shmsg *sse;
 };
 
-/* One subscription: embedded in the connection that owns the socket. */
+/* One subscription: owned by the connection whose send queue it feeds. A
+ * connection may hold several (one per channel), all feeding its one queue,
+ * so frames of different channels never interleave on its socket. */
 struct rc_sub {
-	struct rc_sendq q;
+	struct rc_sendq *q;		/* the connection's queue */
+	void *owner;			/* the connection, for evict() */
 	uint8_t kind;			/* enum rc_sub_kind */
 	struct rc_channel *ch;		/* NULL when not subscribed */
 	uint32_t slot;			/* index in ch->subs */
@@ -94,6 +98,7 @@ struct rc_channel {
 	uint64_t msg_rate, byte_rate;
 	uint64_t rate_msgs, rate_bytes, rate_ms;
 	void *owner_data;		/* the owner's per-channel state (e.g. a cache) */
+	struct rc_shmsg *label;		/* text frame naming the channel, for tagged subscribers */
 	bool no_cache;			/* the owner looked: no owner_data to make */
 	size_t name_len;
 	char name[RC_CHANNEL_NAME_MAX + 1];

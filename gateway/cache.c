@@ -87,16 +87,16 @@ uint32_t rc_cache_replay(const struct rc_cache *c, struct rc_sub *s)
 			if (!e)
 				break;
 			e->len = (uint32_t)rc_sse_event_encode(e->data, m->data, m->len, binary);
-			ret = rc_sendq_push_shared(&s->q, e, e->data, e->len, true);
+			ret = rc_sendq_push_shared(s->q, e, e->data, e->len, true);
 			rc_shmsg_unref(e);
 		} else if (s->kind == RC_SUB_RAW) {
 			if (!m->len)
 				continue;
-			ret = rc_sendq_push_shared(&s->q, m, m->data, m->len, true);
+			ret = rc_sendq_push_shared(s->q, m, m->data, m->len, true);
 		} else {
 			size_t hl = rc_ws_header_size(m->len);
 
-			ret = rc_sendq_push_shared(&s->q, m, m->data - hl, (uint32_t)(hl + m->len), true);
+			ret = rc_sendq_push_shared(s->q, m, m->data - hl, (uint32_t)(hl + m->len), true);
 		}
 		if (ret < 0)
 			break;

@@ -36,7 +36,7 @@ static const struct rc_sendq_ops conn_sendq_ops = {
 
 static struct rc_conn *conn_of_sendq(struct rc_sendq *q)
 {
-	return (struct rc_conn *)((char *)q - offsetof(struct rc_conn, sub.q));
+	return (struct rc_conn *)((char *)q - offsetof(struct rc_conn, q));
 }
 
 static int close_code_slot(uint16_t code)
@@ -83,9 +83,11 @@ void rc_conn_accept(struct rc_server *srv, int fd)
 	c->reap.fn = conn_reap;
 	c->since_ms = rc_loop_now_ms(srv->loop);
 	c->accepted_ms = c->since_ms;
-	rc_sendq_init(&c->sub.q, srv->loop, srv->ingest_ring, fd, &conn_sendq_ops,
+	rc_sendq_init(&c->q, srv->loop, srv->ingest_ring, fd, &conn_sendq_ops,
 		      &srv->hub.stats.send);
-	c->sub.q.zc_min = srv->cfg.zc_min;
+	c->sub.q = &c->q;
+	c->sub.owner = c;
+	c->q.zc_min = srv->cfg.zc_min;
 	c->sub.max_queue = srv->cfg.max_queue;
 	c->sub.policy = srv->cfg.slow;
 	c->sub.evict = conn_evict;
@@ -108,7 +110,7 @@ void rc_conn_accept(struct rc_server *srv, int fd)
  * gone underneath it. */
 static void conn_maybe_free(struct rc_conn *c)
 {
-	if (c->state != RC_CONN_DEAD || c->recv_armed || rc_sendq_busy(&c->sub.q))
+	if (c->state != RC_CONN_DEAD || c->recv_armed || rc_sendq_busy(&c->q))
 		return;
 	rc_loop_defer(c->srv->loop, &c->reap);
 }
@@ -119,7 +121,7 @@ static void conn_reap(struct rc_loop *loop, struct rc_deferred *d)
 	struct rc_server *srv = c->srv;
 
 	(void)loop;
-	if (c->state != RC_CONN_DEAD || c->recv_armed || rc_sendq_busy(&c->sub.q))
+	if (c->state != RC_CONN_DEAD || c->recv_armed || rc_sendq_busy(&c->q))
 		return;
 	if (c->prev)
 		c->prev->next = c->next;
@@ -154,7 +156,7 @@ void rc_conn_close(struct rc_conn *c)
 	c->state = RC_CONN_DEAD;
 	rc_hub_unsubscribe(&srv->hub, &c->sub);
 	rc_bufring_unwait(srv->client_ring, &c->rearm);
-	rc_sendq_kill(&c->sub.q);
+	rc_sendq_kill(&c->q);
 	/* shutdown() makes the armed recv and any in-flight send complete
 	 * promptly; the fd itself is closed only after they have. */
 	shutdown(c->fd, SHUT_RDWR);
@@ -174,7 +176,7 @@ void rc_conn_ws_close(struct rc_conn *c, uint16_t code)
 		c->close_after_send = true;
 		c->state = RC_CONN_CLOSING;
 		c->deadline_ms = rc_loop_now_ms(c->srv->loop) + CLOSE_WAIT_MS;
-		if (!rc_sendq_busy(&c->sub.q) && !c->sub.q.count)
+		if (!rc_sendq_busy(&c->q) && !c->q.count)
 			rc_conn_close(c);
 		return;
 	}
@@ -192,7 +194,7 @@ void rc_conn_ws_close(struct rc_conn *c, uint16_t code)
 		return;
 	}
 	len = rc_ws_close_encode(frame, code, NULL, 0);
-	if (rc_sendq_push_heap(&c->sub.q, frame, (uint32_t)len) < 0) {
+	if (rc_sendq_push_heap(&c->q, frame, (uint32_t)len) < 0) {
 		rc_conn_close(c);
 		return;
 	}
@@ -204,7 +206,7 @@ void rc_conn_ws_close(struct rc_conn *c, uint16_t code)
 
 static void conn_evict(struct rc_sub *s, enum rc_drop_reason reason)
 {
-	struct rc_conn *c = (struct rc_conn *)((char *)s - offsetof(struct rc_conn, sub));
+	struct rc_conn *c = s->owner;
 
 	rc_log_debug("subscriber fd %d evicted: %s", c->fd, rc_drop_reason_name(reason));
 	if (reason == RC_DROP_STALLED) {
@@ -214,7 +216,7 @@ static void conn_evict(struct rc_sub *s, enum rc_drop_reason reason)
 	}
 	/* Over its bound: what it has not been sent yet is dropped so the close
 	 * frame goes out right after the frame in flight. */
-	rc_sendq_drop_pending(&c->sub.q);
+	rc_sendq_drop_pending(&c->q);
 	rc_conn_ws_close(c, RC_WS_CLOSE_POLICY);
 }
 
@@ -257,7 +259,7 @@ static void queue_control(struct rc_conn *c, unsigned opcode, const uint8_t *dat
 	rc_ws_header_encode(frame, opcode, true, len);
 	if (len)
 		memcpy(frame + hl, data, len);
-	rc_sendq_push_heap(&c->sub.q, frame, (uint32_t)(hl + len));
+	rc_sendq_push_heap(&c->q, frame, (uint32_t)(hl + len));
 }
 
 /* Client frames on an upgraded connection. Returns false once the
@@ -285,7 +287,7 @@ static bool ws_input(struct rc_conn *c, uint8_t *data, size_t len)
 			/* A ping flood must not grow the queue without bound: past
 			 * the subscriber's bound pongs are skipped, which RFC 6455
 			 * allows (only the latest ping needs an answer). */
-			if (c->state == RC_CONN_WS && c->sub.q.queued_bytes < c->sub.max_queue)
+			if (c->state == RC_CONN_WS && c->q.queued_bytes < c->sub.max_queue)
 				queue_control(c, RC_WS_OP_PONG, ev.data, ev.len);
 			break;
 		case RC_WS_EV_PONG:
@@ -574,7 +576,7 @@ void rc_conn_tick(struct rc_server *srv)
 		switch (c->state) {
 		case RC_CONN_HTTP:
 			if (now - c->since_ms >= srv->cfg.handshake_timeout_ms &&
-			    !rc_sendq_busy(&c->sub.q)) {
+			    !rc_sendq_busy(&c->q)) {
 				srv->stats.handshake_timeouts++;
 				rc_conn_close(c);
 			}
@@ -589,7 +591,7 @@ void rc_conn_tick(struct rc_server *srv)
 			}
 			c->ping_outstanding = true;
 			c->since_ms = now;
-			rc_sendq_push_static(&c->sub.q, ping, sizeof(ping));
+			rc_sendq_push_static(&c->q, ping, sizeof(ping));
 			break;
 		case RC_CONN_CLOSING:
 			if (now >= c->deadline_ms)
@@ -606,7 +608,7 @@ void rc_conn_tick(struct rc_server *srv)
 			 * balancers from closing a quiet event stream. */
 			if (c->sub.kind == RC_SUB_SSE && now - c->since_ms >= SSE_HEARTBEAT_MS) {
 				c->since_ms = now;
-				rc_sendq_push_static(&c->sub.q, sse_heartbeat, sizeof(sse_heartbeat) - 1);
+				rc_sendq_push_static(&c->q, sse_heartbeat, sizeof(sse_heartbeat) - 1);
 			}
 			break;
 		case RC_CONN_DEAD:

@@ -75,7 +75,7 @@ void rc_http_respond(struct rc_conn *c, int status, const char *content_type,
 		c->srv->stats.http_errors++;
 	if (close)
 		c->close_after_send = true;
-	rc_sendq_push_heap(&c->sub.q, out, (uint32_t)((size_t)hl + body_len));
+	rc_sendq_push_heap(&c->q, out, (uint32_t)((size_t)hl + body_len));
 }
 
 static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const char *name,
@@ -117,7 +117,7 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 	memcpy(out, resp, (size_t)len);
 	/* The 101 goes into the queue before the subscription starts, so it
 	 * precedes every frame. */
-	if (rc_sendq_push_heap(&c->sub.q, out, (uint32_t)len) < 0 ||
+	if (rc_sendq_push_heap(&c->q, out, (uint32_t)len) < 0 ||
 	    rc_hub_subscribe(&srv->hub, ch, &c->sub) < 0) {
 		rc_hub_release(&srv->hub, ch);
 		rc_conn_close(c);
@@ -173,7 +173,7 @@ static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc
 	}
 	memcpy(out, head, (size_t)len);
 	c->sub.kind = (uint8_t)kind;
-	if (rc_sendq_push_heap(&c->sub.q, out, (uint32_t)len) < 0 ||
+	if (rc_sendq_push_heap(&c->q, out, (uint32_t)len) < 0 ||
 	    rc_hub_subscribe(&srv->hub, ch, &c->sub) < 0) {
 		rc_hub_release(&srv->hub, ch);
 		rc_conn_close(c);
@@ -281,7 +281,7 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 	srv->stats.http_publishes++;
 	/* curl -T waits for this before sending a large body. */
 	if (expect && rc_http_equals_nocase(expect->value, expect->value_len, "100-continue"))
-		rc_sendq_push_static(&c->sub.q, cont, sizeof(cont) - 1);
+		rc_sendq_push_static(&c->q, cont, sizeof(cont) - 1);
 	if (!te && length == 0) {
 		/* An empty body: nothing to publish, answer at once. */
 		c->state = RC_CONN_HTTP;

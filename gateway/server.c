@@ -150,7 +150,7 @@ static void begin_shutdown(struct rc_server *srv)
 
 		if (c->state == RC_CONN_WS || c->state == RC_CONN_STREAM)
 			rc_conn_ws_close(c, RC_WS_CLOSE_GOING_AWAY);
-		else if ((c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->sub.q)) ||
+		else if ((c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->q)) ||
 			 c->state == RC_CONN_PUB)
 			rc_conn_close(c);
 		c = next;
@@ -430,8 +430,8 @@ void rc_server_fini(struct rc_server *srv)
 		close(c->fd);
 		free(c->in);
 		free(c->ws);
-		free(c->sub.q.ents);
-		free(c->sub.q.iov);
+		free(c->q.ents);
+		free(c->q.iov);
 		free(c);
 	}
 	for (size_t i = 0; i < srv->ningest; i++) {

@@ -28,6 +28,9 @@ enum rc_conn_state {
 	RC_CONN_DEAD,		/* shut down; freed once no operation is in flight */
 };
 
+#define RC_CONN_MAX_SUBS 32	/* channels one WebSocket connection may subscribe to */
+#define RC_WS_CMD_MAX 256	/* longest subscriber command */
+
 /* One accepted TCP connection. */
 struct rc_conn {
 	struct rc_server *srv;
@@ -44,7 +47,12 @@ struct rc_conn {
 	struct rc_io recv_io;
 	struct rc_deferred rearm;	/* re-arm recv after -ENOBUFS */
 	struct rc_deferred reap;	/* frees the connection at the end of a turn */
-	struct rc_sub sub;		/* send queue (HTTP answers too) + subscription */
+	struct rc_sendq q;		/* everything sent on the socket, HTTP answers too */
+	struct rc_sub sub;		/* the subscription of /ws/<ch>, /stream/<ch>, /sse/<ch> */
+	struct rc_sub *extra;		/* more channels, by {"sub": ...} (RC_CONN_MAX_SUBS - 1) */
+	uint32_t nextra;
+	uint8_t cmd[RC_WS_CMD_MAX];	/* a text message from the subscriber, being read */
+	uint32_t cmd_len;		/* > RC_WS_CMD_MAX: too long, ignored */
 	struct rc_ws_parser *ws;	/* after the upgrade */
 	char *in;			/* HTTP: bytes of an incomplete request head */
 	uint32_t in_len;

@@ -113,7 +113,7 @@ char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, 
 		if (index < offset)
 			continue;
 		conn_json(&t, shown == 0, c->fd, role_of(c), ch ? ch->name : NULL, c->bytes_in,
-			  c->sub.q.sent_bytes, c->sub.q.queued_bytes, c->sub.drops,
+			  c->q.sent_bytes, c->q.queued_bytes, c->sub.drops,
 			  now - c->accepted_ms);
 		shown++;
 	}
