@@ -240,6 +240,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 	for (uint32_t i = 0; i < ch->nsubs; i++) {
 		struct rc_sub *s = ch->subs[i];
 		struct rc_shmsg *shm = m->shm;
+		struct rc_shmsg *label = NULL;
 		uint8_t *ptr = m->frame;
 		uint32_t len = frame_len;
 		int ret;
@@ -253,10 +254,12 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 			shm = m->sse;
 			ptr = m->sse->data;
 			len = m->sse->len;
+		} else if (s->kind == RC_SUB_WS_TAGGED) {
+			label = ch->label;
 		}
 		if (s->evicting || len == 0)
 			continue;
-		if (s->q->queued_bytes + len > s->max_queue) {
+		if (s->q->queued_bytes + len + (label ? label->len : 0) > s->max_queue) {
 			if (s->policy == RC_SLOW_DROP) {
 				s->drops++;
 				ch->drops++;
@@ -266,8 +269,13 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 			}
 			continue;
 		}
-		ret = shm ? rc_sendq_push_shared(s->q, shm, ptr, len, true)
-			  : rc_sendq_push_ring(s->q, ptr, len, m->bid, true);
+		/* A tagged subscriber gets the channel's label frame right before
+		 * the message: one shared frame per channel, no per-subscriber
+		 * copy. */
+		ret = label ? rc_sendq_push_shared(s->q, label, label->data, label->len, false) : 0;
+		if (ret == 0)
+			ret = shm ? rc_sendq_push_shared(s->q, shm, ptr, len, true)
+				  : rc_sendq_push_ring(s->q, ptr, len, m->bid, true);
 		if (ret < 0)
 			queue_evict(hub, s, RC_DROP_STALLED);
 	}
@@ -284,9 +292,9 @@ static struct rc_sub *furthest_behind(struct rc_hub *hub, uint64_t now)
 	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
 		for (struct rc_channel *ch = hub->buckets[b]; ch; ch = ch->hnext) {
 			for (uint32_t i = 0; i < ch->nsubs; i++) {
-				const struct rc_sendq_ent *e = rc_sendq_first_pending(ch->subs[i]->q);
+				const struct rc_sendq_ent *e = rc_sendq_first_pending_ring(ch->subs[i]->q);
 
-				if (e && e->kind == RC_SENDQ_RING && hub->buf_ms[e->bid] < oldest) {
+				if (e && hub->buf_ms[e->bid] < oldest) {
 					oldest = hub->buf_ms[e->bid];
 					worst = ch->subs[i];
 				}

@@ -202,6 +202,19 @@ const struct rc_sendq_ent *rc_sendq_first_pending(const struct rc_sendq *q)
 	return &q->ents[(q->head + first) & (q->cap - 1)];
 }
 
+const struct rc_sendq_ent *rc_sendq_first_pending_ring(const struct rc_sendq *q)
+{
+	uint32_t first = first_droppable(q);
+
+	for (uint32_t i = first; i < q->count && i < first + 4; i++) {
+		const struct rc_sendq_ent *e = &q->ents[(q->head + i) & (q->cap - 1)];
+
+		if (e->kind == RC_SENDQ_RING)
+			return e;
+	}
+	return NULL;
+}
+
 uint32_t rc_sendq_pending(const struct rc_sendq *q)
 {
 	uint32_t first = first_droppable(q);

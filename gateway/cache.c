@@ -95,8 +95,12 @@ uint32_t rc_cache_replay(const struct rc_cache *c, struct rc_sub *s)
 			ret = rc_sendq_push_shared(s->q, m, m->data, m->len, true);
 		} else {
 			size_t hl = rc_ws_header_size(m->len);
+			struct rc_shmsg *label = s->kind == RC_SUB_WS_TAGGED ? s->ch->label : NULL;
 
-			ret = rc_sendq_push_shared(s->q, m, m->data - hl, (uint32_t)(hl + m->len), true);
+			ret = label ? rc_sendq_push_shared(s->q, label, label->data, label->len, false) : 0;
+			if (ret == 0)
+				ret = rc_sendq_push_shared(s->q, m, m->data - hl, (uint32_t)(hl + m->len),
+							   true);
 		}
 		if (ret < 0)
 			break;

@@ -12,7 +12,9 @@
 
 #include "http_parse.h"
 #include "log.h"
+#include "cache.h"
 #include "publish.h"
+#include "ws_command.h"
 #include "server.h"
 
 #define HTTP_MAX_HEAD 8192
@@ -25,6 +27,7 @@ static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct 
 static void conn_rearm(struct rc_loop *loop, struct rc_deferred *d);
 static void conn_reap(struct rc_loop *loop, struct rc_deferred *d);
 static void pub_end(struct rc_conn *c);
+static void unsubscribe_all(struct rc_conn *c);
 static void conn_send_error(struct rc_sendq *q, int err);
 static void conn_drained(struct rc_sendq *q);
 static void conn_evict(struct rc_sub *s, enum rc_drop_reason reason);
@@ -132,6 +135,7 @@ static void conn_reap(struct rc_loop *loop, struct rc_deferred *d)
 	close(c->fd);
 	free(c->in);
 	free(c->ws);
+	free(c->extra);
 	free(c);
 	srv->stats.connections--;
 }
@@ -154,7 +158,7 @@ void rc_conn_close(struct rc_conn *c)
 		srv->stats.pub_incomplete++;	/* left before the body's end */
 	pub_end(c);
 	c->state = RC_CONN_DEAD;
-	rc_hub_unsubscribe(&srv->hub, &c->sub);
+	unsubscribe_all(c);
 	rc_bufring_unwait(srv->client_ring, &c->rearm);
 	rc_sendq_kill(&c->q);
 	/* shutdown() makes the armed recv and any in-flight send complete
@@ -185,9 +189,9 @@ void rc_conn_ws_close(struct rc_conn *c, uint16_t code)
 			rc_conn_close(c);
 		return;
 	}
-	/* The subscriber leaves its channel now: nothing may follow the close
+	/* The subscriber leaves its channels now: nothing may follow the close
 	 * frame, and messages still queued are sent first (never cut). */
-	rc_hub_unsubscribe(&c->srv->hub, &c->sub);
+	unsubscribe_all(c);
 	frame = malloc(2 + RC_WS_CONTROL_MAX);
 	if (!frame) {
 		rc_conn_close(c);
@@ -262,6 +266,113 @@ static void queue_control(struct rc_conn *c, unsigned opcode, const uint8_t *dat
 	rc_sendq_push_heap(&c->q, frame, (uint32_t)(hl + len));
 }
 
+/* Queues a short text frame (a command's answer). Skipped past the queue
+ * bound: answers are advisory, frames are not. */
+static void ws_reply(struct rc_conn *c, const char *fmt, const char *a, const char *b)
+{
+	char text[RC_WS_CMD_MAX];
+	int n = snprintf(text, sizeof(text), fmt, a, b);
+
+	if (n <= 0 || (size_t)n >= sizeof(text) || c->q.queued_bytes >= c->sub.max_queue)
+		return;
+	queue_control(c, RC_WS_OP_TEXT, (const uint8_t *)text, (size_t)n);
+}
+
+/* The subscription of c to the channel named name[0..len), or NULL. */
+static struct rc_sub *find_sub(struct rc_conn *c, const char *name, size_t len)
+{
+	if (c->sub.ch && c->sub.ch->name_len == len && !memcmp(c->sub.ch->name, name, len))
+		return &c->sub;
+	for (uint32_t i = 0; c->extra && i < RC_CONN_MAX_SUBS - 1; i++)
+		if (c->extra[i].ch && c->extra[i].ch->name_len == len &&
+		    !memcmp(c->extra[i].ch->name, name, len))
+			return &c->extra[i];
+	return NULL;
+}
+
+/* Leaves every channel: before a close frame, nothing may follow it. */
+static void unsubscribe_all(struct rc_conn *c)
+{
+	rc_hub_unsubscribe(&c->srv->hub, &c->sub);
+	for (uint32_t i = 0; c->extra && i < RC_CONN_MAX_SUBS - 1; i++)
+		rc_hub_unsubscribe(&c->srv->hub, &c->extra[i]);
+}
+
+/* {"sub":"x"} / {"unsub":"x"}: join or leave a channel on this connection.
+ * Once a connection has more than its one channel, every message is
+ * preceded by its channel's label frame {"channel":"x"}. */
+static void ws_command(struct rc_conn *c, const uint8_t *msg, size_t len)
+{
+	struct rc_server *srv = c->srv;
+	char name[RC_CHANNEL_NAME_MAX + 1];
+	enum rc_wscmd_op op;
+	const char *n;
+	struct rc_channel *ch;
+	struct rc_sub *s;
+	size_t nl;
+	uint32_t used = c->sub.ch ? 1 : 0, slot = RC_CONN_MAX_SUBS;
+	int err = 0;
+
+	if (rc_wscmd_parse(msg, len, &op, &n, &nl) < 0) {
+		srv->stats.client_frames++;
+		ws_reply(c, "{\"error\":\"%s\"%s}", "bad command", "");
+		return;
+	}
+	memcpy(name, n, nl);
+	name[nl] = '\0';
+	s = find_sub(c, name, nl);
+	if (op == RC_WSCMD_UNSUB) {
+		if (!s) {
+			ws_reply(c, "{\"error\":\"not subscribed\",\"channel\":\"%s\"%s}", name, "");
+			return;
+		}
+		rc_hub_unsubscribe(&srv->hub, s);
+		ws_reply(c, "{\"unsubscribed\":\"%s\"%s}", name, "");
+		return;
+	}
+	if (s) {
+		ws_reply(c, "{\"error\":\"already subscribed\",\"channel\":\"%s\"%s}", name, "");
+		return;
+	}
+	if (!c->extra) {
+		c->extra = calloc(RC_CONN_MAX_SUBS - 1, sizeof(*c->extra));
+		if (!c->extra) {
+			ws_reply(c, "{\"error\":\"%s\"%s}", "out of memory", "");
+			return;
+		}
+	}
+	for (uint32_t i = 0; i < RC_CONN_MAX_SUBS - 1; i++) {
+		if (c->extra[i].ch)
+			used++;
+		else if (slot == RC_CONN_MAX_SUBS)
+			slot = i;
+	}
+	if (used >= RC_CONN_MAX_SUBS || slot == RC_CONN_MAX_SUBS) {
+		ws_reply(c, "{\"error\":\"too many subscriptions\",\"channel\":\"%s\"%s}", name, "");
+		return;
+	}
+	ch = rc_hub_acquire(&srv->hub, name, nl, &err);
+	if (!ch || rc_publish_label(ch) < 0 || (c->sub.ch && rc_publish_label(c->sub.ch) < 0)) {
+		if (ch)
+			rc_hub_release(&srv->hub, ch);
+		ws_reply(c, "{\"error\":\"%s\",\"channel\":\"%s\"}",
+			 err == -ENOSPC ? "too many channels" : "cannot subscribe", name);
+		return;
+	}
+	s = &c->extra[slot];
+	*s = (struct rc_sub){ .q = &c->q, .owner = c, .max_queue = c->sub.max_queue,
+			      .policy = c->sub.policy, .kind = RC_SUB_WS_TAGGED, .evict = conn_evict };
+	c->sub.kind = RC_SUB_WS_TAGGED;
+	/* The answer goes first, then the cache, then live messages. */
+	ws_reply(c, "{\"subscribed\":\"%s\"%s}", name, "");
+	if (rc_hub_subscribe(&srv->hub, ch, s) < 0) {
+		rc_hub_release(&srv->hub, ch);
+		return;
+	}
+	if (ch->owner_data)
+		rc_cache_replay(ch->owner_data, s);
+}
+
 /* Client frames on an upgraded connection. Returns false once the
  * connection stopped reading. */
 static bool ws_input(struct rc_conn *c, uint8_t *data, size_t len)
@@ -278,10 +389,23 @@ static bool ws_input(struct rc_conn *c, uint8_t *data, size_t len)
 		case RC_WS_EV_NONE:
 			break;
 		case RC_WS_EV_DATA:
-			/* Subscribers have nothing to publish yet: read, count, drop. */
+			/* Text messages may be commands ({"sub":...}); anything
+			 * else a subscriber sends is read, counted and dropped. */
 			srv->stats.client_bytes += ev.len;
-			if (ev.fin)
-				srv->stats.client_frames++;
+			if (ev.opcode == RC_WS_OP_TEXT) {
+				if (c->cmd_len + ev.len <= RC_WS_CMD_MAX)
+					memcpy(c->cmd + c->cmd_len, ev.data, ev.len);
+				c->cmd_len = c->cmd_len + ev.len <= RC_WS_CMD_MAX ? c->cmd_len + (uint32_t)ev.len
+										  : RC_WS_CMD_MAX + 1;
+			}
+			if (ev.fin) {
+				if (ev.opcode == RC_WS_OP_TEXT && c->cmd_len <= RC_WS_CMD_MAX &&
+				    c->state == RC_CONN_WS)
+					ws_command(c, c->cmd, c->cmd_len);
+				else
+					srv->stats.client_frames++;
+				c->cmd_len = 0;
+			}
 			break;
 		case RC_WS_EV_PING:
 			/* A ping flood must not grow the queue without bound: past
@@ -300,7 +424,7 @@ static bool ws_input(struct rc_conn *c, uint8_t *data, size_t len)
 			}
 			/* Echo the peer's code (an empty close if it sent none),
 			 * then close once it is out. */
-			rc_hub_unsubscribe(&srv->hub, &c->sub);
+			unsubscribe_all(c);
 			if (ev.close_code == RC_WS_CLOSE_NO_STATUS) {
 				queue_control(c, RC_WS_OP_CLOSE, NULL, 0);
 			} else {

@@ -99,8 +99,8 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 		rc_http_respond(c, 400, "text/plain", NULL, NULL, 0, true);
 		return;
 	}
-	ch = rc_hub_acquire(&srv->hub, name, name_len, &err);
-	if (!ch) {
+	ch = name ? rc_hub_acquire(&srv->hub, name, name_len, &err) : NULL;
+	if (name && !ch) {
 		rc_http_respond(c, err == -ENOSPC ? 503 : 400, "text/plain", NULL, NULL, 0, true);
 		return;
 	}
@@ -109,7 +109,8 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 	out = len > 0 ? malloc((size_t)len) : NULL;
 	if (!c->ws || !out) {
 		free(out);
-		rc_hub_release(&srv->hub, ch);
+		if (ch)
+			rc_hub_release(&srv->hub, ch);
 		rc_conn_close(c);
 		return;
 	}
@@ -118,13 +119,14 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 	/* The 101 goes into the queue before the subscription starts, so it
 	 * precedes every frame. */
 	if (rc_sendq_push_heap(&c->q, out, (uint32_t)len) < 0 ||
-	    rc_hub_subscribe(&srv->hub, ch, &c->sub) < 0) {
-		rc_hub_release(&srv->hub, ch);
+	    (ch && rc_hub_subscribe(&srv->hub, ch, &c->sub) < 0)) {
+		if (ch)
+			rc_hub_release(&srv->hub, ch);
 		rc_conn_close(c);
 		return;
 	}
 	/* Late joiners get the cache first, then live data, in one queue. */
-	if (ch->owner_data)
+	if (ch && ch->owner_data)
 		rc_cache_replay(ch->owner_data, &c->sub);
 	c->state = RC_CONN_WS;
 	c->counted_ws = true;
@@ -374,6 +376,14 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 		}
 		rc_http_respond(c, 200, "application/json", NULL, body, head ? 0 : len, !keep_alive);
 		free(body);
+	} else if (path_len == 3 && memcmp(path, "/ws", 3) == 0) {
+		/* No channel yet: the client subscribes with {"sub":"x"}. */
+		if (head || !rc_ws_is_upgrade(req)) {
+			rc_http_respond(c, 426, "text/plain", "Upgrade: websocket\r\n",
+					"WebSocket upgrade required\n", 27, !keep_alive);
+			return;
+		}
+		upgrade(c, req, NULL, 0);
 	} else if (path_len > 4 && memcmp(path, "/ws/", 4) == 0) {
 		if (!rc_channel_name_valid(path + 4, path_len - 4)) {
 			rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);

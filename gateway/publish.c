@@ -1,5 +1,7 @@
 #include "publish.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cache.h"
@@ -60,11 +62,34 @@ static void cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *pay
 	rc_shmsg_unref(c);
 }
 
-void rc_publish_cache_free(struct rc_channel *ch, void *arg)
+void rc_publish_channel_free(struct rc_channel *ch, void *arg)
 {
 	(void)arg;
 	rc_cache_free(ch->owner_data);
 	ch->owner_data = NULL;
+	if (ch->label)
+		rc_shmsg_unref(ch->label);
+	ch->label = NULL;
+}
+
+int rc_publish_label(struct rc_channel *ch)
+{
+	char text[RC_CHANNEL_NAME_MAX + 16];
+	struct rc_shmsg *l;
+	int n;
+
+	if (ch->label)
+		return 0;
+	n = snprintf(text, sizeof(text), "{\"channel\":\"%s\"}", ch->name);
+	l = rc_shmsg_new((uint32_t)n + 2);
+	if (!l)
+		return -ENOMEM;
+	/* The whole text frame lives in data[]: short, so a 2-byte header. */
+	l->len = (uint32_t)rc_ws_header_encode(l->data, RC_WS_OP_TEXT, true, (uint64_t)n);
+	memcpy(l->data + l->len, text, (size_t)n);
+	l->len += (uint32_t)n;
+	ch->label = l;
+	return 0;
 }
 
 static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg *m)

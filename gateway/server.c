@@ -327,7 +327,7 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 	ret = rc_hub_init(&srv->hub, srv->loop, srv->ingest_ring, cfg->max_channels);
 	if (ret < 0)
 		goto fail;
-	srv->hub.channel_free = rc_publish_cache_free;
+	srv->hub.channel_free = rc_publish_channel_free;
 
 	ret = open_listener(srv, &srv->listener, &cfg->listen, rc_conn_accept);
 	if (ret < 0)
@@ -427,9 +427,12 @@ void rc_server_fini(struct rc_server *srv)
 
 		srv->conns = c->next;
 		rc_hub_unsubscribe(&srv->hub, &c->sub);
+		for (uint32_t i = 0; c->extra && i < RC_CONN_MAX_SUBS - 1; i++)
+			rc_hub_unsubscribe(&srv->hub, &c->extra[i]);
 		close(c->fd);
 		free(c->in);
 		free(c->ws);
+		free(c->extra);
 		free(c->q.ents);
 		free(c->q.iov);
 		free(c);

@@ -188,3 +188,42 @@ Test(ingest_proto, mux_headers)
 		guard_free(g, len ? len : 1);
 	}
 }
+
+#include "ws_command.h"
+
+Test(ws_command, parse)
+{
+	enum rc_wscmd_op op;
+	const char *name;
+	size_t nl;
+	struct {
+		const char *text;
+		int ok;
+		enum rc_wscmd_op op;
+		const char *name;
+	} cases[] = {
+		{ "{\"sub\":\"live\"}", 1, RC_WSCMD_SUB, "live" },
+		{ " {\n\"unsub\" :\t\"a.b-c_d\" } ", 1, RC_WSCMD_UNSUB, "a.b-c_d" },
+		{ "{\"sub\":\"\"}", 0, 0, NULL },		{ "{\"sub\":\"a/b\"}", 0, 0, NULL },
+		{ "{\"sub\":\"a\\\"b\"}", 0, 0, NULL },	{ "{\"pub\":\"a\"}", 0, 0, NULL },
+		{ "{\"sub\":\"a\"", 0, 0, NULL },		{ "{\"sub\":\"a\"}x", 0, 0, NULL },
+		{ "{\"sub\" \"a\"}", 0, 0, NULL },		{ "", 0, 0, NULL },
+		{ "{\"sub\":\"a\",\"x\":1}", 0, 0, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i].text);
+		uint8_t *g = guard_copy(cases[i].text, len ? len : 1);
+		int r = rc_wscmd_parse(g, len, &op, &name, &nl);
+
+		if (cases[i].ok) {
+			cr_assert_eq(r, 0, "'%s'", cases[i].text);
+			cr_assert_eq(op, cases[i].op);
+			cr_assert_eq(nl, strlen(cases[i].name));
+			cr_assert_eq(memcmp(name, cases[i].name, nl), 0);
+		} else {
+			cr_assert_eq(r, -EINVAL, "'%s'", cases[i].text);
+		}
+		guard_free(g, len ? len : 1);
+	}
+}

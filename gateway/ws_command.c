@@ -1,0 +1,67 @@
+#include "ws_command.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "channel.h"
+
+static size_t skip_ws(const uint8_t *s, size_t len, size_t i)
+{
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+		i++;
+	return i;
+}
+
+/* A JSON string without escapes (channel names need none) at s[i]: sets
+ * the slice and returns the index after its closing quote, or 0. */
+static size_t plain_string(const uint8_t *s, size_t len, size_t i, const uint8_t **str,
+			   size_t *str_len)
+{
+	size_t start;
+
+	if (i >= len || s[i] != '"')
+		return 0;
+	start = ++i;
+	while (i < len && s[i] != '"') {
+		if (s[i] == '\\' || s[i] < 0x20)
+			return 0;
+		i++;
+	}
+	if (i >= len)
+		return 0;
+	*str = s + start;
+	*str_len = i - start;
+	return i + 1;
+}
+
+int rc_wscmd_parse(const uint8_t *msg, size_t len, enum rc_wscmd_op *op, const char **name,
+		   size_t *name_len)
+{
+	const uint8_t *key, *val;
+	size_t kl, vl;
+	size_t i = skip_ws(msg, len, 0);
+
+	if (i >= len || msg[i] != '{')
+		return -EINVAL;
+	i = plain_string(msg, len, skip_ws(msg, len, i + 1), &key, &kl);
+	if (!i)
+		return -EINVAL;
+	if (kl == 3 && memcmp(key, "sub", 3) == 0)
+		*op = RC_WSCMD_SUB;
+	else if (kl == 5 && memcmp(key, "unsub", 5) == 0)
+		*op = RC_WSCMD_UNSUB;
+	else
+		return -EINVAL;
+	i = skip_ws(msg, len, i);
+	if (i >= len || msg[i] != ':')
+		return -EINVAL;
+	i = plain_string(msg, len, skip_ws(msg, len, i + 1), &val, &vl);
+	if (!i || !rc_channel_name_valid((const char *)val, vl))
+		return -EINVAL;
+	i = skip_ws(msg, len, i);
+	if (i >= len || msg[i] != '}' || skip_ws(msg, len, i + 1) != len)
+		return -EINVAL;
+	*name = (const char *)val;
+	*name_len = vl;
+	return 0;
+}
