@@ -100,6 +100,7 @@ struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t l
 	for (ch = hub->buckets[b]; ch; ch = ch->hnext) {
 		if (ch->name_len == len && memcmp(ch->name, name, len) == 0) {
 			ch->users++;
+			ch->idle_since_ms = 0;
 			return ch;
 		}
 	}
@@ -133,12 +134,10 @@ struct rc_channel *rc_hub_find(struct rc_hub *hub, const char *name, size_t len)
 	return NULL;
 }
 
-void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch)
+static void channel_free(struct rc_hub *hub, struct rc_channel *ch)
 {
 	struct rc_channel **pp;
 
-	if (--ch->users)
-		return;
 	pp = &hub->buckets[name_hash(ch->name, ch->name_len) % RC_HUB_BUCKETS];
 	while (*pp != ch)
 		pp = &(*pp)->hnext;
@@ -148,6 +147,36 @@ void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch)
 		hub->channel_free(ch, hub->channel_free_arg);
 	free(ch->subs);
 	free(ch);
+}
+
+void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch)
+{
+	if (--ch->users)
+		return;
+	if (!hub->grace_ms) {
+		channel_free(hub, ch);
+		return;
+	}
+	/* Kept for a grace period: a publisher that reconnects, or a
+	 * subscriber that comes back, finds its channel (and cache) again. */
+	ch->idle_since_ms = rc_loop_now_ms(hub->loop) | 1;
+}
+
+void rc_hub_sweep(struct rc_hub *hub)
+{
+	uint64_t now = rc_loop_now_ms(hub->loop);
+
+	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
+		struct rc_channel *ch = hub->buckets[b];
+
+		while (ch) {
+			struct rc_channel *next = ch->hnext;
+
+			if (!ch->users && ch->idle_since_ms && now - ch->idle_since_ms >= hub->grace_ms)
+				channel_free(hub, ch);
+			ch = next;
+		}
+	}
 }
 
 void rc_hub_foreach(struct rc_hub *hub, void (*fn)(struct rc_channel *ch, void *arg), void *arg)

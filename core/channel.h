@@ -86,6 +86,7 @@ struct rc_sub {
 struct rc_channel {
 	struct rc_channel *hnext;
 	uint32_t users;			/* subscribers + ingest bindings + publishers */
+	uint64_t idle_since_ms;		/* users dropped to 0 then (0: in use) */
 	uint32_t publishers;		/* TCP/HTTP publishers now */
 	uint32_t nsubs;
 	uint32_t nsse;			/* of which want Server-Sent Events */
@@ -117,6 +118,7 @@ struct rc_hub {
 	uint32_t max_channels;
 	uint64_t stall_ms;		/* an in-flight send older than this is stalled */
 	uint64_t lag_ms;		/* a queued message older than this marks its holder as behind */
+	uint64_t grace_ms;		/* an unused channel is kept this long (0: freed at once) */
 	struct rc_hub_stats stats;
 	struct rc_deferred pressure;	/* runs when ring buffers run low */
 	struct rc_deferred evict;	/* runs queued evictions */
@@ -147,8 +149,12 @@ struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t l
 /* Finds an existing channel without counting a user; NULL when absent. */
 struct rc_channel *rc_hub_find(struct rc_hub *hub, const char *name, size_t len);
 
-/* Drops one user; the channel is freed when it has none. */
+/* Drops one user. A channel with none is freed at once when grace_ms is 0,
+ * else by rc_hub_sweep() once it has been unused for grace_ms. */
 void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch);
+
+/* Frees the channels unused for grace_ms. Call periodically. */
+void rc_hub_sweep(struct rc_hub *hub);
 
 /* Calls fn for every channel (which it must not free). */
 void rc_hub_foreach(struct rc_hub *hub, void (*fn)(struct rc_channel *ch, void *arg), void *arg);

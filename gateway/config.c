@@ -27,6 +27,7 @@ void rc_config_defaults(struct rc_config *cfg)
 	cfg->ping_interval_ms = 30000;
 	cfg->shutdown_timeout_ms = 5000;
 	cfg->max_channels = 10000;
+	cfg->channel_grace_ms = 30000;
 	cfg->max_message = 1u << 20;
 	cfg->udp_rcvbuf = 4 << 20;
 	cfg->log_level = RC_LOG_INFO;
@@ -216,6 +217,8 @@ void rc_config_usage(const char *prog)
 	       "                            silent intervals (default 30000)\n"
 	       "  --shutdown-timeout MS     on SIGTERM/SIGINT, flush for at most this (default 5000)\n"
 	       "  --max-channels N          channels that may exist at once (default 10000)\n"
+	       "  --channel-grace MS        keep a channel nobody uses (and its cache) this long\n"
+	       "                            before removing it (default 30000; 0: at once)\n"
 	       "  --zc-min BYTES            send frames of at least BYTES with io_uring SEND_ZC\n"
 	       "                            from the registered ingest ring (default 0: never;\n"
 	       "                            on loopback the kernel copies anyway, see\n"
@@ -252,7 +255,7 @@ enum {
 	OPT_LISTEN = 256, OPT_UDP, OPT_MAX_QUEUE, OPT_SLOW, OPT_BUF_COUNT, OPT_BUF_SIZE,
 	OPT_HANDSHAKE, OPT_PING, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
 	OPT_HELP, OPT_VERSION, OPT_ZC_MIN, OPT_CONTENT_TYPE, OPT_TCP, OPT_MULTI_PUB,
-	OPT_MAX_MESSAGE, OPT_UDP_MUX, OPT_CACHE,
+	OPT_MAX_MESSAGE, OPT_UDP_MUX, OPT_CACHE, OPT_GRACE,
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -279,6 +282,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
 		{ "udp-mux", required_argument, NULL, OPT_UDP_MUX },
 		{ "cache", required_argument, NULL, OPT_CACHE },
+		{ "channel-grace", required_argument, NULL, OPT_GRACE },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool udp_given = false;
@@ -446,6 +450,11 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 				return -EINVAL;
 			}
 			cfg->ncaches++;
+			break;
+		case OPT_GRACE:
+			if (parse_u64(optarg, 0, 86400000, &v) < 0)
+				goto bad_number;
+			cfg->channel_grace_ms = (uint32_t)v;
 			break;
 		case OPT_HELP:
 			cfg->show_help = true;

@@ -55,6 +55,7 @@ struct rc_config {
 	uint32_t ping_interval_ms;	/* idle WebSocket subscribers get a ping this often */
 	uint32_t shutdown_timeout_ms;	/* SIGTERM: flush for at most this long */
 	uint32_t max_channels;
+	uint32_t channel_grace_ms;	/* keep an unused channel (and its cache) this long */
 	uint32_t zc_min;		/* frames this long go out with SEND_ZC; 0 = never */
 	int udp_rcvbuf;
 	int log_level;

@@ -168,6 +168,7 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 	rc_publisher_tick(srv);
 	rc_hub_tick(&srv->hub);
 	rc_hub_rates(&srv->hub, now);
+	rc_hub_sweep(&srv->hub);
 	if (srv->stopping) {
 		bool ports_busy = false;
 
@@ -328,6 +329,7 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 	if (ret < 0)
 		goto fail;
 	srv->hub.channel_free = rc_publish_channel_free;
+	srv->hub.grace_ms = cfg->channel_grace_ms;
 
 	ret = open_listener(srv, &srv->listener, &cfg->listen, rc_conn_accept);
 	if (ret < 0)

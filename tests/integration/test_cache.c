@@ -113,3 +113,70 @@ Test(cache, bytes_bound_for_stream_subscribers, .fini = fini)
 	rc_assert(memcmp(got, want, wl) == 0, "the stream starts with the cached 900 bytes");
 	RC_STOP_OK(&srv);
 }
+
+/* A channel nobody uses is kept for --channel-grace (with its cache), then
+ * removed. */
+Test(cache, idle_channel_grace_period, .fini = fini)
+{
+	struct http_resp r;
+	char d[512];
+	int pfd;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--tcp",
+		 "127.0.0.1:0", "--cache", "last=3", "--channel-grace", "1500");
+	/* A TCP publisher sends 5 framed messages to "g" and leaves. */
+	pfd = rc_tcp_connect(&srv.tcp, 0, RC_WAIT_TIMEOUT_MS);
+	rc_assert(pfd >= 0, "connect");
+	{
+		unsigned char buf[64 + 5 * 40];
+		size_t n = 0;
+
+		memcpy(buf, "PUB g framed\n", 13);
+		n = 13;
+		for (uint64_t k = 0; k < 5; k++) {
+			size_t size = 30 + k;
+
+			buf[n++] = 0;
+			buf[n++] = 0;
+			buf[n++] = 0;
+			buf[n++] = (unsigned char)size;
+			payload_fill(0, k, buf + n, size);
+			n += size;
+		}
+		rc_assert(rc_write_all(pfd, buf, n, RC_WAIT_TIMEOUT_MS) == 0, "publish");
+	}
+	{
+		long long v;
+
+		rc_assert(rc_wait_metric(&srv, "ringcast_ingest_messages_total{channel=\"g\"}", 5,
+					 RC_WAIT_TIMEOUT_MS, NULL, NULL, &v),
+			  "ingest %lld", v);
+	}
+	close(pfd);
+	rc_sleep_ms(300);
+	/* Within the grace period the channel and its cache are still there. */
+	rc_assert(http_get(&srv.http, "/channels", &r) == 0 && strstr(r.body, "\"name\": \"g\""),
+		  "g kept during the grace period: %s", r.body);
+	http_resp_free(&r);
+	pool = sub_pool_new(1);
+	rc_assert(pool, "lws context");
+	sub_connect(pool, 0, &srv.http, "g", 0, 2);
+	rc_assert(sub_pool_wait_open(pool, RC_WAIT_TIMEOUT_MS) == 1, "open");
+	sub_pool_service_until(pool, NULL, NULL, 500);
+	rc_assert(pool->subs[0].count == 3, "the cache survived the publisher: %s",
+		  sub_describe(&pool->subs[0], d, sizeof(d)));
+	sub_close(pool, 0);
+	sub_pool_wait_closed(pool, RC_WAIT_TIMEOUT_MS);
+	/* Unused again: gone after the grace period (and a timer tick). */
+	for (int64_t end = rc_now_ms() + RC_WAIT_TIMEOUT_MS; rc_now_ms() < end;
+	     rc_sleep_ms(200)) {
+		rc_assert(http_get(&srv.http, "/channels", &r) == 0, "GET /channels");
+		if (!strstr(r.body, "\"name\": \"g\"")) {
+			http_resp_free(&r);
+			RC_STOP_OK(&srv);
+			return;
+		}
+		http_resp_free(&r);
+	}
+	rc_assert(0, "g should be removed after its grace period");
+}
