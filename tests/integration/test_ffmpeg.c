@@ -1,0 +1,154 @@
+/* Real media: ffmpeg publishes a generated MPEG-TS test pattern (MPEG-1
+ * video) over UDP and over HTTP, and ffprobe, reading /stream/<channel> like
+ * a player would, must recognise the video stream. Skipped with a message
+ * when ffmpeg is not installed (make test installs it). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+extern char **environ;
+
+static struct rc_server srv;
+static pid_t kids[2] = { -1, -1 };
+
+static void fini(void)
+{
+	/* Only the processes this test started, by PID. */
+	for (int i = 0; i < 2; i++) {
+		if (kids[i] > 0) {
+			kill(kids[i], SIGKILL);
+			waitpid(kids[i], NULL, 0);
+		}
+		kids[i] = -1;
+	}
+	rc_cleanup();
+}
+
+/* Starts argv with stdout to a pipe (read end in *out, may be NULL) and
+ * stderr to /dev/null. */
+static pid_t spawn(char *const argv[], int *out)
+{
+	posix_spawn_file_actions_t fa;
+	int p[2] = { -1, -1 };
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	if (out) {
+		rc_assert(pipe2(p, O_CLOEXEC) == 0, "pipe");
+		posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	} else {
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	}
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	rc_assert(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) == 0, "spawn %s", argv[0]);
+	posix_spawn_file_actions_destroy(&fa);
+	if (out) {
+		close(p[1]);
+		*out = p[0];
+	}
+	return pid;
+}
+
+/* Reads fd until EOF or the deadline into buf. */
+static void read_all(int fd, char *buf, size_t cap, int timeout_ms)
+{
+	int64_t end = rc_now_ms() + timeout_ms;
+	size_t have = 0;
+
+	while (have + 1 < cap && rc_now_ms() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fd, buf + have, cap - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	buf[have] = '\0';
+}
+
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	int64_t end = rc_now_ms() + timeout_ms;
+	int st;
+
+	while (rc_now_ms() < end) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+		rc_sleep_ms(50);
+	}
+	return -1;
+}
+
+/* ffprobe on /stream/<channel>, then ffmpeg publishing to `target`;
+ * returns what ffprobe printed. */
+static void probe_while_publishing(const char *channel, const char *target, char *probe_out,
+				   size_t cap)
+{
+	char url[128];
+	int fd;
+	char *probe[] = { "/usr/bin/ffprobe", "-v", "error", "-rw_timeout", "20000000",
+			  "-analyzeduration", "1000000", "-probesize", "200000",
+			  "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0",
+			  url, NULL };
+	char *pub[] = { "/usr/bin/ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi",
+			"-i", "testsrc=size=320x240:rate=25", "-t", "4", "-c:v", "mpeg1video",
+			"-b:v", "400k", "-bf", "0", "-g", "10", "-f", "mpegts", (char *)target, NULL };
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/stream/%s", srv.http.port, channel);
+	kids[0] = spawn(probe, &fd);
+	rc_sleep_ms(300);	/* let the player connect first, as a viewer would */
+	kids[1] = spawn(pub, NULL);
+	read_all(fd, probe_out, cap, 25000);
+	close(fd);
+	rc_assert(wait_exit(kids[0], 5000) == 0, "ffprobe should succeed; printed '%s'", probe_out);
+	kids[0] = -1;
+	rc_assert(wait_exit(kids[1], 25000) == 0, "ffmpeg should publish and exit 0");
+	kids[1] = -1;
+}
+
+static void need_ffmpeg(void)
+{
+	if (access("/usr/bin/ffmpeg", X_OK) || access("/usr/bin/ffprobe", X_OK))
+		cr_skip_test("ffmpeg/ffprobe not installed (apt-get install ffmpeg; make test does)");
+}
+
+Test(ffmpeg, mpegts_over_udp_plays_from_stream, .fini = fini, .timeout = 120)
+{
+	char target[128], out[1024];
+
+	need_ffmpeg();
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=tv", "--content-type",
+		 "tv=video/mp2t");
+	snprintf(target, sizeof(target), "udp://127.0.0.1:%d?pkt_size=1316", srv.udp[0].port);
+	probe_while_publishing("tv", target, out, sizeof(out));
+	rc_assert(strstr(out, "mpeg1video,video"), "ffprobe should see MPEG-1 video: '%s'", out);
+	RC_STOP_OK(&srv);
+}
+
+Test(ffmpeg, mpegts_over_http_post_plays_from_stream, .fini = fini, .timeout = 120)
+{
+	char target[128], out[1024];
+	long long v;
+
+	need_ffmpeg();
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live");
+	snprintf(target, sizeof(target), "http://127.0.0.1:%d/pub/tv2", srv.http.port);
+	probe_while_publishing("tv2", target, out, sizeof(out));
+	rc_assert(strstr(out, "mpeg1video,video"), "ffprobe should see MPEG-1 video: '%s'", out);
+	v = rc_metric(&srv, "ringcast_http_publishes_total");
+	rc_assert(v == 1, "one HTTP publish: %lld", v);
+	RC_STOP_OK(&srv);
+}
