@@ -32,6 +32,11 @@ static void fini(void)
 	rc_cleanup();
 }
 
+static int write_str(int fd, const char *s)
+{
+	return rc_write_all(fd, s, strlen(s), RC_WAIT_TIMEOUT_MS) == 0;
+}
+
 /* Reads what arrives on fd until `want` bytes or the deadline. */
 static size_t read_n(int fd, char *buf, size_t want, int timeout_ms)
 {
@@ -215,16 +220,14 @@ Test(http_pub, bad_requests, .fini = fini)
 	/* A publisher holds the channel: the second gets 409. When the first
 	 * vanishes mid-body it is counted and the channel is free again. */
 	held = fds[0] = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
-	rc_assert(rc_write_all(held, "PUT /pub/b HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nabc",
-			       66, RC_WAIT_TIMEOUT_MS) == 0,
+	rc_assert(write_str(held, "PUT /pub/b HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nabc"),
 		  "first publisher");
 	/* the malformed chunked POST above was accepted first, then failed */
 	rc_assert(rc_wait_metric(&srv, "ringcast_http_publishes_total", 2, RC_WAIT_TIMEOUT_MS, NULL,
 				 NULL, &v),
 		  "first publisher accepted: %lld", v);
 	fds[1] = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
-	rc_assert(rc_write_all(fds[1], "PUT /pub/b HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx", 55,
-			       RC_WAIT_TIMEOUT_MS) == 0,
+	rc_assert(write_str(fds[1], "PUT /pub/b HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"),
 		  "second publisher");
 	rc_assert(response(fds[1], resp, sizeof(resp)) == 409, "second publisher: %s", resp);
 	close(held);
@@ -233,8 +236,7 @@ Test(http_pub, bad_requests, .fini = fini)
 				 RC_WAIT_TIMEOUT_MS, NULL, NULL, &v),
 		  "publisher gone mid-body counted: %lld", v);
 	fds[2] = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
-	rc_assert(rc_write_all(fds[2], "PUT /pub/b HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx", 55,
-			       RC_WAIT_TIMEOUT_MS) == 0,
+	rc_assert(write_str(fds[2], "PUT /pub/b HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"),
 		  "third publisher");
 	rc_assert(response(fds[2], resp, sizeof(resp)) == 200, "channel free again: %s", resp);
 	RC_STOP_OK(&srv);

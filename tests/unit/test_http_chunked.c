@@ -26,7 +26,8 @@ static long decode(const char *body, size_t len, size_t step, char *out, bool *d
 			size_t dl;
 			size_t used = rc_chunked_feed(&c, g + pos, piece - pos, &d, &dl);
 
-			memcpy(out + n, d, dl);
+			if (dl)
+				memcpy(out + n, d, dl);
 			n += (long)dl;
 			pos += used;
 			if (!used)
