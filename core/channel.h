@@ -101,6 +101,8 @@ struct rc_channel {
 	void *owner_data;		/* the owner's per-channel state (e.g. a cache) */
 	struct rc_shmsg *label;		/* text frame naming the channel, for tagged subscribers */
 	bool no_cache;			/* the owner looked: no owner_data to make */
+	bool set_up;			/* the owner applied its per-channel settings */
+	uint8_t opcode;			/* WebSocket opcode of its frames (binary or text) */
 	size_t name_len;
 	char name[RC_CHANNEL_NAME_MAX + 1];
 };

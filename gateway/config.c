@@ -127,6 +127,130 @@ const char *rc_config_content_type(const struct rc_config *cfg, const char *chan
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+static const struct rc_channel_cfg *channel_cfg(const struct rc_config *cfg, const char *channel)
+{
+	for (size_t i = 0; i < cfg->nchans; i++)
+		if (strcmp(cfg->chans[i].channel, channel) == 0)
+			return &cfg->chans[i];
+	return NULL;
+}
+
+enum rc_slow_policy rc_config_slow(const struct rc_config *cfg, const char *channel)
+{
+	const struct rc_channel_cfg *c = channel_cfg(cfg, channel);
+
+	return c && c->slow >= 0 ? (enum rc_slow_policy)c->slow : cfg->slow;
+}
+
+size_t rc_config_max_queue(const struct rc_config *cfg, const char *channel)
+{
+	const struct rc_channel_cfg *c = channel_cfg(cfg, channel);
+
+	return c && c->max_queue ? c->max_queue : cfg->max_queue;
+}
+
+uint32_t rc_config_max_message(const struct rc_config *cfg, const char *channel)
+{
+	const struct rc_channel_cfg *c = channel_cfg(cfg, channel);
+
+	return c && c->max_message ? c->max_message : cfg->max_message;
+}
+
+bool rc_config_text_frames(const struct rc_config *cfg, const char *channel)
+{
+	const struct rc_channel_cfg *c = channel_cfg(cfg, channel);
+
+	return c && c->text_frames == 1;
+}
+
+static bool content_type_ok(const char *t);
+static int parse_cache(const char *s, struct rc_cache_policy *p);
+
+/* --channel NAME:key=value[,key=value...] */
+static int parse_channel(struct rc_config *cfg, const char *arg, char *err, size_t errlen)
+{
+	const char *colon = strchr(arg, ':');
+	char name[RC_CHANNEL_NAME_MAX + 1];
+	char item[256];
+	struct rc_channel_cfg *c;
+	const char *p;
+	uint64_t v;
+
+	if (!colon || !rc_channel_name_valid(arg, (size_t)(colon - arg))) {
+		snprintf(err, errlen, "--channel: expected NAME:key=value[,...], got '%s'", arg);
+		return -EINVAL;
+	}
+	memcpy(name, arg, (size_t)(colon - arg));
+	name[colon - arg] = '\0';
+	c = (struct rc_channel_cfg *)channel_cfg(cfg, name);
+	if (!c) {
+		if (cfg->nchans == RC_CONFIG_MAX_CHANNEL_CFG) {
+			snprintf(err, errlen, "--channel: at most %d channels", RC_CONFIG_MAX_CHANNEL_CFG);
+			return -EINVAL;
+		}
+		c = &cfg->chans[cfg->nchans++];
+		memset(c, 0, sizeof(*c));
+		strcpy(c->channel, name);
+		c->slow = -1;
+		c->text_frames = -1;
+	}
+	for (p = colon + 1; *p;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		char *val;
+
+		if (n == 0 || n >= sizeof(item))
+			goto bad;
+		memcpy(item, p, n);
+		item[n] = '\0';
+		p += n + (end ? 1 : 0);
+		val = strchr(item, '=');
+		if (!val)
+			goto bad;
+		*val++ = '\0';
+		if (strcmp(item, "type") == 0) {
+			struct rc_content_type *t = &cfg->types[cfg->ntypes];
+
+			if (cfg->ntypes == RC_CONFIG_MAX_TYPES || !content_type_ok(val))
+				goto bad;
+			strcpy(t->channel, name);
+			strcpy(t->type, val);
+			cfg->ntypes++;
+		} else if (strcmp(item, "cache") == 0) {
+			char spec[RC_CHANNEL_NAME_MAX + 64];
+			char *sep = strchr(val, ':');
+
+			if (cfg->ncaches == RC_CONFIG_MAX_CACHES || !sep || strlen(val) > 40)
+				goto bad;
+			*sep = '=';	/* last:N -> last=N, as --cache spells it */
+			snprintf(spec, sizeof(spec), "%s:%s", name, val);
+			if (parse_cache(spec, &cfg->caches[cfg->ncaches]) < 0)
+				goto bad;
+			cfg->ncaches++;
+		} else if (strcmp(item, "slow") == 0 && strcmp(val, "drop") == 0) {
+			c->slow = RC_SLOW_DROP;
+		} else if (strcmp(item, "slow") == 0 && strcmp(val, "close") == 0) {
+			c->slow = RC_SLOW_CLOSE;
+		} else if (strcmp(item, "max-queue") == 0 && parse_u64(val, 1024, 1ull << 40, &v) == 0) {
+			c->max_queue = (size_t)v;
+		} else if (strcmp(item, "max-message") == 0 && parse_u64(val, 1, 64u << 20, &v) == 0) {
+			c->max_message = (uint32_t)v;
+		} else if (strcmp(item, "frames") == 0 && strcmp(val, "text") == 0) {
+			c->text_frames = 1;
+		} else if (strcmp(item, "frames") == 0 && strcmp(val, "binary") == 0) {
+			c->text_frames = 0;
+		} else {
+			goto bad;
+		}
+	}
+	return 0;
+bad:
+	snprintf(err, errlen,
+		 "--channel %s: bad setting (keys: type=, cache=last:N|bytes:N, slow=drop|close, "
+		 "max-queue=, max-message=, frames=binary|text)", arg);
+	return -EINVAL;
+}
+
 const struct rc_cache_policy *rc_config_cache(const struct rc_config *cfg, const char *channel)
 {
 	const struct rc_cache_policy *all = NULL;
@@ -223,6 +347,12 @@ void rc_config_usage(const char *prog)
 	       "                            from the registered ingest ring (default 0: never;\n"
 	       "                            on loopback the kernel copies anyway, see\n"
 	       "                            docs/ARCHITECTURE.md)\n"
+	       "  --channel NAME:KEY=VALUE[,KEY=VALUE...]\n"
+	       "                            settings of one channel: type=MEDIA/TYPE,\n"
+	       "                            cache=last:N|bytes:N, slow=drop|close, max-queue=BYTES,\n"
+	       "                            max-message=BYTES, frames=binary|text; repeatable\n"
+	       "  --config FILE             read options from FILE first, one per line without\n"
+	       "                            the dashes ('udp 0.0.0.0:9000=live'); '#' comments\n"
 	       "  --log-level LEVEL         error, warn, info (default) or debug\n"
 	       "  --help                    show this help and exit\n"
 	       "  --version                 show the version and exit\n"
@@ -255,7 +385,7 @@ enum {
 	OPT_LISTEN = 256, OPT_UDP, OPT_MAX_QUEUE, OPT_SLOW, OPT_BUF_COUNT, OPT_BUF_SIZE,
 	OPT_HANDSHAKE, OPT_PING, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
 	OPT_HELP, OPT_VERSION, OPT_ZC_MIN, OPT_CONTENT_TYPE, OPT_TCP, OPT_MULTI_PUB,
-	OPT_MAX_MESSAGE, OPT_UDP_MUX, OPT_CACHE, OPT_GRACE,
+	OPT_MAX_MESSAGE, OPT_UDP_MUX, OPT_CACHE, OPT_GRACE, OPT_CHANNEL, OPT_CONFIG,
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -283,6 +413,8 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "udp-mux", required_argument, NULL, OPT_UDP_MUX },
 		{ "cache", required_argument, NULL, OPT_CACHE },
 		{ "channel-grace", required_argument, NULL, OPT_GRACE },
+		{ "channel", required_argument, NULL, OPT_CHANNEL },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool udp_given = false;
@@ -451,6 +583,13 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			}
 			cfg->ncaches++;
 			break;
+		case OPT_CHANNEL:
+			if (parse_channel(cfg, optarg, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		case OPT_CONFIG:
+			/* Loaded by main() before the command line; nothing here. */
+			break;
 		case OPT_GRACE:
 			if (parse_u64(optarg, 0, 86400000, &v) < 0)
 				goto bad_number;
@@ -480,4 +619,77 @@ bad_number:
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int rc_config_load(struct rc_config *cfg, const char *path, char *err, size_t errlen)
+{
+	/* Every line becomes "--key" [value] in an argv for rc_config_parse(),
+	 * so the file accepts exactly what the command line does. */
+	enum { MAX_ARGS = 512 };
+	char *argv[MAX_ARGS + 2];
+	char line[1024];
+	int argc = 1, lineno = 0, ret;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		ret = -errno;
+		snprintf(err, errlen, "--config %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	argv[0] = "ringcast";
+	ret = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *key, *val, *hash = strchr(line, '#');
+		size_t n;
+
+		lineno++;
+		if (hash)
+			*hash = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		n = strlen(p);
+		while (n && (p[n - 1] == '\n' || p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+			p[--n] = '\0';
+		if (!n)
+			continue;
+		if (argc + 2 > MAX_ARGS) {
+			snprintf(err, errlen, "%s:%d: too many options", path, lineno);
+			ret = -EINVAL;
+			goto out;
+		}
+		key = p;
+		val = strpbrk(p, " \t");
+		if (val) {
+			*val++ = '\0';
+			while (*val == ' ' || *val == '\t')
+				val++;
+		}
+		argv[argc] = malloc(strlen(key) + 3);
+		if (!argv[argc]) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		sprintf(argv[argc++], "--%s", key);
+		if (val && *val) {
+			argv[argc] = strdup(val);
+			if (!argv[argc]) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			argc++;
+		}
+	}
+	argv[argc] = NULL;
+	ret = rc_config_parse(cfg, argc, argv, err, errlen);
+	if (ret < 0) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "%s: %s", path, why);
+	}
+out:
+	for (int i = 1; i < argc; i++)
+		free(argv[i]);
+	fclose(f);
+	return ret;
 }

@@ -36,7 +36,21 @@ struct rc_cache_policy {
 	uint64_t bytes;		/* keep at most N bytes (0: no byte bound) */
 };
 
+/* Settings of one channel from --channel NAME:key=value,... (unset fields
+ * fall back to the global options). */
+struct rc_channel_cfg {
+	char channel[RC_CHANNEL_NAME_MAX + 1];
+	int slow;		/* enum rc_slow_policy, or -1 */
+	size_t max_queue;	/* 0: --max-queue */
+	uint32_t max_message;	/* 0: --max-message */
+	int text_frames;	/* 1: WebSocket text frames; 0: binary; -1: unset (binary) */
+};
+
+#define RC_CONFIG_MAX_CHANNEL_CFG 64
+
 struct rc_config {
+	struct rc_channel_cfg chans[RC_CONFIG_MAX_CHANNEL_CFG];
+	size_t nchans;
 	struct rc_content_type types[RC_CONFIG_MAX_TYPES];
 	size_t ntypes;
 	struct rc_cache_policy caches[RC_CONFIG_MAX_CACHES];
@@ -85,6 +99,20 @@ const char *rc_config_content_type(const struct rc_config *cfg, const char *chan
 /* The cache policy of a channel: its own --cache, else the one for every
  * channel, else NULL (no cache). */
 const struct rc_cache_policy *rc_config_cache(const struct rc_config *cfg, const char *channel);
+
+/* Effective per-channel settings: the channel's --channel value, else the
+ * global option. */
+enum rc_slow_policy rc_config_slow(const struct rc_config *cfg, const char *channel);
+size_t rc_config_max_queue(const struct rc_config *cfg, const char *channel);
+uint32_t rc_config_max_message(const struct rc_config *cfg, const char *channel);
+bool rc_config_text_frames(const struct rc_config *cfg, const char *channel);
+
+/* Reads a configuration file: one option per line, written as on the command
+ * line without the leading dashes ("udp 0.0.0.0:9000=live",
+ * "multi-publisher"); '#' starts a comment. Parsed over cfg, so options
+ * given afterwards on the command line win. Returns 0, or -errno / -EINVAL
+ * with a reason in err. */
+int rc_config_load(struct rc_config *cfg, const char *path, char *err, size_t errlen);
 
 /* Prints the --help text to stdout. */
 void rc_config_usage(const char *prog);

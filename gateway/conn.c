@@ -360,8 +360,10 @@ static void ws_command(struct rc_conn *c, const uint8_t *msg, size_t len)
 		return;
 	}
 	s = &c->extra[slot];
-	*s = (struct rc_sub){ .q = &c->q, .owner = c, .max_queue = c->sub.max_queue,
-			      .policy = c->sub.policy, .kind = RC_SUB_WS_TAGGED, .evict = conn_evict };
+	*s = (struct rc_sub){ .q = &c->q, .owner = c,
+			      .max_queue = rc_config_max_queue(&srv->cfg, ch->name),
+			      .policy = rc_config_slow(&srv->cfg, ch->name),
+			      .kind = RC_SUB_WS_TAGGED, .evict = conn_evict };
 	c->sub.kind = RC_SUB_WS_TAGGED;
 	/* The answer goes first, then the cache, then live messages. */
 	ws_reply(c, "{\"subscribed\":\"%s\"%s}", name, "");

@@ -118,6 +118,10 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 	memcpy(out, resp, (size_t)len);
 	/* The 101 goes into the queue before the subscription starts, so it
 	 * precedes every frame. */
+	if (ch) {
+		c->sub.policy = rc_config_slow(&srv->cfg, ch->name);
+		c->sub.max_queue = rc_config_max_queue(&srv->cfg, ch->name);
+	}
 	if (rc_sendq_push_heap(&c->q, out, (uint32_t)len) < 0 ||
 	    (ch && rc_hub_subscribe(&srv->hub, ch, &c->sub) < 0)) {
 		if (ch)
@@ -175,6 +179,8 @@ static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc
 	}
 	memcpy(out, head, (size_t)len);
 	c->sub.kind = (uint8_t)kind;
+	c->sub.policy = rc_config_slow(&srv->cfg, ch->name);
+	c->sub.max_queue = rc_config_max_queue(&srv->cfg, ch->name);
 	if (rc_sendq_push_heap(&c->q, out, (uint32_t)len) < 0 ||
 	    rc_hub_subscribe(&srv->hub, ch, &c->sub) < 0) {
 		rc_hub_release(&srv->hub, ch);
@@ -401,8 +407,12 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 			return;
 		}
 		if (head) {
-			rc_http_respond(c, 200, rc_config_content_type(&c->srv->cfg, path + 8), NULL, "",
-					0, !keep_alive);
+			char name[RC_CHANNEL_NAME_MAX + 1];
+
+			memcpy(name, path + 8, path_len - 8);
+			name[path_len - 8] = '\0';
+			rc_http_respond(c, 200, rc_config_content_type(&c->srv->cfg, name), NULL, "", 0,
+					!keep_alive);
 			return;
 		}
 		stream(c, path + 8, path_len - 8, RC_SUB_RAW);

@@ -16,6 +16,19 @@ int main(int argc, char **argv)
 	int ret;
 
 	rc_config_defaults(&cfg);
+	/* A --config file is read first, so the command line overrides it. */
+	for (int i = 1; i < argc; i++) {
+		const char *path = NULL;
+
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+		if (path && rc_config_load(&cfg, path, err, sizeof(err)) < 0) {
+			fprintf(stderr, "ringcast: %s\n", err);
+			return 2;
+		}
+	}
 	if (rc_config_parse(&cfg, argc, argv, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcast: %s\nTry 'ringcast --help'.\n", err);
 		return 2;

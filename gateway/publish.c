@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "utf8.h"
 #include "server.h"
 #include "sse.h"
 
@@ -33,6 +34,11 @@ static struct rc_cache *channel_cache(struct rc_server *srv, struct rc_channel *
 {
 	const struct rc_cache_policy *p;
 
+	if (!ch->set_up) {
+		ch->set_up = true;
+		ch->opcode = rc_config_text_frames(&srv->cfg, ch->name) ? RC_WS_OP_TEXT
+									: RC_WS_OP_BINARY;
+	}
 	if (ch->owner_data || ch->no_cache)
 		return ch->owner_data;
 	p = rc_config_cache(&srv->cfg, ch->name);
@@ -44,7 +50,8 @@ static struct rc_cache *channel_cache(struct rc_server *srv, struct rc_channel *
 
 /* Keeps the message for late joiners: a shared message by reference, a
  * ring message as a copy (see cache.h for why). */
-static void cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *payload)
+static void cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *payload,
+			  unsigned opcode)
 {
 	struct rc_shmsg *c = m->shm;
 
@@ -57,7 +64,7 @@ static void cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *pay
 	} else {
 		rc_shmsg_ref(c);
 	}
-	rc_ws_header_prepend(c->data, RC_WS_OP_BINARY, c->len);
+	rc_ws_header_prepend(c->data, opcode, c->len);
 	rc_cache_add(cache, c);
 	rc_shmsg_unref(c);
 }
@@ -96,16 +103,26 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 {
 	uint8_t *payload = m->frame + m->hdr_len;
 	struct rc_cache *cache = channel_cache(srv, ch);
+	unsigned opcode = ch->opcode;
 
+	/* A text channel's message that is not UTF-8 goes as binary: a
+	 * browser closes the connection on an invalid text frame. */
+	if (opcode == RC_WS_OP_TEXT) {
+		struct rc_utf8 u;
+
+		rc_utf8_init(&u);
+		if (!rc_utf8_feed(&u, payload, m->payload_len) || !rc_utf8_complete(&u))
+			opcode = RC_WS_OP_BINARY;
+	}
 	ch->msgs_in++;
 	ch->bytes_in += m->payload_len;
 	if (cache)
-		cache_message(cache, m, payload);
+		cache_message(cache, m, payload, opcode);
 	if (!ch->nsubs)
 		return;
 	/* Framed once, in place: the header goes into the bytes in front of the
 	 * payload, and every subscriber's send points at this same memory. */
-	m->frame = rc_ws_header_prepend(payload, RC_WS_OP_BINARY, m->payload_len);
+	m->frame = rc_ws_header_prepend(payload, opcode, m->payload_len);
 	m->hdr_len = (uint32_t)(payload - m->frame);
 	m->sse = sse_event(ch, payload, m->payload_len);
 	rc_hub_publish(&srv->hub, ch, m);

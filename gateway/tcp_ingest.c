@@ -260,7 +260,7 @@ static void hello(struct rc_publisher *p)
 	ch->publishers++;
 	p->ch = ch;
 	p->mode = req.mode;
-	rc_framed_init(&p->fr, srv->cfg.max_message);
+	rc_framed_init(&p->fr, rc_config_max_message(&srv->cfg, ch->name));
 	rc_sendq_push_static(&p->q, (const uint8_t *)"OK\n", 3);
 	p->state = RC_PUB_STREAM;
 	rc_log_debug("publisher fd %d on channel %s (%s)", p->fd, ch->name,

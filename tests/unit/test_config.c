@@ -3,7 +3,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -123,4 +126,68 @@ Test(config, cache_policies)
 	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, bad2), -EINVAL);
 	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, bad3), -EINVAL);
 	cr_assert(strstr(err, "--cache"), "%s", err);
+}
+
+Test(config, per_channel_settings)
+{
+	struct rc_config cfg;
+	char err[256];
+	char *argv[] = { "ringcast", "--slow", "drop",
+			 "--channel", "chat:frames=text,slow=close,max-queue=8192",
+			 "--channel", "tv:type=video/mp2t,cache=bytes:100000,max-message=4096", NULL };
+	char *bad[] = { "ringcast", "--channel", "tv:frames=purple", NULL };
+	char *bad2[] = { "ringcast", "--channel", "tv", NULL };
+
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 7, argv), 0, "%s", err);
+	cr_assert(rc_config_text_frames(&cfg, "chat"));
+	cr_assert(!rc_config_text_frames(&cfg, "tv"));
+	cr_assert_eq(rc_config_slow(&cfg, "chat"), RC_SLOW_CLOSE);
+	cr_assert_eq(rc_config_slow(&cfg, "tv"), RC_SLOW_DROP);
+	cr_assert_eq(rc_config_max_queue(&cfg, "chat"), 8192);
+	cr_assert_eq(rc_config_max_queue(&cfg, "tv"), 4u << 20);
+	cr_assert_eq(rc_config_max_message(&cfg, "tv"), 4096);
+	cr_assert_eq(rc_config_max_message(&cfg, "chat"), 1u << 20);
+	cr_assert_str_eq(rc_config_content_type(&cfg, "tv"), "video/mp2t");
+	cr_assert_eq(rc_config_cache(&cfg, "tv")->bytes, 100000);
+	cr_assert_null(rc_config_cache(&cfg, "chat"));
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, bad), -EINVAL);
+	cr_assert(strstr(err, "bad setting"), "%s", err);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, bad2), -EINVAL);
+}
+
+Test(config, config_file_then_command_line)
+{
+	char path[] = "/tmp/ringcast-config-test-XXXXXX";
+	int fd = mkstemp(path);
+	static const char text[] = "# ringcast test configuration\n"
+				   "listen 127.0.0.1:0\n"
+				   "udp 127.0.0.1:0=a   # first port\n"
+				   "udp 127.0.0.1:0=b\n"
+				   "\n"
+				   "  multi-publisher\n"
+				   "channel a:frames=text\n";
+	struct rc_config cfg;
+	char err[256];
+	char *argv[] = { "ringcast", "--config", path, "--slow", "close", NULL };
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fd);
+	rc_config_defaults(&cfg);
+	cr_assert_eq(rc_config_load(&cfg, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(rc_config_parse(&cfg, 5, argv, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg.nudp, 2);
+	cr_assert_str_eq(cfg.udp[1].channel, "b");
+	cr_assert(cfg.multi_publisher);
+	cr_assert(rc_config_text_frames(&cfg, "a"));
+	cr_assert_eq(cfg.slow, RC_SLOW_CLOSE);
+	/* A bad line names the file and the problem. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	cr_assert_eq(write(fd, "udp nonsense\n", 13), 13);
+	close(fd);
+	rc_config_defaults(&cfg);
+	cr_assert_eq(rc_config_load(&cfg, path, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, path) && strstr(err, "--udp"), "%s", err);
+	unlink(path);
+	cr_assert_lt(rc_config_load(&cfg, "/nonexistent/ringcast.conf", err, sizeof(err)), 0);
 }
