@@ -17,6 +17,12 @@
 #include "shmsg.h"
 
 struct rc_cache {
+	bool ts;		/* MPEG-TS mode: PAT/PMT, then messages from the last keyframe */
+	uint16_t pmt_pid;	/* ts: the PMT's PID from the latest PAT (0x1fff: none yet) */
+	bool in_gop;		/* ts: a keyframe was seen and the GOP fits max_bytes */
+	uint8_t pat[188], pmt[188];
+	bool have_pat, have_pmt;
+	struct rc_shmsg *psi;	/* ts: PAT + PMT as one message, replayed first */
 	uint32_t max_msgs;	/* keep at most this many messages (0: no count bound) */
 	uint64_t max_bytes;	/* and at most this many payload bytes (0: no byte bound) */
 	uint32_t head, count, cap;
@@ -26,6 +32,11 @@ struct rc_cache {
 
 /* Creates a cache bounded by max_msgs and/or max_bytes. NULL on no memory. */
 struct rc_cache *rc_cache_new(uint32_t max_msgs, uint64_t max_bytes);
+
+/* Creates an MPEG-TS cache: the latest PAT and PMT, and the messages from
+ * the last keyframe on, at most max_bytes of them (a longer GOP is not
+ * cached; joiners then wait for the next keyframe). NULL on no memory. */
+struct rc_cache *rc_cache_new_ts(uint64_t max_bytes);
 
 /* Frees the cache and drops its references. */
 void rc_cache_free(struct rc_cache *c);

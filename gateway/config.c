@@ -220,9 +220,11 @@ static int parse_channel(struct rc_config *cfg, const char *arg, char *err, size
 			char spec[RC_CHANNEL_NAME_MAX + 64];
 			char *sep = strchr(val, ':');
 
-			if (cfg->ncaches == RC_CONFIG_MAX_CACHES || !sep || strlen(val) > 40)
+			if (cfg->ncaches == RC_CONFIG_MAX_CACHES || (!sep && strcmp(val, "ts")) ||
+			    strlen(val) > 40)
 				goto bad;
-			*sep = '=';	/* last:N -> last=N, as --cache spells it */
+			if (sep)
+				*sep = '=';	/* last:N -> last=N, as --cache spells it */
 			snprintf(spec, sizeof(spec), "%s:%s", name, val);
 			if (parse_cache(spec, &cfg->caches[cfg->ncaches]) < 0)
 				goto bad;
@@ -246,7 +248,7 @@ static int parse_channel(struct rc_config *cfg, const char *arg, char *err, size
 	return 0;
 bad:
 	snprintf(err, errlen,
-		 "--channel %s: bad setting (keys: type=, cache=last:N|bytes:N, slow=drop|close, "
+		 "--channel %s: bad setting (keys: type=, cache=last:N|bytes:N|ts, slow=drop|close, "
 		 "max-queue=, max-message=, frames=binary|text)", arg);
 	return -EINVAL;
 }
@@ -283,6 +285,11 @@ static int parse_cache(const char *s, struct rc_cache_policy *p)
 	}
 	if (strncmp(pol, "bytes=", 6) == 0 && parse_u64(pol + 6, 1, 1ull << 32, &v) == 0) {
 		p->bytes = v;
+		return 0;
+	}
+	if (strcmp(pol, "ts") == 0) {
+		p->ts = true;
+		p->bytes = 8u << 20;	/* a few seconds of a few Mbit/s */
 		return 0;
 	}
 	return -EINVAL;
@@ -324,10 +331,12 @@ void rc_config_usage(const char *prog)
 	       "  --content-type CHANNEL=TYPE\n"
 	       "                            Content-Type of /stream/CHANNEL (default\n"
 	       "                            application/octet-stream; e.g. live=video/mp2t)\n"
-	       "  --cache [CHANNEL:]last=N|bytes=N\n"
+	       "  --cache [CHANNEL:]last=N|bytes=N|ts\n"
 	       "                            late joiners first get the channel's last N messages\n"
 	       "                            (or its most recent N bytes of whole messages);\n"
-	       "                            without CHANNEL: for every channel; repeatable\n"
+	       "                            ts: MPEG-TS PAT/PMT and the data since the last\n"
+	       "                            keyframe (up to 8 MiB); without CHANNEL: for every\n"
+	       "                            channel; repeatable\n"
 	       "  --max-queue BYTES         bytes queued per subscriber before the slow policy\n"
 	       "                            applies (default 4194304)\n"
 	       "  --slow drop|close         slow subscriber policy: skip whole messages and count\n"

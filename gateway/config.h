@@ -34,6 +34,7 @@ struct rc_cache_policy {
 	char channel[RC_CHANNEL_NAME_MAX + 1];
 	uint32_t last;		/* keep the last N messages (0: no count bound) */
 	uint64_t bytes;		/* keep at most N bytes (0: no byte bound) */
+	bool ts;		/* MPEG-TS mode: PAT/PMT + last keyframe on, within `bytes` */
 };
 
 /* Settings of one channel from --channel NAME:key=value,... (unset fields

@@ -43,7 +43,7 @@ static struct rc_cache *channel_cache(struct rc_server *srv, struct rc_channel *
 		return ch->owner_data;
 	p = rc_config_cache(&srv->cfg, ch->name);
 	if (p)
-		ch->owner_data = rc_cache_new(p->last, p->bytes);
+		ch->owner_data = p->ts ? rc_cache_new_ts(p->bytes) : rc_cache_new(p->last, p->bytes);
 	ch->no_cache = !ch->owner_data;
 	return ch->owner_data;
 }

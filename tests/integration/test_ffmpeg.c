@@ -138,6 +138,57 @@ Test(ffmpeg, mpegts_over_udp_plays_from_stream, .fini = fini, .timeout = 120)
 	RC_STOP_OK(&srv);
 }
 
+/* A late joiner of a --cache ts channel starts with PAT and PMT, then data
+ * from the last keyframe, so a player can start at once. */
+Test(ffmpeg, late_joiner_gets_pat_pmt_first, .fini = fini, .timeout = 120)
+{
+	char target[128], req[128], head[1024];
+	unsigned char ts[188 * 3] = { 0 };
+	char *pub[] = { "/usr/bin/ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi",
+			"-i", "testsrc=size=320x240:rate=25", "-t", "3", "-c:v", "mpeg1video",
+			"-b:v", "400k", "-bf", "0", "-g", "10", "-f", "mpegts", target, NULL };
+	size_t have = 0, body;
+	int64_t end;
+	int fd;
+
+	need_ffmpeg();
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=tv", "--cache", "tv:ts");
+	snprintf(target, sizeof(target), "udp://127.0.0.1:%d?pkt_size=1316", srv.udp[0].port);
+	kids[1] = spawn(pub, NULL);
+	rc_assert(wait_exit(kids[1], 30000) == 0, "ffmpeg should publish and exit 0");
+	kids[1] = -1;
+	/* Nobody watched; now a viewer joins. */
+	fd = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
+	snprintf(req, sizeof(req), "GET /stream/tv HTTP/1.1\r\nHost: t\r\n\r\n");
+	rc_assert(fd >= 0 && rc_write_all(fd, req, strlen(req), RC_WAIT_TIMEOUT_MS) == 0, "join");
+	end = rc_now_ms() + RC_WAIT_TIMEOUT_MS;
+	while (rc_now_ms() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char *h;
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = read(fd, head + have, sizeof(head) - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		head[have] = '\0';
+		h = strstr(head, "\r\n\r\n");
+		if (h && (body = have - (size_t)(h + 4 - head)) >= sizeof(ts)) {
+			memcpy(ts, h + 4, sizeof(ts));
+			break;
+		}
+	}
+	close(fd);
+	rc_assert(have > 0 && ts[0] == 0x47 && (ts[1] & 0x1f) == 0 && ts[2] == 0 && (ts[1] & 0x40),
+		  "the first packet is the PAT");
+	rc_assert(ts[188] == 0x47 && (ts[189] & 0x40) && ts[192] == 0x00 && ts[193] == 0x02,
+		  "the second is the PMT (table id 2)");
+	rc_assert(ts[376] == 0x47, "then more packets");
+	RC_STOP_OK(&srv);
+}
+
 Test(ffmpeg, mpegts_over_http_post_plays_from_stream, .fini = fini, .timeout = 120)
 {
 	char target[128], out[1024];

@@ -227,3 +227,70 @@ Test(ws_command, parse)
 		guard_free(g, len ? len : 1);
 	}
 }
+
+#include "ts.h"
+
+/* A 188-byte packet with the given PID and payload-unit-start flag, its
+ * payload filled from `payload` (n bytes) and the rest 0xff stuffing. */
+static void ts_packet(uint8_t *p, uint16_t pid, bool start, const uint8_t *payload, size_t n)
+{
+	memset(p, 0xff, 188);
+	p[0] = 0x47;
+	p[1] = (uint8_t)((start ? 0x40 : 0) | (pid >> 8));
+	p[2] = (uint8_t)pid;
+	p[3] = 0x10;	/* payload only */
+	memcpy(p + 4, payload, n);
+}
+
+Test(ts, pat_pmt_and_keyframes)
+{
+	/* PAT: pointer 0, table 0, section length 13, program 1 -> PID 0x1000 */
+	static const uint8_t pat[] = { 0x00, 0x00, 0xb0, 0x0d, 0x00, 0x01, 0xc1, 0x00, 0x00,
+				       0x00, 0x01, 0xf0, 0x00, 0x2a, 0xb1, 0x04, 0xb2 };
+	static const uint8_t pmt[] = { 0x00, 0x02, 0xb0, 0x12 };
+	/* PES start, header length 0, then an MPEG-1 sequence header */
+	static const uint8_t seq[] = { 0, 0, 1, 0xe0, 0, 0, 0x80, 0x00, 0x00, 0, 0, 1, 0xb3 };
+	static const uint8_t plain[] = { 0, 0, 1, 0xe0, 0, 0, 0x80, 0x00, 0x00, 0, 0, 1, 0x00 };
+	uint8_t msg[188 * 4];
+	uint16_t pmt_pid = 0x1fff;
+	struct rc_ts_scan s;
+	uint8_t *g;
+
+	ts_packet(msg, 0, true, pat, sizeof(pat));
+	ts_packet(msg + 188, 0x1000, true, pmt, sizeof(pmt));
+	ts_packet(msg + 376, 0x100, true, plain, sizeof(plain));
+	ts_packet(msg + 564, 0x100, false, plain, sizeof(plain));
+	g = guard_copy(msg, sizeof(msg));
+	cr_assert(rc_ts_scan(g, sizeof(msg), &pmt_pid, &s));
+	cr_assert_eq(pmt_pid, 0x1000);
+	cr_assert_eq(s.pat, g);
+	cr_assert_eq(s.pmt, g + 188);
+	cr_assert(!s.keyframe, "a PES without a sequence header is no keyframe");
+	guard_free(g, sizeof(msg));
+
+	ts_packet(msg + 376, 0x100, true, seq, sizeof(seq));
+	g = guard_copy(msg + 376, 188);
+	cr_assert(rc_ts_scan(g, 188, &pmt_pid, &s));
+	cr_assert(s.keyframe, "sequence header starts a keyframe");
+	cr_assert_null(s.pat);
+	guard_free(g, 188);
+
+	/* random_access_indicator in an adaptation field */
+	ts_packet(msg, 0x100, false, plain, 0);
+	msg[3] = 0x30;
+	msg[4] = 1;
+	msg[5] = 0x40;
+	g = guard_copy(msg, 188);
+	cr_assert(rc_ts_scan(g, 188, &pmt_pid, &s));
+	cr_assert(s.keyframe, "random_access_indicator starts a keyframe");
+	guard_free(g, 188);
+
+	/* Not whole packets, or no sync byte: nothing is claimed. */
+	g = guard_copy(msg, 100);
+	cr_assert(!rc_ts_scan(g, 100, &pmt_pid, &s));
+	guard_free(g, 100);
+	msg[0] = 0x48;
+	g = guard_copy(msg, 188);
+	cr_assert(!rc_ts_scan(g, 188, &pmt_pid, &s));
+	guard_free(g, 188);
+}
