@@ -1,16 +1,21 @@
 # Thin wrapper: installs what is missing (Debian 12, as root), then builds
 # with meson/ninja. `make run` starts the gateway on its built-in defaults;
-# `make test` runs every test, then the same suite under ASan+UBSan.
+# `make test` runs every test, then the same suite under ASan+UBSan, then a
+# short libFuzzer smoke run of every harness (clang). `make fuzz` fuzzes for
+# longer; `make test-valgrind` runs the integration tests with the server
+# under valgrind's memcheck.
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+VG_BUILD   ?= build-vg
 ARGS       ?=
 
 # Debian packages the build and the tests need.
 DEPS = gcc pkg-config meson ninja-build python3 liburing-dev libwebsockets-dev \
-       libcriterion-dev libssl-dev util-linux
+       libcriterion-dev libssl-dev util-linux clang libclang-rt-14-dev ffmpeg
 
-.PHONY: all deps build run test test-unit test-asan bench clean
+.PHONY: all deps build run test test-unit test-asan test-valgrind fuzz bench clean
 
 all: build
 
@@ -38,12 +43,69 @@ $(ASAN_BUILD)/build.ninja: | deps
 # Sanitizer reports are failures: UBSan stops at the first one, LSan checks leaks.
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-test: build $(ASAN_BUILD)/build.ninja
+# The libFuzzer harnesses need clang. Only they are built in this dir
+# (ninja target fuzz-harnesses), without a project-wide --werror: the gcc
+# builds above are the -Werror gate for the project, and a clang-only warning
+# elsewhere must not stop the fuzzers (the harnesses themselves are -Werror).
+$(FUZZ_BUILD)/build.ninja: | deps
+	CC=clang meson setup $(FUZZ_BUILD) -Dtests=true -Dbuildtype=debugoptimized
+
+FUZZ_SMOKE_SECONDS ?= 5
+
+test: build $(ASAN_BUILD)/build.ninja $(FUZZ_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
+	ninja -C $(FUZZ_BUILD) fuzz-harnesses
 	@status=0; \
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2 || status=1; \
 	$(SAN_ENV) meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 --timeout-multiplier 3 || status=1; \
-	python3 tests/summary.py $(BUILD)/meson-logs/testlog.json $(ASAN_BUILD)/meson-logs/testlog.json; \
+	FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) meson test -C $(FUZZ_BUILD) --suite fuzz --no-rebuild --print-errorlogs --num-processes 2 || status=1; \
+	python3 tests/summary.py $(BUILD)/meson-logs/testlog.json $(ASAN_BUILD)/meson-logs/testlog.json $(FUZZ_BUILD)/meson-logs/testlog.json; \
+	exit $$status
+
+# make fuzz [FUZZ_SECONDS=600] [FUZZ_JOBS=2]: every harness for FUZZ_SECONDS,
+# FUZZ_JOBS at a time. The corpus grows in $(FUZZ_OUT)/corpus/NAME (kept
+# between runs, never in git); reproducers land in $(FUZZ_OUT)/crashes/NAME.
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS    ?= 2
+FUZZ_OUT     ?= $(FUZZ_BUILD)/fuzz-out
+FUZZ_NAMES    = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) fuzz-harnesses
+	@echo "fuzzing $(FUZZ_NAMES) for $(FUZZ_SECONDS) s each, $(FUZZ_JOBS) at a time; logs in $(FUZZ_OUT)/logs"
+	@status=0; rm -f $(FUZZ_OUT)/logs/*.summary; \
+	printf '%s\n' $(FUZZ_NAMES) | xargs -P $(FUZZ_JOBS) -I{} \
+		tests/fuzz/run.sh -t $(FUZZ_SECONDS) -o $(abspath $(FUZZ_OUT)) \
+		$(FUZZ_BUILD)/tests/fuzz/fuzz_{} tests/fuzz/corpus/{} >/dev/null || status=1; \
+	echo "---- fuzz results ($(FUZZ_SECONDS) s each) ----"; \
+	for n in $(FUZZ_NAMES); do \
+		cat $(FUZZ_OUT)/logs/$$n.summary 2>/dev/null || { echo "fuzz_$$n: no result"; status=1; }; \
+	done; \
+	echo "corpus: $(FUZZ_OUT)/corpus/NAME, reproducers: $(FUZZ_OUT)/crashes/NAME"; \
+	exit $$status
+
+# make test-valgrind: the integration tests with every server they start run
+# through $(VALGRIND) (RINGCAST_WRAPPER, see tests/integration/harness.h).
+# Memcheck's exit code 99 on any error or definite leak fails the tests'
+# "exit 0 after SIGTERM" checks. Deadlines are scaled for valgrind's speed.
+# The slab the kernel receives into is anonymous mmap, which memcheck counts
+# as defined, so io_uring's writes cause no false "uninitialised" reports and
+# no suppression file is needed (it also means memcheck cannot check what
+# the kernel reads or writes there on io_uring's behalf).
+VALGRIND ?= valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99
+RINGCAST_TIME_SCALE ?= 10
+
+$(VG_BUILD)/build.ninja: | deps
+	meson setup $(VG_BUILD) --werror -Dtests=true -Dbuildtype=debug
+
+test-valgrind: deps $(VG_BUILD)/build.ninja
+	@$(MAKE) --no-print-directory deps DEPS=valgrind
+	ninja -C $(VG_BUILD)
+	@status=0; \
+	RINGCAST_WRAPPER="$(VALGRIND)" RINGCAST_TIME_SCALE=$(RINGCAST_TIME_SCALE) \
+		meson test -C $(VG_BUILD) --suite integration --no-rebuild --print-errorlogs \
+		--timeout-multiplier $(RINGCAST_TIME_SCALE) || status=1; \
+	python3 tests/summary.py $(VG_BUILD)/meson-logs/testlog.json; \
 	exit $$status
 
 bench: build

@@ -401,13 +401,13 @@ Test(http, channel_names, .fini = rc_cleanup)
 		"/ws/no-such-channel-yet",
 		"/ws/A.z_0-9",
 		"/ws/x",
-		"/ws/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",	/* 64 */
+		("/ws/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),	/* 64 */
 	};
 	static const char *const bad[] = {
 		"/ws/",
-		"/ws/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",	/* 65 */
+		("/ws/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),	/* 65 */
 		"/ws/bad%20name",
 		"/ws/a/b",
 		"/ws/semi;colon",
