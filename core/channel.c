@@ -18,20 +18,6 @@ const char *rc_drop_reason_name(enum rc_drop_reason r)
 	return r < RC_DROP_REASONS ? drop_names[r] : "unknown";
 }
 
-bool rc_channel_name_valid(const char *name, size_t len)
-{
-	if (len == 0 || len > RC_CHANNEL_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 /* FNV-1a: channel names are short and chosen by clients, and the table only
  * serves subscribe and bind, never the per-message path. */
 static uint32_t name_hash(const char *name, size_t len)
