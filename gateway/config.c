@@ -163,6 +163,20 @@ bool rc_config_text_frames(const struct rc_config *cfg, const char *channel)
 	return c && c->text_frames == 1;
 }
 
+bool rc_config_multi_publisher(const struct rc_config *cfg, const char *channel)
+{
+	const struct rc_channel_cfg *c = channel_cfg(cfg, channel);
+
+	return cfg->multi_publisher || (c && c->multi_publisher);
+}
+
+bool rc_config_ts(const struct rc_config *cfg, const char *channel)
+{
+	const struct rc_cache_policy *p = rc_config_cache(cfg, channel);
+
+	return (p && p->ts) || strcmp(rc_config_content_type(cfg, channel), "video/mp2t") == 0;
+}
+
 static bool content_type_ok(const char *t);
 static int parse_cache(const char *s, struct rc_cache_policy *p);
 
@@ -237,6 +251,8 @@ static int parse_channel(struct rc_config *cfg, const char *arg, char *err, size
 			c->max_queue = (size_t)v;
 		} else if (strcmp(item, "max-message") == 0 && parse_u64(val, 1, 64u << 20, &v) == 0) {
 			c->max_message = (uint32_t)v;
+		} else if (strcmp(item, "multi-publisher") == 0 && strcmp(val, "yes") == 0) {
+			c->multi_publisher = true;
 		} else if (strcmp(item, "frames") == 0 && strcmp(val, "text") == 0) {
 			c->text_frames = 1;
 		} else if (strcmp(item, "frames") == 0 && strcmp(val, "binary") == 0) {
@@ -249,7 +265,7 @@ static int parse_channel(struct rc_config *cfg, const char *arg, char *err, size
 bad:
 	snprintf(err, errlen,
 		 "--channel %s: bad setting (keys: type=, cache=last:N|bytes:N|ts, slow=drop|close, "
-		 "max-queue=, max-message=, frames=binary|text)", arg);
+		 "max-queue=, max-message=, frames=binary|text, multi-publisher=yes)", arg);
 	return -EINVAL;
 }
 
@@ -359,7 +375,8 @@ void rc_config_usage(const char *prog)
 	       "  --channel NAME:KEY=VALUE[,KEY=VALUE...]\n"
 	       "                            settings of one channel: type=MEDIA/TYPE,\n"
 	       "                            cache=last:N|bytes:N, slow=drop|close, max-queue=BYTES,\n"
-	       "                            max-message=BYTES, frames=binary|text; repeatable\n"
+	       "                            max-message=BYTES, frames=binary|text,\n"
+	       "                            multi-publisher=yes; repeatable\n"
 	       "  --config FILE             read options from FILE first, one per line without\n"
 	       "                            the dashes ('udp 0.0.0.0:9000=live'); '#' comments\n"
 	       "  --log-level LEVEL         error, warn, info (default) or debug\n"

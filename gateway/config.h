@@ -45,6 +45,7 @@ struct rc_channel_cfg {
 	size_t max_queue;	/* 0: --max-queue */
 	uint32_t max_message;	/* 0: --max-message */
 	int text_frames;	/* 1: WebSocket text frames; 0: binary; -1: unset (binary) */
+	bool multi_publisher;	/* several publishers may share the channel */
 };
 
 #define RC_CONFIG_MAX_CHANNEL_CFG 64
@@ -107,6 +108,11 @@ enum rc_slow_policy rc_config_slow(const struct rc_config *cfg, const char *chan
 size_t rc_config_max_queue(const struct rc_config *cfg, const char *channel);
 uint32_t rc_config_max_message(const struct rc_config *cfg, const char *channel);
 bool rc_config_text_frames(const struct rc_config *cfg, const char *channel);
+bool rc_config_multi_publisher(const struct rc_config *cfg, const char *channel);
+
+/* True for an MPEG-TS channel: its cache is `ts` or its content type is
+ * video/mp2t. Raw TCP publishers to it are cut on 188-byte packets. */
+bool rc_config_ts(const struct rc_config *cfg, const char *channel);
 
 /* Reads a configuration file: one option per line, written as on the command
  * line without the leading dashes ("udp 0.0.0.0:9000=live",

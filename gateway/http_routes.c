@@ -273,7 +273,7 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 		rc_http_respond(c, err == -ENOSPC ? 503 : 400, "text/plain", NULL, NULL, 0, true);
 		return;
 	}
-	if (ch->publishers && !srv->cfg.multi_publisher) {
+	if (ch->publishers && !rc_config_multi_publisher(&srv->cfg, ch->name)) {
 		rc_hub_release(&srv->hub, ch);
 		rc_http_respond(c, 409, "text/plain", NULL, "channel has a publisher\n", 24, true);
 		return;

@@ -91,6 +91,9 @@ struct rc_publisher {
 	struct rc_channel *ch;
 	struct rc_framed fr;
 	struct rc_shmsg *partial;	/* framed message being assembled */
+	bool ts_align;			/* raw on a TS channel: cut on 188-byte packets */
+	uint8_t carry[188];		/* ts_align: the packet the last receive cut */
+	size_t carry_len;
 	uint64_t since_ms;
 	uint64_t accepted_ms;
 	uint64_t bytes_in;

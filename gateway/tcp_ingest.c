@@ -13,6 +13,7 @@
 #include "ingest_proto.h"
 #include "log.h"
 #include "publish.h"
+#include "ts.h"
 #include "server.h"
 
 static void pub_recv_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
@@ -227,8 +228,41 @@ static void stream_input(struct rc_publisher *p, uint16_t bid, uint8_t *data, si
 	/* Raw: what one receive brought is one message, published where it
 	 * landed. At offset 0 the header goes into the headroom; after the
 	 * opening line, into the line's bytes (at least "PUB x\n"). */
-	if (len)
-		rc_publish_ring(p->srv, p->ch, bid, data, (uint32_t)len);
+	if (!p->ts_align) {
+		if (len)
+			rc_publish_ring(p->srv, p->ch, bid, data, (uint32_t)len);
+		return;
+	}
+	/* An MPEG-TS channel: every message is whole 188-byte packets, so a
+	 * player that joins or a subscriber that skipped a message lands on a
+	 * packet boundary. The packet cut by the previous receive is finished
+	 * in a small copy; the whole packets that follow go out in place (their
+	 * header overwrites bytes already copied); the cut tail waits. */
+	if (p->carry_len) {
+		size_t need = RC_TS_PACKET - p->carry_len;
+		struct rc_shmsg *m;
+
+		if (len < need) {
+			memcpy(p->carry + p->carry_len, data, len);
+			p->carry_len += len;
+			return;
+		}
+		m = rc_shmsg_new(RC_TS_PACKET);
+		if (m) {
+			memcpy(m->data, p->carry, p->carry_len);
+			memcpy(m->data + p->carry_len, data, need);
+			m->len = RC_TS_PACKET;
+			rc_publish_shared(p->srv, p->ch, m);
+		}
+		p->carry_len = 0;
+		data += need;
+		len -= need;
+	}
+	if (len >= RC_TS_PACKET)
+		rc_publish_ring(p->srv, p->ch, bid, data,
+				(uint32_t)(len - len % RC_TS_PACKET));
+	memcpy(p->carry, data + len - len % RC_TS_PACKET, len % RC_TS_PACKET);
+	p->carry_len = len % RC_TS_PACKET;
 }
 
 static void hello(struct rc_publisher *p)
@@ -252,7 +286,7 @@ static void hello(struct rc_publisher *p)
 		pub_refuse(p, err == -ENOSPC ? "too many channels" : "bad channel");
 		return;
 	}
-	if (ch->publishers && !srv->cfg.multi_publisher) {
+	if (ch->publishers && !rc_config_multi_publisher(&srv->cfg, ch->name)) {
 		rc_hub_release(&srv->hub, ch);
 		pub_refuse(p, "busy");
 		return;
@@ -260,6 +294,7 @@ static void hello(struct rc_publisher *p)
 	ch->publishers++;
 	p->ch = ch;
 	p->mode = req.mode;
+	p->ts_align = rc_config_ts(&srv->cfg, ch->name);
 	rc_framed_init(&p->fr, rc_config_max_message(&srv->cfg, ch->name));
 	rc_sendq_push_static(&p->q, (const uint8_t *)"OK\n", 3);
 	p->state = RC_PUB_STREAM;

@@ -319,3 +319,54 @@ Test(tcp_ingest, multi_publisher_allows_several, .fini = fini)
 	rc_assert(strcmp(line, "OK\n") == 0, "second with --multi-publisher: '%s'", line);
 	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
 }
+
+/* Raw TCP to an MPEG-TS channel: every message is whole 188-byte packets,
+ * however the bytes were cut on the way, and none is lost. */
+Test(tcp_ingest, raw_ts_channel_keeps_packet_alignment, .fini = fini)
+{
+	enum { PACKETS = 300, TOTAL = PACKETS * 188 };
+	static unsigned char data[TOTAL], got[TOTAL], frame[70000];
+	struct ws_raw ws = { .fd = -1 };
+	char line[64], err[256];
+	size_t have = 0;
+	int frames = 0;
+	long long v;
+
+	payload_fill(4, 4, data, TOTAL);
+	for (int i = 0; i < PACKETS; i++)
+		data[i * 188] = 0x47;
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--tcp",
+		 "127.0.0.1:0", "--content-type", "tv=video/mp2t");
+	pool = sub_pool_new(1);
+	rc_assert(pool, "lws context");
+	rc_assert(ws_raw_open(&ws, &srv.http, "/ws/tv", 0, RC_WAIT_TIMEOUT_MS, err, sizeof(err)) == 0,
+		  "ws: %s", err);
+	rc_assert(rc_wait_metric(&srv, "ringcast_subscribers{channel=\"tv\"}", 1, RC_WAIT_TIMEOUT_MS,
+				 NULL, NULL, &v),
+		  "subscriber: %lld", v);
+	fds[0] = publisher("PUB tv raw\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "publisher: '%s'", line);
+	/* Odd slices with pauses, so receives end mid-packet. */
+	for (size_t off = 0; off < TOTAL; off += 1001) {
+		rc_assert(rc_write_all(fds[0], data + off, TOTAL - off < 1001 ? TOTAL - off : 1001,
+				       RC_WAIT_TIMEOUT_MS) == 0,
+			  "publish");
+		if (off % 10010 == 0)
+			rc_sleep_ms(2);
+	}
+	while (have < TOTAL) {
+		struct ws_frame f;
+		int r = ws_raw_recv(&ws, &f, frame, sizeof(frame), RC_WAIT_TIMEOUT_MS);
+
+		rc_assert(r == 1 && f.opcode == 2, "frame %d: %d", frames, r);
+		rc_assert(f.len % 188 == 0 && frame[0] == 0x47,
+			  "frame %d of %zu bytes is not whole TS packets", frames, f.len);
+		memcpy(got + have, frame, f.len);
+		have += f.len;
+		frames++;
+	}
+	ws_raw_close(&ws);
+	rc_assert(have == TOTAL && !memcmp(got, data, TOTAL), "every byte, in order");
+	cr_log_info("%d frames for %d packets", frames, PACKETS);
+	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
+}
