@@ -13,9 +13,14 @@ size_t rc_sse_event_size(const uint8_t *payload, size_t len, bool *binary)
 {
 	struct rc_utf8 u;
 
+	*binary = false;
+	/* Control characters (NUL, CR, LF, ...) would break the event framing
+	 * or surprise a client reading text: such payloads go as binary. */
+	for (size_t i = 0; i < len && !*binary; i++)
+		*binary = (payload[i] < 0x20 && payload[i] != '\t') || payload[i] == 0x7f;
 	rc_utf8_init(&u);
-	*binary = memchr(payload, '\n', len) || memchr(payload, '\r', len) ||
-		  !rc_utf8_feed(&u, payload, len) || !rc_utf8_complete(&u);
+	if (!*binary)
+		*binary = !rc_utf8_feed(&u, payload, len) || !rc_utf8_complete(&u);
 	if (*binary)
 		return sizeof(BINARY_HEAD) - 1 + 4 * ((len + 2) / 3) + 2;
 	return sizeof(TEXT_HEAD) - 1 + len + 2;

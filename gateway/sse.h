@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 /* How a payload is sent: as text ("data: <payload>\n\n") when it is valid
- * UTF-8 without CR or LF, otherwise base64-encoded with the event type
+ * UTF-8 without control characters (tab allowed), otherwise base64-encoded with the event type
  * "binary" ("event: binary\ndata: <base64>\n\n"). Returns the encoded size
  * and sets *binary. Pure. */
 size_t rc_sse_event_size(const uint8_t *payload, size_t len, bool *binary);

@@ -108,12 +108,17 @@ static size_t read_sse(int fd, unsigned char *out, size_t bytes, int events)
 		while ((stop = strstr(buf, "\n\n"))) {
 			char *ev = buf;
 
+
 			*stop = '\0';
 			if (!strncmp(ev, "event: binary\ndata: ", 20)) {
 				int len = (int)strlen(ev + 20);
 				int pad = len >= 2 ? (ev[20 + len - 1] == '=') + (ev[20 + len - 2] == '=') : 0;
-				int dn = EVP_DecodeBlock(out + got, (unsigned char *)ev + 20, len);
+				static unsigned char dec[1 << 20];
+				/* EVP_DecodeBlock also writes the padding's zero bytes:
+				 * decode aside and copy only the payload. */
+				int dn = EVP_DecodeBlock(dec, (unsigned char *)ev + 20, len);
 
+				memcpy(out + got, dec, (size_t)(dn - pad));
 				got += (size_t)(dn - pad);
 				n_ev++;
 			} else if (!strncmp(ev, "data: ", 6)) {
@@ -284,9 +289,15 @@ Test(matrix, stream_publishers_to_every_transport, .fini = fini, .timeout = 200)
 		rc_assert(read_exact(sfd, got, sizeof(data)) == sizeof(data) &&
 				  !memcmp(got, data, sizeof(data)),
 			  "%s -> stream", names[i]);
-		rc_assert(read_sse(efd, got, sizeof(data), 0) == sizeof(data) &&
-				  !memcmp(got, data, sizeof(data)),
-			  "%s -> SSE", names[i]);
+		{
+			size_t n = read_sse(efd, got, sizeof(data), 0);
+			size_t first = 0;
+
+			while (first < n && first < sizeof(data) && got[first] == data[first])
+				first++;
+			rc_assert(n == sizeof(data) && first == sizeof(data),
+				  "%s -> SSE: %zu bytes, first difference at %zu", names[i], n, first);
+		}
 		while (ws_got < sizeof(data)) {
 			struct ws_frame f;
 			int r = ws_raw_recv(&wsr, &f, got + ws_got, sizeof(got) - ws_got, RC_WAIT_TIMEOUT_MS);
