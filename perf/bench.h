@@ -46,6 +46,7 @@ struct bench_config {
 	unsigned connect_parallel;	/* connects+handshakes in flight */
 	double connect_timeout;		/* seconds for the whole connect phase */
 	double settle;			/* seconds between last handshake and first send */
+	bool tagged;			/* join a second channel: ringcast's labelled frames */
 };
 
 enum conn_state {

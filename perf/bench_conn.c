@@ -184,6 +184,25 @@ static void send_pong(struct bench_conn *c, const uint8_t *data, size_t len)
 	}
 }
 
+/* --tagged: joins a second, silent channel with ringcast's command, so the
+ * server precedes every message with its channel's label frame (a text
+ * frame, skipped when counting). Measures what labelling costs. */
+static void send_tag_command(struct bench_conn *c)
+{
+	static const char cmd[] = "{\"sub\":\"bench-tag\"}";
+	static const uint8_t mask[4] = { 0x12, 0x34, 0x56, 0x78 };
+	uint8_t f[6 + sizeof(cmd)];
+
+	f[0] = 0x80 | RC_WS_OP_TEXT;
+	f[1] = 0x80 | (uint8_t)(sizeof(cmd) - 1);
+	memcpy(f + 2, mask, 4);
+	for (size_t i = 0; i + 1 < sizeof(cmd); i++)
+		f[6 + i] = (uint8_t)cmd[i] ^ mask[i & 3];
+	if (write(c->fd, f, 6 + sizeof(cmd) - 1) < 0) {
+		/* the run will show the subscriber as untagged or failed */
+	}
+}
+
 static void finish_message(struct bench *b, struct bench_conn *c)
 {
 	uint64_t seq, ts;
@@ -240,6 +259,9 @@ static bool process_frames(struct bench *b, struct bench_conn *c, uint8_t *buf, 
 		case RC_WS_EV_DATA: {
 			size_t take = PAYLOAD_HDR_LEN - c->hdr_have;
 
+			/* Text messages are labels or command answers, not data. */
+			if (ev.opcode == RC_WS_OP_TEXT)
+				break;
 			if (take > ev.len)
 				take = ev.len;
 			memcpy(c->hdr + c->hdr_have, ev.data, take);
@@ -317,6 +339,8 @@ static void on_handshake_readable(struct bench *b, struct bench_conn *c)
 	free(c->hs_buf);
 	c->hs_buf = NULL;
 	c->state = CONN_OPEN;
+	if (b->cfg.tagged)
+		send_tag_command(c);
 	b->inflight--;
 	b->open++;
 	if (extra > 0) {
