@@ -76,22 +76,32 @@ static void endpoint(int fd, bool peer, char *buf, size_t len)
 		rc_config_format_addr((struct sockaddr *)&ss, buf, len);
 }
 
+/* One connection; `extra` (nextra slots, may be NULL) adds the channels a
+ * WebSocket subscriber joined by command. */
 static void conn_json(struct rc_textbuf *t, bool first, int fd, const char *role,
-		      const char *channel, uint64_t in, uint64_t out, uint64_t queued,
-		      uint64_t drops, uint64_t age_ms)
+		      const char *channel, const struct rc_sub *extra, uint32_t nextra, uint64_t in,
+		      uint64_t out, uint64_t queued, uint64_t drops, uint64_t age_ms)
 {
 	char local[80], peer[80];
+	bool any = channel != NULL;
 
 	endpoint(fd, false, local, sizeof(local));
 	endpoint(fd, true, peer, sizeof(peer));
 	rc_textbuf_put(t,
 		       "%s\n  {\"protocol\": \"tcp\", \"local\": \"%s\", \"peer\": \"%s\", "
-		       "\"role\": \"%s\", \"channel\": %s%s%s, \"bytes_in\": %llu, "
-		       "\"bytes_out\": %llu, \"queued_bytes\": %llu, \"drops\": %llu, "
-		       "\"age_ms\": %llu}",
+		       "\"role\": \"%s\", \"channels\": [%s%s%s",
 		       first ? "" : ",", local, peer, role, channel ? "\"" : "",
-		       channel ? channel : "null", channel ? "\"" : "", (unsigned long long)in,
-		       (unsigned long long)out, (unsigned long long)queued,
+		       channel ? channel : "", channel ? "\"" : "");
+	for (uint32_t i = 0; extra && i < nextra; i++) {
+		if (!extra[i].ch)
+			continue;
+		rc_textbuf_put(t, "%s\"%s\"", any ? ", " : "", extra[i].ch->name);
+		any = true;
+	}
+	rc_textbuf_put(t,
+		       "], \"bytes_in\": %llu, \"bytes_out\": %llu, \"queued_bytes\": %llu, "
+		       "\"drops\": %llu, \"age_ms\": %llu}",
+		       (unsigned long long)in, (unsigned long long)out, (unsigned long long)queued,
 		       (unsigned long long)drops, (unsigned long long)age_ms);
 }
 
@@ -112,7 +122,8 @@ char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, 
 
 		if (index < offset)
 			continue;
-		conn_json(&t, shown == 0, c->fd, role_of(c), ch ? ch->name : NULL, c->bytes_in,
+		conn_json(&t, shown == 0, c->fd, role_of(c), ch ? ch->name : NULL, c->extra,
+			  c->extra ? RC_CONN_MAX_SUBS - 1 : 0, c->bytes_in,
 			  c->q.sent_bytes, c->q.queued_bytes, c->sub.drops,
 			  now - c->accepted_ms);
 		shown++;
@@ -120,7 +131,7 @@ char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, 
 	for (struct rc_publisher *p = srv->publishers; p && shown < limit; p = p->next, index++) {
 		if (index < offset)
 			continue;
-		conn_json(&t, shown == 0, p->fd, "tcp-publisher", p->ch ? p->ch->name : NULL,
+		conn_json(&t, shown == 0, p->fd, "tcp-publisher", p->ch ? p->ch->name : NULL, NULL, 0,
 			  p->bytes_in, p->q.sent_bytes, p->q.queued_bytes, 0, now - p->accepted_ms);
 		shown++;
 	}

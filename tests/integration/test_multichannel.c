@@ -108,6 +108,14 @@ Test(multichannel, sub_unsub_and_labels, .fini = fini)
 	rc_assert(rc_wait_metric(&srv, "ringcast_subscribers{channel=\"b\"}", 2, RC_WAIT_TIMEOUT_MS,
 				 sub_pool_idle, pool, &v),
 		  "b has two subscribers: %lld", v);
+	{
+		struct http_resp r;
+
+		rc_assert(http_get(&srv.http, "/connections", &r) == 0 &&
+				  strstr(r.body, "\"channels\": [\"a\", \"b\"]"),
+			  "/connections lists both channels: %s", r.body);
+		http_resp_free(&r);
+	}
 
 	/* Two channels: each message is preceded by its label, in order. */
 	rc_assert(rc_udp_send_seq(ua, 0, 1, 10) == 0, "send a");
