@@ -1,0 +1,405 @@
+#!/usr/bin/env bash
+# bench-peers.sh: ringcast side by side with its peers, under one harness.
+#
+# Every server speaks ringcast's contract (--listen, --udp, "ready" on stdout)
+# and is driven the same way: server pinned to --server-cpu, ringcast-bench
+# pinned to --bench-cpu, then (1) a latency run at a fixed moderate rate and
+# (2) a ramp (x1.5 per step until loss >= 0.1 % or p99 >= 50 ms) for the
+# maximum sustained deliveries/s. Prints one table, ratios ringcast/peer.
+#
+# Usage: perf/bench-peers.sh [-b BUILD_DIR] [-o OUT_DIR] [--subscribers N]
+#          [--size BYTES] [--channels K] [--rate MSG/S] [--duration SEC]
+#          [--ramp-start MSG/S] [--step-duration SEC] [--repeat N]
+#          [--servers LIST] [--server-cpu C] [--bench-cpu C] [--latency-only]
+# Servers (LIST is comma-separated; default all, in this order):
+#   ringcast       BUILD/gateway/ringcast
+#   epoll-naive    BUILD/perf/peers/peer-epoll --mode naive
+#   epoll-batched  BUILD/perf/peers/peer-epoll --mode batched
+#   lws            BUILD/perf/peers/peer-lws
+#   uws            node perf/peers/uws_relay.js (uWebSockets.js pub/sub)
+#   ws             node perf/peers/ws_relay.js (Node ws broadcast)
+# The Node peers' packages are installed with `npm ci` into BUILD/peers-node
+# from perf/peers/package-lock.json when missing or stale.
+# Defaults: 1,000 subscribers x 64 B, one channel, 100 msg/s for 10 s, ramp
+# from 25 msg/s with 3 s steps, one repeat. --latency-only skips the ramp
+# (a quick check that every server delivers everything, in order). uWS
+# results are bimodal on this VM: use --repeat N (min-max are reported).
+# Exit status: 0 ok (servers that could not run are listed), 1 runtime
+# error, 2 usage error.
+set -euo pipefail
+
+build=build
+out=""
+subscribers=1000
+size=64
+channels=1
+rate=100
+duration=10
+ramp_start=25
+step_duration=3
+repeat=1
+servers="ringcast,epoll-naive,epoll-batched,lws,uws,ws"
+server_cpu=0
+bench_cpu=1
+latency_only=""
+
+usage() {
+	# The header comment, up to the first line that is not a comment.
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+}
+
+die() {
+	echo "bench-peers: $*" >&2
+	exit 1
+}
+
+is_uint() {
+	case "$1" in ''|*[!0-9]*) return 1 ;; esac
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-b|--build) build=${2:?}; shift 2 ;;
+	-o|--out) out=${2:?}; shift 2 ;;
+	--subscribers) subscribers=${2:?}; shift 2 ;;
+	--size) size=${2:?}; shift 2 ;;
+	--channels) channels=${2:?}; shift 2 ;;
+	--rate) rate=${2:?}; shift 2 ;;
+	--duration) duration=${2:?}; shift 2 ;;
+	--ramp-start) ramp_start=${2:?}; shift 2 ;;
+	--step-duration) step_duration=${2:?}; shift 2 ;;
+	--repeat) repeat=${2:?}; shift 2 ;;
+	--servers) servers=${2:?}; shift 2 ;;
+	--latency-only) latency_only=1; shift ;;
+	--server-cpu) server_cpu=${2:?}; shift 2 ;;
+	--bench-cpu) bench_cpu=${2:?}; shift 2 ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "bench-peers: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+	esac
+done
+for v in subscribers size channels repeat server_cpu bench_cpu; do
+	is_uint "${!v}" || { echo "bench-peers: --${v//_/-} needs a whole number" >&2; exit 2; }
+done
+if [ "$repeat" -lt 1 ] || [ "$repeat" -gt 20 ]; then
+	echo "bench-peers: --repeat 1..20" >&2
+	exit 2
+fi
+if [ "$channels" -lt 1 ] || [ "$channels" -gt 64 ]; then
+	echo "bench-peers: --channels 1..64" >&2
+	exit 2
+fi
+
+src_dir=$(cd "$(dirname "$0")/.." && pwd)
+bench="$build/perf/ringcast-bench"
+[ -x "$bench" ] || die "no bench at $bench (build first, or pass -b BUILD_DIR)"
+command -v taskset >/dev/null || die "taskset not found (util-linux)"
+command -v jq >/dev/null || die "jq not found (apt-get install jq): it reads the bench's JSON"
+if [ "$(nproc)" -lt 2 ]; then
+	echo "bench-peers: warning: fewer than 2 CPUs; server and bench share CPU 0" >&2
+	server_cpu=0
+	bench_cpu=0
+fi
+# 1,000+ subscribers need as many descriptors in the server.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+if [ -z "$out" ]; then
+	out=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-bench-peers.XXXXXX")
+else
+	mkdir -p "$out"
+fi
+summary="$out/summary.tsv"
+skipped="$out/skipped.txt"
+: >"$summary"
+: >"$skipped"
+
+skip() {
+	echo "bench-peers: skipping $1: $2" >&2
+	printf '%s\t%s\n' "$1" "$2" >>"$skipped"
+}
+
+# --- the Node peers' packages -------------------------------------------------
+
+node_dir="$build/peers-node"
+node_ok=""
+node_why=""
+
+# Installs perf/peers' locked packages into BUILD/peers-node unless the lock
+# there is already the same. Sets node_ok / node_why.
+node_setup() {
+	[ -n "$node_ok$node_why" ] && return 0
+	if ! command -v node >/dev/null; then
+		node_why="node not found"
+		return 0
+	fi
+	if ! command -v npm >/dev/null; then
+		node_why="npm not found"
+		return 0
+	fi
+	mkdir -p "$node_dir"
+	if [ -d "$node_dir/node_modules/@trufflesuite/uws-js-unofficial" ] &&
+	   [ -d "$node_dir/node_modules/ws" ] &&
+	   cmp -s "$src_dir/perf/peers/package-lock.json" "$node_dir/package-lock.json"; then
+		node_ok=1
+		return 0
+	fi
+	echo "bench-peers: npm ci into $node_dir (uWebSockets.js, ws)" >&2
+	cp "$src_dir/perf/peers/package.json" "$src_dir/perf/peers/package-lock.json" "$node_dir/"
+	# No install scripts are needed: uWS ships its addon prebuilt, ws is JS.
+	if (cd "$node_dir" && timeout 300 npm ci --no-audit --no-fund --omit=optional \
+		--ignore-scripts >"$node_dir/npm.log" 2>&1); then
+		node_ok=1
+	else
+		node_why="npm ci failed (see $node_dir/npm.log)"
+	fi
+}
+
+# --- servers -------------------------------------------------------------------
+
+# Prints the command of server $1, one word per line, or fails with the
+# reason on stdout.
+server_cmd() {
+	case "$1" in
+	ringcast)
+		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
+		printf '%s\n' "$build/gateway/ringcast" ;;
+	epoll-naive|epoll-batched)
+		[ -x "$build/perf/peers/peer-epoll" ] || { echo "not built: $build/perf/peers/peer-epoll"; return 1; }
+		printf '%s\n' "$build/perf/peers/peer-epoll" --mode "${1#epoll-}" ;;
+	lws)
+		[ -x "$build/perf/peers/peer-lws" ] || { echo "not built: $build/perf/peers/peer-lws"; return 1; }
+		printf '%s\n' "$build/perf/peers/peer-lws" ;;
+	uws|ws)
+		[ -n "$node_ok" ] || { echo "$node_why"; return 1; }
+		printf '%s\n' env "NODE_PATH=$node_dir/node_modules" node \
+			"$src_dir/perf/peers/${1}_relay.js" ;;
+	*)
+		echo "unknown server (want ringcast, epoll-naive, epoll-batched, lws, uws, ws)"
+		return 1 ;;
+	esac
+}
+
+server_pid=""
+
+# Stops only the server this script started, by its PID: SIGTERM, then
+# SIGKILL after 10 s.
+stop_server() {
+	local pid=$server_pid
+	[ -n "$pid" ] || return 0
+	server_pid=""
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "bench-peers: server $pid ignored SIGTERM; killing it" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+trap stop_server EXIT
+trap 'stop_server; exit 130' INT TERM
+
+# Starts server $1 (command in the array cmd) with output in dir $2; sets
+# server_pid, ws_port and udp_ports. Returns 1 (reason on stderr) if it does
+# not report ready within 30 s.
+start_server() {
+	local name=$1 dir=$2 udp_args=() i
+	for ((i = 0; i < channels; i++)); do
+		udp_args+=(--udp "127.0.0.1:0=bench$i")
+	done
+	# taskset and env exec, so $! is the server's own PID.
+	taskset -c "$server_cpu" "${cmd[@]}" --listen 127.0.0.1:0 "${udp_args[@]}" \
+		>"$dir/server.out" 2>"$dir/server.err" &
+	server_pid=$!
+	local ready=0
+	for _ in $(seq 300); do
+		if grep -qx ready "$dir/server.out" 2>/dev/null; then
+			ready=1
+			break
+		fi
+		kill -0 "$server_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ "$ready" != 1 ]; then
+		echo "bench-peers: $name did not report ready; its stderr:" >&2
+		tail -n 10 "$dir/server.err" >&2 || true
+		stop_server
+		return 1
+	fi
+	local http_addr
+	http_addr=$(awk '$1 == "listen" && $2 == "http" { print $3; exit }' "$dir/server.out")
+	ws_port=${http_addr##*:}
+	udp_ports=""
+	for ((i = 0; i < channels; i++)); do
+		local a
+		a=$(awk -v ch="bench$i" '$1 == "listen" && $2 == "udp" && $4 == ch { print $3; exit }' \
+			"$dir/server.out")
+		udp_ports="${udp_ports:+$udp_ports,}${a##*:}"
+	done
+	case "$ws_port,$udp_ports" in
+	*[!0-9,]*|,*|*,) echo "bench-peers: $name: bad listen lines" >&2; stop_server; return 1 ;;
+	esac
+	return 0
+}
+
+# Appends one run's figures to summary.tsv from its two JSON files.
+record_run() {
+	local name=$1 run=$2 dir=$3 status=$4
+	local lat="$dir/latency.json" ramp="$dir/ramp.json"
+	local l r
+	l=$(jq -r '[.result.lost, .result.reordered, .result.latency_us.p50, .result.latency_us.p99,
+		(.result.server.cpu_pct_of_core // "nan"), (.result.server.vmrss_kb // "nan"),
+		(((.result.server.runqueue_wait_secs // 0) + (.result.bench_runqueue_wait_secs // 0))
+		 / .result.window_secs * 100)] | @tsv' "$lat" 2>/dev/null) || l=$'nan\tnan\tnan\tnan\tnan\tnan\tnan'
+	r=$(jq -r '[(.max_sustained.deliveries_per_sec // 0),
+		(if .max_sustained then .steps[.max_sustained.step].server.cpu_pct_of_core // "nan" else "nan" end),
+		([.steps[].server.vmrss_kb // 0] | max),
+		(([.steps[] | (.server.runqueue_wait_secs // 0) + (.bench_runqueue_wait_secs // 0)] | add)
+		 / ([.steps[].window_secs] | add) * 100),
+		(.max_sustained.published_per_sec // 0)] | @tsv' "$ramp" 2>/dev/null) ||
+		r=$'nan\tnan\tnan\tnan\tnan'
+	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$run" "$status" "$l" "$r" >>"$summary"
+}
+
+run_one() {
+	local name=$1 run=$2 dir="$out/$1/run$2" common status=ok
+	mkdir -p "$dir"
+	start_server "$name" "$dir" || { printf '%s\t%s\t%s\n' "$name" "$run" "no-start" >>"$summary"; return 0; }
+	echo "bench-peers: [$name run $run] pid $server_pid on CPU $server_cpu, ws $ws_port, udp $udp_ports"
+	common=(--host 127.0.0.1 --port "$ws_port" -n "$subscribers" --size "$size"
+		--server-pid "$server_pid")
+	if [ "$channels" = 1 ]; then
+		common+=(--udp-port "$udp_ports" --channel bench0)
+	else
+		common+=(--udp-ports "$udp_ports" --channels "$channels")
+	fi
+	# timeout is a safety net: the bench bounds itself (600 s per run).
+	timeout 900 taskset -c "$bench_cpu" "$bench" "${common[@]}" --rate "$rate" \
+		--duration "$duration" --json "$dir/latency.json" >"$dir/latency.txt" 2>&1 ||
+		status="latency-failed"
+	kill -0 "$server_pid" 2>/dev/null || status="server-died"
+	if [ "$status" = ok ] && [ -z "$latency_only" ]; then
+		timeout 900 taskset -c "$bench_cpu" "$bench" "${common[@]}" --ramp --rate "$ramp_start" \
+			--step-duration "$step_duration" --json "$dir/ramp.json" >"$dir/ramp.txt" 2>&1 ||
+			status="ramp-failed"
+		kill -0 "$server_pid" 2>/dev/null || status="server-died"
+	fi
+	stop_server
+	grep -E 'loss|latency us|server cpu|WARNING' "$dir/latency.txt" | sed 's/^/    /' || true
+	grep -E 'stopped:|max sustained:' "$dir/ramp.txt" 2>/dev/null | sed 's/^/    /' || true
+	record_run "$name" "$run" "$dir" "$status"
+}
+
+echo "bench-peers: $subscribers subscribers x ${size} B, $channels channel(s); latency at $rate msg/s" \
+	"for ${duration} s; ramp from $ramp_start msg/s, ${step_duration} s steps; $repeat repeat(s)"
+echo "bench-peers: server on CPU $server_cpu, bench on CPU $bench_cpu; results in $out"
+
+IFS=, read -r -a server_list <<<"$servers"
+case ",$servers," in
+*,uws,*|*,ws,*) node_setup ;;
+esac
+runnable=()
+for name in "${server_list[@]}"; do
+	if reason=$(server_cmd "$name"); then
+		runnable+=("$name")
+	else
+		skip "$name" "$reason"
+	fi
+done
+# Repeats go round the servers, so slow drift on the machine spreads over all
+# of them instead of landing on one.
+for ((run = 1; run <= repeat; run++)); do
+	for name in "${runnable[@]}"; do
+		mapfile -t cmd < <(server_cmd "$name")
+		run_one "$name" "$run"
+	done
+done
+
+# --- the table -------------------------------------------------------------------
+
+# summary.tsv columns: name run status lost reordered p50us p99us latcpu% latrss
+#                      wait% maxdel maxcpu% maxrss rampwait% maxpub
+echo
+echo "===== bench-peers: $subscribers subscribers x ${size} B, $channels channel(s) ====="
+awk -F'\t' -v order="$servers" -v rate="$rate" '
+function num(v) { return v ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/ }
+function med(a, n,   i, j, t) {
+	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}
+# "lo-hi" (or one value) of arr[s, 1..cnt] over its numeric entries, scaled.
+function range(arr, s, cnt, scale, dec,   i, lo, hi, have, f) {
+	have = 0
+	for (i = 1; i <= cnt; i++) {
+		if (!num(arr[s, i])) continue
+		if (!have || arr[s, i] + 0 < lo) lo = arr[s, i] + 0
+		if (!have || arr[s, i] + 0 > hi) hi = arr[s, i] + 0
+		have = 1
+	}
+	if (!have) return "-"
+	f = "%." dec "f"
+	if (lo == hi) return sprintf(f, lo / scale)
+	return sprintf(f "-" f, lo / scale, hi / scale)
+}
+function maxnum(cur, v) { return (num(v) && (cur == "" || v + 0 > cur)) ? v + 0 : cur }
+{
+	s = $1; n[s]++
+	if ($3 != "ok") { bad[s]++; why[s] = $3; next }
+	good[s]++; g = good[s]
+	md[s, g] = $11; lost[s] += $4; reord[s] += $5
+	p50[s, g] = num($6) ? $6 / 1000 : "-"; p99[s, g] = num($7) ? $7 / 1000 : "-"
+	lcpu[s, g] = $8; mcpu[s, g] = $12
+	rss[s] = maxnum(maxnum(rss[s], $9), $13)
+	wait[s] = maxnum(maxnum(wait[s], $10), $14)
+}
+END {
+	split(order, names, ",")
+	rc = 0
+	if (good["ringcast"] > 0) {
+		k = 0
+		for (i = 1; i <= good["ringcast"]; i++) if (num(md["ringcast", i])) t[++k] = md["ringcast", i]
+		if (k) rc = med(t, k)
+	}
+	printf "%-14s %4s %16s %13s %13s %9s %9s %8s %6s %8s\n", "server", "runs", "max deliv/s (M)",
+		"p50 ms@" rate, "p99 ms@" rate, "cpu%@" rate, "cpu%@max", "RSS MB", "wait%", "rc/peer"
+	for (i = 1; i in names; i++) {
+		s = names[i]
+		if (!(s in n)) continue
+		if (good[s] == 0) {
+			printf "%-14s %4d  no complete run (%s)\n", s, n[s], why[s]
+			continue
+		}
+		g = good[s]
+		k = 0
+		for (j = 1; j <= g; j++) if (num(md[s, j])) t2[++k] = md[s, j]
+		m = k ? med(t2, k) : 0
+		ratio = (rc > 0 && m > 0) ? sprintf("%.2f", rc / m) : "-"
+		printf "%-14s %4d %16s %13s %13s %9s %9s %8s %6s %8s%s\n", s, g,
+			range(md, s, g, 1e6, 2), range(p50, s, g, 1, 1), range(p99, s, g, 1, 1),
+			range(lcpu, s, g, 1, 0), range(mcpu, s, g, 1, 0),
+			rss[s] == "" ? "-" : sprintf("%.1f", rss[s] / 1024),
+			wait[s] == "" ? "-" : sprintf("%.0f", wait[s]), ratio,
+			(lost[s] || reord[s]) ? sprintf("  (latency runs: %d lost, %d reordered)", lost[s], reord[s]) : ""
+		if (bad[s]) printf "%-14s      %d more run(s) failed (%s): see summary.tsv\n", "", bad[s], why[s]
+	}
+}' "$summary"
+cat <<EOF
+  max deliv/s: deliveries/s at the last ramp step with loss < 0.1 % and p99 < 50 ms
+  (min-max over runs); 0 = the first step ($ramp_start msg/s) already failed.
+  p50/p99, cpu%@$rate: the latency run at $rate msg/s ($((rate * subscribers)) deliveries/s).
+  cpu%@max: server CPU at the max sustained step. RSS: highest VmRSS seen.
+  wait%: highest share of a run that server + bench spent waiting for a CPU;
+  above ~5 % other load on the machine polluted that server's figures.
+  rc/peer: ringcast's median max deliveries/s over the peer's (> 1: ringcast ahead).
+EOF
+if [ -s "$skipped" ]; then
+	echo "skipped:"
+	sed 's/\t/: /; s/^/  /' "$skipped"
+fi
+jq -R -s 'split("\n") | map(select(length > 0) | split("\t")) | map({server: .[0], run: (.[1]|tonumber),
+	status: .[2], lost: .[3], reordered: .[4], p50_us: .[5], p99_us: .[6], latency_cpu_pct: .[7],
+	latency_rss_kb: .[8], latency_wait_pct: .[9], max_deliveries_per_sec: .[10],
+	max_step_cpu_pct: .[11], max_rss_kb: .[12], ramp_wait_pct: .[13], max_published_per_sec: .[14]})' \
+	"$summary" >"$out/summary.json" 2>/dev/null || true
+echo "(per-run reports and JSON: $out)"
