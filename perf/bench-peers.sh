@@ -397,9 +397,11 @@ if [ -s "$skipped" ]; then
 	echo "skipped:"
 	sed 's/\t/: /; s/^/  /' "$skipped"
 fi
-jq -R -s 'split("\n") | map(select(length > 0) | split("\t")) | map({server: .[0], run: (.[1]|tonumber),
-	status: .[2], lost: .[3], reordered: .[4], p50_us: .[5], p99_us: .[6], latency_cpu_pct: .[7],
-	latency_rss_kb: .[8], latency_wait_pct: .[9], max_deliveries_per_sec: .[10],
-	max_step_cpu_pct: .[11], max_rss_kb: .[12], ramp_wait_pct: .[13], max_published_per_sec: .[14]})' \
+jq -R -s 'def n: (try tonumber catch null);
+	split("\n") | map(select(length > 0) | split("\t")) | map({server: .[0], run: (.[1] | n),
+	status: .[2], lost: (.[3] | n), reordered: (.[4] | n), p50_us: (.[5] | n), p99_us: (.[6] | n),
+	latency_cpu_pct: (.[7] | n), latency_rss_kb: (.[8] | n), latency_wait_pct: (.[9] | n),
+	max_deliveries_per_sec: (.[10] | n), max_step_cpu_pct: (.[11] | n), max_rss_kb: (.[12] | n),
+	ramp_wait_pct: (.[13] | n), max_published_per_sec: (.[14] | n)})' \
 	"$summary" >"$out/summary.json" 2>/dev/null || true
 echo "(per-run reports and JSON: $out)"
