@@ -195,6 +195,8 @@ Test(http_pub, bad_requests, .fini = fini)
 		{ "POST /pub/a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501 },
 		{ "POST /pub/a HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n", 400 },
 		{ "GET /pub/a HTTP/1.1\r\nHost: t\r\n\r\n", 405 },
+		{ "BREW /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 405 },	/* unknown method */
+		{ "DELETE /ws/a HTTP/1.1\r\nHost: t\r\n\r\n", 405 },
 		{ "POST /pub/bad%2fname HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx", 400 },
 		{ "POST /pub/a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400 },
 	};
