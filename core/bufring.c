@@ -8,6 +8,7 @@
 
 #include "bufring_internal.h"
 #include "log.h"
+#include "probes.h"
 
 static void ring_give(struct rc_bufring *br, uint16_t bid, int offset)
 {
@@ -145,6 +146,7 @@ void rc_bufring_unref(struct rc_bufring *br, uint16_t bid)
 	if (--br->refs[bid] != 0)
 		return;
 	br->in_use--;
+	RC_PROBE2(buf_recycle, br->group, bid);
 	ring_give(br, bid, 0);
 	io_uring_buf_ring_advance(br->ring, 1);
 	if (br->nwaiters && rc_bufring_free(br) >= br->refill) {

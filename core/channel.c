@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "probes.h"
 
 static const char *const drop_names[RC_DROP_REASONS] = {
 	[RC_DROP_SLOW_DROP] = "slow_drop",   [RC_DROP_SLOW_CLOSE] = "slow_close",
@@ -226,6 +227,7 @@ static void queue_evict(struct rc_hub *hub, struct rc_sub *s, enum rc_drop_reaso
 	s->evicting = true;
 	s->evict_reason = (uint8_t)reason;
 	hub->stats.drops[reason]++;
+	RC_PROBE3(drop, s->ch ? s->ch->name : "", reason, 0);
 	s->evict_next = hub->evict_head;
 	hub->evict_head = s;
 	rc_loop_defer(hub->loop, &hub->evict);
@@ -279,6 +281,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 				s->drops++;
 				ch->drops++;
 				hub->stats.drops[RC_DROP_SLOW_DROP]++;
+				RC_PROBE3(drop, ch->name, RC_DROP_SLOW_DROP, 1);
 			} else {
 				queue_evict(hub, s, RC_DROP_SLOW_CLOSE);
 			}
@@ -349,6 +352,7 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 			worst->drops += n;
 			worst->ch->drops += n;
 			hub->stats.drops[RC_DROP_PRESSURE] += n;
+			RC_PROBE3(drop, worst->ch->name, RC_DROP_PRESSURE, n);
 		}
 	}
 	if (rc_bufring_free(hub->br) >= target)

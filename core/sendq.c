@@ -1,5 +1,6 @@
 /* One-in-flight send queue with coalescing and short-write resume. */
 #include "sendq.h"
+#include "probes.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -340,6 +341,7 @@ static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked)
 	size_t sent;
 
 	q->inflight = 0;
+	RC_PROBE3(send_complete, q->fd, res, asked);
 	if (q->stats)
 		q->stats->sends++;
 	if (res <= 0) {

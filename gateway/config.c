@@ -379,6 +379,9 @@ void rc_config_usage(const char *prog)
 	       "                            multi-publisher=yes; repeatable\n"
 	       "  --config FILE             read options from FILE first, one per line without\n"
 	       "                            the dashes ('udp 0.0.0.0:9000=live'); '#' comments\n"
+	       "  --stats-interval MS       log one line of rates (messages in, frames and\n"
+	       "                            bytes out, sends, drops, ring use) every MS\n"
+	       "                            (>= 250; default 0: off)\n"
 	       "  --log-level LEVEL         error, warn, info (default) or debug\n"
 	       "  --help                    show this help and exit\n"
 	       "  --version                 show the version and exit\n"
@@ -409,7 +412,7 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 enum {
 	OPT_LISTEN = 256, OPT_UDP, OPT_MAX_QUEUE, OPT_SLOW, OPT_BUF_COUNT, OPT_BUF_SIZE,
-	OPT_HANDSHAKE, OPT_PING, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
+	OPT_HANDSHAKE, OPT_PING, OPT_STATS_INTERVAL, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
 	OPT_HELP, OPT_VERSION, OPT_ZC_MIN, OPT_CONTENT_TYPE, OPT_TCP, OPT_MULTI_PUB,
 	OPT_MAX_MESSAGE, OPT_UDP_MUX, OPT_CACHE, OPT_GRACE, OPT_CHANNEL, OPT_CONFIG,
 };
@@ -426,6 +429,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "udp-rcvbuf", required_argument, NULL, OPT_RCVBUF },
 		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 		{ "ping-interval", required_argument, NULL, OPT_PING },
+		{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN },
 		{ "max-channels", required_argument, NULL, OPT_MAX_CHANNELS },
 		{ "log-level", required_argument, NULL, OPT_LOG },
@@ -538,6 +542,11 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			if (parse_u64(optarg, 10, 3600000, &v) < 0)
 				goto bad_number;
 			cfg->ping_interval_ms = (uint32_t)v;
+			break;
+		case OPT_STATS_INTERVAL:
+			if (parse_u64(optarg, 0, 3600000, &v) < 0 || (v && v < 250))
+				goto bad_number;
+			cfg->stats_interval_ms = (uint32_t)v;
 			break;
 		case OPT_SHUTDOWN:
 			if (parse_u64(optarg, 0, 600000, &v) < 0)

@@ -95,6 +95,12 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 		    "Messages received per channel.", F_MSGS);
 	per_channel(&o, srv, "ringcast_ingest_bytes_total", "counter",
 		    "Payload bytes received per channel.", F_BYTES);
+	metric(&o, "ringcast_published_messages_total", "counter",
+	       "Messages published into channels, every ingest path (channels come and go; this "
+	       "total stays).", srv->stats.published);
+	metric(&o, "ringcast_published_bytes_total", "counter",
+	       "Payload bytes published into channels, every ingest path.",
+	       srv->stats.published_bytes);
 	metric(&o, "ringcast_udp_datagrams_total", "counter", "UDP datagrams received.",
 	       us.datagrams);
 	metric(&o, "ringcast_ingest_pauses_total", "counter",

@@ -8,6 +8,7 @@
 #include "utf8.h"
 #include "server.h"
 #include "sse.h"
+#include "probes.h"
 
 /* The SSE form of a payload, made once per message and only for channels
  * that have SSE subscribers; NULL when there are none (or no memory, which
@@ -116,6 +117,8 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	}
 	ch->msgs_in++;
 	ch->bytes_in += m->payload_len;
+	srv->stats.published++;
+	srv->stats.published_bytes += m->payload_len;
 	if (cache)
 		cache_message(cache, m, payload, opcode);
 	if (!ch->nsubs)
@@ -125,7 +128,9 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	m->frame = rc_ws_header_prepend(payload, opcode, m->payload_len);
 	m->hdr_len = (uint32_t)(payload - m->frame);
 	m->sse = sse_event(ch, payload, m->payload_len);
+	RC_PROBE3(fanout_start, ch->name, ch->nsubs, m->payload_len);
 	rc_hub_publish(&srv->hub, ch, m);
+	RC_PROBE2(fanout_done, ch->name, ch->nsubs);
 	if (m->sse)
 		rc_shmsg_unref(m->sse);
 }

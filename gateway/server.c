@@ -169,6 +169,7 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 	rc_hub_tick(&srv->hub);
 	rc_hub_rates(&srv->hub, now);
 	rc_hub_sweep(&srv->hub);
+	rc_stats_log_tick(srv, now);
 	if (srv->stopping) {
 		bool ports_busy = false;
 
@@ -374,6 +375,7 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 	if (ret == 0)
 		ret = rc_loop_timer_arm(srv->loop, &srv->tick, TICK_MS);
 	srv->tick_armed = ret == 0;
+	rc_stats_log_start(srv, rc_loop_now_ms(srv->loop));
 	if (ret == 0)
 		ret = rc_loop_read(srv->loop, &srv->signal_io, srv->signal_fd, &srv->signal_info,
 				   sizeof(struct signalfd_siginfo));

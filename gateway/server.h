@@ -16,6 +16,7 @@
 #include "udp_ingest.h"
 #include "http_chunked.h"
 #include "ws_frame.h"
+#include "stats_log.h"
 
 struct rc_server;
 
@@ -103,6 +104,8 @@ struct rc_publisher {
 
 /* Server-wide counters, beyond those of the loop, ring, hub and ports. */
 struct rc_server_stats {
+	uint64_t published;		/* messages fanned out into channels (every ingest) */
+	uint64_t published_bytes;
 	uint64_t accepted;
 	uint64_t accept_errors;		/* EMFILE/ENFILE and others */
 	uint64_t connections;		/* open now */
@@ -166,6 +169,7 @@ struct rc_server {
 	bool stopping;
 	uint64_t stop_deadline_ms;
 	struct rc_server_stats stats;
+	struct rc_stats_log stats_log;	/* --stats-interval */
 };
 
 /* Binds every socket and creates the loop. Returns 0 or -errno (logged). */

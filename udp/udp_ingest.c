@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "probes.h"
 
 #define BACKOFF_MS 100
 
@@ -126,6 +127,7 @@ static void deliver(struct rc_udp_port *p, const struct rc_cqe *cqe)
 		} else {
 			p->stats.datagrams++;
 			p->stats.bytes += dg.len;
+			RC_PROBE3(ingest, p->fd, cqe->bid, dg.len);
 			p->on_msg(p, cqe->bid, dg.payload, dg.len);
 		}
 	}

@@ -94,3 +94,60 @@ Test(status, channels_and_connections_json, .fini = fini)
 	http_resp_free(&r);
 	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
 }
+
+/* --stats-interval: a line of rates per interval, whose totals match what
+ * /metrics says was published and delivered. */
+Test(status, stats_interval_logs_rates, .fini = fini)
+{
+	char d[512], *err, *line;
+	uint64_t sent = 50;
+	long long v;
+	double in_sum = 0, out_sum = 0;
+	int fd, lines = 0;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--stats-interval",
+		 "250");
+	pool = sub_pool_new(2);
+	rc_assert(pool, "lws context");
+	for (int i = 0; i < 2; i++)
+		sub_connect(pool, i, &srv.http, "live", 0, 0);
+	rc_assert(sub_pool_wait_open(pool, RC_WAIT_TIMEOUT_MS) == 2, "subscribers: %s",
+		  sub_describe(&pool->subs[0], d, sizeof(d)));
+	fd = rc_udp_socket(&srv.udp[0]);
+	rc_assert(fd >= 0, "udp");
+	for (uint64_t k = 0; k < sent; k++)
+		rc_assert(rc_udp_send_seq(fd, 0, k, 100) == 0, "send: %s", strerror(errno));
+	close(fd);
+	sub_pool_wait_seq(pool, &sent, 1, RC_WAIT_TIMEOUT_MS);
+	rc_assert(rc_wait_metric(&srv, "ringcast_published_messages_total", 50, RC_WAIT_TIMEOUT_MS,
+				 sub_pool_idle, pool, &v),
+		  "published: %lld", v);
+	/* The first line comes two ticks after start; wait for a few more so
+	 * the last messages are in a logged line. */
+	for (int64_t end = rc_now_ms() + 1300; rc_now_ms() < end;)
+		sub_pool_idle(pool);
+	err = malloc(1 << 16);
+	rc_assert(err, "malloc");
+	rc_server_stderr(&srv, err, 1 << 16);
+	/* Rate x interval summed over the lines gives back the totals (within
+	 * rounding: each line's rate is printed as a whole number). */
+	for (line = strstr(err, "stats: in "); line; line = strstr(line + 1, "stats: in ")) {
+		double in_rate = 0, out_rate = 0, secs = 0;
+
+		rc_assert(sscanf(line, "stats: in %lf msg/s", &in_rate) == 1, "line: %.200s", line);
+		rc_assert(strstr(line, "| out ") && sscanf(strstr(line, "| out "), "| out %lf frames/s",
+							    &out_rate) == 1,
+			  "line: %.200s", line);
+		rc_assert(strstr(line, "| over ") &&
+			  sscanf(strstr(line, "| over "), "| over %lf s", &secs) == 1 && secs >= 0.25,
+			  "interval: %.200s", line);
+		in_sum += in_rate * secs;
+		out_sum += out_rate * secs;
+		lines++;
+	}
+	rc_assert(lines >= 2, "stats lines: %d\n%s", lines, err);
+	/* Rates are printed rounded to whole numbers per second. */
+	rc_assert(in_sum >= 45 && in_sum <= 55, "messages in by the lines: %.1f\n%s", in_sum, err);
+	rc_assert(out_sum >= 90 && out_sum <= 110, "frames out by the lines: %.1f\n%s", out_sum, err);
+	free(err);
+}

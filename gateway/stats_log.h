@@ -1,0 +1,33 @@
+/* --stats-interval: one log line of rates per interval, for watching a
+ * running gateway (or a benchmark) without scraping /metrics. */
+#ifndef RC_STATS_LOG_H
+#define RC_STATS_LOG_H
+
+#include <stdint.h>
+
+struct rc_server;
+
+/* The totals one line is the difference of. */
+struct rc_stats_snap {
+	uint64_t at_ms;
+	uint64_t msgs_in, bytes_in;		/* published into channels */
+	uint64_t frames_out, bytes_out;		/* fully sent to subscribers */
+	uint64_t sends;				/* sendmsg completions */
+	uint64_t drops;				/* every drop reason */
+	uint64_t cqes, enters;
+};
+
+struct rc_stats_log {
+	struct rc_stats_snap last;
+};
+
+/* Takes the totals the first line is measured from (at the start of serving). */
+void rc_stats_log_start(struct rc_server *srv, uint64_t now_ms);
+
+/* Called from the server's tick with the loop's clock: when
+ * cfg.stats_interval_ms has passed since the last line, logs the rates since
+ * then (info level) and remembers the totals. Does nothing when the interval
+ * is 0. */
+void rc_stats_log_tick(struct rc_server *srv, uint64_t now_ms);
+
+#endif
