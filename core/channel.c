@@ -34,6 +34,9 @@ static uint32_t name_hash(const char *name, size_t len)
 
 static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d);
 static void hub_evict(struct rc_loop *loop, struct rc_deferred *d);
+static void hub_batch_flush(struct rc_loop *loop, struct rc_deferred *d);
+static void batch_close(struct rc_hub *hub, struct rc_channel *ch);
+static void queue_evict(struct rc_hub *hub, struct rc_sub *s, enum rc_drop_reason reason);
 
 int rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
 		uint32_t max_channels)
@@ -47,8 +50,10 @@ int rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
 	hub->max_channels = max_channels;
 	hub->stall_ms = 2000;
 	hub->lag_ms = 500;
+	hub->batch_max_frame = RC_HUB_BATCH_MAX_FRAME;
 	hub->pressure.fn = hub_pressure;
 	hub->evict.fn = hub_evict;
+	hub->batch_flush.fn = hub_batch_flush;
 	rc_bufring_set_pressure(br, &hub->pressure);
 	return 0;
 }
@@ -130,6 +135,14 @@ static void channel_free(struct rc_hub *hub, struct rc_channel *ch)
 		pp = &(*pp)->hnext;
 	*pp = ch->hnext;
 	hub->nchannels--;
+	/* Nobody is left to get the open batch; it must not stay listed. */
+	if (ch->batch_listed) {
+		for (pp = &hub->batch_head; *pp != ch; pp = &(*pp)->batch_next)
+			;
+		*pp = ch->batch_next;
+		ch->batch_listed = false;
+	}
+	batch_close(hub, ch);
 	if (hub->channel_free)
 		hub->channel_free(ch, hub->channel_free_arg);
 	free(ch->subs);
@@ -173,9 +186,18 @@ void rc_hub_foreach(struct rc_hub *hub, void (*fn)(struct rc_channel *ch, void *
 			fn(ch, arg);
 }
 
+static void count_kind(struct rc_channel *ch, uint8_t kind, int d)
+{
+	if (kind == RC_SUB_SSE)
+		ch->nsse += (uint32_t)d;
+	if (kind == RC_SUB_WS || kind == RC_SUB_WS_TAGGED)
+		ch->nbatched += (uint32_t)d;
+	if (kind == RC_SUB_WS_TAGGED)
+		ch->ntagged += (uint32_t)d;
+}
+
 int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s)
 {
-	(void)hub;
 	if (ch->nsubs == ch->cap) {
 		uint32_t cap = ch->cap ? ch->cap * 2 : 8;
 		struct rc_sub **subs = realloc(ch->subs, cap * sizeof(*subs));
@@ -185,12 +207,24 @@ int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s
 		ch->subs = subs;
 		ch->cap = cap;
 	}
+	/* What was published before s joined is not for s (a late joiner
+	 * gets the channel's cache instead). */
+	batch_close(hub, ch);
 	s->ch = ch;
 	s->slot = ch->nsubs;
 	ch->subs[ch->nsubs++] = s;
-	if (s->kind == RC_SUB_SSE)
-		ch->nsse++;
+	count_kind(ch, s->kind, 1);
 	return 0;
+}
+
+void rc_hub_sub_set_kind(struct rc_hub *hub, struct rc_sub *s, enum rc_sub_kind kind)
+{
+	if (s->ch) {
+		batch_close(hub, s->ch);
+		count_kind(s->ch, s->kind, -1);
+		count_kind(s->ch, (uint8_t)kind, 1);
+	}
+	s->kind = (uint8_t)kind;
 }
 
 void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s)
@@ -204,8 +238,7 @@ void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s)
 	ch->subs[s->slot] = ch->subs[--ch->nsubs];
 	ch->subs[s->slot]->slot = s->slot;
 	s->ch = NULL;
-	if (s->kind == RC_SUB_SSE)
-		ch->nsse--;
+	count_kind(ch, s->kind, -1);
 	/* An eviction still queued for s must not run after its owner is gone. */
 	if (s->evicting) {
 		for (pp = &hub->evict_head; *pp; pp = &(*pp)->evict_next) {
@@ -245,11 +278,129 @@ static void hub_evict(struct rc_loop *loop, struct rc_deferred *d)
 	}
 }
 
+/* Appends alen bytes at a, then flen at f, to the batch *bp, creating or
+ * growing it (to what it holds, doubling: a batch pinned by a slow
+ * subscriber costs about its length, not a fixed block). */
+static int batch_put(struct rc_shmsg **bp, const uint8_t *a, uint32_t alen, const uint8_t *f,
+		     uint32_t flen)
+{
+	uint32_t need = (*bp ? (*bp)->len : 0) + alen + flen;
+
+	if (!*bp) {
+		*bp = rc_shmsg_new(need < 512 ? 1024 : 2 * need);
+		if (!*bp)
+			return -ENOMEM;
+	} else if (need > (*bp)->cap && rc_shmsg_reserve(bp, 2 * need) < 0) {
+		return -ENOMEM;
+	}
+	if (alen)
+		memcpy((*bp)->data + (*bp)->len, a, alen);
+	memcpy((*bp)->data + (*bp)->len + alen, f, flen);
+	(*bp)->len = need;
+	return 0;
+}
+
+/* Copies the frame into ch's batch (and, with tagged subscribers, the label
+ * and the frame into its tagged batch), listing ch to be closed at the end
+ * of the turn. Returns 0 or -ENOMEM (then nothing was added). */
+static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *frame,
+		     uint32_t frame_len)
+{
+	struct rc_shmsg *label = ch->ntagged ? ch->label : NULL;
+	uint32_t len = ch->batch ? ch->batch->len : 0;
+
+	if (ch->ntagged < ch->nbatched && batch_put(&ch->batch, NULL, 0, frame, frame_len) < 0)
+		return -ENOMEM;
+	if (ch->ntagged && batch_put(&ch->tbatch, label ? label->data : NULL, label ? label->len : 0,
+				     frame, frame_len) < 0) {
+		if (ch->batch)
+			ch->batch->len = len;
+		return -ENOMEM;
+	}
+	ch->batch_msgs++;
+	if (!ch->batch_listed) {
+		ch->batch_listed = true;
+		ch->batch_next = hub->batch_head;
+		hub->batch_head = ch;
+		rc_loop_defer(hub->loop, &hub->batch_flush);
+	}
+	return 0;
+}
+
+/* Hands ch's open batch to every WebSocket subscriber (one entry each, the
+ * same memory for all) and drops the channel's reference: from here the
+ * queues own it, and the last send that completes or drops it frees it. */
+static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
+{
+	struct rc_shmsg *b = ch->batch, *tb = ch->tbatch;
+	uint32_t n = ch->batch_msgs;
+
+	if (!b && !tb)
+		return;
+	ch->batch = ch->tbatch = NULL;
+	ch->batch_msgs = 0;
+	hub->stats.batches++;
+	hub->stats.batched_msgs += n;
+	for (uint32_t i = 0; i < ch->nsubs; i++) {
+		struct rc_sub *s = ch->subs[i];
+		struct rc_shmsg *m = s->kind == RC_SUB_WS_TAGGED ? tb : s->kind == RC_SUB_WS ? b : NULL;
+
+		if (!m || s->evicting)
+			continue;
+		if (s->q->queued_bytes + m->len > s->max_queue) {
+			if (s->policy == RC_SLOW_DROP) {
+				s->drops += n;
+				ch->drops += n;
+				hub->stats.drops[RC_DROP_SLOW_DROP] += n;
+				RC_PROBE3(drop, ch->name, RC_DROP_SLOW_DROP, n);
+			} else {
+				queue_evict(hub, s, RC_DROP_SLOW_CLOSE);
+			}
+			continue;
+		}
+		if (rc_sendq_push_shared(s->q, m, m->data, m->len, (uint8_t)n) < 0)
+			queue_evict(hub, s, RC_DROP_STALLED);
+	}
+	if (b)
+		rc_shmsg_unref(b);
+	if (tb)
+		rc_shmsg_unref(tb);
+}
+
+/* End of the turn: every batch opened in it goes out. Runs before the send
+ * queues' own end-of-turn flushes that the pushes here queue. */
+static void hub_batch_flush(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct rc_hub *hub = (struct rc_hub *)((char *)d - offsetof(struct rc_hub, batch_flush));
+
+	(void)loop;
+	while (hub->batch_head) {
+		struct rc_channel *ch = hub->batch_head;
+
+		hub->batch_head = ch->batch_next;
+		ch->batch_listed = false;
+		batch_close(hub, ch);
+	}
+}
+
 void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_msg *m)
 {
 	uint8_t *payload = m->frame + m->hdr_len;
 	uint32_t frame_len = m->hdr_len + m->payload_len;
+	bool batched = false;
 
+	if (ch->nbatched && frame_len <= hub->batch_max_frame) {
+		if (ch->batch_msgs == RC_HUB_BATCH_MSGS ||
+		    (ch->batch && ch->batch->len + frame_len > RC_HUB_BATCH_BYTES) ||
+		    (ch->tbatch && ch->tbatch->len + frame_len > RC_HUB_BATCH_BYTES))
+			batch_close(hub, ch);
+		batched = batch_add(hub, ch, m->frame, frame_len) == 0;
+		if (batched && ch->nbatched == ch->nsubs)
+			return;
+	}
+	/* Whatever is sent from here must not overtake what is batched. */
+	if (!batched)
+		batch_close(hub, ch);
 	/* The message's age, for the pressure policy to find the subscribers
 	 * that are furthest behind. */
 	if (!m->shm)
@@ -262,6 +413,8 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		uint32_t len = frame_len;
 		int ret;
 
+		if (batched && (s->kind == RC_SUB_WS || s->kind == RC_SUB_WS_TAGGED))
+			continue;
 		if (s->kind == RC_SUB_RAW) {
 			ptr = payload;
 			len = m->payload_len;
@@ -290,9 +443,9 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		/* A tagged subscriber gets the channel's label frame right before
 		 * the message: one shared frame per channel, no per-subscriber
 		 * copy. */
-		ret = label ? rc_sendq_push_shared(s->q, label, label->data, label->len, false) : 0;
+		ret = label ? rc_sendq_push_shared(s->q, label, label->data, label->len, 0) : 0;
 		if (ret == 0)
-			ret = shm ? rc_sendq_push_shared(s->q, shm, ptr, len, true)
+			ret = shm ? rc_sendq_push_shared(s->q, shm, ptr, len, 1)
 				  : rc_sendq_push_ring(s->q, ptr, len, m->bid, true);
 		if (ret < 0)
 			queue_evict(hub, s, RC_DROP_STALLED);

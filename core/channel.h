@@ -19,6 +19,13 @@
 #define RC_CHANNEL_NAME_MAX 64
 #define RC_HUB_BUCKETS 1024
 
+/* Fan-out batches: small frames published in one loop turn are copied once
+ * into one buffer per channel, and each subscriber gets one queue entry
+ * (one iovec) for all of them instead of one per frame. Bounds per batch: */
+#define RC_HUB_BATCH_MSGS 255		/* messages (a queue entry counts up to 255) */
+#define RC_HUB_BATCH_BYTES 65536	/* bytes of frames */
+#define RC_HUB_BATCH_MAX_FRAME 4096	/* larger frames go out from where they are */
+
 enum rc_slow_policy {
 	RC_SLOW_DROP,		/* skip whole messages for that subscriber, count them */
 	RC_SLOW_CLOSE,		/* close it (WebSocket code 1008), count it */
@@ -103,12 +110,23 @@ struct rc_channel {
 	bool no_cache;			/* the owner looked: no owner_data to make */
 	bool set_up;			/* the owner applied its per-channel settings */
 	uint8_t opcode;			/* WebSocket opcode of its frames (binary or text) */
+	uint32_t nbatched;		/* of nsubs, fed from batches (WS and tagged WS) */
+	uint32_t ntagged;		/* of those, tagged */
+	/* The open batch of this turn, owned by the channel (one reference)
+	 * until batch_close() hands it to the subscribers' queues. */
+	struct rc_shmsg *batch;		/* frames, for WS subscribers */
+	struct rc_shmsg *tbatch;	/* label + frame each, for tagged ones */
+	uint32_t batch_msgs;
+	bool batch_listed;		/* on hub->batch_head, to be closed this turn */
+	struct rc_channel *batch_next;
 	size_t name_len;
 	char name[RC_CHANNEL_NAME_MAX + 1];
 };
 
 struct rc_hub_stats {
 	struct rc_sendq_stats send;	/* delivered frames and bytes */
+	uint64_t batches;		/* fan-out batches handed to subscribers */
+	uint64_t batched_msgs;		/* messages that went out in them */
 	uint64_t drops[RC_DROP_REASONS];
 	uint64_t pressure_runs;
 };
@@ -121,6 +139,9 @@ struct rc_hub {
 	uint64_t stall_ms;		/* an in-flight send older than this is stalled */
 	uint64_t lag_ms;		/* a queued message older than this marks its holder as behind */
 	uint64_t grace_ms;		/* an unused channel is kept this long (0: freed at once) */
+	uint32_t batch_max_frame;	/* frames up to this go into batches (0: none) */
+	struct rc_deferred batch_flush;	/* closes this turn's batches */
+	struct rc_channel *batch_head;
 	struct rc_hub_stats stats;
 	struct rc_deferred pressure;	/* runs when ring buffers run low */
 	struct rc_deferred evict;	/* runs queued evictions */
@@ -169,10 +190,19 @@ int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s
  * channel user it held. Its send queue is untouched. */
 void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s);
 
+/* Changes what a subscribed s wants of each message (e.g. WS to tagged WS
+ * when its connection joins a second channel). The channel's open batch is
+ * closed first, so every message s gets is in the form it asked for then. */
+void rc_hub_sub_set_kind(struct rc_hub *hub, struct rc_sub *s, enum rc_sub_kind kind);
+
 /* Fans a message out: every subscriber of ch gets a queue entry pointing
  * at the same memory — the whole frame for WebSocket subscribers, the bare
  * payload for raw ones, m->sse for SSE ones (skipped when NULL) — and takes
- * a reference on its buffer. A subscriber
+ * a reference on its buffer. Frames up to batch_max_frame bound for
+ * WebSocket subscribers are instead copied once into the channel's batch of
+ * this turn, which every such subscriber gets as one entry when the batch
+ * is closed: at the end of the turn, when it is full, before a message that
+ * is not batched, and before the channel's subscribers change. A subscriber
  * whose queue would pass max_queue misses the message (RC_SLOW_DROP) or is
  * evicted (RC_SLOW_CLOSE). The caller keeps its own reference and drops it
  * afterwards. */

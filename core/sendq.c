@@ -133,7 +133,7 @@ void rc_sendq_init(struct rc_sendq *q, struct rc_loop *loop, struct rc_bufring *
 }
 
 static int push(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, uint8_t kind,
-		bool counted)
+		uint8_t msgs)
 {
 	struct rc_sendq_ent *e;
 
@@ -143,7 +143,7 @@ static int push(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, ui
 		return -ENOMEM;
 	e = &q->ents[(q->head + q->count) & (q->cap - 1)];
 	*e = (struct rc_sendq_ent){ .ptr = ptr, .len = len, .bid = bid, .kind = kind,
-				    .counted = counted };
+				    .msgs = msgs };
 	q->count++;
 	q->queued_bytes += len;
 	if (!q->inflight)
@@ -153,7 +153,7 @@ static int push(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, ui
 
 int rc_sendq_push_ring(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, bool counted)
 {
-	int ret = push(q, ptr, len, bid, RC_SENDQ_RING, counted);
+	int ret = push(q, ptr, len, bid, RC_SENDQ_RING, counted ? 1 : 0);
 
 	if (ret == 0)
 		rc_bufring_ref(q->br, bid);
@@ -161,11 +161,11 @@ int rc_sendq_push_ring(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t 
 }
 
 int rc_sendq_push_shared(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, uint32_t len,
-			 bool counted)
+			 uint8_t msgs)
 {
 	/* ptr lies in m's header room or payload, so its offset from m is
 	 * small: it is kept in the entry's bid field, and m found from it. */
-	int ret = push(q, ptr, len, (uint16_t)(ptr - (uint8_t *)m), RC_SENDQ_SHARED, counted);
+	int ret = push(q, ptr, len, (uint16_t)(ptr - (uint8_t *)m), RC_SENDQ_SHARED, msgs);
 
 	if (ret == 0)
 		rc_shmsg_ref(m);
@@ -174,7 +174,7 @@ int rc_sendq_push_shared(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, u
 
 int rc_sendq_push_heap(struct rc_sendq *q, uint8_t *ptr, uint32_t len)
 {
-	int ret = push(q, ptr, len, 0, RC_SENDQ_HEAP, false);
+	int ret = push(q, ptr, len, 0, RC_SENDQ_HEAP, 0);
 
 	if (ret < 0)
 		free(ptr);
@@ -183,7 +183,7 @@ int rc_sendq_push_heap(struct rc_sendq *q, uint8_t *ptr, uint32_t len)
 
 int rc_sendq_push_static(struct rc_sendq *q, const uint8_t *ptr, uint32_t len)
 {
-	return push(q, (uint8_t *)ptr, len, 0, RC_SENDQ_STATIC, false);
+	return push(q, (uint8_t *)ptr, len, 0, RC_SENDQ_STATIC, 0);
 }
 
 /* The first entry that may be discarded: not in flight, not partly sent. */
@@ -234,7 +234,7 @@ uint32_t rc_sendq_drop_pending(struct rc_sendq *q)
 		struct rc_sendq_ent *e = ent_at(q, i);
 
 		q->queued_bytes -= e->len;
-		dropped += e->counted;
+		dropped += e->msgs;
 		ent_release(q, e);
 	}
 	q->count = first;
@@ -371,8 +371,8 @@ static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked)
 			break;
 		}
 		sent -= left;
-		if (e->counted && q->stats) {
-			q->stats->frames++;
+		if (e->msgs && q->stats) {
+			q->stats->frames += e->msgs;
 			q->stats->bytes += e->len;
 		}
 		ent_release(q, e);

@@ -33,13 +33,13 @@ struct rc_sendq_ent {
 	uint32_t len;
 	uint16_t bid;		/* RING: the buffer; SHARED: ptr's offset in its rc_shmsg */
 	uint8_t kind;
-	bool counted;		/* a data frame: counts as delivered when fully sent */
+	uint8_t msgs;		/* data messages in it (a batch carries several); 0: control */
 };
 
 /* Counters shared by many queues (one set per loop). */
 struct rc_sendq_stats {
-	uint64_t frames;	/* counted entries fully sent */
-	uint64_t bytes;		/* bytes of counted entries fully sent */
+	uint64_t frames;	/* data messages fully sent (entries' msgs) */
+	uint64_t bytes;		/* bytes of data entries fully sent */
 	uint64_t sends;		/* sendmsg operations completed */
 	uint64_t short_sends;	/* of which ended before the whole iovec was written */
 	uint64_t zc_sends;	/* zero-copy sends (SEND_ZC from the registered ring) */
@@ -96,14 +96,16 @@ void rc_sendq_init(struct rc_sendq *q, struct rc_loop *loop, struct rc_bufring *
 
 /* Queues len bytes at ptr inside ring buffer bid and takes a reference on
  * it, dropped when the bytes are sent or discarded. counted: a data frame
- * for the delivered-frames counters. Returns 0, -EPIPE if the queue is dead,
+ * for the delivered-frames counters (one message). Returns 0, -EPIPE if the queue is dead,
  * or -ENOMEM. The send is submitted at the end of this loop turn. */
 int rc_sendq_push_ring(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, bool counted);
 
 /* Queues len bytes at ptr inside the shared message m and takes a
- * reference on m. Same results as rc_sendq_push_ring(). */
+ * reference on m. msgs: how many data messages the bytes hold (0 for
+ * control frames; a fan-out batch holds up to 255), for the delivered and
+ * dropped counters. Same results as rc_sendq_push_ring(). */
 int rc_sendq_push_shared(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, uint32_t len,
-			 bool counted);
+			 uint8_t msgs);
 
 /* Queues a malloc'd block; the queue owns it from now on, even on failure. */
 int rc_sendq_push_heap(struct rc_sendq *q, uint8_t *ptr, uint32_t len);
@@ -112,7 +114,7 @@ int rc_sendq_push_heap(struct rc_sendq *q, uint8_t *ptr, uint32_t len);
 int rc_sendq_push_static(struct rc_sendq *q, const uint8_t *ptr, uint32_t len);
 
 /* Discards every queued entry that is neither in flight nor partly sent, so
- * no frame is ever cut. Returns how many counted entries were discarded. */
+ * no frame is ever cut. Returns how many data messages were discarded. */
 uint32_t rc_sendq_drop_pending(struct rc_sendq *q);
 
 /* The oldest entry rc_sendq_drop_pending() could discard now, or NULL. */

@@ -1,5 +1,6 @@
 #include "shmsg.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 struct rc_shmsg *rc_shmsg_new(uint32_t cap)
@@ -18,4 +19,18 @@ void rc_shmsg_unref(struct rc_shmsg *m)
 {
 	if (--m->refs == 0)
 		free(m);
+}
+
+int rc_shmsg_reserve(struct rc_shmsg **mp, uint32_t cap)
+{
+	struct rc_shmsg *m;
+
+	if ((*mp)->cap >= cap)
+		return 0;
+	m = realloc(*mp, sizeof(*m) + cap);
+	if (!m)
+		return -ENOMEM;
+	m->cap = cap;
+	*mp = m;
+	return 0;
 }

@@ -32,4 +32,9 @@ static inline void rc_shmsg_ref(struct rc_shmsg *m)
 /* Drops a reference; the last one frees the message. */
 void rc_shmsg_unref(struct rc_shmsg *m);
 
+/* Gives *mp room for cap payload bytes (moving it, so only while its one
+ * reference is the caller's and nothing points into it yet). Returns 0, or
+ * -ENOMEM with *mp untouched. */
+int rc_shmsg_reserve(struct rc_shmsg **mp, uint32_t cap);
+
 #endif

@@ -172,20 +172,20 @@ uint32_t rc_cache_replay(const struct rc_cache *c, struct rc_sub *s)
 			if (!e)
 				break;
 			e->len = (uint32_t)rc_sse_event_encode(e->data, m->data, m->len, binary);
-			ret = rc_sendq_push_shared(s->q, e, e->data, e->len, true);
+			ret = rc_sendq_push_shared(s->q, e, e->data, e->len, 1);
 			rc_shmsg_unref(e);
 		} else if (s->kind == RC_SUB_RAW) {
 			if (!m->len)
 				continue;
-			ret = rc_sendq_push_shared(s->q, m, m->data, m->len, true);
+			ret = rc_sendq_push_shared(s->q, m, m->data, m->len, 1);
 		} else {
 			size_t hl = rc_ws_header_size(m->len);
 			struct rc_shmsg *label = s->kind == RC_SUB_WS_TAGGED ? s->ch->label : NULL;
 
-			ret = label ? rc_sendq_push_shared(s->q, label, label->data, label->len, false) : 0;
+			ret = label ? rc_sendq_push_shared(s->q, label, label->data, label->len, 0) : 0;
 			if (ret == 0)
 				ret = rc_sendq_push_shared(s->q, m, m->data - hl, (uint32_t)(hl + m->len),
-							   true);
+							   1);
 		}
 		if (ret < 0)
 			break;

@@ -25,6 +25,7 @@ void rc_config_defaults(struct rc_config *cfg)
 	cfg->buf_size = 2048;
 	cfg->handshake_timeout_ms = 10000;
 	cfg->ping_interval_ms = 30000;
+	cfg->batch_max = RC_HUB_BATCH_MAX_FRAME;
 	cfg->shutdown_timeout_ms = 5000;
 	cfg->max_channels = 10000;
 	cfg->channel_grace_ms = 30000;
@@ -379,6 +380,10 @@ void rc_config_usage(const char *prog)
 	       "                            multi-publisher=yes; repeatable\n"
 	       "  --config FILE             read options from FILE first, one per line without\n"
 	       "                            the dashes ('udp 0.0.0.0:9000=live'); '#' comments\n"
+	       "  --batch-max BYTES         WebSocket frames up to BYTES published in one loop\n"
+	       "                            turn are copied once into one buffer per channel\n"
+	       "                            and sent to each subscriber as one piece (default\n"
+	       "                            4096; 0: every frame from its receive buffer)\n"
 	       "  --stats-interval MS       log one line of rates (messages in, frames and\n"
 	       "                            bytes out, sends, drops, ring use) every MS\n"
 	       "                            (>= 250; default 0: off)\n"
@@ -412,7 +417,7 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 enum {
 	OPT_LISTEN = 256, OPT_UDP, OPT_MAX_QUEUE, OPT_SLOW, OPT_BUF_COUNT, OPT_BUF_SIZE,
-	OPT_HANDSHAKE, OPT_PING, OPT_STATS_INTERVAL, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
+	OPT_HANDSHAKE, OPT_PING, OPT_STATS_INTERVAL, OPT_BATCH_MAX, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
 	OPT_HELP, OPT_VERSION, OPT_ZC_MIN, OPT_CONTENT_TYPE, OPT_TCP, OPT_MULTI_PUB,
 	OPT_MAX_MESSAGE, OPT_UDP_MUX, OPT_CACHE, OPT_GRACE, OPT_CHANNEL, OPT_CONFIG,
 };
@@ -430,6 +435,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 		{ "ping-interval", required_argument, NULL, OPT_PING },
 		{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
+		{ "batch-max", required_argument, NULL, OPT_BATCH_MAX },
 		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN },
 		{ "max-channels", required_argument, NULL, OPT_MAX_CHANNELS },
 		{ "log-level", required_argument, NULL, OPT_LOG },
@@ -542,6 +548,11 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			if (parse_u64(optarg, 10, 3600000, &v) < 0)
 				goto bad_number;
 			cfg->ping_interval_ms = (uint32_t)v;
+			break;
+		case OPT_BATCH_MAX:
+			if (parse_u64(optarg, 0, RC_HUB_BATCH_BYTES, &v) < 0)
+				goto bad_number;
+			cfg->batch_max = (uint32_t)v;
 			break;
 		case OPT_STATS_INTERVAL:
 			if (parse_u64(optarg, 0, 3600000, &v) < 0 || (v && v < 250))

@@ -70,6 +70,7 @@ struct rc_config {
 	uint32_t handshake_timeout_ms;	/* HTTP request / upgrade must complete in this */
 	uint32_t ping_interval_ms;	/* idle WebSocket subscribers get a ping this often */
 	uint32_t stats_interval_ms;	/* log a line of rates this often (0: never) */
+	uint32_t batch_max;		/* frames up to this many bytes are fanned out in batches */
 	uint32_t shutdown_timeout_ms;	/* SIGTERM: flush for at most this long */
 	uint32_t max_channels;
 	uint32_t channel_grace_ms;	/* keep an unused channel (and its cache) this long */

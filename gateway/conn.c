@@ -364,7 +364,7 @@ static void ws_command(struct rc_conn *c, const uint8_t *msg, size_t len)
 			      .max_queue = rc_config_max_queue(&srv->cfg, ch->name),
 			      .policy = rc_config_slow(&srv->cfg, ch->name),
 			      .kind = RC_SUB_WS_TAGGED, .evict = conn_evict };
-	c->sub.kind = RC_SUB_WS_TAGGED;
+	rc_hub_sub_set_kind(&srv->hub, &c->sub, RC_SUB_WS_TAGGED);
 	/* The answer goes first, then the cache, then live messages. */
 	ws_reply(c, "{\"subscribed\":\"%s\"%s}", name, "");
 	if (rc_hub_subscribe(&srv->hub, ch, s) < 0) {

@@ -95,6 +95,11 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 		    "Messages received per channel.", F_MSGS);
 	per_channel(&o, srv, "ringcast_ingest_bytes_total", "counter",
 		    "Payload bytes received per channel.", F_BYTES);
+	metric(&o, "ringcast_fanout_batches_total", "counter",
+	       "Fan-out batches: small frames of one loop turn copied once and sent to each "
+	       "WebSocket subscriber as one piece.", hs->batches);
+	metric(&o, "ringcast_fanout_batched_messages_total", "counter",
+	       "Messages that went out in fan-out batches.", hs->batched_msgs);
 	metric(&o, "ringcast_published_messages_total", "counter",
 	       "Messages published into channels, every ingest path (channels come and go; this "
 	       "total stays).", srv->stats.published);

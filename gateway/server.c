@@ -331,6 +331,11 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		goto fail;
 	srv->hub.channel_free = rc_publish_channel_free;
 	srv->hub.grace_ms = cfg->channel_grace_ms;
+	/* Batched frames are copies on the heap; frames meant for SEND_ZC
+	 * must stay in the registered ring. */
+	srv->hub.batch_max_frame = srv->cfg.batch_max;
+	if (srv->cfg.zc_min && srv->cfg.zc_min <= srv->hub.batch_max_frame)
+		srv->hub.batch_max_frame = srv->cfg.zc_min - 1;
 
 	ret = open_listener(srv, &srv->listener, &cfg->listen, rc_conn_accept);
 	if (ret < 0)
