@@ -13,9 +13,10 @@ ARGS       ?=
 
 # Debian packages the build and the tests need.
 DEPS = gcc pkg-config meson ninja-build python3 liburing-dev libwebsockets-dev \
-       libcriterion-dev libssl-dev util-linux clang libclang-rt-14-dev ffmpeg
+       libcriterion-dev libssl-dev util-linux clang libclang-rt-14-dev ffmpeg \
+       systemtap-sdt-dev
 
-.PHONY: all deps build run test test-unit test-asan test-valgrind fuzz bench clean
+.PHONY: all deps build run test test-unit test-asan test-valgrind fuzz bench profile clean
 
 all: build
 
@@ -110,6 +111,22 @@ test-valgrind: deps $(VG_BUILD)/build.ninja
 
 bench: build
 	perf/bench-core.sh -b $(BUILD)
+
+# make profile [SCENARIO=fanout|fanout-1k|fanout-10k|channels|latency]: the
+# gateway built with frame pointers, one scenario under `perf record -g`; the
+# flame graph (SVG), folded stacks and top functions land in
+# $(PROF_BUILD)/profile/SCENARIO. See docs/PROFILING.md.
+PROF_BUILD ?= build-prof
+SCENARIO   ?= fanout
+
+$(PROF_BUILD)/build.ninja: | deps
+	meson setup $(PROF_BUILD) --werror -Dtests=false -Dbuildtype=debugoptimized \
+		-Dc_args='-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer'
+
+profile: deps $(PROF_BUILD)/build.ninja
+	@$(MAKE) --no-print-directory deps DEPS="linux-perf python3"
+	ninja -C $(PROF_BUILD)
+	perf/profile/profile.sh -b $(PROF_BUILD) $(SCENARIO)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
