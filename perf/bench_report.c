@@ -324,6 +324,18 @@ static void json_result(FILE *f, const struct bench_result *r, const char *inden
 		"\"p99_9\": %.3f, \"max\": %.3f, \"min\": %.3f, \"mean\": %.3f, \"count\": %" PRIu64 " },\n",
 		indent, us(r->p50), us(r->p90), us(r->p99), us(r->p999), us(r->max), us(r->min),
 		r->mean / 1000.0, r->lat.total);
+	/* The latency distribution at fixed percentiles, for CDF charts. */
+	{
+		static const double pct[] = { 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99,
+					      99.5, 99.9, 99.95, 99.99, 100 };
+
+		fprintf(f, "%s  \"latency_cdf_us\": [", indent);
+		for (size_t i = 0; i < sizeof(pct) / sizeof(pct[0]); i++)
+			fprintf(f, "%s[%g, %.3f]", i ? ", " : "", pct[i],
+				r->lat.total ? us(pct[i] >= 100 ? r->max : hist_percentile(&r->lat, pct[i]))
+					     : 0.0);
+		fprintf(f, "],\n");
+	}
 	fprintf(f, "%s  \"bench_cpu_secs\": { \"user\": %.3f, \"sys\": %.3f },\n", indent,
 		r->self_user, r->self_sys);
 	fprintf(f, "%s  \"bench_cpu_pct_of_core\": %.2f,\n", indent,
