@@ -186,10 +186,11 @@ static int parse_channel(struct rc_config *cfg, const char *arg, char *err, size
 {
 	const char *colon = strchr(arg, ':');
 	char name[RC_CHANNEL_NAME_MAX + 1];
-	char item[256];
+	char item[512];
 	struct rc_channel_cfg *c;
 	const char *p;
 	uint64_t v;
+	int r;
 
 	if (!colon || !rc_channel_name_valid(arg, (size_t)(colon - arg))) {
 		snprintf(err, errlen, "--channel: expected NAME:key=value[,...], got '%s'", arg);
@@ -258,6 +259,14 @@ static int parse_channel(struct rc_config *cfg, const char *arg, char *err, size
 			c->text_frames = 1;
 		} else if (strcmp(item, "frames") == 0 && strcmp(val, "binary") == 0) {
 			c->text_frames = 0;
+		} else if ((r = rc_config_channel_security(c, item, val, err, errlen)) != -ENOENT) {
+			if (r < 0) {
+				char why[200];
+
+				snprintf(why, sizeof(why), "%s", err);
+				snprintf(err, errlen, "--channel %s: %s", name, why);
+				return -EINVAL;
+			}
 		} else {
 			goto bad;
 		}
@@ -266,7 +275,8 @@ static int parse_channel(struct rc_config *cfg, const char *arg, char *err, size
 bad:
 	snprintf(err, errlen,
 		 "--channel %s: bad setting (keys: type=, cache=last:N|bytes:N|ts, slow=drop|close, "
-		 "max-queue=, max-message=, frames=binary|text, multi-publisher=yes)", arg);
+		 "max-queue=, max-message=, frames=binary|text, multi-publisher=yes, key=, key-file=, "
+		 "token-secret=, token-secret-file=, max-subscribers=)", arg);
 	return -EINVAL;
 }
 
@@ -377,7 +387,26 @@ void rc_config_usage(const char *prog)
 	       "                            settings of one channel: type=MEDIA/TYPE,\n"
 	       "                            cache=last:N|bytes:N, slow=drop|close, max-queue=BYTES,\n"
 	       "                            max-message=BYTES, frames=binary|text,\n"
-	       "                            multi-publisher=yes; repeatable\n"
+	       "                            multi-publisher=yes; repeatable. Access control:\n"
+	       "                            key=K or key-file=PATH (publishers must present K:\n"
+	       "                            8-128 of A-Z a-z 0-9 . _ ~ -), token-secret=S or\n"
+	       "                            token-secret-file=PATH (subscribers need a token\n"
+	       "                            made with S, 16-256 bytes; see ringcast-token),\n"
+	       "                            max-subscribers=N. Prefer the -file forms: the\n"
+	       "                            command line is visible to every local user\n"
+	       "  --allow-origin ORIGIN[,ORIGIN...]\n"
+	       "                            WebSocket upgrades whose Origin header is not listed\n"
+	       "                            get 403 (requests without Origin, i.e. not from a\n"
+	       "                            browser, are let through); repeatable; default: any\n"
+	       "  --max-conns-per-ip N      HTTP/WebSocket connections per client address; more\n"
+	       "                            get 503 and are closed (default 0: no limit)\n"
+	       "  --max-subscribers N       subscribers per channel, unless the channel sets its\n"
+	       "                            own (default 0: no limit); over it: 503 before an\n"
+	       "                            upgrade, an error (and close 1013) for {\"sub\"}\n"
+	       "  --udp-allow ADDR:PORT=CIDR[,CIDR...]\n"
+	       "                            datagrams to the UDP port(s) configured as ADDR:PORT\n"
+	       "                            are accepted only from these sources (IPv4 or IPv6\n"
+	       "                            prefixes); others are dropped and counted\n"
 	       "  --config FILE             read options from FILE first, one per line without\n"
 	       "                            the dashes ('udp 0.0.0.0:9000=live'); '#' comments\n"
 	       "  --batch-max BYTES         WebSocket frames up to BYTES published in one loop\n"
@@ -420,6 +449,7 @@ enum {
 	OPT_HANDSHAKE, OPT_PING, OPT_STATS_INTERVAL, OPT_BATCH_MAX, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
 	OPT_HELP, OPT_VERSION, OPT_ZC_MIN, OPT_CONTENT_TYPE, OPT_TCP, OPT_MULTI_PUB,
 	OPT_MAX_MESSAGE, OPT_UDP_MUX, OPT_CACHE, OPT_GRACE, OPT_CHANNEL, OPT_CONFIG,
+	OPT_SECURITY,	/* parsed by rc_config_security_option(), by name */
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -451,15 +481,19 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "channel-grace", required_argument, NULL, OPT_GRACE },
 		{ "channel", required_argument, NULL, OPT_CHANNEL },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "allow-origin", required_argument, NULL, OPT_SECURITY },
+		{ "max-conns-per-ip", required_argument, NULL, OPT_SECURITY },
+		{ "max-subscribers", required_argument, NULL, OPT_SECURITY },
+		{ "udp-allow", required_argument, NULL, OPT_SECURITY },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool udp_given = false;
 	uint64_t v;
-	int c;
+	int c, li = 0;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:
 			if (rc_config_parse_addr(optarg, strlen(optarg), &cfg->listen) < 0) {
@@ -635,6 +669,10 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			break;
 		case OPT_CONFIG:
 			/* Loaded by main() before the command line; nothing here. */
+			break;
+		case OPT_SECURITY:
+			if (rc_config_security_option(cfg, opts[li].name, optarg, err, errlen) < 0)
+				return -EINVAL;
 			break;
 		case OPT_GRACE:
 			if (parse_u64(optarg, 0, 86400000, &v) < 0)

@@ -8,8 +8,12 @@
 #include <sys/socket.h>
 
 #include "channel.h"
+#include "cidr.h"
+#include "token.h"
 
 #define RC_CONFIG_MAX_UDP 64
+#define RC_CONFIG_KEY_MIN 8	/* publisher stream keys: 8-128 of A-Z a-z 0-9 . _ ~ - */
+#define RC_CONFIG_KEY_MAX 128
 
 struct rc_sockaddr {
 	struct sockaddr_storage ss;
@@ -46,9 +50,25 @@ struct rc_channel_cfg {
 	uint32_t max_message;	/* 0: --max-message */
 	int text_frames;	/* 1: WebSocket text frames; 0: binary; -1: unset (binary) */
 	bool multi_publisher;	/* several publishers may share the channel */
+	/* Access control (gateway/config_security.c). */
+	char key[RC_CONFIG_KEY_MAX + 1];	/* publishers' stream key; "": none needed */
+	uint8_t token_secret[RC_TOKEN_SECRET_MAX];
+	size_t token_secret_len;	/* 0: subscribers need no token */
+	uint32_t max_subscribers;	/* 0: --max-subscribers */
 };
 
 #define RC_CONFIG_MAX_CHANNEL_CFG 64
+#define RC_CONFIG_MAX_ORIGINS 16
+#define RC_CONFIG_ORIGIN_MAX 127
+#define RC_CONFIG_MAX_ALLOW 32	/* CIDRs per UDP port */
+
+/* --udp-allow ADDR:PORT=CIDR,...: datagrams to every UDP port configured
+ * with exactly this address are accepted only from these sources. */
+struct rc_udp_allow {
+	struct rc_sockaddr addr;
+	struct rc_cidr cidr[RC_CONFIG_MAX_ALLOW];
+	size_t n;
+};
 
 struct rc_config {
 	struct rc_channel_cfg chans[RC_CONFIG_MAX_CHANNEL_CFG];
@@ -76,6 +96,13 @@ struct rc_config {
 	uint32_t channel_grace_ms;	/* keep an unused channel (and its cache) this long */
 	uint32_t zc_min;		/* frames this long go out with SEND_ZC; 0 = never */
 	int udp_rcvbuf;
+	/* Access control (gateway/config_security.c). */
+	char origins[RC_CONFIG_MAX_ORIGINS][RC_CONFIG_ORIGIN_MAX + 1];
+	size_t norigins;		/* 0: WebSocket upgrades from any Origin */
+	uint32_t max_conns_per_ip;	/* HTTP connections per client address; 0: no limit */
+	uint32_t max_subscribers;	/* per channel, unless set per channel; 0: no limit */
+	struct rc_udp_allow udp_allow[RC_CONFIG_MAX_UDP];
+	size_t nudp_allow;
 	int log_level;
 	bool show_help;
 	bool show_version;
@@ -122,6 +149,46 @@ bool rc_config_ts(const struct rc_config *cfg, const char *channel);
  * given afterwards on the command line win. Returns 0, or -errno / -EINVAL
  * with a reason in err. */
 int rc_config_load(struct rc_config *cfg, const char *path, char *err, size_t errlen);
+
+/* --- access control (gateway/config_security.c) --- */
+
+/* The stream key publishers of channel must present, or NULL (none). */
+const char *rc_config_pub_key(const struct rc_config *cfg, const char *channel);
+
+/* The token secret of channel (*len bytes), or NULL: no token needed. */
+const uint8_t *rc_config_token_secret(const struct rc_config *cfg, const char *channel,
+				      size_t *len);
+
+/* Subscribers channel may have at once; 0: no limit. */
+uint32_t rc_config_max_subscribers(const struct rc_config *cfg, const char *channel);
+
+/* True when a WebSocket upgrade with this Origin header value may proceed:
+ * no --allow-origin given, or the value is one of them (ASCII
+ * case-insensitive). The caller decides about a request without Origin. */
+bool rc_config_origin_allowed(const struct rc_config *cfg, const char *origin, size_t len);
+
+/* The --udp-allow rule for a UDP port configured with addr, or NULL. */
+const struct rc_udp_allow *rc_config_udp_allow(const struct rc_config *cfg,
+					       const struct rc_sockaddr *addr);
+
+/* A --channel setting that is about access control: key=, key-file=,
+ * token-secret=, token-secret-file=, max-subscribers=. Returns 0 when
+ * applied to c, -ENOENT when name is none of these, -EINVAL for a bad value
+ * (reason in err). Reads the files named. */
+int rc_config_channel_security(struct rc_channel_cfg *c, const char *name, const char *val,
+			       char *err, size_t errlen);
+
+/* The global options --allow-origin, --max-conns-per-ip, --max-subscribers
+ * and --udp-allow (name without dashes). Returns 0, -ENOENT (not one of
+ * them) or -EINVAL with a reason in err. */
+int rc_config_security_option(struct rc_config *cfg, const char *name, const char *arg,
+			      char *err, size_t errlen);
+
+/* Reads a secret from path into buf[0..cap): the whole file without its
+ * final line end ("\n" or "\r\n"). Returns the length, -errno, or -EFBIG
+ * when it does not fit. Used for key-file=, token-secret-file= and by
+ * ringcast-token --secret-file. */
+int rc_config_read_secret(const char *path, uint8_t *buf, size_t cap);
 
 /* Prints the --help text to stdout. */
 void rc_config_usage(const char *prog);

@@ -65,6 +65,30 @@ static int arm_recv(struct rc_conn *c)
 	return ret;
 }
 
+/* --max-conns-per-ip: counts c under its peer's address, or answers 503
+ * and closes when that address has its limit already. The refused
+ * connection is answered rather than reset so that a client sees why. */
+static void conn_count_ip(struct rc_conn *c)
+{
+	struct rc_server *srv = c->srv;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int ret;
+
+	if (!srv->cfg.max_conns_per_ip || getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    rc_ipcount_key((struct sockaddr *)&ss, len, c->ip) < 0)
+		return;
+	ret = rc_ipcount_add(&srv->ipcount, c->ip, srv->cfg.max_conns_per_ip);
+	if (ret == 0) {
+		c->ip_counted = true;
+		return;
+	}
+	if (ret == -EUSERS)
+		srv->stats.refused[RC_REFUSE_PER_IP]++;
+	rc_http_respond(c, 503, "text/plain", NULL, "too many connections from your address\n", 39,
+			true);
+}
+
 void rc_conn_accept(struct rc_server *srv, int fd)
 {
 	struct rc_conn *c = calloc(1, sizeof(*c));
@@ -100,6 +124,7 @@ void rc_conn_accept(struct rc_server *srv, int fd)
 		srv->stats.accept_errors++;
 		return;
 	}
+	conn_count_ip(c);
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
@@ -132,6 +157,8 @@ static void conn_reap(struct rc_loop *loop, struct rc_deferred *d)
 		srv->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if (c->ip_counted)
+		rc_ipcount_del(&srv->ipcount, c->ip);
 	close(c->fd);
 	free(c->in);
 	free(c->ws);
@@ -290,6 +317,17 @@ static struct rc_sub *find_sub(struct rc_conn *c, const char *name, size_t len)
 	return NULL;
 }
 
+/* True when c is subscribed to at least one channel. */
+static bool conn_has_subs(const struct rc_conn *c)
+{
+	if (c->sub.ch)
+		return true;
+	for (uint32_t i = 0; c->extra && i < RC_CONN_MAX_SUBS - 1; i++)
+		if (c->extra[i].ch)
+			return true;
+	return false;
+}
+
 /* Leaves every channel: before a close frame, nothing may follow it. */
 static void unsubscribe_all(struct rc_conn *c)
 {
@@ -305,20 +343,22 @@ static void ws_command(struct rc_conn *c, const uint8_t *msg, size_t len)
 {
 	struct rc_server *srv = c->srv;
 	char name[RC_CHANNEL_NAME_MAX + 1];
+	struct rc_wscmd cmd;
 	enum rc_wscmd_op op;
-	const char *n;
 	struct rc_channel *ch;
 	struct rc_sub *s;
 	size_t nl;
 	uint32_t used = c->sub.ch ? 1 : 0, slot = RC_CONN_MAX_SUBS;
 	int err = 0;
 
-	if (rc_wscmd_parse(msg, len, &op, &n, &nl) < 0) {
+	if (rc_wscmd_decode(msg, len, &cmd) < 0) {
 		srv->stats.client_frames++;
 		ws_reply(c, "{\"error\":\"%s\"%s}", "bad command", "");
 		return;
 	}
-	memcpy(name, n, nl);
+	op = cmd.op;
+	nl = cmd.name_len;
+	memcpy(name, cmd.name, nl);
 	name[nl] = '\0';
 	s = find_sub(c, name, nl);
 	if (op == RC_WSCMD_UNSUB) {
@@ -351,6 +391,22 @@ static void ws_command(struct rc_conn *c, const uint8_t *msg, size_t len)
 		ws_reply(c, "{\"error\":\"too many subscriptions\",\"channel\":\"%s\"%s}", name, "");
 		return;
 	}
+	err = rc_access_token(srv, name, nl, cmd.token, cmd.token_len);
+	if (err != RC_ACCESS_OK) {
+		ws_reply(c, "{\"error\":\"%s\",\"channel\":\"%s\"}",
+			 err == RC_REFUSE_TOKEN_MISSING ? "token required" :
+			 err == RC_REFUSE_TOKEN_EXPIRED ? "token expired" : "invalid token", name);
+		return;
+	}
+	if (rc_access_full(srv, name, nl)) {
+		ws_reply(c, "{\"error\":\"channel full\",\"channel\":\"%s\"%s}", name, "");
+		/* A socket left with no channel at all has nothing to wait for:
+		 * 1013 tells its client to come back later. */
+		if (!conn_has_subs(c))
+			rc_conn_ws_close(c, RC_WS_CLOSE_TRY_LATER);
+		return;
+	}
+	err = 0;
 	ch = rc_hub_acquire(&srv->hub, name, nl, &err);
 	if (!ch || rc_publish_label(ch) < 0 || (c->sub.ch && rc_publish_label(c->sub.ch) < 0)) {
 		if (ch)

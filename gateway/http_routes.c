@@ -20,6 +20,8 @@ static const char *status_text(int status)
 	case 101: return "Switching Protocols";
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
@@ -83,7 +85,10 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 {
 	struct rc_server *srv = c->srv;
 	char accept[RC_WS_ACCEPT_LEN + 1];
-	char resp[256];
+	char resp[512];
+	const char *tok = NULL;
+	size_t tok_len = 0;
+	bool offered_ringcast = false;
 	struct rc_channel *ch;
 	uint8_t *out;
 	int len;
@@ -106,6 +111,20 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 	}
 	c->ws = malloc(sizeof(*c->ws));
 	len = rc_ws_handshake_response(resp, sizeof(resp), accept);
+	/* RFC 6455 4.2.2: a client that offered subprotocols must get one of
+	 * them back. "ringcast" when offered, so that a token never comes back
+	 * in the answer; else the token entry itself. */
+	if (len > 0 && (rc_access_protocol_token(req, &tok, &tok_len, &offered_ringcast) ||
+			offered_ringcast)) {
+		int n = offered_ringcast
+			? snprintf(resp + len - 2, sizeof(resp) - (size_t)len + 2,
+				   "Sec-WebSocket-Protocol: %s\r\n\r\n", RC_ACCESS_PROTOCOL)
+			: snprintf(resp + len - 2, sizeof(resp) - (size_t)len + 2,
+				   "Sec-WebSocket-Protocol: %s%.*s\r\n\r\n", RC_ACCESS_PROTOCOL_TOKEN,
+				   (int)tok_len, tok);
+
+		len = n > 0 && (size_t)n < sizeof(resp) - (size_t)len + 2 ? len - 2 + n : -1;
+	}
 	out = len > 0 ? malloc((size_t)len) : NULL;
 	if (!c->ws || !out) {
 		free(out);
@@ -221,6 +240,82 @@ static size_t query_number(const struct rc_http_request *req, const char *name, 
 	return dflt;
 }
 
+/* The value of ?name=V in the request target (V up to the next '&'; not
+ * percent-decoded: tokens and keys need no escaping). Returns true when
+ * present. */
+static bool query_string(const struct rc_http_request *req, const char *name, const char **val,
+			 size_t *val_len)
+{
+	const char *q = memchr(req->target, '?', req->target_len);
+	const char *end = req->target + req->target_len;
+	size_t nl = strlen(name);
+
+	while (q && q < end) {
+		const char *p = q + 1;
+
+		if ((size_t)(end - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+			const char *amp;
+
+			p += nl + 1;
+			amp = memchr(p, '&', (size_t)(end - p));
+			*val = p;
+			*val_len = (size_t)((amp ? amp : end) - p);
+			return true;
+		}
+		q = memchr(p, '&', (size_t)(end - p));
+	}
+	return false;
+}
+
+/* --allow-origin, on WebSocket upgrades: a browser always sends Origin, so
+ * a request without one is not from a page and is let through. Returns
+ * true when it answered 403. */
+static bool origin_refused(struct rc_conn *c, const struct rc_http_request *req)
+{
+	const struct rc_http_header *o = rc_http_find_header(req, "Origin");
+
+	if (!o || rc_config_origin_allowed(&c->srv->cfg, o->value, o->value_len))
+		return false;
+	c->srv->stats.refused[RC_REFUSE_ORIGIN]++;
+	rc_http_respond(c, 403, "text/plain", NULL, "origin not allowed\n", 19, true);
+	return true;
+}
+
+/* Access control before a subscription to name[0..len) starts: Origin
+ * (WebSocket only), token (?token=, or for WebSocket the subprotocol
+ * "ringcast-token.<TOKEN>"), subscriber limit. Returns true when it
+ * answered with a refusal. */
+static bool subscribe_refused(struct rc_conn *c, const struct rc_http_request *req,
+			      const char *name, size_t len, bool ws)
+{
+	const char *tok = NULL;
+	size_t tl = 0;
+	bool offered_ringcast;
+	int r;
+
+	if (ws && origin_refused(c, req))
+		return true;
+	if (!query_string(req, "token", &tok, &tl) && ws)
+		rc_access_protocol_token(req, &tok, &tl, &offered_ringcast);
+	r = rc_access_token(c->srv, name, len, tok, tl);
+	if (r == RC_REFUSE_TOKEN_MISSING) {
+		rc_http_respond(c, 401, "text/plain", "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n",
+				"token required\n", 15, true);
+		return true;
+	}
+	if (r != RC_ACCESS_OK) {
+		rc_http_respond(c, 403, "text/plain", NULL,
+				r == RC_REFUSE_TOKEN_EXPIRED ? "token expired\n" : "invalid token\n",
+				14, true);
+		return true;
+	}
+	if (rc_access_full(c->srv, name, len)) {
+		rc_http_respond(c, 503, "text/plain", NULL, "channel full\n", 13, true);
+		return true;
+	}
+	return false;
+}
+
 /* Parses a Content-Length value: digits only, at most 2^62. */
 static int content_length(const struct rc_http_header *h, uint64_t *out)
 {
@@ -247,14 +342,41 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 	const struct rc_http_header *expect = rc_http_find_header(req, "Expect");
 	static const uint8_t cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 	struct rc_server *srv = c->srv;
+	const struct rc_http_header *auth = rc_http_find_header(req, "Authorization");
 	struct rc_channel *ch;
 	uint64_t length = 0;
+	const char *key = NULL;
+	size_t key_len = 0;
 	int err = 0;
 
 	if (!rc_channel_name_valid(name, name_len)) {
 		rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
 		return;
 	}
+	/* The stream key: "Authorization: Bearer K" (kept out of URLs and
+	 * so out of access logs), else ?key=K for tools that cannot set
+	 * headers. */
+	if (auth && auth->value_len > 7 && rc_http_equals_nocase(auth->value, 7, "Bearer ")) {
+		key = auth->value + 7;
+		key_len = auth->value_len - 7;
+		while (key_len && *key == ' ') {
+			key++;
+			key_len--;
+		}
+	} else {
+		query_string(req, "key", &key, &key_len);
+	}
+	err = rc_access_key(srv, name, name_len, key, key_len);
+	if (err == RC_REFUSE_KEY_MISSING) {
+		rc_http_respond(c, 401, "text/plain", "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n",
+				"stream key required\n", 20, true);
+		return;
+	}
+	if (err != RC_ACCESS_OK) {
+		rc_http_respond(c, 403, "text/plain", NULL, "wrong stream key\n", 17, true);
+		return;
+	}
+	err = 0;
 	/* RFC 9112 6.1: both framings at once is a smuggling attempt. */
 	if (te && cl) {
 		rc_http_respond(c, 400, "text/plain", NULL, NULL, 0, true);
@@ -389,6 +511,8 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 					"WebSocket upgrade required\n", 27, !keep_alive);
 			return;
 		}
+		if (origin_refused(c, req))
+			return;
 		upgrade(c, req, NULL, 0);
 	} else if (path_len > 4 && memcmp(path, "/ws/", 4) == 0) {
 		if (!rc_channel_name_valid(path + 4, path_len - 4)) {
@@ -400,12 +524,16 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 					"WebSocket upgrade required\n", 27, !keep_alive);
 			return;
 		}
+		if (subscribe_refused(c, req, path + 4, path_len - 4, true))
+			return;
 		upgrade(c, req, path + 4, path_len - 4);
 	} else if (path_len > 8 && memcmp(path, "/stream/", 8) == 0) {
 		if (!rc_channel_name_valid(path + 8, path_len - 8)) {
 			rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
 			return;
 		}
+		if (subscribe_refused(c, req, path + 8, path_len - 8, false))
+			return;
 		if (head) {
 			char name[RC_CHANNEL_NAME_MAX + 1];
 
@@ -421,6 +549,8 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 			rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
 			return;
 		}
+		if (subscribe_refused(c, req, path + 5, path_len - 5, false))
+			return;
 		if (head) {
 			rc_http_respond(c, 200, "text/event-stream", NULL, "", 0, !keep_alive);
 			return;

@@ -126,12 +126,12 @@ size_t rc_framed_feed(struct rc_framed *f, const uint8_t *buf, size_t len,
 	return used;
 }
 
-int rc_mux_parse(const uint8_t *dgram, size_t len, const char **name, size_t *name_len,
-		 size_t *payload_off)
+int rc_mux_parse_key(const uint8_t *dgram, size_t len, const char **name, size_t *name_len,
+		     const char **key, size_t *key_len, size_t *payload_off)
 {
-	size_t n;
+	size_t n, m;
 
-	if (len < 3 || dgram[0] != RC_MUX_MAGIC)
+	if (len < 3 || (dgram[0] != RC_MUX_MAGIC && dgram[0] != RC_MUX_MAGIC_KEYED))
 		return -EINVAL;
 	n = dgram[1];
 	if (n < 1 || n > RC_CHANNEL_NAME_MAX || 2 + n > len ||
@@ -139,6 +139,29 @@ int rc_mux_parse(const uint8_t *dgram, size_t len, const char **name, size_t *na
 		return -EINVAL;
 	*name = (const char *)dgram + 2;
 	*name_len = n;
+	*key = NULL;
+	*key_len = 0;
 	*payload_off = 2 + n;
+	if (dgram[0] == RC_MUX_MAGIC)
+		return 0;
+	if (3 + n > len)
+		return -EINVAL;
+	m = dgram[2 + n];
+	if (m < 1 || m > RC_MUX_KEY_MAX || 3 + n + m > len)
+		return -EINVAL;
+	*key = (const char *)dgram + 3 + n;
+	*key_len = m;
+	*payload_off = 3 + n + m;
 	return 0;
+}
+
+int rc_mux_parse(const uint8_t *dgram, size_t len, const char **name, size_t *name_len,
+		 size_t *payload_off)
+{
+	const char *key;
+	size_t kl;
+
+	if (len && dgram[0] != RC_MUX_MAGIC)
+		return -EINVAL;
+	return rc_mux_parse_key(dgram, len, name, name_len, &key, &kl, payload_off);
 }

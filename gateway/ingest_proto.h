@@ -69,13 +69,23 @@ size_t rc_framed_feed(struct rc_framed *f, const uint8_t *buf, size_t len,
 		      struct rc_framed_event *ev);
 
 /* UDP mux datagrams (--udp-mux): 'R', one byte N (1..64), N bytes of
- * channel name, then the message (possibly empty). */
+ * channel name, then the message (possibly empty). For a channel with a
+ * stream key: 'K', N, N bytes of name, one byte M (1..128), M bytes of
+ * key, then the message. Old senders keep working: 'R' is unchanged, and
+ * a port that predates 'K' counts it as a bad header. */
 #define RC_MUX_MAGIC 'R'
+#define RC_MUX_MAGIC_KEYED 'K'
+#define RC_MUX_KEY_MAX 128
 
 /* Parses the mux header of dgram[0..len). Returns 0 and sets the channel
  * name slice and the payload offset, or -EINVAL (too short, wrong magic,
  * bad length or name). */
 int rc_mux_parse(const uint8_t *dgram, size_t len, const char **name, size_t *name_len,
 		 size_t *payload_off);
+
+/* Parses either mux header: as rc_mux_parse(), plus the key slice ('K'
+ * datagrams; *key NULL for 'R'). Returns 0 or -EINVAL. */
+int rc_mux_parse_key(const uint8_t *dgram, size_t len, const char **name, size_t *name_len,
+		     const char **key, size_t *key_len, size_t *payload_off);
 
 #endif

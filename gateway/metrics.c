@@ -144,6 +144,17 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	    (unsigned long long)srv->stats.mux_bad_header);
 	rc_textbuf_put(&o, "ringcast_drops_total{reason=\"mux_no_channel\"} %llu\n",
 	    (unsigned long long)srv->stats.mux_no_channel);
+	header(&o, "ringcast_access_refused_total", "counter",
+	       "Requests, commands and datagrams refused by access control, by reason.");
+	for (int r = 0; r < RC_REFUSE_REASONS; r++) {
+		uint64_t v = srv->stats.refused[r];
+
+		if (r == RC_REFUSE_UDP_SOURCE)
+			for (size_t i = 0; i < srv->ningest; i++)
+				v += srv->ingest[i].port.stats.denied;
+		rc_textbuf_put(&o, "ringcast_access_refused_total{reason=\"%s\"} %llu\n",
+		    rc_refuse_name(r), (unsigned long long)v);
+	}
 	metric(&o, "ringcast_buffer_pressure_runs_total", "counter",
 	       "Times the buffer ring ran low and the slow-holder policy ran.", hs->pressure_runs);
 	header(&o, "ringcast_bufring_buffers", "gauge", "Ingest ring buffers by state.");

@@ -32,22 +32,29 @@ static void on_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, u
 	struct rc_ingest *in = (struct rc_ingest *)p;
 	struct rc_server *srv = in->srv;
 	struct rc_channel *ch = in->ch;
-	const char *name;
-	size_t name_len, off;
+	const char *name, *key, *want;
+	size_t name_len, key_len, off;
 
 	if (ch) {
+		/* A port bound to a channel holds its key by configuration:
+		 * restrict who may send to it with --udp-allow. */
 		rc_publish_ring(srv, ch, bid, payload, len);
 		return;
 	}
 	/* A mux port: the channel is named in the datagram. Its header is
 	 * consumed, so the frame header can be written over it. */
-	if (rc_mux_parse(payload, len, &name, &name_len, &off) < 0) {
+	if (rc_mux_parse_key(payload, len, &name, &name_len, &key, &key_len, &off) < 0) {
 		srv->stats.mux_bad_header++;
 		return;
 	}
 	ch = rc_hub_find(&srv->hub, name, name_len);
 	if (!ch) {
 		srv->stats.mux_no_channel++;
+		return;
+	}
+	want = rc_config_pub_key(&srv->cfg, ch->name);
+	if (want && !rc_token_secret_equal(want, strlen(want), key ? key : "", key_len)) {
+		srv->stats.refused[RC_REFUSE_MUX_KEY]++;
 		return;
 	}
 	rc_publish_ring(srv, ch, bid, payload + off, len - (uint32_t)off);
@@ -289,11 +296,29 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		.count = CLIENT_RING_COUNT,
 		.size = CLIENT_RING_SIZE,
 	};
+	const struct rc_udp_allow *allow;
 	char addr[80];
 	int ret = 0;
 
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = *cfg;
+	rc_ipcount_init(&srv->ipcount);
+	/* An allowlist that names no configured port is a typo that would
+	 * leave the intended port open: refuse to start. */
+	for (size_t a = 0; a < cfg->nudp_allow; a++) {
+		bool used = false;
+
+		for (size_t i = 0; i < cfg->nudp; i++)
+			used |= rc_config_udp_allow(cfg, &cfg->udp[i].addr) == &cfg->udp_allow[a];
+		if (!used) {
+			rc_config_format_addr((const struct sockaddr *)&cfg->udp_allow[a].addr.ss,
+					      addr, sizeof(addr));
+			rc_log_error("--udp-allow %s: no --udp or --udp-mux port has that address",
+				     addr);
+			ret = -EINVAL;
+			goto fail;
+		}
+	}
 	srv->listener.fd = -1;
 	srv->tcp_listener.fd = -1;
 	srv->signal_fd = -1;
@@ -358,6 +383,11 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		}
 		srv->ningest++;
 		in->srv = srv;
+		allow = rc_config_udp_allow(cfg, &cfg->udp[i].addr);
+		if (allow) {
+			in->port.allow = srv->cfg.udp_allow[allow - cfg->udp_allow].cidr;
+			in->port.nallow = allow->n;
+		}
 		if (!cfg->udp[i].channel[0])
 			continue;	/* a mux port */
 		in->ch = rc_hub_acquire(&srv->hub, cfg->udp[i].channel, strlen(cfg->udp[i].channel),
@@ -472,6 +502,7 @@ void rc_server_fini(struct rc_server *srv)
 		close(srv->tcp_listener.fd);
 	if (srv->signal_fd >= 0)
 		close(srv->signal_fd);
+	rc_ipcount_fini(&srv->ipcount);
 	rc_bufring_destroy(srv->client_ring);
 	rc_bufring_destroy(srv->ingest_ring);
 	rc_loop_destroy(srv->loop);

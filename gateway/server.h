@@ -8,10 +8,12 @@
 #include <stdint.h>
 #include <sys/signalfd.h>
 
+#include "access.h"
 #include "bufring.h"
 #include "channel.h"
 #include "config.h"
 #include "ingest_proto.h"
+#include "ipcount.h"
 #include "loop.h"
 #include "udp_ingest.h"
 #include "http_chunked.h"
@@ -67,6 +69,8 @@ struct rc_conn {
 	uint64_t deadline_ms;		/* CLOSING: when to give up on the peer */
 	uint64_t accepted_ms;
 	uint64_t bytes_in;
+	bool ip_counted;		/* counted in srv->ipcount under ip */
+	uint8_t ip[16];
 };
 
 enum rc_pub_state {
@@ -129,6 +133,7 @@ struct rc_server_stats {
 	uint64_t pub_refused;		/* answered ERR */
 	uint64_t pub_framing_errors;	/* framed length over --max-message */
 	uint64_t pub_partial_dropped;	/* framed messages cut off by the publisher leaving */
+	uint64_t refused[RC_REFUSE_REASONS];	/* access control, by enum rc_refuse */
 };
 
 struct rc_listener {
@@ -168,6 +173,7 @@ struct rc_server {
 	bool signal_armed;
 	bool stopping;
 	uint64_t stop_deadline_ms;
+	struct rc_ipcount ipcount;	/* HTTP connections per client address (--max-conns-per-ip) */
 	struct rc_server_stats stats;
 	struct rc_stats_log stats_log;	/* --stats-interval */
 };

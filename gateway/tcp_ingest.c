@@ -281,6 +281,11 @@ static void hello(struct rc_publisher *p)
 		pub_refuse(p, "shutting down");
 		return;
 	}
+	/* Before the channel is touched: a refused publisher creates nothing. */
+	if (rc_access_key(srv, req.channel, req.channel_len, req.key, req.key_len) != RC_ACCESS_OK) {
+		pub_refuse(p, "forbidden");
+		return;
+	}
 	ch = rc_hub_acquire(&srv->hub, req.channel, req.channel_len, &err);
 	if (!ch) {
 		pub_refuse(p, err == -ENOSPC ? "too many channels" : "bad channel");

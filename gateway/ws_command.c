@@ -1,6 +1,7 @@
 #include "ws_command.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "channel.h"
@@ -34,34 +35,64 @@ static size_t plain_string(const uint8_t *s, size_t len, size_t i, const uint8_t
 	return i + 1;
 }
 
+int rc_wscmd_decode(const uint8_t *msg, size_t len, struct rc_wscmd *out)
+{
+	bool have_op = false;
+	size_t i = skip_ws(msg, len, 0);
+
+	memset(out, 0, sizeof(*out));
+	if (i >= len || msg[i] != '{')
+		return -EINVAL;
+	i++;
+	/* Members: "key":"value", separated by commas; at most two. */
+	for (int m = 0; m < 2; m++) {
+		const uint8_t *key, *val;
+		size_t kl, vl;
+
+		i = plain_string(msg, len, skip_ws(msg, len, i), &key, &kl);
+		if (!i)
+			return -EINVAL;
+		i = skip_ws(msg, len, i);
+		if (i >= len || msg[i] != ':')
+			return -EINVAL;
+		i = plain_string(msg, len, skip_ws(msg, len, i + 1), &val, &vl);
+		if (!i)
+			return -EINVAL;
+		if (!have_op && ((kl == 3 && memcmp(key, "sub", 3) == 0) ||
+				 (kl == 5 && memcmp(key, "unsub", 5) == 0))) {
+			if (!rc_channel_name_valid((const char *)val, vl))
+				return -EINVAL;
+			out->op = kl == 3 ? RC_WSCMD_SUB : RC_WSCMD_UNSUB;
+			out->name = (const char *)val;
+			out->name_len = vl;
+			have_op = true;
+		} else if (!out->token && kl == 5 && memcmp(key, "token", 5) == 0) {
+			out->token = (const char *)val;
+			out->token_len = vl;
+		} else {
+			return -EINVAL;
+		}
+		i = skip_ws(msg, len, i);
+		if (i < len && msg[i] == ',' && m == 0) {
+			i++;
+			continue;
+		}
+		break;
+	}
+	if (!have_op || i >= len || msg[i] != '}' || skip_ws(msg, len, i + 1) != len)
+		return -EINVAL;
+	return 0;
+}
+
 int rc_wscmd_parse(const uint8_t *msg, size_t len, enum rc_wscmd_op *op, const char **name,
 		   size_t *name_len)
 {
-	const uint8_t *key, *val;
-	size_t kl, vl;
-	size_t i = skip_ws(msg, len, 0);
+	struct rc_wscmd cmd;
 
-	if (i >= len || msg[i] != '{')
+	if (rc_wscmd_decode(msg, len, &cmd) < 0 || cmd.token)
 		return -EINVAL;
-	i = plain_string(msg, len, skip_ws(msg, len, i + 1), &key, &kl);
-	if (!i)
-		return -EINVAL;
-	if (kl == 3 && memcmp(key, "sub", 3) == 0)
-		*op = RC_WSCMD_SUB;
-	else if (kl == 5 && memcmp(key, "unsub", 5) == 0)
-		*op = RC_WSCMD_UNSUB;
-	else
-		return -EINVAL;
-	i = skip_ws(msg, len, i);
-	if (i >= len || msg[i] != ':')
-		return -EINVAL;
-	i = plain_string(msg, len, skip_ws(msg, len, i + 1), &val, &vl);
-	if (!i || !rc_channel_name_valid((const char *)val, vl))
-		return -EINVAL;
-	i = skip_ws(msg, len, i);
-	if (i >= len || msg[i] != '}' || skip_ws(msg, len, i + 1) != len)
-		return -EINVAL;
-	*name = (const char *)val;
-	*name_len = vl;
+	*op = cmd.op;
+	*name = cmd.name;
+	*name_len = cmd.name_len;
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* Commands a WebSocket subscriber sends as text messages, to join or leave
  * channels on an open connection:
  *     {"sub":"<channel>"}      {"unsub":"<channel>"}
+ *     {"sub":"<channel>","token":"<token>"}   (either order)
  * (whitespace allowed between tokens). Pure and allocation-free. */
 #ifndef RC_WS_COMMAND_H
 #define RC_WS_COMMAND_H
@@ -14,8 +15,23 @@ enum rc_wscmd_op {
 };
 
 /* Parses msg[0..len). Returns 0 with *op and the channel name slice (a
- * valid channel name, pointing into msg), or -EINVAL. */
+ * valid channel name, pointing into msg), or -EINVAL. A command with a
+ * "token" member is refused here: use rc_wscmd_decode(). */
 int rc_wscmd_parse(const uint8_t *msg, size_t len, enum rc_wscmd_op *op, const char **name,
 		   size_t *name_len);
+
+/* A decoded command; slices point into the message. */
+struct rc_wscmd {
+	enum rc_wscmd_op op;
+	const char *name;
+	size_t name_len;
+	const char *token;	/* NULL when the command has none */
+	size_t token_len;
+};
+
+/* Parses msg[0..len): an object with exactly one of "sub"/"unsub" (a valid
+ * channel name) and at most one "token" (a string without escapes), in any
+ * order, nothing else. Returns 0 or -EINVAL. */
+int rc_wscmd_decode(const uint8_t *msg, size_t len, struct rc_wscmd *out);
 
 #endif

@@ -120,7 +120,10 @@ static void deliver(struct rc_udp_port *p, const struct rc_cqe *cqe)
 			p->stats.kernel_drops += dg.kernel_drops - p->last_kernel_drops;
 			p->last_kernel_drops = dg.kernel_drops;
 		}
-		if (dg.truncated) {
+		if (p->nallow && !rc_cidr_match(p->allow, p->nallow, dg.src, dg.src_len)) {
+			/* Not from an allowed source: never published. */
+			p->stats.denied++;
+		} else if (dg.truncated) {
 			/* Delivering part of a datagram would break the promise
 			 * that payloads arrive byte-identical. */
 			p->stats.truncated++;

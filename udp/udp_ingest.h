@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "bufring.h"
+#include "cidr.h"
 #include "loop.h"
 
 struct rc_udp_port;
@@ -30,6 +31,7 @@ struct rc_udp_stats {
 	uint64_t enobufs;	/* receives stopped because the ring was empty */
 	uint64_t rearms;	/* multishot receives re-armed */
 	uint64_t errors;	/* other receive errors */
+	uint64_t denied;	/* from a source outside the port's allowlist: dropped */
 };
 
 struct rc_udp_port {
@@ -40,6 +42,11 @@ struct rc_udp_port {
 	struct rc_bufring *br;
 	rc_udp_msg_fn on_msg;
 	void *owner;
+	/* Source allowlist (set after rc_udp_open; the owner keeps the
+	 * array): with nallow > 0, datagrams from elsewhere are dropped and
+	 * counted in stats.denied before on_msg sees them. */
+	const struct rc_cidr *allow;
+	size_t nallow;
 	int fd;
 	bool armed;		/* the recvmsg is in flight */
 	bool timer_armed;

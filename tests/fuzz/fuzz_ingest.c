@@ -1,7 +1,7 @@
 /* libFuzzer harness for the gateway's pure parsers: the TCP PUB line, the
- * framed decoder (split invariance), the UDP mux header, WebSocket
- * subscriber commands and the MPEG-TS scanner. Results must stay inside the
- * input and be consistent. */
+ * framed decoder (split invariance), the UDP mux header (plain and keyed),
+ * WebSocket subscriber commands (with tokens) and the MPEG-TS scanner.
+ * Results must stay inside the input and be consistent. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +83,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      rc_channel_name_valid(name, nl));
 	if (rc_wscmd_parse(data, size, &op, &name, &nl) == 0)
 		check(inside(name, nl, data, size) && rc_channel_name_valid(name, nl));
+	{
+		struct rc_wscmd cmd;
+		const char *key;
+		size_t kl;
+
+		if (rc_wscmd_decode(data, size, &cmd) == 0)
+			check(inside(cmd.name, cmd.name_len, data, size) &&
+			      rc_channel_name_valid(cmd.name, cmd.name_len) &&
+			      (!cmd.token || inside(cmd.token, cmd.token_len, data, size)));
+		if (rc_mux_parse_key(data, size, &name, &nl, &key, &kl, &off) == 0)
+			check(inside(name, nl, data, size) && off <= size &&
+			      (!key || (inside(key, kl, data, size) && kl >= 1)));
+	}
 	if (rc_ts_scan(data, size, &pmt, &scan)) {
 		check(!scan.pat || inside(scan.pat, RC_TS_PACKET, data, size));
 		check(!scan.pmt || inside(scan.pmt, RC_TS_PACKET, data, size));

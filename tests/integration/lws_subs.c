@@ -272,11 +272,20 @@ void sub_pool_free(struct sub_pool *p)
 int sub_connect(struct sub_pool *p, int i, const struct rc_endpoint *ep,
 		const char *channel, unsigned chan, uint64_t first_seq)
 {
-	struct lws_client_connect_info ci;
-	struct sub *s = &p->subs[i];
-	char path[128], host[96];
+	char path[128];
 
 	snprintf(path, sizeof(path), "/ws/%s", channel);
+	return sub_connect_path(p, i, ep, path, NULL, chan, first_seq);
+}
+
+int sub_connect_path(struct sub_pool *p, int i, const struct rc_endpoint *ep,
+		     const char *path, const char *protocol, unsigned chan,
+		     uint64_t first_seq)
+{
+	struct lws_client_connect_info ci;
+	struct sub *s = &p->subs[i];
+	char host[96];
+
 	snprintf(host, sizeof(host), "%s:%d", ep->host, ep->port);
 	s->chan = chan;
 	s->next_seq = first_seq;
@@ -288,9 +297,9 @@ int sub_connect(struct sub_pool *p, int i, const struct rc_endpoint *ep,
 	ci.port = ep->port;
 	ci.path = path;
 	ci.host = host;
-	/* no subprotocol: ringcast does not negotiate one, and asking for
-	 * one would make lws reject the handshake */
-	ci.protocol = NULL;
+	/* no subprotocol unless asked: ringcast selects only "ringcast" or
+	 * a token entry, and lws rejects an answer without one it offered */
+	ci.protocol = protocol;
 	ci.local_protocol_name = sub_protocols[0].name;
 	ci.ietf_version_or_minus_one = -1;
 	ci.opaque_user_data = s;

@@ -64,6 +64,13 @@ void sub_pool_free(struct sub_pool *p);
  * Returns 0 when the attempt started. */
 int sub_connect(struct sub_pool *p, int i, const struct rc_endpoint *ep,
 		const char *channel, unsigned chan, uint64_t first_seq);
+/* As sub_connect, with the request path given whole (e.g.
+ * "/ws/live?token=...") and, when protocol is not NULL, a
+ * Sec-WebSocket-Protocol list to offer (e.g. "ringcast,ringcast-token.T");
+ * lws checks that the server selects one of them. */
+int sub_connect_path(struct sub_pool *p, int i, const struct rc_endpoint *ep,
+		     const char *path, const char *protocol, unsigned chan,
+		     uint64_t first_seq);
 /* Asks subscriber i to close with 1000. */
 void sub_close(struct sub_pool *p, int i);
 

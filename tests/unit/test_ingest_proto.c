@@ -294,3 +294,81 @@ Test(ts, pat_pmt_and_keyframes)
 	cr_assert(!rc_ts_scan(g, 188, &pmt_pid, &s));
 	guard_free(g, 188);
 }
+
+Test(ingest_proto, mux_keyed_headers)
+{
+	static const uint8_t keyed[] = { 'K', 4, 'g', 'a', 'm', 'e', 3, 'k', 'e', 'y', 9, 8 };
+	static const uint8_t plain[] = { 'R', 1, 'a', 7 };
+	const char *name, *key;
+	size_t nl, kl, off;
+	uint8_t *g = guard_copy(keyed, sizeof(keyed));
+
+	cr_assert_eq(rc_mux_parse_key(g, sizeof(keyed), &name, &nl, &key, &kl, &off), 0);
+	cr_assert(nl == 4 && memcmp(name, "game", 4) == 0);
+	cr_assert(kl == 3 && memcmp(key, "key", 3) == 0);
+	cr_assert_eq(off, 10);
+	/* The old parser does not take a keyed header. */
+	cr_assert_eq(rc_mux_parse(g, sizeof(keyed), &name, &nl, &off), -EINVAL);
+	/* Every truncation is refused without reading past the end. */
+	for (size_t len = 0; len < 10; len++) {
+		uint8_t *t = guard_copy(keyed, len ? len : 1);
+
+		cr_assert_eq(rc_mux_parse_key(t, len, &name, &nl, &key, &kl, &off), -EINVAL,
+			     "len %zu", len);
+		guard_free(t, len ? len : 1);
+	}
+	g[6] = 0;	/* zero-length key */
+	cr_assert_eq(rc_mux_parse_key(g, sizeof(keyed), &name, &nl, &key, &kl, &off), -EINVAL);
+	guard_free(g, sizeof(keyed));
+	g = guard_copy(plain, sizeof(plain));
+	cr_assert_eq(rc_mux_parse_key(g, sizeof(plain), &name, &nl, &key, &kl, &off), 0);
+	cr_assert_null(key);
+	cr_assert_eq(off, 3);
+	guard_free(g, sizeof(plain));
+}
+
+Test(ws_command, decode_with_token)
+{
+	struct rc_wscmd cmd;
+	enum rc_wscmd_op op;
+	const char *name;
+	size_t nl;
+	struct {
+		const char *text;
+		int ok;
+		const char *token;
+	} cases[] = {
+		{ "{\"sub\":\"live\",\"token\":\"1.a.b\"}", 1, "1.a.b" },
+		{ " { \"token\" : \"t\" , \"sub\" : \"live\" } ", 1, "t" },
+		{ "{\"sub\":\"live\"}", 1, NULL },
+		{ "{\"token\":\"t\"}", 0, NULL },
+		{ "{\"sub\":\"live\",\"token\":\"t\",\"x\":\"y\"}", 0, NULL },
+		{ "{\"sub\":\"live\",\"sub\":\"live\"}", 0, NULL },
+		{ "{\"token\":\"t\",\"token\":\"t\"}", 0, NULL },
+		{ "{\"sub\":\"live\",}", 0, NULL },
+		{ "{\"sub\":\"live\",\"token\":\"a\\\"b\"}", 0, NULL },
+		{ "{\"sub\":\"live\" \"token\":\"t\"}", 0, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i].text);
+		uint8_t *g = guard_copy(cases[i].text, len);
+		int r = rc_wscmd_decode(g, len, &cmd);
+
+		if (cases[i].ok) {
+			cr_assert_eq(r, 0, "'%s'", cases[i].text);
+			cr_assert_eq(cmd.op, RC_WSCMD_SUB);
+			cr_assert(cmd.name_len == 4 && memcmp(cmd.name, "live", 4) == 0);
+			if (cases[i].token)
+				cr_assert(cmd.token && cmd.token_len == strlen(cases[i].token) &&
+					  memcmp(cmd.token, cases[i].token, cmd.token_len) == 0);
+			else
+				cr_assert_null(cmd.token);
+			/* The old entry point refuses a command with a token. */
+			cr_assert_eq(rc_wscmd_parse(g, len, &op, &name, &nl) == 0, !cases[i].token);
+		} else {
+			cr_assert_eq(r, -EINVAL, "'%s'", cases[i].text);
+		}
+		guard_free(g, len);
+	}
+}
