@@ -68,6 +68,7 @@ struct rc_config {
 	uint32_t buf_count;		/* ingest ring buffers (power of two) */
 	uint32_t buf_size;		/* bytes per ingest buffer the kernel may fill */
 	uint32_t handshake_timeout_ms;	/* HTTP request / upgrade must complete in this */
+	uint32_t idle_timeout_ms;	/* keep-alive HTTP between requests, WebSocket with no channel */
 	uint32_t ping_interval_ms;	/* idle WebSocket subscribers get a ping this often */
 	uint32_t shutdown_timeout_ms;	/* SIGTERM: flush for at most this long */
 	uint32_t max_channels;
