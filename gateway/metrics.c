@@ -80,7 +80,8 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	       "Framed TCP messages announced longer than --max-message.",
 	       srv->stats.pub_framing_errors);
 	metric(&o, "ringcast_publisher_partial_dropped_total", "counter",
-	       "Framed TCP messages cut off by the publisher leaving; never delivered.",
+	       "Framed TCP messages (or raw MPEG-TS packets) cut off by the publisher leaving; "
+	       "never delivered.",
 	       srv->stats.pub_partial_dropped);
 	metric(&o, "ringcast_http_publishes_total", "counter",
 	       "POST/PUT /pub/<channel> requests accepted.", srv->stats.http_publishes);
