@@ -383,16 +383,22 @@ Test(shutdown, under_load_every_message_accounted_then_restart, .fini = fini_loa
 			raw_read_some(&raws[i], 1000, 200);
 
 	rc_server_stderr(&srv, log, sizeof(log));
-	/* fast: everything, then 1001; delivered = published, nothing dropped */
+	/* fast: what the server delivered, then 1001; delivered + dropped =
+	 * published. (Usually nothing is dropped for them, but a loaded or
+	 * sanitized run may let a burst pass their 64 KiB bound: that must
+	 * then be counted, which is what is checked, not speed.) */
 	for (int i = 0; i < LOAD_FAST; i++) {
 		const struct sub *s = &pool->subs[i];
 
 		rc_assert(final_counts(log, s->local_port, &del, &drp) == 0,
 			  "no final report for fast subscriber port %d", s->local_port);
-		rc_assert(s->close_code == 1001 && s->count == LOAD_MSGS && s->mismatches == 0,
-			  "fast subscriber: %s", sub_describe(s, d, sizeof(d)));
-		rc_assert(del == LOAD_MSGS && drp == 0,
-			  "fast subscriber: server says %llu delivered, %llu dropped", del, drp);
+		rc_assert(s->close_code == 1001 && s->count == del && s->skipped <= drp &&
+				  s->mismatches <= s->skipped,
+			  "fast subscriber: %s; server says %llu delivered, %llu dropped",
+			  sub_describe(s, d, sizeof(d)), del, drp);
+		rc_assert(del + drp == LOAD_MSGS,
+			  "fast subscriber: delivered %llu + dropped %llu != published %d", del, drp,
+			  LOAD_MSGS);
 		sum_del += del;
 		sum_drp += drp;
 	}
