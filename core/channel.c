@@ -11,7 +11,7 @@
 static const char *const drop_names[RC_DROP_REASONS] = {
 	[RC_DROP_SLOW_DROP] = "slow_drop",   [RC_DROP_SLOW_CLOSE] = "slow_close",
 	[RC_DROP_PRESSURE] = "pressure",     [RC_DROP_STALLED] = "stalled",
-	[RC_DROP_TRUNCATED] = "truncated",
+	[RC_DROP_TRUNCATED] = "truncated",   [RC_DROP_CLOSED] = "closed",
 };
 
 const char *rc_drop_reason_name(enum rc_drop_reason r)
@@ -251,6 +251,23 @@ void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s)
 	rc_hub_release(hub, ch);
 }
 
+/* Counts n messages s missed for reason: on the subscriber, its channel and
+ * the hub. */
+static void count_drops(struct rc_hub *hub, struct rc_sub *s, enum rc_drop_reason reason,
+			uint64_t n)
+{
+	s->drops += n;
+	if (s->ch)
+		s->ch->drops += n;
+	hub->stats.drops[reason] += n;
+	RC_PROBE3(drop, s->ch ? s->ch->name : "", reason, n);
+}
+
+void rc_hub_drop_pending(struct rc_hub *hub, struct rc_sub *s)
+{
+	count_drops(hub, s, RC_DROP_CLOSED, rc_sendq_drop_pending(s->q));
+}
+
 /* Marks s for eviction; the owner hears of it at the end of the turn, so the
  * subscriber array is never changed while publish walks it. */
 static void queue_evict(struct rc_hub *hub, struct rc_sub *s, enum rc_drop_reason reason)
@@ -345,16 +362,20 @@ static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
 		struct rc_sub *s = ch->subs[i];
 		struct rc_shmsg *m = s->kind == RC_SUB_WS_TAGGED ? tb : s->kind == RC_SUB_WS ? b : NULL;
 
-		if (!m || s->evicting)
+		if (!m)
 			continue;
+		if (s->evicting) {
+			/* Counted, so that for every subscriber delivered +
+			 * dropped is what was published to it. */
+			count_drops(hub, s, RC_DROP_CLOSED, n);
+			continue;
+		}
 		if (s->q->queued_bytes + m->len > s->max_queue) {
 			if (s->policy == RC_SLOW_DROP) {
-				s->drops += n;
-				ch->drops += n;
-				hub->stats.drops[RC_DROP_SLOW_DROP] += n;
-				RC_PROBE3(drop, ch->name, RC_DROP_SLOW_DROP, n);
+				count_drops(hub, s, RC_DROP_SLOW_DROP, n);
 			} else {
 				queue_evict(hub, s, RC_DROP_SLOW_CLOSE);
+				count_drops(hub, s, RC_DROP_CLOSED, n);
 			}
 			continue;
 		}
@@ -427,16 +448,20 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		} else if (s->kind == RC_SUB_WS_TAGGED) {
 			label = ch->label;
 		}
-		if (s->evicting || len == 0)
+		if (len == 0)
 			continue;
+		if (s->evicting) {
+			/* Counted, so that for every subscriber delivered +
+			 * dropped is what was published to it. */
+			count_drops(hub, s, RC_DROP_CLOSED, 1);
+			continue;
+		}
 		if (s->q->queued_bytes + len + (label ? label->len : 0) > s->max_queue) {
 			if (s->policy == RC_SLOW_DROP) {
-				s->drops++;
-				ch->drops++;
-				hub->stats.drops[RC_DROP_SLOW_DROP]++;
-				RC_PROBE3(drop, ch->name, RC_DROP_SLOW_DROP, 1);
+				count_drops(hub, s, RC_DROP_SLOW_DROP, 1);
 			} else {
 				queue_evict(hub, s, RC_DROP_SLOW_CLOSE);
+				count_drops(hub, s, RC_DROP_CLOSED, 1);
 			}
 			continue;
 		}
@@ -447,8 +472,10 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		if (ret == 0)
 			ret = shm ? rc_sendq_push_shared(s->q, shm, ptr, len, 1)
 				  : rc_sendq_push_ring(s->q, ptr, len, m->bid, true);
-		if (ret < 0)
+		if (ret < 0) {
 			queue_evict(hub, s, RC_DROP_STALLED);
+			count_drops(hub, s, RC_DROP_CLOSED, 1);
+		}
 	}
 }
 
@@ -497,15 +524,10 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 		if (!worst)
 			break;
 		if (worst->policy == RC_SLOW_CLOSE) {
-			rc_sendq_drop_pending(worst->q);
+			rc_hub_drop_pending(hub, worst);
 			queue_evict(hub, worst, RC_DROP_SLOW_CLOSE);
 		} else {
-			uint32_t n = rc_sendq_drop_pending(worst->q);
-
-			worst->drops += n;
-			worst->ch->drops += n;
-			hub->stats.drops[RC_DROP_PRESSURE] += n;
-			RC_PROBE3(drop, worst->ch->name, RC_DROP_PRESSURE, n);
+			count_drops(hub, worst, RC_DROP_PRESSURE, rc_sendq_drop_pending(worst->q));
 		}
 	}
 	if (rc_bufring_free(hub->br) >= target)

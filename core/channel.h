@@ -37,6 +37,7 @@ enum rc_drop_reason {
 	RC_DROP_PRESSURE,	/* queued message discarded to refill the buffer ring */
 	RC_DROP_STALLED,	/* subscriber closed: its send stalled while buffers ran out */
 	RC_DROP_TRUNCATED,	/* datagram larger than a ring buffer */
+	RC_DROP_CLOSED,		/* message discarded: its subscriber was being closed */
 	RC_DROP_REASONS
 };
 
@@ -207,6 +208,10 @@ void rc_hub_sub_set_kind(struct rc_hub *hub, struct rc_sub *s, enum rc_sub_kind 
  * evicted (RC_SLOW_CLOSE). The caller keeps its own reference and drops it
  * afterwards. */
 void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_msg *m);
+
+/* Discards s's queued messages that are not in flight (before closing it,
+ * so its close frame goes out next) and counts them as `closed` drops of s. */
+void rc_hub_drop_pending(struct rc_hub *hub, struct rc_sub *s);
 
 /* Runs the buffer-pressure policy (at the end of the turn) if the ring is
  * low. Call periodically: once ingest has stopped on an empty ring nothing

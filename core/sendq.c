@@ -251,7 +251,17 @@ static void release_all(struct rc_sendq *q)
 		q->zc = NULL;
 	}
 	while (q->count) {
-		ent_release(q, ent_at(q, 0));
+		struct rc_sendq_ent *e = ent_at(q, 0);
+
+		/* A data frame that never fully left: the subscriber misses it,
+		 * and the shutdown report must say so (delivered + dropped =
+		 * published). */
+		if (e->msgs) {
+			q->discarded += e->msgs;
+			if (q->stats)
+				q->stats->discarded += e->msgs;
+		}
+		ent_release(q, e);
 		pop_head(q);
 	}
 	q->queued_bytes = 0;
@@ -269,6 +279,13 @@ void rc_sendq_kill(struct rc_sendq *q)
 	q->dead = true;
 	if (!q->inflight)
 		release_all(q);
+}
+
+void rc_sendq_abandon(struct rc_sendq *q)
+{
+	q->dead = true;
+	q->inflight = 0;
+	release_all(q);
 }
 
 static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
@@ -371,9 +388,12 @@ static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked)
 			break;
 		}
 		sent -= left;
-		if (e->msgs && q->stats) {
-			q->stats->frames += e->msgs;
-			q->stats->bytes += e->len;
+		if (e->msgs) {
+			q->frames += e->msgs;
+			if (q->stats) {
+				q->stats->frames += e->msgs;
+				q->stats->bytes += e->len;
+			}
 		}
 		ent_release(q, e);
 		pop_head(q);

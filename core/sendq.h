@@ -44,6 +44,7 @@ struct rc_sendq_stats {
 	uint64_t short_sends;	/* of which ended before the whole iovec was written */
 	uint64_t zc_sends;	/* zero-copy sends (SEND_ZC from the registered ring) */
 	uint64_t zc_copied;	/* of which the kernel reported it copied anyway */
+	uint64_t discarded;	/* counted entries released unsent because the queue died */
 };
 
 struct rc_sendq;
@@ -72,6 +73,8 @@ struct rc_sendq {
 	uint32_t head, count, cap;	/* ring of entries */
 	size_t queued_bytes;		/* unsent bytes, in flight included */
 	uint64_t sent_bytes;		/* bytes written to the socket so far */
+	uint64_t frames;		/* counted entries fully sent (this queue's delivered frames) */
+	uint64_t discarded;		/* counted entries released unsent when the queue died */
 	uint64_t inflight_since_ms;
 	uint32_t zc_min;		/* entries this long go out with SEND_ZC; 0 = never */
 	struct rc_zc_send *zc;		/* zero-copy send in flight or awaiting its notification */
@@ -141,7 +144,14 @@ static inline bool rc_sendq_busy(const struct rc_sendq *q)
 }
 
 /* Stops all sending: queued entries are released now, the in-flight ones
- * when their completion arrives. on_error is not called afterwards. */
+ * when their completion arrives. on_error is not called afterwards. Counted
+ * entries that were not fully sent by then are counted in `discarded`. */
 void rc_sendq_kill(struct rc_sendq *q);
+
+/* For an owner that is torn down with its ring (the in-flight send will
+ * never complete): releases every entry now, in flight included, and counts
+ * the counted ones as discarded, since nobody can tell whether the kernel
+ * sent them. */
+void rc_sendq_abandon(struct rc_sendq *q);
 
 #endif

@@ -24,6 +24,7 @@ void rc_config_defaults(struct rc_config *cfg)
 	cfg->buf_count = 4096;
 	cfg->buf_size = 2048;
 	cfg->handshake_timeout_ms = 10000;
+	cfg->idle_timeout_ms = 30000;
 	cfg->ping_interval_ms = 30000;
 	cfg->batch_max = RC_HUB_BATCH_MAX_FRAME;
 	cfg->shutdown_timeout_ms = 5000;
@@ -372,7 +373,11 @@ void rc_config_usage(const char *prog)
 	       "  --buf-size BYTES          bytes per ingest buffer (default 2048); larger\n"
 	       "                            datagrams are dropped and counted\n"
 	       "  --udp-rcvbuf BYTES        UDP socket receive buffer (default 4194304)\n"
-	       "  --handshake-timeout MS    time to send a complete HTTP request (default 10000)\n"
+	       "  --handshake-timeout MS    time to send a complete HTTP request, counted from\n"
+	       "                            its first byte, never extended (default 10000)\n"
+	       "  --idle-timeout MS         close a keep-alive HTTP connection waiting for its\n"
+	       "                            next request, or a WebSocket subscribed to no\n"
+	       "                            channel, after this long (default 30000)\n"
 	       "  --ping-interval MS        ping idle WebSocket subscribers; close after two\n"
 	       "                            silent intervals (default 30000)\n"
 	       "  --shutdown-timeout MS     on SIGTERM/SIGINT, flush for at most this (default 5000)\n"
@@ -450,6 +455,7 @@ enum {
 	OPT_HELP, OPT_VERSION, OPT_ZC_MIN, OPT_CONTENT_TYPE, OPT_TCP, OPT_MULTI_PUB,
 	OPT_MAX_MESSAGE, OPT_UDP_MUX, OPT_CACHE, OPT_GRACE, OPT_CHANNEL, OPT_CONFIG,
 	OPT_SECURITY,	/* parsed by rc_config_security_option(), by name */
+	OPT_IDLE,
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -466,6 +472,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "ping-interval", required_argument, NULL, OPT_PING },
 		{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 		{ "batch-max", required_argument, NULL, OPT_BATCH_MAX },
+		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN },
 		{ "max-channels", required_argument, NULL, OPT_MAX_CHANNELS },
 		{ "log-level", required_argument, NULL, OPT_LOG },
@@ -577,6 +584,11 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			if (parse_u64(optarg, 10, 3600000, &v) < 0)
 				goto bad_number;
 			cfg->handshake_timeout_ms = (uint32_t)v;
+			break;
+		case OPT_IDLE:
+			if (parse_u64(optarg, 10, 3600000, &v) < 0)
+				goto bad_number;
+			cfg->idle_timeout_ms = (uint32_t)v;
 			break;
 		case OPT_PING:
 			if (parse_u64(optarg, 10, 3600000, &v) < 0)

@@ -88,6 +88,7 @@ struct rc_config {
 	uint32_t buf_count;		/* ingest ring buffers (power of two) */
 	uint32_t buf_size;		/* bytes per ingest buffer the kernel may fill */
 	uint32_t handshake_timeout_ms;	/* HTTP request / upgrade must complete in this */
+	uint32_t idle_timeout_ms;	/* keep-alive HTTP between requests, WebSocket with no channel */
 	uint32_t ping_interval_ms;	/* idle WebSocket subscribers get a ping this often */
 	uint32_t stats_interval_ms;	/* log a line of rates this often (0: never) */
 	uint32_t batch_max;		/* frames up to this many bytes are fanned out in batches */

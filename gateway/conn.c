@@ -159,12 +159,47 @@ static void conn_reap(struct rc_loop *loop, struct rc_deferred *d)
 		c->next->prev = c->prev;
 	if (c->ip_counted)
 		rc_ipcount_del(&srv->ipcount, c->ip);
+	rc_conn_report_final(c);
 	close(c->fd);
 	free(c->in);
 	free(c->ws);
 	free(c->extra);
 	free(c);
 	srv->stats.connections--;
+}
+
+uint64_t rc_conn_drops(const struct rc_conn *c)
+{
+	uint64_t n = c->sub.drops + c->q.discarded;
+
+	for (uint32_t i = 0; c->extra && i < RC_CONN_MAX_SUBS - 1; i++)
+		n += c->extra[i].drops;
+	return n;
+}
+
+void rc_conn_note_final(struct rc_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char text[80];
+
+	if (c->final_peer || getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	rc_config_format_addr((struct sockaddr *)&ss, text, sizeof(text));
+	c->final_peer = strdup(text);
+}
+
+void rc_conn_report_final(struct rc_conn *c)
+{
+	if (!c->final_peer)
+		return;
+	/* One line per subscriber: what it was sent and what it missed. A
+	 * test (or an operator) checks delivered + dropped = published. */
+	rc_log_debug("final: peer %s: %llu frames delivered, %llu dropped",
+		     c->final_peer,
+		     (unsigned long long)c->q.frames, (unsigned long long)rc_conn_drops(c));
+	free(c->final_peer);
+	c->final_peer = NULL;
 }
 
 void rc_conn_close(struct rc_conn *c)
@@ -247,7 +282,7 @@ static void conn_evict(struct rc_sub *s, enum rc_drop_reason reason)
 	}
 	/* Over its bound: what it has not been sent yet is dropped so the close
 	 * frame goes out right after the frame in flight. */
-	rc_sendq_drop_pending(&c->q);
+	rc_hub_drop_pending(&c->srv->hub, s);
 	rc_conn_ws_close(c, RC_WS_CLOSE_POLICY);
 }
 
@@ -656,6 +691,7 @@ static void http_input(struct rc_conn *c, const uint8_t *data, size_t len)
 			return;
 		}
 		c->srv->stats.http_requests++;
+		c->served = true;
 		rc_http_route(c, &req);
 		/* Keep what follows the head: a pipelined request, or the first
 		 * WebSocket frames after an upgrade. */
@@ -712,7 +748,11 @@ static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct 
 
 		rc_bufring_take(srv->client_ring, cqe->bid);
 		c->bytes_in += (uint64_t)cqe->res;
-		if (c->state != RC_CONN_HTTP)
+		/* WS, PUB: any input counts as life. HTTP: only the first byte of
+		 * the next request on a kept-alive connection starts its clock;
+		 * later bytes never extend it, so a client dripping a head byte
+		 * by byte is closed at the handshake timeout all the same. */
+		if (c->state != RC_CONN_HTTP || (c->served && !c->in_len))
 			c->since_ms = rc_loop_now_ms(srv->loop);
 		conn_input(c, data, (size_t)cqe->res);
 		rc_bufring_unref(srv->client_ring, cqe->bid);
@@ -745,6 +785,15 @@ static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct 
 		rc_conn_close(c);
 }
 
+/* True when c joined a channel by command and is still in it. */
+static bool conn_has_extra(const struct rc_conn *c)
+{
+	for (uint32_t i = 0; c->extra && i < RC_CONN_MAX_SUBS - 1; i++)
+		if (c->extra[i].ch)
+			return true;
+	return false;
+}
+
 void rc_conn_tick(struct rc_server *srv)
 {
 	uint64_t now = rc_loop_now_ms(srv->loop);
@@ -757,13 +806,33 @@ void rc_conn_tick(struct rc_server *srv)
 
 		switch (c->state) {
 		case RC_CONN_HTTP:
-			if (now - c->since_ms >= srv->cfg.handshake_timeout_ms &&
-			    !rc_sendq_busy(&c->q)) {
+			if (rc_sendq_busy(&c->q))
+				break;
+			/* Between two requests of a kept-alive connection the idle
+			 * timeout applies; from a request's first byte (or from
+			 * the accept) the handshake timeout. */
+			if (c->served && !c->in_len) {
+				if (now - c->since_ms >= srv->cfg.idle_timeout_ms) {
+					srv->stats.idle_timeouts++;
+					rc_conn_close(c);
+				}
+			} else if (now - c->since_ms >= srv->cfg.handshake_timeout_ms) {
 				srv->stats.handshake_timeouts++;
 				rc_conn_close(c);
 			}
 			break;
 		case RC_CONN_WS:
+			/* A WebSocket that subscribes to nothing (GET /ws, or
+			 * every channel left) only holds a descriptor. */
+			if (c->sub.ch || conn_has_extra(c)) {
+				c->nosub_since_ms = 0;
+			} else if (!c->nosub_since_ms) {
+				c->nosub_since_ms = now;
+			} else if (now - c->nosub_since_ms >= srv->cfg.idle_timeout_ms) {
+				srv->stats.idle_timeouts++;
+				rc_conn_ws_close(c, RC_WS_CLOSE_NORMAL);
+				break;
+			}
 			if (now - c->since_ms < srv->cfg.ping_interval_ms)
 				break;
 			if (c->ping_outstanding) {

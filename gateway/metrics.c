@@ -80,7 +80,8 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	       "Framed TCP messages announced longer than --max-message.",
 	       srv->stats.pub_framing_errors);
 	metric(&o, "ringcast_publisher_partial_dropped_total", "counter",
-	       "Framed TCP messages cut off by the publisher leaving; never delivered.",
+	       "Framed TCP messages (or raw MPEG-TS packets) cut off by the publisher leaving; "
+	       "never delivered.",
 	       srv->stats.pub_partial_dropped);
 	metric(&o, "ringcast_http_publishes_total", "counter",
 	       "POST/PUT /pub/<channel> requests accepted.", srv->stats.http_publishes);
@@ -135,6 +136,8 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 
 		if (r == RC_DROP_TRUNCATED)
 			v += us.truncated;
+		else if (r == RC_DROP_CLOSED)
+			v += hs->send.discarded;	/* released unsent by a closing queue */
 		rc_textbuf_put(&o, "ringcast_drops_total{reason=\"%s\"} %llu\n", rc_drop_reason_name(r),
 		    (unsigned long long)v);
 	}
@@ -189,6 +192,9 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	metric(&o, "ringcast_handshake_timeouts_total", "counter",
 	       "Connections closed for not completing a request in time.",
 	       srv->stats.handshake_timeouts);
+	metric(&o, "ringcast_idle_timeouts_total", "counter",
+	       "Keep-alive HTTP connections and channel-less WebSockets closed for idling.",
+	       srv->stats.idle_timeouts);
 	metric(&o, "ringcast_ping_timeouts_total", "counter",
 	       "Subscribers closed for not answering a ping.", srv->stats.ping_timeouts);
 	metric(&o, "ringcast_client_enobufs_total", "counter",

@@ -155,6 +155,9 @@ static void begin_shutdown(struct rc_server *srv)
 	while (c) {
 		struct rc_conn *next = c->next;
 
+		if (c->state == RC_CONN_WS || c->state == RC_CONN_STREAM ||
+		    c->state == RC_CONN_CLOSING)
+			rc_conn_note_final(c);
 		if (c->state == RC_CONN_WS || c->state == RC_CONN_STREAM)
 			rc_conn_ws_close(c, RC_WS_CLOSE_GOING_AWAY);
 		else if ((c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->q)) ||
@@ -450,10 +453,24 @@ void rc_server_announce(const struct rc_server *srv)
 int rc_server_run(struct rc_server *srv)
 {
 	int ret = rc_loop_run(srv->loop);
+	const struct rc_hub_stats *hs = &srv->hub.stats;
 
-	rc_log_info("stopped: %llu accepted, %llu frames delivered",
-		    (unsigned long long)srv->stats.accepted,
-		    (unsigned long long)srv->hub.stats.send.frames);
+	/* Connections still here were cut off after the grace period: their
+	 * sends die with the ring, so what they still held is dropped. */
+	for (struct rc_conn *c = srv->conns; c; c = c->next) {
+		rc_sendq_abandon(&c->q);
+		rc_conn_report_final(c);
+	}
+	/* The totals of the whole run, so that delivered + dropped can be
+	 * checked against what was published without a last scrape. */
+	rc_log_info("stopped: %llu connections accepted, %llu frames delivered, dropped "
+		    "slow_drop %llu pressure %llu closed %llu, evicted slow_close %llu stalled %llu",
+		    (unsigned long long)srv->stats.accepted, (unsigned long long)hs->send.frames,
+		    (unsigned long long)hs->drops[RC_DROP_SLOW_DROP],
+		    (unsigned long long)hs->drops[RC_DROP_PRESSURE],
+		    (unsigned long long)(hs->drops[RC_DROP_CLOSED] + hs->send.discarded),
+		    (unsigned long long)hs->drops[RC_DROP_SLOW_CLOSE],
+		    (unsigned long long)hs->drops[RC_DROP_STALLED]);
 	return ret;
 }
 
@@ -469,6 +486,7 @@ void rc_server_fini(struct rc_server *srv)
 		for (uint32_t i = 0; c->extra && i < RC_CONN_MAX_SUBS - 1; i++)
 			rc_hub_unsubscribe(&srv->hub, &c->extra[i]);
 		close(c->fd);
+		free(c->final_peer);
 		free(c->in);
 		free(c->ws);
 		free(c->extra);

@@ -47,6 +47,7 @@ struct rc_conn {
 	bool counted_ws;
 	bool counted_stream;
 	bool in_incomplete;		/* `in` holds the start of a head, parsed: no end yet */
+	bool served;			/* HTTP: answered a request; idle between requests */
 	struct rc_io recv_io;
 	struct rc_deferred rearm;	/* re-arm recv after -ENOBUFS */
 	struct rc_deferred reap;	/* frees the connection at the end of a turn */
@@ -59,7 +60,10 @@ struct rc_conn {
 	struct rc_ws_parser *ws;	/* after the upgrade */
 	char *in;			/* HTTP: bytes of an incomplete request head */
 	uint32_t in_len;
-	uint64_t since_ms;		/* HTTP: start of the current request; WS, PUB: last input */
+	uint64_t since_ms;		/* HTTP: start of the current request, or of the wait for
+					 * the next one (keep-alive); WS, PUB: last input */
+	uint64_t nosub_since_ms;	/* WS: subscribed to no channel since then (0: has one) */
+	char *final_peer;		/* shutting down: peer address for the final report */
 	struct rc_channel *pub_ch;	/* PUB: the channel published to */
 	bool pub_chunked;
 	bool pub_keep_alive;
@@ -122,6 +126,7 @@ struct rc_server_stats {
 	uint64_t client_frames;		/* data frames from subscribers, read and discarded */
 	uint64_t client_bytes;
 	uint64_t handshake_timeouts;
+	uint64_t idle_timeouts;		/* keep-alive HTTP and channel-less WebSocket closed idle */
 	uint64_t ping_timeouts;
 	uint64_t client_enobufs;
 	uint64_t publishers;		/* TCP publisher connections now */
@@ -203,6 +208,18 @@ void rc_conn_close(struct rc_conn *c);
 
 /* Timers: closes connections past their deadlines, pings idle subscribers. */
 void rc_conn_tick(struct rc_server *srv);
+
+/* Messages c's subscriptions missed, for every reason (skipped when over the
+ * queue bound, discarded under buffer pressure or when closing). */
+uint64_t rc_conn_drops(const struct rc_conn *c);
+
+/* Shutdown: remembers c's peer address so that its final counters can be
+ * reported once it is gone (a closed socket has no peer any more). */
+void rc_conn_note_final(struct rc_conn *c);
+
+/* Shutdown: logs c's final counters (debug level) if rc_conn_note_final()
+ * was called, and releases what that call kept. */
+void rc_conn_report_final(struct rc_conn *c);
 
 /* Takes ownership of a socket accepted on the --tcp listener. */
 void rc_publisher_accept(struct rc_server *srv, int fd);

@@ -80,7 +80,8 @@ static void endpoint(int fd, bool peer, char *buf, size_t len)
  * WebSocket subscriber joined by command. */
 static void conn_json(struct rc_textbuf *t, bool first, int fd, const char *role,
 		      const char *channel, const struct rc_sub *extra, uint32_t nextra, uint64_t in,
-		      uint64_t out, uint64_t queued, uint64_t drops, uint64_t age_ms)
+		      uint64_t out, uint64_t queued, uint64_t frames, uint64_t drops,
+		      uint64_t age_ms)
 {
 	char local[80], peer[80];
 	bool any = channel != NULL;
@@ -100,9 +101,10 @@ static void conn_json(struct rc_textbuf *t, bool first, int fd, const char *role
 	}
 	rc_textbuf_put(t,
 		       "], \"bytes_in\": %llu, \"bytes_out\": %llu, \"queued_bytes\": %llu, "
-		       "\"drops\": %llu, \"age_ms\": %llu}",
+		       "\"frames\": %llu, \"drops\": %llu, \"age_ms\": %llu}",
 		       (unsigned long long)in, (unsigned long long)out, (unsigned long long)queued,
-		       (unsigned long long)drops, (unsigned long long)age_ms);
+		       (unsigned long long)frames, (unsigned long long)drops,
+		       (unsigned long long)age_ms);
 }
 
 char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, size_t *len)
@@ -124,7 +126,7 @@ char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, 
 			continue;
 		conn_json(&t, shown == 0, c->fd, role_of(c), ch ? ch->name : NULL, c->extra,
 			  c->extra ? RC_CONN_MAX_SUBS - 1 : 0, c->bytes_in,
-			  c->q.sent_bytes, c->q.queued_bytes, c->sub.drops,
+			  c->q.sent_bytes, c->q.queued_bytes, c->q.frames, rc_conn_drops(c),
 			  now - c->accepted_ms);
 		shown++;
 	}
@@ -132,7 +134,7 @@ char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, 
 		if (index < offset)
 			continue;
 		conn_json(&t, shown == 0, p->fd, "tcp-publisher", p->ch ? p->ch->name : NULL, NULL, 0,
-			  p->bytes_in, p->q.sent_bytes, p->q.queued_bytes, 0, now - p->accepted_ms);
+			  p->bytes_in, p->q.sent_bytes, p->q.queued_bytes, 0, 0, now - p->accepted_ms);
 		shown++;
 	}
 	rc_textbuf_put(&t, "%s]}\n", shown ? "\n" : "");

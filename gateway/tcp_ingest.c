@@ -113,6 +113,13 @@ void rc_publisher_close(struct rc_publisher *p)
 		p->partial = NULL;
 		srv->stats.pub_partial_dropped++;
 	}
+	if (p->carry_len) {
+		/* Raw on an MPEG-TS channel: the packet the publisher did not
+		 * finish is never sent (only whole packets are), so count it
+		 * like a cut-off framed message. */
+		p->carry_len = 0;
+		srv->stats.pub_partial_dropped++;
+	}
 	if (p->ch) {
 		p->ch->publishers--;
 		rc_hub_release(&srv->hub, p->ch);

@@ -1,10 +1,13 @@
 /* libwebsockets subscriber pool; see lws_subs.h. */
 #include "lws_subs.h"
 
+#include <arpa/inet.h>
 #include <libwebsockets.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* lws_service() sleeps in poll() until the next scheduled lws event, which
  * can be far away when nothing is pending; a self-rearming timer makes it
@@ -148,11 +151,21 @@ static int sub_cb(struct lws *wsi, enum lws_callback_reasons reason,
 	if (!s)
 		return 0;
 	switch (reason) {
-	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+	case LWS_CALLBACK_CLIENT_ESTABLISHED: {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = (int)lws_get_socket_fd(wsi);
+
+		/* the server names its peers by address in its logs */
+		if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+			s->local_port = ss.ss_family == AF_INET6 ?
+				ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
+				ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		s->state = SUB_OPEN;
 		if (s->want_close)
 			lws_callback_on_writable(wsi);
 		break;
+	}
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		sub_receive(s, wsi, in, len);
 		break;

@@ -39,6 +39,7 @@ struct sub {
 	int64_t first_bad_seq;		/* expected seq at the first mismatch */
 	size_t first_bad_len;
 	int close_code;			/* from the server's close frame */
+	int local_port;			/* our end of the connection, once open */
 	char err[160];			/* connection error text from lws */
 	int want_close;
 	unsigned char *msg;		/* reassembly of fragmented messages */

@@ -4,9 +4,11 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -241,5 +243,67 @@ Test(http_pub, bad_requests, .fini = fini)
 	rc_assert(write_str(fds[2], "PUT /pub/b HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"),
 		  "third publisher");
 	rc_assert(response(fds[2], resp, sizeof(resp)) == 200, "channel free again: %s", resp);
+	RC_STOP_OK(&srv);
+}
+
+/* A chunked HTTP publisher process killed in the middle of a chunk: the body
+ * bytes that arrived were published as they came (and nothing of the chunk
+ * framing), the publish is counted incomplete, subscribers stay, and the
+ * channel takes the next publisher. */
+Test(http_pub, chunked_publisher_killed_mid_chunk, .fini = fini)
+{
+	enum { CHUNKS = 20, CHUNK = 1000, HALF = 500 };
+	static char data[CHUNKS * CHUNK + HALF], wire[CHUNKS * (CHUNK + 16) + HALF + 256],
+		got[sizeof(data) + 1], resp[1024];
+	size_t n = 0, have;
+	long long v;
+	pid_t pid;
+	int st;
+
+	payload_fill(8, 1, (unsigned char *)data, sizeof(data));
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live");
+	fds[0] = stream_open("up");
+	rc_assert(rc_wait_metric(&srv, "ringcast_subscribers{channel=\"up\"}", 1, RC_WAIT_TIMEOUT_MS,
+				 NULL, NULL, &v), "subscriber: %lld", v);
+	n += (size_t)sprintf(wire, "POST /pub/up HTTP/1.1\r\nHost: t\r\n"
+			     "Transfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < CHUNKS; i++) {
+		n += (size_t)sprintf(wire + n, "%x\r\n", CHUNK);
+		memcpy(wire + n, data + (size_t)i * CHUNK, CHUNK);
+		n += CHUNK;
+		n += (size_t)sprintf(wire + n, "\r\n");
+	}
+	/* announce a whole chunk, send half of it */
+	n += (size_t)sprintf(wire + n, "%x\r\n", CHUNK);
+	memcpy(wire + n, data + (size_t)CHUNKS * CHUNK, HALF);
+	n += HALF;
+
+	pid = fork();
+	rc_assert(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
+
+		if (fd < 0 || rc_write_all(fd, wire, n, RC_WAIT_TIMEOUT_MS) < 0)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	have = read_n(fds[0], got, sizeof(data), RC_WAIT_TIMEOUT_MS);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	rc_assert(have == sizeof(data) && !memcmp(got, data, sizeof(data)),
+		  "the subscriber should get the %zu body bytes that arrived, got %zu",
+		  sizeof(data), have);
+	rc_assert(rc_wait_metric(&srv, "ringcast_http_publish_incomplete_total", 1,
+				 RC_WAIT_TIMEOUT_MS, NULL, NULL, &v),
+		  "the publisher gone mid-chunk should be counted: %lld", v);
+	rc_assert(read_n(fds[0], got, 1, 300) == 0, "nothing may follow the body bytes");
+
+	fds[1] = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
+	rc_assert(write_str(fds[1], "PUT /pub/up HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"),
+		  "next publisher");
+	rc_assert(response(fds[1], resp, sizeof(resp)) == 200, "channel free again: %s", resp);
+	rc_assert(read_n(fds[0], got, 3, RC_WAIT_TIMEOUT_MS) == 3 && !memcmp(got, "abc", 3),
+		  "the subscriber stays and gets the next publisher's body");
 	RC_STOP_OK(&srv);
 }

@@ -4,6 +4,7 @@
  * clients again as soon as descriptors free up. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,10 @@ Test(limits, fd_exhaustion_backs_off_and_recovers, .fini = fini)
 	static const char *const wrapper[] = { "prlimit", "--nofile=48:48", NULL };
 	static const char *const args[] = { "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live",
 					    NULL };
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 	uint64_t sent = 0;
 	struct http_resp r;
+	int waiting;
 	long long t0, t1, v;
 	char d[512];
 	int fd;
@@ -103,6 +106,17 @@ Test(limits, fd_exhaustion_backs_off_and_recovers, .fini = fini)
 	rc_assert(t1 - t0 < 100, "server used %lld ticks in 2 s at the fd limit: spinning?",
 		  t1 - t0);
 
+	/* A new client beyond the limit is not served: it waits in the
+	 * backlog, unanswered... */
+	waiting = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
+	rc_assert(waiting >= 0, "connect: %s", strerror(errno));
+	rc_assert(rc_write_all(waiting, req, sizeof(req) - 1, RC_WAIT_TIMEOUT_MS) == 0, "request");
+	{
+		struct pollfd p = { .fd = waiting, .events = POLLIN };
+
+		rc_assert(poll(&p, 1, 500) == 0, "a client beyond the fd limit was answered");
+	}
+
 	/* Free the descriptors: service resumes for new clients. */
 	for (int i = 0; i < N_FLOOD; i++) {
 		close(flood[i]);
@@ -111,6 +125,18 @@ Test(limits, fd_exhaustion_backs_off_and_recovers, .fini = fini)
 	rc_assert(http_get(&srv.http, "/healthz", &r) == 0 && r.status == 200,
 		  "healthz once descriptors are free again");
 	http_resp_free(&r);
+	/* ...and the one that waited is answered now. */
+	{
+		struct pollfd p = { .fd = waiting, .events = POLLIN };
+		char buf[256];
+		ssize_t n;
+
+		rc_assert(poll(&p, 1, RC_WAIT_TIMEOUT_MS) == 1, "the waiting client got no answer");
+		n = read(waiting, buf, sizeof(buf) - 1);
+		rc_assert(n >= 12 && !strncmp(buf, "HTTP/1.1 200", 12),
+			  "the waiting client should be served once fds are free (%zd bytes)", n);
+		close(waiting);
+	}
 	v = rc_metric(&srv, "ringcast_accept_errors_total");
 	rc_assert(v >= 1, "accept errors (EMFILE) should be counted, got %lld", v);
 	close(fd);

@@ -4,9 +4,11 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -368,5 +370,116 @@ Test(tcp_ingest, raw_ts_channel_keeps_packet_alignment, .fini = fini)
 	ws_raw_close(&ws);
 	rc_assert(have == TOTAL && !memcmp(got, data, TOTAL), "every byte, in order");
 	cr_log_info("%d frames for %d packets", frames, PACKETS);
+	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
+}
+
+/* A child process that connects to ep, writes buf and then waits to be
+ * killed: a publisher that dies where the test decides. Returns its PID. */
+static pid_t doomed_writer(const struct rc_endpoint *ep, const void *buf, size_t len)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = rc_tcp_connect(ep, 0, RC_WAIT_TIMEOUT_MS);
+
+		if (fd < 0 || rc_write_all(fd, buf, len, RC_WAIT_TIMEOUT_MS) < 0)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+static void kill_writer(pid_t pid)
+{
+	int st;
+
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
+/* A raw publisher process killed in the middle of its stream: what it sent
+ * before dying is delivered (byte-identical, nothing invented), on an
+ * MPEG-TS channel only whole packets are (the cut-off packet is counted,
+ * never sent), subscribers stay, and the channel takes a new publisher. */
+Test(tcp_ingest, raw_publisher_killed_mid_message, .fini = fini)
+{
+	enum { PLAIN = 50000, PACKETS = 100, CUT = 100 };
+	/* the plain stream is the larger of the two */
+	static unsigned char wire[PLAIN + 256], got[PLAIN + 1], frame[70000];
+	struct ws_raw ws = { .fd = -1 };
+	char line[64], err[256];
+	size_t n, have = 0;
+	long long v;
+	pid_t pid;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--tcp",
+		 "127.0.0.1:0", "--content-type", "tv=video/mp2t");
+	pool = sub_pool_new(1);
+	rc_assert(pool, "lws context");
+
+	/* 1. A plain channel: every byte that arrived goes out. */
+	fds[1] = stream_open("plain");
+	n = (size_t)sprintf((char *)wire, "PUB plain raw\n");
+	payload_fill(6, 1, wire + n, PLAIN);
+	pid = doomed_writer(&srv.tcp, wire, n + PLAIN);
+	rc_assert(pid > 0, "fork: %s", strerror(errno));
+	have = stream_read(fds[1], got, PLAIN, RC_WAIT_TIMEOUT_MS);
+	kill_writer(pid);
+	rc_assert(have == PLAIN && !memcmp(got, wire + n, PLAIN),
+		  "stream subscriber should get the %d bytes sent before the kill, got %zu", PLAIN,
+		  have);
+	rc_assert(rc_wait_metric(&srv, "ringcast_publishers", 0, RC_WAIT_TIMEOUT_MS, NULL, NULL, &v),
+		  "the dead publisher should be gone, publishers %lld", v);
+
+	/* 2. An MPEG-TS channel: whole packets, then half of one. */
+	rc_assert(ws_raw_open(&ws, &srv.http, "/ws/tv", 0, RC_WAIT_TIMEOUT_MS, err, sizeof(err)) == 0,
+		  "ws: %s", err);
+	rc_assert(rc_wait_metric(&srv, "ringcast_subscribers{channel=\"tv\"}", 1, RC_WAIT_TIMEOUT_MS,
+				 NULL, NULL, &v), "subscriber %lld", v);
+	n = (size_t)sprintf((char *)wire, "PUB tv raw\n");
+	payload_fill(7, 1, wire + n, PACKETS * 188 + CUT);
+	for (int i = 0; i <= PACKETS; i++)
+		wire[n + (size_t)i * 188] = 0x47;
+	pid = doomed_writer(&srv.tcp, wire, n + PACKETS * 188 + CUT);
+	rc_assert(pid > 0, "fork: %s", strerror(errno));
+	have = 0;
+	while (have < PACKETS * 188) {
+		struct ws_frame f;
+		int r = ws_raw_recv(&ws, &f, frame, sizeof(frame), RC_WAIT_TIMEOUT_MS);
+
+		if (r != 1)
+			break;
+		rc_assert(f.opcode == 2 && f.len % 188 == 0 && have + f.len <= PACKETS * 188 &&
+				  !memcmp(frame, wire + n + have, f.len),
+			  "frame of %zu bytes at %zu is not the next whole packets", f.len, have);
+		have += f.len;
+	}
+	rc_assert(have == PACKETS * 188, "whole packets delivered: %zu of %d bytes", have,
+		  PACKETS * 188);
+	kill_writer(pid);
+	rc_assert(rc_wait_metric(&srv, "ringcast_publisher_partial_dropped_total", 1,
+				 RC_WAIT_TIMEOUT_MS, NULL, NULL, &v),
+		  "the cut-off packet should be counted, last %lld", v);
+	{
+		struct ws_frame f;
+		int r = ws_raw_recv(&ws, &f, frame, sizeof(frame), 300);
+
+		rc_assert(r == -2, "nothing may follow the whole packets (rc %d, %zu bytes)", r,
+			  r == 1 ? f.len : 0);
+	}
+
+	/* 3. The channel takes a new publisher; the subscriber is still there. */
+	fds[0] = publisher("PUB tv raw\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "a new publisher after the kill: '%s'", line);
+	rc_assert(rc_write_all(fds[0], wire + n, 188, RC_WAIT_TIMEOUT_MS) == 0, "publish");
+	{
+		struct ws_frame f;
+		int r = ws_raw_recv(&ws, &f, frame, sizeof(frame), RC_WAIT_TIMEOUT_MS);
+
+		rc_assert(r == 1 && f.len == 188 && !memcmp(frame, wire + n, 188),
+			  "the subscriber gets the new publisher's packet (rc %d)", r);
+	}
+	ws_raw_close(&ws);
 	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
 }
