@@ -1,5 +1,7 @@
-# Thin wrapper: installs what is missing (Debian 12, as root), then builds
-# with meson/ninja. `make run` starts the gateway on its built-in defaults;
+# Thin wrapper: installs what is missing (Debian 12, as root; npm packages
+# with `npm ci` from package-lock.json), then builds with meson/ninja.
+# `make run` starts the gateway on its built-in defaults with the demo
+# publishers (web/run-demo.sh);
 # `make test` runs every test, then the same suite under ASan+UBSan, then a
 # short libFuzzer smoke run of every harness (clang). `make fuzz` fuzzes for
 # longer; `make test-valgrind` runs the integration tests with the server
@@ -14,9 +16,9 @@ ARGS       ?=
 # Debian packages the build and the tests need.
 DEPS = gcc pkg-config meson ninja-build python3 liburing-dev libwebsockets-dev \
        libcriterion-dev libssl-dev util-linux clang libclang-rt-14-dev ffmpeg \
-       systemtap-sdt-dev
+       systemtap-sdt-dev nodejs chromium
 
-.PHONY: all deps build run test test-unit test-asan test-valgrind fuzz bench profile clean
+.PHONY: all deps npm build run test test-unit test-asan test-valgrind fuzz bench profile clean
 
 all: build
 
@@ -32,11 +34,22 @@ deps:
 $(BUILD)/build.ninja: | deps
 	meson setup $(BUILD) --werror
 
-build: deps $(BUILD)/build.ninja
+# The demo page's video player and the browser tests' tools, exactly as
+# locked. Debian's nodejs may come without npm (NodeSource's has it).
+node_modules/.package-lock.json: package.json package-lock.json | deps
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory deps DEPS=npm
+	npm ci --no-audit --no-fund
+
+npm: node_modules/.package-lock.json
+
+build: deps npm $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
+# ringcast on its defaults (the page at http://localhost:8080/), plus,
+# while it runs, ffmpeg's test pattern on UDP 9000 (channel live) and game
+# states on UDP 9001 (channel game); Ctrl-C stops all of them.
 run: build
-	./$(BUILD)/gateway/ringcast $(ARGS)
+	web/run-demo.sh $(BUILD) $(ARGS)
 
 $(ASAN_BUILD)/build.ninja: | deps
 	meson setup $(ASAN_BUILD) --werror -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "rc_paths.h"
 
 void rc_config_defaults(struct rc_config *cfg)
 {
@@ -18,7 +19,18 @@ void rc_config_defaults(struct rc_config *cfg)
 	rc_config_parse_addr("0.0.0.0:8080", strlen("0.0.0.0:8080"), &cfg->listen);
 	rc_config_parse_addr("0.0.0.0:9000", strlen("0.0.0.0:9000"), &cfg->udp[0].addr);
 	strcpy(cfg->udp[0].channel, "live");
-	cfg->nudp = 1;
+	rc_config_parse_addr("0.0.0.0:9001", strlen("0.0.0.0:9001"), &cfg->udp[1].addr);
+	strcpy(cfg->udp[1].channel, "game");
+	cfg->nudp = 2;
+	cfg->udp_default = true;
+	/* The source tree's page and the npm player, so that `make run` needs
+	 * no flags; an installed ringcast is given --static. */
+	snprintf(cfg->statics[0].dir, sizeof(cfg->statics[0].dir), "%s", RC_DEFAULT_WEB_DIR);
+	cfg->statics[0].optional = true;
+	snprintf(cfg->statics[1].prefix, sizeof(cfg->statics[1].prefix), "vendor/jsmpeg");
+	snprintf(cfg->statics[1].dir, sizeof(cfg->statics[1].dir), "%s", RC_DEFAULT_PLAYER_DIR);
+	cfg->statics[1].optional = true;
+	cfg->nstatic = 2;
 	cfg->max_queue = 4u << 20;
 	cfg->slow = RC_SLOW_DROP;
 	cfg->buf_count = 4096;
@@ -335,18 +347,82 @@ static bool content_type_ok(const char *t)
 	return true;
 }
 
+void rc_config_finish(struct rc_config *cfg)
+{
+	char err[160];
+	const struct rc_channel_cfg *game;
+
+	if (!cfg->udp_default)
+		return;
+	/* Appended after what was given, so every lookup (first match wins)
+	 * still finds the user's own setting first. */
+	if (cfg->ntypes < RC_CONFIG_MAX_TYPES &&
+	    strcmp(rc_config_content_type(cfg, "live"), "application/octet-stream") == 0)
+		parse_channel(cfg, "live:type=video/mp2t", err, sizeof(err));
+	if (cfg->ncaches < RC_CONFIG_MAX_CACHES && !rc_config_cache(cfg, "live"))
+		parse_channel(cfg, "live:cache=ts", err, sizeof(err));
+	game = channel_cfg(cfg, "game");
+	if ((!game && cfg->nchans < RC_CONFIG_MAX_CHANNEL_CFG) || (game && game->text_frames < 0))
+		parse_channel(cfg, "game:frames=text", err, sizeof(err));
+}
+
+/* --static [PREFIX=]DIR, or "off" for none. */
+static int parse_static(struct rc_config *cfg, const char *arg, bool *given, char *err,
+			size_t errlen)
+{
+	const char *eq = strchr(arg, '=');
+	const char *dir = eq ? eq + 1 : arg;
+	struct rc_static_mount *m;
+	size_t pl = 0;
+
+	if (!*given) {
+		cfg->nstatic = 0;
+		*given = true;
+	}
+	if (strcmp(arg, "off") == 0)
+		return 0;
+	if (cfg->nstatic == RC_CONFIG_MAX_STATIC) {
+		snprintf(err, errlen, "--static: at most %d directories", RC_CONFIG_MAX_STATIC);
+		return -EINVAL;
+	}
+	m = &cfg->statics[cfg->nstatic];
+	memset(m, 0, sizeof(*m));
+	if (eq) {
+		/* "/vendor/x/" -> "vendor/x" */
+		while (*arg == '/')
+			arg++;
+		pl = (size_t)(eq - arg);
+		while (pl && arg[pl - 1] == '/')
+			pl--;
+		if (pl >= sizeof(m->prefix))
+			goto bad;
+		memcpy(m->prefix, arg, pl);
+	}
+	if (!*dir || strlen(dir) >= sizeof(m->dir))
+		goto bad;
+	strcpy(m->dir, dir);
+	cfg->nstatic++;
+	return 0;
+bad:
+	snprintf(err, errlen, "--static: expected [PREFIX=]DIR or off, got '%s'", arg);
+	return -EINVAL;
+}
+
 void rc_config_usage(const char *prog)
 {
 	printf("Usage: %s [OPTION]...\n"
 	       "Receive UDP datagrams and fan each one out, as one binary WebSocket message,\n"
 	       "to every subscriber of its channel (ws://HOST:PORT/ws/CHANNEL).\n"
 	       "\n"
-	       "With no options: HTTP/WebSocket on 0.0.0.0:8080, UDP 0.0.0.0:9000 -> channel 'live'.\n"
+	       "With no options: HTTP/WebSocket on 0.0.0.0:8080 (the demo page at /), UDP\n"
+	       "0.0.0.0:9000 -> channel 'live' (MPEG-TS: type=video/mp2t, cache=ts) and UDP\n"
+	       "0.0.0.0:9001 -> channel 'game' (frames=text).\n"
 	       "\n"
 	       "  --listen ADDR:PORT        HTTP and WebSocket listener (default 0.0.0.0:8080;\n"
 	       "                            IPv6 as [::]:8080; port 0 picks a free port)\n"
 	       "  --udp ADDR:PORT=CHANNEL   UDP ingest port bound to a channel; repeatable\n"
-	       "                            (replaces the default 0.0.0.0:9000=live)\n"
+	       "                            (replaces both default ports and their channels'\n"
+	       "                            demo settings)\n"
 	       "  --udp-mux ADDR:PORT       UDP port for many channels: each datagram starts with\n"
 	       "                            'R', one byte N (1-64), then N bytes of channel name;\n"
 	       "                            the rest is the message; repeatable\n"
@@ -412,6 +488,11 @@ void rc_config_usage(const char *prog)
 	       "                            datagrams to the UDP port(s) configured as ADDR:PORT\n"
 	       "                            are accepted only from these sources (IPv4 or IPv6\n"
 	       "                            prefixes); others are dropped and counted\n"
+	       "  --static [PREFIX=]DIR     serve the files under DIR at /PREFIX/ (read into\n"
+	       "                            memory at start-up; symbolic links are not followed);\n"
+	       "                            repeatable; 'off' for none (default: the source\n"
+	       "                            tree's web/static at / and the video player at\n"
+	       "                            /vendor/jsmpeg/)\n"
 	       "  --config FILE             read options from FILE first, one per line without\n"
 	       "                            the dashes ('udp 0.0.0.0:9000=live'); '#' comments\n"
 	       "  --batch-max BYTES         WebSocket frames up to BYTES published in one loop\n"
@@ -425,7 +506,8 @@ void rc_config_usage(const char *prog)
 	       "  --help                    show this help and exit\n"
 	       "  --version                 show the version and exit\n"
 	       "\n"
-	       "HTTP endpoints: /ws/CHANNEL (WebSocket upgrade), /healthz, /metrics (Prometheus).\n"
+	       "HTTP endpoints: /ws/CHANNEL (WebSocket upgrade), /healthz, /metrics (Prometheus),\n"
+	       "everything else from the --static directories.\n"
 	       "On start the bound addresses are printed on stdout ('listen http ...', 'listen udp\n"
 	       "... CHANNEL', then 'ready'); logs go to stderr.\n"
 	       "\n"
@@ -456,6 +538,7 @@ enum {
 	OPT_MAX_MESSAGE, OPT_UDP_MUX, OPT_CACHE, OPT_GRACE, OPT_CHANNEL, OPT_CONFIG,
 	OPT_SECURITY,	/* parsed by rc_config_security_option(), by name */
 	OPT_IDLE,
+	OPT_STATIC,
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -492,9 +575,11 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "max-conns-per-ip", required_argument, NULL, OPT_SECURITY },
 		{ "max-subscribers", required_argument, NULL, OPT_SECURITY },
 		{ "udp-allow", required_argument, NULL, OPT_SECURITY },
+		{ "static", required_argument, NULL, OPT_STATIC },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool udp_given = false;
+	bool static_given = false;
 	uint64_t v;
 	int c, li = 0;
 
@@ -514,6 +599,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 
 			if (!udp_given) {
 				cfg->nudp = 0;
+				cfg->udp_default = false;
 				udp_given = true;
 			}
 			if (cfg->nudp == RC_CONFIG_MAX_UDP) {
@@ -535,6 +621,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		case OPT_UDP_MUX:
 			if (!udp_given) {
 				cfg->nudp = 0;
+				cfg->udp_default = false;
 				udp_given = true;
 			}
 			if (cfg->nudp == RC_CONFIG_MAX_UDP) {
@@ -677,6 +764,10 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			break;
 		case OPT_CHANNEL:
 			if (parse_channel(cfg, optarg, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		case OPT_STATIC:
+			if (parse_static(cfg, optarg, &static_given, err, errlen) < 0)
 				return -EINVAL;
 			break;
 		case OPT_CONFIG:

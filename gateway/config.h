@@ -70,6 +70,15 @@ struct rc_udp_allow {
 	size_t n;
 };
 
+/* --static [PREFIX=]DIR: a directory served under /PREFIX/. */
+struct rc_static_mount {
+	char prefix[64];	/* without slashes at either end; "" for the root */
+	char dir[1024];
+	bool optional;		/* a built-in default: skipped (logged) when missing */
+};
+
+#define RC_CONFIG_MAX_STATIC 8
+
 struct rc_config {
 	struct rc_channel_cfg chans[RC_CONFIG_MAX_CHANNEL_CFG];
 	size_t nchans;
@@ -83,6 +92,9 @@ struct rc_config {
 	uint32_t max_message;		/* framed TCP messages longer than this are refused */
 	struct rc_udp_binding udp[RC_CONFIG_MAX_UDP];
 	size_t nudp;
+	bool udp_default;		/* the built-in demo ports: no --udp/--udp-mux given */
+	struct rc_static_mount statics[RC_CONFIG_MAX_STATIC];
+	size_t nstatic;
 	size_t max_queue;		/* bytes queued per subscriber before the slow policy */
 	enum rc_slow_policy slow;
 	uint32_t buf_count;		/* ingest ring buffers (power of two) */
@@ -110,8 +122,18 @@ struct rc_config {
 };
 
 /* Fills cfg with the built-in defaults: HTTP/WebSocket on 0.0.0.0:8080,
- * UDP 0.0.0.0:9000 -> channel "live", and the limits documented in --help. */
+ * UDP 0.0.0.0:9000 -> channel "live" and 0.0.0.0:9001 -> channel "game",
+ * the static files of the source tree (web/static at /, the video player
+ * at /vendor/jsmpeg/, both skipped when missing), and the limits
+ * documented in --help. */
 void rc_config_defaults(struct rc_config *cfg);
+
+/* Call once after every rc_config_load()/rc_config_parse(). When the
+ * built-in UDP ports are still in place (no --udp or --udp-mux), gives
+ * their channels the demo settings, each only where nothing was set for
+ * it: live is MPEG-TS (type=video/mp2t, cache=ts), game sends text frames.
+ * Pure. */
+void rc_config_finish(struct rc_config *cfg);
 
 /* Parses argv over the defaults. Returns 0, or -EINVAL with a one-line
  * reason in err (errlen bytes). Repeated --udp replace the default binding. */

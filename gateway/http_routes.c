@@ -557,6 +557,6 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 		}
 		stream(c, path + 5, path_len - 5, RC_SUB_SSE);
 	} else {
-		rc_http_respond(c, 404, "text/plain", NULL, NULL, 0, !keep_alive);
+		rc_static_serve(c, path, path_len, head, keep_alive);
 	}
 }

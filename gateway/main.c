@@ -33,6 +33,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringcast: %s\nTry 'ringcast --help'.\n", err);
 		return 2;
 	}
+	rc_config_finish(&cfg);
 	if (cfg.show_help) {
 		rc_config_usage(argv[0]);
 		return 0;

@@ -174,6 +174,11 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	       srv->stats.http_requests);
 	metric(&o, "ringcast_http_errors_total", "counter", "HTTP requests answered 4xx/5xx.",
 	       srv->stats.http_errors);
+	metric(&o, "ringcast_static_served_total", "counter", "Static files answered 200.",
+	       srv->stats.static_served);
+	metric(&o, "ringcast_static_rejected_total", "counter",
+	       "Static file paths refused (traversal, encoded slashes, bad bytes).",
+	       srv->stats.static_rejected);
 	metric(&o, "ringcast_ws_upgrades_total", "counter", "WebSocket upgrades completed.",
 	       srv->stats.ws_upgrades);
 	header(&o, "ringcast_ws_closes_sent_total", "counter", "WebSocket close frames sent, by code.");

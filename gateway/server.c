@@ -328,6 +328,10 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 	for (size_t i = 0; i < RC_CONFIG_MAX_UDP; i++)
 		srv->ingest[i].port.fd = -1;
 
+	/* Read before the loop runs: serving them later touches no file. */
+	ret = rc_static_setup(srv);
+	if (ret < 0)
+		goto fail;
 	srv->loop = rc_loop_create(&lo, &ret);
 	if (!srv->loop)
 		goto fail;
@@ -524,6 +528,8 @@ void rc_server_fini(struct rc_server *srv)
 	rc_bufring_destroy(srv->client_ring);
 	rc_bufring_destroy(srv->ingest_ring);
 	rc_loop_destroy(srv->loop);
+	/* Last: queued sends pointed into these files until the ring went. */
+	rc_static_free(&srv->statics);
 	srv->client_ring = NULL;
 	srv->ingest_ring = NULL;
 	srv->loop = NULL;

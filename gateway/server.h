@@ -15,6 +15,7 @@
 #include "ingest_proto.h"
 #include "ipcount.h"
 #include "loop.h"
+#include "static_files.h"
 #include "udp_ingest.h"
 #include "http_chunked.h"
 #include "ws_frame.h"
@@ -139,6 +140,8 @@ struct rc_server_stats {
 	uint64_t pub_framing_errors;	/* framed length over --max-message */
 	uint64_t pub_partial_dropped;	/* framed messages cut off by the publisher leaving */
 	uint64_t refused[RC_REFUSE_REASONS];	/* access control, by enum rc_refuse */
+	uint64_t static_served;		/* static files answered 200 */
+	uint64_t static_rejected;	/* static paths refused by the sanitiser (400) */
 };
 
 struct rc_listener {
@@ -181,6 +184,7 @@ struct rc_server {
 	struct rc_ipcount ipcount;	/* HTTP connections per client address (--max-conns-per-ip) */
 	struct rc_server_stats stats;
 	struct rc_stats_log stats_log;	/* --stats-interval */
+	struct rc_static statics;	/* --static files, read at start-up */
 };
 
 /* Binds every socket and creates the loop. Returns 0 or -errno (logged). */
@@ -238,6 +242,15 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req);
  * "Connection: close" and close once sent. */
 void rc_http_respond(struct rc_conn *c, int status, const char *content_type,
 		     const char *extra_headers, const char *body, size_t body_len, bool close);
+
+/* Reads the --static directories into srv->statics (static_route.c).
+ * Returns 0 or -errno (logged). */
+int rc_static_setup(struct rc_server *srv);
+
+/* Answers GET/HEAD of path[0..path_len) from srv->statics: 200 with the
+ * file, 404, or 400 for a path the sanitiser refuses (counted). */
+void rc_static_serve(struct rc_conn *c, const char *path, size_t path_len, bool head,
+		     bool keep_alive);
 
 /* Renders GET /channels (JSON) into a malloc'd buffer. */
 char *rc_status_channels(struct rc_server *srv, size_t *len);

@@ -24,12 +24,72 @@ Test(config, defaults_are_the_documented_zero_config)
 	rc_config_defaults(&cfg);
 	rc_config_format_addr((struct sockaddr *)&cfg.listen.ss, addr, sizeof(addr));
 	cr_assert_str_eq(addr, "0.0.0.0:8080");
-	cr_assert_eq(cfg.nudp, 1);
+	cr_assert_eq(cfg.nudp, 2);
 	rc_config_format_addr((struct sockaddr *)&cfg.udp[0].addr.ss, addr, sizeof(addr));
 	cr_assert_str_eq(addr, "0.0.0.0:9000");
 	cr_assert_str_eq(cfg.udp[0].channel, "live");
+	rc_config_format_addr((struct sockaddr *)&cfg.udp[1].addr.ss, addr, sizeof(addr));
+	cr_assert_str_eq(addr, "0.0.0.0:9001");
+	cr_assert_str_eq(cfg.udp[1].channel, "game");
 	cr_assert_eq(cfg.slow, RC_SLOW_DROP);
 	cr_assert_eq(cfg.max_queue, 4u << 20);
+	/* The demo channel settings come with the default ports. */
+	rc_config_finish(&cfg);
+	cr_assert_str_eq(rc_config_content_type(&cfg, "live"), "video/mp2t");
+	cr_assert(rc_config_cache(&cfg, "live") && rc_config_cache(&cfg, "live")->ts);
+	cr_assert(rc_config_text_frames(&cfg, "game"));
+	cr_assert_not(rc_config_text_frames(&cfg, "live"));
+	cr_assert_null(rc_config_cache(&cfg, "game"));
+	/* Static files: the page at /, the player under /vendor/jsmpeg. */
+	cr_assert_eq(cfg.nstatic, 2);
+	cr_assert_str_eq(cfg.statics[0].prefix, "");
+	cr_assert(cfg.statics[0].optional && cfg.statics[1].optional);
+	cr_assert_str_eq(cfg.statics[1].prefix, "vendor/jsmpeg");
+}
+
+Test(config, demo_settings_yield_to_the_user)
+{
+	struct rc_config cfg;
+	char err[256];
+	char *own[] = { "ringcast", "--channel", "game:frames=binary,slow=close", "--cache",
+			"bytes=1000", "--content-type", "live=video/other", NULL };
+	char *udp[] = { "ringcast", "--udp", "127.0.0.1:9000=live", NULL };
+
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 7, own), 0, "%s", err);
+	rc_config_finish(&cfg);
+	cr_assert_not(rc_config_text_frames(&cfg, "game"));
+	cr_assert_eq(rc_config_slow(&cfg, "game"), RC_SLOW_CLOSE);
+	cr_assert_eq(rc_config_cache(&cfg, "live")->bytes, 1000);
+	cr_assert_not(rc_config_cache(&cfg, "live")->ts);
+	cr_assert_str_eq(rc_config_content_type(&cfg, "live"), "video/other");
+	/* --udp replaces the demo ports and with them the demo settings. */
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, udp), 0, "%s", err);
+	rc_config_finish(&cfg);
+	cr_assert_eq(cfg.nudp, 1);
+	cr_assert_str_eq(rc_config_content_type(&cfg, "live"), "application/octet-stream");
+	cr_assert_null(rc_config_cache(&cfg, "live"));
+	cr_assert_not(rc_config_text_frames(&cfg, "game"));
+}
+
+Test(config, static_mounts)
+{
+	struct rc_config cfg;
+	char err[256];
+	char *two[] = { "ringcast", "--static", "/srv/www", "--static", "/vendor/x/=/opt/x", NULL };
+	char *off[] = { "ringcast", "--static", "off", NULL };
+	char *bad[] = { "ringcast", "--static", "p=", NULL };
+
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 5, two), 0, "%s", err);
+	cr_assert_eq(cfg.nstatic, 2);
+	cr_assert_str_eq(cfg.statics[0].prefix, "");
+	cr_assert_str_eq(cfg.statics[0].dir, "/srv/www");
+	cr_assert_not(cfg.statics[0].optional);
+	cr_assert_str_eq(cfg.statics[1].prefix, "vendor/x");
+	cr_assert_str_eq(cfg.statics[1].dir, "/opt/x");
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, off), 0, "%s", err);
+	cr_assert_eq(cfg.nstatic, 0);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, bad), -EINVAL);
+	cr_assert(strstr(err, "--static") != NULL, "%s", err);
 }
 
 Test(config, addresses_v4_v6_and_errors)

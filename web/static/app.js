@@ -1,0 +1,277 @@
+// The demo page: a channel inspector on one ringcast client connection,
+// and the `live` channel's MPEG-TS played by JSMpeg through a second one.
+import { connect } from '/ringcast.js';
+
+const $ = (id) => document.getElementById(id);
+const wsUrl = new URL('/ws', location.href);
+wsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+
+const HISTORY = 60; // seconds in the chart
+let selected = new URLSearchParams(location.search).get('channel') || 'game';
+let listed = [];
+let latest = null; // last message of the selected channel, drawn on the next frame
+let drawPending = false;
+let points = [];
+let prev = { messages: 0, bytes: 0 };
+
+function setBadge(el, state, detail = {}) {
+  el.dataset.state = state;
+  el.textContent = state === 'reconnecting' ? `reconnecting in ${(detail.delayMs / 1000).toFixed(1)} s`
+    : state;
+}
+
+// ---- the inspector ----
+
+const client = connect(wsUrl.href, {
+  channels: [selected],
+  onState: (s, d) => setBadge($('state'), s, d),
+  onMessage: (m) => {
+    if (m.channel !== selected) return;
+    latest = m;
+    if (!drawPending) {
+      drawPending = true;
+      requestAnimationFrame(drawLatest);
+    }
+  },
+});
+
+function select(name) {
+  if (name === selected) return;
+  client.unsubscribe(selected);
+  selected = name;
+  client.subscribe(name);
+  latest = null;
+  points = [];
+  prev = client.counters(name);
+  $('latest').textContent = 'nothing yet';
+  $('latest').classList.add('muted');
+  $('ch-kind').textContent = '';
+  $('view').hidden = true;
+  const u = new URL(location.href);
+  u.searchParams.set('channel', name);
+  window.history.replaceState(null, '', u);
+  renderList();
+  tick();
+}
+
+function hex(bytes, max = 48) {
+  const parts = [];
+  for (let i = 0; i < Math.min(bytes.length, max); i++) parts.push(bytes[i].toString(16).padStart(2, '0'));
+  return parts.join(' ').replace(/((?:\S\S ){16})/g, '$1\n') + (bytes.length > max ? ' …' : '');
+}
+
+/** A game state: {"seq":N,"t":MS,"w":W,"h":H,"dots":[[X,Y,HUE],...]}, or null. */
+function gameState(text) {
+  if (text[0] !== '{') return null;
+  try {
+    const g = JSON.parse(text);
+    return Array.isArray(g.dots) && g.w > 0 && g.h > 0 ? g : null;
+  } catch {
+    return null;
+  }
+}
+
+function drawGame(g) {
+  const c = $('view');
+  if (c.width !== g.w || c.height !== g.h) {
+    c.width = g.w;
+    c.height = g.h;
+  }
+  const ctx = c.getContext('2d');
+  ctx.fillStyle = '#0b0e13';
+  ctx.fillRect(0, 0, c.width, c.height);
+  for (const [x, y, hue] of g.dots) {
+    ctx.beginPath();
+    ctx.arc(x, y, 9, 0, 2 * Math.PI);
+    ctx.fillStyle = `hsl(${hue} 85% 60%)`;
+    ctx.fill();
+  }
+  ctx.fillStyle = '#8b95a7';
+  ctx.font = '14px system-ui';
+  ctx.fillText(`seq ${g.seq}`, 10, 20);
+}
+
+function drawLatest() {
+  drawPending = false;
+  const m = latest;
+  if (!m) return;
+  const pre = $('latest');
+  pre.classList.remove('muted');
+  if (m.binary) {
+    $('ch-kind').textContent = `(binary, ${m.bytes} bytes)`;
+    pre.textContent = hex(m.data);
+    $('view').hidden = true;
+    return;
+  }
+  $('ch-kind').textContent = `(text, ${m.bytes} bytes)`;
+  pre.textContent = m.data.length > 600 ? m.data.slice(0, 600) + ' …' : m.data;
+  const g = gameState(m.data);
+  $('view').hidden = !g;
+  if (g) drawGame(g);
+}
+
+function drawChart() {
+  const c = $('chart');
+  const ctx = c.getContext('2d');
+  const w = c.width;
+  const h = c.height;
+  ctx.clearRect(0, 0, w, h);
+  ctx.strokeStyle = '#2c3340';
+  ctx.beginPath();
+  for (let i = 1; i < 4; i++) {
+    ctx.moveTo(0, (h * i) / 4);
+    ctx.lineTo(w, (h * i) / 4);
+  }
+  ctx.stroke();
+  const line = (key, color) => {
+    const max = Math.max(1, ...points.map((p) => p[key]));
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    points.forEach((p, i) => {
+      const x = w - (points.length - 1 - i) * (w / (HISTORY - 1));
+      const y = h - 4 - (p[key] / max) * (h - 12);
+      if (i === 0) ctx.moveTo(x, y);
+      else ctx.lineTo(x, y);
+    });
+    ctx.stroke();
+    return max;
+  };
+  const maxRate = line('rate', '#4fb3ff');
+  const maxKb = line('kbps', '#3ccf7a');
+  ctx.font = '11px system-ui';
+  ctx.fillStyle = '#4fb3ff';
+  ctx.fillText(`msgs/s (max ${maxRate})`, 6, 12);
+  ctx.fillStyle = '#3ccf7a';
+  ctx.fillText(`kB/s (max ${maxKb.toFixed(1)})`, 130, 12);
+  ctx.fillStyle = '#8b95a7';
+  ctx.fillText('last 60 s', w - 52, 12);
+}
+
+// Once a second: the rates from the client's counters, and the chart.
+function tick() {
+  const c = client.counters(selected);
+  const rate = c.messages - prev.messages;
+  const kbps = (c.bytes - prev.bytes) / 1000;
+  prev = c;
+  points.push({ rate, kbps });
+  if (points.length > HISTORY) points.shift();
+  $('ch-name').textContent = selected;
+  $('ch-rate').textContent = rate;
+  $('ch-kbps').textContent = kbps.toFixed(1);
+  $('ch-total').textContent = c.messages;
+  drawChart();
+}
+$('ch-name').textContent = selected;
+setInterval(tick, 1000);
+
+// ---- the channel list, from /channels ----
+
+function renderList() {
+  const ul = $('channels');
+  const names = listed.map((c) => c.name);
+  if (!names.includes(selected)) names.push(selected);
+  ul.replaceChildren(
+    ...names.map((name) => {
+      const info = listed.find((c) => c.name === name);
+      const li = document.createElement('li');
+      li.dataset.channel = name;
+      li.className = name === selected ? 'selected' : '';
+      const subs = info ? info.subscribers.ws + info.subscribers.stream + info.subscribers.sse : 0;
+      li.append(name);
+      const small = document.createElement('small');
+      small.textContent = info ? `${info.messages_per_s}/s · ${subs} sub` : 'no data';
+      li.append(small);
+      li.onclick = () => select(name);
+      return li;
+    }),
+  );
+  const info = listed.find((c) => c.name === selected);
+  $('ch-subs').textContent = info
+    ? info.subscribers.ws + info.subscribers.stream + info.subscribers.sse : 0;
+}
+
+async function poll() {
+  try {
+    const r = await fetch('/channels', { cache: 'no-store' });
+    listed = (await r.json()).channels.sort((a, b) => a.name.localeCompare(b.name));
+  } catch {
+    listed = [];
+  }
+  renderList();
+}
+poll();
+setInterval(poll, 2000);
+
+$('pick').onsubmit = (e) => {
+  e.preventDefault();
+  const name = $('pick-name').value.trim();
+  if (/^[A-Za-z0-9._-]{1,64}$/.test(name)) select(name);
+};
+
+// ---- the video: JSMpeg reading `live` through a ringcast client ----
+
+/** A JSMpeg source (see JSMpeg.Source) fed by a ringcast client, so the
+ * player gets the client's reconnects and the channel protocol. */
+class RingcastSource {
+  constructor(url, options) {
+    this.url = url;
+    this.options = options;
+    this.streaming = true;
+    this.established = false;
+    this.completed = false;
+    this.progress = 0;
+    this.destination = null;
+    this.client = null;
+  }
+
+  connect(destination) {
+    this.destination = destination;
+  }
+
+  start() {
+    this.client = connect(this.url, {
+      channels: ['live'],
+      onState: (s, d) => setBadge($('video-state'), s, d),
+      onMessage: (m) => {
+        if (!m.binary) return;
+        if (!this.established) {
+          this.established = true;
+          this.progress = 1;
+          this.options.hookOnEstablished?.();
+        }
+        this.destination?.write(m.data);
+      },
+    });
+  }
+
+  resume() {}
+
+  destroy() {
+    this.client?.close();
+  }
+}
+
+const demo = { client, select, video: null, frames: 0 };
+window.ringcastDemo = demo; // for the end-to-end tests and the console
+
+try {
+  const { default: JSMpeg } = await import('/vendor/jsmpeg/jsmpeg-player.esm.js');
+  // The 2D canvas renderer: works everywhere (no WebGL needed in headless
+  // browsers) and its pixels can be read back.
+  demo.video = new JSMpeg.Player(wsUrl.href, {
+    canvas: $('video'),
+    source: RingcastSource,
+    disableGl: true,
+    audio: false,
+    pauseWhenHidden: false,
+    onVideoDecode: () => demo.frames++,
+  });
+  setInterval(() => {
+    const c = demo.video.source.client?.counters('live');
+    if (c) $('video-stats').textContent = `${demo.frames} frames, ${(c.bytes / 1e6).toFixed(1)} MB received`;
+  }, 1000);
+} catch (e) {
+  setBadge($('video-state'), 'closed');
+  $('video-stats').textContent = `player not available (${e.message}): run \`npm ci\` in the source tree`;
+}
