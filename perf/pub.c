@@ -1,10 +1,12 @@
-/* ringcast-pub: paced UDP publisher for trying a ringcast gateway by hand.
+/* ringcast-pub: paced publisher for trying a ringcast gateway by hand.
  *
- * Sends generated payloads (or the contents of a file / standard input) as
- * UDP datagrams at a steady rate. Pacing uses absolute CLOCK_MONOTONIC
- * deadlines so sleep overshoot never accumulates into rate drift, and a
- * bounded catch-up so a stalled process (Ctrl-Z, a slow pipe) does not dump
- * its whole backlog into the gateway at once. */
+ * Sends generated payloads, the contents of a file / standard input, or a
+ * toy game's state (--demo game) to a gateway over UDP (one datagram per
+ * message), its TCP ingest port, or HTTP POST /pub/<channel>; pub_sink.c
+ * has the transports. Pacing uses absolute CLOCK_MONOTONIC deadlines so
+ * sleep overshoot never accumulates into rate drift, and a bounded catch-up
+ * so a stalled process (Ctrl-Z, a slow pipe) does not dump its whole backlog
+ * into the gateway at once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,13 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "hostport.h"
 #include "payload.h"
+#include "pub_demo.h"
+#include "pub_sink.h"
 #include "rc_version.h"
 
 #define EXIT_RUNTIME 1
@@ -32,33 +35,50 @@
 #define DEFAULT_RATE 100.0
 #define DEFAULT_SIZE 200
 #define MAX_UDP_PAYLOAD 65507	/* IPv4 limit; also fits IPv6 */
+#define MAX_STREAM_PAYLOAD (1u << 20)	/* the gateway's default --max-message */
 #define MAX_BATCH 64
-#define BATCH_BYTES (4u << 20)	/* memory for one sendmmsg batch */
+#define BATCH_BYTES (4u << 20)	/* memory for one batch */
+/* --bitrate: how far the schedule may fall behind before it slips rather
+ * than catching up in a burst. */
+#define BITRATE_SLACK_NS UINT64_C(100000000)
 /* Upper bound on main-loop iterations: far beyond any real run (it allows
  * 10^6 datagrams/s for more than a year) but keeps the loop finite even when
  * neither --count nor --duration is given. */
 #define MAX_ITERATIONS (UINT64_C(1) << 45)
 
 enum pattern { PAT_SEQ, PAT_RANDOM, PAT_TEXT };
-enum source { SRC_PATTERN, SRC_FILE, SRC_STDIN };
+enum source { SRC_PATTERN, SRC_FILE, SRC_STDIN, SRC_DEMO };
 
 struct pub_opts {
-	const char *dest;
-	double rate;		/* datagrams per second; 0 = unpaced */
+	enum sink_kind transport;
+	const char *dest;	/* --udp / --tcp HOST:PORT, or the --http URL */
+	const char *channel;	/* --channel (TCP, HTTP) */
+	bool framed;
+	double rate;		/* messages per second; 0 = unpaced */
+	bool rate_set;
+	double bitrate;		/* bits per second; 0 = pace by --rate */
 	size_t size;
+	bool size_set;
 	uint64_t count;		/* 0 = unbounded */
 	double duration;	/* seconds; 0 = unbounded */
 	enum source source;
 	const char *path;
 	bool loop;
 	enum pattern pattern;
+	bool pattern_set;
+	unsigned dots;
+	bool dots_set;
 };
 
-struct pub_stats {
-	uint64_t sent;
-	uint64_t bytes;
-	uint64_t refused;	/* ICMP port unreachable reported by the kernel */
-	uint64_t dropped;	/* ENOBUFS / EAGAIN: the local stack had no room */
+/* What the main loop works with. */
+struct pub_run {
+	const struct pub_opts *o;
+	struct pub_sink *sink;
+	int in_fd;
+	struct pub_demo *demo;	/* --demo only */
+	size_t stride;		/* buffer bytes per message */
+	uint64_t rng;
+	uint64_t start_ns;
 };
 
 static volatile sig_atomic_t g_stop;
@@ -71,9 +91,11 @@ static void on_signal(int sig)
 
 static void usage_short(FILE *f)
 {
-	fprintf(f, "usage: ringcast-pub [--udp HOST:PORT] [--rate N/s] [--size BYTES] [--count N]\n"
-		   "                    [--duration SEC] [--file PATH [--loop] | --stdin]\n"
-		   "                    [--pattern seq|random|text] [--help] [--version]\n");
+	fprintf(f, "usage: ringcast-pub [--udp HOST:PORT | --tcp HOST:PORT --channel CH [--framed]\n"
+		   "                    | --http URL] [--rate N/s | --bitrate BITS/s] [--size BYTES]\n"
+		   "                    [--count N] [--duration SEC]\n"
+		   "                    [--file PATH [--loop] | --stdin | --pattern seq|random|text\n"
+		   "                    | --demo game [--dots N]] [--help] [--version]\n");
 }
 
 static void usage_long(void)
@@ -81,29 +103,59 @@ static void usage_long(void)
 	usage_short(stdout);
 	printf("\n"
 	       "NAME\n"
-	       "    ringcast-pub - send paced UDP datagrams to a ringcast gateway\n"
+	       "    ringcast-pub - send paced messages to a ringcast gateway\n"
 	       "\n"
 	       "DESCRIPTION\n"
-	       "    Publishes datagrams to the UDP ingest port of a ringcast gateway, which\n"
-	       "    fans each one out to the WebSocket subscribers of the port's channel.\n"
-	       "    Runs until --count datagrams are sent, --duration elapses, the input\n"
+	       "    Publishes messages to a ringcast gateway, which fans each one out to the\n"
+	       "    subscribers of a channel: as UDP datagrams to an ingest port (the port\n"
+	       "    decides the channel; the default), over the gateway's TCP ingest port\n"
+	       "    (--tcp), or as an HTTP POST /pub/CHANNEL with a chunked body (--http).\n"
+	       "    Runs until --count messages are sent, --duration elapses, the input\n"
 	       "    file or standard input ends, or Ctrl-C; then prints a one-line summary\n"
-	       "    (datagrams, bytes, achieved rate) to standard output.\n"
+	       "    (messages, bytes, achieved rate) to standard output.\n"
 	       "\n"
-	       "OPTIONS\n"
-	       "    -u, --udp HOST:PORT   destination (default %s); IPv6 as [::1]:9000\n"
-	       "    -r, --rate N[/s]      datagrams per second (default %.0f); 0 sends as\n"
-	       "                          fast as possible\n"
-	       "    -s, --size BYTES      payload bytes per datagram, 1..%d (default %d)\n"
-	       "    -c, --count N         stop after N datagrams\n"
+	       "TRANSPORT (one of)\n"
+	       "    -u, --udp HOST:PORT   one datagram per message (default %s);\n"
+	       "                          IPv6 as [::1]:9000\n"
+	       "    -t, --tcp HOST:PORT   the gateway's TCP ingest port (ringcast --tcp):\n"
+	       "                          sends \"PUB CHANNEL raw|framed\", waits for \"OK\";\n"
+	       "                          an \"ERR ...\" answer is printed and ends the run\n"
+	       "                          (exit 1). Needs --channel\n"
+	       "        --framed          with --tcp: each message goes as a 4-byte\n"
+	       "                          big-endian length + payload, so the gateway keeps\n"
+	       "                          message boundaries; without it (raw) the byte\n"
+	       "                          stream is cut into messages as it arrives\n"
+	       "    -H, --http URL        POST to URL (http://HOST[:PORT]/pub/CHANNEL, or\n"
+	       "                          http://HOST[:PORT] with --channel), one chunk per\n"
+	       "                          message; the gateway publishes each piece as it\n"
+	       "                          arrives, so boundaries may not survive. A refusal\n"
+	       "                          (409 busy, 400, ...) is printed (exit 1); at the\n"
+	       "                          end the gateway's answer is printed\n"
+	       "    -C, --channel NAME    channel for --tcp and --http\n"
+	       "\n"
+	       "PACING\n"
+	       "    -r, --rate N[/s]      messages per second (default %.0f, %.0f with --demo);\n"
+	       "                          0 sends as fast as possible\n"
+	       "    -b, --bitrate BITS[/s]\n"
+	       "                          pace by bytes instead: a message starting at byte\n"
+	       "                          offset B goes out B*8/BITS seconds after the start.\n"
+	       "                          k, M and G multiply by 10^3, 10^6, 10^9 (2M = 2\n"
+	       "                          Mbit/s). Meant for --file: give an MPEG-TS file's\n"
+	       "                          average bitrate (ffprobe shows it) and it plays out\n"
+	       "                          at about its real speed. The pacing is by bytes,\n"
+	       "                          not by the stream's PCR clock, so a variable-bitrate\n"
+	       "                          file runs ahead in simple scenes and behind in\n"
+	       "                          busy ones. Falling more than 100 ms behind shifts\n"
+	       "                          the schedule rather than bursting\n"
+	       "    -c, --count N         stop after N messages\n"
 	       "    -d, --duration SEC    stop after SEC seconds (fractions allowed)\n"
-	       "    -f, --file PATH       send the file's bytes, cut into --size pieces (the\n"
-	       "                          last one may be shorter); for MPEG-TS use\n"
-	       "                          --size 1316 (7 x 188) so every datagram carries\n"
-	       "                          whole 188-byte TS packets\n"
-	       "        --loop            with --file: start over at end of file\n"
-	       "        --stdin           like --file, reading standard input until EOF\n"
-	       "    -p, --pattern NAME    generated payload when no file is given:\n"
+	       "\n"
+	       "    Pacing follows absolute deadlines; after a stall at most 10 ms worth of\n"
+	       "    messages (at least 4) are sent at once and the rest of the backlog is\n"
+	       "    skipped, so the achieved rate can come out below --rate.\n"
+	       "\n"
+	       "PAYLOAD (one of)\n"
+	       "    -p, --pattern NAME    generated payload (the default source):\n"
 	       "                          seq    (default) bytes 0-7 big-endian u64 sequence\n"
 	       "                                 number from 0, bytes 8-15 big-endian u64\n"
 	       "                                 CLOCK_REALTIME send time in ns, then the\n"
@@ -113,23 +165,45 @@ static void usage_long(void)
 	       "                          random pseudo-random bytes (fixed seed)\n"
 	       "                          text   printable ASCII: \"seq=N \" then letters,\n"
 	       "                                 ending in a newline\n"
+	       "    -s, --size BYTES      payload bytes per message, 1..%d over UDP,\n"
+	       "                          1..%u over TCP and HTTP (default %d)\n"
+	       "    -f, --file PATH       send the file's bytes, cut into --size pieces (the\n"
+	       "                          last one may be shorter); for MPEG-TS use\n"
+	       "                          --size 1316 (7 x 188) so every datagram carries\n"
+	       "                          whole 188-byte TS packets\n"
+	       "        --loop            with --file: start over at end of file\n"
+	       "        --stdin           like --file, reading standard input until EOF\n"
+	       "        --demo game       a toy game's state, one UTF-8 JSON text message per\n"
+	       "                          tick (%.0f Hz unless --rate says otherwise):\n"
+	       "                          {\"seq\":N,\"t\":MS,\"w\":%d,\"h\":%d,\"dots\":[[X,Y,HUE],...]}\n"
+	       "                          seq from 0, t = milliseconds since the start,\n"
+	       "                          integer X in 0..w and Y in 0..h moving in straight\n"
+	       "                          lines and bouncing off the edges, HUE 0..359 fixed\n"
+	       "                          per dot. With --tcp it is sent framed\n"
+	       "        --dots N          with --demo: number of dots, 1..%d (default %d).\n"
+	       "                          A dot takes up to 14 bytes: over UDP, more than\n"
+	       "                          about 140 dots exceed the gateway's default\n"
+	       "                          2048-byte --buf-size and the datagrams are dropped\n"
+	       "\n"
 	       "    -h, --help            show this help and exit\n"
 	       "    -V, --version         show the version and exit\n"
 	       "\n"
-	       "    Pacing follows absolute deadlines; after a stall at most 10 ms worth of\n"
-	       "    datagrams (at least 4) are sent at once and the rest of the backlog is\n"
-	       "    skipped, so the achieved rate can come out below --rate.\n"
-	       "\n"
 	       "EXIT STATUS\n"
 	       "    0   finished (also after Ctrl-C)\n"
-	       "    1   runtime error (socket, file or send failure)\n"
+	       "    1   runtime error: socket, file or send failure, connection refused,\n"
+	       "        the gateway answered ERR (--tcp) or an HTTP status other than 2xx\n"
+	       "        (--http)\n"
 	       "    2   usage error\n"
 	       "\n"
 	       "EXAMPLES\n"
 	       "    ringcast-pub --udp 127.0.0.1:9000 --rate 50/s --count 500\n"
-	       "    ringcast-pub --udp [::1]:9000 --file clip.ts --size 1316 --rate 1000\n"
+	       "    ringcast-pub --udp [::1]:9000 --file clip.ts --size 1316 --bitrate 1.5M\n"
+	       "    ringcast-pub --tcp 127.0.0.1:9100 --channel game --framed --demo game\n"
+	       "    ringcast-pub --http http://127.0.0.1:8080/pub/live --file clip.ts \\\n"
+	       "                 --size 1316 --bitrate 1.5M\n"
 	       "    echo hello | ringcast-pub --stdin\n",
-	       DEFAULT_DEST, DEFAULT_RATE, MAX_UDP_PAYLOAD, DEFAULT_SIZE);
+	       DEFAULT_DEST, DEFAULT_RATE, DEMO_DEFAULT_RATE, MAX_UDP_PAYLOAD, MAX_STREAM_PAYLOAD,
+	       DEFAULT_SIZE, DEMO_DEFAULT_RATE, DEMO_W, DEMO_H, DEMO_MAX_DOTS, DEMO_DEFAULT_DOTS);
 }
 
 /* Parses a non-negative number that must fill the whole string (after an
@@ -164,14 +238,98 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* Parses a bitrate: a number with an optional k, M or G multiplier and an
+ * optional "/s". Returns 0 or -EINVAL. */
+static int parse_bitrate(const char *s, double *out)
+{
+	char num[64];
+	size_t n = strlen(s);
+	double mul = 1.0;
+
+	if (n >= 2 && strcmp(s + n - 2, "/s") == 0)
+		n -= 2;
+	if (n > 0 && strchr("kKMG", s[n - 1]) != NULL) {
+		mul = s[n - 1] == 'G' ? 1e9 : s[n - 1] == 'M' ? 1e6 : 1e3;
+		n--;
+	}
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (parse_double(num, NULL, out) < 0)
+		return -EINVAL;
+	*out *= mul;
+	return 0;
+}
+
+/* The gateway's rule for channel names (1..64 of A-Z a-z 0-9 . _ -),
+ * checked here too so a typo is a usage error rather than an ERR later. */
+static bool channel_ok(const char *c)
+{
+	size_t n = strlen(c);
+
+	if (n < 1 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((c[i] >= 'a' && c[i] <= 'z') || (c[i] >= 'A' && c[i] <= 'Z') ||
+		      (c[i] >= '0' && c[i] <= '9') || c[i] == '.' || c[i] == '_' || c[i] == '-'))
+			return false;
+	return true;
+}
+
+/* Checks the combinations getopt cannot. Returns 0 or EXIT_USAGE after
+ * printing why. */
+static int check_args(struct pub_opts *o)
+{
+	const char *why = NULL;
+
+	if (o->loop && o->source != SRC_FILE)
+		why = "--loop needs --file";
+	else if (o->transport == SINK_TCP && o->channel == NULL)
+		why = "--tcp needs --channel";
+	else if (o->channel != NULL && !channel_ok(o->channel))
+		why = "bad --channel (1-64 of A-Z a-z 0-9 . _ -)";
+	else if (o->transport == SINK_UDP && o->channel != NULL)
+		why = "--channel needs --tcp or --http (a UDP port's channel is set on the gateway)";
+	else if (o->framed && o->transport != SINK_TCP)
+		why = "--framed needs --tcp";
+	else if (o->rate_set && o->bitrate > 0)
+		why = "--rate and --bitrate exclude each other";
+	else if (o->dots_set && o->source != SRC_DEMO)
+		why = "--dots needs --demo";
+	else if (o->source == SRC_DEMO && (o->size_set || o->pattern_set || o->bitrate > 0))
+		why = "--demo makes its own messages: no --size, --pattern or --bitrate";
+	else if (o->source != SRC_PATTERN && o->pattern_set)
+		why = "--pattern is for generated payloads, not --file, --stdin or --demo";
+	else if (o->transport == SINK_UDP && o->size > MAX_UDP_PAYLOAD)
+		why = "--size over UDP is at most 65507";
+	if (why) {
+		fprintf(stderr, "ringcast-pub: %s\n", why);
+		return EXIT_USAGE;
+	}
+	if (o->source == SRC_DEMO) {
+		if (!o->rate_set)
+			o->rate = DEMO_DEFAULT_RATE;
+		/* JSON ticks must stay whole messages. */
+		if (o->transport == SINK_TCP)
+			o->framed = true;
+	}
+	return 0;
+}
+
 /* Returns 0 when the options are usable, EXIT_USAGE after printing why not,
  * or -1 when --help/--version already did the job. */
 static int parse_args(int argc, char **argv, struct pub_opts *o)
 {
-	enum { OPT_STDIN = 256, OPT_LOOP };
+	enum { OPT_STDIN = 256, OPT_LOOP, OPT_FRAMED, OPT_DEMO, OPT_DOTS };
 	static const struct option longopts[] = {
 		{ "udp", required_argument, NULL, 'u' },
+		{ "tcp", required_argument, NULL, 't' },
+		{ "http", required_argument, NULL, 'H' },
+		{ "channel", required_argument, NULL, 'C' },
+		{ "framed", no_argument, NULL, OPT_FRAMED },
 		{ "rate", required_argument, NULL, 'r' },
+		{ "bitrate", required_argument, NULL, 'b' },
 		{ "size", required_argument, NULL, 's' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -179,33 +337,61 @@ static int parse_args(int argc, char **argv, struct pub_opts *o)
 		{ "stdin", no_argument, NULL, OPT_STDIN },
 		{ "loop", no_argument, NULL, OPT_LOOP },
 		{ "pattern", required_argument, NULL, 'p' },
+		{ "demo", required_argument, NULL, OPT_DEMO },
+		{ "dots", required_argument, NULL, OPT_DOTS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool transport_set = false;
 	uint64_t u;
 	int c;
 
-	*o = (struct pub_opts){ .dest = DEFAULT_DEST, .rate = DEFAULT_RATE,
-				.size = DEFAULT_SIZE, .source = SRC_PATTERN,
-				.pattern = PAT_SEQ };
-	while ((c = getopt_long(argc, argv, "u:r:s:c:d:f:p:hV", longopts, NULL)) != -1) {
+	*o = (struct pub_opts){ .transport = SINK_UDP, .dest = DEFAULT_DEST,
+				.rate = DEFAULT_RATE, .size = DEFAULT_SIZE,
+				.source = SRC_PATTERN, .pattern = PAT_SEQ,
+				.dots = DEMO_DEFAULT_DOTS };
+	while ((c = getopt_long(argc, argv, "u:t:H:C:r:b:s:c:d:f:p:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
+		case 't':
+		case 'H':
+			if (transport_set) {
+				fprintf(stderr, "ringcast-pub: --udp, --tcp and --http exclude each other\n");
+				return EXIT_USAGE;
+			}
+			transport_set = true;
+			o->transport = c == 'u' ? SINK_UDP : c == 't' ? SINK_TCP : SINK_HTTP;
 			o->dest = optarg;
+			break;
+		case 'C':
+			o->channel = optarg;
+			break;
+		case OPT_FRAMED:
+			o->framed = true;
 			break;
 		case 'r':
 			if (parse_double(optarg, "/s", &o->rate) < 0 || o->rate > 1e8) {
 				fprintf(stderr, "ringcast-pub: bad --rate '%s' (0..1e8, e.g. 500 or 500/s)\n", optarg);
 				return EXIT_USAGE;
 			}
+			o->rate_set = true;
+			break;
+		case 'b':
+			if (parse_bitrate(optarg, &o->bitrate) < 0 || o->bitrate < 8 || o->bitrate > 1e12) {
+				fprintf(stderr, "ringcast-pub: bad --bitrate '%s' (8..1e12 bits/s, e.g. "
+					"1500000 or 1.5M)\n", optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case 's':
-			if (parse_u64(optarg, &u) < 0 || u < 1 || u > MAX_UDP_PAYLOAD) {
-				fprintf(stderr, "ringcast-pub: bad --size '%s' (1..%d)\n", optarg, MAX_UDP_PAYLOAD);
+			if (parse_u64(optarg, &u) < 0 || u < 1 || u > MAX_STREAM_PAYLOAD) {
+				fprintf(stderr, "ringcast-pub: bad --size '%s' (1..%d over UDP, 1..%u over "
+					"TCP and HTTP)\n", optarg, MAX_UDP_PAYLOAD, MAX_STREAM_PAYLOAD);
 				return EXIT_USAGE;
 			}
 			o->size = (size_t)u;
+			o->size_set = true;
 			break;
 		case 'c':
 			if (parse_u64(optarg, &o->count) < 0 || o->count == 0) {
@@ -221,15 +407,18 @@ static int parse_args(int argc, char **argv, struct pub_opts *o)
 			}
 			break;
 		case 'f':
-			if (o->source == SRC_STDIN)
-				goto both_sources;
-			o->source = SRC_FILE;
-			o->path = optarg;
-			break;
 		case OPT_STDIN:
-			if (o->source == SRC_FILE)
-				goto both_sources;
-			o->source = SRC_STDIN;
+		case OPT_DEMO:
+			if (o->source != SRC_PATTERN) {
+				fprintf(stderr, "ringcast-pub: --file, --stdin and --demo exclude each other\n");
+				return EXIT_USAGE;
+			}
+			if (c == OPT_DEMO && strcmp(optarg, "game") != 0) {
+				fprintf(stderr, "ringcast-pub: unknown --demo '%s' (game)\n", optarg);
+				return EXIT_USAGE;
+			}
+			o->source = c == 'f' ? SRC_FILE : c == OPT_STDIN ? SRC_STDIN : SRC_DEMO;
+			o->path = c == 'f' ? optarg : NULL;
 			break;
 		case OPT_LOOP:
 			o->loop = true;
@@ -245,6 +434,15 @@ static int parse_args(int argc, char **argv, struct pub_opts *o)
 				fprintf(stderr, "ringcast-pub: unknown --pattern '%s' (seq, random, text)\n", optarg);
 				return EXIT_USAGE;
 			}
+			o->pattern_set = true;
+			break;
+		case OPT_DOTS:
+			if (parse_u64(optarg, &u) < 0 || u < 1 || u > DEMO_MAX_DOTS) {
+				fprintf(stderr, "ringcast-pub: bad --dots '%s' (1..%d)\n", optarg, DEMO_MAX_DOTS);
+				return EXIT_USAGE;
+			}
+			o->dots = (unsigned)u;
+			o->dots_set = true;
 			break;
 		case 'h':
 			usage_long();
@@ -262,15 +460,7 @@ static int parse_args(int argc, char **argv, struct pub_opts *o)
 		usage_short(stderr);
 		return EXIT_USAGE;
 	}
-	if (o->loop && o->source != SRC_FILE) {
-		fprintf(stderr, "ringcast-pub: --loop needs --file\n");
-		return EXIT_USAGE;
-	}
-	return 0;
-
-both_sources:
-	fprintf(stderr, "ringcast-pub: --file and --stdin exclude each other\n");
-	return EXIT_USAGE;
+	return check_args(o);
 }
 
 /* xorshift64*: fast, good enough to make payloads incompressible, and
@@ -364,75 +554,92 @@ static void sleep_until(uint64_t deadline_ns)
 	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 }
 
-/* Sends msgs[0..n). Errors that concern single datagrams (refused, no
- * buffer space) are counted and skipped so a missing gateway does not end
- * the run. Returns 0 or negative errno for anything else. */
-static int send_batch(int fd, struct mmsghdr *msgs, unsigned n, struct pub_stats *st)
+/* Produces message seq into buf (cap bytes). Returns its length, 0 at the
+ * end of the input (never for generated messages, which are never empty),
+ * or negative errno. */
+static ssize_t next_message(struct pub_run *r, uint8_t *buf, size_t cap, uint64_t seq)
 {
-	unsigned off = 0;
+	const struct pub_opts *o = r->o;
+	ssize_t n;
 
-	/* Every pass consumes at least one datagram, except EINTR which is
-	 * retried a bounded number of times. */
-	for (unsigned pass = 0; off < n && pass < 2 * n + 2; pass++) {
-		int r = sendmmsg(fd, msgs + off, n - off, 0);
+	switch (o->source) {
+	case SRC_PATTERN:
+		fill_generated(o, buf, seq, &r->rng);
+		return (ssize_t)o->size;
+	case SRC_DEMO: {
+		uint64_t t_ms = (mono_ns() - r->start_ns) / 1000000u;
+		size_t len = pub_demo_frame(r->demo, seq, t_ms, (char *)buf, cap);
 
-		if (r < 0) {
-			if (errno == EINTR) {
-				if (g_stop)
-					return 0;
-				continue;
-			}
-			if (errno == ECONNREFUSED) {
-				if (st->refused == 0)
-					fprintf(stderr, "ringcast-pub: warning: destination refused "
-						"datagrams (nothing listening?)\n");
-				st->refused++;
-			} else if (errno == ENOBUFS || errno == EAGAIN) {
-				st->dropped++;
-			} else {
-				return -errno;
-			}
-			off++;
+		if (len == 0)	/* cap comes from pub_demo_frame_max() */
+			fprintf(stderr, "ringcast-pub: demo frame does not fit\n");
+		return len ? (ssize_t)len : -ENOBUFS;
+	}
+	case SRC_FILE:
+	case SRC_STDIN:
+		break;
+	}
+	n = read_chunk(r->in_fd, buf, o->size, o->loop);
+	if (n < 0)
+		fprintf(stderr, "ringcast-pub: read %s: %s\n",
+			o->source == SRC_FILE ? o->path : "standard input", strerror((int)-n));
+	return n;
+}
+
+/* --bitrate: one message at a time, each at its byte offset's time.
+ * Returns 0 or negative errno. */
+static int publish_bitrate(struct pub_run *r, uint8_t *buf, struct sink_stats *st)
+{
+	const struct pub_opts *o = r->o;
+	uint64_t start = r->start_ns, end = UINT64_MAX, offset = 0, seq = 0;
+	ssize_t len = 0;
+	bool pending = false;
+
+	if (o->duration > 0)
+		end = start + (uint64_t)(o->duration * 1e9);
+	for (uint64_t iter = 0; iter < MAX_ITERATIONS && !g_stop; iter++) {
+		uint64_t now = mono_ns(), due;
+		struct iovec iov;
+		int err;
+
+		if (now >= end || (o->count > 0 && seq >= o->count))
+			break;
+		if (!pending) {
+			len = next_message(r, buf, r->stride, seq);
+			if (len <= 0)
+				return (int)len;
+			pending = true;
+		}
+		due = start + (uint64_t)((double)offset * 8e9 / o->bitrate);
+		if (now < due) {
+			sleep_until(due < end ? due : end);
 			continue;
 		}
-		for (int i = 0; i < r; i++) {
-			st->sent++;
-			st->bytes += msgs[off + i].msg_hdr.msg_iov->iov_len;
-		}
-		off += (unsigned)r;
+		if (now - due > BITRATE_SLACK_NS)
+			start += now - due - BITRATE_SLACK_NS;	/* slip, do not burst */
+		iov = (struct iovec){ .iov_base = buf, .iov_len = (size_t)len };
+		err = pub_sink_send(r->sink, &iov, 1, st);
+		if (err < 0)
+			return err;
+		offset += (uint64_t)len;
+		pending = false;
+		seq++;
 	}
 	return 0;
 }
 
-/* Main loop. Returns 0 or negative errno. */
-static int publish(const struct pub_opts *o, int sock, int in_fd, struct pub_stats *st)
+/* Main loop for --rate pacing. Returns 0 or negative errno. */
+static int publish_rate(struct pub_run *r, uint8_t *bufs, unsigned batch, struct sink_stats *st)
 {
-	struct mmsghdr msgs[MAX_BATCH];
+	const struct pub_opts *o = r->o;
 	struct iovec iov[MAX_BATCH];
-	uint8_t *bufs = NULL;
-	unsigned batch = MAX_BATCH;
-	uint64_t rng = UINT64_C(0x9E3779B97F4A7C15);
-	uint64_t start, end = UINT64_MAX, sched = 0, seq = 0;
+	uint64_t start = r->start_ns, end = UINT64_MAX, sched = 0, seq = 0;
 	uint64_t max_burst;
 	bool eof = false;
-	int err = 0;
 
-	if (o->size * batch > BATCH_BYTES)
-		batch = (unsigned)(BATCH_BYTES / o->size) ? (unsigned)(BATCH_BYTES / o->size) : 1;
-	bufs = malloc(o->size * batch);
-	if (bufs == NULL) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	for (unsigned i = 0; i < batch; i++)
-		payload_fill(bufs + (size_t)i * o->size, 0, o->size);
-
-	/* Bounded catch-up: 10 ms worth, at least a few datagrams. */
+	/* Bounded catch-up: 10 ms worth, at least a few messages. */
 	max_burst = (uint64_t)(o->rate / 100.0);
 	if (max_burst < 4)
 		max_burst = 4;
-
-	start = mono_ns();
 	if (o->duration > 0)
 		end = start + (uint64_t)(o->duration * 1e9);
 
@@ -440,13 +647,14 @@ static int publish(const struct pub_opts *o, int sock, int in_fd, struct pub_sta
 		uint64_t now = mono_ns();
 		uint64_t due = batch;
 		unsigned n = 0;
+		int err;
 
 		if (now >= end)
 			break;
 		if (o->count > 0 && seq >= o->count)
 			break;
 		if (o->rate > 0) {
-			/* Slot k is due at start + k/rate, so the first datagram
+			/* Slot k is due at start + k/rate, so the first message
 			 * goes out at once and floor(elapsed * rate) + 1 are due. */
 			uint64_t target = (uint64_t)((double)(now - start) * o->rate / 1e9) + 1;
 
@@ -466,37 +674,55 @@ static int publish(const struct pub_opts *o, int sock, int in_fd, struct pub_sta
 			due = o->count - seq;
 
 		for (n = 0; n < due; n++) {
-			uint8_t *b = bufs + (size_t)n * o->size;
-			size_t len = o->size;
+			uint8_t *b = bufs + (size_t)n * r->stride;
+			ssize_t len = next_message(r, b, r->stride, seq);
 
-			if (o->source == SRC_PATTERN) {
-				fill_generated(o, b, seq, &rng);
-			} else {
-				ssize_t r = read_chunk(in_fd, b, o->size, o->loop);
-
-				if (r < 0) {
-					err = (int)r;
-					goto fail;
-				}
-				if (r == 0) {
-					eof = true;
-					break;
-				}
-				len = (size_t)r;
+			if (len < 0)
+				return (int)len;
+			if (len == 0) {
+				eof = true;
+				break;
 			}
-			iov[n] = (struct iovec){ .iov_base = b, .iov_len = len };
-			memset(&msgs[n], 0, sizeof(msgs[n]));
-			msgs[n].msg_hdr.msg_iov = &iov[n];
-			msgs[n].msg_hdr.msg_iovlen = 1;
+			iov[n] = (struct iovec){ .iov_base = b, .iov_len = (size_t)len };
 			seq++;
 		}
 		sched += n;
 		if (n > 0) {
-			err = send_batch(sock, msgs, n, st);
+			err = pub_sink_send(r->sink, iov, n, st);
 			if (err < 0)
-				goto fail;
+				return err;
 		}
 	}
+	return 0;
+}
+
+/* Sets up buffers and runs the right loop. Returns 0 or negative errno. */
+static int publish(struct pub_run *r, struct sink_stats *st)
+{
+	const struct pub_opts *o = r->o;
+	unsigned batch = MAX_BATCH;
+	uint8_t *bufs = NULL;
+	int err;
+
+	r->stride = o->source == SRC_DEMO ? pub_demo_frame_max(r->demo) : o->size;
+	if (r->stride * batch > BATCH_BYTES)
+		batch = (unsigned)(BATCH_BYTES / r->stride) ? (unsigned)(BATCH_BYTES / r->stride) : 1;
+	bufs = malloc(r->stride * batch);
+	if (bufs == NULL) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	/* The seq pattern's filler is written once; only headers change. */
+	for (unsigned i = 0; i < batch; i++)
+		payload_fill(bufs + (size_t)i * r->stride, 0, r->stride);
+	r->rng = UINT64_C(0x9E3779B97F4A7C15);
+	r->start_ns = mono_ns();
+	if (o->bitrate > 0)
+		err = publish_bitrate(r, bufs, st);
+	else
+		err = publish_rate(r, bufs, batch, st);
+	if (err < 0)
+		goto fail;
 	free(bufs);
 	return 0;
 
@@ -505,93 +731,126 @@ fail:
 	return err;
 }
 
+/* Opens the input file (--file). Returns the fd or -1 after printing why. */
+static int open_input(const struct pub_opts *o)
+{
+	struct stat sb;
+	uint8_t first;
+	int fd = open(o->path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, "ringcast-pub: %s: %s\n", o->path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0) {
+		fprintf(stderr, "ringcast-pub: %s: file is empty\n", o->path);
+		close(fd);
+		return -1;
+	}
+	/* 0x47 is the MPEG-TS sync byte; a gentle hint saves a person from
+	 * splitting TS packets across datagrams. */
+	if (pread(fd, &first, 1, 0) == 1 && first == 0x47 && o->size % 188 != 0)
+		fprintf(stderr, "ringcast-pub: note: %s looks like MPEG-TS; "
+			"--size 1316 keeps 188-byte packets whole\n", o->path);
+	return fd;
+}
+
+static int open_sink(const struct pub_opts *o, struct pub_sink *sink)
+{
+	switch (o->transport) {
+	case SINK_UDP:
+		return pub_sink_open_udp(sink, o->dest, &g_stop);
+	case SINK_TCP:
+		return pub_sink_open_tcp(sink, o->dest, o->channel, o->framed, &g_stop);
+	case SINK_HTTP:
+		return pub_sink_open_http(sink, o->dest, o->channel, &g_stop);
+	}
+	return -EINVAL;
+}
+
+static void print_summary(const struct pub_opts *o, const struct pub_sink *sink,
+			  const struct sink_stats *st, double secs)
+{
+	double rate = secs > 0 ? (double)st->sent / secs : 0.0;
+	double mbs = secs > 0 ? (double)st->bytes / secs / 1e6 : 0.0;
+
+	if (o->transport == SINK_UDP)
+		printf("ringcast-pub: sent %" PRIu64 " datagrams, %" PRIu64 " bytes to %s in %.3f s "
+		       "(%.1f datagrams/s, %.3f MB/s); %" PRIu64 " refused, %" PRIu64
+		       " dropped locally\n",
+		       st->sent, st->bytes, sink->where, secs, rate, mbs, st->refused, st->dropped);
+	else
+		printf("ringcast-pub: sent %" PRIu64 " messages, %" PRIu64 " bytes to %s%s%s in "
+		       "%.3f s (%.1f messages/s, %.3f MB/s)%s%s\n",
+		       st->sent, st->bytes, sink->where,
+		       o->transport == SINK_TCP ? (o->framed ? " framed, channel " : " raw, channel ")
+						: "",
+		       o->transport == SINK_TCP ? o->channel : "", secs, rate, mbs,
+		       sink->answer[0] ? "; gateway: " : "", sink->answer);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	struct pub_opts o;
-	struct pub_stats st = { 0 };
-	struct sockaddr_storage dst;
-	socklen_t dst_len = 0;
+	struct pub_run run = { 0 };
+	struct sink_stats st = { 0 };
+	struct pub_sink sink = { .fd = -1 };
 	struct sigaction sa;
-	char where[80];
 	uint64_t t0, t1;
-	double secs;
-	int sock = -1, in_fd = -1, r;
+	int in_fd = -1, r, ret = EXIT_RUNTIME;
 
 	r = parse_args(argc, argv, &o);
 	if (r < 0)
 		return 0;
 	if (r > 0)
 		return r;
-	r = hostport_parse(o.dest, 0, &dst, &dst_len);
-	if (r < 0) {
-		fprintf(stderr, "ringcast-pub: bad --udp '%s': %s (want HOST:PORT or [V6]:PORT)\n",
-			o.dest, strerror(-r));
-		return EXIT_USAGE;
-	}
-	hostport_format(&dst, where, sizeof(where));
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;	/* no SA_RESTART: blocking reads must see EINTR */
+	sa.sa_handler = on_signal;	/* no SA_RESTART: blocking calls must see EINTR */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* A closed stdout must not kill us before the summary's write fails
+	 * quietly; sockets use MSG_NOSIGNAL. */
+	signal(SIGPIPE, SIG_IGN);
 
+	run.o = &o;
+	run.sink = &sink;
 	if (o.source == SRC_FILE) {
-		struct stat sb;
-		uint8_t first;
-
-		in_fd = open(o.path, O_RDONLY | O_CLOEXEC);
-		if (in_fd < 0) {
-			fprintf(stderr, "ringcast-pub: %s: %s\n", o.path, strerror(errno));
-			goto fail;
-		}
-		if (fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0) {
-			fprintf(stderr, "ringcast-pub: %s: file is empty\n", o.path);
-			goto fail;
-		}
-		/* 0x47 is the MPEG-TS sync byte; a gentle hint saves a person
-		 * from splitting TS packets across datagrams. */
-		if (pread(in_fd, &first, 1, 0) == 1 && first == 0x47 && o.size % 188 != 0)
-			fprintf(stderr, "ringcast-pub: note: %s looks like MPEG-TS; "
-				"--size 1316 keeps 188-byte packets whole\n", o.path);
+		in_fd = open_input(&o);
+		if (in_fd < 0)
+			goto out;
 	} else if (o.source == SRC_STDIN) {
 		in_fd = STDIN_FILENO;
+	} else if (o.source == SRC_DEMO) {
+		run.demo = malloc(sizeof(*run.demo));
+		if (run.demo == NULL) {
+			fprintf(stderr, "ringcast-pub: out of memory\n");
+			goto out;
+		}
+		pub_demo_init(run.demo, o.dots);
 	}
+	run.in_fd = in_fd;
 
-	sock = socket(dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sock < 0) {
-		fprintf(stderr, "ringcast-pub: socket: %s\n", strerror(errno));
-		goto fail;
-	}
-	/* Connected, so the kernel reports ICMP port-unreachable as
-	 * ECONNREFUSED and the person learns nothing is listening. */
-	if (connect(sock, (struct sockaddr *)&dst, dst_len) < 0) {
-		fprintf(stderr, "ringcast-pub: connect %s: %s\n", where, strerror(errno));
-		goto fail;
+	r = open_sink(&o, &sink);
+	if (r < 0) {
+		ret = r == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		goto out;
 	}
 
 	t0 = mono_ns();
-	r = publish(&o, sock, in_fd, &st);
+	r = publish(&run, &st);
+	if (r == 0)
+		r = pub_sink_finish(&sink);
 	t1 = mono_ns();
-	secs = (double)(t1 - t0) / 1e9;
-	printf("ringcast-pub: sent %" PRIu64 " datagrams, %" PRIu64 " bytes to %s in %.3f s "
-	       "(%.1f datagrams/s, %.3f MB/s); %" PRIu64 " refused, %" PRIu64 " dropped locally\n",
-	       st.sent, st.bytes, where, secs, secs > 0 ? (double)st.sent / secs : 0.0,
-	       secs > 0 ? (double)st.bytes / secs / 1e6 : 0.0, st.refused, st.dropped);
-	fflush(stdout);
-	if (r < 0) {
-		fprintf(stderr, "ringcast-pub: %s: %s\n",
-			o.source == SRC_PATTERN ? "send" : "send/read", strerror(-r));
-		goto fail;
-	}
-	close(sock);
+	print_summary(&o, &sink, &st, (double)(t1 - t0) / 1e9);
+	if (r < 0)
+		goto out;	/* already explained by the sink or the input */
+	ret = 0;
+out:
+	pub_sink_close(&sink);
 	if (in_fd > STDIN_FILENO)
 		close(in_fd);
-	return 0;
-
-fail:
-	if (sock >= 0)
-		close(sock);
-	if (in_fd > STDIN_FILENO)
-		close(in_fd);
-	return EXIT_RUNTIME;
+	free(run.demo);
+	return ret;
 }

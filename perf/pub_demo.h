@@ -1,0 +1,44 @@
+/* ringcast-pub --demo game: the state of a toy game as one JSON text message
+ * per tick, for the browser demo page. The format is fixed (the page parses
+ * it):
+ *     {"seq":N,"t":MS,"w":640,"h":360,"dots":[[X,Y,HUE],...]}
+ * seq counts from 0, t is milliseconds since the start, X in 0..w and Y in
+ * 0..h are integers, HUE (0..359) is fixed per dot. */
+#ifndef RC_PERF_PUB_DEMO_H
+#define RC_PERF_PUB_DEMO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DEMO_W 640
+#define DEMO_H 360
+#define DEMO_DEFAULT_DOTS 24
+#define DEMO_MAX_DOTS 2000
+#define DEMO_DEFAULT_RATE 60.0
+
+struct demo_dot {
+	double x0, y0;		/* position at t = 0 */
+	double vx, vy;		/* pixels per second */
+	unsigned hue;
+};
+
+struct pub_demo {
+	unsigned n;
+	struct demo_dot dots[DEMO_MAX_DOTS];
+};
+
+/* Places n (1..DEMO_MAX_DOTS) dots at reproducible starting points with
+ * reproducible velocities and spreads their hues over the colour wheel. */
+void pub_demo_init(struct pub_demo *d, unsigned n);
+
+/* Bytes one frame can take at most with d's dot count. */
+size_t pub_demo_frame_max(const struct pub_demo *d);
+
+/* Writes the frame of tick seq at t_ms into buf (cap bytes, no NUL needed).
+ * Positions are a function of t alone (straight lines folded back at the
+ * edges), so motion stays smooth when ticks are late or skipped. Returns
+ * the length, or 0 when cap is smaller than pub_demo_frame_max(). */
+size_t pub_demo_frame(const struct pub_demo *d, uint64_t seq, uint64_t t_ms, char *buf,
+		      size_t cap);
+
+#endif

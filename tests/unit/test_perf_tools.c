@@ -1,0 +1,172 @@
+/* The pure parts of the command-line tools: url_parse() (ringcast-sub's
+ * ws:// URL, ringcast-pub's --http URL) and the --demo game frame. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guard.h"
+#include "pub_demo.h"
+#include "url.h"
+
+/* url_parse on a copy whose NUL is the last byte before a guard page. */
+static int parse_guarded(const char *s, const char *scheme, uint16_t port, struct url *u)
+{
+	size_t n = strlen(s) + 1;
+	char *g = guard_copy(s, n);
+	int r = url_parse(g, scheme, port, u);
+
+	guard_free(g, n);
+	return r;
+}
+
+Test(perf_url, accepts_the_usual_shapes)
+{
+	struct url u;
+
+	cr_assert_eq(parse_guarded("ws://127.0.0.1:8080/ws/live", "ws", 80, &u), 0);
+	cr_assert_str_eq(u.host, "127.0.0.1");
+	cr_assert_str_eq(u.authority, "127.0.0.1:8080");
+	cr_assert_eq(u.port, 8080);
+	cr_assert_str_eq(u.path, "/ws/live");
+
+	cr_assert_eq(parse_guarded("WS://example.org", "ws", 80, &u), 0);
+	cr_assert_str_eq(u.host, "example.org");
+	cr_assert_eq(u.port, 80);
+	cr_assert_str_eq(u.path, "/");
+
+	cr_assert_eq(parse_guarded("ws://[::1]:9/ws/a?x=1", "ws", 80, &u), 0);
+	cr_assert_str_eq(u.host, "::1");
+	cr_assert_str_eq(u.authority, "[::1]:9");
+	cr_assert_eq(u.port, 9);
+	cr_assert_str_eq(u.path, "/ws/a?x=1");
+
+	cr_assert_eq(parse_guarded("http://h:65535/pub/c", "http", 80, &u), 0);
+	cr_assert_eq(u.port, 65535);
+}
+
+Test(perf_url, refuses_malformed_urls)
+{
+	static const char *const bad[] = {
+		"", "ws:/x", "ws://", "ws:///ws/x", "ws://:80/x", "ws://h:/x", "ws://h:0/x",
+		"ws://h:65536/x", "ws://h:123456/x", "ws://h:8a/x", "ws://user@h/x", "ws://[::1/x",
+		"ws://[]/x", "ws://[::1]x/x", "ws://[zz]/x", "ws://h/a b", "ws://h/a#frag",
+		"ws://h x/", "://h/x", "ws//h/x",
+	};
+	struct url u;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(parse_guarded(bad[i], "ws", 80, &u), -EINVAL, "'%s'", bad[i]);
+	cr_assert_eq(parse_guarded("wss://h/x", "ws", 80, &u), -EPROTONOSUPPORT);
+	cr_assert_eq(parse_guarded("http://h/x", "ws", 80, &u), -EPROTONOSUPPORT);
+}
+
+Test(perf_url, refuses_parts_too_long)
+{
+	char s[URL_PATH_MAX + 64];
+	struct url u;
+
+	snprintf(s, sizeof(s), "ws://h/");
+	memset(s + 7, 'a', URL_PATH_MAX);
+	s[7 + URL_PATH_MAX] = '\0';
+	cr_assert_eq(parse_guarded(s, "ws", 80, &u), -EINVAL);
+	snprintf(s, sizeof(s), "ws://");
+	memset(s + 5, 'h', URL_HOST_MAX);
+	strcpy(s + 5 + URL_HOST_MAX, "/x");
+	cr_assert_eq(parse_guarded(s, "ws", 80, &u), -EINVAL);
+}
+
+/* Parses one frame: returns the dot count, or -1 when the shape is wrong;
+ * the positions of the dots go to xy. */
+static int frame_dots(const char *f, long *seq, long *t, long xy[][3], int cap)
+{
+	char *end;
+	int n = 0;
+
+	if (sscanf(f, "{\"seq\":%ld,\"t\":%ld,", seq, t) != 2)
+		return -1;
+	f = strstr(f, ",\"w\":640,\"h\":360,\"dots\":[");
+	if (f == NULL)
+		return -1;
+	f += 25;
+	while (*f == '[' && n < cap) {
+		f++;
+		for (int i = 0; i < 3; i++) {
+			xy[n][i] = strtol(f, &end, 10);
+			if (end == f || *end != (i < 2 ? ',' : ']'))
+				return -1;
+			f = end + 1;
+		}
+		n++;
+		if (*f != ',')
+			break;
+		f++;
+	}
+	return strcmp(f, "]}") == 0 ? n : -1;
+}
+
+Test(perf_demo, frames_have_the_documented_shape)
+{
+	static struct pub_demo d;
+	char buf[8192];
+	long xy[64][3], prev[64][3], seq, t;
+	bool moved = false;
+
+	pub_demo_init(&d, 24);
+	cr_assert_lt(pub_demo_frame_max(&d), sizeof(buf));
+	for (uint64_t k = 0; k < 600; k++) {
+		size_t n = pub_demo_frame(&d, k, k * 1000 / 60, buf, sizeof(buf) - 1);
+
+		cr_assert_gt(n, 0);
+		buf[n] = '\0';
+		cr_assert_eq(frame_dots(buf, &seq, &t, xy, 64), 24, "%s", buf);
+		cr_assert_eq(seq, (long)k);
+		cr_assert_eq(t, (long)(k * 1000 / 60));
+		for (int i = 0; i < 24; i++) {
+			cr_assert(xy[i][0] >= 0 && xy[i][0] <= 640 && xy[i][1] >= 0 && xy[i][1] <= 360);
+			if (k > 0) {
+				/* at most 180 px/s: 3 px per 1/60 s, plus rounding */
+				cr_assert_leq(labs(xy[i][0] - prev[i][0]), 5, "dot %d at %s", i, buf);
+				cr_assert_leq(labs(xy[i][1] - prev[i][1]), 5, "dot %d at %s", i, buf);
+				cr_assert_eq(xy[i][2], prev[i][2], "hue is fixed");
+				moved |= xy[i][0] != prev[i][0];
+			}
+		}
+		memcpy(prev, xy, sizeof(xy));
+	}
+	cr_assert(moved);
+}
+
+Test(perf_demo, dots_bounce_and_cover_the_field)
+{
+	static struct pub_demo d;
+	char buf[4096];
+	long xy[8][3], seq, t;
+	bool left = false, right = false, top = false, bottom = false;
+
+	pub_demo_init(&d, 8);
+	/* ten minutes at 10 Hz: every dot crosses the field many times */
+	for (uint64_t k = 0; k < 6000; k++) {
+		size_t n = pub_demo_frame(&d, k, k * 100, buf, sizeof(buf) - 1);
+
+		buf[n] = '\0';
+		cr_assert_eq(frame_dots(buf, &seq, &t, xy, 8), 8);
+		for (int i = 0; i < 8; i++) {
+			left |= xy[i][0] <= 5;
+			right |= xy[i][0] >= 635;
+			top |= xy[i][1] <= 5;
+			bottom |= xy[i][1] >= 355;
+		}
+	}
+	cr_assert(left && right && top && bottom, "dots reach every edge and stay inside");
+}
+
+Test(perf_demo, small_buffer_is_refused)
+{
+	static struct pub_demo d;
+	char buf[64];
+
+	pub_demo_init(&d, 24);
+	cr_assert_eq(pub_demo_frame(&d, 0, 0, buf, sizeof(buf)), 0);
+}
