@@ -307,9 +307,16 @@ static int batch_put(struct rc_shmsg **bp, const uint8_t *a, uint32_t alen, cons
 		*bp = rc_shmsg_new(need < 512 ? 1024 : 2 * need);
 		if (!*bp)
 			return -ENOMEM;
+		(*bp)->ends = malloc(RC_HUB_BATCH_MSGS * sizeof(*(*bp)->ends));
+		if (!(*bp)->ends) {
+			rc_shmsg_unref(*bp);
+			*bp = NULL;
+			return -ENOMEM;
+		}
 	} else if (need > (*bp)->cap && rc_shmsg_reserve(bp, 2 * need) < 0) {
 		return -ENOMEM;
 	}
+	(*bp)->ends[(*bp)->nends++] = need;
 	if (alen)
 		memcpy((*bp)->data + (*bp)->len, a, alen);
 	memcpy((*bp)->data + (*bp)->len + alen, f, flen);
@@ -330,8 +337,10 @@ static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *f
 		return -ENOMEM;
 	if (ch->ntagged && batch_put(&ch->tbatch, label ? label->data : NULL, label ? label->len : 0,
 				     frame, frame_len) < 0) {
-		if (ch->batch)
+		if (ch->batch) {
 			ch->batch->len = len;
+			ch->batch->nends--;
+		}
 		return -ENOMEM;
 	}
 	ch->batch_msgs++;

@@ -257,10 +257,24 @@ static void release_all(struct rc_sendq *q)
 		 * and the shutdown report must say so (delivered + dropped =
 		 * published). */
 		if (e->msgs) {
-			q->discarded += e->msgs;
-			if (q->stats)
-				q->stats->discarded += e->msgs;
+			uint32_t whole = 0;
+
+			/* A batch cut short: the messages that went out whole
+			 * before the cut were delivered. */
+			if (q->offset && e->kind == RC_SENDQ_SHARED) {
+				const struct rc_shmsg *m = (const struct rc_shmsg *)(e->ptr - e->bid);
+
+				if (m->ends && e->ptr == m->data)
+					whole = rc_shmsg_whole(m, q->offset);
+			}
+			q->frames += whole;
+			q->discarded += e->msgs - whole;
+			if (q->stats) {
+				q->stats->frames += whole;
+				q->stats->discarded += e->msgs - whole;
+			}
 		}
+		q->offset = 0;
 		ent_release(q, e);
 		pop_head(q);
 	}

@@ -15,6 +15,11 @@ struct rc_shmsg {
 	uint32_t refs;
 	uint32_t cap;		/* payload capacity */
 	uint32_t len;		/* payload bytes filled */
+	uint32_t nends;
+	/* A fan-out batch holds several messages: ends[i] is where message i
+	 * ends in data[], so a send cut short can tell how many went out
+	 * whole. NULL for a single message. Freed with the message. */
+	uint32_t *ends;
 	uint8_t head[RC_SHMSG_HEADROOM];
 	uint8_t data[];		/* the payload; head[] ends where it starts */
 };
@@ -31,6 +36,10 @@ static inline void rc_shmsg_ref(struct rc_shmsg *m)
 
 /* Drops a reference; the last one frees the message. */
 void rc_shmsg_unref(struct rc_shmsg *m);
+
+/* For a batch (ends != NULL): how many of its messages lie wholly within
+ * data[0..off). */
+uint32_t rc_shmsg_whole(const struct rc_shmsg *m, uint32_t off);
 
 /* Gives *mp room for cap payload bytes (moving it, so only while its one
  * reference is the caller's and nothing points into it yet). Returns 0, or
