@@ -1,7 +1,7 @@
 # Thin wrapper: installs what is missing (Debian 12, as root; npm packages
 # with `npm ci` from package-lock.json), then builds with meson/ninja.
 # `make run` starts the gateway on its built-in defaults with the demo
-# publishers (web/run-demo.sh);
+# publishers (deploy/run-demo.sh);
 # `make test` runs every test, then the same suite under ASan+UBSan, then a
 # short libFuzzer smoke run of every harness (clang). `make fuzz` fuzzes for
 # longer; `make test-valgrind` runs the integration tests with the server
@@ -49,7 +49,7 @@ build: deps npm $(BUILD)/build.ninja
 # while it runs, ffmpeg's test pattern on UDP 9000 (channel live) and game
 # states on UDP 9001 (channel game); Ctrl-C stops all of them.
 run: build
-	web/run-demo.sh $(BUILD) $(ARGS)
+	deploy/run-demo.sh $(BUILD) $(ARGS)
 
 $(ASAN_BUILD)/build.ninja: | deps
 	meson setup $(ASAN_BUILD) --werror -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug

@@ -4,11 +4,10 @@
 # is ready, two demo publishers:
 #   - ffmpeg's test pattern as MPEG-1 video in MPEG-TS to channel live
 #     (when ffmpeg is installed),
-#   - game states to channel game: `ringcast-pub --demo game` when the
-#     built ringcast-pub has it, else web/game-gen.mjs (node).
+#   - game states to channel game: `ringcast-pub --demo game` (60 Hz).
 # The publishers are stopped, by PID, when ringcast stops (Ctrl-C).
 #
-#   web/run-demo.sh [BUILD_DIR] [RINGCAST ARGS...]
+#   deploy/run-demo.sh [BUILD_DIR] [RINGCAST ARGS...]
 # Environment: DEMO=0 starts no publishers; DEMO_LIVE / DEMO_GAME are
 # where they send (default 127.0.0.1:9000 and 127.0.0.1:9001; change them
 # along with --udp in the arguments).
@@ -16,7 +15,6 @@ set -u
 
 build=${1:-build}
 [ $# -gt 0 ] && shift
-here=$(cd "$(dirname "$0")" && pwd)
 live=${DEMO_LIVE:-127.0.0.1:9000}
 game=${DEMO_GAME:-127.0.0.1:9001}
 tmp=$(mktemp -d)
@@ -53,11 +51,7 @@ if [ "$ready" = 1 ]; then
 		else
 			echo "demo: no ffmpeg, channel live stays empty" >&2
 		fi
-		if "$build/perf/ringcast-pub" --help 2>&1 | grep -q -- '--demo'; then
-			"$build/perf/ringcast-pub" --demo game --udp "$game" &
-		else
-			node "$here/game-gen.mjs" "$game" 30 &
-		fi
+		"$build/perf/ringcast-pub" --demo game --udp "$game" >/dev/null &
 		pubs="$pubs $!"
 		echo "demo: game states -> udp://$game (channel game), pid $!" >&2
 		echo "demo: open $url (Ctrl-C stops everything)" >&2

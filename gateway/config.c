@@ -491,7 +491,7 @@ void rc_config_usage(const char *prog)
 	       "  --static [PREFIX=]DIR     serve the files under DIR at /PREFIX/ (read into\n"
 	       "                            memory at start-up; symbolic links are not followed);\n"
 	       "                            repeatable; 'off' for none (default: the source\n"
-	       "                            tree's web/static at / and the video player at\n"
+	       "                            tree's ws/client at / and the video player at\n"
 	       "                            /vendor/jsmpeg/)\n"
 	       "  --config FILE             read options from FILE first, one per line without\n"
 	       "                            the dashes ('udp 0.0.0.0:9000=live'); '#' comments\n"

@@ -11,7 +11,7 @@
 #include "cidr.h"
 #include "token.h"
 
-#define RC_CONFIG_MAX_UDP 64
+#define RC_CONFIG_MAX_UDP 256	/* the benchmark runs 100 channels on 100 ports */
 #define RC_CONFIG_KEY_MIN 8	/* publisher stream keys: 8-128 of A-Z a-z 0-9 . _ ~ - */
 #define RC_CONFIG_KEY_MAX 128
 
@@ -123,7 +123,7 @@ struct rc_config {
 
 /* Fills cfg with the built-in defaults: HTTP/WebSocket on 0.0.0.0:8080,
  * UDP 0.0.0.0:9000 -> channel "live" and 0.0.0.0:9001 -> channel "game",
- * the static files of the source tree (web/static at /, the video player
+ * the static files of the source tree (ws/client at /, the video player
  * at /vendor/jsmpeg/, both skipped when missing), and the limits
  * documented in --help. */
 void rc_config_defaults(struct rc_config *cfg);

@@ -50,7 +50,7 @@ before(async () => {
   publisher('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i',
     'testsrc=size=320x180:rate=25', '-c:v', 'mpeg1video', '-b:v', '800k', '-f', 'mpegts',
     `udp://127.0.0.1:${srv.udp.live}?pkt_size=1316`]);
-  publisher(process.execPath, [path.join(ROOT, 'web/game-gen.mjs'), `127.0.0.1:${srv.udp.game}`, '30']);
+  publisher(process.env.RINGCAST_PUB_BIN, ['--demo', 'game', '--rate', '30', '--udp', `127.0.0.1:${srv.udp.game}`]);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,

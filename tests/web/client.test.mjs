@@ -1,9 +1,9 @@
-// The browser client (web/static/ringcast.js) against a real ringcast on
+// The browser client (ws/client/ringcast.js) against a real ringcast on
 // loopback, with the `ws` package as its WebSocket (Node 20 has none).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { backoffDelay, connect, utf8Length } from '../../web/static/ringcast.js';
+import { backoffDelay, connect, utf8Length } from '../../ws/client/ringcast.js';
 import { ms, sendUdp, startServer, subscribers, udpSocket, waitFor } from './helpers.mjs';
 
 let WebSocket;
