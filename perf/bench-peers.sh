@@ -39,6 +39,7 @@ ramp_start=25
 step_duration=3
 repeat=1
 servers="ringcast,epoll-naive,epoll-batched,lws,uws,ws"
+max_channels=128
 server_cpu=0
 bench_cpu=1
 latency_only=""
@@ -84,12 +85,15 @@ if [ "$repeat" -lt 1 ] || [ "$repeat" -gt 20 ]; then
 	echo "bench-peers: --repeat 1..20" >&2
 	exit 2
 fi
-if [ "$channels" -lt 1 ] || [ "$channels" -gt 64 ]; then
-	echo "bench-peers: --channels 1..64" >&2
+if [ "$channels" -lt 1 ] || [ "$channels" -gt "$max_channels" ]; then
+	echo "bench-peers: --channels 1..$max_channels" >&2
 	exit 2
 fi
 
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
+[ -d "$build" ] || die "no build directory $build (build first, or pass -b BUILD_DIR)"
+# Absolute, so paths stay right inside subshells that cd (npm ci).
+build=$(cd "$build" && pwd)
 bench="$build/perf/ringcast-bench"
 [ -x "$bench" ] || die "no bench at $bench (build first, or pass -b BUILD_DIR)"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
