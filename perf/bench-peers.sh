@@ -18,6 +18,8 @@
 #   lws            BUILD/perf/peers/peer-lws
 #   uws            node perf/peers/uws_relay.js (uWebSockets.js pub/sub)
 #   ws             node perf/peers/ws_relay.js (Node ws broadcast)
+#   uws-cpp        $UWS_CPP_BIN: C++ uWebSockets relay built by hand outside
+#                  the repository (perf/peers/README.md); skipped when unset
 #   nchan          perf/peers/nchan_relay.sh: nginx + nchan (Debian packages
 #                  nginx, libnginx-mod-nchan); skipped when missing
 # The Node peers' packages are installed with `npm ci` into BUILD/peers-node
@@ -43,7 +45,7 @@ duration=10
 ramp_start=25
 step_duration=3
 repeat=1
-servers="ringcast,epoll-naive,epoll-batched,lws,uws,ws,nchan"
+servers="ringcast,epoll-naive,epoll-batched,lws,uws,ws,uws-cpp,nchan"
 max_channels=128
 server_cpu=0
 bench_cpu=1
@@ -181,6 +183,11 @@ server_cmd() {
 		[ -n "$node_ok" ] || { echo "$node_why"; return 1; }
 		printf '%s\n' env "NODE_PATH=$node_dir/node_modules" node \
 			"$src_dir/perf/peers/${1}_relay.js" ;;
+	uws-cpp)
+		[ -n "${UWS_CPP_BIN:-}" ] ||
+			{ echo "UWS_CPP_BIN not set (build it by hand: perf/peers/README.md)"; return 1; }
+		[ -x "$UWS_CPP_BIN" ] || { echo "UWS_CPP_BIN=$UWS_CPP_BIN is not an executable"; return 1; }
+		printf '%s\n' "$UWS_CPP_BIN" ;;
 	nchan)
 		local nginx module
 		nginx=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -190,7 +197,7 @@ server_cmd() {
 		command -v python3 >/dev/null || { echo "python3 not found (nchan_relay.sh picks the port with it)"; return 1; }
 		printf '%s\n' "$src_dir/perf/peers/nchan_relay.sh" ;;
 	*)
-		echo "unknown server (want ringcast, epoll-naive, epoll-batched, lws, uws, ws, nchan)"
+		echo "unknown server (want ringcast, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
 		return 1 ;;
 	esac
 }
