@@ -448,10 +448,12 @@ END {
 		if (bad[s]) printf "%-14s           %d more run(s) failed (%s): see summary.tsv\n", "", bad[s], why[s]
 	}
 }' "$summary"
+# Each message reaches the subscribers of its channel only.
+lat_deliveries=$(awk -v r="$rate" -v s="$subscribers" -v c="$channels" 'BEGIN { printf "%.0f", r * s / c }')
 cat <<EOF
   max deliv/s: deliveries/s at the last ramp step with loss < 0.1 % and p99 < 50 ms
   (min-max over runs); 0 = the first step ($ramp_start msg/s) already failed.
-  p50/p99, cpu%@$rate: the latency run at $rate msg/s ($((rate * subscribers)) deliveries/s).
+  p50/p99, cpu%@$rate: the latency run at $rate msg/s ($lat_deliveries deliveries/s).
   cpu%@max: server CPU at the max sustained step. RSS: highest VmRSS seen.
   wait%: highest share of a run that server + bench spent waiting for a CPU;
   above ~5 % other load on the machine polluted that server's figures.
