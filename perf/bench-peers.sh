@@ -18,8 +18,15 @@
 #   lws            BUILD/perf/peers/peer-lws
 #   uws            node perf/peers/uws_relay.js (uWebSockets.js pub/sub)
 #   ws             node perf/peers/ws_relay.js (Node ws broadcast)
+#   uws-cpp        $UWS_CPP_BIN: C++ uWebSockets relay built by hand outside
+#                  the repository (perf/peers/README.md); skipped when unset
+#   nchan          perf/peers/nchan_relay.sh: nginx + nchan (Debian packages
+#                  nginx, libnginx-mod-nchan); skipped when missing
 # The Node peers' packages are installed with `npm ci` into BUILD/peers-node
 # from perf/peers/package-lock.json when missing or stale.
+# nchan has no UDP ingest: it is fed with ringcast-bench --pub-ws /pub/ (one
+# WebSocket publisher per channel, same payloads), every other server over
+# UDP; the table's "pub" column says which.
 # Defaults: 1,000 subscribers x 64 B, one channel, 100 msg/s for 10 s, ramp
 # from 25 msg/s with 3 s steps, one repeat. --latency-only skips the ramp
 # (a quick check that every server delivers everything, in order). uWS
@@ -38,7 +45,8 @@ duration=10
 ramp_start=25
 step_duration=3
 repeat=1
-servers="ringcast,epoll-naive,epoll-batched,lws,uws,ws"
+servers="ringcast,epoll-naive,epoll-batched,lws,uws,ws,uws-cpp,nchan"
+max_channels=128
 server_cpu=0
 bench_cpu=1
 latency_only=""
@@ -84,12 +92,15 @@ if [ "$repeat" -lt 1 ] || [ "$repeat" -gt 20 ]; then
 	echo "bench-peers: --repeat 1..20" >&2
 	exit 2
 fi
-if [ "$channels" -lt 1 ] || [ "$channels" -gt 64 ]; then
-	echo "bench-peers: --channels 1..64" >&2
+if [ "$channels" -lt 1 ] || [ "$channels" -gt "$max_channels" ]; then
+	echo "bench-peers: --channels 1..$max_channels" >&2
 	exit 2
 fi
 
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
+[ -d "$build" ] || die "no build directory $build (build first, or pass -b BUILD_DIR)"
+# Absolute, so paths stay right inside subshells that cd (npm ci).
+build=$(cd "$build" && pwd)
 bench="$build/perf/ringcast-bench"
 [ -x "$bench" ] || die "no bench at $bench (build first, or pass -b BUILD_DIR)"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
@@ -172,9 +183,31 @@ server_cmd() {
 		[ -n "$node_ok" ] || { echo "$node_why"; return 1; }
 		printf '%s\n' env "NODE_PATH=$node_dir/node_modules" node \
 			"$src_dir/perf/peers/${1}_relay.js" ;;
+	uws-cpp)
+		[ -n "${UWS_CPP_BIN:-}" ] ||
+			{ echo "UWS_CPP_BIN not set (build it by hand: perf/peers/README.md)"; return 1; }
+		[ -x "$UWS_CPP_BIN" ] || { echo "UWS_CPP_BIN=$UWS_CPP_BIN is not an executable"; return 1; }
+		printf '%s\n' "$UWS_CPP_BIN" ;;
+	nchan)
+		local nginx module
+		nginx=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+		module=${NCHAN_MODULE:-/usr/lib/nginx/modules/ngx_nchan_module.so}
+		[ -x "$nginx" ] || { echo "nginx not found (apt-get install nginx libnginx-mod-nchan)"; return 1; }
+		[ -r "$module" ] || { echo "no nchan module at $module (apt-get install libnginx-mod-nchan)"; return 1; }
+		command -v python3 >/dev/null || { echo "python3 not found (nchan_relay.sh picks the port with it)"; return 1; }
+		printf '%s\n' "$src_dir/perf/peers/nchan_relay.sh" ;;
 	*)
-		echo "unknown server (want ringcast, epoll-naive, epoll-batched, lws, uws, ws)"
+		echo "unknown server (want ringcast, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
 		return 1 ;;
+	esac
+}
+
+# How server $1 is fed: "ws" (ringcast-bench --pub-ws /pub/, no --udp ports)
+# for servers without UDP ingest, else "udp".
+server_pub() {
+	case "$1" in
+	nchan) echo ws ;;
+	*) echo udp ;;
 	esac
 }
 
@@ -201,13 +234,17 @@ trap stop_server EXIT
 trap 'stop_server; exit 130' INT TERM
 
 # Starts server $1 (command in the array cmd) with output in dir $2; sets
-# server_pid, ws_port and udp_ports. Returns 1 (reason on stderr) if it does
-# not report ready within 30 s.
+# server_pid, measure_pid (a "measure pid N" line names the process doing
+# the work when that is a child, as with nginx's worker; else server_pid),
+# ws_port and udp_ports (none for a server fed over WebSocket). Returns 1
+# (reason on stderr) if it does not report ready within 30 s.
 start_server() {
 	local name=$1 dir=$2 udp_args=() i
-	for ((i = 0; i < channels; i++)); do
-		udp_args+=(--udp "127.0.0.1:0=bench$i")
-	done
+	if [ "$(server_pub "$name")" = udp ]; then
+		for ((i = 0; i < channels; i++)); do
+			udp_args+=(--udp "127.0.0.1:0=bench$i")
+		done
+	fi
 	# taskset and env exec, so $! is the server's own PID.
 	taskset -c "$server_cpu" "${cmd[@]}" --listen 127.0.0.1:0 "${udp_args[@]}" \
 		>"$dir/server.out" 2>"$dir/server.err" &
@@ -230,7 +267,15 @@ start_server() {
 	local http_addr
 	http_addr=$(awk '$1 == "listen" && $2 == "http" { print $3; exit }' "$dir/server.out")
 	ws_port=${http_addr##*:}
+	measure_pid=$(awk '$1 == "measure" && $2 == "pid" { print $3; exit }' "$dir/server.out")
+	case "$measure_pid" in ''|*[!0-9]*) measure_pid=$server_pid ;; esac
 	udp_ports=""
+	if [ "$(server_pub "$name")" = ws ]; then
+		case "$ws_port" in
+		''|*[!0-9]*) echo "bench-peers: $name: bad listen lines" >&2; stop_server; return 1 ;;
+		esac
+		return 0
+	fi
 	for ((i = 0; i < channels; i++)); do
 		local a
 		a=$(awk -v ch="bench$i" '$1 == "listen" && $2 == "udp" && $4 == ch { print $3; exit }' \
@@ -259,19 +304,36 @@ record_run() {
 		 / ([.steps[].window_secs] | add) * 100),
 		(.max_sustained.published_per_sec // 0)] | @tsv' "$ramp" 2>/dev/null) ||
 		r=$'nan\tnan\tnan\tnan\tnan'
-	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$run" "$status" "$l" "$r" >>"$summary"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$run" "$status" "$l" "$r" "$(server_pub "$name")" \
+		>>"$summary"
 }
 
 run_one() {
 	local name=$1 run=$2 dir="$out/$1/run$2" common status=ok
 	mkdir -p "$dir"
-	start_server "$name" "$dir" || { printf '%s\t%s\t%s\n' "$name" "$run" "no-start" >>"$summary"; return 0; }
-	echo "bench-peers: [$name run $run] pid $server_pid on CPU $server_cpu, ws $ws_port, udp $udp_ports"
+	if ! start_server "$name" "$dir"; then
+		# Figures empty, the publisher in its column (16).
+		printf '%s\t%s\tno-start\t\t\t\t\t\t\t\t\t\t\t\t\t%s\n' "$name" "$run" \
+			"$(server_pub "$name")" >>"$summary"
+		return 0
+	fi
 	common=(--host 127.0.0.1 --port "$ws_port" -n "$subscribers" --size "$size"
-		--server-pid "$server_pid")
-	if [ "$channels" = 1 ]; then
+		--server-pid "$measure_pid")
+	if [ -z "$udp_ports" ]; then
+		echo "bench-peers: [$name run $run] pid $server_pid (measured: $measure_pid) on CPU" \
+			"$server_cpu, ws $ws_port, published over WebSocket to /pub/<channel>"
+		common+=(--pub-ws /pub/)
+		if [ "$channels" = 1 ]; then
+			common+=(--channel bench0)
+		else
+			common+=(--channels "$channels")
+		fi
+	elif [ "$channels" = 1 ]; then
+		echo "bench-peers: [$name run $run] pid $server_pid on CPU $server_cpu, ws $ws_port, udp $udp_ports"
 		common+=(--udp-port "$udp_ports" --channel bench0)
 	else
+		echo "bench-peers: [$name run $run] pid $server_pid on CPU $server_cpu, ws $ws_port," \
+			"$channels udp ports ${udp_ports%%,*}..${udp_ports##*,}"
 		common+=(--udp-ports "$udp_ports" --channels "$channels")
 	fi
 	# timeout is a safety net: the bench bounds itself (600 s per run).
@@ -319,7 +381,7 @@ done
 # --- the table -------------------------------------------------------------------
 
 # summary.tsv columns: name run status lost reordered p50us p99us latcpu% latrss
-#                      wait% maxdel maxcpu% maxrss rampwait% maxpub
+#                      wait% maxdel maxcpu% maxrss rampwait% maxpub publisher
 echo
 echo "===== bench-peers: $subscribers subscribers x ${size} B, $channels channel(s) ====="
 awk -F'\t' -v order="$servers" -v rate="$rate" '
@@ -345,6 +407,7 @@ function range(arr, s, cnt, scale, dec,   i, lo, hi, have, f) {
 function maxnum(cur, v) { return (num(v) && (cur == "" || v + 0 > cur)) ? v + 0 : cur }
 {
 	s = $1; n[s]++
+	if ($16 != "") pub[s] = $16
 	if ($3 != "ok") { bad[s]++; why[s] = $3; next }
 	good[s]++; g = good[s]
 	md[s, g] = $11; lost[s] += $4; reord[s] += $5
@@ -361,13 +424,14 @@ END {
 		for (i = 1; i <= good["ringcast"]; i++) if (num(md["ringcast", i])) t[++k] = md["ringcast", i]
 		if (k) rc = med(t, k)
 	}
-	printf "%-14s %4s %16s %13s %13s %9s %9s %8s %6s %8s\n", "server", "runs", "max deliv/s (M)",
-		"p50 ms@" rate, "p99 ms@" rate, "cpu%@" rate, "cpu%@max", "RSS MB", "wait%", "rc/peer"
+	printf "%-14s %4s %4s %16s %13s %13s %9s %9s %8s %6s %8s\n", "server", "pub", "runs",
+		"max deliv/s (M)", "p50 ms@" rate, "p99 ms@" rate, "cpu%@" rate, "cpu%@max", "RSS MB",
+		"wait%", "rc/peer"
 	for (i = 1; i in names; i++) {
 		s = names[i]
 		if (!(s in n)) continue
 		if (good[s] == 0) {
-			printf "%-14s %4d  no complete run (%s)\n", s, n[s], why[s]
+			printf "%-14s %4s %4d  no complete run (%s)\n", s, (s in pub) ? pub[s] : "-", n[s], why[s]
 			continue
 		}
 		g = good[s]
@@ -375,23 +439,27 @@ END {
 		for (j = 1; j <= g; j++) if (num(md[s, j])) t2[++k] = md[s, j]
 		m = k ? med(t2, k) : 0
 		ratio = (rc > 0 && m > 0) ? sprintf("%.2f", rc / m) : "-"
-		printf "%-14s %4d %16s %13s %13s %9s %9s %8s %6s %8s%s\n", s, g,
+		printf "%-14s %4s %4d %16s %13s %13s %9s %9s %8s %6s %8s%s\n", s, pub[s], g,
 			range(md, s, g, 1e6, 2), range(p50, s, g, 1, 1), range(p99, s, g, 1, 1),
 			range(lcpu, s, g, 1, 0), range(mcpu, s, g, 1, 0),
 			rss[s] == "" ? "-" : sprintf("%.1f", rss[s] / 1024),
 			wait[s] == "" ? "-" : sprintf("%.0f", wait[s]), ratio,
 			(lost[s] || reord[s]) ? sprintf("  (latency runs: %d lost, %d reordered)", lost[s], reord[s]) : ""
-		if (bad[s]) printf "%-14s      %d more run(s) failed (%s): see summary.tsv\n", "", bad[s], why[s]
+		if (bad[s]) printf "%-14s           %d more run(s) failed (%s): see summary.tsv\n", "", bad[s], why[s]
 	}
 }' "$summary"
+# Each message reaches the subscribers of its channel only.
+lat_deliveries=$(awk -v r="$rate" -v s="$subscribers" -v c="$channels" 'BEGIN { printf "%.0f", r * s / c }')
 cat <<EOF
   max deliv/s: deliveries/s at the last ramp step with loss < 0.1 % and p99 < 50 ms
   (min-max over runs); 0 = the first step ($ramp_start msg/s) already failed.
-  p50/p99, cpu%@$rate: the latency run at $rate msg/s ($((rate * subscribers)) deliveries/s).
+  p50/p99, cpu%@$rate: the latency run at $rate msg/s ($lat_deliveries deliveries/s).
   cpu%@max: server CPU at the max sustained step. RSS: highest VmRSS seen.
   wait%: highest share of a run that server + bench spent waiting for a CPU;
   above ~5 % other load on the machine polluted that server's figures.
   rc/peer: ringcast's median max deliveries/s over the peer's (> 1: ringcast ahead).
+  pub: how the bench fed the server: udp datagrams, or ws (one WebSocket publisher
+  per channel, for servers without UDP ingest: its publish path costs more).
 EOF
 if [ -s "$skipped" ]; then
 	echo "skipped:"
@@ -402,6 +470,6 @@ jq -R -s 'def n: (try tonumber catch null);
 	status: .[2], lost: (.[3] | n), reordered: (.[4] | n), p50_us: (.[5] | n), p99_us: (.[6] | n),
 	latency_cpu_pct: (.[7] | n), latency_rss_kb: (.[8] | n), latency_wait_pct: (.[9] | n),
 	max_deliveries_per_sec: (.[10] | n), max_step_cpu_pct: (.[11] | n), max_rss_kb: (.[12] | n),
-	ramp_wait_pct: (.[13] | n), max_published_per_sec: (.[14] | n)})' \
+	ramp_wait_pct: (.[13] | n), max_published_per_sec: (.[14] | n), publisher: .[15]})' \
 	"$summary" >"$out/summary.json" 2>/dev/null || true
 echo "(per-run reports and JSON: $out)"

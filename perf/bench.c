@@ -38,7 +38,8 @@ static void on_signal(int sig)
 
 static void usage_short(FILE *f)
 {
-	fprintf(f, "usage: ringcast-bench --port WSPORT --udp-port PORT | --udp-ports P0,P1,...\n"
+	fprintf(f, "usage: ringcast-bench --port WSPORT\n"
+		   "                      --udp-port PORT | --udp-ports P0,P1,... | --pub-ws PREFIX\n"
 		   "                      [--host HOST] [-n SUBSCRIBERS] [--channels K | --channel NAME]\n"
 		   "                      [--rate MSG/S] [--duration SEC] [--size BYTES] [--drain SEC]\n"
 		   "                      [--ramp [--step-duration SEC]] [--server-pid PID]\n"
@@ -54,10 +55,11 @@ static void usage_long(void)
 	       "\n"
 	       "DESCRIPTION\n"
 	       "    Opens SUBSCRIBERS WebSocket connections to ws://HOST:WSPORT/ws/<channel>,\n"
-	       "    then publishes UDP datagrams to the gateway at a fixed rate and counts\n"
-	       "    what every subscriber receives. Each payload starts with a big-endian u64\n"
-	       "    sequence number (per channel) and a big-endian u64 CLOCK_MONOTONIC send\n"
-	       "    time in ns; latency is receive time minus send time (same host).\n"
+	       "    then publishes UDP datagrams (with --pub-ws: WebSocket frames) to the\n"
+	       "    gateway at a fixed rate and counts what every subscriber receives. Each\n"
+	       "    payload starts with a big-endian u64 sequence number (per channel) and a\n"
+	       "    big-endian u64 CLOCK_MONOTONIC send time in ns; latency is receive time\n"
+	       "    minus send time (same host).\n"
 	       "    Runs in one thread with epoll; its own CPU use is reported.\n"
 	       "\n"
 	       "OPTIONS\n"
@@ -65,10 +67,16 @@ static void usage_long(void)
 	       "    --port PORT            WebSocket (HTTP) port, required\n"
 	       "    --udp-port PORT        UDP ingest port of the single channel\n"
 	       "    --udp-ports P0,P1,...  one UDP port per channel, in channel order\n"
+	       "    --pub-ws PREFIX        publish over WebSocket instead of UDP, for servers\n"
+	       "                           without UDP ingest (nchan): one connection per channel\n"
+	       "                           to ws://HOST:WSPORT/PREFIX<channel> (PREFIX starts with\n"
+	       "                           /, e.g. /pub/), each message one masked binary frame\n"
+	       "                           with the same payload; the server's replies are\n"
+	       "                           read and dropped\n"
 	       "    -n, --subscribers N    WebSocket subscribers (default 100, max %d)\n"
 	       "    --channels K           spread subscribers round-robin over channels\n"
 	       "                           bench0..bench<K-1> (default 1); needs --udp-ports\n"
-	       "                           when K > 1\n"
+	       "                           (or --pub-ws) when K > 1\n"
 	       "    --channel NAME         use one channel named NAME (default bench0)\n"
 	       "    --tagged               each subscriber also joins a silent channel, so ringcast\n"
 	       "                           labels every message (the cost of labelling)\n"
@@ -149,13 +157,14 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		O_TAGGED = 250,
 		O_HOST = 256, O_PORT, O_UDP_PORT, O_UDP_PORTS, O_CHANNELS, O_CHANNEL, O_SRC,
 		O_RATE, O_DURATION, O_SIZE, O_DRAIN, O_JSON, O_RAMP, O_STEP, O_FACTOR,
-		O_MAXLOSS, O_MAXP99, O_PID, O_PAR, O_CTIMEOUT, O_SETTLE,
+		O_MAXLOSS, O_MAXP99, O_PID, O_PAR, O_CTIMEOUT, O_SETTLE, O_PUB_WS,
 	};
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, O_HOST },
 		{ "port", required_argument, NULL, O_PORT },
 		{ "udp-port", required_argument, NULL, O_UDP_PORT },
 		{ "udp-ports", required_argument, NULL, O_UDP_PORTS },
+		{ "pub-ws", required_argument, NULL, O_PUB_WS },
 		{ "subscribers", required_argument, NULL, 'n' },
 		{ "channels", required_argument, NULL, O_CHANNELS },
 		{ "channel", required_argument, NULL, O_CHANNEL },
@@ -206,6 +215,14 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		case O_UDP_PORTS:
 			if (set_udp_ports(c, optarg, &nports) < 0)
 				bad = "--udp-ports";
+			break;
+		case O_PUB_WS:
+			/* Goes into the request line: a path, nothing that
+			 * could end or bend it. */
+			if (optarg[0] != '/' || strlen(optarg) >= BENCH_PUB_PATH_MAX ||
+			    strpbrk(optarg, " ?#%\r\n\t") != NULL)
+				bad = "--pub-ws";
+			c->pub_ws = optarg;
 			break;
 		case 'n':
 			if (parse_num(optarg, 1, BENCH_MAX_SUBSCRIBERS, &v) < 0)
@@ -315,17 +332,21 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		fprintf(stderr, "ringcast-bench: give --udp-port or --udp-ports, not both\n");
 		return EXIT_USAGE;
 	}
+	if (c->pub_ws != NULL && (udp_port > 0 || nports > 0)) {
+		fprintf(stderr, "ringcast-bench: --pub-ws publishes without UDP: drop --udp-port(s)\n");
+		return EXIT_USAGE;
+	}
 	if (udp_port > 0) {
 		((struct sockaddr_in *)&c->udp_addr[0])->sin_port = htons((uint16_t)udp_port);
 		nports = 1;
 	}
-	if (nports == 0) {
-		fprintf(stderr, "ringcast-bench: --udp-port or --udp-ports is required\n");
+	if (nports == 0 && c->pub_ws == NULL) {
+		fprintf(stderr, "ringcast-bench: --udp-port, --udp-ports or --pub-ws is required\n");
 		return EXIT_USAGE;
 	}
 	/* One UDP port maps to exactly one channel on the gateway, so the
 	 * port list must name one port per channel. */
-	if (nports != channels) {
+	if (c->pub_ws == NULL && nports != channels) {
 		fprintf(stderr, "ringcast-bench: %u channel%s need%s %u UDP port%s, got %u\n",
 			channels, channels == 1 ? "" : "s", channels == 1 ? "s" : "", channels,
 			channels == 1 ? "" : "s", nports);
@@ -680,6 +701,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringcast-bench: UDP socket: %s\n", strerror(-err));
 		goto fail;
 	}
+	if (c->pub_ws != NULL && bench_wspub_open(b) < 0)
+		goto fail;	/* said why */
 
 	err = bench_connect_all(b);
 	if (b->failed > 0)
@@ -736,6 +759,7 @@ out:
 	if (b->conns != NULL)
 		bench_conns_close_all(b);
 	bench_sender_free(b);
+	bench_wspub_close(b);
 	if (b->epfd >= 0)
 		close(b->epfd);
 	free(b->conns);

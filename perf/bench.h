@@ -20,6 +20,11 @@
 #define BENCH_MAX_CHANNELS 4096
 #define BENCH_CHANNEL_NAME_MAX 64
 #define BENCH_PORTS_PER_SRC 20000	/* stay well inside one address's ephemeral range */
+#define BENCH_PUB_PATH_MAX 64		/* --pub-ws path prefix, bytes */
+#define BENCH_PUB_BACKLOG (4u << 20)	/* unsent bytes per publisher before holding back */
+/* epoll data of a --pub-ws publisher connection: this bit | channel index
+ * (subscribers use their index, which never reaches it). */
+#define BENCH_PUB_TAG (UINT64_C(1) << 63)
 
 struct bench_config {
 	struct sockaddr_storage ws_addr;	/* WebSocket server */
@@ -47,6 +52,8 @@ struct bench_config {
 	double connect_timeout;		/* seconds for the whole connect phase */
 	double settle;			/* seconds between last handshake and first send */
 	bool tagged;			/* join a second channel: ringcast's labelled frames */
+	const char *pub_ws;		/* --pub-ws PREFIX: publish over WebSocket to
+					 * PREFIX<channel> on the server; NULL = UDP */
 };
 
 enum conn_state {
@@ -127,6 +134,17 @@ struct bench_sender {
 	uint64_t rr;			/* global round-robin position over channels */
 };
 
+/* One --pub-ws publisher: a WebSocket connection per channel that sends each
+ * message as one masked binary frame. Frames wait in `out` when the socket is
+ * full, up to BENCH_PUB_BACKLOG bytes; past that the sender holds back. */
+struct bench_wspub {
+	int fd;				/* -1 once closed */
+	bool want_out;			/* EPOLLOUT armed */
+	uint8_t *out;
+	size_t off, len, cap;		/* unsent bytes are out[off..len) */
+	struct rc_ws_parser parser;	/* the server's replies, read and dropped */
+};
+
 /* The whole tool's state. */
 struct bench {
 	struct bench_config cfg;
@@ -151,6 +169,7 @@ struct bench {
 	uint64_t last_rx_ns;
 	struct hist *lat;
 	struct bench_sender tx;
+	struct bench_wspub *pubs;	/* cfg.nchannels entries with --pub-ws, else NULL */
 	bool sending;			/* publishing phase: bench_poll interleaves sends */
 	uint8_t *rx_buf;
 	size_t rx_cap;
@@ -192,6 +211,31 @@ uint64_t bench_sender_tick(struct bench *b, uint64_t now_ns);
 
 /* Releases what bench_sender_init acquired. */
 void bench_sender_free(struct bench *b);
+
+/* bench_wspub.c */
+
+/* Opens one WebSocket publisher per channel to ws://HOST:PORT/<pub_ws><channel>
+ * (blocking connect and handshake, 5 s limit each), then registers them with
+ * the epoll loop. Returns 0, or negative errno after printing which channel
+ * failed and why. */
+int bench_wspub_open(struct bench *b);
+
+/* Appends payload[0..len) as one masked binary frame to channel ch's
+ * publisher. Returns 0, -EAGAIN when its backlog is full (try later), or
+ * -EPIPE when the connection is gone. Sends nothing: see bench_wspub_flush. */
+int bench_wspub_queue(struct bench *b, unsigned ch, const uint8_t *payload, size_t len);
+
+/* Writes what channel ch's publisher has queued, arming EPOLLOUT for the
+ * rest. A write error closes the publisher (reported on stderr). */
+void bench_wspub_flush(struct bench *b, unsigned ch);
+
+/* Handles epoll events of channel ch's publisher: reads and drops the
+ * server's replies (answering pings), writes on EPOLLOUT, closes on EOF,
+ * error or a close frame. */
+void bench_wspub_event(struct bench *b, unsigned ch, uint32_t events);
+
+/* Closes every publisher and frees their buffers. */
+void bench_wspub_close(struct bench *b);
 
 /* bench_report.c */
 

@@ -378,8 +378,9 @@ int bench_poll(struct bench *b, uint64_t timeout_ns)
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
-		struct bench_conn *c = &b->conns[evs[i].data.u64];
+		uint64_t tag = evs[i].data.u64;
 		uint32_t e = evs[i].events;
+		struct bench_conn *c;
 
 		/* A full event batch can take milliseconds to read and parse;
 		 * giving the publisher a turn now and then keeps its schedule
@@ -387,9 +388,14 @@ int bench_poll(struct bench *b, uint64_t timeout_ns)
 		if (b->sending && i > 0 && i % SEND_EVERY_EVENTS == 0)
 			bench_sender_tick(b, bench_now());
 
+		if (tag & BENCH_PUB_TAG) {
+			bench_wspub_event(b, (unsigned)(tag & ~BENCH_PUB_TAG), e);
+			continue;
+		}
+		c = &b->conns[tag];
 		switch (c->state) {
 		case CONN_CONNECTING:
-			on_connected(b, (unsigned)evs[i].data.u64);
+			on_connected(b, (unsigned)tag);
 			break;
 		case CONN_HANDSHAKE:
 			if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))

@@ -179,9 +179,10 @@ void bench_print_result(const struct bench *b, const char *title, const struct b
 	printf("  %-22s %u open of %u requested, %u channel%s, %zu-byte messages\n",
 	       "subscribers", r->subscribers_start, c->requested, c->nchannels,
 	       c->nchannels == 1 ? "" : "s", c->size);
-	printf("  %-22s %" PRIu64 " msg in %.2f s (target %.0f/s, achieved %.0f/s)\n",
+	printf("  %-22s %" PRIu64 " msg in %.2f s (target %.0f/s, achieved %.0f/s) over %s\n",
 	       "published", r->published, r->send_secs, r->target_rate,
-	       r->send_secs > 0 ? (double)r->published / r->send_secs : 0.0);
+	       r->send_secs > 0 ? (double)r->published / r->send_secs : 0.0,
+	       c->pub_ws != NULL ? "WebSocket" : "UDP");
 	if (r->send_skipped || r->send_errors)
 		printf("  %-22s %" PRIu64 " slots skipped (sender behind), %" PRIu64 " send errors\n",
 		       "publisher issues", r->send_skipped, r->send_errors);
@@ -372,9 +373,10 @@ int bench_write_json(const struct bench *b, const char *path, const struct bench
 	fprintf(f, "  \"config\": { \"subscribers_requested\": %u, \"subscribers_attempted\": %u, "
 		"\"subscribers_opened\": %u, "
 		"\"channels\": %u, \"size\": %zu, \"rate\": %.3f, \"duration\": %.3f, "
-		"\"drain\": %.3f, \"src_addrs\": %u, \"ramp\": %s },\n",
+		"\"drain\": %.3f, \"src_addrs\": %u, \"ramp\": %s, \"publisher\": \"%s\" },\n",
 		c->requested, c->subscribers, c->subscribers - b->failed, c->nchannels, c->size, c->rate,
-		c->duration, c->drain, c->src_addrs, ramp ? "true" : "false");
+		c->duration, c->drain, c->src_addrs, ramp ? "true" : "false",
+		c->pub_ws != NULL ? "websocket" : "udp");
 	if (b->failed) {
 		fprintf(f, "  \"connect_failures\": { \"count\": %u, \"first\": ", b->failed);
 		json_str(f, b->first_fail_what ? b->first_fail_what : "?");

@@ -1,4 +1,5 @@
-/* ringcast-bench publisher: paced, batched sendmmsg over one UDP socket.
+/* ringcast-bench publisher: paced, batched sendmmsg over one UDP socket (or,
+ * with --pub-ws, frames on one WebSocket per channel: bench_wspub.c).
  *
  * The schedule is "message k is due at start + k/rate". Each tick sends what
  * has fallen due, in one sendmmsg, so millions of messages per second cost a
@@ -101,11 +102,36 @@ static uint64_t due_time(const struct bench_sender *s, uint64_t slot)
 	return s->start_ns + (uint64_t)((double)slot * 1e9 / s->rate);
 }
 
+/* --pub-ws: queues the n stamped messages as frames on their channels'
+ * publishers, then writes each touched publisher once. Returns how many were
+ * queued: a prefix, as with sendmmsg. *dead is set when the first message
+ * not queued met a closed publisher (it never would be). */
+static int send_ws(struct bench *b, unsigned n, bool *dead)
+{
+	struct bench_sender *s = &b->tx;
+	unsigned nch = b->cfg.nchannels;
+	unsigned k;
+
+	for (k = 0; k < n; k++) {
+		unsigned ch = (unsigned)((s->rr + k) % nch);
+		int err = bench_wspub_queue(b, ch, s->iov[k].iov_base, b->cfg.size);
+
+		if (err < 0) {
+			*dead = err != -EAGAIN;
+			break;
+		}
+	}
+	for (unsigned j = 0; j < k && j < nch; j++)
+		bench_wspub_flush(b, (unsigned)((s->rr + j) % nch));
+	return (int)k;
+}
+
 uint64_t bench_sender_tick(struct bench *b, uint64_t now_ns)
 {
 	struct bench_sender *s = &b->tx;
 	unsigned nch = b->cfg.nchannels;
 	uint64_t target, due, ts;
+	bool dead = false;
 	unsigned n;
 	int r;
 
@@ -129,22 +155,33 @@ uint64_t bench_sender_tick(struct bench *b, uint64_t now_ns)
 		payload_stamp(p, b->cfg.size, b->chan_seq[ch]++, ts);
 		s->msgs[k].msg_hdr.msg_name = &b->cfg.udp_addr[ch];
 	}
-	r = sendmmsg(s->fd, s->msgs, n, 0);
-	if (r < 0) {
-		if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR) {
-			/* A hard error would repeat forever; skip the slot so
-			 * the time-bounded run moves on and reports it. */
+	if (b->pubs != NULL) {
+		r = send_ws(b, n, &dead);
+		if (r == 0 && dead) {
+			/* That channel's publisher is gone: skip its slot (and
+			 * it, below) so the other channels go on. */
 			s->errors++;
 			s->sched++;
 		}
-		r = 0;
+	} else {
+		r = sendmmsg(s->fd, s->msgs, n, 0);
+		if (r < 0) {
+			if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR) {
+				/* A hard error would repeat forever; skip the
+				 * slot so the time-bounded run moves on and
+				 * reports it. */
+				s->errors++;
+				s->sched++;
+			}
+			r = 0;
+		}
 	}
 	/* Unsent messages are a suffix of the batch and hold the newest
 	 * sequence number of their channel, so handing the numbers back keeps
 	 * every channel's sequence gap-free. */
 	for (unsigned k = (unsigned)r; k < n; k++)
 		b->chan_seq[(s->rr + k) % nch]--;
-	s->rr += (unsigned)r;
+	s->rr += (unsigned)r + (r == 0 && dead);
 	s->sent += (unsigned)r;
 	s->sched += (unsigned)r;
 	if ((unsigned)r < n)

@@ -10,7 +10,8 @@
 const net = require('net');
 
 const CHANNEL_RE = /^[A-Za-z0-9._-]{1,64}$/;
-const MAX_PORTS = 64;
+// --udp ports; the C peers take as many (PEER_MAX_PORTS).
+const MAX_PORTS = 1024;
 // Bytes queued per subscriber before it is dropped: ringcast's --max-queue.
 const MAX_BACKLOG = 4 * 1024 * 1024;
 // ringcast's default UDP receive buffer.

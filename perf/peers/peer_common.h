@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define PEER_MAX_PORTS 64
+#define PEER_MAX_PORTS 1024		/* --udp ports: as many as channels, one each */
 #define PEER_MAX_CHANNELS 1024
 #define PEER_CHANNEL_MAX 64		/* name length, as in ringcast */
 #define PEER_MAX_BACKLOG (4u << 20)	/* bytes queued per subscriber, ringcast's --max-queue */
