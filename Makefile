@@ -18,7 +18,7 @@ DEPS = gcc pkg-config meson ninja-build python3 liburing-dev libwebsockets-dev \
        libcriterion-dev libssl-dev util-linux clang libclang-rt-14-dev ffmpeg \
        systemtap-sdt-dev nodejs chromium
 
-.PHONY: all deps npm build run test test-unit test-asan test-valgrind fuzz bench profile clean
+.PHONY: all deps npm build run test test-unit test-asan test-valgrind fuzz bench bench-core profile clean
 
 all: build
 
@@ -126,7 +126,18 @@ test-valgrind: deps $(VG_BUILD)/build.ninja
 	python3 tests/summary.py $(VG_BUILD)/meson-logs/testlog.json; \
 	exit $$status
 
+# make bench: every scenario of perf/RESULTS.md, every peer side by side
+# (perf/bench-matrix.sh; about an hour). Set UWS_CPP_BIN to include the
+# hand-built C++ uWebSockets relay (perf/peers/README.md). The tables and
+# charts land in $(BUILD)/bench-matrix. make bench-core: ringcast alone.
+BENCH_ARGS ?=
+
 bench: build
+	@$(MAKE) --no-print-directory deps DEPS="jq gnuplot-nox nginx libnginx-mod-nchan"
+	@systemctl disable --now nginx >/dev/null 2>&1 || true
+	perf/bench-matrix.sh -b $(BUILD) $(BENCH_ARGS)
+
+bench-core: build
 	perf/bench-core.sh -b $(BUILD)
 
 # make profile [SCENARIO=fanout|fanout-1k|fanout-10k|channels|latency]: the

@@ -10,8 +10,9 @@
 # Each runs perf/bench-peers.sh (latency at 50 msg/s, then the ramp for the
 # max sustained rate with loss < 0.1 % and p99 < 50 ms; 250 ms at 10,000
 # subscribers, for every server alike). --repeat N runs each scenario N times
-# (default 1); s1000x64 and s1000x1k, the scenarios with targets, run
-# --key-repeat times (default 3), because repeat runs on this VM differ.
+# (default 1); s1000x64, s1000x1k and s10000x64, the scenarios with targets,
+# get --key-repeat runs in all (default 3) of ringcast, epoll-batched, uws
+# and uws-cpp, because repeat runs on this VM differ.
 # Then RSS per idle subscriber at 10,000 and 19,000 connections (server RSS
 # with them connected minus its RSS at start), and perf/charts.py writes
 # OUT/matrix.md and the PNG charts (gnuplot). Needs jq and gnuplot (make bench installs them).
@@ -67,21 +68,42 @@ for sc in "${list[@]}"; do
 	params "$sc" >/dev/null || { echo "bench-matrix: unknown scenario '$sc'" >&2; exit 2; }
 done
 
-for sc in "${list[@]}"; do
+# Per run: a 3 s latency run at 50 msg/s, then the ramp in 1.5 s steps from
+# 50,000 deliveries/s (x1.5 per step, then 2 bisection steps after the first
+# failure).
+run_scenario() {	# scenario out_dir repeat servers
+	local sc=$1 dir=$2 n=$3 srv=$4 subs size channels start args
 	read -r subs size channels <<<"$(params "$sc")"
-	n=$repeat
-	case "$sc" in s1000x64|s1000x1k) n=$key_repeat ;; esac
-	# The ramp starts near 25,000 deliveries/s whatever the fan-out, and
-	# the latency run is 50 msg/s (the issue's 1,000 x 50 msg/s figure).
-	start=$(( 25000 / subs ))
+	start=$(( 50000 / subs ))
 	[ "$start" -ge 1 ] || start=1
-	args=(-b "$build" -o "$out/$sc" --subscribers "$subs" --size "$size" --channels "$channels"
-	      --rate 50 --ramp-start "$start" --repeat "$n")
+	args=(-b "$build" -o "$dir" --subscribers "$subs" --size "$size" --channels "$channels"
+	      --rate 50 --duration 3 --ramp-start "$start" --step-duration 1.5 --repeat "$n")
 	[ "$subs" -ge 10000 ] && args+=(--max-p99-ms 250)
-	[ -n "$servers" ] && args+=(--servers "$servers")
-	echo "bench-matrix: === $sc: $subs subscribers x $size B, $channels channel(s), $n run(s) ==="
-	"$here/bench-peers.sh" "${args[@]}" | tee "$out/$sc.txt"
+	[ -n "$srv" ] && args+=(--servers "$srv")
+	echo "bench-matrix: === $sc: $subs subscribers x $size B, $channels channel(s), $n run(s)${srv:+, $srv} ==="
+	"$here/bench-peers.sh" "${args[@]}" | tee "$dir.txt"
+}
+
+# Pass 1: every scenario, every server, once (plus ringcast without fan-out
+# batches where the targets are, for before/after in the same run).
+for sc in "${list[@]}"; do
+	srv=$servers
+	case "$sc" in
+	s1000x64|s1000x1k) [ -z "$srv" ] && srv="ringcast,ringcast-nobatch,epoll-naive,epoll-batched,lws,uws,ws,uws-cpp,nchan" ;;
+	esac
+	run_scenario "$sc" "$out/$sc" "$repeat" "$srv"
 done
+# Pass 2: the scenarios with targets, more runs of ringcast and the peers
+# the targets name (repeat runs on this VM differ, uWS's by several times).
+if [ "$key_repeat" -gt 1 ]; then
+	for sc in "${list[@]}"; do
+		case "$sc" in
+		s1000x64|s1000x1k|s10000x64)
+			run_scenario "$sc" "$out/$sc-rep" $((key_repeat - 1)) \
+				"${servers:-ringcast,epoll-batched,uws,uws-cpp}" ;;
+		esac
+	done
+fi
 
 if [ -n "$idle" ]; then
 	# Idle memory: subscribers connect and stay silent (one message at the

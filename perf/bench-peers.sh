@@ -11,8 +11,11 @@
 #          [--size BYTES] [--channels K] [--rate MSG/S] [--duration SEC]
 #          [--ramp-start MSG/S] [--step-duration SEC] [--repeat N]
 #          [--servers LIST] [--server-cpu C] [--bench-cpu C] [--latency-only]
+#          [--max-p99-ms MS (ramp limit, default 50)] [--settle SEC (default 0.5)]
 # Servers (LIST is comma-separated; default all, in this order):
 #   ringcast       BUILD/gateway/ringcast
+#   ringcast-nobatch  the same with --batch-max 0 (no fan-out batches), not in
+#                  the default list: for before/after comparisons
 #   epoll-naive    BUILD/perf/peers/peer-epoll --mode naive
 #   epoll-batched  BUILD/perf/peers/peer-epoll --mode batched
 #   lws            BUILD/perf/peers/peer-lws
@@ -50,6 +53,8 @@ max_channels=128
 server_cpu=0
 bench_cpu=1
 latency_only=""
+max_p99_ms=50
+settle=0.5
 
 usage() {
 	# The header comment, up to the first line that is not a comment.
@@ -79,6 +84,8 @@ while [ $# -gt 0 ]; do
 	--repeat) repeat=${2:?}; shift 2 ;;
 	--servers) servers=${2:?}; shift 2 ;;
 	--latency-only) latency_only=1; shift ;;
+	--max-p99-ms) max_p99_ms=${2:?}; shift 2 ;;
+	--settle) settle=${2:?}; shift 2 ;;
 	--server-cpu) server_cpu=${2:?}; shift 2 ;;
 	--bench-cpu) bench_cpu=${2:?}; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
@@ -173,6 +180,10 @@ server_cmd() {
 	ringcast)
 		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
 		printf '%s\n' "$build/gateway/ringcast" ;;
+	ringcast-nobatch)
+		# ringcast before fan-out batches, for before/after in one run
+		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
+		printf '%s\n' "$build/gateway/ringcast" --batch-max 0 ;;
 	epoll-naive|epoll-batched)
 		[ -x "$build/perf/peers/peer-epoll" ] || { echo "not built: $build/perf/peers/peer-epoll"; return 1; }
 		printf '%s\n' "$build/perf/peers/peer-epoll" --mode "${1#epoll-}" ;;
@@ -269,6 +280,10 @@ start_server() {
 	ws_port=${http_addr##*:}
 	measure_pid=$(awk '$1 == "measure" && $2 == "pid" { print $3; exit }' "$dir/server.out")
 	case "$measure_pid" in ''|*[!0-9]*) measure_pid=$server_pid ;; esac
+	# The server's memory before any subscriber: the base that idle memory
+	# per subscriber is measured from (after a moment to settle).
+	sleep 1
+	base_rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$measure_pid/status" 2>/dev/null || true)
 	udp_ports=""
 	if [ "$(server_pub "$name")" = ws ]; then
 		case "$ws_port" in
@@ -304,8 +319,8 @@ record_run() {
 		 / ([.steps[].window_secs] | add) * 100),
 		(.max_sustained.published_per_sec // 0)] | @tsv' "$ramp" 2>/dev/null) ||
 		r=$'nan\tnan\tnan\tnan\tnan'
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$run" "$status" "$l" "$r" "$(server_pub "$name")" \
-		>>"$summary"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$run" "$status" "$l" "$r" "$(server_pub "$name")" \
+		"${base_rss:-nan}" >>"$summary"
 }
 
 run_one() {
@@ -318,7 +333,7 @@ run_one() {
 		return 0
 	fi
 	common=(--host 127.0.0.1 --port "$ws_port" -n "$subscribers" --size "$size"
-		--server-pid "$measure_pid")
+		--server-pid "$measure_pid" --settle "$settle")
 	if [ -z "$udp_ports" ]; then
 		echo "bench-peers: [$name run $run] pid $server_pid (measured: $measure_pid) on CPU" \
 			"$server_cpu, ws $ws_port, published over WebSocket to /pub/<channel>"
@@ -343,7 +358,7 @@ run_one() {
 	kill -0 "$server_pid" 2>/dev/null || status="server-died"
 	if [ "$status" = ok ] && [ -z "$latency_only" ]; then
 		timeout 900 taskset -c "$bench_cpu" "$bench" "${common[@]}" --ramp --rate "$ramp_start" \
-			--step-duration "$step_duration" --json "$dir/ramp.json" >"$dir/ramp.txt" 2>&1 ||
+			--step-duration "$step_duration" --max-p99-ms "$max_p99_ms" --json "$dir/ramp.json" >"$dir/ramp.txt" 2>&1 ||
 			status="ramp-failed"
 		kill -0 "$server_pid" 2>/dev/null || status="server-died"
 	fi
@@ -470,6 +485,7 @@ jq -R -s 'def n: (try tonumber catch null);
 	status: .[2], lost: (.[3] | n), reordered: (.[4] | n), p50_us: (.[5] | n), p99_us: (.[6] | n),
 	latency_cpu_pct: (.[7] | n), latency_rss_kb: (.[8] | n), latency_wait_pct: (.[9] | n),
 	max_deliveries_per_sec: (.[10] | n), max_step_cpu_pct: (.[11] | n), max_rss_kb: (.[12] | n),
-	ramp_wait_pct: (.[13] | n), max_published_per_sec: (.[14] | n), publisher: .[15]})' \
+	ramp_wait_pct: (.[13] | n), max_published_per_sec: (.[14] | n), publisher: .[15],
+	base_rss_kb: (.[16] | n)})' \
 	"$summary" >"$out/summary.json" 2>/dev/null || true
 echo "(per-run reports and JSON: $out)"

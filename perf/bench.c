@@ -93,6 +93,9 @@ static void usage_long(void)
 	       "                           reports the highest rate that met both\n"
 	       "    --step-duration SEC    ramp step length (default 3)\n"
 	       "    --ramp-factor F        rate multiplier per step (default 1.5)\n"
+	       "    --ramp-refine N        after the first failing step, N more steps at the\n"
+	       "                           geometric middle of the best pass and the lowest\n"
+	       "                           failure (default 2; 0: none)\n"
 	       "    --max-loss PCT         ramp loss limit in percent (default 0.1)\n"
 	       "    --max-p99-ms MS        ramp p99 latency limit (default 50)\n"
 	       "    --server-pid PID       report the server's CPU time and VmRSS from /proc\n"
@@ -156,7 +159,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 	enum {
 		O_TAGGED = 250,
 		O_HOST = 256, O_PORT, O_UDP_PORT, O_UDP_PORTS, O_CHANNELS, O_CHANNEL, O_SRC,
-		O_RATE, O_DURATION, O_SIZE, O_DRAIN, O_JSON, O_RAMP, O_STEP, O_FACTOR,
+		O_RATE, O_DURATION, O_SIZE, O_DRAIN, O_JSON, O_RAMP, O_STEP, O_FACTOR, O_REFINE,
 		O_MAXLOSS, O_MAXP99, O_PID, O_PAR, O_CTIMEOUT, O_SETTLE, O_PUB_WS,
 	};
 	static const struct option longopts[] = {
@@ -178,6 +181,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		{ "ramp", no_argument, NULL, O_RAMP },
 		{ "step-duration", required_argument, NULL, O_STEP },
 		{ "ramp-factor", required_argument, NULL, O_FACTOR },
+		{ "ramp-refine", required_argument, NULL, O_REFINE },
 		{ "max-loss", required_argument, NULL, O_MAXLOSS },
 		{ "max-p99-ms", required_argument, NULL, O_MAXP99 },
 		{ "server-pid", required_argument, NULL, O_PID },
@@ -196,7 +200,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 
 	*c = (struct bench_config){
 		.subscribers = 100, .rate = 1000, .duration = 10, .size = 64, .drain = 2,
-		.step_duration = 3, .ramp_factor = 1.5, .max_loss_pct = 0.1, .max_p99_ms = 50,
+		.step_duration = 3, .ramp_factor = 1.5, .ramp_refine = 2, .max_loss_pct = 0.1, .max_p99_ms = 50,
 		.connect_parallel = 256, .connect_timeout = 60, .settle = 0.5,
 	};
 	while ((opt = getopt_long(argc, argv, "n:hV", longopts, NULL)) != -1) {
@@ -275,6 +279,14 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 			if (parse_num(optarg, 1.01, 10, &c->ramp_factor) < 0)
 				bad = "--ramp-factor";
 			break;
+		case O_REFINE: {
+			double v;
+
+			if (parse_num(optarg, 0, 10, &v) < 0)
+				bad = "--ramp-refine";
+			c->ramp_refine = (unsigned)v;
+			break;
+		}
 		case O_MAXLOSS:
 			if (parse_num(optarg, 0, 100, &c->max_loss_pct) < 0)
 				bad = "--max-loss";
@@ -584,7 +596,8 @@ static int run_ramp(struct bench *b, struct bench_result *steps, unsigned *n, in
 {
 	const struct bench_config *c = &b->cfg;
 	uint64_t ramp_end = bench_now() + (uint64_t)(BENCH_MAX_DURATION * 1e9);
-	double rate = c->rate;
+	double rate = c->rate, fail_rate = 0;
+	unsigned refined = 0;
 	int err;
 
 	*n = 0;
@@ -620,9 +633,26 @@ static int run_ramp(struct bench *b, struct bench_result *steps, unsigned *n, in
 			else
 				snprintf(why, why_len, "p99 %.1f ms >= %.1f ms at %.0f msg/s",
 					 (double)r->p99 / 1e6, c->max_p99_ms, rate);
-			break;
+			/* Bisect between the best pass and the lowest failure, as
+			 * long as every subscriber is still there to measure. */
+			if (fail_rate == 0 || rate < fail_rate)
+				fail_rate = rate;
+			if (*best < 0 || refined >= c->ramp_refine || b->open < r->subscribers_start)
+				break;
+			refined++;
+			rate = sqrt(steps[*best].target_rate * fail_rate);
+			continue;
 		}
-		*best = (int)i;
+		if (*best < 0 || r->target_rate > steps[*best].target_rate)
+			*best = (int)i;
+		if (fail_rate > 0) {
+			/* A refinement step passed: go on bisecting upwards. */
+			if (refined >= c->ramp_refine)
+				break;
+			refined++;
+			rate = sqrt(rate * fail_rate);
+			continue;
+		}
 		if (achieved < 0.9 * rate) {
 			/* The gateway kept up but this tool could not publish
 			 * faster: the figure is a lower bound. */

@@ -45,6 +45,7 @@ struct bench_config {
 	bool ramp;
 	double step_duration;		/* ramp: seconds per step */
 	double ramp_factor;
+	unsigned ramp_refine;		/* bisection steps after the first failure */
 	double max_loss_pct;		/* ramp pass criteria */
 	double max_p99_ms;
 	pid_t server_pid;		/* 0 = none */

@@ -3,8 +3,8 @@
 
 Usage: perf/charts.py OUT_DIR
 
-Reads OUT_DIR/<scenario>/summary.json (one entry per server run, written by
-bench-peers.sh), the runs' latency.json files, and OUT_DIR/idle<N>/summary.json;
+Reads OUT_DIR/<scenario>/summary.json and OUT_DIR/<scenario>-rep/summary.json
+(one entry per server run, written by bench-peers.sh), the runs' latency.json files, and OUT_DIR/idle<N>/summary.json;
 writes OUT_DIR/matrix.md (markdown tables: max sustained deliveries/s with
 ringcast's ratio to each peer, p99 latency at 50 msg/s, idle bytes per
 subscriber) and, with gnuplot, OUT_DIR/throughput.png (max deliveries/s
@@ -26,7 +26,7 @@ SCEN = {  # name: (subscribers, size, channels)
     "s100x16k": (100, 16384, 1), "s1000x16k": (1000, 16384, 1), "s10000x16k": (10000, 16384, 1),
     "ch100x100": (10000, 64, 100),
 }
-ORDER = ["ringcast", "epoll-batched", "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
+ORDER = ["ringcast", "ringcast-nobatch", "epoll-batched", "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
 
 
 def load(path):
@@ -73,7 +73,10 @@ def main():
     out = sys.argv[1]
     scen = {}
     for name in SCEN:
-        s = load(os.path.join(out, name, "summary.json"))
+        # OUT/NAME (every server) and OUT/NAME-rep (more runs of some)
+        s = []
+        for d in (name, name + "-rep"):
+            s += load(os.path.join(out, d, "summary.json")) or []
         if s:
             scen[name] = runs_by_server(s)
     servers = servers_in(scen)
