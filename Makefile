@@ -134,7 +134,6 @@ BENCH_ARGS ?=
 
 bench: build
 	@$(MAKE) --no-print-directory deps DEPS="jq gnuplot-nox nginx libnginx-mod-nchan"
-	@systemctl disable --now nginx >/dev/null 2>&1 || true
 	perf/bench-matrix.sh -b $(BUILD) $(BENCH_ARGS)
 
 bench-core: build
