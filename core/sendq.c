@@ -339,10 +339,16 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 	/* Resume a short write exactly where the kernel stopped. */
 	q->iov[0].iov_base = (uint8_t *)q->iov[0].iov_base + q->offset;
 	q->iov[0].iov_len -= q->offset;
-	q->msg = (struct msghdr){ .msg_iov = q->iov, .msg_iovlen = n };
 	/* From here the kernel reads msg, iov and the entries' memory until
-	 * sendq_complete() runs; the entries keep their buffer references. */
-	ret = rc_loop_sendmsg(loop, &q->io, q->fd, &q->msg, 0);
+	 * sendq_complete() runs; the entries keep their buffer references.
+	 * One entry (a fan-out batch, usually) goes out with a plain send:
+	 * the kernel then copies no msghdr and imports no iovec array. */
+	if (n == 1) {
+		ret = rc_loop_send(loop, &q->io, q->fd, q->iov[0].iov_base, q->iov[0].iov_len, 0);
+	} else {
+		q->msg = (struct msghdr){ .msg_iov = q->iov, .msg_iovlen = n };
+		ret = rc_loop_sendmsg(loop, &q->io, q->fd, &q->msg, 0);
+	}
 	if (ret < 0)
 		goto fail;
 	q->inflight = n;
