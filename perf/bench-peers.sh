@@ -179,7 +179,12 @@ server_cmd() {
 	case "$1" in
 	ringcast)
 		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
-		printf '%s\n' "$build/gateway/ringcast" ;;
+		printf '%s\n' "$build/gateway/ringcast"
+		# Datagrams larger than an ingest buffer (2 KiB by default) are
+		# dropped: size the ring's buffers for the scenario.
+		if [ "$size" -gt 1900 ]; then
+			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
+		fi ;;
 	ringcast-nobatch)
 		# ringcast before fan-out batches, for before/after in one run
 		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
