@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#define SENDQ_FIRST_CAP 16u
+#define SENDQ_FIRST_CAP 4u	/* an idle subscriber's queue holds a pong or two */
 
 static struct rc_sendq_ent *ent_at(struct rc_sendq *q, uint32_t i)
 {
@@ -288,6 +288,18 @@ static void release_all(struct rc_sendq *q)
 	q->head = 0;
 }
 
+void rc_sendq_trim(struct rc_sendq *q)
+{
+	if (q->count || q->inflight || q->zc)
+		return;
+	free(q->ents);
+	free(q->iov);
+	q->ents = NULL;
+	q->iov = NULL;
+	q->cap = 0;
+	q->head = 0;
+}
+
 void rc_sendq_kill(struct rc_sendq *q)
 {
 	q->dead = true;
@@ -323,6 +335,22 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 			return;
 		}
 	}
+	/* From here the kernel reads the entries' memory (and for sendmsg the
+	 * msghdr and iovec array, both kept in q) until sendq_complete() runs;
+	 * the entries keep their buffer references meanwhile. One entry (a
+	 * fan-out batch, an HTTP answer) goes out with a plain send: the kernel
+	 * then copies no msghdr and imports no iovec, and a queue that never
+	 * sends more than one entry at a time never allocates the array. */
+	if (n == 1) {
+		struct rc_sendq_ent *e = ent_at(q, 0);
+
+		ret = rc_loop_send(loop, &q->io, q->fd, e->ptr + q->offset, e->len - q->offset, 0);
+		if (ret < 0)
+			goto fail;
+		q->inflight = 1;
+		q->inflight_since_ms = rc_loop_now_ms(loop);
+		return;
+	}
 	if (!q->iov) {
 		q->iov = malloc(RC_SENDQ_IOV_MAX * sizeof(*q->iov));
 		if (!q->iov) {
@@ -339,16 +367,8 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 	/* Resume a short write exactly where the kernel stopped. */
 	q->iov[0].iov_base = (uint8_t *)q->iov[0].iov_base + q->offset;
 	q->iov[0].iov_len -= q->offset;
-	/* From here the kernel reads msg, iov and the entries' memory until
-	 * sendq_complete() runs; the entries keep their buffer references.
-	 * One entry (a fan-out batch, usually) goes out with a plain send:
-	 * the kernel then copies no msghdr and imports no iovec array. */
-	if (n == 1) {
-		ret = rc_loop_send(loop, &q->io, q->fd, q->iov[0].iov_base, q->iov[0].iov_len, 0);
-	} else {
-		q->msg = (struct msghdr){ .msg_iov = q->iov, .msg_iovlen = n };
-		ret = rc_loop_sendmsg(loop, &q->io, q->fd, &q->msg, 0);
-	}
+	q->msg = (struct msghdr){ .msg_iov = q->iov, .msg_iovlen = n };
+	ret = rc_loop_sendmsg(loop, &q->io, q->fd, &q->msg, 0);
 	if (ret < 0)
 		goto fail;
 	q->inflight = n;
@@ -366,9 +386,11 @@ static void sendq_complete(struct rc_loop *loop, struct rc_io *io, const struct 
 	size_t asked = 0;
 
 	(void)loop;
+	/* In-flight entries never change (nothing drops them), so what was
+	 * asked is their length less what the head had already sent. */
 	for (uint32_t i = 0; i < q->inflight; i++)
-		asked += q->iov[i].iov_len;
-	sendq_finish(q, cqe->res, asked);
+		asked += ent_at(q, i)->len;
+	sendq_finish(q, cqe->res, asked - q->offset);
 }
 
 /* A send of `asked` bytes completed with res: advance past what was

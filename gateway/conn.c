@@ -804,6 +804,9 @@ void rc_conn_tick(struct rc_server *srv)
 	while (c) {
 		struct rc_conn *next = c->next;
 
+		/* Idle connections keep no send-queue arrays (most of an idle
+		 * subscriber's memory otherwise). */
+		rc_sendq_trim(&c->q);
 		switch (c->state) {
 		case RC_CONN_HTTP:
 			if (rc_sendq_busy(&c->q))
