@@ -26,6 +26,10 @@ SCEN = {  # name: (subscribers, size, channels)
     "s100x16k": (100, 16384, 1), "s1000x16k": (1000, 16384, 1), "s10000x16k": (10000, 16384, 1),
     "ch100x100": (10000, 64, 100),
 }
+# One colour per server in every chart.
+COLOUR = {"ringcast": "#d62728", "ringcast-nobatch": "#ff9896", "epoll-batched": "#1f77b4",
+          "epoll-naive": "#aec7e8", "uws": "#2ca02c", "uws-cpp": "#98df8a", "lws": "#9467bd",
+          "ws": "#8c564b", "nchan": "#7f7f7f"}
 ORDER = ["ringcast", "ringcast-nobatch", "epoll-batched", "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
 
 
@@ -158,7 +162,8 @@ def charts(out, scen, servers, medians):
                 with open(fn, "w") as f:
                     for x, y in sorted(pts):
                         f.write("%d %.4f\n" % (x, y))
-                plots.append("'%s' using 1:2 with linespoints lw 2 title '%s'" % (fn, s))
+                plots.append("'%s' using 1:2 with linespoints lw 2 lc rgb '%s' title '%s'" %
+                             (fn, COLOUR.get(s, "#000000"), s))
         if plots:
             panels.append("set title 'max sustained deliveries/s, %s messages'\nplot %s\n" %
                           (label, ", ".join(plots)))
@@ -180,7 +185,8 @@ def charts(out, scen, servers, medians):
         with open(fn, "w") as f:
             for p, v in cdf:
                 f.write("%.3f %g\n" % (max(v, 1) / 1000.0, p))
-        plots.append("'%s' using 1:2 with linespoints lw 2 title '%s'" % (fn, s))
+        plots.append("'%s' using 1:2 with linespoints lw 2 lc rgb '%s' title '%s'" %
+                     (fn, COLOUR.get(s, "#000000"), s))
     if plots:
         gp = ["set terminal pngcairo size 1100,650 font ',10'",
               "set output '%s'" % os.path.join(out, "latency_cdf.png"),
