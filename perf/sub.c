@@ -496,7 +496,7 @@ static int sub_connect(struct sub *s)
 		/* lws does not say why; the usual reason is a name that does
 		 * not resolve, so check that to give a useful message. */
 		if (getaddrinfo(s->url.host, NULL, &hints, &res) != 0)
-			snprintf(s->err, sizeof(s->err), "cannot resolve '%s'", s->url.host);
+			snprintf(s->err, sizeof(s->err), "cannot resolve '%.150s'", s->url.host);
 		else if (!s->err[0])
 			snprintf(s->err, sizeof(s->err), "cannot start the connection");
 		if (res)
