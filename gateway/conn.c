@@ -52,7 +52,8 @@ static int close_code_slot(uint16_t code)
 	case 1008: return 4;
 	case 1009: return 5;
 	case 1011: return 6;
-	default: return 7;
+	case 1013: return 7;
+	default: return 8;
 	}
 }
 

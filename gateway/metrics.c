@@ -42,7 +42,7 @@ static void per_channel(struct rc_textbuf *o, struct rc_server *srv, const char 
 
 char *rc_metrics_render(struct rc_server *srv, size_t *len)
 {
-	static const uint16_t close_codes[8] = { 1000, 1001, 1002, 1007, 1008, 1009, 1011, 0 };
+	static const uint16_t close_codes[9] = { 1000, 1001, 1002, 1007, 1008, 1009, 1011, 1013, 0 };
 	const struct rc_loop_stats *ls = rc_loop_stats(srv->loop);
 	const struct rc_hub_stats *hs = &srv->hub.stats;
 	struct rc_udp_stats us = { 0 };
@@ -182,7 +182,7 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	metric(&o, "ringcast_ws_upgrades_total", "counter", "WebSocket upgrades completed.",
 	       srv->stats.ws_upgrades);
 	header(&o, "ringcast_ws_closes_sent_total", "counter", "WebSocket close frames sent, by code.");
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < 9; i++) {
 		if (close_codes[i])
 			rc_textbuf_put(&o, "ringcast_ws_closes_sent_total{code=\"%u\"} %llu\n", close_codes[i],
 			    (unsigned long long)srv->stats.ws_closes_sent[i]);

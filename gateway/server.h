@@ -123,7 +123,7 @@ struct rc_server_stats {
 	uint64_t http_requests;
 	uint64_t http_errors;		/* 4xx/5xx answered */
 	uint64_t ws_upgrades;
-	uint64_t ws_closes_sent[8];	/* by code, see close_code_slot() in conn.c */
+	uint64_t ws_closes_sent[9];	/* by code, see close_code_slot() in conn.c */
 	uint64_t client_frames;		/* data frames from subscribers, read and discarded */
 	uint64_t client_bytes;
 	uint64_t handshake_timeouts;

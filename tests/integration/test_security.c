@@ -408,6 +408,8 @@ Test(security, origin_and_subscriber_limit, .fini = fini, .timeout = 120)
 	}
 	rc_assert(metric("ringcast_access_refused_total{reason=\"subscriber_limit\"}") == 3,
 		  "limit refusals counted");
+	rc_assert(metric("ringcast_ws_closes_sent_total{code=\"1013\"}") == 1,
+		  "the 1013 close counted under its own code");
 	ws_raw_close(&ws);
 	ws_raw_close(&ws2);
 	RC_STOP_OK(&srv);
