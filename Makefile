@@ -156,4 +156,4 @@ profile: deps $(PROF_BUILD)/build.ninja
 	perf/profile/profile.sh -b $(PROF_BUILD) $(SCENARIO)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(VG_BUILD) $(PROF_BUILD)
