@@ -324,6 +324,17 @@ static int batch_put(struct rc_shmsg **bp, const uint8_t *a, uint32_t alen, cons
 	return 0;
 }
 
+/* Messages in ch's open batch (0 when none is open). The two batches hold
+ * the same messages unless one kind of subscriber left mid-turn, after
+ * which that kind's batch stops growing. */
+static uint32_t batch_count(const struct rc_channel *ch)
+{
+	uint32_t n = ch->batch ? ch->batch->nends : 0;
+	uint32_t t = ch->tbatch ? ch->tbatch->nends : 0;
+
+	return n > t ? n : t;
+}
+
 /* Copies the frame into ch's batch (and, with tagged subscribers, the label
  * and the frame into its tagged batch), listing ch to be closed at the end
  * of the turn. Returns 0 or -ENOMEM (then nothing was added). */
@@ -343,7 +354,6 @@ static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *f
 		}
 		return -ENOMEM;
 	}
-	ch->batch_msgs++;
 	if (!ch->batch_listed) {
 		ch->batch_listed = true;
 		ch->batch_next = hub->batch_head;
@@ -359,20 +369,20 @@ static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *f
 static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
 {
 	struct rc_shmsg *b = ch->batch, *tb = ch->tbatch;
-	uint32_t n = ch->batch_msgs;
 
 	if (!b && !tb)
 		return;
-	ch->batch = ch->tbatch = NULL;
-	ch->batch_msgs = 0;
 	hub->stats.batches++;
-	hub->stats.batched_msgs += n;
+	hub->stats.batched_msgs += batch_count(ch);
+	ch->batch = ch->tbatch = NULL;
 	for (uint32_t i = 0; i < ch->nsubs; i++) {
 		struct rc_sub *s = ch->subs[i];
 		struct rc_shmsg *m = s->kind == RC_SUB_WS_TAGGED ? tb : s->kind == RC_SUB_WS ? b : NULL;
+		uint32_t n;
 
 		if (!m)
 			continue;
+		n = m->nends;	/* its kind's batch may have stopped growing */
 		if (s->evicting) {
 			/* Counted, so that for every subscriber delivered +
 			 * dropped is what was published to it. */
@@ -420,7 +430,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 	bool batched = false;
 
 	if (ch->nbatched && frame_len <= hub->batch_max_frame) {
-		if (ch->batch_msgs == RC_HUB_BATCH_MSGS ||
+		if (batch_count(ch) == RC_HUB_BATCH_MSGS ||
 		    (ch->batch && ch->batch->len + frame_len > RC_HUB_BATCH_BYTES) ||
 		    (ch->tbatch && ch->tbatch->len + frame_len > RC_HUB_BATCH_BYTES))
 			batch_close(hub, ch);

@@ -114,10 +114,10 @@ struct rc_channel {
 	uint32_t nbatched;		/* of nsubs, fed from batches (WS and tagged WS) */
 	uint32_t ntagged;		/* of those, tagged */
 	/* The open batch of this turn, owned by the channel (one reference)
-	 * until batch_close() hands it to the subscribers' queues. */
+	 * until batch_close() hands it to the subscribers' queues. Each counts
+	 * its messages in nends (see batch_count()). */
 	struct rc_shmsg *batch;		/* frames, for WS subscribers */
 	struct rc_shmsg *tbatch;	/* label + frame each, for tagged ones */
-	uint32_t batch_msgs;
 	bool batch_listed;		/* on hub->batch_head, to be closed this turn */
 	struct rc_channel *batch_next;
 	size_t name_len;
