@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_num.h"
 #include "payload.h"
 #include "pub_demo.h"
 #include "pub_sink.h"
@@ -223,21 +224,6 @@ static int parse_double(const char *s, const char *suffix, double *out)
 	return 0;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 /* Parses a bitrate: a number with an optional k, M or G multiplier and an
  * optional "/s". Returns 0 or -EINVAL. */
 static int parse_bitrate(const char *s, double *out)
@@ -385,7 +371,7 @@ static int parse_args(int argc, char **argv, struct pub_opts *o)
 			}
 			break;
 		case 's':
-			if (parse_u64(optarg, &u) < 0 || u < 1 || u > MAX_STREAM_PAYLOAD) {
+			if (cli_parse_u64(optarg, &u) < 0 || u < 1 || u > MAX_STREAM_PAYLOAD) {
 				fprintf(stderr, "ringcast-pub: bad --size '%s' (1..%d over UDP, 1..%u over "
 					"TCP and HTTP)\n", optarg, MAX_UDP_PAYLOAD, MAX_STREAM_PAYLOAD);
 				return EXIT_USAGE;
@@ -394,7 +380,7 @@ static int parse_args(int argc, char **argv, struct pub_opts *o)
 			o->size_set = true;
 			break;
 		case 'c':
-			if (parse_u64(optarg, &o->count) < 0 || o->count == 0) {
+			if (cli_parse_u64(optarg, &o->count) < 0 || o->count == 0) {
 				fprintf(stderr, "ringcast-pub: bad --count '%s'\n", optarg);
 				return EXIT_USAGE;
 			}
@@ -437,7 +423,7 @@ static int parse_args(int argc, char **argv, struct pub_opts *o)
 			o->pattern_set = true;
 			break;
 		case OPT_DOTS:
-			if (parse_u64(optarg, &u) < 0 || u < 1 || u > DEMO_MAX_DOTS) {
+			if (cli_parse_u64(optarg, &u) < 0 || u < 1 || u > DEMO_MAX_DOTS) {
 				fprintf(stderr, "ringcast-pub: bad --dots '%s' (1..%d)\n", optarg, DEMO_MAX_DOTS);
 				return EXIT_USAGE;
 			}

@@ -147,6 +147,27 @@ int pub_sink_open_udp(struct pub_sink *s, const char *dest, const volatile sig_a
 	return 0;
 }
 
+/* Connects s to dst and sends the opening bytes buf[0..len) (`what` names
+ * them in the error message). Returns 0, or -errno with s closed. */
+static int connect_and_send(struct pub_sink *s, const struct sockaddr_storage *dst,
+			    socklen_t dst_len, const char *buf, int len, const char *what)
+{
+	int r = tcp_connect(dst, dst_len);
+
+	if (r < 0) {
+		fprintf(stderr, "ringcast-pub: connect %s: %s\n", s->where, strerror(-r));
+		return r;
+	}
+	s->fd = r;
+	if (send(s->fd, buf, (size_t)len, MSG_NOSIGNAL) != len) {
+		r = -errno;
+		fprintf(stderr, "ringcast-pub: %s: sending %s: %s\n", s->where, what, strerror(-r));
+		pub_sink_close(s);
+		return r;
+	}
+	return 0;
+}
+
 int pub_sink_open_tcp(struct pub_sink *s, const char *dest, const char *channel, bool framed,
 		      const volatile sig_atomic_t *stop)
 {
@@ -170,17 +191,9 @@ int pub_sink_open_tcp(struct pub_sink *s, const char *dest, const char *channel,
 		fprintf(stderr, "ringcast-pub: channel name too long\n");
 		return -EINVAL;
 	}
-	r = tcp_connect(&dst, dst_len);
-	if (r < 0) {
-		fprintf(stderr, "ringcast-pub: connect %s: %s\n", s->where, strerror(-r));
+	r = connect_and_send(s, &dst, dst_len, line, len, "the PUB line");
+	if (r < 0)
 		return r;
-	}
-	s->fd = r;
-	if (send(s->fd, line, (size_t)len, MSG_NOSIGNAL) != len) {
-		r = -errno;
-		fprintf(stderr, "ringcast-pub: %s: sending the PUB line: %s\n", s->where, strerror(-r));
-		goto fail;
-	}
 	n = read_until(s->fd, answer, sizeof(answer), 0, "\n", ANSWER_TIMEOUT_MS);
 	if (n >= 3 && memcmp(answer, "OK\n", 3) == 0)
 		return 0;
@@ -193,7 +206,6 @@ int pub_sink_open_tcp(struct pub_sink *s, const char *dest, const char *channel,
 			answer);
 		r = -EACCES;
 	}
-fail:
 	pub_sink_close(s);
 	return r;
 }
@@ -278,17 +290,9 @@ int pub_sink_open_http(struct pub_sink *s, const char *url, const char *channel,
 		       path, u.authority, RC_VERSION);
 	if (len < 0 || (size_t)len >= sizeof(req))
 		return -EINVAL;
-	r = tcp_connect(&dst, dst_len);
-	if (r < 0) {
-		fprintf(stderr, "ringcast-pub: connect %s: %s\n", s->where, strerror(-r));
+	r = connect_and_send(s, &dst, dst_len, req, len, "the request");
+	if (r < 0)
 		return r;
-	}
-	s->fd = r;
-	if (send(s->fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
-		r = -errno;
-		fprintf(stderr, "ringcast-pub: %s: sending the request: %s\n", s->where, strerror(-r));
-		goto fail;
-	}
 	/* A refusal comes instead of the 100; a server that ignores Expect
 	 * stays silent, and then the body goes out anyway (RFC 9110 10.1.1). */
 	n = read_until(s->fd, answer, sizeof(answer), 0, "\r\n\r\n", ANSWER_TIMEOUT_MS);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "rc_version.h"
+#include "cli_num.h"
 #include "url.h"
 
 #define EXIT_OK 0
@@ -160,21 +161,6 @@ static void usage_long(void)
 	       HEX_BYTES);
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 /* Returns 0 when the options are usable, EXIT_USAGE after printing why not,
  * or -1 when --help/--version already did the job. */
 static int parse_args(int argc, char **argv, struct sub_opts *o, struct url *u)
@@ -195,7 +181,7 @@ static int parse_args(int argc, char **argv, struct sub_opts *o, struct url *u)
 	while ((c = getopt_long(argc, argv, "c:so:t:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			if (parse_u64(optarg, &o->count) < 0 || o->count == 0) {
+			if (cli_parse_u64(optarg, &o->count) < 0 || o->count == 0) {
 				fprintf(stderr, "ringcast-sub: bad --count '%s'\n", optarg);
 				return EXIT_USAGE;
 			}
