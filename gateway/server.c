@@ -12,12 +12,20 @@
 
 #include "log.h"
 #include "publish.h"
+#include "ws_handshake.h"
 
 #define TICK_MS 250
 #define ACCEPT_BACKOFF_MS 100
-#define CLIENT_RING_COUNT 1024
-#define CLIENT_RING_SIZE 4096
+/* Client input is small (request heads, pongs, commands) and each buffer goes
+ * back as soon as it is parsed, so a small ring serves thousands of clients;
+ * a longer head is gathered in the connection's head buffer. Every buffer the
+ * kernel fills stays resident, so the ring's size is memory any server with
+ * enough clients pays: 256 x 2 KiB, not 1024 x 4 KiB. */
+#define CLIENT_RING_COUNT 256
+#define CLIENT_RING_SIZE 2048
 #define LISTEN_BACKLOG 4096
+#define RFC6455_SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="	/* RFC 6455 section 1.3 */
+#define RFC6455_SAMPLE_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 #define SHUTDOWN_GRACE_MS 1000	/* after the flush deadline, for the kernel to finish */
 
 static struct rc_server *server_of(void *member, size_t offset)
@@ -300,6 +308,7 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		.size = CLIENT_RING_SIZE,
 	};
 	const struct rc_udp_allow *allow;
+	char accept[RC_WS_ACCEPT_LEN + 1];
 	char addr[80];
 	int ret = 0;
 
@@ -369,6 +378,15 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 	if (srv->cfg.zc_min && srv->cfg.zc_min <= srv->hub.batch_max_frame)
 		srv->hub.batch_max_frame = srv->cfg.zc_min - 1;
 
+	/* libcrypto initialises itself on first use (about 2 MB of code and
+	 * tables): do it now, with a check of RFC 6455's sample key, rather
+	 * than in the first client's handshake. */
+	if (rc_ws_accept_key(RFC6455_SAMPLE_KEY, strlen(RFC6455_SAMPLE_KEY), accept) < 0 ||
+	    strcmp(accept, RFC6455_SAMPLE_ACCEPT) != 0) {
+		rc_log_error("libcrypto: SHA-1 of the RFC 6455 sample key is wrong");
+		ret = -EPROTO;
+		goto fail;
+	}
 	ret = open_listener(srv, &srv->listener, &cfg->listen, rc_conn_accept);
 	if (ret < 0)
 		goto fail;
