@@ -163,7 +163,7 @@ static void conn_reap(struct rc_loop *loop, struct rc_deferred *d)
 	rc_conn_report_final(c);
 	close(c->fd);
 	free(c->in);
-	free(c->ws);
+	free(c->wsin);
 	free(c->extra);
 	free(c);
 	srv->stats.connections--;
@@ -467,15 +467,15 @@ static void ws_command(struct rc_conn *c, const uint8_t *msg, size_t len)
 		rc_cache_replay(ch->owner_data, s);
 }
 
-/* Client frames on an upgraded connection. Returns false once the
- * connection stopped reading. */
-static bool ws_input(struct rc_conn *c, uint8_t *data, size_t len)
+/* Client frames on an upgraded connection, parsed with `in`. Returns false
+ * once the connection stopped reading. */
+static bool ws_parse_input(struct rc_conn *c, struct rc_conn_wsin *in, uint8_t *data, size_t len)
 {
 	struct rc_server *srv = c->srv;
 
 	while (len && (c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING)) {
 		struct rc_ws_event ev;
-		size_t used = rc_ws_parse(c->ws, data, len, &ev);
+		size_t used = rc_ws_parse(&in->parser, data, len, &ev);
 
 		data += used;
 		len -= used;
@@ -487,18 +487,19 @@ static bool ws_input(struct rc_conn *c, uint8_t *data, size_t len)
 			 * else a subscriber sends is read, counted and dropped. */
 			srv->stats.client_bytes += ev.len;
 			if (ev.opcode == RC_WS_OP_TEXT) {
-				if (c->cmd_len + ev.len <= RC_WS_CMD_MAX)
-					memcpy(c->cmd + c->cmd_len, ev.data, ev.len);
-				c->cmd_len = c->cmd_len + ev.len <= RC_WS_CMD_MAX ? c->cmd_len + (uint32_t)ev.len
-										  : RC_WS_CMD_MAX + 1;
+				if (in->cmd_len + ev.len <= RC_WS_CMD_MAX)
+					memcpy(in->cmd + in->cmd_len, ev.data, ev.len);
+				in->cmd_len = in->cmd_len + ev.len <= RC_WS_CMD_MAX
+						      ? in->cmd_len + (uint32_t)ev.len
+						      : RC_WS_CMD_MAX + 1;
 			}
 			if (ev.fin) {
-				if (ev.opcode == RC_WS_OP_TEXT && c->cmd_len <= RC_WS_CMD_MAX &&
+				if (ev.opcode == RC_WS_OP_TEXT && in->cmd_len <= RC_WS_CMD_MAX &&
 				    c->state == RC_CONN_WS)
-					ws_command(c, c->cmd, c->cmd_len);
+					ws_command(c, in->cmd, in->cmd_len);
 				else
 					srv->stats.client_frames++;
-				c->cmd_len = 0;
+				in->cmd_len = 0;
 			}
 			break;
 		case RC_WS_EV_PING:
@@ -545,6 +546,38 @@ static bool ws_input(struct rc_conn *c, uint8_t *data, size_t len)
 			break;
 	}
 	return c->state != RC_CONN_DEAD;
+}
+
+/* Client frames on an upgraded connection. A connection between frames
+ * keeps no parser: its input is parsed with the server's scratch state,
+ * which is copied to the connection only when the input ends inside a frame
+ * or a fragmented message (or after a close or an error, which a parser
+ * remembers). Returns false once the connection stopped reading. */
+static bool ws_input(struct rc_conn *c, uint8_t *data, size_t len)
+{
+	struct rc_conn_wsin *in = c->wsin;
+	bool reading;
+
+	if (!in) {
+		in = &c->srv->ws_scratch;
+		rc_ws_parser_init(&in->parser, true, CLIENT_MAX_MESSAGE);
+		in->cmd_len = 0;
+	}
+	reading = ws_parse_input(c, in, data, len);
+	if (rc_ws_parser_at_rest(&in->parser)) {
+		/* No message is open, so no command is half read either. */
+		free(c->wsin);
+		c->wsin = NULL;
+	} else if (!c->wsin && c->state != RC_CONN_DEAD) {
+		c->wsin = malloc(sizeof(*c->wsin));
+		if (!c->wsin) {
+			rc_conn_close(c);
+			return false;
+		}
+		memcpy(c->wsin, in, offsetof(struct rc_conn_wsin, cmd) + (in->cmd_len <= RC_WS_CMD_MAX
+									       ? in->cmd_len : 0));
+	}
+	return reading;
 }
 
 static void http_input(struct rc_conn *c, const uint8_t *data, size_t len);

@@ -11,7 +11,6 @@
 #include "server.h"
 #include "ws_handshake.h"
 
-#define CLIENT_MAX_MESSAGE (1u << 20)	/* subscriber messages are discarded; bound them anyway */
 
 static const char *status_text(int status)
 {
@@ -109,7 +108,6 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 		rc_http_respond(c, err == -ENOSPC ? 503 : 400, "text/plain", NULL, NULL, 0, true);
 		return;
 	}
-	c->ws = malloc(sizeof(*c->ws));
 	len = rc_ws_handshake_response(resp, sizeof(resp), accept);
 	/* RFC 6455 4.2.2: a client that offered subprotocols must get one of
 	 * them back. "ringcast" when offered, so that a token never comes back
@@ -126,14 +124,14 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 		len = n > 0 && (size_t)n < sizeof(resp) - (size_t)len + 2 ? len - 2 + n : -1;
 	}
 	out = len > 0 ? malloc((size_t)len) : NULL;
-	if (!c->ws || !out) {
+	if (!out) {
 		free(out);
 		if (ch)
 			rc_hub_release(&srv->hub, ch);
 		rc_conn_close(c);
 		return;
 	}
-	rc_ws_parser_init(c->ws, true, CLIENT_MAX_MESSAGE);
+	/* No parser yet: a subscriber between frames keeps none (conn.c). */
 	memcpy(out, resp, (size_t)len);
 	/* The 101 goes into the queue before the subscription starts, so it
 	 * precedes every frame. */

@@ -510,7 +510,7 @@ void rc_server_fini(struct rc_server *srv)
 		close(c->fd);
 		free(c->final_peer);
 		free(c->in);
-		free(c->ws);
+		free(c->wsin);
 		free(c->extra);
 		free(c->q.ents);
 		free(c->q.iov);

@@ -36,6 +36,17 @@ enum rc_conn_state {
 #define RC_WS_CMD_MAX 256	/* longest subscriber command */
 
 /* One accepted TCP connection. */
+/* A WebSocket connection's input state while a frame or a command is only
+ * partly read. Most of the time a subscriber is between frames and keeps
+ * none (an idle subscriber's memory is the point): its input is parsed with
+ * the server's scratch copy, which one loop on one thread may share, and only
+ * input that ends mid-frame leaves a copy in rc_conn.wsin. */
+struct rc_conn_wsin {
+	struct rc_ws_parser parser;
+	uint32_t cmd_len;		/* > RC_WS_CMD_MAX: too long, ignored */
+	uint8_t cmd[RC_WS_CMD_MAX];	/* a text message from the subscriber, being read */
+};
+
 struct rc_conn {
 	struct rc_server *srv;
 	struct rc_conn *prev, *next;	/* all connections, for timers and shutdown */
@@ -56,9 +67,7 @@ struct rc_conn {
 	struct rc_sub sub;		/* the subscription of /ws/<ch>, /stream/<ch>, /sse/<ch> */
 	struct rc_sub *extra;		/* more channels, by {"sub": ...} (RC_CONN_MAX_SUBS - 1) */
 	uint32_t nextra;
-	uint8_t cmd[RC_WS_CMD_MAX];	/* a text message from the subscriber, being read */
-	uint32_t cmd_len;		/* > RC_WS_CMD_MAX: too long, ignored */
-	struct rc_ws_parser *ws;	/* after the upgrade */
+	struct rc_conn_wsin *wsin;	/* WS: input that ended mid-frame, else NULL */
 	char *in;			/* HTTP: bytes of an incomplete request head */
 	uint32_t in_len;
 	uint64_t since_ms;		/* HTTP: start of the current request, or of the wait for
@@ -167,6 +176,7 @@ struct rc_server {
 	struct rc_bufring *ingest_ring;	/* group 0: UDP datagrams, fanned out in place */
 	struct rc_bufring *client_ring;	/* group 1: bytes from TCP clients */
 	struct rc_hub hub;
+	struct rc_conn_wsin ws_scratch;	/* input of connections that keep none (see above) */
 	struct rc_listener listener;
 	struct rc_listener tcp_listener;	/* --tcp publishers; fd -1 when not configured */
 	struct rc_publisher *publishers;

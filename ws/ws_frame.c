@@ -124,6 +124,12 @@ void rc_ws_parser_init(struct rc_ws_parser *p, bool server_side, uint64_t max_me
 	rc_utf8_init(&p->utf8);
 }
 
+bool rc_ws_parser_at_rest(const struct rc_ws_parser *p)
+{
+	/* Everything else is set again when the next frame or message starts. */
+	return p->state == ST_HEADER && p->hdr_have == 0 && !p->in_message;
+}
+
 /* XORs n bytes at d with the masking key, starting at payload offset pos.
  * Works a word at a time with the key rotated to pos: 8 is a multiple of 4,
  * so the same 8-byte key pattern repeats over the whole run. */

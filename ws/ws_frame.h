@@ -107,6 +107,13 @@ struct rc_ws_parser {
  * max_message: data messages longer than this give ERROR 1009. */
 void rc_ws_parser_init(struct rc_ws_parser *p, bool server_side, uint64_t max_message);
 
+/* True when p sits between messages: no frame begun, no fragmented message
+ * open, no close or error reported. Such a parser behaves exactly like one
+ * fresh from rc_ws_parser_init() with the same settings, so an owner of many
+ * quiet connections may keep no parser for them and start a fresh one when
+ * input arrives. */
+bool rc_ws_parser_at_rest(const struct rc_ws_parser *p);
+
 /* Consumes bytes from buf[0..len) until one event completes or the input runs
  * out, and returns how many bytes it consumed (possibly fewer than len: call
  * again with the rest). Masked payload is unmasked in place, which is why buf

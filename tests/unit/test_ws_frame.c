@@ -1108,3 +1108,83 @@ Test(ws_parse, errors_stop_parsing)
 	n += cframe(in + n, FIN | RC_WS_OP_TEXT, "never seen");
 	expect_log(true, MAX, in, n, "ERROR 1007 ");
 }
+
+/* ---- at rest ------------------------------------------------------------ */
+
+Test(ws_rest, where_the_parser_is_at_rest)
+{
+	struct rc_ws_parser p;
+	struct rc_ws_event ev;
+	uint8_t buf[64];
+	size_t n;
+
+	rc_ws_parser_init(&p, true, MAX);
+	cr_assert(rc_ws_parser_at_rest(&p), "fresh");
+	/* One header byte of a ping: a frame has begun. */
+	n = cframe(buf, FIN | RC_WS_OP_PING, "hi");
+	cr_assert_eq(rc_ws_parse(&p, buf, 1, &ev), 1);
+	cr_assert_not(rc_ws_parser_at_rest(&p), "inside a header");
+	cr_assert_eq(rc_ws_parse(&p, buf + 1, n - 2, &ev), n - 2);
+	cr_assert_not(rc_ws_parser_at_rest(&p), "inside a control payload");
+	cr_assert_eq(rc_ws_parse(&p, buf + n - 1, 1, &ev), 1);
+	cr_assert_eq(ev.type, RC_WS_EV_PING);
+	cr_assert(rc_ws_parser_at_rest(&p), "after a whole control frame");
+	/* The first fragment of a text message: between frames, not at rest. */
+	n = cframe(buf, RC_WS_OP_TEXT, "ab");
+	cr_assert_eq(rc_ws_parse(&p, buf, n, &ev), n);
+	cr_assert_eq(ev.type, RC_WS_EV_DATA);
+	cr_assert_not(rc_ws_parser_at_rest(&p), "a fragmented message is open");
+	n = cframe(buf, FIN | RC_WS_OP_CONT, "c");
+	cr_assert_eq(rc_ws_parse(&p, buf, n, &ev), n);
+	cr_assert(ev.fin);
+	cr_assert(rc_ws_parser_at_rest(&p), "after the last fragment");
+	/* Stopped parsers are never at rest: they must keep refusing input. */
+	n = cframe(buf, FIN | RC_WS_OP_CLOSE, "");
+	rc_ws_parse(&p, buf, n, &ev);
+	cr_assert_eq(ev.type, RC_WS_EV_CLOSE);
+	cr_assert_not(rc_ws_parser_at_rest(&p), "after a close");
+	rc_ws_parser_init(&p, true, MAX);
+	buf[0] = 0x83;	/* reserved opcode */
+	buf[1] = 0x80;
+	rc_ws_parse(&p, buf, 2, &ev);
+	cr_assert_eq(ev.type, RC_WS_EV_ERROR);
+	cr_assert_not(rc_ws_parser_at_rest(&p), "after an error");
+}
+
+/* An owner that drops a parser at rest and starts a fresh one on the next
+ * input (what the gateway does for idle subscribers) sees the same events,
+ * whatever the cuts. */
+Test(ws_rest, fresh_parser_at_rest_changes_nothing)
+{
+	static struct run whole, swapped;
+	uint8_t in[512];
+	size_t len = 0;
+
+	len += cframe(in + len, FIN | RC_WS_OP_PING, "p1");
+	len += cframe(in + len, RC_WS_OP_TEXT, "{\"sub\":");
+	len += cframe(in + len, FIN | RC_WS_OP_PONG, "");
+	len += cframe(in + len, FIN | RC_WS_OP_CONT, "\"x\"}");
+	len += cframe(in + len, FIN | RC_WS_OP_BINARY, "0123456789");
+	len += cframe(in + len, FIN | RC_WS_OP_CLOSE, "\x03\xe8" "bye");
+	run_init(&whole);
+	run_step(&whole, true, MAX, in, len, len);
+	for (size_t step = 1; step <= 7; step++) {
+		struct rc_ws_parser p;
+		size_t swaps = 0;
+
+		run_init(&swapped);
+		rc_ws_parser_init(&p, true, MAX);
+		for (size_t off = 0; off < len; off += step) {
+			if (rc_ws_parser_at_rest(&p)) {
+				rc_ws_parser_init(&p, true, MAX);
+				swaps++;
+			}
+			feed(&p, &swapped, in + off, len - off < step ? len - off : step);
+		}
+		cr_assert_str_eq(swapped.log, whole.log, "step %zu", step);
+		if (step == 1)
+			cr_assert_eq(swaps, 4, "at rest at the start and before the text, binary and close frames");
+		run_free(&swapped);
+	}
+	run_free(&whole);
+}
