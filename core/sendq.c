@@ -17,7 +17,7 @@ static struct rc_sendq_ent *ent_at(struct rc_sendq *q, uint32_t i)
 static void ent_release(struct rc_sendq *q, struct rc_sendq_ent *e)
 {
 	if (e->kind == RC_SENDQ_RING)
-		rc_bufring_unref(q->br, e->bid);
+		rc_bufring_unref(q->ctx->br, e->bid);
 	else if (e->kind == RC_SENDQ_SHARED)
 		rc_shmsg_unref((struct rc_shmsg *)(e->ptr - e->bid));
 	else if (e->kind == RC_SENDQ_HEAP)
@@ -30,20 +30,36 @@ static void pop_head(struct rc_sendq *q)
 	q->count--;
 }
 
+/* Frees the entry array unless it is the queue's own single slot. */
+static void free_ents(struct rc_sendq *q)
+{
+	if (q->ents != &q->one)
+		free(q->ents);
+	q->ents = NULL;
+	q->cap = 0;
+	q->head = 0;
+}
+
 static int grow(struct rc_sendq *q)
 {
-	uint32_t cap = q->cap ? q->cap * 2 : SENDQ_FIRST_CAP;
-	struct rc_sendq_ent *ents = malloc(cap * sizeof(*ents));
+	uint32_t cap = q->cap > 1 ? q->cap * 2 : q->cap ? SENDQ_FIRST_CAP : 1;
+	struct rc_sendq_ent *ents;
 
+	if (cap == 1) {
+		q->ents = &q->one;
+		q->cap = 1;
+		q->head = 0;
+		return 0;
+	}
+	ents = malloc(cap * sizeof(*ents));
 	if (!ents)
 		return -ENOMEM;
 	/* Unwrap the ring into the new array so head becomes 0. */
 	for (uint32_t i = 0; i < q->count; i++)
 		ents[i] = *ent_at(q, i);
-	free(q->ents);
+	free_ents(q);
 	q->ents = ents;
 	q->cap = cap;
-	q->head = 0;
 	return 0;
 }
 
@@ -60,9 +76,15 @@ struct rc_zc_send {
 	struct rc_sendq *q;
 	struct rc_bufring *br;
 	struct rc_sendq_stats *stats;
+	uint64_t since_ms;		/* when it was submitted */
 	size_t asked;
 	uint16_t bid;
 };
+
+bool rc_sendq_zc_stuck(const struct rc_sendq *q, uint64_t since_ms)
+{
+	return q->zc && q->zc->since_ms <= since_ms;
+}
 
 static void zc_complete(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
 {
@@ -100,36 +122,39 @@ static int flush_zc(struct rc_loop *loop, struct rc_sendq *q, struct rc_sendq_en
 
 	if (!zs)
 		return -ENOMEM;
-	*zs = (struct rc_zc_send){ .io = { .fn = zc_complete }, .q = q, .br = q->br,
-				   .stats = q->stats, .bid = e->bid, .asked = e->len - q->offset };
+	*zs = (struct rc_zc_send){ .io = { .fn = zc_complete }, .q = q, .br = q->ctx->br,
+				   .stats = q->ctx->stats, .bid = e->bid, .asked = e->len - q->offset,
+				   .since_ms = rc_loop_now_ms(loop) };
 	ret = rc_loop_send_zc(loop, &zs->io, q->fd, e->ptr + q->offset, e->len - q->offset, 0,
-			      q->br->fixed_index);
+			      zs->br->fixed_index);
 	if (ret < 0) {
 		free(zs);
 		return ret;
 	}
 	/* The kernel reads e's bytes until the notification: hold the buffer
 	 * for that long, whatever the queue does with the entry meanwhile. */
-	rc_bufring_ref(q->br, e->bid);
+	rc_bufring_ref(zs->br, e->bid);
 	q->zc = zs;
-	q->zc_since_ms = rc_loop_now_ms(loop);
-	if (q->stats)
-		q->stats->zc_sends++;
+	if (zs->stats)
+		zs->stats->zc_sends++;
 	return 0;
 }
 
-void rc_sendq_init(struct rc_sendq *q, struct rc_loop *loop, struct rc_bufring *br, int fd,
-		   const struct rc_sendq_ops *ops, struct rc_sendq_stats *stats)
+void rc_sendq_init(struct rc_sendq *q, const struct rc_sendq_ctx *ctx, int fd)
 {
 	*q = (struct rc_sendq){
 		.io = { .fn = sendq_complete },
 		.flush = { .fn = sendq_flush },
-		.loop = loop,
-		.br = br,
-		.ops = ops,
-		.stats = stats,
+		.ctx = ctx,
 		.fd = fd,
 	};
+}
+
+void rc_sendq_free(struct rc_sendq *q)
+{
+	free_ents(q);
+	free(q->vec);
+	q->vec = NULL;
 }
 
 static int push(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, uint8_t kind,
@@ -147,7 +172,7 @@ static int push(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, ui
 	q->count++;
 	q->queued_bytes += len;
 	if (!q->inflight)
-		rc_loop_defer(q->loop, &q->flush);
+		rc_loop_defer(q->ctx->loop, &q->flush);
 	return 0;
 }
 
@@ -156,7 +181,7 @@ int rc_sendq_push_ring(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t 
 	int ret = push(q, ptr, len, bid, RC_SENDQ_RING, counted ? 1 : 0);
 
 	if (ret == 0)
-		rc_bufring_ref(q->br, bid);
+		rc_bufring_ref(q->ctx->br, bid);
 	return ret;
 }
 
@@ -269,9 +294,9 @@ static void release_all(struct rc_sendq *q)
 			}
 			q->frames += whole;
 			q->discarded += e->msgs - whole;
-			if (q->stats) {
-				q->stats->frames += whole;
-				q->stats->discarded += e->msgs - whole;
+			if (q->ctx->stats) {
+				q->ctx->stats->frames += whole;
+				q->ctx->stats->discarded += e->msgs - whole;
 			}
 		}
 		q->offset = 0;
@@ -280,24 +305,14 @@ static void release_all(struct rc_sendq *q)
 	}
 	q->queued_bytes = 0;
 	q->offset = 0;
-	free(q->ents);
-	free(q->iov);
-	q->ents = NULL;
-	q->iov = NULL;
-	q->cap = 0;
-	q->head = 0;
+	rc_sendq_free(q);
 }
 
 void rc_sendq_trim(struct rc_sendq *q)
 {
 	if (q->count || q->inflight || q->zc)
 		return;
-	free(q->ents);
-	free(q->iov);
-	q->ents = NULL;
-	q->iov = NULL;
-	q->cap = 0;
-	q->head = 0;
+	rc_sendq_free(q);
 }
 
 void rc_sendq_kill(struct rc_sendq *q)
@@ -325,10 +340,10 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 	/* At most one zero-copy send per socket awaits its notification: a
 	 * peer that stops reading then pins one buffer, not a socket buffer's
 	 * worth of them. Later frames are copied until the notification. */
-	if (q->zc_min && !q->zc && q->br && q->br->fixed_index >= 0) {
+	if (q->ctx->zc_min && !q->zc && q->ctx->br && q->ctx->br->fixed_index >= 0) {
 		struct rc_sendq_ent *e = ent_at(q, 0);
 
-		if (e->kind == RC_SENDQ_RING && e->len - q->offset >= q->zc_min &&
+		if (e->kind == RC_SENDQ_RING && e->len - q->offset >= q->ctx->zc_min &&
 		    flush_zc(loop, q, e) == 0) {
 			q->inflight = 1;
 			q->inflight_since_ms = rc_loop_now_ms(loop);
@@ -336,7 +351,7 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 		}
 	}
 	/* From here the kernel reads the entries' memory (and for sendmsg the
-	 * msghdr and iovec array, both kept in q) until sendq_complete() runs;
+	 * msghdr and iovec array in q->vec) until sendq_complete() runs;
 	 * the entries keep their buffer references meanwhile. One entry (a
 	 * fan-out batch, an HTTP answer) goes out with a plain send: the kernel
 	 * then copies no msghdr and imports no iovec, and a queue that never
@@ -351,9 +366,9 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 		q->inflight_since_ms = rc_loop_now_ms(loop);
 		return;
 	}
-	if (!q->iov) {
-		q->iov = malloc(RC_SENDQ_IOV_MAX * sizeof(*q->iov));
-		if (!q->iov) {
+	if (!q->vec) {
+		q->vec = malloc(sizeof(*q->vec));
+		if (!q->vec) {
 			ret = -ENOMEM;
 			goto fail;
 		}
@@ -361,14 +376,14 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 	for (uint32_t i = 0; i < n; i++) {
 		struct rc_sendq_ent *e = ent_at(q, i);
 
-		q->iov[i].iov_base = e->ptr;
-		q->iov[i].iov_len = e->len;
+		q->vec->iov[i].iov_base = e->ptr;
+		q->vec->iov[i].iov_len = e->len;
 	}
 	/* Resume a short write exactly where the kernel stopped. */
-	q->iov[0].iov_base = (uint8_t *)q->iov[0].iov_base + q->offset;
-	q->iov[0].iov_len -= q->offset;
-	q->msg = (struct msghdr){ .msg_iov = q->iov, .msg_iovlen = n };
-	ret = rc_loop_sendmsg(loop, &q->io, q->fd, &q->msg, 0);
+	q->vec->iov[0].iov_base = (uint8_t *)q->vec->iov[0].iov_base + q->offset;
+	q->vec->iov[0].iov_len -= q->offset;
+	q->vec->msg = (struct msghdr){ .msg_iov = q->vec->iov, .msg_iovlen = n };
+	ret = rc_loop_sendmsg(loop, &q->io, q->fd, &q->vec->msg, 0);
 	if (ret < 0)
 		goto fail;
 	q->inflight = n;
@@ -377,7 +392,7 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 fail:
 	q->dead = true;
 	release_all(q);
-	q->ops->on_error(q, ret);
+	q->ctx->ops->on_error(q, ret);
 }
 
 static void sendq_complete(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
@@ -399,10 +414,13 @@ static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked)
 {
 	size_t sent;
 
+	const struct rc_sendq_ops *ops = q->ctx->ops;
+	struct rc_sendq_stats *stats = q->ctx->stats;
+
 	q->inflight = 0;
 	RC_PROBE3(send_complete, q->fd, res, asked);
-	if (q->stats)
-		q->stats->sends++;
+	if (stats)
+		stats->sends++;
 	if (res <= 0) {
 		/* 0 bytes for a non-empty send means the peer is gone, like
 		 * -EPIPE; either way the entries are the app's again. */
@@ -411,15 +429,15 @@ static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked)
 		q->dead = true;
 		release_all(q);
 		if (!was_dead)
-			q->ops->on_error(q, res < 0 ? res : -EPIPE);
-		else if (q->ops->on_drained)
-			q->ops->on_drained(q);
+			ops->on_error(q, res < 0 ? res : -EPIPE);
+		else if (ops->on_drained)
+			ops->on_drained(q);
 		return;
 	}
 	sent = (size_t)res;
 	q->sent_bytes += sent;
-	if (sent < asked && q->stats)
-		q->stats->short_sends++;
+	if (sent < asked && stats)
+		stats->short_sends++;
 	q->queued_bytes -= sent;
 	while (sent && q->count) {
 		struct rc_sendq_ent *e = ent_at(q, 0);
@@ -432,9 +450,9 @@ static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked)
 		sent -= left;
 		if (e->msgs) {
 			q->frames += e->msgs;
-			if (q->stats) {
-				q->stats->frames += e->msgs;
-				q->stats->bytes += e->len;
+			if (stats) {
+				stats->frames += e->msgs;
+				stats->bytes += e->len;
 			}
 		}
 		ent_release(q, e);
@@ -443,12 +461,12 @@ static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked)
 	}
 	if (q->dead) {
 		release_all(q);
-		if (q->ops->on_drained)
-			q->ops->on_drained(q);
+		if (ops->on_drained)
+			ops->on_drained(q);
 		return;
 	}
 	if (q->count)
-		rc_loop_defer(q->loop, &q->flush);
-	else if (q->ops->on_drained)
-		q->ops->on_drained(q);
+		rc_loop_defer(q->ctx->loop, &q->flush);
+	else if (ops->on_drained)
+		ops->on_drained(q);
 }

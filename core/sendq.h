@@ -59,43 +59,63 @@ struct rc_sendq_ops {
 	void (*on_drained)(struct rc_sendq *q);
 };
 
-struct rc_sendq {
-	struct rc_io io;		/* the in-flight sendmsg */
-	struct rc_deferred flush;	/* end-of-turn submission */
+/* What the queues of one kind of owner share (one per server and kind). Kept
+ * out of the queue itself because a server may hold tens of thousands of
+ * queues, most of them idle. Must outlive every queue that points at it. */
+struct rc_sendq_ctx {
 	struct rc_loop *loop;
-	struct rc_bufring *br;
+	struct rc_bufring *br;		/* the ring RING entries point into; may be NULL */
 	const struct rc_sendq_ops *ops;
-	struct rc_sendq_stats *stats;
-	int fd;
-	bool dead;			/* no more sends: error seen or killed */
-	uint32_t inflight;		/* entries covered by the in-flight sendmsg; 0 = none */
-	uint32_t offset;		/* bytes of the head entry already sent */
-	uint32_t head, count, cap;	/* ring of entries */
+	struct rc_sendq_stats *stats;	/* may be NULL */
+	uint32_t zc_min;		/* entries this long go out with SEND_ZC; 0 = never */
+};
+
+/* The msghdr and iovec array of a gathered send. The kernel reads them
+ * until the send's completion, so they live on the heap, not on a stack; a
+ * queue allocates them only the first time it sends more than one entry at
+ * once, and gives them back when it is idle (rc_sendq_trim). */
+struct rc_sendq_vec {
+	struct msghdr msg;
+	struct iovec iov[RC_SENDQ_IOV_MAX];
+};
+
+struct rc_sendq {
+	struct rc_io io;		/* the in-flight send */
+	struct rc_deferred flush;	/* end-of-turn submission */
+	const struct rc_sendq_ctx *ctx;
+	struct rc_sendq_ent *ents;	/* ring of entries: &one or a heap array */
+	struct rc_sendq_vec *vec;	/* NULL until a gathered send */
+	struct rc_zc_send *zc;		/* zero-copy send in flight or awaiting its notification */
 	size_t queued_bytes;		/* unsent bytes, in flight included */
 	uint64_t sent_bytes;		/* bytes written to the socket so far */
 	uint64_t frames;		/* counted entries fully sent (this queue's delivered frames) */
 	uint64_t discarded;		/* counted entries released unsent when the queue died */
 	uint64_t inflight_since_ms;
-	uint32_t zc_min;		/* entries this long go out with SEND_ZC; 0 = never */
-	struct rc_zc_send *zc;		/* zero-copy send in flight or awaiting its notification */
-	uint64_t zc_since_ms;		/* when it was submitted */
-	struct rc_sendq_ent *ents;
-	/* Kernel-visible while a send is in flight: msg and iov are read by the
-	 * kernel until the completion, so they live here, not on a stack. */
-	struct msghdr msg;
-	struct iovec *iov;
+	uint32_t inflight;		/* entries covered by the in-flight send; 0 = none */
+	uint32_t offset;		/* bytes of the head entry already sent */
+	uint32_t head, count, cap;	/* ring of entries */
+	int fd;
+	bool dead;			/* no more sends: error seen or killed */
+	/* Room for one entry, so that a queue that holds one entry at a time
+	 * (an idle subscriber's pong, one fan-out batch per turn) never
+	 * allocates an array. */
+	struct rc_sendq_ent one;
 };
 
-/* Zero-copy sends. When q->zc_min is set and the ring was registered with
+/* Zero-copy sends. When ctx->zc_min is set and the ring was registered with
  * rc_bufring_register_fixed(), a ring entry of at least zc_min bytes at the
  * head of the queue is sent alone with SEND_ZC from the registered slab. The
  * kernel may read those bytes until its notification CQE, possibly after the
  * send's own completion, so each zero-copy send holds one more reference on
  * its buffer until the notification arrives. */
 
-/* Prepares q for fd. Allocates nothing until the first push. */
-void rc_sendq_init(struct rc_sendq *q, struct rc_loop *loop, struct rc_bufring *br, int fd,
-		   const struct rc_sendq_ops *ops, struct rc_sendq_stats *stats);
+/* Prepares q for fd, sharing ctx. Allocates nothing until a second entry is
+ * queued behind a first one. */
+void rc_sendq_init(struct rc_sendq *q, const struct rc_sendq_ctx *ctx, int fd);
+
+/* Frees what q holds without sending or counting anything: for an owner torn
+ * down together with its loop (nothing of q is in the kernel any more). */
+void rc_sendq_free(struct rc_sendq *q);
 
 /* Queues len bytes at ptr inside ring buffer bid and takes a reference on
  * it, dropped when the bytes are sent or discarded. counted: a data frame
@@ -111,8 +131,9 @@ int rc_sendq_push_shared(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, u
 			 uint8_t msgs);
 
 /* Frees the entry array and the iovec array of an idle queue (nothing
- * queued or in flight); the next push allocates them again. For the owner's
- * timer: an idle subscriber then costs no queue memory (about 1.3 KiB). */
+ * queued or in flight); the next push allocates them again if it needs them.
+ * For the owner's timer: an idle subscriber then costs no queue memory
+ * beyond struct rc_sendq (the arrays are up to 1.3 KiB). */
 void rc_sendq_trim(struct rc_sendq *q);
 
 /* Queues a malloc'd block; the queue owns it from now on, even on failure. */
@@ -137,10 +158,7 @@ uint32_t rc_sendq_pending(const struct rc_sendq *q);
 
 /* True while the kernel holds a buffer for a zero-copy send of this queue
  * since before `since_ms` (a peer that reads nothing keeps it for ever). */
-static inline bool rc_sendq_zc_stuck(const struct rc_sendq *q, uint64_t since_ms)
-{
-	return q->zc && q->zc_since_ms <= since_ms;
-}
+bool rc_sendq_zc_stuck(const struct rc_sendq *q, uint64_t since_ms);
 
 /* True while a sendmsg is in flight (the owner must not be freed). */
 static inline bool rc_sendq_busy(const struct rc_sendq *q)

@@ -32,7 +32,7 @@ static void conn_send_error(struct rc_sendq *q, int err);
 static void conn_drained(struct rc_sendq *q);
 static void conn_evict(struct rc_sub *s, enum rc_drop_reason reason);
 
-static const struct rc_sendq_ops conn_sendq_ops = {
+const struct rc_sendq_ops rc_conn_sendq_ops = {
 	.on_error = conn_send_error,
 	.on_drained = conn_drained,
 };
@@ -111,11 +111,9 @@ void rc_conn_accept(struct rc_server *srv, int fd)
 	c->reap.fn = conn_reap;
 	c->since_ms = rc_loop_now_ms(srv->loop);
 	c->accepted_ms = c->since_ms;
-	rc_sendq_init(&c->q, srv->loop, srv->ingest_ring, fd, &conn_sendq_ops,
-		      &srv->hub.stats.send);
+	rc_sendq_init(&c->q, &srv->conn_sendq, fd);
 	c->sub.q = &c->q;
 	c->sub.owner = c;
-	c->q.zc_min = srv->cfg.zc_min;
 	c->sub.max_queue = srv->cfg.max_queue;
 	c->sub.policy = srv->cfg.slow;
 	c->sub.evict = conn_evict;

@@ -377,6 +377,14 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 	srv->hub.batch_max_frame = srv->cfg.batch_max;
 	if (srv->cfg.zc_min && srv->cfg.zc_min <= srv->hub.batch_max_frame)
 		srv->hub.batch_max_frame = srv->cfg.zc_min - 1;
+	/* Shared by every connection's send queue (publishers' answers are
+	 * counted apart from fan-out and never zero-copy). */
+	srv->conn_sendq = (struct rc_sendq_ctx){ .loop = srv->loop, .br = srv->ingest_ring,
+						 .ops = &rc_conn_sendq_ops,
+						 .stats = &srv->hub.stats.send,
+						 .zc_min = srv->cfg.zc_min };
+	srv->pub_sendq = (struct rc_sendq_ctx){ .loop = srv->loop, .br = srv->ingest_ring,
+						.ops = &rc_publisher_sendq_ops };
 
 	/* libcrypto initialises itself on first use (about 2 MB of code and
 	 * tables): do it now, with a check of RFC 6455's sample key, rather
@@ -512,8 +520,7 @@ void rc_server_fini(struct rc_server *srv)
 		free(c->in);
 		free(c->wsin);
 		free(c->extra);
-		free(c->q.ents);
-		free(c->q.iov);
+		rc_sendq_free(&c->q);
 		free(c);
 	}
 	for (size_t i = 0; i < srv->ningest; i++) {
@@ -532,8 +539,7 @@ void rc_server_fini(struct rc_server *srv)
 		if (p->ch)
 			rc_hub_release(&srv->hub, p->ch);
 		close(p->fd);
-		free(p->q.ents);
-		free(p->q.iov);
+		rc_sendq_free(&p->q);
 		free(p);
 	}
 	if (srv->listener.fd >= 0)

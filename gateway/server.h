@@ -177,6 +177,8 @@ struct rc_server {
 	struct rc_bufring *client_ring;	/* group 1: bytes from TCP clients */
 	struct rc_hub hub;
 	struct rc_conn_wsin ws_scratch;	/* input of connections that keep none (see above) */
+	struct rc_sendq_ctx conn_sendq;	/* what every connection's send queue shares */
+	struct rc_sendq_ctx pub_sendq;	/* what every TCP publisher's send queue shares */
 	struct rc_listener listener;
 	struct rc_listener tcp_listener;	/* --tcp publishers; fd -1 when not configured */
 	struct rc_publisher *publishers;
@@ -214,6 +216,9 @@ void rc_server_fini(struct rc_server *srv);
 /* Takes ownership of an accepted socket. */
 void rc_conn_accept(struct rc_server *srv, int fd);
 
+/* What a connection's send queue does on an error or once it drained. */
+extern const struct rc_sendq_ops rc_conn_sendq_ops;
+
 /* Starts the WebSocket closing handshake with code (1001 on shutdown). */
 void rc_conn_ws_close(struct rc_conn *c, uint16_t code);
 
@@ -237,6 +242,9 @@ void rc_conn_report_final(struct rc_conn *c);
 
 /* Takes ownership of a socket accepted on the --tcp listener. */
 void rc_publisher_accept(struct rc_server *srv, int fd);
+
+/* What a TCP publisher's send queue does on an error or once it drained. */
+extern const struct rc_sendq_ops rc_publisher_sendq_ops;
 
 /* Shuts a publisher down; it is freed when its operations finish. */
 void rc_publisher_close(struct rc_publisher *p);

@@ -22,7 +22,7 @@ static void pub_reap(struct rc_loop *loop, struct rc_deferred *d);
 static void pub_send_error(struct rc_sendq *q, int err);
 static void pub_drained(struct rc_sendq *q);
 
-static const struct rc_sendq_ops pub_sendq_ops = {
+const struct rc_sendq_ops rc_publisher_sendq_ops = {
 	.on_error = pub_send_error,
 	.on_drained = pub_drained,
 };
@@ -60,7 +60,7 @@ void rc_publisher_accept(struct rc_server *srv, int fd)
 	p->reap.fn = pub_reap;
 	p->since_ms = rc_loop_now_ms(srv->loop);
 	p->accepted_ms = p->since_ms;
-	rc_sendq_init(&p->q, srv->loop, srv->ingest_ring, fd, &pub_sendq_ops, NULL);
+	rc_sendq_init(&p->q, &srv->pub_sendq, fd);
 	if (arm_recv(p) < 0) {
 		close(fd);
 		free(p);

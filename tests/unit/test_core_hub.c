@@ -33,6 +33,7 @@ static struct rc_loop *loop;
 static struct rc_bufring *br;
 static struct rc_hub hub;
 static struct rc_sendq_stats stats;
+static struct rc_sendq_ctx qctx;
 static struct sub subs[NSUBS];
 static struct rc_timer poll_timer;
 static int polls;
@@ -88,13 +89,14 @@ static void setup(void)
 	hub.stats.send = (struct rc_sendq_stats){ 0 };
 	poll_timer.io.fn = poll_peers;
 	polls = 0;
+	qctx = (struct rc_sendq_ctx){ .loop = loop, .ops = &ops, .stats = &stats };
 	for (int i = 0; i < NSUBS; i++) {
 		int sv[2];
 
 		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 		fcntl(sv[1], F_SETFL, O_NONBLOCK);
 		subs[i].peer = sv[1];
-		rc_sendq_init(&subs[i].q, loop, NULL, sv[0], &ops, &stats);
+		rc_sendq_init(&subs[i].q, &qctx, sv[0]);
 		subs[i].s = (struct rc_sub){ .q = &subs[i].q, .owner = &subs[i], .kind = RC_SUB_WS,
 					     .max_queue = 1 << 20, .policy = RC_SLOW_DROP,
 					     .evict = on_evict };

@@ -14,6 +14,7 @@
 struct fixture {
 	struct rc_loop *loop;
 	struct rc_sendq q;
+	struct rc_sendq_ctx ctx;
 	struct rc_sendq_stats stats;
 	struct rc_timer poll;
 	int peer;
@@ -85,7 +86,8 @@ static void setup(void)
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	fx.peer = sv[1];
 	fx.poll.io.fn = poll_peer;
-	rc_sendq_init(&fx.q, fx.loop, NULL, sv[0], &ops, &fx.stats);
+	fx.ctx = (struct rc_sendq_ctx){ .loop = fx.loop, .ops = &ops, .stats = &fx.stats };
+	rc_sendq_init(&fx.q, &fx.ctx, sv[0]);
 }
 
 static void teardown(void)
@@ -197,4 +199,37 @@ Test(core_sendq, peer_gone_reports_error_once)
 	cr_assert(fx.q.dead);
 	cr_assert_eq(fx.q.queued_bytes, 0);
 	cr_assert_eq(rc_sendq_push_heap(&fx.q, pattern(10, 1), 10), -EPIPE);
+}
+
+/* A queue that holds one entry at a time uses its own slot; a second entry
+ * behind the first moves both into an array, in order, and an idle queue
+ * gives the array back. */
+Test(core_sendq, one_entry_needs_no_array)
+{
+	static const uint8_t a[] = "first-", b[] = "second-", c[] = "third";
+	size_t total = 0;
+
+	cr_assert_eq(rc_sendq_push_static(&fx.q, a, 6), 0);
+	total += 6;
+	cr_assert(fx.q.ents == &fx.q.one, "one entry lives in the queue itself");
+	cr_assert_eq(fx.q.cap, 1);
+	run_until_received(total);
+	cr_assert_eq(fx.q.count, 0);
+	cr_assert(fx.q.ents == &fx.q.one);
+	cr_assert_eq(rc_sendq_push_static(&fx.q, b, 7), 0);
+	cr_assert_eq(rc_sendq_push_static(&fx.q, c, 5), 0);
+	total += 12;
+	cr_assert(fx.q.ents != &fx.q.one, "two entries need the array");
+	cr_assert_geq(fx.q.cap, 2);
+	run_until_received(total);
+	cr_assert_eq(fx.got_len, total);
+	cr_assert_eq(memcmp(fx.got, "first-second-third", total), 0);
+	rc_sendq_trim(&fx.q);
+	cr_assert_null(fx.q.ents);
+	cr_assert_null(fx.q.vec);
+	cr_assert_eq(fx.q.cap, 0);
+	cr_assert_eq(rc_sendq_push_static(&fx.q, a, 6), 0);
+	cr_assert(fx.q.ents == &fx.q.one, "after a trim the slot serves again");
+	run_until_received(total + 6);
+	cr_assert_eq(fx.errors, 0);
 }
