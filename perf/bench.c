@@ -394,6 +394,9 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		}
 		hostport_format(&c->ws_addr, c->ws_host, sizeof(c->ws_host));
 	}
+	/* --pub-ws publishers go where the subscribers do. */
+	memcpy(&c->pub_addr, &c->ws_addr, sizeof(c->ws_addr));
+	c->pub_addr_len = c->ws_addr_len;
 	/* Every UDP destination is the gateway host with the channel's port. */
 	for (unsigned i = 0; i < channels; i++) {
 		uint16_t port = ((struct sockaddr_in *)&c->udp_addr[i])->sin_port;
@@ -731,8 +734,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringcast-bench: UDP socket: %s\n", strerror(-err));
 		goto fail;
 	}
-	if (c->pub_ws != NULL && bench_wspub_open(b) < 0)
-		goto fail;	/* said why */
+	if (c->pub_ws != NULL) {
+		if (bench_pub_open(b, &bench_wspub_ops) < 0)
+			goto fail;	/* said why */
+		fprintf(stderr, "ringcast-bench: %u WebSocket publisher%s open (%s<channel>)\n",
+			c->nchannels, c->nchannels == 1 ? "" : "s", c->pub_ws);
+	}
 
 	err = bench_connect_all(b);
 	if (b->failed > 0)
@@ -789,7 +796,7 @@ out:
 	if (b->conns != NULL)
 		bench_conns_close_all(b);
 	bench_sender_free(b);
-	bench_wspub_close(b);
+	bench_pub_close(b);
 	if (b->epfd >= 0)
 		close(b->epfd);
 	free(b->conns);
