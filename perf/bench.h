@@ -22,9 +22,17 @@
 #define BENCH_PORTS_PER_SRC 20000	/* stay well inside one address's ephemeral range */
 #define BENCH_PUB_PATH_MAX 64		/* --pub-ws path prefix, bytes */
 #define BENCH_PUB_BACKLOG (4u << 20)	/* unsent bytes per publisher before holding back */
-/* epoll data of a publisher connection (--pub-ws): this bit | channel index
- * (subscribers use their index, which never reaches it). */
+/* epoll data of a publisher connection (--pub-ws, --pub-tcp): this bit |
+ * channel index (subscribers use their index, which never reaches it). */
 #define BENCH_PUB_TAG (UINT64_C(1) << 63)
+#define BENCH_PUB_LINE_MAX 128	/* a text line the server may send a --pub-tcp publisher */
+
+/* How messages reach the server. */
+enum bench_pub_kind {
+	BENCH_PUB_UDP,		/* --udp-port(s): datagrams */
+	BENCH_PUB_WS,		/* --pub-ws: WebSocket frames */
+	BENCH_PUB_TCP,		/* --pub-tcp: ringcast's framed TCP ingest */
+};
 
 struct bench_config {
 	struct sockaddr_storage ws_addr;	/* WebSocket server */
@@ -53,9 +61,11 @@ struct bench_config {
 	double connect_timeout;		/* seconds for the whole connect phase */
 	double settle;			/* seconds between last handshake and first send */
 	bool tagged;			/* join a second channel: ringcast's labelled frames */
+	enum bench_pub_kind pub_kind;
 	const char *pub_ws;		/* --pub-ws PREFIX: publish over WebSocket to
-					 * PREFIX<channel> on the server; NULL = UDP */
-	struct sockaddr_storage pub_addr;	/* where publisher connections go */
+					 * PREFIX<channel> on the server; else NULL */
+	struct sockaddr_storage pub_addr;	/* where publisher connections go:
+						 * HOST:WSPORT, or HOST:PORT of --pub-tcp */
 	socklen_t pub_addr_len;
 };
 
@@ -137,16 +147,23 @@ struct bench_sender {
 	uint64_t rr;			/* global round-robin position over channels */
 };
 
-/* One publisher connection (--pub-ws), one per channel, that sends each
- * message as one frame. Frames wait in `out` when the socket is full, up to
- * BENCH_PUB_BACKLOG bytes; past that the sender holds back. What the frames
- * and the opening exchange look like is up to the kind's bench_pub_ops. */
+/* One publisher connection (--pub-ws, --pub-tcp), one per channel, that
+ * sends each message as one frame. Frames wait in `out` when the socket is
+ * full, up to BENCH_PUB_BACKLOG bytes; past that the sender holds back. What
+ * the frames and the opening exchange look like is up to the kind's
+ * bench_pub_ops. */
 struct bench_pub {
 	int fd;				/* -1 once closed */
 	bool want_out;			/* EPOLLOUT armed */
 	uint8_t *out;
 	size_t off, len, cap;		/* unsent bytes are out[off..len) */
-	struct rc_ws_parser parser;	/* the server's replies, read and dropped */
+	union {				/* the server's replies, by kind */
+		struct rc_ws_parser ws;
+		struct {
+			char buf[BENCH_PUB_LINE_MAX];
+			size_t len;
+		} line;
+	} rx;
 };
 
 struct bench;
@@ -194,7 +211,8 @@ struct bench {
 	uint64_t last_rx_ns;
 	struct hist *lat;
 	struct bench_sender tx;
-	struct bench_pub *pubs;		/* cfg.nchannels entries with --pub-ws, else NULL */
+	struct bench_pub *pubs;		/* cfg.nchannels entries with --pub-ws or
+					 * --pub-tcp, else NULL */
 	const struct bench_pub_ops *pub_ops;	/* their kind */
 	bool sending;			/* publishing phase: bench_poll interleaves sends */
 	uint8_t *rx_buf;
@@ -274,6 +292,13 @@ void bench_pub_close(struct bench *b);
 /* --pub-ws: WebSocket upgrade to PREFIX<channel>, one masked binary frame
  * per message, pings answered, other replies dropped. */
 extern const struct bench_pub_ops bench_wspub_ops;
+
+/* bench_tcppub.c */
+
+/* --pub-tcp: ringcast's TCP ingest, "PUB <channel> framed" answered by "OK",
+ * then a 4-byte big-endian length before each message. An "ERR" answer
+ * fails the opening; an ERR line later closes the publisher, naming it. */
+extern const struct bench_pub_ops bench_tcppub_ops;
 
 /* bench_report.c */
 

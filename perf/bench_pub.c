@@ -1,11 +1,12 @@
 /* ringcast-bench publisher connections: one TCP connection per channel that
- * carries each benchmark message as one frame (--pub-ws), instead of UDP.
+ * carries each benchmark message as one frame (--pub-ws, --pub-tcp), instead
+ * of UDP.
  *
  * This part is what every kind shares: dialling, the per-connection output
  * buffer with its BENCH_PUB_BACKLOG bound, nonblocking writes from the epoll
  * loop, reading and closing. The opening exchange, the framing and the
  * meaning of the server's replies belong to the kind (struct bench_pub_ops,
- * bench_wspub.c). The payload is the same as in a UDP datagram (sequence
+ * bench_wspub.c, bench_tcppub.c). The payload is the same as in a UDP datagram (sequence
  * number and send time first), so loss, order and latency are measured the
  * same way; the publish path then includes a TCP hop and the server's
  * parsing, which a UDP publish does not, so figures taken this way compare

@@ -1,5 +1,6 @@
 /* ringcast-bench publisher: paced, batched sendmmsg over one UDP socket (or,
- * with --pub-ws, frames on one connection per channel: bench_pub.c).
+ * with --pub-ws or --pub-tcp, frames on one connection per channel:
+ * bench_pub.c).
  *
  * The schedule is "message k is due at start + k/rate". Each tick sends what
  * has fallen due, in one sendmmsg, so millions of messages per second cost a
@@ -102,7 +103,7 @@ static uint64_t due_time(const struct bench_sender *s, uint64_t slot)
 	return s->start_ns + (uint64_t)((double)slot * 1e9 / s->rate);
 }
 
-/* --pub-ws: queues the n stamped messages as frames on their channels'
+/* --pub-ws, --pub-tcp: queues the n stamped messages as frames on their channels'
  * publisher connections, then writes each touched one once. Returns how
  * many were queued: a prefix, as with sendmmsg. *dead is set when the first
  * message not queued met a closed publisher (it never would be). */

@@ -62,7 +62,7 @@ static int ws_handshake(struct bench *b, unsigned ch, int fd, const char **what)
 	ssize_t w;
 	int n, err;
 
-	rc_ws_parser_init(&p->parser, false, REPLY_MAX);
+	rc_ws_parser_init(&p->rx.ws, false, REPLY_MAX);
 	n = snprintf(req, sizeof(req),
 		     "GET %s%s HTTP/1.1\r\n"
 		     "Host: %s\r\n"
@@ -123,7 +123,7 @@ static int ws_handshake(struct bench *b, unsigned ch, int fd, const char **what)
 		/* Early replies are dropped like later ones; bounded by the
 		 * bytes present, each pass consuming at least one. */
 		while (off < have) {
-			size_t used = rc_ws_parse(&p->parser, (uint8_t *)resp + off, have - off, &ev);
+			size_t used = rc_ws_parse(&p->rx.ws, (uint8_t *)resp + off, have - off, &ev);
 
 			if (used == 0)
 				break;
@@ -148,7 +148,7 @@ static void ws_input(struct bench *b, unsigned ch, uint8_t *data, size_t len)
 	/* Each event consumes at least one byte or ends the loop. */
 	while (off < len && p->fd >= 0) {
 		struct rc_ws_event ev;
-		size_t used = rc_ws_parse(&p->parser, data + off, len - off, &ev);
+		size_t used = rc_ws_parse(&p->rx.ws, data + off, len - off, &ev);
 		char what[48];
 
 		off += used;
