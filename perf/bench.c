@@ -40,6 +40,7 @@ static void usage_short(FILE *f)
 {
 	fprintf(f, "usage: ringcast-bench --port WSPORT\n"
 		   "                      --udp-port PORT | --udp-ports P0,P1,... | --pub-ws PREFIX\n"
+		   "                      | --pub-tcp PORT\n"
 		   "                      [--host HOST] [-n SUBSCRIBERS] [--channels K | --channel NAME]\n"
 		   "                      [--rate MSG/S] [--duration SEC] [--size BYTES] [--drain SEC]\n"
 		   "                      [--ramp [--step-duration SEC]] [--server-pid PID]\n"
@@ -55,15 +56,17 @@ static void usage_long(void)
 	       "\n"
 	       "DESCRIPTION\n"
 	       "    Opens SUBSCRIBERS WebSocket connections to ws://HOST:WSPORT/ws/<channel>,\n"
-	       "    then publishes UDP datagrams (with --pub-ws: WebSocket frames) to the\n"
-	       "    gateway at a fixed rate and counts what every subscriber receives. Each\n"
-	       "    payload starts with a big-endian u64 sequence number (per channel) and a\n"
-	       "    big-endian u64 CLOCK_MONOTONIC send time in ns; latency is receive time\n"
-	       "    minus send time (same host).\n"
+	       "    then publishes UDP datagrams (with --pub-ws: WebSocket frames, with\n"
+	       "    --pub-tcp: framed TCP messages) to the gateway at a fixed rate and\n"
+	       "    counts what every subscriber receives. Each payload starts with a\n"
+	       "    big-endian u64 sequence number (per channel) and a big-endian u64\n"
+	       "    CLOCK_MONOTONIC send time in ns; latency is receive time minus send time\n"
+	       "    (same host).\n"
 	       "    Runs in one thread with epoll; its own CPU use is reported.\n"
 	       "\n"
 	       "OPTIONS\n"
-	       "    --host HOST            gateway address for WebSocket and UDP (default 127.0.0.1)\n"
+	       "    --host HOST            gateway address for WebSocket, UDP and TCP (default\n"
+	       "                           127.0.0.1)\n"
 	       "    --port PORT            WebSocket (HTTP) port, required\n"
 	       "    --udp-port PORT        UDP ingest port of the single channel\n"
 	       "    --udp-ports P0,P1,...  one UDP port per channel, in channel order\n"
@@ -73,10 +76,17 @@ static void usage_long(void)
 	       "                           /, e.g. /pub/), each message one masked binary frame\n"
 	       "                           with the same payload; the server's replies are\n"
 	       "                           read and dropped\n"
+	       "    --pub-tcp PORT         publish over ringcast's TCP ingest (ringcast --tcp)\n"
+	       "                           instead of UDP: one connection per channel to\n"
+	       "                           HOST:PORT, opened with 'PUB <channel> framed' and\n"
+	       "                           publishing only after ringcast's 'OK' (an 'ERR ...'\n"
+	       "                           answer ends the tool with exit 1, showing it); each\n"
+	       "                           message one framed message (4-byte big-endian\n"
+	       "                           length, then the same payload)\n"
 	       "    -n, --subscribers N    WebSocket subscribers (default 100, max %d)\n"
 	       "    --channels K           spread subscribers round-robin over channels\n"
 	       "                           bench0..bench<K-1> (default 1); needs --udp-ports\n"
-	       "                           (or --pub-ws) when K > 1\n"
+	       "                           (or --pub-ws, --pub-tcp) when K > 1\n"
 	       "    --channel NAME         use one channel named NAME (default bench0)\n"
 	       "    --tagged               each subscriber also joins a silent channel, so ringcast\n"
 	       "                           labels every message (the cost of labelling)\n"
@@ -160,7 +170,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		O_TAGGED = 250,
 		O_HOST = 256, O_PORT, O_UDP_PORT, O_UDP_PORTS, O_CHANNELS, O_CHANNEL, O_SRC,
 		O_RATE, O_DURATION, O_SIZE, O_DRAIN, O_JSON, O_RAMP, O_STEP, O_FACTOR, O_REFINE,
-		O_MAXLOSS, O_MAXP99, O_PID, O_PAR, O_CTIMEOUT, O_SETTLE, O_PUB_WS,
+		O_MAXLOSS, O_MAXP99, O_PID, O_PAR, O_CTIMEOUT, O_SETTLE, O_PUB_WS, O_PUB_TCP,
 	};
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, O_HOST },
@@ -168,6 +178,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		{ "udp-port", required_argument, NULL, O_UDP_PORT },
 		{ "udp-ports", required_argument, NULL, O_UDP_PORTS },
 		{ "pub-ws", required_argument, NULL, O_PUB_WS },
+		{ "pub-tcp", required_argument, NULL, O_PUB_TCP },
 		{ "subscribers", required_argument, NULL, 'n' },
 		{ "channels", required_argument, NULL, O_CHANNELS },
 		{ "channel", required_argument, NULL, O_CHANNEL },
@@ -193,7 +204,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *host = "127.0.0.1", *channel = NULL;
-	int ws_port = -1, udp_port = -1;
+	int ws_port = -1, udp_port = -1, tcp_port = -1;
 	unsigned nports = 0, channels = 1;
 	double v;
 	int opt;
@@ -227,6 +238,11 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 			    strpbrk(optarg, " ?#%\r\n\t") != NULL)
 				bad = "--pub-ws";
 			c->pub_ws = optarg;
+			break;
+		case O_PUB_TCP:
+			/* A port on --host, as --udp-port is: one gateway. */
+			if ((tcp_port = hostport_parse_port(optarg)) < 0)
+				bad = "--pub-tcp";
 			break;
 		case 'n':
 			if (parse_num(optarg, 1, BENCH_MAX_SUBSCRIBERS, &v) < 0)
@@ -344,21 +360,28 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		fprintf(stderr, "ringcast-bench: give --udp-port or --udp-ports, not both\n");
 		return EXIT_USAGE;
 	}
-	if (c->pub_ws != NULL && (udp_port > 0 || nports > 0)) {
-		fprintf(stderr, "ringcast-bench: --pub-ws publishes without UDP: drop --udp-port(s)\n");
+	if (c->pub_ws != NULL && tcp_port > 0) {
+		fprintf(stderr, "ringcast-bench: give --pub-ws or --pub-tcp, not both\n");
 		return EXIT_USAGE;
 	}
+	if ((c->pub_ws != NULL || tcp_port > 0) && (udp_port > 0 || nports > 0)) {
+		fprintf(stderr, "ringcast-bench: %s publishes without UDP: drop --udp-port(s)\n",
+			c->pub_ws != NULL ? "--pub-ws" : "--pub-tcp");
+		return EXIT_USAGE;
+	}
+	c->pub_kind = c->pub_ws != NULL ? BENCH_PUB_WS : tcp_port > 0 ? BENCH_PUB_TCP : BENCH_PUB_UDP;
 	if (udp_port > 0) {
 		((struct sockaddr_in *)&c->udp_addr[0])->sin_port = htons((uint16_t)udp_port);
 		nports = 1;
 	}
-	if (nports == 0 && c->pub_ws == NULL) {
-		fprintf(stderr, "ringcast-bench: --udp-port, --udp-ports or --pub-ws is required\n");
+	if (nports == 0 && c->pub_kind == BENCH_PUB_UDP) {
+		fprintf(stderr, "ringcast-bench: --udp-port, --udp-ports, --pub-ws or --pub-tcp is "
+			"required\n");
 		return EXIT_USAGE;
 	}
 	/* One UDP port maps to exactly one channel on the gateway, so the
 	 * port list must name one port per channel. */
-	if (c->pub_ws == NULL && nports != channels) {
+	if (c->pub_kind == BENCH_PUB_UDP && nports != channels) {
 		fprintf(stderr, "ringcast-bench: %u channel%s need%s %u UDP port%s, got %u\n",
 			channels, channels == 1 ? "" : "s", channels == 1 ? "s" : "", channels,
 			channels == 1 ? "" : "s", nports);
@@ -393,6 +416,16 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 			return EXIT_USAGE;
 		}
 		hostport_format(&c->ws_addr, c->ws_host, sizeof(c->ws_host));
+	}
+	/* --pub-ws publishers go where the subscribers do, --pub-tcp ones to
+	 * the same host's TCP ingest port. */
+	memcpy(&c->pub_addr, &c->ws_addr, sizeof(c->ws_addr));
+	c->pub_addr_len = c->ws_addr_len;
+	if (tcp_port > 0) {
+		if (c->pub_addr.ss_family == AF_INET)
+			((struct sockaddr_in *)&c->pub_addr)->sin_port = htons((uint16_t)tcp_port);
+		else
+			((struct sockaddr_in6 *)&c->pub_addr)->sin6_port = htons((uint16_t)tcp_port);
 	}
 	/* Every UDP destination is the gateway host with the channel's port. */
 	for (unsigned i = 0; i < channels; i++) {
@@ -731,8 +764,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringcast-bench: UDP socket: %s\n", strerror(-err));
 		goto fail;
 	}
-	if (c->pub_ws != NULL && bench_wspub_open(b) < 0)
-		goto fail;	/* said why */
+	if (c->pub_kind == BENCH_PUB_WS) {
+		if (bench_pub_open(b, &bench_wspub_ops) < 0)
+			goto fail;	/* said why */
+		fprintf(stderr, "ringcast-bench: %u WebSocket publisher%s open (%s<channel>)\n",
+			c->nchannels, c->nchannels == 1 ? "" : "s", c->pub_ws);
+	} else if (c->pub_kind == BENCH_PUB_TCP) {
+		char addr[64];
+
+		if (bench_pub_open(b, &bench_tcppub_ops) < 0)
+			goto fail;	/* said why */
+		fprintf(stderr, "ringcast-bench: %u TCP publisher%s open (framed, %s)\n",
+			c->nchannels, c->nchannels == 1 ? "" : "s",
+			hostport_format(&c->pub_addr, addr, sizeof(addr)));
+	}
 
 	err = bench_connect_all(b);
 	if (b->failed > 0)
@@ -789,7 +834,7 @@ out:
 	if (b->conns != NULL)
 		bench_conns_close_all(b);
 	bench_sender_free(b);
-	bench_wspub_close(b);
+	bench_pub_close(b);
 	if (b->epfd >= 0)
 		close(b->epfd);
 	free(b->conns);

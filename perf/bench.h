@@ -22,9 +22,17 @@
 #define BENCH_PORTS_PER_SRC 20000	/* stay well inside one address's ephemeral range */
 #define BENCH_PUB_PATH_MAX 64		/* --pub-ws path prefix, bytes */
 #define BENCH_PUB_BACKLOG (4u << 20)	/* unsent bytes per publisher before holding back */
-/* epoll data of a --pub-ws publisher connection: this bit | channel index
- * (subscribers use their index, which never reaches it). */
+/* epoll data of a publisher connection (--pub-ws, --pub-tcp): this bit |
+ * channel index (subscribers use their index, which never reaches it). */
 #define BENCH_PUB_TAG (UINT64_C(1) << 63)
+#define BENCH_PUB_LINE_MAX 128	/* a text line the server may send a --pub-tcp publisher */
+
+/* How messages reach the server. */
+enum bench_pub_kind {
+	BENCH_PUB_UDP,		/* --udp-port(s): datagrams */
+	BENCH_PUB_WS,		/* --pub-ws: WebSocket frames */
+	BENCH_PUB_TCP,		/* --pub-tcp: ringcast's framed TCP ingest */
+};
 
 struct bench_config {
 	struct sockaddr_storage ws_addr;	/* WebSocket server */
@@ -53,8 +61,12 @@ struct bench_config {
 	double connect_timeout;		/* seconds for the whole connect phase */
 	double settle;			/* seconds between last handshake and first send */
 	bool tagged;			/* join a second channel: ringcast's labelled frames */
+	enum bench_pub_kind pub_kind;
 	const char *pub_ws;		/* --pub-ws PREFIX: publish over WebSocket to
-					 * PREFIX<channel> on the server; NULL = UDP */
+					 * PREFIX<channel> on the server; else NULL */
+	struct sockaddr_storage pub_addr;	/* where publisher connections go:
+						 * HOST:WSPORT, or HOST:PORT of --pub-tcp */
+	socklen_t pub_addr_len;
 };
 
 enum conn_state {
@@ -135,15 +147,44 @@ struct bench_sender {
 	uint64_t rr;			/* global round-robin position over channels */
 };
 
-/* One --pub-ws publisher: a WebSocket connection per channel that sends each
- * message as one masked binary frame. Frames wait in `out` when the socket is
- * full, up to BENCH_PUB_BACKLOG bytes; past that the sender holds back. */
-struct bench_wspub {
+/* One publisher connection (--pub-ws, --pub-tcp), one per channel, that
+ * sends each message as one frame. Frames wait in `out` when the socket is
+ * full, up to BENCH_PUB_BACKLOG bytes; past that the sender holds back. What
+ * the frames and the opening exchange look like is up to the kind's
+ * bench_pub_ops. */
+struct bench_pub {
 	int fd;				/* -1 once closed */
 	bool want_out;			/* EPOLLOUT armed */
 	uint8_t *out;
 	size_t off, len, cap;		/* unsent bytes are out[off..len) */
-	struct rc_ws_parser parser;	/* the server's replies, read and dropped */
+	union {				/* the server's replies, by kind */
+		struct rc_ws_parser ws;
+		struct {
+			char buf[BENCH_PUB_LINE_MAX];
+			size_t len;
+		} line;
+	} rx;
+};
+
+struct bench;
+
+/* What differs between kinds of publisher connection. The shared part
+ * (bench_pub.c) dials, buffers, writes, reads and closes; these say how a
+ * connection is opened, how a message is framed and what replies mean. */
+struct bench_pub_ops {
+	const char *name;	/* for messages: "WebSocket" */
+	/* Opens the protocol on fd, freshly connected and still blocking
+	 * (socket timeouts bound each read and write), for channel ch, and
+	 * hands any bytes the server sent after its acceptance to input().
+	 * Returns 0, or negative errno with *what saying what failed. */
+	int (*handshake)(struct bench *b, unsigned ch, int fd, const char **what);
+	/* Appends payload[0..len) to p->out as one message (bench_pub_reserve
+	 * makes room). Returns 0 or -ENOMEM. */
+	int (*append)(struct bench_pub *p, const uint8_t *payload, size_t len);
+	/* Handles bytes the server sent on channel ch's connection (data is
+	 * scratch: it may be changed in place); may queue an answer and
+	 * bench_pub_flush it, or close the connection (bench_pub_drop). */
+	void (*input)(struct bench *b, unsigned ch, uint8_t *data, size_t len);
 };
 
 /* The whole tool's state. */
@@ -170,7 +211,9 @@ struct bench {
 	uint64_t last_rx_ns;
 	struct hist *lat;
 	struct bench_sender tx;
-	struct bench_wspub *pubs;	/* cfg.nchannels entries with --pub-ws, else NULL */
+	struct bench_pub *pubs;		/* cfg.nchannels entries with --pub-ws or
+					 * --pub-tcp, else NULL */
+	const struct bench_pub_ops *pub_ops;	/* their kind */
 	bool sending;			/* publishing phase: bench_poll interleaves sends */
 	uint8_t *rx_buf;
 	size_t rx_cap;
@@ -213,30 +256,49 @@ uint64_t bench_sender_tick(struct bench *b, uint64_t now_ns);
 /* Releases what bench_sender_init acquired. */
 void bench_sender_free(struct bench *b);
 
-/* bench_wspub.c */
+/* bench_pub.c */
 
-/* Opens one WebSocket publisher per channel to ws://HOST:PORT/<pub_ws><channel>
- * (blocking connect and handshake, 5 s limit each), then registers them with
- * the epoll loop. Returns 0, or negative errno after printing which channel
- * failed and why. */
-int bench_wspub_open(struct bench *b);
+/* Opens one publisher connection per channel to cfg.pub_addr (blocking
+ * connect and ops->handshake, 5 s limit per read or write), then registers
+ * them with the epoll loop; b->pub_ops is set to ops. Returns 0, or negative
+ * errno after printing which channel failed and why. */
+int bench_pub_open(struct bench *b, const struct bench_pub_ops *ops);
 
-/* Appends payload[0..len) as one masked binary frame to channel ch's
- * publisher. Returns 0, -EAGAIN when its backlog is full (try later), or
- * -EPIPE when the connection is gone. Sends nothing: see bench_wspub_flush. */
-int bench_wspub_queue(struct bench *b, unsigned ch, const uint8_t *payload, size_t len);
+/* Queues payload[0..len) as one message on channel ch's publisher.
+ * Returns 0, -EAGAIN when its backlog is full (try later), -EPIPE when the
+ * connection is gone, or -ENOMEM. Sends nothing: see bench_pub_flush. */
+int bench_pub_queue(struct bench *b, unsigned ch, const uint8_t *payload, size_t len);
 
 /* Writes what channel ch's publisher has queued, arming EPOLLOUT for the
  * rest. A write error closes the publisher (reported on stderr). */
-void bench_wspub_flush(struct bench *b, unsigned ch);
+void bench_pub_flush(struct bench *b, unsigned ch);
 
-/* Handles epoll events of channel ch's publisher: reads and drops the
- * server's replies (answering pings), writes on EPOLLOUT, closes on EOF,
- * error or a close frame. */
-void bench_wspub_event(struct bench *b, unsigned ch, uint32_t events);
+/* Handles epoll events of channel ch's publisher: hands what the server
+ * sent to ops->input, writes on EPOLLOUT, closes on EOF or error. */
+void bench_pub_event(struct bench *b, unsigned ch, uint32_t events);
+
+/* Closes channel ch's publisher, saying why on stderr (err: an errno to
+ * add, or 0). Later sends on it fail with -EPIPE. */
+void bench_pub_drop(struct bench *b, unsigned ch, const char *why, int err);
+
+/* Makes room for `need` more bytes at p->out + p->len. Returns 0 or -ENOMEM. */
+int bench_pub_reserve(struct bench_pub *p, size_t need);
 
 /* Closes every publisher and frees their buffers. */
-void bench_wspub_close(struct bench *b);
+void bench_pub_close(struct bench *b);
+
+/* bench_wspub.c */
+
+/* --pub-ws: WebSocket upgrade to PREFIX<channel>, one masked binary frame
+ * per message, pings answered, other replies dropped. */
+extern const struct bench_pub_ops bench_wspub_ops;
+
+/* bench_tcppub.c */
+
+/* --pub-tcp: ringcast's TCP ingest, "PUB <channel> framed" answered by "OK",
+ * then a 4-byte big-endian length before each message. An "ERR" answer
+ * fails the opening; an ERR line later closes the publisher, naming it. */
+extern const struct bench_pub_ops bench_tcppub_ops;
 
 /* bench_report.c */
 

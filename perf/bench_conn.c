@@ -389,7 +389,7 @@ int bench_poll(struct bench *b, uint64_t timeout_ns)
 			bench_sender_tick(b, bench_now());
 
 		if (tag & BENCH_PUB_TAG) {
-			bench_wspub_event(b, (unsigned)(tag & ~BENCH_PUB_TAG), e);
+			bench_pub_event(b, (unsigned)(tag & ~BENCH_PUB_TAG), e);
 			continue;
 		}
 		c = &b->conns[tag];

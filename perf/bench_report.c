@@ -182,7 +182,8 @@ void bench_print_result(const struct bench *b, const char *title, const struct b
 	printf("  %-22s %" PRIu64 " msg in %.2f s (target %.0f/s, achieved %.0f/s) over %s\n",
 	       "published", r->published, r->send_secs, r->target_rate,
 	       r->send_secs > 0 ? (double)r->published / r->send_secs : 0.0,
-	       c->pub_ws != NULL ? "WebSocket" : "UDP");
+	       c->pub_kind == BENCH_PUB_WS ? "WebSocket" :
+	       c->pub_kind == BENCH_PUB_TCP ? "TCP (framed)" : "UDP");
 	if (r->send_skipped || r->send_errors)
 		printf("  %-22s %" PRIu64 " slots skipped (sender behind), %" PRIu64 " send errors\n",
 		       "publisher issues", r->send_skipped, r->send_errors);
@@ -376,7 +377,8 @@ int bench_write_json(const struct bench *b, const char *path, const struct bench
 		"\"drain\": %.3f, \"src_addrs\": %u, \"ramp\": %s, \"publisher\": \"%s\" },\n",
 		c->requested, c->subscribers, c->subscribers - b->failed, c->nchannels, c->size, c->rate,
 		c->duration, c->drain, c->src_addrs, ramp ? "true" : "false",
-		c->pub_ws != NULL ? "websocket" : "udp");
+		c->pub_kind == BENCH_PUB_WS ? "websocket" :
+		c->pub_kind == BENCH_PUB_TCP ? "tcp" : "udp");
 	if (b->failed) {
 		fprintf(f, "  \"connect_failures\": { \"count\": %u, \"first\": ", b->failed);
 		json_str(f, b->first_fail_what ? b->first_fail_what : "?");

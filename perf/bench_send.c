@@ -1,5 +1,6 @@
 /* ringcast-bench publisher: paced, batched sendmmsg over one UDP socket (or,
- * with --pub-ws, frames on one WebSocket per channel: bench_wspub.c).
+ * with --pub-ws or --pub-tcp, frames on one connection per channel:
+ * bench_pub.c).
  *
  * The schedule is "message k is due at start + k/rate". Each tick sends what
  * has fallen due, in one sendmmsg, so millions of messages per second cost a
@@ -102,11 +103,11 @@ static uint64_t due_time(const struct bench_sender *s, uint64_t slot)
 	return s->start_ns + (uint64_t)((double)slot * 1e9 / s->rate);
 }
 
-/* --pub-ws: queues the n stamped messages as frames on their channels'
- * publishers, then writes each touched publisher once. Returns how many were
- * queued: a prefix, as with sendmmsg. *dead is set when the first message
- * not queued met a closed publisher (it never would be). */
-static int send_ws(struct bench *b, unsigned n, bool *dead)
+/* --pub-ws, --pub-tcp: queues the n stamped messages as frames on their channels'
+ * publisher connections, then writes each touched one once. Returns how
+ * many were queued: a prefix, as with sendmmsg. *dead is set when the first
+ * message not queued met a closed publisher (it never would be). */
+static int send_pub(struct bench *b, unsigned n, bool *dead)
 {
 	struct bench_sender *s = &b->tx;
 	unsigned nch = b->cfg.nchannels;
@@ -114,7 +115,7 @@ static int send_ws(struct bench *b, unsigned n, bool *dead)
 
 	for (k = 0; k < n; k++) {
 		unsigned ch = (unsigned)((s->rr + k) % nch);
-		int err = bench_wspub_queue(b, ch, s->iov[k].iov_base, b->cfg.size);
+		int err = bench_pub_queue(b, ch, s->iov[k].iov_base, b->cfg.size);
 
 		if (err < 0) {
 			*dead = err != -EAGAIN;
@@ -122,7 +123,7 @@ static int send_ws(struct bench *b, unsigned n, bool *dead)
 		}
 	}
 	for (unsigned j = 0; j < k && j < nch; j++)
-		bench_wspub_flush(b, (unsigned)((s->rr + j) % nch));
+		bench_pub_flush(b, (unsigned)((s->rr + j) % nch));
 	return (int)k;
 }
 
@@ -156,7 +157,7 @@ uint64_t bench_sender_tick(struct bench *b, uint64_t now_ns)
 		s->msgs[k].msg_hdr.msg_name = &b->cfg.udp_addr[ch];
 	}
 	if (b->pubs != NULL) {
-		r = send_ws(b, n, &dead);
+		r = send_pub(b, n, &dead);
 		if (r == 0 && dead) {
 			/* That channel's publisher is gone: skip its slot (and
 			 * it, below) so the other channels go on. */

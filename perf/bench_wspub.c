@@ -2,21 +2,13 @@
  *
  * For servers without UDP ingest (nchan), each channel gets one client
  * connection to the server's publisher location, and every message goes out
- * as one masked binary frame carrying the same payload as the UDP datagram
- * would (sequence number and send time first), so loss, order and latency are
- * measured the same way. The publish path then includes a TCP hop and the
- * server's WebSocket parsing, which a UDP publish does not: figures taken
- * this way compare with each other, not with UDP-fed runs. */
+ * as one masked binary frame. The connection itself (buffering, backlog,
+ * writes) is bench_pub.c's; this file is the WebSocket part: the upgrade,
+ * the frame header and the server's replies. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -26,63 +18,19 @@
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 #define HS_MAX 4096
-#define OPEN_TIMEOUT_SECS 5
 #define MASK_HDR 4
 #define FRAME_HDR_MAX (RC_WS_SERVER_HEADER_MAX + MASK_HDR)
 #define REPLY_MAX (UINT64_C(1) << 20)	/* longest reply message the parser accepts */
-#define READS_PER_EVENT 16
 
 /* A fixed, non-zero masking key, so the server does its real unmasking work. */
 static const uint8_t pub_mask[MASK_HDR] = { 0x37, 0xa1, 0x5c, 0xe2 };
 
-static void pub_close(struct bench *b, unsigned ch, const char *why, int err)
-{
-	struct bench_wspub *p = &b->pubs[ch];
-
-	if (p->fd < 0)
-		return;
-	fprintf(stderr, "ringcast-bench: publisher of %s closed: %s%s%s\n", b->cfg.channel[ch], why,
-		err ? ": " : "", err ? strerror(err) : "");
-	epoll_ctl(b->epfd, EPOLL_CTL_DEL, p->fd, NULL);
-	close(p->fd);
-	p->fd = -1;
-	p->off = p->len = 0;
-}
-
-/* Makes room for `need` more bytes at the end of p->out. Returns 0 or -ENOMEM. */
-static int out_reserve(struct bench_wspub *p, size_t need)
-{
-	size_t cap;
-	uint8_t *n;
-
-	if (p->off > 0 && p->off == p->len)
-		p->off = p->len = 0;
-	if (p->len + need <= p->cap)
-		return 0;
-	if (p->off > 0) {
-		memmove(p->out, p->out + p->off, p->len - p->off);
-		p->len -= p->off;
-		p->off = 0;
-		if (p->len + need <= p->cap)
-			return 0;
-	}
-	cap = p->cap ? p->cap : 64u << 10;
-	while (cap < p->len + need)
-		cap *= 2;
-	n = realloc(p->out, cap);
-	if (n == NULL)
-		return -ENOMEM;
-	p->out = n;
-	p->cap = cap;
-	return 0;
-}
-
 /* Appends one masked frame. The caller checked the backlog. */
-static int append_frame(struct bench_wspub *p, unsigned opcode, const uint8_t *data, size_t len)
+static int append_frame(struct bench_pub *p, unsigned opcode, const uint8_t *data, size_t len)
 {
 	uint8_t *f;
 	size_t h;
-	int err = out_reserve(p, FRAME_HDR_MAX + len);
+	int err = bench_pub_reserve(p, FRAME_HDR_MAX + len);
 
 	if (err < 0)
 		return err;
@@ -97,32 +45,24 @@ static int append_frame(struct bench_wspub *p, unsigned opcode, const uint8_t *d
 	return 0;
 }
 
-/* Blocking connect and upgrade of one publisher. Returns the fd (blocking
- * still) or -1 with *what and *err saying why. Bytes the server sent after
+static int ws_append(struct bench_pub *p, const uint8_t *payload, size_t len)
+{
+	return append_frame(p, RC_WS_OP_BINARY, payload, len);
+}
+
+/* Upgrade request and 101 on the blocking fd. Bytes the server sent after
  * the 101 are fed to the reply parser. */
-static int pub_connect(struct bench *b, unsigned ch, const char **what, int *err)
+static int ws_handshake(struct bench *b, unsigned ch, int fd, const char **what)
 {
 	const struct bench_config *c = &b->cfg;
-	struct bench_wspub *p = &b->pubs[ch];
-	struct timeval tv = { .tv_sec = OPEN_TIMEOUT_SECS };
+	struct bench_pub *p = &b->pubs[ch];
 	char req[512], *resp = NULL;
 	size_t have = 0;
 	const char *end;
-	int one = 1, n, fd;
+	ssize_t w;
+	int n, err;
 
-	fd = socket(c->ws_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		*what = "socket";
-		*err = errno;
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)&c->ws_addr, c->ws_addr_len) < 0) {
-		*what = "connect";
-		goto fail_errno;
-	}
+	rc_ws_parser_init(&p->rx.ws, false, REPLY_MAX);
 	n = snprintf(req, sizeof(req),
 		     "GET %s%s HTTP/1.1\r\n"
 		     "Host: %s\r\n"
@@ -133,15 +73,15 @@ static int pub_connect(struct bench *b, unsigned ch, const char **what, int *err
 		     "User-Agent: ringcast-bench\r\n"
 		     "\r\n",
 		     c->pub_ws, c->channel[ch], c->ws_host);
-	if (write(fd, req, (size_t)n) != n) {
+	w = write(fd, req, (size_t)n);
+	if (w != n) {
 		*what = "write upgrade request";
-		goto fail_errno;
+		return w < 0 ? -errno : -EIO;
 	}
 	resp = malloc(HS_MAX);
 	if (resp == NULL) {
 		*what = "malloc";
-		*err = ENOMEM;
-		goto fail;
+		return -ENOMEM;
 	}
 	/* Bounded by HS_MAX bytes and the receive timeout. */
 	while ((end = memmem(resp, have, "\r\n\r\n", 4)) == NULL) {
@@ -149,13 +89,13 @@ static int pub_connect(struct bench *b, unsigned ch, const char **what, int *err
 
 		if (have == HS_MAX) {
 			*what = "upgrade response head too long";
-			*err = EMSGSIZE;
+			err = -EMSGSIZE;
 			goto fail;
 		}
 		r = read(fd, resp + have, HS_MAX - have);
 		if (r <= 0) {
 			*what = r == 0 ? "closed during handshake" : "read upgrade response";
-			*err = r == 0 ? ECONNRESET : errno;
+			err = r == 0 ? -ECONNRESET : -errno;
 			goto fail;
 		}
 		have += (size_t)r;
@@ -167,12 +107,12 @@ static int pub_connect(struct bench *b, unsigned ch, const char **what, int *err
 		fprintf(stderr, "ringcast-bench: %s%s answered: %.*s\n", c->pub_ws, c->channel[ch],
 			(int)(line < 80 ? line : 80), resp);
 		*what = "publisher upgrade refused (no 101)";
-		*err = EPROTO;
+		err = -EPROTO;
 		goto fail;
 	}
 	if (memmem(resp, (size_t)(end - resp), WS_ACCEPT, sizeof(WS_ACCEPT) - 1) == NULL) {
 		*what = "wrong Sec-WebSocket-Accept";
-		*err = EPROTO;
+		err = -EPROTO;
 		goto fail;
 	}
 	{
@@ -183,7 +123,7 @@ static int pub_connect(struct bench *b, unsigned ch, const char **what, int *err
 		/* Early replies are dropped like later ones; bounded by the
 		 * bytes present, each pass consuming at least one. */
 		while (off < have) {
-			size_t used = rc_ws_parse(&p->parser, (uint8_t *)resp + off, have - off, &ev);
+			size_t used = rc_ws_parse(&p->rx.ws, (uint8_t *)resp + off, have - off, &ev);
 
 			if (used == 0)
 				break;
@@ -191,164 +131,45 @@ static int pub_connect(struct bench *b, unsigned ch, const char **what, int *err
 		}
 	}
 	free(resp);
-	return fd;
+	return 0;
 
-fail_errno:
-	*err = errno;
 fail:
 	free(resp);
-	close(fd);
-	return -1;
-}
-
-int bench_wspub_open(struct bench *b)
-{
-	unsigned nch = b->cfg.nchannels;
-
-	b->pubs = calloc(nch, sizeof(*b->pubs));
-	if (b->pubs == NULL)
-		return -ENOMEM;
-	for (unsigned ch = 0; ch < nch; ch++)
-		b->pubs[ch].fd = -1;
-	for (unsigned ch = 0; ch < nch; ch++) {
-		struct bench_wspub *p = &b->pubs[ch];
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = BENCH_PUB_TAG | ch };
-		const char *what = NULL;
-		int err = 0, fd;
-
-		rc_ws_parser_init(&p->parser, false, REPLY_MAX);
-		fd = pub_connect(b, ch, &what, &err);
-		if (fd < 0) {
-			fprintf(stderr, "ringcast-bench: publisher %s%s: %s: %s\n", b->cfg.pub_ws,
-				b->cfg.channel[ch], what, strerror(err));
-			return -err;
-		}
-		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
-		    epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			err = errno;
-			close(fd);
-			fprintf(stderr, "ringcast-bench: publisher %s%s: %s\n", b->cfg.pub_ws,
-				b->cfg.channel[ch], strerror(err));
-			return -err;
-		}
-		p->fd = fd;
-	}
-	fprintf(stderr, "ringcast-bench: %u WebSocket publisher%s open (%s<channel>)\n", nch,
-		nch == 1 ? "" : "s", b->cfg.pub_ws);
-	return 0;
-}
-
-int bench_wspub_queue(struct bench *b, unsigned ch, const uint8_t *payload, size_t len)
-{
-	struct bench_wspub *p = &b->pubs[ch];
-
-	if (p->fd < 0)
-		return -EPIPE;
-	if (p->len - p->off >= BENCH_PUB_BACKLOG)
-		return -EAGAIN;
-	return append_frame(p, RC_WS_OP_BINARY, payload, len);
-}
-
-static void set_want_out(struct bench *b, unsigned ch, bool on)
-{
-	struct bench_wspub *p = &b->pubs[ch];
-	struct epoll_event ev = {
-		.events = EPOLLIN | (on ? EPOLLOUT : 0u), .data.u64 = BENCH_PUB_TAG | ch,
-	};
-
-	if (p->want_out == on || p->fd < 0)
-		return;
-	if (epoll_ctl(b->epfd, EPOLL_CTL_MOD, p->fd, &ev) == 0)
-		p->want_out = on;
-}
-
-void bench_wspub_flush(struct bench *b, unsigned ch)
-{
-	struct bench_wspub *p = &b->pubs[ch];
-
-	/* Each pass writes something or stops. */
-	while (p->fd >= 0 && p->off < p->len) {
-		ssize_t w = write(p->fd, p->out + p->off, p->len - p->off);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				set_want_out(b, ch, true);
-				return;
-			}
-			pub_close(b, ch, "write", errno);
-			return;
-		}
-		p->off += (size_t)w;
-	}
-	if (p->fd >= 0)
-		set_want_out(b, ch, false);
+	return err;
 }
 
 /* Reads and drops the server's replies (nchan answers each publish with
  * channel info); pings get a pong, a close frame ends the publisher. */
-static void pub_read(struct bench *b, unsigned ch)
+static void ws_input(struct bench *b, unsigned ch, uint8_t *data, size_t len)
 {
-	struct bench_wspub *p = &b->pubs[ch];
+	struct bench_pub *p = &b->pubs[ch];
+	size_t off = 0;
 
-	for (int i = 0; i < READS_PER_EVENT && p->fd >= 0; i++) {
-		ssize_t r = read(p->fd, b->rx_buf, b->rx_cap);
-		size_t off = 0;
+	/* Each event consumes at least one byte or ends the loop. */
+	while (off < len && p->fd >= 0) {
+		struct rc_ws_event ev;
+		size_t used = rc_ws_parse(&p->rx.ws, data + off, len - off, &ev);
+		char what[48];
 
-		if (r < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				pub_close(b, ch, "read", errno);
-			return;
+		off += used;
+		if (ev.type == RC_WS_EV_PING) {
+			if (append_frame(p, RC_WS_OP_PONG, ev.data, ev.len) == 0)
+				bench_pub_flush(b, ch);
+		} else if (ev.type == RC_WS_EV_CLOSE) {
+			snprintf(what, sizeof(what), "server sent close %u", ev.close_code);
+			bench_pub_drop(b, ch, what, 0);
+		} else if (ev.type == RC_WS_EV_ERROR) {
+			snprintf(what, sizeof(what), "reply parse error (close %u)", ev.close_code);
+			bench_pub_drop(b, ch, what, 0);
+		} else if (used == 0) {
+			break;
 		}
-		if (r == 0) {
-			pub_close(b, ch, "server closed the connection", 0);
-			return;
-		}
-		/* Each event consumes at least one byte or ends the loop. */
-		while (off < (size_t)r && p->fd >= 0) {
-			struct rc_ws_event ev;
-			size_t used = rc_ws_parse(&p->parser, b->rx_buf + off, (size_t)r - off, &ev);
-			char what[48];
-
-			off += used;
-			if (ev.type == RC_WS_EV_PING) {
-				if (append_frame(p, RC_WS_OP_PONG, ev.data, ev.len) == 0)
-					bench_wspub_flush(b, ch);
-			} else if (ev.type == RC_WS_EV_CLOSE) {
-				snprintf(what, sizeof(what), "server sent close %u", ev.close_code);
-				pub_close(b, ch, what, 0);
-			} else if (ev.type == RC_WS_EV_ERROR) {
-				snprintf(what, sizeof(what), "reply parse error (close %u)", ev.close_code);
-				pub_close(b, ch, what, 0);
-			} else if (used == 0) {
-				break;
-			}
-		}
-		if ((size_t)r < b->rx_cap)
-			return;
 	}
 }
 
-void bench_wspub_event(struct bench *b, unsigned ch, uint32_t events)
-{
-	if (ch >= b->cfg.nchannels || b->pubs == NULL)
-		return;
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-		pub_read(b, ch);
-	if (events & EPOLLOUT)
-		bench_wspub_flush(b, ch);
-}
-
-void bench_wspub_close(struct bench *b)
-{
-	if (b->pubs == NULL)
-		return;
-	for (unsigned ch = 0; ch < b->cfg.nchannels; ch++) {
-		if (b->pubs[ch].fd >= 0)
-			close(b->pubs[ch].fd);
-		free(b->pubs[ch].out);
-	}
-	free(b->pubs);
-	b->pubs = NULL;
-}
+const struct bench_pub_ops bench_wspub_ops = {
+	.name = "WebSocket",
+	.handshake = ws_handshake,
+	.append = ws_append,
+	.input = ws_input,
+};

@@ -1,8 +1,9 @@
 /* The command-line tools against a real gateway: ringcast-pub over TCP (raw
  * and framed), HTTP and UDP, --bitrate pacing and --demo game, received by
- * ringcast-sub (--count, --out, --stats, exit codes), and an MPEG-TS file
- * that ffprobe recognises after travelling pub -> ringcast -> sub --out -.
- * Tool paths come from $RINGCAST_PUB_BIN and $RINGCAST_SUB_BIN (set by
+ * ringcast-sub (--count, --out, --stats, exit codes), an MPEG-TS file
+ * that ffprobe recognises after travelling pub -> ringcast -> sub --out -,
+ * and short, slow ringcast-bench runs (--pub-tcp). Tool paths come from
+ * $RINGCAST_PUB_BIN, $RINGCAST_SUB_BIN and $RINGCAST_BENCH_BIN (set by
  * meson). Every child is started and killed by its own PID. */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -730,5 +731,117 @@ Test(tools, sub_out_stdout_into_ffprobe, .fini = fini, .timeout = 180)
 	rc_assert(code == 0 && strstr(txt, "mpeg1video,video"),
 		  "ffprobe (exit %d) should see MPEG-1 video in an MPEG-TS stream: '%s'", code, txt);
 	free(txt);
+	RC_STOP_OK(&srv);
+}
+
+/* The number after "key": in ringcast-bench's JSON (first occurrence; the
+ * keys asserted below are unique in it), or -1 when absent. */
+static long long json_num(const char *json, const char *key)
+{
+	char pat[64];
+	const char *at;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	at = strstr(json, pat);
+	return at ? strtoll(at + strlen(pat), NULL, 10) : -1;
+}
+
+/* Runs ringcast-bench to its end with stdout and stderr in files; returns
+ * its exit code and the stderr text (for messages). */
+static int run_bench(char *const argv[], char **err_text)
+{
+	const char *out = tmp_path("bench.out"), *err = tmp_path("bench.err");
+	int ofd = out_file(out), efd = out_file(err);
+	pid_t pid = spawn(argv, ofd, efd);
+	size_t n;
+	int code;
+
+	close(ofd);
+	close(efd);
+	code = wait_exit(pid, EXIT_TIMEOUT_MS);
+	*err_text = slurp(err, &n);
+	return code;
+}
+
+/* ringcast-bench --pub-tcp: one framed TCP publisher per channel into the
+ * gateway's TCP ingest. A short, slow run (4 subscribers on 2 channels, 100
+ * msg/s for 1 s) must hand every published message to every subscriber of
+ * its channel, by the bench's JSON and by the gateway's own count. */
+Test(tools, bench_pub_tcp_delivers_everything, .fini = fini, .timeout = 120)
+{
+	const char *json = tmp_path("bench.json");
+	char port[16], tcp_port[16], *err_text, *j;
+	char *bench[] = { (char *)tool("RINGCAST_BENCH_BIN"), "--port", port, "--pub-tcp",
+			  tcp_port, "-n", "4", "--channels", "2", "--rate", "100", "--duration",
+			  "1", "--settle", "0.3", "--drain", "5", "--json", (char *)json, NULL };
+	long long published, v;
+	size_t n;
+	int code;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--tcp",
+		 "127.0.0.1:0");
+	snprintf(port, sizeof(port), "%d", srv.http.port);
+	snprintf(tcp_port, sizeof(tcp_port), "%d", srv.tcp.port);
+	code = run_bench(bench, &err_text);
+	rc_assert(code == 0, "ringcast-bench should exit 0, got %d: %s", code, err_text);
+	rc_assert(strstr(err_text, "2 TCP publishers open (framed, 127.0.0.1:"),
+		  "the bench should say it published over TCP: %s", err_text);
+	free(err_text);
+	j = slurp(json, &n);
+	rc_assert(strstr(j, "\"publisher\": \"tcp\""), "JSON names the publisher: %s", j);
+	v = json_num(j, "subscribers_opened");
+	rc_assert(v == 4, "4 subscribers open, JSON says %lld", v);
+	published = json_num(j, "published");
+	/* 100/s for 1 s; the bound only catches a sender that barely ran. */
+	rc_assert(published >= 50, "about 100 messages published, JSON says %lld", published);
+	v = json_num(j, "send_errors");
+	rc_assert(v == 0, "no send errors, JSON says %lld", v);
+	/* Round-robin over 2 channels with 2 subscribers each: every message
+	 * is due twice. */
+	v = json_num(j, "expected");
+	rc_assert(v == 2 * published, "expected %lld deliveries for %lld messages", v, published);
+	v = json_num(j, "received");
+	rc_assert(v == 2 * published, "received %lld of %lld deliveries", v, 2 * published);
+	v = json_num(j, "lost");
+	rc_assert(v == 0, "no loss, JSON says %lld", v);
+	v = json_num(j, "reordered") + json_num(j, "malformed") + json_num(j, "late");
+	rc_assert(v == 0, "none reordered, malformed or late, JSON says %lld in all", v);
+	free(j);
+	v = rc_metric(&srv, "ringcast_published_messages_total");
+	rc_assert(v == published, "the gateway published %lld messages, the bench %lld", v,
+		  published);
+	v = rc_metric(&srv, "ringcast_publishers_refused_total");
+	rc_assert(v == 0, "no publisher refused: %lld", v);
+	RC_STOP_OK(&srv);
+}
+
+/* An ERR answer to the PUB line ends the bench before it publishes: exit
+ * 1, with ringcast's reason on stderr. Here the channel is busy (held by
+ * ringcast-pub, and one publisher per channel is the default). */
+Test(tools, bench_pub_tcp_reports_refusal, .fini = fini, .timeout = 120)
+{
+	char port[16], tcp_port[16], tcp[64], *err_text;
+	char *holder[] = { (char *)tool("RINGCAST_PUB_BIN"), "--tcp", tcp, "--channel", "bench0",
+			   "--rate", "10", "--duration", "60", NULL };
+	char *bench[] = { (char *)tool("RINGCAST_BENCH_BIN"), "--port", port, "--pub-tcp",
+			  tcp_port, "-n", "1", "--duration", "1", NULL };
+	pid_t hp;
+	int code;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--tcp",
+		 "127.0.0.1:0");
+	snprintf(port, sizeof(port), "%d", srv.http.port);
+	snprintf(tcp_port, sizeof(tcp_port), "%d", srv.tcp.port);
+	hostport(tcp, sizeof(tcp), &srv.tcp);
+	hp = spawn(holder, -1, -1);
+	rc_assert(rc_wait_metric(&srv, "ringcast_publishers", 1, RC_WAIT_TIMEOUT_MS, NULL, NULL,
+				 NULL), "the first publisher should be connected");
+	code = run_bench(bench, &err_text);
+	rc_assert(code == 1 && strstr(err_text, "ringcast answered: ERR busy"),
+		  "ringcast-bench: exit %d (want 1), stderr '%s'", code, err_text);
+	free(err_text);
+	kill(hp, SIGINT);
+	code = wait_exit(hp, EXIT_TIMEOUT_MS);
+	rc_assert(code == 0, "the holder should exit 0 after Ctrl-C, got %d", code);
 	RC_STOP_OK(&srv);
 }
