@@ -76,19 +76,20 @@ struct rc_msg {
 /* One subscription: owned by the connection whose send queue it feeds. A
  * connection may hold several (one per channel), all feeding its one queue,
  * so frames of different channels never interleave on its socket. */
+/* Packed (64 bytes): every subscriber connection embeds one. */
 struct rc_sub {
 	struct rc_sendq *q;		/* the connection's queue */
 	void *owner;			/* the connection, for evict() */
-	uint8_t kind;			/* enum rc_sub_kind */
 	struct rc_channel *ch;		/* NULL when not subscribed */
-	uint32_t slot;			/* index in ch->subs */
-	size_t max_queue;		/* bound on q.queued_bytes */
-	enum rc_slow_policy policy;
-	bool evicting;			/* queued for eviction; gets nothing more */
-	uint8_t evict_reason;		/* enum rc_drop_reason, while evicting */
-	uint64_t drops;			/* messages this subscriber missed */
 	rc_sub_evict_fn evict;
 	struct rc_sub *evict_next;
+	uint64_t drops;			/* messages this subscriber missed */
+	size_t max_queue;		/* bound on q.queued_bytes */
+	uint32_t slot;			/* index in ch->subs */
+	uint8_t kind;			/* enum rc_sub_kind */
+	uint8_t policy;			/* enum rc_slow_policy */
+	bool evicting;			/* queued for eviction; gets nothing more */
+	uint8_t evict_reason;		/* enum rc_drop_reason, while evicting */
 };
 
 struct rc_channel {

@@ -23,8 +23,9 @@ struct rc_loop {
 	bool stop;
 	uint64_t now_ms;
 	struct rc_loop_stats stats;
-	struct rc_deferred *defer_head;
+	struct rc_deferred *defer_head;		/* NULL when nothing is queued */
 	struct rc_deferred **defer_tail;
+	struct rc_deferred defer_end;		/* what the last queued item points at */
 };
 
 /* The timer keeps its timespec in two plain fields so loop.h need not include
@@ -221,10 +222,9 @@ bool rc_loop_has_send_zc(const struct rc_loop *loop)
 
 void rc_loop_defer(struct rc_loop *loop, struct rc_deferred *d)
 {
-	if (d->queued)
-		return;
-	d->queued = true;
-	d->next = NULL;
+	if (d->next)
+		return;		/* queued already */
+	d->next = &loop->defer_end;
 	*loop->defer_tail = d;
 	loop->defer_tail = &d->next;
 }
@@ -235,10 +235,9 @@ static void run_deferred(struct rc_loop *loop)
 	while (loop->defer_head) {
 		struct rc_deferred *d = loop->defer_head;
 
-		loop->defer_head = d->next;
+		loop->defer_head = d->next == &loop->defer_end ? NULL : d->next;
 		if (!loop->defer_head)
 			loop->defer_tail = &loop->defer_head;
-		d->queued = false;
 		d->next = NULL;
 		d->fn(loop, d);
 	}

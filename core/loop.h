@@ -45,9 +45,17 @@ typedef void (*rc_deferred_fn)(struct rc_loop *loop, struct rc_deferred *d);
 
 struct rc_deferred {
 	rc_deferred_fn fn;
+	/* Owned by the loop: non-NULL exactly while queued (the last queued
+	 * item points at the loop's end marker). No flag beside it: every
+	 * connection embeds a few of these. */
 	struct rc_deferred *next;
-	bool queued;
 };
+
+/* True while d waits in its loop's queue for the end of the turn. */
+static inline bool rc_deferred_queued(const struct rc_deferred *d)
+{
+	return d->next != NULL;
+}
 
 /* A one-shot timer; the timespec lives here because the kernel reads it at
  * submission, which happens after rc_loop_timer_arm() returns. */

@@ -386,7 +386,7 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 	ret = rc_loop_sendmsg(loop, &q->io, q->fd, &q->vec->msg, 0);
 	if (ret < 0)
 		goto fail;
-	q->inflight = n;
+	q->inflight = (uint16_t)n;
 	q->inflight_since_ms = rc_loop_now_ms(loop);
 	return;
 fail:

@@ -91,10 +91,11 @@ struct rc_sendq {
 	uint64_t frames;		/* counted entries fully sent (this queue's delivered frames) */
 	uint64_t discarded;		/* counted entries released unsent when the queue died */
 	uint64_t inflight_since_ms;
-	uint32_t inflight;		/* entries covered by the in-flight send; 0 = none */
 	uint32_t offset;		/* bytes of the head entry already sent */
 	uint32_t head, count, cap;	/* ring of entries */
 	int fd;
+	uint16_t inflight;		/* entries covered by the in-flight send (at most
+					 * RC_SENDQ_IOV_MAX); 0 = none */
 	bool dead;			/* no more sends: error seen or killed */
 	/* Room for one entry, so that a queue that holds one entry at a time
 	 * (an idle subscriber's pong, one fan-out batch per turn) never

@@ -24,8 +24,7 @@
 #define PUB_IDLE_MS 60000	/* an HTTP publisher silent this long is dropped */
 
 static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
-static void conn_rearm(struct rc_loop *loop, struct rc_deferred *d);
-static void conn_reap(struct rc_loop *loop, struct rc_deferred *d);
+static void conn_work(struct rc_loop *loop, struct rc_deferred *d);
 static void pub_end(struct rc_conn *c);
 static void unsubscribe_all(struct rc_conn *c);
 static void conn_send_error(struct rc_sendq *q, int err);
@@ -107,8 +106,7 @@ void rc_conn_accept(struct rc_server *srv, int fd)
 	c->fd = fd;
 	c->state = RC_CONN_HTTP;
 	c->recv_io.fn = conn_recv_done;
-	c->rearm.fn = conn_rearm;
-	c->reap.fn = conn_reap;
+	c->work.fn = conn_work;
 	c->since_ms = rc_loop_now_ms(srv->loop);
 	c->accepted_ms = c->since_ms;
 	rc_sendq_init(&c->q, &srv->conn_sendq, fd);
@@ -139,16 +137,14 @@ static void conn_maybe_free(struct rc_conn *c)
 {
 	if (c->state != RC_CONN_DEAD || c->recv_armed || rc_sendq_busy(&c->q))
 		return;
-	rc_loop_defer(c->srv->loop, &c->reap);
+	rc_loop_defer(c->srv->loop, &c->work);
 }
 
-static void conn_reap(struct rc_loop *loop, struct rc_deferred *d)
+static void conn_reap(struct rc_conn *c)
 {
-	struct rc_conn *c = (struct rc_conn *)((char *)d - offsetof(struct rc_conn, reap));
 	struct rc_server *srv = c->srv;
 
-	(void)loop;
-	if (c->state != RC_CONN_DEAD || c->recv_armed || rc_sendq_busy(&c->q))
+	if (c->recv_armed || rc_sendq_busy(&c->q))
 		return;
 	if (c->prev)
 		c->prev->next = c->next;
@@ -220,7 +216,7 @@ void rc_conn_close(struct rc_conn *c)
 	pub_end(c);
 	c->state = RC_CONN_DEAD;
 	unsubscribe_all(c);
-	rc_bufring_unwait(srv->client_ring, &c->rearm);
+	rc_bufring_unwait(srv->client_ring, &c->work);
 	rc_sendq_kill(&c->q);
 	/* shutdown() makes the armed recv and any in-flight send complete
 	 * promptly; the fd itself is closed only after they have. */
@@ -583,11 +579,12 @@ static void http_input(struct rc_conn *c, const uint8_t *data, size_t len);
 /* Ends an HTTP publish: the channel is free for the next publisher. */
 static void pub_end(struct rc_conn *c)
 {
-	if (!c->pub_ch)
+	if (!c->pub)
 		return;
-	c->pub_ch->publishers--;
-	rc_hub_release(&c->srv->hub, c->pub_ch);
-	c->pub_ch = NULL;
+	c->pub->ch->publishers--;
+	rc_hub_release(&c->srv->hub, c->pub->ch);
+	free(c->pub);
+	c->pub = NULL;
 }
 
 /* Body bytes of POST/PUT /pub/<channel>. Each piece that arrives is one
@@ -601,13 +598,14 @@ static size_t pub_body(struct rc_conn *c, const uint8_t *data, size_t len)
 	size_t used = 0;
 
 	while (used < len && c->state == RC_CONN_PUB) {
+		struct rc_conn_pub *pub = c->pub;
 		const uint8_t *piece = data + used;
 		size_t plen, n;
 		bool end;
 
-		if (c->pub_chunked) {
-			n = rc_chunked_feed(&c->chunked, data + used, len - used, &piece, &plen);
-			if (c->chunked.failed) {
+		if (pub->chunked_body) {
+			n = rc_chunked_feed(&pub->chunked, data + used, len - used, &piece, &plen);
+			if (pub->chunked.failed) {
 				srv->stats.pub_bad_bodies++;
 				pub_end(c);
 				c->state = RC_CONN_HTTP;
@@ -615,12 +613,12 @@ static size_t pub_body(struct rc_conn *c, const uint8_t *data, size_t len)
 						true);
 				return len;
 			}
-			end = c->chunked.done;
+			end = pub->chunked.done;
 		} else {
-			plen = len - used < c->body_left ? len - used : (size_t)c->body_left;
+			plen = len - used < pub->body_left ? len - used : (size_t)pub->body_left;
 			n = plen;
-			c->body_left -= plen;
-			end = c->body_left == 0;
+			pub->body_left -= plen;
+			end = pub->body_left == 0;
 		}
 		used += n;
 		if (plen) {
@@ -632,20 +630,21 @@ static size_t pub_body(struct rc_conn *c, const uint8_t *data, size_t len)
 			}
 			memcpy(m->data, piece, plen);
 			m->len = (uint32_t)plen;
-			c->pub_msgs++;
-			c->pub_bytes += plen;
-			rc_publish_shared(srv, c->pub_ch, m);
+			pub->msgs++;
+			pub->bytes += plen;
+			rc_publish_shared(srv, pub->ch, m);
 		}
 		if (end) {
 			char body[96];
 			int bl = snprintf(body, sizeof(body), "published %llu messages, %llu bytes\n",
-					  (unsigned long long)c->pub_msgs,
-					  (unsigned long long)c->pub_bytes);
+					  (unsigned long long)pub->msgs,
+					  (unsigned long long)pub->bytes);
+			bool close = !pub->keep_alive;
 
 			pub_end(c);
 			c->state = RC_CONN_HTTP;
 			c->since_ms = rc_loop_now_ms(srv->loop);
-			rc_http_respond(c, 200, "text/plain", NULL, body, (size_t)bl, !c->pub_keep_alive);
+			rc_http_respond(c, 200, "text/plain", NULL, body, (size_t)bl, close);
 			break;
 		}
 		if (!n)
@@ -753,12 +752,18 @@ static void http_input(struct rc_conn *c, const uint8_t *data, size_t len)
 	}
 }
 
-static void conn_rearm(struct rc_loop *loop, struct rc_deferred *d)
+/* The connection's end-of-turn work: freed once dead (conn_maybe_free),
+ * else its recv re-armed after the client ring ran dry. */
+static void conn_work(struct rc_loop *loop, struct rc_deferred *d)
 {
-	struct rc_conn *c = (struct rc_conn *)((char *)d - offsetof(struct rc_conn, rearm));
+	struct rc_conn *c = (struct rc_conn *)((char *)d - offsetof(struct rc_conn, work));
 
 	(void)loop;
-	if (c->state == RC_CONN_DEAD || c->recv_armed)
+	if (c->state == RC_CONN_DEAD) {
+		conn_reap(c);
+		return;
+	}
+	if (c->recv_armed)
 		return;
 	if (arm_recv(c) < 0)
 		rc_conn_close(c);
@@ -802,7 +807,7 @@ static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct 
 		/* Client buffers are returned as soon as they are parsed, so this
 		 * is a burst; resume when the ring has refilled. */
 		srv->stats.client_enobufs++;
-		if (rc_bufring_wait(srv->client_ring, &c->rearm) < 0)
+		if (rc_bufring_wait(srv->client_ring, &c->work) < 0)
 			rc_conn_close(c);
 		return;
 	}

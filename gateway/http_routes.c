@@ -398,13 +398,16 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 		rc_http_respond(c, 409, "text/plain", NULL, "channel has a publisher\n", 24, true);
 		return;
 	}
+	c->pub = malloc(sizeof(*c->pub));
+	if (!c->pub) {
+		rc_hub_release(&srv->hub, ch);
+		rc_http_respond(c, 503, "text/plain", NULL, "out of memory\n", 14, true);
+		return;
+	}
 	ch->publishers++;
-	c->pub_ch = ch;
-	c->pub_chunked = te != NULL;
-	c->body_left = length;
-	c->pub_msgs = c->pub_bytes = 0;
-	c->pub_keep_alive = keep_alive;
-	rc_chunked_init(&c->chunked);
+	*c->pub = (struct rc_conn_pub){ .ch = ch, .chunked_body = te != NULL, .body_left = length,
+					.keep_alive = keep_alive };
+	rc_chunked_init(&c->pub->chunked);
 	c->state = RC_CONN_PUB;
 	srv->stats.http_publishes++;
 	/* curl -T waits for this before sending a large body. */
@@ -415,7 +418,8 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 		c->state = RC_CONN_HTTP;
 		ch->publishers--;
 		rc_hub_release(&srv->hub, ch);
-		c->pub_ch = NULL;
+		free(c->pub);
+		c->pub = NULL;
 		rc_http_respond(c, 200, "text/plain", NULL, "published 0 messages, 0 bytes\n", 31,
 				!keep_alive);
 	}

@@ -519,6 +519,7 @@ void rc_server_fini(struct rc_server *srv)
 		free(c->final_peer);
 		free(c->in);
 		free(c->wsin);
+		free(c->pub);	/* its channel goes with the hub */
 		free(c->extra);
 		rc_sendq_free(&c->q);
 		free(c);

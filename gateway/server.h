@@ -36,6 +36,17 @@ enum rc_conn_state {
 #define RC_WS_CMD_MAX 256	/* longest subscriber command */
 
 /* One accepted TCP connection. */
+/* An HTTP publish (POST or PUT /pub/<channel>) in progress. Apart from the
+ * connection: few connections ever publish. */
+struct rc_conn_pub {
+	struct rc_channel *ch;		/* the channel published to */
+	bool chunked_body;		/* Transfer-Encoding: chunked, else Content-Length */
+	bool keep_alive;
+	uint64_t body_left;		/* Content-Length: bytes still to come */
+	uint64_t msgs, bytes;		/* published so far */
+	struct rc_chunked chunked;	/* chunked: the decoder */
+};
+
 /* A WebSocket connection's input state while a frame or a command is only
  * partly read. Most of the time a subscriber is between frames and keeps
  * none (an idle subscriber's memory is the point): its input is parsed with
@@ -52,6 +63,7 @@ struct rc_conn {
 	struct rc_conn *prev, *next;	/* all connections, for timers and shutdown */
 	int fd;
 	enum rc_conn_state state;
+	uint32_t in_len;		/* bytes in `in` */
 	bool recv_armed;		/* the multishot recv may still complete */
 	bool close_after_send;		/* HTTP: close once the answer is out */
 	bool ping_outstanding;
@@ -60,30 +72,27 @@ struct rc_conn {
 	bool counted_stream;
 	bool in_incomplete;		/* `in` holds the start of a head, parsed: no end yet */
 	bool served;			/* HTTP: answered a request; idle between requests */
+	bool ip_counted;		/* counted in srv->ipcount under ip */
 	struct rc_io recv_io;
-	struct rc_deferred rearm;	/* re-arm recv after -ENOBUFS */
-	struct rc_deferred reap;	/* frees the connection at the end of a turn */
+	/* End-of-turn work: re-arming the recv after -ENOBUFS while alive,
+	 * freeing the connection once dead (one item, not two: it is per
+	 * connection). */
+	struct rc_deferred work;
 	struct rc_sendq q;		/* everything sent on the socket, HTTP answers too */
 	struct rc_sub sub;		/* the subscription of /ws/<ch>, /stream/<ch>, /sse/<ch> */
 	struct rc_sub *extra;		/* more channels, by {"sub": ...} (RC_CONN_MAX_SUBS - 1) */
-	uint32_t nextra;
 	struct rc_conn_wsin *wsin;	/* WS: input that ended mid-frame, else NULL */
 	char *in;			/* HTTP: bytes of an incomplete request head */
-	uint32_t in_len;
 	uint64_t since_ms;		/* HTTP: start of the current request, or of the wait for
 					 * the next one (keep-alive); WS, PUB: last input */
-	uint64_t nosub_since_ms;	/* WS: subscribed to no channel since then (0: has one) */
+	union {
+		uint64_t nosub_since_ms;	/* WS: subscribed to no channel since then (0: has one) */
+		uint64_t deadline_ms;		/* CLOSING: when to give up on the peer */
+	};
 	char *final_peer;		/* shutting down: peer address for the final report */
-	struct rc_channel *pub_ch;	/* PUB: the channel published to */
-	bool pub_chunked;
-	bool pub_keep_alive;
-	uint64_t body_left;		/* PUB with Content-Length */
-	uint64_t pub_msgs, pub_bytes;
-	struct rc_chunked chunked;	/* PUB with Transfer-Encoding: chunked */
-	uint64_t deadline_ms;		/* CLOSING: when to give up on the peer */
+	struct rc_conn_pub *pub;	/* PUB: the body being published, else NULL */
 	uint64_t accepted_ms;
 	uint64_t bytes_in;
-	bool ip_counted;		/* counted in srv->ipcount under ip */
 	uint8_t ip[16];
 };
 

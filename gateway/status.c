@@ -120,7 +120,7 @@ char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, 
 	/* Only the requested page costs the two getsockname/getpeername calls
 	 * per entry; walking the rest is a pointer chase. */
 	for (struct rc_conn *c = srv->conns; c && shown < limit; c = c->next, index++) {
-		const struct rc_channel *ch = c->sub.ch ? c->sub.ch : c->pub_ch;
+		const struct rc_channel *ch = c->sub.ch ? c->sub.ch : c->pub ? c->pub->ch : NULL;
 
 		if (index < offset)
 			continue;

@@ -136,10 +136,10 @@ Test(core_bufring, refcount_recycle_and_enobufs_rearm)
 	rc_bufring_unref(rx.br, rx.held[0]);
 	cr_assert_eq(rc_bufring_free(rx.br), 1);
 	/* refill is count/4 = 2: one free buffer does not wake the waiter yet. */
-	cr_assert(!rx.rearm.queued);
+	cr_assert(!rc_deferred_queued(&rx.rearm));
 	rc_bufring_unref(rx.br, rx.held[1]);
 	cr_assert_eq(rc_bufring_free(rx.br), 2);
-	cr_assert(rx.rearm.queued, "waiter must be queued once count/4 buffers are free");
+	cr_assert(rc_deferred_queued(&rx.rearm), "waiter must be queued once count/4 buffers are free");
 	for (int i = 2; i < NBUF; i++)
 		rc_bufring_unref(rx.br, rx.held[i]);
 	cr_assert_eq(rc_bufring_free(rx.br), NBUF);
