@@ -11,8 +11,8 @@
 # max sustained rate with loss < 0.1 % and p99 < 50 ms; 250 ms at 10,000
 # subscribers, for every server alike). --repeat N runs each scenario N times
 # (default 1); s1000x64, s1000x1k and s10000x64, the scenarios with targets,
-# get --key-repeat runs in all (default 3) of ringcast, epoll-batched, uws
-# and uws-cpp, because repeat runs on this VM differ.
+# get --key-repeat runs in all (default 3) of ringcast, ringcast-nobatch,
+# epoll-batched, uws and uws-cpp, because repeat runs on this VM differ.
 # Then RSS per idle subscriber at 10,000 and 19,000 connections (server RSS
 # with them connected minus its RSS at start), and perf/charts.py writes
 # OUT/matrix.md and the PNG charts (gnuplot). Needs jq and gnuplot (make bench installs them).
@@ -100,7 +100,7 @@ if [ "$key_repeat" -gt 1 ]; then
 		case "$sc" in
 		s1000x64|s1000x1k|s10000x64)
 			run_scenario "$sc" "$out/$sc-rep" $((key_repeat - 1)) \
-				"${servers:-ringcast,epoll-batched,uws,uws-cpp}" ;;
+				"${servers:-ringcast,ringcast-nobatch,epoll-batched,uws,uws-cpp}" ;;
 		esac
 	done
 fi
