@@ -11,7 +11,6 @@
 #include "server.h"
 #include "ws_handshake.h"
 
-
 static const char *status_text(int status)
 {
 	switch (status) {
@@ -125,7 +124,6 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 	}
 	out = len > 0 ? malloc((size_t)len) : NULL;
 	if (!out) {
-		free(out);
 		if (ch)
 			rc_hub_release(&srv->hub, ch);
 		rc_conn_close(c);
