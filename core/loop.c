@@ -13,6 +13,9 @@
 #include "log.h"
 
 #define RC_CQE_BATCH 256
+#ifndef RC_EXTRA_PASSES
+#define RC_EXTRA_PASSES 8
+#endif
 
 struct rc_loop {
 	struct io_uring ring;
@@ -84,6 +87,7 @@ static int setup_ring(struct rc_loop *loop, unsigned sq, unsigned cq)
 {
 	static const unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
 	static const unsigned tries[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
 		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
 		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
 		0,
@@ -102,8 +106,9 @@ static int setup_ring(struct rc_loop *loop, unsigned sq, unsigned cq)
 				loop->features = p.features;
 				rc_log_info("io_uring: sq=%u cq=%u flags=%s features=0x%x",
 					    p.sq_entries, p.cq_entries,
-					    i == 0 ? "SINGLE_ISSUER|DEFER_TASKRUN" :
-					    i == 1 ? "COOP_TASKRUN" : "plain", p.features);
+					    i == 0 ? "SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG" :
+					    i == 1 ? "SINGLE_ISSUER|DEFER_TASKRUN" :
+					    i == 2 ? "COOP_TASKRUN" : "plain", p.features);
 				if (shrink > 1)
 					rc_log_warn("io_uring: rings shrunk to 1/%u of the default for "
 						    "RLIMIT_MEMLOCK; raise it for many connections",
@@ -280,13 +285,59 @@ static void dispatch(struct rc_loop *loop, const struct io_uring_cqe *cqe)
 	io->fn(loop, io, &c);
 }
 
+/* Dispatches the completions already in the CQ, RC_CQE_BATCH at a time so
+ * that the kernel gets CQ space back early, and never enters the kernel
+ * (liburing's peek would, once, whenever task work is flagged: the passes
+ * below are the only place that happens). Returns how many it dispatched. */
+static unsigned reap(struct rc_loop *loop)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n, total = 0;
+
+	do {
+		n = 0;
+		io_uring_for_each_cqe(&loop->ring, head, cqe) {
+			dispatch(loop, cqe);
+			if (++n == RC_CQE_BATCH)
+				break;
+		}
+		io_uring_cq_advance(&loop->ring, n);
+		total += n;
+	} while (n > 0);
+	return total;
+}
+
+/* Under load the kernel hands over a turn's input in slices: a multishot
+ * receive posts at most a fixed number of completions per socket before it
+ * requeues itself (32 on 6.x kernels), and each io_uring_enter runs only so
+ * much of the deferred task work. With many ingest sockets every turn then
+ * ended with one send per subscriber for a few dozen messages. While the
+ * kernel flags more task work (IORING_SQ_TASKRUN), run it and dispatch what
+ * it posts before the turn's batches close: at most RC_EXTRA_PASSES times,
+ * so the flush still comes at the end of every turn and never waits. */
+static void extra_passes(struct rc_loop *loop)
+{
+	if (!(loop->setup_flags & IORING_SETUP_TASKRUN_FLAG))
+		return;
+	for (unsigned i = 0; i < RC_EXTRA_PASSES; i++) {
+		if (!(IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_TASKRUN))
+			return;
+		int ret = io_uring_get_events(&loop->ring);
+
+		loop->stats.enters++;
+		loop->stats.extra_passes++;
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			return;	/* the next turn's enter reports a broken ring */
+		if (reap(loop) == 0)
+			return;
+	}
+}
+
 int rc_loop_run(struct rc_loop *loop)
 {
-	struct io_uring_cqe *cqes[RC_CQE_BATCH];
 
 	loop->stop = false;
 	while (!loop->stop) {
-		unsigned n;
 		int ret;
 
 		run_deferred(loop);
@@ -311,11 +362,8 @@ int rc_loop_run(struct rc_loop *loop)
 		loop->stats.cq_overflow = IO_URING_READ_ONCE(*loop->ring.cq.koverflow);
 		if (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
 			loop->stats.cq_overflow_turns++;
-		while ((n = io_uring_peek_batch_cqe(&loop->ring, cqes, RC_CQE_BATCH)) > 0) {
-			for (unsigned i = 0; i < n; i++)
-				dispatch(loop, cqes[i]);
-			io_uring_cq_advance(&loop->ring, n);
-		}
+		reap(loop);
+		extra_passes(loop);
 	}
 	return 0;
 }

@@ -77,10 +77,12 @@ struct rc_loop_stats {
 	uint64_t cq_overflow;	/* completions the kernel could not post directly (kernel's count) */
 	uint64_t cq_overflow_turns;	/* turns that found the CQ overflow flag set */
 	uint64_t sq_full;	/* times the SQ was full and had to be flushed early */
+	uint64_t extra_passes;	/* enters that ran flagged task work before a turn closed */
 };
 
 /* Creates a loop: sets up the ring with the best flags the kernel accepts
- * (SINGLE_ISSUER|DEFER_TASKRUN, then COOP_TASKRUN, then none), registers the
+ * (SINGLE_ISSUER|DEFER_TASKRUN with TASKRUN_FLAG, the same without it, then
+ * COOP_TASKRUN, then none), registers the
  * ring fd, probes the opcodes ringcast needs and logs what it chose.
  * On failure returns NULL and sets *err to -errno; for the errors that mean
  * "io_uring is not available here" it logs the cause and the fix. */

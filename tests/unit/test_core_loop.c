@@ -1,0 +1,127 @@
+/* The loop's turn, driven by the real kernel: what one turn takes in before
+ * its deferred work (where fan-out closes its batches) runs. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bufring.h"
+#include "loop.h"
+
+#define NDGRAM 120	/* several of the kernel's multishot passes (32 each on 6.x) */
+#define MAXTURNS 64
+
+struct rx {
+	struct rc_io io;
+	struct rc_deferred turn_end;	/* queued by the first datagram of a turn */
+	struct rc_deferred rearm;
+	struct rc_timer stop;
+	struct rc_bufring *br;
+	struct msghdr tmpl;
+	int fd;
+	int got;
+	int this_turn;
+	int turns[MAXTURNS];	/* datagrams dispatched in each turn that had any */
+	int nturns;
+};
+
+static void rx_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rx *rx = (struct rx *)io;
+
+	if (cqe->res >= 0 && (cqe->flags & RC_CQE_BUFFER)) {
+		rc_bufring_take(rx->br, cqe->bid);
+		rc_bufring_unref(rx->br, cqe->bid);
+		rx->got++;
+		rx->this_turn++;
+		rc_loop_defer(loop, &rx->turn_end);
+	}
+	/* A receive may end on its own (e.g. on kernels that cap multishot
+	 * differently): arm it again, as udp ingest does. */
+	if (!(cqe->flags & RC_CQE_MORE) && cqe->res != -ECANCELED)
+		rc_loop_defer(loop, &rx->rearm);
+}
+
+static void rx_turn_end(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct rx *rx = (struct rx *)((char *)d - offsetof(struct rx, turn_end));
+
+	cr_assert_lt(rx->nturns, MAXTURNS);
+	rx->turns[rx->nturns++] = rx->this_turn;
+	rx->this_turn = 0;
+	if (rx->got == NDGRAM)
+		rc_loop_stop(loop);
+}
+
+static void rx_rearm(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct rx *rx = (struct rx *)((char *)d - offsetof(struct rx, rearm));
+
+	cr_assert_eq(rc_loop_recvmsg_multishot(loop, &rx->io, rx->fd, rx->br, &rx->tmpl), 0);
+}
+
+static void stop_timer(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	(void)io;
+	(void)cqe;
+	rc_loop_stop(loop);
+}
+
+/* Under load every turn must close its batches over all the input that is
+ * already there, not over one multishot pass per socket: 120 datagrams
+ * waiting before the receive is armed are all dispatched before the turn's
+ * deferred work runs. */
+Test(core_loop, one_turn_takes_in_everything_already_waiting)
+{
+	struct rc_bufring_opts o = { .group = 3, .count = 256, .size = 256, .headroom = 16 };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	static struct rx rx;
+	struct rc_loop *loop;
+	int rcvbuf = 4 << 20;
+	int err = 0;
+	int tx;
+
+	memset(&rx, 0, sizeof(rx));
+	loop = rc_loop_create(NULL, &err);
+	cr_assert_not_null(loop, "loop: %d", err);
+	rx.br = rc_bufring_create(loop, &o, &err);
+	cr_assert_not_null(rx.br, "bufring: %d", err);
+	rx.fd = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_geq(rx.fd, 0);
+	/* Room for all of them (SO_RCVBUF is capped by net.core.rmem_max;
+	 * the check below says so if they did not fit). */
+	setsockopt(rx.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	cr_assert_eq(bind(rx.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(rx.fd, (struct sockaddr *)&a, &alen), 0);
+	tx = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_geq(tx, 0);
+	rx.io.fn = rx_done;
+	rx.turn_end.fn = rx_turn_end;
+	rx.rearm.fn = rx_rearm;
+	rx.stop.io.fn = stop_timer;
+	rx.tmpl.msg_namelen = sizeof(struct sockaddr_in6);
+
+	for (int i = 0; i < NDGRAM; i++) {
+		char msg[16];
+		int n = snprintf(msg, sizeof(msg), "dgram-%03d", i);
+
+		cr_assert_eq(sendto(tx, msg, (size_t)n, 0, (struct sockaddr *)&a, sizeof(a)), n);
+	}
+	cr_assert_eq(rc_loop_recvmsg_multishot(loop, &rx.io, rx.fd, rx.br, &rx.tmpl), 0);
+	cr_assert_eq(rc_loop_timer_arm(loop, &rx.stop, 3000), 0);
+	cr_assert_eq(rc_loop_run(loop), 0);
+
+	cr_assert_eq(rx.got, NDGRAM, "got %d of %d datagrams (socket buffer too small?)", rx.got,
+		     NDGRAM);
+	cr_assert_eq(rx.turns[0], NDGRAM,
+		     "the first turn dispatched %d datagrams and then %d turn(s) more: the turn "
+		     "closed after one pass of the kernel's multishot receive",
+		     rx.turns[0], rx.nturns - 1);
+	close(tx);
+	close(rx.fd);
+	rc_bufring_destroy(rx.br);
+	rc_loop_destroy(loop);
+}
