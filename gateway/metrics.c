@@ -214,5 +214,8 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	       "Completions that overflowed the CQ (kernel count).", ls->cq_overflow);
 	metric(&o, "ringcast_ring_sq_full_total", "counter",
 	       "Times the SQ filled up within a turn.", ls->sq_full);
+	metric(&o, "ringcast_ring_extra_passes_total", "counter",
+	       "Enters that ran pending kernel task work before a turn's batches closed.",
+	       ls->extra_passes);
 	return rc_textbuf_take(&o, len);
 }
