@@ -442,11 +442,13 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 }
 
 /* Raises RLIMIT_NOFILE to the hard limit and trims the subscriber count to
- * what fits, saying so. */
+ * what fits besides the reserve and the publishers (one connection per
+ * channel with --pub-ws or --pub-tcp), saying so. */
 static void fit_fd_limit(struct bench_config *c)
 {
 	struct rlimit rl;
-	rlim_t need = (rlim_t)c->subscribers + FD_RESERVE;
+	rlim_t reserve = FD_RESERVE + (c->pub_kind != BENCH_PUB_UDP ? c->nchannels : 0);
+	rlim_t need = (rlim_t)c->subscribers + reserve;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
@@ -456,7 +458,7 @@ static void fit_fd_limit(struct bench_config *c)
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur < need) {
-		unsigned fit = rl.rlim_cur > FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 1;
+		unsigned fit = rl.rlim_cur > reserve ? (unsigned)(rl.rlim_cur - reserve) : 1;
 
 		fprintf(stderr, "ringcast-bench: RLIMIT_NOFILE hard limit %llu allows only %u of "
 			"the %u subscribers requested; raise it (ulimit -Hn) for more\n",

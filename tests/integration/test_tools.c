@@ -845,3 +845,40 @@ Test(tools, bench_pub_tcp_reports_refusal, .fini = fini, .timeout = 120)
 	rc_assert(code == 0, "the holder should exit 0 after Ctrl-C, got %d", code);
 	RC_STOP_OK(&srv);
 }
+
+/* With a low open-file limit the bench trims its subscribers to what fits
+ * beside its publishers: with --pub-tcp one connection per channel also
+ * needs an fd. Under a hard limit of 110, 30 channels leave room for 48
+ * subscribers of the 100 asked (110 - 32 reserved - 30 publishers); every
+ * one of them must get every message of its channel. */
+Test(tools, bench_fits_subscribers_beside_publishers, .fini = fini, .timeout = 120)
+{
+	const char *json = tmp_path("bench.json");
+	char port[16], tcp_port[16], *err_text, *j;
+	char *bench[] = { "/usr/bin/prlimit", "--nofile=110:110", (char *)tool("RINGCAST_BENCH_BIN"),
+			  "--port", port, "--pub-tcp", tcp_port, "-n", "100", "--channels", "30",
+			  "--rate", "300", "--duration", "1", "--settle", "0.3", "--drain", "5",
+			  "--json", (char *)json, NULL };
+	long long v;
+	size_t n;
+	int code;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--tcp", "127.0.0.1:0");
+	snprintf(port, sizeof(port), "%d", srv.http.port);
+	snprintf(tcp_port, sizeof(tcp_port), "%d", srv.tcp.port);
+	code = run_bench(bench, &err_text);
+	rc_assert(code == 0, "ringcast-bench should exit 0, got %d: %s", code, err_text);
+	rc_assert(strstr(err_text, "allows only 48 of the 100 subscribers"),
+		  "the bench should say how many subscribers fit: %s", err_text);
+	free(err_text);
+	j = slurp(json, &n);
+	v = json_num(j, "subscribers_opened");
+	rc_assert(v == 48, "48 subscribers open, JSON says %lld", v);
+	v = json_num(j, "received");
+	rc_assert(v > 0 && v == json_num(j, "expected"), "received %lld of %lld deliveries", v,
+		  json_num(j, "expected"));
+	v = json_num(j, "lost") + json_num(j, "send_errors");
+	rc_assert(v == 0, "no loss and no send errors, JSON says %lld in all", v);
+	free(j);
+	RC_STOP_OK(&srv);
+}
