@@ -125,7 +125,7 @@ echo "bench-core: [1/2] latency: $subscribers subscribers, ${size}-byte messages
 timeout 900 taskset -c "$bench_cpu" "$bench" "${common[@]}" --rate "$rate" \
 	--duration "$duration" --json "$out/latency.json" | tee "$out/latency.txt"
 
-echo "bench-core: [2/2] ramp from $ramp_start msg/s (x1.5 per 3 s step, until loss >= 0.1 % or p99 >= 50 ms)"
+echo "bench-core: [2/2] ramp from $ramp_start msg/s (x1.5 per 3 s step, until two steps in a row have loss >= 0.1 % or p99 >= 50 ms)"
 timeout 900 taskset -c "$bench_cpu" "$bench" "${common[@]}" --ramp --rate "$ramp_start" \
 	--step-duration 3 --json "$out/ramp.json" | tee "$out/ramp.txt"
 

@@ -69,8 +69,8 @@ for sc in "${list[@]}"; do
 done
 
 # Per run: a 3 s latency run at 50 msg/s, then the ramp in 1.5 s steps from
-# 50,000 deliveries/s (x1.5 per step, then 2 bisection steps after the first
-# failure).
+# 50,000 deliveries/s (x1.5 per step until two steps in a row fail, then 2
+# bisection steps between the best pass and the lowest failure above it).
 run_scenario() {	# scenario out_dir repeat servers
 	local sc=$1 dir=$2 n=$3 srv=$4 subs size channels start args
 	read -r subs size channels <<<"$(params "$sc")"

@@ -4,7 +4,8 @@
 # Every server speaks ringcast's contract (--listen, --udp, "ready" on stdout)
 # and is driven the same way: server pinned to --server-cpu, ringcast-bench
 # pinned to --bench-cpu, then (1) a latency run at a fixed moderate rate and
-# (2) a ramp (x1.5 per step until loss >= 0.1 % or p99 >= 50 ms) for the
+# (2) a ramp (x1.5 per step until two steps in a row fail: loss >= 0.1 % or
+# p99 >= 50 ms; then bisection) for the
 # maximum sustained deliveries/s. Prints one table, ratios ringcast/peer.
 #
 # Usage: perf/bench-peers.sh [-b BUILD_DIR] [-o OUT_DIR] [--subscribers N]

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_ramp.h"
 #include "hostport.h"
 #include "payload.h"
 #include "rc_version.h"
@@ -99,13 +100,18 @@ static void usage_long(void)
 	       "    --drain SEC            wait for in-flight messages after publishing\n"
 	       "                           (default 2)\n"
 	       "    --ramp                 runs of --step-duration at rising rates (x1.5 per\n"
-	       "                           step) until loss >= --max-loss or p99 >= --max-p99-ms;\n"
+	       "                           step) until --ramp-patience steps in a row fail\n"
+	       "                           (loss >= --max-loss or p99 >= --max-p99-ms);\n"
 	       "                           reports the highest rate that met both\n"
 	       "    --step-duration SEC    ramp step length (default 3)\n"
 	       "    --ramp-factor F        rate multiplier per step (default 1.5)\n"
 	       "    --ramp-refine N        after the first failing step, N more steps at the\n"
 	       "                           geometric middle of the best pass and the lowest\n"
-	       "                           failure (default 2; 0: none)\n"
+	       "                           failure above it (default 2; 0: none)\n"
+	       "    --ramp-patience N      failing steps in a row that end the climb (default 2;\n"
+	       "                           1: the first failure). With many subscribers a\n"
+	       "                           server can fail at a low rate, where every send\n"
+	       "                           carries one message, and pass at a higher one\n"
 	       "    --max-loss PCT         ramp loss limit in percent (default 0.1)\n"
 	       "    --max-p99-ms MS        ramp p99 latency limit (default 50)\n"
 	       "    --server-pid PID       report the server's CPU time and VmRSS from /proc\n"
@@ -169,7 +175,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 	enum {
 		O_TAGGED = 250,
 		O_HOST = 256, O_PORT, O_UDP_PORT, O_UDP_PORTS, O_CHANNELS, O_CHANNEL, O_SRC,
-		O_RATE, O_DURATION, O_SIZE, O_DRAIN, O_JSON, O_RAMP, O_STEP, O_FACTOR, O_REFINE,
+		O_RATE, O_DURATION, O_SIZE, O_DRAIN, O_JSON, O_RAMP, O_STEP, O_FACTOR, O_REFINE, O_PATIENCE,
 		O_MAXLOSS, O_MAXP99, O_PID, O_PAR, O_CTIMEOUT, O_SETTLE, O_PUB_WS, O_PUB_TCP,
 	};
 	static const struct option longopts[] = {
@@ -193,6 +199,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		{ "step-duration", required_argument, NULL, O_STEP },
 		{ "ramp-factor", required_argument, NULL, O_FACTOR },
 		{ "ramp-refine", required_argument, NULL, O_REFINE },
+		{ "ramp-patience", required_argument, NULL, O_PATIENCE },
 		{ "max-loss", required_argument, NULL, O_MAXLOSS },
 		{ "max-p99-ms", required_argument, NULL, O_MAXP99 },
 		{ "server-pid", required_argument, NULL, O_PID },
@@ -211,7 +218,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 
 	*c = (struct bench_config){
 		.subscribers = 100, .rate = 1000, .duration = 10, .size = 64, .drain = 2,
-		.step_duration = 3, .ramp_factor = 1.5, .ramp_refine = 2, .max_loss_pct = 0.1, .max_p99_ms = 50,
+		.step_duration = 3, .ramp_factor = 1.5, .ramp_refine = 2, .ramp_patience = 2, .max_loss_pct = 0.1, .max_p99_ms = 50,
 		.connect_parallel = 256, .connect_timeout = 60, .settle = 0.5,
 	};
 	while ((opt = getopt_long(argc, argv, "n:hV", longopts, NULL)) != -1) {
@@ -301,6 +308,14 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 			if (parse_num(optarg, 0, 10, &v) < 0)
 				bad = "--ramp-refine";
 			c->ramp_refine = (unsigned)v;
+			break;
+		}
+		case O_PATIENCE: {
+			double v;
+
+			if (parse_num(optarg, 1, 10, &v) < 0)
+				bad = "--ramp-patience";
+			c->ramp_patience = (unsigned)v;
 			break;
 		}
 		case O_MAXLOSS:
@@ -624,23 +639,25 @@ static bool step_passes(const struct bench_config *c, const struct bench_result 
 	       (double)r->p99 < c->max_p99_ms * 1e6;
 }
 
-/* Ramp: rising rates until a step fails. Fills steps[], returns the count
- * through *n, the best step through *best and the reason through why. */
+/* Ramp: rising rates until --ramp-patience steps in a row fail, then
+ * bisection (bench_ramp.c chooses the rates). Fills steps[], returns the
+ * count through *n, the best step through *best and the reason through why. */
 static int run_ramp(struct bench *b, struct bench_result *steps, unsigned *n, int *best,
 		    char *why, size_t why_len)
 {
 	const struct bench_config *c = &b->cfg;
 	uint64_t ramp_end = bench_now() + (uint64_t)(BENCH_MAX_DURATION * 1e9);
-	double rate = c->rate, fail_rate = 0;
-	unsigned refined = 0;
+	struct bench_ramp ramp;
 	int err;
 
+	bench_ramp_init(&ramp, c->rate, c->ramp_factor, c->ramp_refine, c->ramp_patience);
 	*n = 0;
 	*best = -1;
 	snprintf(why, why_len, "step limit (%d steps) reached", RAMP_MAX_STEPS);
 	for (unsigned i = 0; i < RAMP_MAX_STEPS; i++) {
 		struct bench_result *r = &steps[i];
-		double achieved;
+		double rate = ramp.rate, achieved;
+		bool passed;
 
 		if (bench_now() + (uint64_t)((c->step_duration + c->drain) * 1e9) > ramp_end) {
 			snprintf(why, why_len, "time cap of %.0f s reached", BENCH_MAX_DURATION);
@@ -659,7 +676,8 @@ static int run_ramp(struct bench *b, struct bench_result *steps, unsigned *n, in
 			snprintf(why, why_len, "interrupted");
 			break;
 		}
-		if (!step_passes(c, r)) {
+		passed = step_passes(c, r);
+		if (!passed) {
 			if (r->received == 0)
 				snprintf(why, why_len, "nothing delivered at %.0f msg/s", rate);
 			else if (r->loss_pct >= c->max_loss_pct)
@@ -668,38 +686,27 @@ static int run_ramp(struct bench *b, struct bench_result *steps, unsigned *n, in
 			else
 				snprintf(why, why_len, "p99 %.1f ms >= %.1f ms at %.0f msg/s",
 					 (double)r->p99 / 1e6, c->max_p99_ms, rate);
-			/* Bisect between the best pass and the lowest failure, as
-			 * long as every subscriber is still there to measure. */
-			if (fail_rate == 0 || rate < fail_rate)
-				fail_rate = rate;
-			if (*best < 0 || refined >= c->ramp_refine || b->open < r->subscribers_start)
+			/* Further steps measure nothing once subscribers are gone. */
+			if (b->open < r->subscribers_start)
 				break;
-			refined++;
-			rate = sqrt(steps[*best].target_rate * fail_rate);
-			continue;
-		}
-		if (*best < 0 || r->target_rate > steps[*best].target_rate)
+		} else if (*best < 0 || r->target_rate > steps[*best].target_rate) {
 			*best = (int)i;
-		if (fail_rate > 0) {
-			/* A refinement step passed: go on bisecting upwards. */
-			if (refined >= c->ramp_refine)
+		}
+		if (passed && !ramp.refining) {
+			if (achieved < 0.9 * rate) {
+				/* The gateway kept up but this tool could not
+				 * publish faster: the figure is a lower bound. */
+				snprintf(why, why_len, "publisher reached only %.0f of %.0f msg/s "
+					 "(bench-bound; max sustained is a lower bound)", achieved, rate);
 				break;
-			refined++;
-			rate = sqrt(rate * fail_rate);
-			continue;
+			}
+			if (b->open == 0) {
+				snprintf(why, why_len, "no subscriber left");
+				break;
+			}
 		}
-		if (achieved < 0.9 * rate) {
-			/* The gateway kept up but this tool could not publish
-			 * faster: the figure is a lower bound. */
-			snprintf(why, why_len, "publisher reached only %.0f of %.0f msg/s "
-				 "(bench-bound; max sustained is a lower bound)", achieved, rate);
+		if (!bench_ramp_next(&ramp, passed))
 			break;
-		}
-		if (b->open == 0) {
-			snprintf(why, why_len, "no subscriber left");
-			break;
-		}
-		rate *= c->ramp_factor;
 	}
 	return 0;
 }

@@ -53,7 +53,8 @@ struct bench_config {
 	bool ramp;
 	double step_duration;		/* ramp: seconds per step */
 	double ramp_factor;
-	unsigned ramp_refine;		/* bisection steps after the first failure */
+	unsigned ramp_refine;		/* bisection steps after the climb */
+	unsigned ramp_patience;		/* failing steps in a row that end the climb */
 	double max_loss_pct;		/* ramp pass criteria */
 	double max_p99_ms;
 	pid_t server_pid;		/* 0 = none */

@@ -1,11 +1,13 @@
 /* The pure parts of the command-line tools: url_parse() (ringcast-sub's
- * ws:// URL, ringcast-pub's --http URL) and the --demo game frame. */
+ * ws:// URL, ringcast-pub's --http URL), the --demo game frame and
+ * ringcast-bench's choice of ramp rates. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_ramp.h"
 #include "guard.h"
 #include "pub_demo.h"
 #include "url.h"
@@ -169,4 +171,107 @@ Test(perf_demo, small_buffer_is_refused)
 
 	pub_demo_init(&d, 24);
 	cr_assert_eq(pub_demo_frame(&d, 0, 0, buf, sizeof(buf)), 0);
+}
+
+/* Runs a ramp against a server model (passes(rate)) and records the rates
+ * it chose; returns how many steps ran. */
+static unsigned ramp_run(struct bench_ramp *r, bool (*passes)(double), double *rates,
+			 unsigned max)
+{
+	unsigned n = 0;
+
+	while (n < max) {
+		rates[n++] = r->rate;
+		if (!bench_ramp_next(r, passes(r->rate)))
+			break;
+	}
+	return n;
+}
+
+static void assert_rates(const double *got, unsigned n, const double *want, unsigned nwant)
+{
+	cr_assert_eq(n, nwant, "%u steps, want %u", n, nwant);
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_float_eq(got[i], want[i], 0.5, "step %u: %.1f msg/s, want %.1f", i,
+				   got[i], want[i]);
+}
+
+static bool below_300(double rate)
+{
+	return rate < 300;
+}
+
+/* A dip: fails between 150 and 400 (every send one message), passes again
+ * up to 1,000. */
+static bool dip(double rate)
+{
+	return rate < 150 || (rate >= 400 && rate < 1000);
+}
+
+static bool never(double rate)
+{
+	(void)rate;
+	return false;
+}
+
+Test(perf_ramp, climbs_until_two_failures_then_bisects)
+{
+	static const double want[] = { 100, 200, 400, 800, 282.8, 336.4 };
+	struct bench_ramp r;
+	double rates[16];
+	unsigned n;
+
+	bench_ramp_init(&r, 100, 2, 2, 2);
+	n = ramp_run(&r, below_300, rates, 16);
+	assert_rates(rates, n, want, sizeof(want) / sizeof(want[0]));
+	cr_assert_float_eq(r.best_rate, 282.8, 0.5);
+}
+
+Test(perf_ramp, a_pass_after_a_failure_climbs_on)
+{
+	/* 200 fails, 400 passes: the failure below the best pass is
+	 * forgotten and the bisection is between 800 and 1,600. */
+	static const double want[] = { 100, 200, 400, 800, 1600, 3200, 1131.4, 951.4 };
+	struct bench_ramp r;
+	double rates[16];
+	unsigned n;
+
+	bench_ramp_init(&r, 100, 2, 2, 2);
+	n = ramp_run(&r, dip, rates, 16);
+	assert_rates(rates, n, want, sizeof(want) / sizeof(want[0]));
+	cr_assert_float_eq(r.best_rate, 951.4, 0.5);
+}
+
+Test(perf_ramp, patience_one_stops_at_the_first_failure)
+{
+	static const double want[] = { 100, 200, 141.4, 168.2 };
+	struct bench_ramp r;
+	double rates[16];
+	unsigned n;
+
+	bench_ramp_init(&r, 100, 2, 2, 1);
+	n = ramp_run(&r, dip, rates, 16);
+	assert_rates(rates, n, want, sizeof(want) / sizeof(want[0]));
+	cr_assert_float_eq(r.best_rate, 141.4, 0.5);
+	/* 0 means 1. */
+	bench_ramp_init(&r, 100, 2, 2, 0);
+	cr_assert_eq(ramp_run(&r, dip, rates, 16), 4);
+}
+
+Test(perf_ramp, nothing_passes_and_no_refinement)
+{
+	static const double fail2[] = { 100, 200 };
+	static const double norefine[] = { 100, 200, 400, 800 };
+	struct bench_ramp r;
+	double rates[16];
+	unsigned n;
+
+	bench_ramp_init(&r, 100, 2, 2, 2);
+	n = ramp_run(&r, never, rates, 16);
+	assert_rates(rates, n, fail2, 2);
+	cr_assert_eq(r.best_rate, 0);
+	bench_ramp_init(&r, 100, 2, 0, 2);
+	n = ramp_run(&r, below_300, rates, 16);
+	assert_rates(rates, n, norefine, 4);
+	cr_assert_float_eq(r.best_rate, 200, 0.5);
 }
