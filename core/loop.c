@@ -286,9 +286,10 @@ static void dispatch(struct rc_loop *loop, const struct io_uring_cqe *cqe)
 }
 
 /* Dispatches the completions already in the CQ, RC_CQE_BATCH at a time so
- * that the kernel gets CQ space back early, and never enters the kernel
- * (liburing's peek would, once, whenever task work is flagged: the passes
- * below are the only place that happens). Returns how many it dispatched. */
+ * that the kernel gets CQ space back early, and never enters the kernel.
+ * liburing's peek would enter once whenever task work or a CQ overflow is
+ * flagged; extra_passes() below is the one place that happens, bounded.
+ * Returns how many it dispatched. */
 static unsigned reap(struct rc_loop *loop)
 {
 	struct io_uring_cqe *cqe;
@@ -310,20 +311,23 @@ static unsigned reap(struct rc_loop *loop)
 /* Under load the kernel hands over a turn's input in slices: a multishot
  * receive posts at most a fixed number of completions per socket before it
  * requeues itself (32 on 6.x kernels), and each io_uring_enter runs only so
- * much of the deferred task work. With many ingest sockets every turn then
- * ended with one send per subscriber for a few dozen messages. While the
- * kernel flags more task work (IORING_SQ_TASKRUN), run it and dispatch what
- * it posts before the turn's batches close: at most RC_EXTRA_PASSES times,
- * so the flush still comes at the end of every turn and never waits. */
+ * much of the deferred task work (20 items on recent kernels). With many ingest
+ * sockets every turn then ended with one send per subscriber for a few
+ * dozen messages. While the kernel flags more task work (IORING_SQ_TASKRUN,
+ * with TASKRUN_FLAG) or completions waiting in its overflow list
+ * (IORING_SQ_CQ_OVERFLOW), enter without waiting and dispatch what that
+ * posts, before the turn's batches close. At most RC_EXTRA_PASSES times,
+ * and no further once a pass brings nothing: the flush still comes at the
+ * end of every turn and never waits. */
 static void extra_passes(struct rc_loop *loop)
 {
-	if (!(loop->setup_flags & IORING_SETUP_TASKRUN_FLAG))
-		return;
-	for (unsigned i = 0; i < RC_EXTRA_PASSES; i++) {
-		if (!(IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_TASKRUN))
-			return;
-		int ret = io_uring_get_events(&loop->ring);
+	for (unsigned i = 0; i < RC_EXTRA_PASSES && !loop->stop; i++) {
+		int ret;
 
+		if (!(IO_URING_READ_ONCE(*loop->ring.sq.kflags) &
+		      (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)))
+			return;
+		ret = io_uring_get_events(&loop->ring);
 		loop->stats.enters++;
 		loop->stats.extra_passes++;
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
@@ -335,7 +339,6 @@ static void extra_passes(struct rc_loop *loop)
 
 int rc_loop_run(struct rc_loop *loop)
 {
-
 	loop->stop = false;
 	while (!loop->stop) {
 		int ret;

@@ -118,7 +118,7 @@ Test(core_loop, one_turn_takes_in_everything_already_waiting)
 		     NDGRAM);
 	cr_assert_eq(rx.turns[0], NDGRAM,
 		     "the first turn dispatched %d datagrams and then %d turn(s) more: the turn "
-		     "closed after one pass of the kernel's multishot receive",
+		     "closed its batches after a few of the kernel's multishot slices",
 		     rx.turns[0], rx.nturns - 1);
 	close(tx);
 	close(rx.fd);
