@@ -105,7 +105,7 @@ static void usage_long(void)
 	       "                           reports the highest rate that met both\n"
 	       "    --step-duration SEC    ramp step length (default 3)\n"
 	       "    --ramp-factor F        rate multiplier per step (default 1.5)\n"
-	       "    --ramp-refine N        after the first failing step, N more steps at the\n"
+	       "    --ramp-refine N        after the climb ends, N more steps at the\n"
 	       "                           geometric middle of the best pass and the lowest\n"
 	       "                           failure above it (default 2; 0: none)\n"
 	       "    --ramp-patience N      failing steps in a row that end the climb (default 2;\n"
@@ -653,12 +653,16 @@ static int run_ramp(struct bench *b, struct bench_result *steps, unsigned *n, in
 	bench_ramp_init(&ramp, c->rate, c->ramp_factor, c->ramp_refine, c->ramp_patience);
 	*n = 0;
 	*best = -1;
-	snprintf(why, why_len, "step limit (%d steps) reached", RAMP_MAX_STEPS);
-	for (unsigned i = 0; i < RAMP_MAX_STEPS; i++) {
+	for (unsigned i = 0;; i++) {
 		struct bench_result *r = &steps[i];
 		double rate = ramp.rate, achieved;
 		bool passed;
 
+		if (i == RAMP_MAX_STEPS) {
+			/* Set here: a failure the climb went past is not why it ended. */
+			snprintf(why, why_len, "step limit (%d steps) reached", RAMP_MAX_STEPS);
+			break;
+		}
 		if (bench_now() + (uint64_t)((c->step_duration + c->drain) * 1e9) > ramp_end) {
 			snprintf(why, why_len, "time cap of %.0f s reached", BENCH_MAX_DURATION);
 			break;

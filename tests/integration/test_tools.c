@@ -863,6 +863,8 @@ Test(tools, bench_fits_subscribers_beside_publishers, .fini = fini, .timeout = 1
 	size_t n;
 	int code;
 
+	if (access("/usr/bin/prlimit", X_OK) != 0)
+		cr_skip_test("prlimit (util-linux) not installed");
 	RC_START(&srv, "--listen", "127.0.0.1:0", "--tcp", "127.0.0.1:0");
 	snprintf(port, sizeof(port), "%d", srv.http.port);
 	snprintf(tcp_port, sizeof(tcp_port), "%d", srv.tcp.port);
