@@ -108,7 +108,7 @@ static int setup_ring(struct rc_loop *loop, unsigned sq, unsigned cq)
 					    p.sq_entries, p.cq_entries,
 					    i == 0 ? "SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG" :
 					    i == 1 ? "SINGLE_ISSUER|DEFER_TASKRUN" :
-					    i == 2 ? "COOP_TASKRUN" : "plain", p.features);
+					    i == 2 ? "COOP_TASKRUN|TASKRUN_FLAG" : "plain", p.features);
 				if (shrink > 1)
 					rc_log_warn("io_uring: rings shrunk to 1/%u of the default for "
 						    "RLIMIT_MEMLOCK; raise it for many connections",
@@ -311,9 +311,9 @@ static unsigned reap(struct rc_loop *loop)
 /* Under load the kernel hands over a turn's input in slices: a multishot
  * receive posts at most a fixed number of completions per socket before it
  * requeues itself (32 on 6.x kernels), and each io_uring_enter runs only so
- * much of the deferred task work (20 items on recent kernels). With many ingest
- * sockets every turn then ended with one send per subscriber for a few
- * dozen messages. While the kernel flags more task work (IORING_SQ_TASKRUN,
+ * much of the deferred task work (20 items on recent kernels). With many
+ * ingest sockets every turn then ended with one send per subscriber for a
+ * few dozen messages. While the kernel flags more task work (IORING_SQ_TASKRUN,
  * with TASKRUN_FLAG) or completions waiting in its overflow list
  * (IORING_SQ_CQ_OVERFLOW), enter without waiting and dispatch what that
  * posts, before the turn's batches close. At most RC_EXTRA_PASSES times,
