@@ -78,6 +78,7 @@ struct rc_loop_stats {
 	uint64_t cq_overflow_turns;	/* turns that found the CQ overflow flag set */
 	uint64_t sq_full;	/* times the SQ was full and had to be flushed early */
 	uint64_t extra_passes;	/* enters that ran flagged task work before a turn closed */
+	uint64_t capped_turns;	/* turns that left sends for the next turn (RC_TURN_SENDS) */
 };
 
 /* Creates a loop: sets up the ring with the best flags the kernel accepts
@@ -110,6 +111,18 @@ bool rc_loop_has_send_zc(const struct rc_loop *loop);
 
 /* Queues d to run at the end of this turn (once, however often it is queued). */
 void rc_loop_defer(struct rc_loop *loop, struct rc_deferred *d);
+
+#ifndef RC_TURN_SENDS
+#define RC_TURN_SENDS 512
+#endif
+
+/* Queues d, work that submits one send, to run after the turn's other
+ * deferred work. At most RC_TURN_SENDS of these run per turn, first
+ * come first served; the rest run in the next turns, which then do not wait
+ * for completions. This bounds how long input waits behind one turn's sends
+ * (10,000 subscribers' sends are about 100 ms of kernel time here). d must
+ * not be queued with rc_loop_defer() at the same time. */
+void rc_loop_defer_send(struct rc_loop *loop, struct rc_deferred *d);
 
 /* --- Operations. Each returns 0 once queued for submission, or -errno.
  * The completion is delivered to io->fn, exactly once for one-shot

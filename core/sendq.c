@@ -172,7 +172,7 @@ static int push(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t bid, ui
 	q->count++;
 	q->queued_bytes += len;
 	if (!q->inflight)
-		rc_loop_defer(q->ctx->loop, &q->flush);
+		rc_loop_defer_send(q->ctx->loop, &q->flush);
 	return 0;
 }
 
@@ -466,7 +466,7 @@ static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked)
 		return;
 	}
 	if (q->count)
-		rc_loop_defer(q->ctx->loop, &q->flush);
+		rc_loop_defer_send(q->ctx->loop, &q->flush);
 	else if (ops->on_drained)
 		ops->on_drained(q);
 }

@@ -217,5 +217,8 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	metric(&o, "ringcast_ring_extra_passes_total", "counter",
 	       "Enters that ran pending kernel task work before a turn's batches closed.",
 	       ls->extra_passes);
+	metric(&o, "ringcast_ring_capped_turns_total", "counter",
+	       "Turns that left sends for the next turn so new input is taken in sooner.",
+	       ls->capped_turns);
 	return rc_textbuf_take(&o, len);
 }

@@ -90,6 +90,7 @@ Test(http, metrics_exposition, .fini = rc_cleanup)
 		"ringcast_ring_cqes_total",
 		"ringcast_ring_cq_overflow_total",
 		"ringcast_ring_extra_passes_total",
+		"ringcast_ring_capped_turns_total",
 	};
 	struct ws_raw *ws = calloc(1, sizeof(*ws));
 	unsigned char payload[2048];

@@ -125,3 +125,119 @@ Test(core_loop, one_turn_takes_in_everything_already_waiting)
 	rc_bufring_destroy(rx.br);
 	rc_loop_destroy(loop);
 }
+
+/* --- The cap on sends per turn --- */
+
+#define NSENDS (2 * RC_TURN_SENDS + 100)
+
+struct capped {
+	struct rc_io rx;		/* a receive with one datagram waiting */
+	struct rc_deferred input;	/* plain work queued by the datagram */
+	struct rc_timer guard;
+	struct rc_bufring *br;
+	struct msghdr tmpl;
+	int fd;
+	int ran;			/* send items run so far */
+	int ran_before_input;		/* -1 until the input's work ran */
+	bool guard_fired;
+	struct send_item {
+		struct rc_deferred d;
+		struct capped *t;
+		int i;
+	} items[NSENDS];
+};
+
+static void capped_rx(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct capped *t = (struct capped *)((char *)io - offsetof(struct capped, rx));
+
+	if (cqe->res >= 0 && (cqe->flags & RC_CQE_BUFFER)) {
+		rc_bufring_take(t->br, cqe->bid);
+		rc_bufring_unref(t->br, cqe->bid);
+		rc_loop_defer(loop, &t->input);
+	}
+}
+
+static void capped_input(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct capped *t = (struct capped *)((char *)d - offsetof(struct capped, input));
+
+	(void)loop;
+	t->ran_before_input = t->ran;
+}
+
+static void capped_send(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct send_item *it = (struct send_item *)d;
+	struct capped *t = it->t;
+
+	cr_assert_eq(it->i, t->ran, "send work ran out of order: item %d as number %d", it->i,
+		     t->ran);
+	t->ran++;
+	/* Armed during the first turn: the waiting datagram completes in
+	 * that turn's submit, while most send work is still queued. */
+	if (it->i == 0)
+		cr_assert_eq(rc_loop_recvmsg_multishot(loop, &t->rx, t->fd, t->br, &t->tmpl), 0);
+	if (t->ran == NSENDS)
+		rc_loop_stop(loop);
+}
+
+static void capped_guard(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct capped *t = (struct capped *)((char *)io - offsetof(struct capped, guard));
+
+	(void)cqe;
+	t->guard_fired = true;
+	rc_loop_stop(loop);
+}
+
+/* A turn runs at most RC_TURN_SENDS items of send work, first come first
+ * served; the input that arrived meanwhile has its own deferred work run
+ * (where fan-out closes its batches) before the leftover sends; and the
+ * turns that carry leftovers do not wait for completions. */
+Test(core_loop, a_capped_turn_takes_in_input_before_its_leftover_sends)
+{
+	struct rc_bufring_opts o = { .group = 4, .count = 16, .size = 256, .headroom = 16 };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	static struct capped t;
+	struct rc_loop *loop;
+	int err = 0;
+	int tx;
+
+	memset(&t, 0, sizeof(t));
+	t.ran_before_input = -1;
+	loop = rc_loop_create(NULL, &err);
+	cr_assert_not_null(loop, "loop: %d", err);
+	t.br = rc_bufring_create(loop, &o, &err);
+	cr_assert_not_null(t.br, "bufring: %d", err);
+	t.fd = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_geq(t.fd, 0);
+	cr_assert_eq(bind(t.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(t.fd, (struct sockaddr *)&a, &alen), 0);
+	tx = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_geq(tx, 0);
+	cr_assert_eq(sendto(tx, "input", 5, 0, (struct sockaddr *)&a, sizeof(a)), 5);
+	t.rx.fn = capped_rx;
+	t.input.fn = capped_input;
+	t.guard.io.fn = capped_guard;
+	t.tmpl.msg_namelen = sizeof(struct sockaddr_in6);
+	for (int i = 0; i < NSENDS; i++) {
+		t.items[i] = (struct send_item){ .d = { .fn = capped_send }, .t = &t, .i = i };
+		rc_loop_defer_send(loop, &t.items[i].d);
+	}
+	/* Only fires if a turn with leftovers blocked in the kernel. */
+	cr_assert_eq(rc_loop_timer_arm(loop, &t.guard, 10000), 0);
+	cr_assert_eq(rc_loop_run(loop), 0);
+
+	cr_assert_not(t.guard_fired, "a turn with leftover sends waited for completions");
+	cr_assert_eq(t.ran, NSENDS);
+	cr_assert_eq(t.ran_before_input, RC_TURN_SENDS,
+		     "the input's work ran after %d send items, not right after the first "
+		     "capped turn (%d)", t.ran_before_input, RC_TURN_SENDS);
+	cr_assert_eq(rc_loop_stats(loop)->capped_turns, 2);
+	close(tx);
+	close(t.fd);
+	rc_bufring_destroy(t.br);
+	rc_loop_destroy(loop);
+}
