@@ -38,8 +38,9 @@ struct rc_io {
 };
 
 /* Work to run at the end of the current loop turn, before the next submit:
- * this is where per-subscriber sends are coalesced (everything published in
- * one turn goes out in one sendmsg per subscriber). */
+ * this is where per-subscriber sends are coalesced (everything published
+ * before a subscriber's send goes out in that one sendmsg). Send work
+ * (rc_loop_defer_send) runs after the rest and may wait a few turns. */
 struct rc_deferred;
 typedef void (*rc_deferred_fn)(struct rc_loop *loop, struct rc_deferred *d);
 
@@ -51,7 +52,7 @@ struct rc_deferred {
 	struct rc_deferred *next;
 };
 
-/* True while d waits in its loop's queue for the end of the turn. */
+/* True while d waits in one of its loop's deferred queues. */
 static inline bool rc_deferred_queued(const struct rc_deferred *d)
 {
 	return d->next != NULL;

@@ -335,7 +335,16 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 	uint32_t n = q->count < RC_SENDQ_IOV_MAX ? q->count : RC_SENDQ_IOV_MAX;
 	int ret;
 
-	if (q->dead || q->inflight || !q->count)
+	if (q->inflight)
+		return;
+	if (q->dead) {
+		/* Killed while this flush waited its turn: its owner held on
+		 * (rc_sendq_held) and may go now. */
+		if (q->ctx->ops->on_drained)
+			q->ctx->ops->on_drained(q);
+		return;
+	}
+	if (!q->count)
 		return;
 	/* At most one zero-copy send per socket awaits its notification: a
 	 * peer that stops reading then pins one buffer, not a socket buffer's

@@ -55,7 +55,9 @@ struct rc_sendq_ops {
 	 * and empty by the time this runs; the owner closes the connection. */
 	void (*on_error)(struct rc_sendq *q, int err);
 	/* Optional: the queue became empty with nothing in flight, or the
-	 * last in-flight send of a killed queue completed. */
+	 * last in-flight send of a killed queue completed, or the flush a
+	 * killed queue still had queued with the loop ran: for a killed
+	 * queue, the owner checks rc_sendq_held() again here. */
 	void (*on_drained)(struct rc_sendq *q);
 };
 
@@ -81,7 +83,7 @@ struct rc_sendq_vec {
 
 struct rc_sendq {
 	struct rc_io io;		/* the in-flight send */
-	struct rc_deferred flush;	/* end-of-turn submission */
+	struct rc_deferred flush;	/* submission, as loop send work */
 	const struct rc_sendq_ctx *ctx;
 	struct rc_sendq_ent *ents;	/* ring of entries: &one or a heap array */
 	struct rc_sendq_vec *vec;	/* NULL until a gathered send */
@@ -161,10 +163,19 @@ uint32_t rc_sendq_pending(const struct rc_sendq *q);
  * since before `since_ms` (a peer that reads nothing keeps it for ever). */
 bool rc_sendq_zc_stuck(const struct rc_sendq *q, uint64_t since_ms);
 
-/* True while a sendmsg is in flight (the owner must not be freed). */
+/* True while a sendmsg is in flight (and since when: inflight_since_ms). */
 static inline bool rc_sendq_busy(const struct rc_sendq *q)
 {
 	return q->inflight != 0;
+}
+
+/* True while the loop holds anything of q: a send in flight, or its flush
+ * queued as send work (which may wait several turns behind other queues'
+ * sends). The owner must not be freed until this is false; for a killed
+ * queue on_drained says when it became false. */
+static inline bool rc_sendq_held(const struct rc_sendq *q)
+{
+	return q->inflight != 0 || rc_deferred_queued(&q->flush);
 }
 
 /* Stops all sending: queued entries are released now, the in-flight ones

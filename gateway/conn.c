@@ -130,12 +130,13 @@ void rc_conn_accept(struct rc_server *srv, int fd)
 	srv->stats.connections++;
 }
 
-/* Frees c at the end of the turn, when nothing of it is left in the kernel.
- * Freeing is always deferred so that no callback can find its connection
- * gone underneath it. */
+/* Frees c at the end of the turn, when nothing of it is left in the kernel
+ * nor queued with the loop (a send queue's flush may wait several turns as
+ * send work). Freeing is always deferred so that no callback can find its
+ * connection gone underneath it. */
 static void conn_maybe_free(struct rc_conn *c)
 {
-	if (c->state != RC_CONN_DEAD || c->recv_armed || rc_sendq_busy(&c->q))
+	if (c->state != RC_CONN_DEAD || c->recv_armed || rc_sendq_held(&c->q))
 		return;
 	rc_loop_defer(c->srv->loop, &c->work);
 }
@@ -144,7 +145,7 @@ static void conn_reap(struct rc_conn *c)
 {
 	struct rc_server *srv = c->srv;
 
-	if (c->recv_armed || rc_sendq_busy(&c->q))
+	if (c->recv_armed || rc_sendq_held(&c->q))
 		return;
 	if (c->prev)
 		c->prev->next = c->next;

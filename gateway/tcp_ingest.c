@@ -77,7 +77,7 @@ void rc_publisher_accept(struct rc_server *srv, int fd)
 
 static void pub_maybe_free(struct rc_publisher *p)
 {
-	if (p->state == RC_PUB_DEAD && !p->recv_armed && !rc_sendq_busy(&p->q))
+	if (p->state == RC_PUB_DEAD && !p->recv_armed && !rc_sendq_held(&p->q))
 		rc_loop_defer(p->srv->loop, &p->reap);
 }
 
@@ -87,7 +87,7 @@ static void pub_reap(struct rc_loop *loop, struct rc_deferred *d)
 	struct rc_server *srv = p->srv;
 
 	(void)loop;
-	if (p->state != RC_PUB_DEAD || p->recv_armed || rc_sendq_busy(&p->q))
+	if (p->state != RC_PUB_DEAD || p->recv_armed || rc_sendq_held(&p->q))
 		return;
 	if (p->prev)
 		p->prev->next = p->next;
@@ -143,7 +143,7 @@ static void pub_drained(struct rc_sendq *q)
 {
 	struct rc_publisher *p = pub_of_sendq(q);
 
-	if (p->close_after_send)
+	if (p->close_after_send && p->state != RC_PUB_DEAD)
 		rc_publisher_close(p);
 	else
 		pub_maybe_free(p);

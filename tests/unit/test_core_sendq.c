@@ -233,3 +233,83 @@ Test(core_sendq, one_entry_needs_no_array)
 	run_until_received(total + 6);
 	cr_assert_eq(fx.errors, 0);
 }
+
+/* An owner whose queue is killed while its flush still waits in the loop's
+ * send work (behind other queues' sends) must not be freed before that
+ * flush has run: rc_sendq_held() says so, and on_drained tells the owner
+ * when it may go. Freed any earlier, the loop would run the flush inside
+ * freed memory (the sanitizer build catches that). */
+struct owner {
+	struct rc_sendq q;
+	struct rc_sendq_ctx ctx;
+	struct rc_deferred start;
+	struct rc_deferred reap;
+	bool held_after_kill;
+	int drained;
+};
+
+static int owners_freed;
+
+static void owner_maybe_free(struct owner *o)
+{
+	if (!rc_sendq_held(&o->q))
+		rc_loop_defer(o->ctx.loop, &o->reap);
+}
+
+static void owner_drained(struct rc_sendq *q)
+{
+	struct owner *o = (struct owner *)((char *)q - offsetof(struct owner, q));
+
+	o->drained++;
+	if (q->dead)
+		owner_maybe_free(o);
+}
+
+static void owner_reap(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct owner *o = (struct owner *)((char *)d - offsetof(struct owner, reap));
+
+	cr_assert_eq(o->drained, 1, "freed before on_drained: the flush was still queued");
+	cr_assert(o->held_after_kill, "a queued flush did not count as held");
+	rc_sendq_free(&o->q);
+	free(o);
+	owners_freed++;
+	rc_loop_stop(loop);
+}
+
+/* Like a connection whose peer vanished in the turn its frame was queued:
+ * push (the flush is queued), kill, and try to free. */
+static void owner_start(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct owner *o = (struct owner *)((char *)d - offsetof(struct owner, start));
+	static const uint8_t frame[] = "bye";
+
+	(void)loop;
+	cr_assert_eq(rc_sendq_push_static(&o->q, frame, 3), 0);
+	rc_sendq_kill(&o->q);
+	o->held_after_kill = rc_sendq_held(&o->q);
+	owner_maybe_free(o);
+}
+
+Test(core_sendq, a_killed_queue_keeps_its_owner_until_its_queued_flush_ran)
+{
+	static const struct rc_sendq_ops owner_ops = { .on_error = on_error,
+						       .on_drained = owner_drained };
+	struct owner *o = calloc(1, sizeof(*o));
+	struct rc_timer guard = { .io = { .fn = stop_now } };
+	int sv[2];
+
+	cr_assert_not_null(o);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	o->ctx = (struct rc_sendq_ctx){ .loop = fx.loop, .ops = &owner_ops };
+	rc_sendq_init(&o->q, &o->ctx, sv[0]);
+	o->start.fn = owner_start;
+	o->reap.fn = owner_reap;
+	owners_freed = 0;
+	rc_loop_defer(fx.loop, &o->start);
+	cr_assert_eq(rc_loop_timer_arm(fx.loop, &guard, 2000), 0);
+	cr_assert_eq(rc_loop_run(fx.loop), 0);
+	cr_assert_eq(owners_freed, 1, "the owner was never told it may go");
+	close(sv[0]);
+	close(sv[1]);
+}
