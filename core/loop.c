@@ -408,7 +408,8 @@ int rc_loop_run(struct rc_loop *loop)
 		loop->now_ms = monotonic_ms();
 		/* The CQ is sized so this stays 0; when it is not, completions
 		 * took the kernel's slow overflow path (never lost with
-		 * FEAT_NODROP) and the operator should raise --cq-entries. */
+		 * FEAT_NODROP) and the CQ (rc_loop_opts.cq_entries, 65,536 in
+		 * gateway/server.c) is too small for that many connections. */
 		loop->stats.cq_overflow = IO_URING_READ_ONCE(*loop->ring.cq.koverflow);
 		if (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
 			loop->stats.cq_overflow_turns++;
