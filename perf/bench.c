@@ -302,22 +302,16 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 			if (parse_num(optarg, 1.01, 10, &c->ramp_factor) < 0)
 				bad = "--ramp-factor";
 			break;
-		case O_REFINE: {
-			double v;
-
+		case O_REFINE:
 			if (parse_num(optarg, 0, 10, &v) < 0)
 				bad = "--ramp-refine";
 			c->ramp_refine = (unsigned)v;
 			break;
-		}
-		case O_PATIENCE: {
-			double v;
-
+		case O_PATIENCE:
 			if (parse_num(optarg, 1, 10, &v) < 0)
 				bad = "--ramp-patience";
 			c->ramp_patience = (unsigned)v;
 			break;
-		}
 		case O_MAXLOSS:
 			if (parse_num(optarg, 0, 100, &c->max_loss_pct) < 0)
 				bad = "--max-loss";
