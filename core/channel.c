@@ -487,7 +487,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		/* A tagged subscriber gets the channel's label frame right before
 		 * the message: one shared frame per channel, no per-subscriber
 		 * copy. */
-		ret = label ? rc_sendq_push_shared(s->q, label, label->data, label->len, 0) : 0;
+		ret = label ? rc_sendq_push_label(s->q, label, label->data, label->len) : 0;
 		if (ret == 0)
 			ret = shm ? rc_sendq_push_shared(s->q, shm, ptr, len, 1)
 				  : rc_sendq_push_ring(s->q, ptr, len, m->bid, true);

@@ -16,12 +16,17 @@ static struct rc_sendq_ent *ent_at(struct rc_sendq *q, uint32_t i)
 /* Gives back whatever the entry holds. */
 static void ent_release(struct rc_sendq *q, struct rc_sendq_ent *e)
 {
-	if (e->kind == RC_SENDQ_RING)
+	switch (RC_SENDQ_KIND(e)) {
+	case RC_SENDQ_RING:
 		rc_bufring_unref(q->ctx->br, e->bid);
-	else if (e->kind == RC_SENDQ_SHARED)
+		break;
+	case RC_SENDQ_SHARED:
 		rc_shmsg_unref((struct rc_shmsg *)(e->ptr - e->bid));
-	else if (e->kind == RC_SENDQ_HEAP)
+		break;
+	case RC_SENDQ_HEAP:
 		free(e->ptr);
+		break;
+	}
 }
 
 static void pop_head(struct rc_sendq *q)
@@ -197,6 +202,16 @@ int rc_sendq_push_shared(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, u
 	return ret;
 }
 
+int rc_sendq_push_label(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, uint32_t len)
+{
+	int ret = push(q, ptr, len, (uint16_t)(ptr - (uint8_t *)m),
+		       RC_SENDQ_SHARED | RC_SENDQ_F_JOIN, 0);
+
+	if (ret == 0)
+		rc_shmsg_ref(m);
+	return ret;
+}
+
 int rc_sendq_push_heap(struct rc_sendq *q, uint8_t *ptr, uint32_t len)
 {
 	int ret = push(q, ptr, len, 0, RC_SENDQ_HEAP, 0);
@@ -211,12 +226,17 @@ int rc_sendq_push_static(struct rc_sendq *q, const uint8_t *ptr, uint32_t len)
 	return push(q, (uint8_t *)ptr, len, 0, RC_SENDQ_STATIC, 0);
 }
 
-/* The first entry that may be discarded: not in flight, not partly sent. */
+/* The first entry that may be discarded: not in flight, not partly sent,
+ * and not joined to a kept entry before it (a label that went out must be
+ * followed by its message). */
 static uint32_t first_droppable(const struct rc_sendq *q)
 {
-	if (q->inflight)
-		return q->inflight;
-	return q->offset ? 1 : 0;
+	uint32_t first = q->inflight ? q->inflight : q->offset ? 1 : 0;
+
+	while (first && first < q->count &&
+	       (q->ents[(q->head + first - 1) & (q->cap - 1)].kind & RC_SENDQ_F_JOIN))
+		first++;
+	return first;
 }
 
 const struct rc_sendq_ent *rc_sendq_first_pending(const struct rc_sendq *q)
@@ -235,7 +255,7 @@ const struct rc_sendq_ent *rc_sendq_first_pending_ring(const struct rc_sendq *q)
 	for (uint32_t i = first; i < q->count && i < first + 4; i++) {
 		const struct rc_sendq_ent *e = &q->ents[(q->head + i) & (q->cap - 1)];
 
-		if (e->kind == RC_SENDQ_RING)
+		if (RC_SENDQ_KIND(e) == RC_SENDQ_RING)
 			return e;
 	}
 	return NULL;
@@ -286,7 +306,7 @@ static void release_all(struct rc_sendq *q)
 
 			/* A batch cut short: the messages that went out whole
 			 * before the cut were delivered. */
-			if (q->offset && e->kind == RC_SENDQ_SHARED) {
+			if (q->offset && RC_SENDQ_KIND(e) == RC_SENDQ_SHARED) {
 				const struct rc_shmsg *m = (const struct rc_shmsg *)(e->ptr - e->bid);
 
 				if (m->ends && e->ptr == m->data)
@@ -352,7 +372,7 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 	if (q->ctx->zc_min && !q->zc && q->ctx->br && q->ctx->br->fixed_index >= 0) {
 		struct rc_sendq_ent *e = ent_at(q, 0);
 
-		if (e->kind == RC_SENDQ_RING && e->len - q->offset >= q->ctx->zc_min &&
+		if (RC_SENDQ_KIND(e) == RC_SENDQ_RING && e->len - q->offset >= q->ctx->zc_min &&
 		    flush_zc(loop, q, e) == 0) {
 			q->inflight = 1;
 			q->inflight_since_ms = rc_loop_now_ms(loop);

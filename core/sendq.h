@@ -28,11 +28,17 @@ enum rc_sendq_kind {
 	RC_SENDQ_SHARED,	/* points into a struct rc_shmsg; holds a reference on it */
 };
 
+/* Set in an entry's kind (beside the enum value) when the entry must reach
+ * the peer together with the entry after it or not at all: a channel's label
+ * frame and the message it names. Dropping never separates them. */
+#define RC_SENDQ_F_JOIN 0x80u
+#define RC_SENDQ_KIND(e) ((e)->kind & ~RC_SENDQ_F_JOIN)
+
 struct rc_sendq_ent {
 	uint8_t *ptr;
 	uint32_t len;
 	uint16_t bid;		/* RING: the buffer; SHARED: ptr's offset in its rc_shmsg */
-	uint8_t kind;
+	uint8_t kind;		/* enum rc_sendq_kind, maybe | RC_SENDQ_F_JOIN */
 	uint8_t msgs;		/* data messages in it (a batch carries several); 0: control */
 };
 
@@ -133,6 +139,11 @@ int rc_sendq_push_ring(struct rc_sendq *q, uint8_t *ptr, uint32_t len, uint16_t 
 int rc_sendq_push_shared(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, uint32_t len,
 			 uint8_t msgs);
 
+/* Like rc_sendq_push_shared() for a control frame (msgs 0) that belongs to
+ * the entry queued next, a channel's label frame before its message: the
+ * two are sent or dropped together (RC_SENDQ_F_JOIN). */
+int rc_sendq_push_label(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, uint32_t len);
+
 /* Frees the entry array and the iovec array of an idle queue (nothing
  * queued or in flight); the next push allocates them again if it needs them.
  * For the owner's timer: an idle subscriber then costs no queue memory
@@ -146,7 +157,8 @@ int rc_sendq_push_heap(struct rc_sendq *q, uint8_t *ptr, uint32_t len);
 int rc_sendq_push_static(struct rc_sendq *q, const uint8_t *ptr, uint32_t len);
 
 /* Discards every queued entry that is neither in flight nor partly sent, so
- * no frame is ever cut. Returns how many data messages were discarded. */
+ * no frame is ever cut, nor one that a kept entry is joined to
+ * (RC_SENDQ_F_JOIN). Returns how many data messages were discarded. */
 uint32_t rc_sendq_drop_pending(struct rc_sendq *q);
 
 /* The oldest entry rc_sendq_drop_pending() could discard now, or NULL. */

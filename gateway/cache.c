@@ -182,7 +182,7 @@ uint32_t rc_cache_replay(const struct rc_cache *c, struct rc_sub *s)
 			size_t hl = rc_ws_header_size(m->len);
 			struct rc_shmsg *label = s->kind == RC_SUB_WS_TAGGED ? s->ch->label : NULL;
 
-			ret = label ? rc_sendq_push_shared(s->q, label, label->data, label->len, 0) : 0;
+			ret = label ? rc_sendq_push_label(s->q, label, label->data, label->len) : 0;
 			if (ret == 0)
 				ret = rc_sendq_push_shared(s->q, m, m->data - hl, (uint32_t)(hl + m->len),
 							   1);

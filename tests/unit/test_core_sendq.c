@@ -10,6 +10,7 @@
 
 #include "loop.h"
 #include "sendq.h"
+#include "shmsg.h"
 
 struct fixture {
 	struct rc_loop *loop;
@@ -313,3 +314,42 @@ Test(core_sendq, a_killed_queue_keeps_its_owner_until_its_queued_flush_ran)
 	close(sv[0]);
 	close(sv[1]);
 }
+
+/* A label frame that went out must be followed by the message it names:
+ * with the label at the end of the in-flight send, dropping what is pending
+ * keeps that message (and drops what follows it), so the client never pins
+ * the next message on the wrong channel. */
+Test(core_sendq, drop_pending_never_parts_a_label_from_its_message)
+{
+	size_t big = 256 * 1024;
+	struct rc_shmsg *label = rc_shmsg_new(16);
+	struct rc_shmsg *msg = rc_shmsg_new(16);
+	struct rc_shmsg *later = rc_shmsg_new(16);
+
+	cr_assert(label && msg && later);
+	memcpy(label->data, "LABEL", 5);
+	label->len = 5;
+	memcpy(msg->data, "MSG", 3);
+	msg->len = 3;
+	memcpy(later->data, "LATER", 5);
+	later->len = 5;
+	cr_assert_eq(rc_sendq_push_heap(&fx.q, pattern(big, 3), (uint32_t)big), 0);
+	cr_assert_eq(rc_sendq_push_label(&fx.q, label, label->data, label->len), 0);
+	/* The big entry and the label go out in one gathered send, which cannot
+	 * complete (nobody reads). */
+	run_turns(20);
+	cr_assert(rc_sendq_busy(&fx.q));
+	cr_assert_eq(fx.q.inflight, 2, "the label must be in the in-flight send");
+	cr_assert_eq(rc_sendq_push_shared(&fx.q, msg, msg->data, msg->len, 1), 0);
+	cr_assert_eq(rc_sendq_push_shared(&fx.q, later, later->data, later->len, 1), 0);
+	cr_assert_eq(rc_sendq_pending(&fx.q), 1, "only the message after the label's may go");
+	cr_assert_eq(rc_sendq_drop_pending(&fx.q), 1);
+	cr_assert_eq(fx.q.count, 3, "big entry, label and its message stay queued");
+	run_until_received(big + 5 + 3);
+	cr_assert_eq(fx.got_len, big + 5 + 3);
+	cr_assert_eq(memcmp(fx.got + big, "LABELMSG", 8), 0);
+	rc_shmsg_unref(label);
+	rc_shmsg_unref(msg);
+	rc_shmsg_unref(later);
+}
+
