@@ -30,6 +30,9 @@ struct rc_loop {
 	struct rc_deferred **defer_tail;
 	struct rc_deferred *send_head;		/* rc_loop_defer_send() work, same shape */
 	struct rc_deferred **send_tail;
+	struct rc_deferred *next_head;		/* rc_loop_defer_next() work, same shape */
+	struct rc_deferred **next_tail;
+	uint64_t turn;				/* turns begun */
 	struct rc_deferred defer_end;		/* what the last queued item of either points at */
 };
 
@@ -172,6 +175,7 @@ struct rc_loop *rc_loop_create(const struct rc_loop_opts *opts, int *err)
 	}
 	loop->defer_tail = &loop->defer_head;
 	loop->send_tail = &loop->send_head;
+	loop->next_tail = &loop->next_head;
 	ret = setup_ring(loop, sq, cq);
 	if (ret < 0)
 		goto fail_free;
@@ -259,6 +263,29 @@ void rc_loop_defer_send(struct rc_loop *loop, struct rc_deferred *d)
 	enqueue(loop, &loop->send_tail, d);
 }
 
+void rc_loop_defer_next(struct rc_loop *loop, struct rc_deferred *d)
+{
+	enqueue(loop, &loop->next_tail, d);
+}
+
+uint64_t rc_loop_turn(const struct rc_loop *loop)
+{
+	return loop->turn;
+}
+
+/* Moves the work queued for this turn by rc_loop_defer_next() to the end
+ * of the plain queue (work queued for the next turn while it runs waits
+ * for that one). */
+static void take_next(struct rc_loop *loop)
+{
+	if (!loop->next_head)
+		return;
+	*loop->defer_tail = loop->next_head;
+	loop->defer_tail = loop->next_tail;
+	loop->next_head = NULL;
+	loop->next_tail = &loop->next_head;
+}
+
 /* Runs the turn's deferred work: all of the plain kind (work may queue more
  * work), and at most RC_TURN_SENDS items of the send kind, each after the
  * plain work queued before it. A loopback send runs inline in the next
@@ -275,6 +302,8 @@ static void run_deferred(struct rc_loop *loop)
 {
 	unsigned sends = 0;
 
+	loop->turn++;
+	take_next(loop);
 	for (;;) {
 		struct rc_deferred *d;
 
@@ -392,8 +421,10 @@ int rc_loop_run(struct rc_loop *loop)
 		run_deferred(loop);
 		if (loop->stop)
 			break;
-		/* Sends left over from a capped turn: go on without waiting. */
-		ret = io_uring_submit_and_wait(&loop->ring, loop->send_head ? 0 : 1);
+		/* Sends left over from a capped turn, or work for the next
+		 * turn: go on without waiting. */
+		ret = io_uring_submit_and_wait(&loop->ring,
+					       loop->send_head || loop->next_head ? 0 : 1);
 		loop->stats.enters++;
 		if (ret > 0) {
 			loop->stats.submissions += (unsigned)ret;

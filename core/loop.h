@@ -125,6 +125,16 @@ void rc_loop_defer(struct rc_loop *loop, struct rc_deferred *d);
  * not be queued with rc_loop_defer() at the same time. */
 void rc_loop_defer_send(struct rc_loop *loop, struct rc_deferred *d);
 
+/* Queues d to run in the next turn, among that turn's plain deferred work;
+ * a turn with such work queued does not wait for completions. For work
+ * that was cut short to bound what one owner does per turn (input parsed
+ * in slices) and must go on soon without starving the rest. */
+void rc_loop_defer_next(struct rc_loop *loop, struct rc_deferred *d);
+
+/* The number of the current turn (it grows by one per turn): lets an owner
+ * bound the work it does in one turn. */
+uint64_t rc_loop_turn(const struct rc_loop *loop);
+
 /* --- Operations. Each returns 0 once queued for submission, or -errno.
  * The completion is delivered to io->fn, exactly once for one-shot
  * operations, and until a CQE without RC_CQE_MORE for multishot ones. */
