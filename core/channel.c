@@ -307,8 +307,7 @@ static int batch_put(struct rc_shmsg **bp, const uint8_t *a, uint32_t alen, cons
 		*bp = rc_shmsg_new(need < 512 ? 1024 : 2 * need);
 		if (!*bp)
 			return -ENOMEM;
-		(*bp)->ends = malloc(RC_HUB_BATCH_MSGS * sizeof(*(*bp)->ends));
-		if (!(*bp)->ends) {
+		if (rc_shmsg_add_ends(*bp) < 0) {
 			rc_shmsg_unref(*bp);
 			*bp = NULL;
 			return -ENOMEM;
@@ -389,7 +388,7 @@ static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
 			count_drops(hub, s, RC_DROP_CLOSED, n);
 			continue;
 		}
-		if (s->q->queued_bytes + m->len > s->max_queue) {
+		if (rc_sendq_charge(s->q) + m->len + RC_SENDQ_ENT_COST > s->max_queue) {
 			if (s->policy == RC_SLOW_DROP) {
 				count_drops(hub, s, RC_DROP_SLOW_DROP, n);
 			} else {
@@ -475,7 +474,8 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 			count_drops(hub, s, RC_DROP_CLOSED, 1);
 			continue;
 		}
-		if (s->q->queued_bytes + len + (label ? label->len : 0) > s->max_queue) {
+		if (rc_sendq_charge(s->q) + len + RC_SENDQ_ENT_COST +
+			    (label ? label->len + RC_SENDQ_ENT_COST : 0) > s->max_queue) {
 			if (s->policy == RC_SLOW_DROP) {
 				count_drops(hub, s, RC_DROP_SLOW_DROP, 1);
 			} else {

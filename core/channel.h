@@ -22,7 +22,7 @@
 /* Fan-out batches: small frames published in one loop turn are copied once
  * into one buffer per channel, and each subscriber gets one queue entry
  * (one iovec) for all of them instead of one per frame. Bounds per batch: */
-#define RC_HUB_BATCH_MSGS 255		/* messages (a queue entry counts up to 255) */
+#define RC_HUB_BATCH_MSGS RC_SHMSG_ENDS_MAX	/* messages (a queue entry counts up to 255) */
 #define RC_HUB_BATCH_BYTES 65536	/* bytes of frames */
 #define RC_HUB_BATCH_MAX_FRAME 4096	/* larger frames go out from where they are */
 

@@ -1,5 +1,6 @@
 /* One-in-flight send queue with coalescing and short-write resume. */
 #include "sendq.h"
+#include "mem.h"
 #include "probes.h"
 
 #include <errno.h>
@@ -24,6 +25,7 @@ static void ent_release(struct rc_sendq *q, struct rc_sendq_ent *e)
 		rc_shmsg_unref((struct rc_shmsg *)(e->ptr - e->bid));
 		break;
 	case RC_SENDQ_HEAP:
+		rc_mem_uncharge(e->len);
 		free(e->ptr);
 		break;
 	}
@@ -38,8 +40,10 @@ static void pop_head(struct rc_sendq *q)
 /* Frees the entry array unless it is the queue's own single slot. */
 static void free_ents(struct rc_sendq *q)
 {
-	if (q->ents != &q->one)
+	if (q->ents != &q->one && q->ents) {
+		rc_mem_uncharge(q->cap * sizeof(*q->ents));
 		free(q->ents);
+	}
 	q->ents = NULL;
 	q->cap = 0;
 	q->head = 0;
@@ -59,6 +63,7 @@ static int grow(struct rc_sendq *q)
 	ents = malloc(cap * sizeof(*ents));
 	if (!ents)
 		return -ENOMEM;
+	rc_mem_charge(cap * sizeof(*ents));
 	/* Unwrap the ring into the new array so head becomes 0. */
 	for (uint32_t i = 0; i < q->count; i++)
 		ents[i] = *ent_at(q, i);
@@ -158,7 +163,10 @@ void rc_sendq_init(struct rc_sendq *q, const struct rc_sendq_ctx *ctx, int fd)
 void rc_sendq_free(struct rc_sendq *q)
 {
 	free_ents(q);
-	free(q->vec);
+	if (q->vec) {
+		rc_mem_uncharge(sizeof(*q->vec));
+		free(q->vec);
+	}
 	q->vec = NULL;
 }
 
@@ -218,6 +226,8 @@ int rc_sendq_push_heap(struct rc_sendq *q, uint8_t *ptr, uint32_t len)
 
 	if (ret < 0)
 		free(ptr);
+	else
+		rc_mem_charge(len);
 	return ret;
 }
 
@@ -401,6 +411,7 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 			ret = -ENOMEM;
 			goto fail;
 		}
+		rc_mem_charge(sizeof(*q->vec));
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct rc_sendq_ent *e = ent_at(q, i);
@@ -493,6 +504,11 @@ static void sendq_finish(struct rc_sendq *q, int32_t res, size_t asked)
 		if (ops->on_drained)
 			ops->on_drained(q);
 		return;
+	}
+	if (q->wake_below && rc_sendq_charge(q) < q->wake_below) {
+		q->wake_below = 0;
+		if (ops->on_low)
+			ops->on_low(q);
 	}
 	if (q->count)
 		rc_loop_defer_send(q->ctx->loop, &q->flush);

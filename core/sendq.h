@@ -65,7 +65,16 @@ struct rc_sendq_ops {
 	 * killed queue still had queued with the loop ran: for a killed
 	 * queue, the owner checks rc_sendq_held() again here. */
 	void (*on_drained)(struct rc_sendq *q);
+	/* Optional: a send completed and left the queue's charge under
+	 * q->wake_below, which is then cleared (the owner sets it again to be
+	 * told again). Runs inside the completion: an owner that wants to
+	 * queue more should defer that work, not push from here. */
+	void (*on_low)(struct rc_sendq *q);
 };
+
+/* What one queue entry costs beside the bytes it points at: a queue of a
+ * million tiny messages must not hide behind a byte bound. */
+#define RC_SENDQ_ENT_COST ((uint32_t)sizeof(struct rc_sendq_ent))
 
 /* What the queues of one kind of owner share (one per server and kind). Kept
  * out of the queue itself because a server may hold tens of thousands of
@@ -102,6 +111,11 @@ struct rc_sendq {
 	uint32_t offset;		/* bytes of the head entry already sent */
 	uint32_t head, count, cap;	/* ring of entries */
 	int fd;
+	uint32_t owner_bytes;		/* what the owner holds for this connection beside
+					 * the queue (input not parsed yet, parser state),
+					 * part of the queue's charge */
+	uint32_t wake_below;		/* call ops->on_low when the charge falls under
+					 * this (0: don't) */
 	uint16_t inflight;		/* entries covered by the in-flight send (at most
 					 * RC_SENDQ_IOV_MAX); 0 = none */
 	bool dead;			/* no more sends: error seen or killed */
@@ -143,6 +157,14 @@ int rc_sendq_push_shared(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, u
  * the entry queued next, a channel's label frame before its message: the
  * two are sent or dropped together (RC_SENDQ_F_JOIN). */
 int rc_sendq_push_label(struct rc_sendq *q, struct rc_shmsg *m, uint8_t *ptr, uint32_t len);
+
+/* What q holds for its connection, as counted against the connection's
+ * bound: the unsent bytes its entries point at (shared ones included, as
+ * if they were its own), RC_SENDQ_ENT_COST per entry, and owner_bytes. */
+static inline size_t rc_sendq_charge(const struct rc_sendq *q)
+{
+	return q->queued_bytes + (size_t)q->count * RC_SENDQ_ENT_COST + q->owner_bytes;
+}
 
 /* Frees the entry array and the iovec array of an idle queue (nothing
  * queued or in flight); the next push allocates them again if it needs them.

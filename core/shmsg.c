@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "mem.h"
+
 struct rc_shmsg *rc_shmsg_new(uint32_t cap)
 {
 	struct rc_shmsg *m = malloc(sizeof(*m) + cap);
@@ -14,12 +16,28 @@ struct rc_shmsg *rc_shmsg_new(uint32_t cap)
 	m->len = 0;
 	m->nends = 0;
 	m->ends = NULL;
+	rc_mem_charge(sizeof(*m) + cap);
 	return m;
+}
+
+int rc_shmsg_add_ends(struct rc_shmsg *m)
+{
+	m->ends = malloc(RC_SHMSG_ENDS_MAX * sizeof(*m->ends));
+	if (!m->ends)
+		return -ENOMEM;
+	rc_mem_charge(RC_SHMSG_ENDS_MAX * sizeof(*m->ends));
+	return 0;
+}
+
+size_t rc_shmsg_size(const struct rc_shmsg *m)
+{
+	return sizeof(*m) + m->cap + (m->ends ? RC_SHMSG_ENDS_MAX * sizeof(*m->ends) : 0);
 }
 
 void rc_shmsg_unref(struct rc_shmsg *m)
 {
 	if (--m->refs == 0) {
+		rc_mem_uncharge(rc_shmsg_size(m));
 		free(m->ends);
 		free(m);
 	}
@@ -37,13 +55,16 @@ uint32_t rc_shmsg_whole(const struct rc_shmsg *m, uint32_t off)
 int rc_shmsg_reserve(struct rc_shmsg **mp, uint32_t cap)
 {
 	struct rc_shmsg *m;
+	uint32_t old;
 
 	if ((*mp)->cap >= cap)
 		return 0;
+	old = (*mp)->cap;
 	m = realloc(*mp, sizeof(*m) + cap);
 	if (!m)
 		return -ENOMEM;
 	m->cap = cap;
+	rc_mem_charge(cap - old);
 	*mp = m;
 	return 0;
 }

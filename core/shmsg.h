@@ -6,10 +6,15 @@
 #ifndef RC_SHMSG_H
 #define RC_SHMSG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Bytes in front of the payload for a frame header (WebSocket: 10). */
 #define RC_SHMSG_HEADROOM 16
+
+/* Entries of a batch's ends[] (rc_shmsg_add_ends): a queue entry counts up
+ * to 255 messages. */
+#define RC_SHMSG_ENDS_MAX 255
 
 struct rc_shmsg {
 	uint32_t refs;
@@ -18,15 +23,24 @@ struct rc_shmsg {
 	uint32_t nends;
 	/* A fan-out batch holds several messages: ends[i] is where message i
 	 * ends in data[], so a send cut short can tell how many went out
-	 * whole. NULL for a single message. Freed with the message. */
+	 * whole. NULL for a single message; else RC_SHMSG_ENDS_MAX entries
+	 * (rc_shmsg_add_ends). Freed with the message. */
 	uint32_t *ends;
 	uint8_t head[RC_SHMSG_HEADROOM];
 	uint8_t data[];		/* the payload; head[] ends where it starts */
 };
 
 /* Allocates a message for cap payload bytes with one reference (the
- * caller's). Returns NULL when out of memory. */
+ * caller's), charged to the process's memory (rc_mem) until it is freed.
+ * Returns NULL when out of memory. */
 struct rc_shmsg *rc_shmsg_new(uint32_t cap);
+
+/* Gives m an ends[] array of RC_SHMSG_ENDS_MAX entries (a batch). Returns 0
+ * or -ENOMEM. */
+int rc_shmsg_add_ends(struct rc_shmsg *m);
+
+/* Bytes m holds on the heap, as charged to rc_mem. */
+size_t rc_shmsg_size(const struct rc_shmsg *m);
 
 /* Adds a reference. */
 static inline void rc_shmsg_ref(struct rc_shmsg *m)

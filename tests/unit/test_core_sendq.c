@@ -353,3 +353,15 @@ Test(core_sendq, drop_pending_never_parts_a_label_from_its_message)
 	rc_shmsg_unref(later);
 }
 
+/* The charge counts each entry's own size beside its bytes, and what the
+ * owner declares. */
+Test(core_sendq, charge_counts_entries_and_owner_bytes)
+{
+	static const uint8_t one[1] = { 'x' };
+
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(rc_sendq_push_static(&fx.q, one, 1), 0);
+	cr_assert_eq(rc_sendq_charge(&fx.q), 100 * (1 + RC_SENDQ_ENT_COST));
+	fx.q.owner_bytes = 1000;
+	cr_assert_eq(rc_sendq_charge(&fx.q), 100 * (1 + RC_SENDQ_ENT_COST) + 1000);
+}
