@@ -1,9 +1,9 @@
 #include "cache.h"
 
 #include <stdlib.h>
-
 #include <string.h>
 
+#include "mem.h"
 #include "sse.h"
 #include "ts.h"
 #include "ws_frame.h"
@@ -14,6 +14,7 @@ struct rc_cache *rc_cache_new(uint32_t max_msgs, uint64_t max_bytes)
 
 	if (!c)
 		return NULL;
+	rc_mem_charge(sizeof(*c));
 	c->max_msgs = max_msgs;
 	c->max_bytes = max_bytes;
 	return c;
@@ -30,17 +31,19 @@ struct rc_cache *rc_cache_new_ts(uint64_t max_bytes)
 	return c;
 }
 
-static struct rc_shmsg *at(const struct rc_cache *c, uint32_t i)
+static struct rc_cache_ent *at(const struct rc_cache *c, uint32_t i)
 {
-	return c->msgs[(c->head + i) % c->cap];
+	return &c->msgs[(c->head + i) % c->cap];
 }
 
 static void drop_oldest(struct rc_cache *c)
 {
-	struct rc_shmsg *m = at(c, 0);
+	struct rc_cache_ent *e = at(c, 0);
 
-	c->bytes -= m->len;
-	rc_shmsg_unref(m);
+	c->bytes -= e->m->len;
+	rc_shmsg_unref(e->m);
+	if (e->sse)
+		rc_shmsg_unref(e->sse);
 	c->head = (c->head + 1) % c->cap;
 	c->count--;
 }
@@ -53,11 +56,12 @@ void rc_cache_free(struct rc_cache *c)
 		rc_shmsg_unref(c->psi);
 	while (c->count)
 		drop_oldest(c);
+	rc_mem_uncharge(sizeof(*c) + c->cap * sizeof(*c->msgs));
 	free(c->msgs);
 	free(c);
 }
 
-static void add_one(struct rc_cache *c, struct rc_shmsg *m);
+static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse);
 
 /* Rebuilds the PAT + PMT message after either changed. */
 static void update_psi(struct rc_cache *c)
@@ -78,14 +82,14 @@ static void update_psi(struct rc_cache *c)
 	c->psi = psi;
 }
 
-static void add_ts(struct rc_cache *c, struct rc_shmsg *m)
+static void add_ts(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
 {
 	struct rc_ts_scan scan;
 
 	if (!rc_ts_scan(m->data, m->len, &c->pmt_pid, &scan)) {
 		/* Not whole TS packets: can't tell a keyframe; keep the GOP. */
 		if (c->in_gop)
-			add_one(c, m);
+			add_one(c, m, sse);
 		return;
 	}
 	if (scan.pat && memcmp(c->pat, scan.pat, RC_TS_PACKET)) {
@@ -113,20 +117,22 @@ static void add_ts(struct rc_cache *c, struct rc_shmsg *m)
 		c->in_gop = false;
 		return;
 	}
-	add_one(c, m);
+	add_one(c, m, sse);
 }
 
-void rc_cache_add(struct rc_cache *c, struct rc_shmsg *m)
+void rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
 {
 	if (c->ts) {
-		add_ts(c, m);
+		add_ts(c, m, sse);
 		return;
 	}
-	add_one(c, m);
+	add_one(c, m, sse);
 }
 
-static void add_one(struct rc_cache *c, struct rc_shmsg *m)
+static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
 {
+	struct rc_cache_ent *e;
+
 	if (c->max_bytes && m->len > c->max_bytes) {
 		while (c->count)
 			drop_oldest(c);
@@ -137,57 +143,126 @@ static void add_one(struct rc_cache *c, struct rc_shmsg *m)
 		drop_oldest(c);
 	if (c->count == c->cap) {
 		uint32_t cap = c->cap ? c->cap * 2 : 16;
-		struct rc_shmsg **msgs = malloc(cap * sizeof(*msgs));
+		struct rc_cache_ent *msgs = malloc(cap * sizeof(*msgs));
 
 		if (!msgs)
 			return;	/* keep what there is; this message is just not cached */
 		for (uint32_t i = 0; i < c->count; i++)
-			msgs[i] = at(c, i);
+			msgs[i] = *at(c, i);
+		rc_mem_charge((cap - c->cap) * sizeof(*msgs));
 		free(c->msgs);
 		c->msgs = msgs;
 		c->cap = cap;
 		c->head = 0;
 	}
+	e = &c->msgs[(c->head + c->count) % c->cap];
 	rc_shmsg_ref(m);
-	c->msgs[(c->head + c->count) % c->cap] = m;
+	e->m = m;
+	e->sse = sse;
+	if (sse)
+		rc_shmsg_ref(sse);
 	c->count++;
 	c->bytes += m->len;
 }
 
-uint32_t rc_cache_replay(const struct rc_cache *c, struct rc_sub *s)
+/* The SSE event of cached message e, made now if it has none yet. NULL
+ * without memory. */
+static struct rc_shmsg *ent_sse(struct rc_cache_ent *e)
 {
-	uint32_t n = 0;
+	if (!e->sse)
+		e->sse = rc_sse_event_new(e->m->data, e->m->len);
+	return e->sse;
+}
+
+/* What queueing message m (or cache entry e) on s will add to its charge;
+ * 0 when s gets nothing of it (an empty payload on a raw stream). SIZE_MAX
+ * when its SSE event cannot be made. */
+static size_t replay_cost(struct rc_cache_ent *e, struct rc_shmsg *m, const struct rc_sub *s)
+{
+	switch (s->kind) {
+	case RC_SUB_SSE: {
+		struct rc_shmsg *ev = e ? ent_sse(e) : NULL;
+
+		if (!e)
+			return m->len * 2 + 64 + RC_SENDQ_ENT_COST;	/* PSI: never for SSE */
+		return ev ? ev->len + RC_SENDQ_ENT_COST : SIZE_MAX;
+	}
+	case RC_SUB_RAW:
+		return m->len ? m->len + RC_SENDQ_ENT_COST : 0;
+	case RC_SUB_WS_TAGGED:
+		return rc_ws_header_size(m->len) + m->len + RC_SENDQ_ENT_COST +
+		       (s->ch && s->ch->label ? s->ch->label->len + RC_SENDQ_ENT_COST : 0);
+	default:
+		return rc_ws_header_size(m->len) + m->len + RC_SENDQ_ENT_COST;
+	}
+}
+
+/* Queues one cached message (e, or the PSI message m when e is NULL) on s. */
+static int replay_one(struct rc_cache_ent *e, struct rc_shmsg *m, struct rc_sub *s)
+{
+	int ret;
+
+	if (s->kind == RC_SUB_SSE) {
+		struct rc_shmsg *ev = e ? ent_sse(e) : rc_sse_event_new(m->data, m->len);
+
+		if (!ev)
+			return -1;
+		ret = rc_sendq_push_shared(s->q, ev, ev->data, ev->len, 1);
+		if (!e)
+			rc_shmsg_unref(ev);
+		return ret;
+	}
+	if (s->kind == RC_SUB_RAW)
+		return m->len ? rc_sendq_push_shared(s->q, m, m->data, m->len, 1) : 0;
+	{
+		size_t hl = rc_ws_header_size(m->len);
+		struct rc_shmsg *label = s->kind == RC_SUB_WS_TAGGED ? s->ch->label : NULL;
+
+		ret = label ? rc_sendq_push_label(s->q, label, label->data, label->len) : 0;
+		if (ret == 0)
+			ret = rc_sendq_push_shared(s->q, m, m->data - hl, (uint32_t)(hl + m->len), 1);
+		return ret;
+	}
+}
+
+uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s)
+{
+	size_t held = rc_sendq_charge(s->q);
+	size_t budget = s->max_queue / 2 > held ? s->max_queue / 2 - held : 0;
+	size_t cost = 0;
+	uint32_t first = c->count, n = 0;
 
 	/* TS: PAT and PMT first, so a player can decode what follows. */
-	for (int32_t i = c->psi ? -1 : 0; i < (int32_t)c->count; i++) {
-		struct rc_shmsg *m = i < 0 ? c->psi : at(c, (uint32_t)i);
-		int ret;
+	if (c->psi) {
+		size_t pc = replay_cost(NULL, c->psi, s);
 
-		if (s->kind == RC_SUB_SSE) {
-			/* Events are encoded at replay: the cache keeps one form. */
-			bool binary;
-			size_t size = rc_sse_event_size(m->data, m->len, &binary);
-			struct rc_shmsg *e = rc_shmsg_new((uint32_t)size + 1);
+		if (pc > budget)
+			return 0;
+		cost = pc;
+	}
+	/* The newest messages that fit, found from the newest back. */
+	while (first > 0) {
+		size_t mc = replay_cost(at(c, first - 1), at(c, first - 1)->m, s);
 
-			if (!e)
-				break;
-			e->len = (uint32_t)rc_sse_event_encode(e->data, m->data, m->len, binary);
-			ret = rc_sendq_push_shared(s->q, e, e->data, e->len, 1);
-			rc_shmsg_unref(e);
-		} else if (s->kind == RC_SUB_RAW) {
-			if (!m->len)
-				continue;
-			ret = rc_sendq_push_shared(s->q, m, m->data, m->len, 1);
-		} else {
-			size_t hl = rc_ws_header_size(m->len);
-			struct rc_shmsg *label = s->kind == RC_SUB_WS_TAGGED ? s->ch->label : NULL;
+		if (mc == SIZE_MAX || cost + mc > budget)
+			break;
+		cost += mc;
+		first--;
+	}
+	/* A GOP is useful from its keyframe only (its first message). */
+	if (c->ts && first > 0)
+		first = c->count;
+	if (c->psi) {
+		if (replay_one(NULL, c->psi, s) < 0)
+			return 0;
+		n++;
+	}
+	for (uint32_t i = first; i < c->count; i++) {
+		struct rc_cache_ent *e = at(c, i);
 
-			ret = label ? rc_sendq_push_label(s->q, label, label->data, label->len) : 0;
-			if (ret == 0)
-				ret = rc_sendq_push_shared(s->q, m, m->data - hl, (uint32_t)(hl + m->len),
-							   1);
-		}
-		if (ret < 0)
+		if (s->kind == RC_SUB_RAW && !e->m->len)
+			continue;
+		if (replay_one(e, e->m, s) < 0)
 			break;
 		n++;
 	}

@@ -6,8 +6,18 @@
  * the channel lives and starve the ring. A message that arrived in a ring
  * buffer is therefore copied once when it enters the cache (only on
  * channels that have a cache); one that already is a shared message is
- * just referenced. Replay queues references: no copy per subscriber, except
- * for SSE subscribers, whose events are encoded at replay. */
+ * just referenced. Replay queues references: no copy per subscriber. A
+ * message's Server-Sent Events form is kept beside it, made once (when it
+ * was published to SSE subscribers, or by the first SSE replay that needs
+ * it) and shared by every SSE joiner.
+ *
+ * Replay obeys the joiner's bound: it queues the newest messages whose
+ * cost (what rc_sendq_charge() will count for them) fits in half of the
+ * subscriber's queue bound, less what its queue already holds, so that the
+ * other half is left for the live messages published while the replay
+ * drains. An MPEG-TS cache holds one GOP from its keyframe: it is replayed
+ * whole after PAT/PMT, or, when it does not fit, PAT/PMT alone (the joiner
+ * then starts at the next keyframe). */
 #ifndef RC_CACHE_H
 #define RC_CACHE_H
 
@@ -27,7 +37,13 @@ struct rc_cache {
 	uint64_t max_bytes;	/* and at most this many payload bytes (0: no byte bound) */
 	uint32_t head, count, cap;
 	uint64_t bytes;
-	struct rc_shmsg **msgs;	/* ring of cap; each holds one reference; WS header in head[] */
+	struct rc_cache_ent *msgs;	/* ring of cap */
+};
+
+/* One cached message; each pointer holds one reference. */
+struct rc_cache_ent {
+	struct rc_shmsg *m;	/* the payload, its WebSocket header in head[] */
+	struct rc_shmsg *sse;	/* its SSE event, or NULL until one is needed */
 };
 
 /* Creates a cache bounded by max_msgs and/or max_bytes. NULL on no memory. */
@@ -42,13 +58,16 @@ struct rc_cache *rc_cache_new_ts(uint64_t max_bytes);
 void rc_cache_free(struct rc_cache *c);
 
 /* Adds a message (its payload at m->data, m->len bytes, with its WebSocket
- * header already written right in front): takes a reference and evicts the
- * oldest messages past the bounds. A message larger than max_bytes alone
- * empties the cache and is not kept. */
-void rc_cache_add(struct rc_cache *c, struct rc_shmsg *m);
+ * header already written right in front) and, when it was made, its SSE
+ * event: takes a reference on each and evicts the oldest messages past the
+ * bounds. A message larger than max_bytes alone empties the cache and is
+ * not kept. */
+void rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse);
 
-/* Queues every cached message, oldest first, on s (framed for WebSocket,
- * bare for raw, encoded for SSE subscribers). Returns the number queued. */
-uint32_t rc_cache_replay(const struct rc_cache *c, struct rc_sub *s);
+/* Queues the newest cached messages that fit s's replay budget (see above),
+ * oldest first, on s: framed for WebSocket (with the channel's label for
+ * tagged subscribers), bare for raw, as events for SSE subscribers (made
+ * here once if the cache has none yet). Returns the number queued. */
+uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s);
 
 #endif

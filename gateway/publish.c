@@ -10,25 +10,6 @@
 #include "sse.h"
 #include "probes.h"
 
-/* The SSE form of a payload, made once per message and only for channels
- * that have SSE subscribers; NULL when there are none (or no memory, which
- * costs those subscribers this message). */
-static struct rc_shmsg *sse_event(struct rc_channel *ch, const uint8_t *payload, uint32_t len)
-{
-	struct rc_shmsg *e;
-	bool binary;
-	size_t n;
-
-	if (!ch->nsse)
-		return NULL;
-	n = rc_sse_event_size(payload, len, &binary);
-	e = rc_shmsg_new((uint32_t)n + 1);
-	if (!e)
-		return NULL;
-	e->len = (uint32_t)rc_sse_event_encode(e->data, payload, len, binary);
-	return e;
-}
-
 /* The channel's cache, created on first use from its --cache policy;
  * NULL when it has none. */
 static struct rc_cache *channel_cache(struct rc_server *srv, struct rc_channel *ch)
@@ -50,7 +31,8 @@ static struct rc_cache *channel_cache(struct rc_server *srv, struct rc_channel *
 }
 
 /* Keeps the message for late joiners: a shared message by reference, a
- * ring message as a copy (see cache.h for why). */
+ * ring message as a copy (see cache.h for why), with its SSE event when one
+ * was made for the live subscribers. */
 static void cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *payload,
 			  unsigned opcode)
 {
@@ -66,7 +48,7 @@ static void cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *pay
 		rc_shmsg_ref(c);
 	}
 	rc_ws_header_prepend(c->data, opcode, c->len);
-	rc_cache_add(cache, c);
+	rc_cache_add(cache, c, m->sse);
 	rc_shmsg_unref(c);
 }
 
@@ -119,15 +101,21 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	ch->bytes_in += m->payload_len;
 	srv->stats.published++;
 	srv->stats.published_bytes += m->payload_len;
+	/* The SSE form, made once per message and only while the channel has
+	 * SSE subscribers (no memory costs them this message); the cache keeps
+	 * the same one. */
+	m->sse = ch->nsse ? rc_sse_event_new(payload, m->payload_len) : NULL;
 	if (cache)
 		cache_message(cache, m, payload, opcode);
-	if (!ch->nsubs)
+	if (!ch->nsubs) {
+		if (m->sse)
+			rc_shmsg_unref(m->sse);
 		return;
+	}
 	/* Framed once, in place: the header goes into the bytes in front of the
 	 * payload, and every subscriber's send points at this same memory. */
 	m->frame = rc_ws_header_prepend(payload, opcode, m->payload_len);
 	m->hdr_len = (uint32_t)(payload - m->frame);
-	m->sse = sse_event(ch, payload, m->payload_len);
 	RC_PROBE3(fanout_start, ch->name, ch->nsubs, m->payload_len);
 	rc_hub_publish(&srv->hub, ch, m);
 	RC_PROBE2(fanout_done, ch->name, ch->nsubs);

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "shmsg.h"
 #include "utf8.h"
 
 #define TEXT_HEAD "data: "
@@ -43,4 +44,16 @@ size_t rc_sse_event_encode(uint8_t *dst, const uint8_t *payload, size_t len, boo
 	dst[n++] = '\n';
 	dst[n++] = '\n';
 	return n;
+}
+
+struct rc_shmsg *rc_sse_event_new(const uint8_t *payload, uint32_t len)
+{
+	bool binary;
+	size_t n = rc_sse_event_size(payload, len, &binary);
+	struct rc_shmsg *e = rc_shmsg_new((uint32_t)n + 1);
+
+	if (!e)
+		return NULL;
+	e->len = (uint32_t)rc_sse_event_encode(e->data, payload, len, binary);
+	return e;
 }

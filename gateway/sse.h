@@ -16,4 +16,11 @@ size_t rc_sse_event_size(const uint8_t *payload, size_t len, bool *binary);
  * (base64 encoding writes a terminating NUL). Returns the event's size. */
 size_t rc_sse_event_encode(uint8_t *dst, const uint8_t *payload, size_t len, bool binary);
 
+struct rc_shmsg;
+
+/* The event of payload[0..len) as a new shared message (one reference, the
+ * caller's), made once and sent to every SSE subscriber. NULL without
+ * memory. */
+struct rc_shmsg *rc_sse_event_new(const uint8_t *payload, uint32_t len);
+
 #endif
