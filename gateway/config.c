@@ -32,6 +32,8 @@ void rc_config_defaults(struct rc_config *cfg)
 	cfg->statics[1].optional = true;
 	cfg->nstatic = 2;
 	cfg->max_queue = 4u << 20;
+	cfg->ws_command_rate = 20;
+	cfg->max_memory = RC_CONFIG_MEMORY_AUTO;
 	cfg->slow = RC_SLOW_DROP;
 	cfg->buf_count = 4096;
 	cfg->buf_size = 2048;
@@ -484,6 +486,13 @@ void rc_config_usage(const char *prog)
 	       "                            browser, are let through); repeatable; default: any\n"
 	       "  --max-conns-per-ip N      HTTP/WebSocket connections per client address; more\n"
 	       "                            get 503 and are closed (default 0: no limit)\n"
+	       "  --ws-command-rate N       {\"sub\"}/{\"unsub\"} commands per second one WebSocket\n"
+	       "                            may send (bursts of 64); more: close 1008 (default 20)\n"
+	       "  --max-memory BYTES|auto   memory ringcast may hold (queues, messages, caches,\n"
+	       "                            connections, buffer rings); past it new subscribers\n"
+	       "                            get 503 or close 1013 and the connections holding\n"
+	       "                            most are closed first (default auto: half of the\n"
+	       "                            machine's or the cgroup's memory; 0: no bound)\n"
 	       "  --max-subscribers N       subscribers per channel, unless the channel sets its\n"
 	       "                            own (default 0: no limit); over it: 503 before an\n"
 	       "                            upgrade, an error (and close 1013) for {\"sub\"}\n"
@@ -542,6 +551,8 @@ enum {
 	OPT_SECURITY,	/* parsed by rc_config_security_option(), by name */
 	OPT_IDLE,
 	OPT_STATIC,
+	OPT_CMD_RATE,
+	OPT_MAX_MEMORY,
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -559,6 +570,8 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 		{ "batch-max", required_argument, NULL, OPT_BATCH_MAX },
 		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+		{ "ws-command-rate", required_argument, NULL, OPT_CMD_RATE },
+		{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
 		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN },
 		{ "max-channels", required_argument, NULL, OPT_MAX_CHANNELS },
 		{ "log-level", required_argument, NULL, OPT_LOG },
@@ -679,6 +692,20 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			if (parse_u64(optarg, 10, 3600000, &v) < 0)
 				goto bad_number;
 			cfg->idle_timeout_ms = (uint32_t)v;
+			break;
+		case OPT_CMD_RATE:
+			if (parse_u64(optarg, 1, 100000, &v) < 0)
+				goto bad_number;
+			cfg->ws_command_rate = (uint32_t)v;
+			break;
+		case OPT_MAX_MEMORY:
+			if (strcmp(optarg, "auto") == 0) {
+				cfg->max_memory = RC_CONFIG_MEMORY_AUTO;
+				break;
+			}
+			if (parse_u64(optarg, 0, (uint64_t)1 << 50, &v) < 0)
+				goto bad_number;
+			cfg->max_memory = v;
 			break;
 		case OPT_PING:
 			if (parse_u64(optarg, 10, 3600000, &v) < 0)

@@ -113,6 +113,9 @@ struct rc_config {
 	char origins[RC_CONFIG_MAX_ORIGINS][RC_CONFIG_ORIGIN_MAX + 1];
 	size_t norigins;		/* 0: WebSocket upgrades from any Origin */
 	uint32_t max_conns_per_ip;	/* HTTP connections per client address; 0: no limit */
+	uint32_t ws_command_rate;	/* WebSocket commands per second per connection */
+	uint64_t max_memory;		/* bytes ringcast may hold (rc_mem); 0: no bound;
+					 * RC_CONFIG_MEMORY_AUTO: from the machine */
 	uint32_t max_subscribers;	/* per channel, unless set per channel; 0: no limit */
 	struct rc_udp_allow udp_allow[RC_CONFIG_MAX_UDP];
 	size_t nudp_allow;
@@ -120,6 +123,10 @@ struct rc_config {
 	bool show_help;
 	bool show_version;
 };
+
+/* --max-memory's default: derived from the machine at start-up
+ * (rc_membudget_default()). */
+#define RC_CONFIG_MEMORY_AUTO UINT64_MAX
 
 /* Fills cfg with the built-in defaults: HTTP/WebSocket on 0.0.0.0:8080,
  * UDP 0.0.0.0:9000 -> channel "live" and 0.0.0.0:9001 -> channel "game",

@@ -12,6 +12,7 @@
 
 #include "http_parse.h"
 #include "log.h"
+#include "mem.h"
 #include "cache.h"
 #include "publish.h"
 #include "ws_command.h"
@@ -22,6 +23,24 @@
 #define CLOSE_WAIT_MS 2000
 #define SSE_HEARTBEAT_MS 15000
 #define PUB_IDLE_MS 60000	/* an HTTP publisher silent this long is dropped */
+/* Backpressure and fairness (docs/SECURITY.md lists them with the rest):
+ * an HTTP connection's next pipelined request waits while more than
+ * HTTP_OUT_MAX of its answers are queued (one answer may be larger; the
+ * next waits for it), as nginx and h2o serve one request at a time; a
+ * connection handles at most CONN_TURN_UNITS requests, commands or client
+ * frames per loop turn, so one client cannot hold the loop while others
+ * wait; input that must wait is held (CONN_IN_PAUSE stops the receive,
+ * CONN_IN_MAX is never passed: the kernel may post some completions after
+ * the receive was told to stop, but not that many). */
+#define HTTP_OUT_MAX (64u << 10)
+#define CONN_TURN_UNITS 64
+#define CONN_IN_PAUSE (64u << 10)
+#define CONN_IN_MAX (1u << 20)
+#define CONN_IN_MIN 2048
+#define CMD_BURST (2 * RC_CONN_MAX_SUBS)	/* a reconnecting client re-joins all at once */
+/* An HTTP publish's message is at most what one receive brings (a client
+ * ring buffer), whether its bytes were handled at once or held first. */
+#define PUB_PIECE_MAX 2048
 
 static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
 static void conn_work(struct rc_loop *loop, struct rc_deferred *d);
@@ -29,11 +48,14 @@ static void pub_end(struct rc_conn *c);
 static void unsubscribe_all(struct rc_conn *c);
 static void conn_send_error(struct rc_sendq *q, int err);
 static void conn_drained(struct rc_sendq *q);
+static void conn_low(struct rc_sendq *q);
 static void conn_evict(struct rc_sub *s, enum rc_drop_reason reason);
+static void conn_settle(struct rc_conn *c);
 
 const struct rc_sendq_ops rc_conn_sendq_ops = {
 	.on_error = conn_send_error,
 	.on_drained = conn_drained,
+	.on_low = conn_low,
 };
 
 static struct rc_conn *conn_of_sendq(struct rc_sendq *q)
@@ -63,6 +85,105 @@ static int arm_recv(struct rc_conn *c)
 	if (ret == 0)
 		c->recv_armed = true;
 	return ret;
+}
+
+/* Charges what c holds beside its queue (held input, parser state, its
+ * extra subscriptions, an HTTP publish) to its queue, so the one bound of
+ * the connection covers it, and to the process's memory. Call after any of
+ * them is allocated or freed. */
+void rc_conn_account(struct rc_conn *c)
+{
+	uint32_t now = c->in_cap + (c->wsin ? (uint32_t)sizeof(*c->wsin) : 0) +
+		       (c->extra ? (uint32_t)((RC_CONN_MAX_SUBS - 1) * sizeof(*c->extra)) : 0) +
+		       (c->pub ? (uint32_t)sizeof(*c->pub) : 0);
+
+	if (now >= c->q.owner_bytes)
+		rc_mem_charge(now - c->q.owner_bytes);
+	else
+		rc_mem_uncharge(c->q.owner_bytes - now);
+	c->q.owner_bytes = now;
+}
+
+/* What c may have queued before its input waits (see HTTP_OUT_MAX). */
+static size_t conn_bound(const struct rc_conn *c)
+{
+	return c->state == RC_CONN_HTTP || c->state == RC_CONN_PUB ? HTTP_OUT_MAX : c->sub.max_queue;
+}
+
+/* What c has queued to send, without what it holds beside the queue. */
+static size_t conn_out(const struct rc_conn *c)
+{
+	return rc_sendq_charge(&c->q) - c->q.owner_bytes;
+}
+
+/* True when c may handle one more request, command or frame now; else
+ * records why not in c->hold. Counts nothing: conn_did_work() does. */
+static bool conn_can_work(struct rc_conn *c)
+{
+	uint64_t turn = rc_loop_turn(c->srv->loop);
+
+	if (c->work_turn != turn) {
+		c->work_turn = turn;
+		c->work_units = 0;
+	}
+	if (conn_out(c) > conn_bound(c)) {
+		c->hold = RC_HOLD_OUTPUT;
+		return false;
+	}
+	if (c->work_units >= CONN_TURN_UNITS) {
+		c->hold = RC_HOLD_TURN;
+		return false;
+	}
+	return true;
+}
+
+static void conn_did_work(struct rc_conn *c)
+{
+	c->work_units++;
+}
+
+/* Keeps data[0..len) after the input c already holds. Returns false (and
+ * closes c) past CONN_IN_MAX or without memory. */
+static bool conn_hold_input(struct rc_conn *c, const uint8_t *data, size_t len)
+{
+	if (c->in_len + len > c->in_cap) {
+		size_t cap = c->in_cap ? c->in_cap : CONN_IN_MIN;
+		uint8_t *in;
+
+		while (cap < c->in_len + len)
+			cap *= 2;
+		if (c->in_len + len > CONN_IN_MAX) {
+			c->srv->stats.input_overflows++;
+			rc_log_debug("fd %d: more than %u bytes of input held, closing", c->fd,
+				     CONN_IN_MAX);
+			rc_conn_close(c);
+			return false;
+		}
+		in = realloc(c->in, cap);
+		if (!in) {
+			rc_conn_close(c);
+			return false;
+		}
+		c->in = in;
+		c->in_cap = (uint32_t)cap;
+		rc_conn_account(c);
+	}
+	memcpy(c->in + c->in_len, data, len);
+	c->in_len += (uint32_t)len;
+	return true;
+}
+
+/* Forgets the first n bytes of held input; frees the buffer once empty. */
+static void conn_consume_held(struct rc_conn *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->in_len - n);
+	c->in_len -= (uint32_t)n;
+	if (!c->in_len) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+		rc_conn_account(c);
+	}
 }
 
 /* --max-conns-per-ip: counts c under its peer's address, or answers 503
@@ -109,6 +230,8 @@ void rc_conn_accept(struct rc_server *srv, int fd)
 	c->work.fn = conn_work;
 	c->since_ms = rc_loop_now_ms(srv->loop);
 	c->accepted_ms = c->since_ms;
+	c->cmd_ms = c->since_ms;
+	c->cmd_credit = CMD_BURST;
 	rc_sendq_init(&c->q, &srv->conn_sendq, fd);
 	c->sub.q = &c->q;
 	c->sub.owner = c;
@@ -121,6 +244,7 @@ void rc_conn_accept(struct rc_server *srv, int fd)
 		srv->stats.accept_errors++;
 		return;
 	}
+	rc_mem_charge(sizeof(*c));
 	conn_count_ip(c);
 	c->next = srv->conns;
 	if (srv->conns)
@@ -160,6 +284,7 @@ static void conn_reap(struct rc_conn *c)
 	free(c->in);
 	free(c->wsin);
 	free(c->extra);
+	rc_mem_uncharge(sizeof(*c) + c->q.owner_bytes);
 	free(c);
 	srv->stats.connections--;
 }
@@ -307,6 +432,15 @@ static void conn_drained(struct rc_sendq *q)
 		shutdown(c->fd, SHUT_WR);
 }
 
+/* The answers that held c's input back drained under half its bound: go on
+ * at the end of the turn (not from inside the completion). */
+static void conn_low(struct rc_sendq *q)
+{
+	struct rc_conn *c = conn_of_sendq(q);
+
+	rc_loop_defer(c->srv->loop, &c->work);
+}
+
 /* Queues a control frame (pong, close echo) from a heap copy: the payload
  * points into the parser, which the next parse call overwrites. */
 static void queue_control(struct rc_conn *c, unsigned opcode, const uint8_t *data, size_t len)
@@ -331,7 +465,7 @@ static void ws_reply(struct rc_conn *c, const char *fmt, const char *a, const ch
 	char text[RC_WS_CMD_MAX];
 	int n = snprintf(text, sizeof(text), fmt, a, b);
 
-	if (n <= 0 || (size_t)n >= sizeof(text) || c->q.queued_bytes >= c->sub.max_queue)
+	if (n <= 0 || (size_t)n >= sizeof(text) || rc_sendq_charge(&c->q) >= c->sub.max_queue)
 		return;
 	queue_control(c, RC_WS_OP_TEXT, (const uint8_t *)text, (size_t)n);
 }
@@ -367,6 +501,36 @@ static void unsubscribe_all(struct rc_conn *c)
 		rc_hub_unsubscribe(&c->srv->hub, &c->extra[i]);
 }
 
+/* The per-connection command rate (--ws-command-rate, a token bucket of
+ * CMD_BURST): past it the connection is closed with 1008 and counted, so a
+ * client looping sub/unsub cannot make the server replay caches for ever.
+ * Returns false when it closed c. */
+static bool ws_command_allowed(struct rc_conn *c)
+{
+	struct rc_server *srv = c->srv;
+	uint64_t now = rc_loop_now_ms(srv->loop);
+	uint64_t rate = srv->cfg.ws_command_rate;
+	uint64_t add = (now - c->cmd_ms) * rate / 1000;
+
+	if (add) {
+		c->cmd_credit = (uint16_t)(c->cmd_credit + add > CMD_BURST ? CMD_BURST
+									      : c->cmd_credit + add);
+		c->cmd_ms += add * 1000 / rate;
+	}
+	if (c->cmd_credit) {
+		c->cmd_credit--;
+		return true;
+	}
+	srv->stats.ws_commands_limited++;
+	rc_log_debug("fd %d: more than %llu commands a second, closing with 1008", c->fd,
+		     (unsigned long long)rate);
+	/* What it has queued is dropped (and counted) so the close frame goes
+	 * out next. */
+	rc_hub_drop_pending(&srv->hub, &c->sub);
+	rc_conn_ws_close(c, RC_WS_CLOSE_POLICY);
+	return false;
+}
+
 /* {"sub":"x"} / {"unsub":"x"}: join or leave a channel on this connection.
  * Once a connection has more than its one channel, every message is
  * preceded by its channel's label frame {"channel":"x"}. */
@@ -382,6 +546,8 @@ static void ws_command(struct rc_conn *c, const uint8_t *msg, size_t len)
 	uint32_t used = c->sub.ch ? 1 : 0, slot = RC_CONN_MAX_SUBS;
 	int err = 0;
 
+	if (!ws_command_allowed(c))
+		return;
 	if (rc_wscmd_decode(msg, len, &cmd) < 0) {
 		srv->stats.client_frames++;
 		ws_reply(c, "{\"error\":\"%s\"%s}", "bad command", "");
@@ -405,12 +571,22 @@ static void ws_command(struct rc_conn *c, const uint8_t *msg, size_t len)
 		ws_reply(c, "{\"error\":\"already subscribed\",\"channel\":\"%s\"%s}", name, "");
 		return;
 	}
+	if (rc_mem_over()) {
+		/* Past --max-memory nobody new joins; a socket left with no
+		 * channel is told to come back later. */
+		srv->stats.memory_refused++;
+		ws_reply(c, "{\"error\":\"server busy\",\"channel\":\"%s\"%s}", name, "");
+		if (!conn_has_subs(c))
+			rc_conn_ws_close(c, RC_WS_CLOSE_TRY_LATER);
+		return;
+	}
 	if (!c->extra) {
 		c->extra = calloc(RC_CONN_MAX_SUBS - 1, sizeof(*c->extra));
 		if (!c->extra) {
 			ws_reply(c, "{\"error\":\"%s\"%s}", "out of memory", "");
 			return;
 		}
+		rc_conn_account(c);
 	}
 	for (uint32_t i = 0; i < RC_CONN_MAX_SUBS - 1; i++) {
 		if (c->extra[i].ch)
@@ -462,18 +638,25 @@ static void ws_command(struct rc_conn *c, const uint8_t *msg, size_t len)
 		rc_cache_replay(ch->owner_data, s);
 }
 
-/* Client frames on an upgraded connection, parsed with `in`. Returns false
- * once the connection stopped reading. */
-static bool ws_parse_input(struct rc_conn *c, struct rc_conn_wsin *in, uint8_t *data, size_t len)
+/* Client frames on an upgraded connection, parsed with `in`. Stops before a
+ * frame it may not handle now (conn_can_work) or once the connection stopped
+ * reading. Returns the bytes it consumed. */
+static size_t ws_parse_input(struct rc_conn *c, struct rc_conn_wsin *in, uint8_t *data,
+			     size_t len)
 {
 	struct rc_server *srv = c->srv;
+	size_t done = 0;
 
-	while (len && (c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING)) {
+	while (done < len && (c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING)) {
 		struct rc_ws_event ev;
-		size_t used = rc_ws_parse(&in->parser, data, len, &ev);
+		size_t used;
 
-		data += used;
-		len -= used;
+		if (!conn_can_work(c))
+			break;
+		used = rc_ws_parse(&in->parser, data + done, len - done, &ev);
+		done += used;
+		if (ev.type != RC_WS_EV_NONE)
+			conn_did_work(c);
 		switch (ev.type) {
 		case RC_WS_EV_NONE:
 			break;
@@ -501,7 +684,7 @@ static bool ws_parse_input(struct rc_conn *c, struct rc_conn_wsin *in, uint8_t *
 			/* A ping flood must not grow the queue without bound: past
 			 * the subscriber's bound pongs are skipped, which RFC 6455
 			 * allows (only the latest ping needs an answer). */
-			if (c->state == RC_CONN_WS && c->q.queued_bytes < c->sub.max_queue)
+			if (c->state == RC_CONN_WS && rc_sendq_charge(&c->q) < c->sub.max_queue)
 				queue_control(c, RC_WS_OP_PONG, ev.data, ev.len);
 			break;
 		case RC_WS_EV_PONG:
@@ -510,7 +693,7 @@ static bool ws_parse_input(struct rc_conn *c, struct rc_conn_wsin *in, uint8_t *
 		case RC_WS_EV_CLOSE:
 			if (c->close_sent) {
 				rc_conn_close(c);
-				return false;
+				return len;
 			}
 			/* Echo the peer's code (an empty close if it sent none),
 			 * then close once it is out. */
@@ -523,59 +706,61 @@ static bool ws_parse_input(struct rc_conn *c, struct rc_conn_wsin *in, uint8_t *
 				queue_control(c, RC_WS_OP_CLOSE, code, 2);
 			}
 			if (c->state == RC_CONN_DEAD)
-				return false;
+				return len;
 			srv->stats.ws_closes_sent[close_code_slot(ev.close_code)]++;
 			c->close_sent = true;
 			c->state = RC_CONN_CLOSING;
 			c->deadline_ms = rc_loop_now_ms(srv->loop) + CLOSE_WAIT_MS;
 			/* Nothing more is read; closing when the echo is sent. */
 			c->close_after_send = true;
-			return false;
+			return len;
 		case RC_WS_EV_ERROR:
 			rc_log_debug("fd %d: protocol error, closing with %u", c->fd, ev.close_code);
 			rc_conn_ws_close(c, ev.close_code);
 			c->close_after_send = true;
-			return false;
+			return len;
 		}
 		if (used == 0 && ev.type == RC_WS_EV_NONE)
 			break;
 	}
-	return c->state != RC_CONN_DEAD;
+	return c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING ? done : len;
 }
 
 /* Client frames on an upgraded connection. A connection between frames
  * keeps no parser: its input is parsed with the server's scratch state,
  * which is copied to the connection only when the input ends inside a frame
  * or a fragmented message (or after a close or an error, which a parser
- * remembers). Returns false once the connection stopped reading. */
-static bool ws_input(struct rc_conn *c, uint8_t *data, size_t len)
+ * remembers). Returns the bytes consumed. */
+static size_t ws_input(struct rc_conn *c, uint8_t *data, size_t len)
 {
 	struct rc_conn_wsin *in = c->wsin;
-	bool reading;
+	size_t used;
 
 	if (!in) {
 		in = &c->srv->ws_scratch;
 		rc_ws_parser_init(&in->parser, true, CLIENT_MAX_MESSAGE);
 		in->cmd_len = 0;
 	}
-	reading = ws_parse_input(c, in, data, len);
+	used = ws_parse_input(c, in, data, len);
 	if (rc_ws_parser_at_rest(&in->parser)) {
 		/* No message is open, so no command is half read either. */
-		free(c->wsin);
-		c->wsin = NULL;
+		if (c->wsin) {
+			free(c->wsin);
+			c->wsin = NULL;
+			rc_conn_account(c);
+		}
 	} else if (!c->wsin && c->state != RC_CONN_DEAD) {
 		c->wsin = malloc(sizeof(*c->wsin));
 		if (!c->wsin) {
 			rc_conn_close(c);
-			return false;
+			return len;
 		}
 		memcpy(c->wsin, in, offsetof(struct rc_conn_wsin, cmd) + (in->cmd_len <= RC_WS_CMD_MAX
 									       ? in->cmd_len : 0));
+		rc_conn_account(c);
 	}
-	return reading;
+	return used;
 }
-
-static void http_input(struct rc_conn *c, const uint8_t *data, size_t len);
 
 /* Ends an HTTP publish: the channel is free for the next publisher. */
 static void pub_end(struct rc_conn *c)
@@ -586,6 +771,7 @@ static void pub_end(struct rc_conn *c)
 	rc_hub_release(&c->srv->hub, c->pub->ch);
 	free(c->pub);
 	c->pub = NULL;
+	rc_conn_account(c);
 }
 
 /* Body bytes of POST/PUT /pub/<channel>. Each piece that arrives is one
@@ -598,14 +784,17 @@ static size_t pub_body(struct rc_conn *c, const uint8_t *data, size_t len)
 	struct rc_server *srv = c->srv;
 	size_t used = 0;
 
-	while (used < len && c->state == RC_CONN_PUB) {
+	while (used < len && c->state == RC_CONN_PUB && conn_can_work(c)) {
 		struct rc_conn_pub *pub = c->pub;
 		const uint8_t *piece = data + used;
 		size_t plen, n;
 		bool end;
 
+		size_t avail = len - used < PUB_PIECE_MAX ? len - used : PUB_PIECE_MAX;
+
+		conn_did_work(c);
 		if (pub->chunked_body) {
-			n = rc_chunked_feed(&pub->chunked, data + used, len - used, &piece, &plen);
+			n = rc_chunked_feed(&pub->chunked, data + used, avail, &piece, &plen);
 			if (pub->chunked.failed) {
 				srv->stats.pub_bad_bodies++;
 				pub_end(c);
@@ -616,7 +805,7 @@ static size_t pub_body(struct rc_conn *c, const uint8_t *data, size_t len)
 			}
 			end = pub->chunked.done;
 		} else {
-			plen = len - used < pub->body_left ? len - used : (size_t)pub->body_left;
+			plen = avail < pub->body_left ? avail : (size_t)pub->body_left;
 			n = plen;
 			pub->body_left -= plen;
 			end = pub->body_left == 0;
@@ -654,107 +843,118 @@ static size_t pub_body(struct rc_conn *c, const uint8_t *data, size_t len)
 	return used;
 }
 
-/* Input for whatever state the connection is in now. */
-static void conn_input(struct rc_conn *c, uint8_t *data, size_t len)
+/* One request head of the HTTP phase, from data[0..len): answered, and its
+ * bytes consumed. Returns 0 while the head is incomplete, or when the
+ * connection may not take another request now (c->hold says why). */
+static size_t http_input(struct rc_conn *c, const uint8_t *data, size_t len)
 {
-	while (len) {
+	struct rc_http_request req;
+	int ret;
+
+	if (!conn_can_work(c))
+		return 0;
+	ret = rc_http_parse_request((const char *)data, len, HTTP_MAX_HEAD, &req);
+	c->in_incomplete = ret == -EAGAIN;
+	if (ret == -EAGAIN)
+		return 0;
+	conn_did_work(c);
+	if (ret < 0) {
+		int status = ret == -EMSGSIZE || ret == -E2BIG ? 431 :
+			     ret == -EPROTONOSUPPORT ? 505 : 400;
+
+		rc_http_respond(c, status, "text/plain", NULL, NULL, 0, true);
+		return len;
+	}
+	c->srv->stats.http_requests++;
+	c->served = true;
+	rc_http_route(c, &req);
+	c->since_ms = rc_loop_now_ms(c->srv->loop);
+	return req.head_len;
+}
+
+/* Handles data[0..len) in whatever state the connection is in, as far as it
+ * may go now. Returns the bytes consumed; the caller holds the rest. */
+static size_t conn_input(struct rc_conn *c, uint8_t *data, size_t len)
+{
+	size_t used = 0;
+
+	c->hold = RC_HOLD_NONE;
+	while (used < len) {
+		size_t n = 0;
+
 		switch (c->state) {
 		case RC_CONN_HTTP:
-			if (!c->close_after_send)
-				http_input(c, data, len);
-			return;
-		case RC_CONN_PUB: {
-			size_t used = pub_body(c, data, len);
-
-			data += used;
-			len -= used;
+			/* Answered with "Connection: close": nothing more is read. */
+			if (c->close_after_send)
+				return len;
+			n = http_input(c, data + used, len - used);
 			break;
-		}
+		case RC_CONN_PUB:
+			n = pub_body(c, data + used, len - used);
+			break;
 		case RC_CONN_WS:
 		case RC_CONN_CLOSING:
-			ws_input(c, data, len);
-			return;
+			n = ws_input(c, data + used, len - used);
+			break;
 		case RC_CONN_STREAM:	/* it only listens: anything sent is ignored */
 		case RC_CONN_DEAD:
-			return;
+			return len;
 		}
+		if (!n)
+			break;
+		used += n;
 	}
+	return used;
 }
 
-/* Bytes of the HTTP phase: gathered until a request head is complete. */
-static void http_input(struct rc_conn *c, const uint8_t *data, size_t len)
+/* Goes on with the input c holds, as far as it may this turn. */
+static void conn_feed(struct rc_conn *c)
 {
-	while (len || c->in_len) {
-		struct rc_http_request req;
-		size_t take;
-		int ret;
+	size_t used;
 
-		if (!c->in) {
-			c->in = malloc(HTTP_MAX_HEAD);
-			if (!c->in) {
-				rc_conn_close(c);
-				return;
-			}
-		}
-		take = HTTP_MAX_HEAD - c->in_len;
-		if (take > len)
-			take = len;
-		memcpy(c->in + c->in_len, data, take);
-		c->in_len += (uint32_t)take;
-		data += take;
-		len -= take;
+	if (!c->in_len)
+		return;
+	used = conn_input(c, c->in, c->in_len);
+	if (c->state != RC_CONN_DEAD && used)
+		conn_consume_held(c, used);
+}
 
-		/* A head can only complete with a line end: a client dribbling
-		 * bytes without one costs a copy, not a re-parse of the whole
-		 * buffer each time. */
-		if (c->in_incomplete && take && c->in_len < HTTP_MAX_HEAD &&
-		    !memchr(data - take, '\n', take))
-			return;
-		ret = rc_http_parse_request(c->in, c->in_len, HTTP_MAX_HEAD, &req);
-		c->in_incomplete = ret == -EAGAIN;
-		if (ret == -EAGAIN)
-			return;
-		if (ret < 0) {
-			int status = ret == -EMSGSIZE || ret == -E2BIG ? 431 :
-				     ret == -EPROTONOSUPPORT ? 505 : 400;
+/* After input: stops the receive while c's answers are backed up past its
+ * bound or it holds too much input (the peer's TCP window then fills, which
+ * is the backpressure it feels), and says when to go on: once the answers
+ * drained (on_low), or in the next turn when only its share of this one ran
+ * out. Starts receiving again once neither holds. */
+static void conn_settle(struct rc_conn *c)
+{
+	struct rc_server *srv = c->srv;
+	size_t bound = conn_bound(c);
+	bool out_over, stop;
 
-			rc_http_respond(c, status, "text/plain", NULL, NULL, 0, true);
-			c->in_len = 0;
-			return;
-		}
-		c->srv->stats.http_requests++;
-		c->served = true;
-		rc_http_route(c, &req);
-		/* Keep what follows the head: a pipelined request, or the first
-		 * WebSocket frames after an upgrade. */
-		memmove(c->in, c->in + req.head_len, c->in_len - req.head_len);
-		c->in_len -= (uint32_t)req.head_len;
-		c->since_ms = rc_loop_now_ms(c->srv->loop);
-		if (c->state != RC_CONN_HTTP) {
-			/* Upgraded, streaming or publishing: what follows the head
-			 * belongs to the new state (WebSocket frames, body). */
-			uint8_t *rest = (uint8_t *)c->in;
-			uint32_t rest_len = c->in_len;
-
-			c->in = NULL;
-			c->in_len = 0;
-			c->in_incomplete = false;
-			conn_input(c, rest, rest_len);
-			conn_input(c, (uint8_t *)data, len);
-			free(rest);
-			return;
-		}
-		if (c->close_after_send)
-			return;
-		if (!c->in_len && !len) {
-			free(c->in);
-			c->in = NULL;
-		}
+	if (c->state == RC_CONN_DEAD)
+		return;
+	out_over = conn_out(c) > bound;
+	stop = out_over || c->in_len > CONN_IN_PAUSE;
+	if (stop && !c->paused) {
+		c->paused = true;
+		c->paused_since_ms = rc_loop_now_ms(srv->loop);
+		srv->stats.backpressure_pauses++;
+		if (c->recv_armed)
+			rc_loop_cancel(srv->loop, &c->recv_io);
+	}
+	if (out_over)
+		c->q.wake_below = (uint32_t)(bound / 2 + c->q.owner_bytes);
+	else if (c->in_len && c->hold == RC_HOLD_TURN)
+		rc_loop_defer_next(srv->loop, &c->work);
+	if (!stop && c->paused) {
+		c->paused = false;
+		if (!c->recv_armed && !c->close_after_send && arm_recv(c) < 0)
+			rc_conn_close(c);
 	}
 }
 
-/* The connection's end-of-turn work: freed once dead (conn_maybe_free),
- * else its recv re-armed after the client ring ran dry. */
+/* The connection's deferred work: freed once dead (conn_maybe_free); else
+ * it goes on with held input (next turn, or once its answers drained) and
+ * receives again after a pause or after the client ring ran dry. */
 static void conn_work(struct rc_loop *loop, struct rc_deferred *d)
 {
 	struct rc_conn *c = (struct rc_conn *)((char *)d - offsetof(struct rc_conn, work));
@@ -764,7 +964,11 @@ static void conn_work(struct rc_loop *loop, struct rc_deferred *d)
 		conn_reap(c);
 		return;
 	}
-	if (c->recv_armed)
+	conn_feed(c);
+	if (c->state == RC_CONN_DEAD)
+		return;
+	conn_settle(c);
+	if (c->state == RC_CONN_DEAD || c->paused || c->recv_armed || c->close_after_send)
 		return;
 	if (arm_recv(c) < 0)
 		rc_conn_close(c);
@@ -781,8 +985,9 @@ static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct 
 	if (cqe->res > 0 && (cqe->flags & RC_CQE_BUFFER)) {
 		/* The client ring's buffer is ours until the unref below: input is
 		 * parsed in place (WebSocket payload is unmasked in it) and
-		 * anything that must outlive this call is copied. */
+		 * anything that must outlive this call is copied into c->in. */
 		uint8_t *data = rc_bufring_data(srv->client_ring, cqe->bid);
+		size_t len = (size_t)cqe->res;
 
 		rc_bufring_take(srv->client_ring, cqe->bid);
 		c->bytes_in += (uint64_t)cqe->res;
@@ -792,7 +997,25 @@ static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct 
 		 * by byte is closed at the handshake timeout all the same. */
 		if (c->state != RC_CONN_HTTP || (c->served && !c->in_len))
 			c->since_ms = rc_loop_now_ms(srv->loop);
-		conn_input(c, data, (size_t)cqe->res);
+		if (c->state == RC_CONN_DEAD || (c->state == RC_CONN_HTTP && c->close_after_send)) {
+			/* nothing more is read */
+		} else if (c->in_len || c->paused) {
+			/* Behind what is held: keep order. A head can only complete
+			 * with a line end, so a client dribbling bytes without one
+			 * costs a copy, not a re-parse of everything held. */
+			bool parse = !c->paused && c->hold != RC_HOLD_TURN &&
+				     (!c->in_incomplete || memchr(data, '\n', len));
+
+			if (conn_hold_input(c, data, len) && parse)
+				conn_feed(c);
+			conn_settle(c);
+		} else {
+			size_t used = conn_input(c, data, len);
+
+			if (c->state != RC_CONN_DEAD && used < len)
+				conn_hold_input(c, data + used, len - used);
+			conn_settle(c);
+		}
 		rc_bufring_unref(srv->client_ring, cqe->bid);
 	} else if (cqe->flags & RC_CQE_BUFFER) {
 		rc_bufring_take(srv->client_ring, cqe->bid);
@@ -804,6 +1027,8 @@ static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct 
 		conn_maybe_free(c);
 		return;
 	}
+	if (c->paused)
+		return;	/* conn_settle() receives again once it may */
 	if (cqe->res == -ENOBUFS) {
 		/* Client buffers are returned as soon as they are parsed, so this
 		 * is a burst; resume when the ring has refilled. */
@@ -812,8 +1037,9 @@ static void conn_recv_done(struct rc_loop *loop, struct rc_io *io, const struct 
 			rc_conn_close(c);
 		return;
 	}
-	if (cqe->res <= 0) {
-		/* 0: the peer closed its side; < 0: reset or cancelled. */
+	if (cqe->res <= 0 && cqe->res != -ECANCELED) {
+		/* 0: the peer closed its side; < 0: reset. (-ECANCELED: a
+		 * pause that has already ended stopped this receive.) */
 		rc_conn_close(c);
 		return;
 	}
@@ -845,6 +1071,17 @@ void rc_conn_tick(struct rc_server *srv)
 		/* Idle connections keep no send-queue arrays (most of an idle
 		 * subscriber's memory otherwise). */
 		rc_sendq_trim(&c->q);
+		/* Stopped for its backlog and never drained: a peer that sends
+		 * and does not read holds its answers for ever otherwise. */
+		if (c->paused && c->state != RC_CONN_DEAD &&
+		    now - c->paused_since_ms >= srv->cfg.idle_timeout_ms) {
+			srv->stats.backpressure_timeouts++;
+			rc_log_debug("fd %d: input stopped for its backlog for %llu ms, closing",
+				     c->fd, (unsigned long long)(now - c->paused_since_ms));
+			rc_conn_close(c);
+			c = next;
+			continue;
+		}
 		switch (c->state) {
 		case RC_CONN_HTTP:
 			if (rc_sendq_busy(&c->q))

@@ -8,6 +8,7 @@
 #include "cache.h"
 #include "http_parse.h"
 #include "log.h"
+#include "mem.h"
 #include "server.h"
 #include "ws_handshake.h"
 
@@ -277,6 +278,17 @@ static bool origin_refused(struct rc_conn *c, const struct rc_http_request *req)
 	return true;
 }
 
+/* Past --max-memory nobody new joins or publishes: 503 (with Retry-After)
+ * and counted. Returns true when it answered. */
+static bool memory_refused(struct rc_conn *c)
+{
+	if (!rc_mem_over())
+		return false;
+	c->srv->stats.memory_refused++;
+	rc_http_respond(c, 503, "text/plain", "Retry-After: 5\r\n", "server busy\n", 12, true);
+	return true;
+}
+
 /* Access control before a subscription to name[0..len) starts: Origin
  * (WebSocket only), token (?token=, or for WebSocket the subprotocol
  * "ringcast-token.<TOKEN>"), subscriber limit. Returns true when it
@@ -309,7 +321,7 @@ static bool subscribe_refused(struct rc_conn *c, const struct rc_http_request *r
 		rc_http_respond(c, 503, "text/plain", NULL, "channel full\n", 13, true);
 		return true;
 	}
-	return false;
+	return memory_refused(c);
 }
 
 /* Parses a Content-Length value: digits only, at most 2^62. */
@@ -373,6 +385,8 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 		return;
 	}
 	err = 0;
+	if (memory_refused(c))
+		return;
 	/* RFC 9112 6.1: both framings at once is a smuggling attempt. */
 	if (te && cl) {
 		rc_http_respond(c, 400, "text/plain", NULL, NULL, 0, true);
@@ -405,6 +419,7 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 	ch->publishers++;
 	*c->pub = (struct rc_conn_pub){ .ch = ch, .chunked_body = te != NULL, .body_left = length,
 					.keep_alive = keep_alive };
+	rc_conn_account(c);
 	rc_chunked_init(&c->pub->chunked);
 	c->state = RC_CONN_PUB;
 	srv->stats.http_publishes++;
@@ -418,6 +433,7 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 		rc_hub_release(&srv->hub, ch);
 		free(c->pub);
 		c->pub = NULL;
+		rc_conn_account(c);
 		rc_http_respond(c, 200, "text/plain", NULL, "published 0 messages, 0 bytes\n", 31,
 				!keep_alive);
 	}

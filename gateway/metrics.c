@@ -1,4 +1,5 @@
 /* Prometheus text exposition (format 0.0.4) of every counter ringcast keeps. */
+#include "mem.h"
 #include "server.h"
 #include "textbuf.h"
 
@@ -205,6 +206,29 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	metric(&o, "ringcast_client_enobufs_total", "counter",
 	       "Client receives paused because the client ring was empty.",
 	       srv->stats.client_enobufs);
+	metric(&o, "ringcast_backpressure_pauses_total", "counter",
+	       "Times a connection's input was stopped because its queued output (or its "
+	       "held input) was over its bound.", srv->stats.backpressure_pauses);
+	metric(&o, "ringcast_backpressure_timeouts_total", "counter",
+	       "Connections closed for staying stopped by their backlog past --idle-timeout.",
+	       srv->stats.backpressure_timeouts);
+	metric(&o, "ringcast_input_overflows_total", "counter",
+	       "Connections closed for holding more unhandled input than allowed.",
+	       srv->stats.input_overflows);
+	metric(&o, "ringcast_ws_commands_limited_total", "counter",
+	       "WebSockets closed (1008) for sending commands faster than --ws-command-rate.",
+	       srv->stats.ws_commands_limited);
+	metric(&o, "ringcast_memory_bytes", "gauge",
+	       "Memory ringcast holds: buffer rings, queues, messages, caches, connections.",
+	       rc_mem_used());
+	metric(&o, "ringcast_memory_limit_bytes", "gauge", "--max-memory (0: no bound).",
+	       srv->cfg.max_memory);
+	metric(&o, "ringcast_memory_refused_total", "counter",
+	       "Subscriptions and publishes refused (503, 1013) past --max-memory.",
+	       srv->stats.memory_refused);
+	metric(&o, "ringcast_memory_shed_total", "counter",
+	       "Connections closed, largest first, to get back under --max-memory.",
+	       srv->stats.memory_shed);
 	metric(&o, "ringcast_ring_submissions_total", "counter", "SQEs submitted to io_uring.",
 	       ls->submissions);
 	metric(&o, "ringcast_ring_enters_total", "counter", "io_uring_enter calls by the loop.",

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mem.h"
+#include "membudget.h"
 #include "publish.h"
 #include "ws_handshake.h"
 
@@ -183,6 +185,7 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 	(void)cqe;
 	srv->tick_armed = false;
 	rc_conn_tick(srv);
+	rc_membudget_tick(srv);
 	rc_publisher_tick(srv);
 	rc_hub_tick(&srv->hub);
 	rc_hub_rates(&srv->hub, now);
@@ -352,6 +355,20 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		goto fail;
 	rc_log_info("buffer rings: ingest %u x %u bytes (+%u headroom), client %u x %u bytes",
 		    ingest.count, ingest.size, ingest.headroom, client.count, client.size);
+	/* The rings' slabs are held for the whole run: part of what
+	 * --max-memory bounds, charged once. */
+	rc_mem_charge(srv->ingest_ring->slab_len + srv->client_ring->slab_len);
+	if (srv->cfg.max_memory == RC_CONFIG_MEMORY_AUTO)
+		srv->cfg.max_memory = rc_membudget_default();
+	if (srv->cfg.max_memory && srv->cfg.max_memory <= rc_mem_used()) {
+		rc_log_error("--max-memory %llu is less than the buffer rings need (%zu bytes)",
+			     (unsigned long long)srv->cfg.max_memory, rc_mem_used());
+		ret = -EINVAL;
+		goto fail;
+	}
+	rc_mem_set_limit((size_t)srv->cfg.max_memory);
+	rc_log_info("memory bound: %llu bytes%s", (unsigned long long)srv->cfg.max_memory,
+		    srv->cfg.max_memory ? "" : " (none)");
 	if (srv->cfg.zc_min) {
 		/* SEND_ZC from a registered slab avoids pinning pages per send,
 		 * but the slab counts against RLIMIT_MEMLOCK: without room for it

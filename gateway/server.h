@@ -58,12 +58,28 @@ struct rc_conn_wsin {
 	uint8_t cmd[RC_WS_CMD_MAX];	/* a text message from the subscriber, being read */
 };
 
+/* Why a connection stopped handling its input (rc_conn.hold). */
+enum rc_conn_hold {
+	RC_HOLD_NONE,		/* it did not: all input handled, or more bytes needed */
+	RC_HOLD_TURN,		/* its share of this loop turn is used up: next turn */
+	RC_HOLD_OUTPUT,		/* its answers are backed up past its bound: once they drain */
+};
+
 struct rc_conn {
 	struct rc_server *srv;
 	struct rc_conn *prev, *next;	/* all connections, for timers and shutdown */
 	int fd;
 	enum rc_conn_state state;
 	uint32_t in_len;		/* bytes in `in` */
+	uint32_t in_cap;		/* bytes allocated at `in` */
+	uint8_t hold;			/* enum rc_conn_hold: why the last input stopped */
+	bool paused;			/* the recv is stopped (or being cancelled): output
+					 * or held input over its bound */
+	uint16_t work_units;		/* requests, commands, frames handled in work_turn */
+	uint16_t cmd_credit;		/* WebSocket commands allowed now (token bucket) */
+	uint64_t work_turn;		/* the loop turn work_units counts */
+	uint64_t cmd_ms;		/* when cmd_credit was last topped up */
+	uint64_t paused_since_ms;
 	bool recv_armed;		/* the multishot recv may still complete */
 	bool close_after_send;		/* HTTP: close once the answer is out */
 	bool ping_outstanding;
@@ -82,7 +98,9 @@ struct rc_conn {
 	struct rc_sub sub;		/* the subscription of /ws/<ch>, /stream/<ch>, /sse/<ch> */
 	struct rc_sub *extra;		/* more channels, by {"sub": ...} (RC_CONN_MAX_SUBS - 1) */
 	struct rc_conn_wsin *wsin;	/* WS: input that ended mid-frame, else NULL */
-	char *in;			/* HTTP: bytes of an incomplete request head */
+	uint8_t *in;			/* input received, not handled yet: an incomplete
+					 * request head, or whatever waits while the
+					 * connection may not go on (hold, paused) */
 	uint64_t since_ms;		/* HTTP: start of the current request, or of the wait for
 					 * the next one (keep-alive); WS, PUB: last input */
 	union {
@@ -148,6 +166,12 @@ struct rc_server_stats {
 	uint64_t idle_timeouts;		/* keep-alive HTTP and channel-less WebSocket closed idle */
 	uint64_t ping_timeouts;
 	uint64_t client_enobufs;
+	uint64_t backpressure_pauses;	/* input stopped: output or held input over its bound */
+	uint64_t backpressure_timeouts;	/* closed: stayed stopped past --idle-timeout */
+	uint64_t input_overflows;	/* closed: more input held than CONN_IN_MAX */
+	uint64_t ws_commands_limited;	/* closed 1008: WebSocket commands over the rate */
+	uint64_t memory_refused;	/* joiners refused (503, 1013) past --max-memory */
+	uint64_t memory_shed;		/* connections closed to get back under --max-memory */
 	uint64_t publishers;		/* TCP publisher connections now */
 	uint64_t http_publishes;	/* POST/PUT /pub/<channel> accepted */
 	uint64_t pub_bad_bodies;	/* malformed chunked bodies */
@@ -233,6 +257,11 @@ void rc_conn_ws_close(struct rc_conn *c, uint16_t code);
 
 /* Shuts the connection down now; it is freed when its operations finish. */
 void rc_conn_close(struct rc_conn *c);
+
+/* Charges what c holds beside its send queue (held input, parser state,
+ * extra subscriptions, an HTTP publish) to its queue's bound and to the
+ * process's memory. Call after any of them is allocated or freed. */
+void rc_conn_account(struct rc_conn *c);
 
 /* Timers: closes connections past their deadlines, pings idle subscribers. */
 void rc_conn_tick(struct rc_server *srv);
