@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mem.h"
 #include "probes.h"
 
 static const char *const drop_names[RC_DROP_REASONS] = {
@@ -105,6 +106,7 @@ struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t l
 		*err = -ENOMEM;
 		return NULL;
 	}
+	rc_mem_charge(sizeof(*ch));
 	memcpy(ch->name, name, len);
 	ch->name_len = len;
 	ch->users = 1;
@@ -145,6 +147,7 @@ static void channel_free(struct rc_hub *hub, struct rc_channel *ch)
 	batch_close(hub, ch);
 	if (hub->channel_free)
 		hub->channel_free(ch, hub->channel_free_arg);
+	rc_mem_uncharge(sizeof(*ch) + ch->cap * sizeof(*ch->subs));
 	free(ch->subs);
 	free(ch);
 }
@@ -204,6 +207,7 @@ int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s
 
 		if (!subs)
 			return -ENOMEM;
+		rc_mem_charge((cap - ch->cap) * sizeof(*subs));
 		ch->subs = subs;
 		ch->cap = cap;
 	}
