@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LINE = re.compile(r"^hostile: (attack=.*)$")
 # the order; Criterion runs the tests by name
 ORDER = ["pipeline", "sse_noread", "sub_unsub", "stream_noread", "ws_noread", "static_slow",
-         "joiners", "under_limits", "chaos"]
+         "joiners", "joiners_ts", "under_limits", "chaos"]
 
 
 def parse_lines(lines):

@@ -115,7 +115,7 @@ enum healthy_end {
 	HEALTHY_CLOSED,		/* the server sent a close frame */
 };
 
-enum { TH_SEND, TH_READ, TH_PROBE, TH_RSS, TH_COUNT };
+enum { TH_SEND, TH_READ, TH_PROBE, TH_RSS, TH_TV, TH_COUNT };
 
 static struct hx {
 	struct rc_server srv;
@@ -273,6 +273,7 @@ static void reset_fd(int fd)
 }
 
 static void forget_pool_fds(void);
+static int tv_fd;
 
 /* Resets every attack connection; the pools forget their descriptors, which
  * the kernel may hand out again (to a probe) at once. */
@@ -742,6 +743,7 @@ static void attack_end(void)
 
 	atomic_store(&H.stop_send, true);
 	join_thread(TH_SEND);
+	join_thread(TH_TV);
 	want = H.live_start + atomic_load(&H.sent);
 	deadline = rc_now_ms() + H.liveness_ms;
 	for (int i = 0; i < 1000000 && rc_now_ms() < deadline; i++) {
@@ -848,6 +850,9 @@ static void fini(void)
 	if (H.udp_fd >= 0)
 		close(H.udp_fd);
 	H.udp_fd = -1;
+	if (tv_fd >= 0)
+		close(tv_fd);
+	tv_fd = -1;
 	free(H.sent_at);
 	H.sent_at = NULL;
 	http_resp_free(&H.metrics);
@@ -1241,17 +1246,32 @@ enum { J_WS, J_SSE, J_STREAM, J_KINDS };
 static const char *const jkind_name[J_KINDS] = { "ws", "sse", "stream" };
 
 struct jcheck {
+	bool ts;			/* an MPEG-TS channel (joiners_ts) */
+	int ts_state;			/* TS: 0 want PAT/PMT, 1 want a keyframe, 2 in the GOP */
 	int64_t first, last;		/* seqs; -1 before the first message */
 	uint64_t msgs;
 	int bad;			/* messages out of order, not intact or missing */
 	char why[160];
 };
 
+static void ts_msg(struct jcheck *j, const uint8_t *p, size_t len);
+
+/* What a /stream joiner's next message measures (the stream has no
+ * framing): the TS cache's replay starts with its PAT + PMT message. */
+static size_t jcheck_record(const struct jcheck *j)
+{
+	return j->ts && j->ts_state == 0 ? 2 * 188 : MSG_SIZE;
+}
+
 static void jcheck_msg(struct jcheck *j, const uint8_t *p, size_t len)
 {
 	unsigned tc;
 	uint64_t seq;
 
+	if (j->ts) {
+		ts_msg(j, p, len);
+		return;
+	}
 	if (payload_tag(p, len, &tc, &seq) < 0 || tc != 0 || !payload_match(0, seq, MSG_SIZE, p, len)) {
 		if (!j->bad++)
 			snprintf(j->why, sizeof(j->why), "message %llu after seq %lld is not intact "
@@ -1325,11 +1345,16 @@ static void read_http_joiner(int fd, int kind, int64_t target, int64_t deadline,
 			head = true;
 		}
 		if (kind == J_STREAM) {
-			/* bare payloads back to back, all MSG_SIZE long */
+			/* bare payloads back to back, all MSG_SIZE long (TS: after
+			 * the PAT + PMT) */
 			size_t off = 0;
 
-			for (; len - off >= MSG_SIZE; off += MSG_SIZE)
-				jcheck_msg(j, b + off, MSG_SIZE);
+			for (int m = 0; m < 100000 && len - off >= jcheck_record(j); m++) {
+				size_t rl = jcheck_record(j);
+
+				jcheck_msg(j, b + off, rl);
+				off += rl;
+			}
 			memmove(b, b + off, len - off);
 			len -= off;
 		} else {
@@ -1515,6 +1540,303 @@ Test(hostile, joiners, .fini = fini)
 		 max_replay[J_WS], min_replay[J_SSE], max_replay[J_SSE], min_replay[J_STREAM],
 		 max_replay[J_STREAM], JOIN_MAX_QUEUE);
 	report("joiners", H.attack_ms / 1000, extra);
+}
+
+/* ---- 7b. joiners_ts: the MPEG-TS cache ---- */
+
+/* A channel "tv" with --cache tv:ts and a joiner bound (64 KiB) smaller
+ * than its GOP (80 messages of 1316 bytes, 105 KB): a joiner must get the
+ * PAT and PMT, then start at a keyframe (the newest cached one if the GOP
+ * from it fits its bound, else the next one), then get every message.
+ * Joiners come at set points of the GOP, where the cached part fits and
+ * where it does not. The
+ * stream is synthetic: a keyframe message is PAT, PMT, a video packet with
+ * random_access_indicator set, and four video packets; the others are seven
+ * video packets. Every message's last packet carries its seq. */
+#define TV_RATE 100
+#define TV_GOP 80
+#define TV_MAX_QUEUE 65536
+#define TV_PMT_PID 0x100
+#define TV_VIDEO_PID 0x101
+#define TS_PKT 188
+
+static atomic_ullong tv_sent;
+static int tv_fd = -1;		/* declared above for fini */
+
+static void ts_pat(uint8_t *p)
+{
+	memset(p, 0xff, TS_PKT);
+	p[0] = 0x47;
+	p[1] = 0x40;			/* payload unit start, PID 0 */
+	p[2] = 0x00;
+	p[3] = 0x10;			/* payload only */
+	p[4] = 0x00;			/* pointer field */
+	p[5] = 0x00;			/* table_id: PAT */
+	p[6] = 0xb0;			/* section length 13 */
+	p[7] = 13;
+	p[8] = 0x00;			/* transport_stream_id */
+	p[9] = 0x01;
+	p[10] = 0xc1;			/* version 0, current */
+	p[11] = 0x00;
+	p[12] = 0x00;
+	p[13] = 0x00;			/* program 1 -> PMT PID */
+	p[14] = 0x01;
+	p[15] = (uint8_t)(0xe0 | (TV_PMT_PID >> 8));
+	p[16] = (uint8_t)TV_PMT_PID;
+	memset(p + 17, 0x5a, 4);	/* CRC: not checked by ringcast */
+}
+
+static void ts_pmt(uint8_t *p)
+{
+	memset(p, 0xff, TS_PKT);
+	p[0] = 0x47;
+	p[1] = (uint8_t)(0x40 | (TV_PMT_PID >> 8));
+	p[2] = (uint8_t)TV_PMT_PID;
+	p[3] = 0x10;
+	p[4] = 0x00;
+	p[5] = 0x02;			/* table_id: PMT */
+}
+
+/* Message seq of the tv channel: MSG_SIZE bytes. */
+static void tv_fill(uint64_t seq, uint8_t *m)
+{
+	bool key = seq % TV_GOP == 0;
+
+	for (int k = 0; k < MSG_SIZE / TS_PKT; k++) {
+		uint8_t *p = m + k * TS_PKT;
+		bool kf = key && k == 2;
+		size_t off = kf ? 12 : 4;
+		uint64_t st = seq * 8 + (uint64_t)k;
+
+		if (key && k == 0) {
+			ts_pat(p);
+			continue;
+		}
+		if (key && k == 1) {
+			ts_pmt(p);
+			continue;
+		}
+		p[0] = 0x47;
+		p[1] = (uint8_t)((kf ? 0x40 : 0x00) | (TV_VIDEO_PID >> 8));
+		p[2] = (uint8_t)TV_VIDEO_PID;
+		p[3] = (uint8_t)((kf ? 0x30 : 0x10) | (k & 0x0f));
+		if (kf) {
+			p[4] = 7;		/* adaptation field length */
+			p[5] = 0x40;		/* random_access_indicator */
+			memset(p + 6, 0xff, 6);
+		}
+		for (int b = 0; b < 8; b++)
+			p[off + (size_t)b] = (uint8_t)(seq >> (8 * b));
+		p[off + 8] = (uint8_t)k;
+		for (size_t i = off + 9; i < TS_PKT; i++) {
+			st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+			p[i] = (uint8_t)(st >> 56);
+		}
+	}
+}
+
+static void ts_msg(struct jcheck *j, const uint8_t *p, size_t len)
+{
+	uint8_t want[MSG_SIZE];
+	uint64_t seq = 0;
+
+	if (j->ts_state == 0) {
+		uint8_t psi[2 * TS_PKT];
+
+		ts_pat(psi);
+		ts_pmt(psi + TS_PKT);
+		if (len == sizeof(psi) && !memcmp(p, psi, sizeof(psi))) {
+			j->ts_state = 1;
+			j->msgs++;
+			return;
+		}
+		/* a keyframe message begins with PAT and PMT itself */
+		if (len != MSG_SIZE || memcmp(p, psi, sizeof(psi))) {
+			if (!j->bad++)
+				snprintf(j->why, sizeof(j->why), "the first message (%zu bytes) is not "
+					 "PAT + PMT nor a keyframe message", len);
+			j->msgs++;
+			return;
+		}
+		j->ts_state = 1;
+	}
+	if (len == MSG_SIZE)
+		for (int b = 0; b < 8; b++)
+			seq |= (uint64_t)p[6 * TS_PKT + 4 + b] << (8 * b);
+	if (len == MSG_SIZE)
+		tv_fill(seq, want);
+	if (len != MSG_SIZE || memcmp(p, want, MSG_SIZE)) {
+		if (!j->bad++)
+			snprintf(j->why, sizeof(j->why), "message %llu (%zu bytes) after seq %lld is "
+				 "not intact", (unsigned long long)j->msgs, len, (long long)j->last);
+	} else if (j->ts_state == 1) {
+		if (seq % TV_GOP) {
+			if (!j->bad++)
+				snprintf(j->why, sizeof(j->why), "after PAT/PMT it starts at seq %llu, "
+					 "%llu messages into a GOP, not at a keyframe",
+					 (unsigned long long)seq, (unsigned long long)(seq % TV_GOP));
+		}
+		j->first = (int64_t)seq;
+		j->ts_state = 2;
+	} else if ((int64_t)seq != j->last + 1) {
+		if (!j->bad++)
+			snprintf(j->why, sizeof(j->why), "seq %llu follows %lld (%lld missing)",
+				 (unsigned long long)seq, (long long)j->last,
+				 (long long)seq - j->last - 1);
+	}
+	j->last = (int64_t)seq;
+	j->msgs++;
+}
+
+static void *tv_main(void *arg)
+{
+	uint8_t m[MSG_SIZE];
+	int64_t t0 = rc_now_ms();
+
+	(void)arg;
+	for (uint64_t i = 0; i < H.sent_cap && !atomic_load(&H.stop_send); i++) {
+		int64_t due = t0 + (int64_t)(i * 1000 / TV_RATE);
+
+		for (int k = 0; k < 10000 && rc_now_ms() < due && !atomic_load(&H.stop_send); k++)
+			rc_sleep_ms(2);
+		if (atomic_load(&H.stop_send))
+			break;
+		tv_fill(i, m);
+		if (send(tv_fd, m, sizeof(m), 0) != (ssize_t)sizeof(m))
+			break;
+		atomic_store(&tv_sent, i + 1);
+	}
+	return NULL;
+}
+
+/* One TS joiner; false with what when its stream was wrong. */
+static bool one_ts_joiner(int kind, char *what, size_t wl)
+{
+	static const char *const path[J_KINDS] = { "/ws/tv", "/sse/tv", "/stream/tv" };
+	struct jcheck j = { .ts = true, .first = -1, .last = -1 };
+	int64_t newest_before, target, deadline, replayed;
+	char err[256];
+	struct ws_raw *ws = NULL;
+	int fd = -1;
+
+	what[0] = '\0';
+	newest_before = (int64_t)atomic_load(&tv_sent) - 1;
+	/* until ten messages past the next keyframe */
+	target = newest_before - newest_before % TV_GOP + TV_GOP + 10;
+	deadline = rc_now_ms() + H.liveness_ms + (TV_GOP + 10) * 1000 / TV_RATE;
+	if (kind == J_WS) {
+		unsigned char buf[4096];
+
+		ws = calloc(1, sizeof(*ws));
+		if (!ws || ws_raw_open(ws, &H.srv.http, path[kind], 0, H.liveness_ms, err,
+				       sizeof(err)) < 0) {
+			snprintf(what, wl, "upgrade: %s", ws ? err : "calloc");
+			free(ws);
+			return false;
+		}
+		for (int it = 0; it < 1000000 && j.last < target && !j.bad; it++) {
+			struct ws_frame f;
+			int left = (int)(deadline - rc_now_ms());
+			int r = left > 0 ? ws_raw_recv(ws, &f, buf, sizeof(buf), left) : -2;
+
+			if (r != 1) {
+				snprintf(j.why, sizeof(j.why), "connection %s after %llu messages",
+					 r == -2 ? "timed out" : "ended", (unsigned long long)j.msgs);
+				j.bad++;
+				break;
+			}
+			if (f.opcode == 9)
+				ws_raw_send(ws, 10, buf, f.len);
+			else if (f.opcode == 2)
+				jcheck_msg(&j, buf, f.len);
+		}
+		ws_raw_close(ws);
+		free(ws);
+	} else {
+		char req[128];
+		int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: joiner\r\n\r\n",
+				 path[kind]);
+
+		fd = rc_tcp_connect(&H.srv.http, 0, H.liveness_ms);
+		if (fd < 0 || rc_write_all(fd, req, (size_t)n, H.liveness_ms) < 0) {
+			snprintf(what, wl, "connect/request: %s", strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return false;
+		}
+		read_http_joiner(fd, kind, target, deadline, &j);
+		close(fd);
+	}
+	replayed = j.first >= 0 && j.first <= newest_before ? newest_before - j.first + 1 : 0;
+	if (j.bad)
+		append(what, wl, "%s", j.why);
+	if (j.ts_state < 2)
+		append(what, wl, "no keyframe within %d messages", TV_GOP + 10);
+	if (replayed * MSG_SIZE + 2 * TS_PKT > TV_MAX_QUEUE)
+		append(what, wl, "replay of PAT/PMT + %lld messages (from seq %lld, %lld bytes) over "
+		       "its bound of %d bytes", (long long)replayed, (long long)j.first,
+		       (long long)(replayed * MSG_SIZE + 2 * TS_PKT), TV_MAX_QUEUE);
+	if (j.last < target)
+		append(what, wl, "stopped at seq %lld, live went to %lld", (long long)j.last,
+		       (long long)target);
+	return !what[0];
+}
+
+Test(hostile, joiners_ts, .fini = fini)
+{
+	static const char *const extra_args[] = { "--udp", "127.0.0.1:0=tv", "--cache", "tv:ts",
+						  "--channel", "tv:max-queue=65536", NULL };
+	int n = 0, failed[J_KINDS] = { 0 };
+	char first_fail[480] = "", extra[200];
+	const struct rc_endpoint *ep;
+	int r;
+
+	setup(extra_args);
+	ep = rc_udp_for(&H.srv, "tv");
+	rc_assert(ep, "no UDP port for tv");
+	tv_fd = rc_udp_socket(ep);
+	rc_assert(tv_fd >= 0, "udp socket: %s", strerror(errno));
+	attack_begin(BOUND_JOINERS_KB, H.attack_ms);
+	r = pthread_create(&H.th[TH_TV], NULL, tv_main, NULL);
+	rc_assert(r == 0, "pthread_create: %s", strerror(r));
+	H.th_on[TH_TV] = true;
+	/* the cache has its first keyframe once the first message is in */
+	for (int i = 0; i < 1000 && atomic_load(&tv_sent) < 10; i++)
+		rc_sleep_ms(5);
+	for (; n < JOIN_MAX && attack_running(); n++) {
+		/* where in the GOP each joiner comes: the GOP since the cached
+		 * keyframe fits the 64 KiB bound up to about 48 messages in */
+		static const int at[] = { 60, 20, 70, 35, 75, 10 };
+		int kind = n % J_KINDS, pos = at[n % 6];
+		char what[320];
+
+		for (int i = 0; i < 1000 && attack_running(); i++) {
+			uint64_t s = atomic_load(&tv_sent);
+
+			if (s && (s - 1) % TV_GOP == (uint64_t)pos)
+				break;
+			rc_sleep_ms(2);
+		}
+		if (!attack_running())
+			break;
+		if (!one_ts_joiner(kind, what, sizeof(what))) {
+			failed[kind]++;
+			if (!first_fail[0])
+				snprintf(first_fail, sizeof(first_fail), "%s joiner %d: %s",
+					 jkind_name[kind], n, what);
+		}
+	}
+	attack_end();
+	check("joiners_ts", n >= 1 && !failed[J_WS] && !failed[J_SSE] && !failed[J_STREAM],
+	      "%d TS joiners; failed: ws %d, sse %d, stream %d; first: %s", n, failed[J_WS],
+	      failed[J_SSE], failed[J_STREAM], first_fail[0] ? first_fail : "none");
+	snprintf(extra, sizeof(extra),
+		 "joiners=%d failed_ws=%d failed_sse=%d failed_stream=%d gop=%d max_queue=%d "
+		 "tv_sent=%llu", n, failed[J_WS], failed[J_SSE], failed[J_STREAM], TV_GOP,
+		 TV_MAX_QUEUE, (unsigned long long)atomic_load(&tv_sent));
+	report("joiners_ts", H.attack_ms / 1000, extra);
+	close(tv_fd);
+	tv_fd = -1;
 }
 
 /* ---- 8. under_limits ---- */
