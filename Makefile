@@ -5,7 +5,8 @@
 # `make test` runs every test, then the same suite under ASan+UBSan, then a
 # short libFuzzer smoke run of every harness (clang). `make fuzz` fuzzes for
 # longer; `make test-valgrind` runs the integration tests with the server
-# under valgrind's memcheck.
+# under valgrind's memcheck; `make soak` runs the hostile-load suite for long
+# and writes its figures into docs/RELIABILITY.md.
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -18,7 +19,7 @@ DEPS = gcc pkg-config meson ninja-build python3 liburing-dev libwebsockets-dev \
        libcriterion-dev libssl-dev util-linux clang libclang-rt-14-dev ffmpeg \
        systemtap-sdt-dev nodejs chromium
 
-.PHONY: all deps npm build run test test-unit test-asan test-valgrind fuzz bench bench-core profile clean
+.PHONY: all deps npm build run test test-unit test-asan test-valgrind fuzz soak bench bench-core profile clean
 
 all: build
 
@@ -125,6 +126,22 @@ test-valgrind: deps $(VG_BUILD)/build.ninja
 		--timeout-multiplier $(RINGCAST_TIME_SCALE) || status=1; \
 	python3 tests/summary.py $(VG_BUILD)/meson-logs/testlog.json; \
 	exit $$status
+
+# make soak [SOAK_ATTACK_SECONDS=60] [SOAK_CHAOS_SECONDS=600]: the hostile-load
+# suite (tests/integration/test_hostile.c: each attack of issue 13 against a
+# server with an 8 MB cache while a healthy subscriber, /healthz and the RSS
+# are watched) for SOAK_ATTACK_SECONDS per attack and SOAK_CHAOS_SECONDS of
+# the mixed client pool, about 20 minutes with the defaults; tests/soak.py
+# writes the figures into docs/RELIABILITY.md and the log into
+# $(BUILD)/soak/hostile.log; SOAK_NOTE, when set, is printed above the table.
+# make test runs the same suite for a few seconds per attack.
+SOAK_ATTACK_SECONDS ?= 60
+SOAK_CHAOS_SECONDS  ?= 600
+SOAK_NOTE           ?=
+
+soak: build
+	python3 tests/soak.py --build $(BUILD) --attack-seconds $(SOAK_ATTACK_SECONDS) \
+		--chaos-seconds $(SOAK_CHAOS_SECONDS) --note "$(SOAK_NOTE)"
 
 # make bench: every scenario of perf/RESULTS.md, every peer side by side
 # (perf/bench-matrix.sh; about an hour). Set UWS_CPP_BIN to include the
