@@ -13,6 +13,7 @@ static const char *const drop_names[RC_DROP_REASONS] = {
 	[RC_DROP_SLOW_DROP] = "slow_drop",   [RC_DROP_SLOW_CLOSE] = "slow_close",
 	[RC_DROP_PRESSURE] = "pressure",     [RC_DROP_STALLED] = "stalled",
 	[RC_DROP_TRUNCATED] = "truncated",   [RC_DROP_CLOSED] = "closed",
+	[RC_DROP_KEYFRAME_WAIT] = "keyframe_wait",
 };
 
 const char *rc_drop_reason_name(enum rc_drop_reason r)
@@ -342,10 +343,15 @@ static uint32_t batch_count(const struct rc_channel *ch)
  * and the frame into its tagged batch), listing ch to be closed at the end
  * of the turn. Returns 0 or -ENOMEM (then nothing was added). */
 static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *frame,
-		     uint32_t frame_len)
+		     uint32_t frame_len, bool keyframe)
 {
 	struct rc_shmsg *label = ch->ntagged ? ch->label : NULL;
 	uint32_t len = ch->batch ? ch->batch->len : 0;
+
+	if (!ch->batch && !ch->tbatch)
+		ch->batch_key = RC_BATCH_NO_KEY;
+	if (keyframe && ch->batch_key == RC_BATCH_NO_KEY)
+		ch->batch_key = batch_count(ch);
 
 	if (ch->ntagged < ch->nbatched && batch_put(&ch->batch, NULL, 0, frame, frame_len) < 0)
 		return -ENOMEM;
@@ -372,6 +378,7 @@ static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *f
 static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
 {
 	struct rc_shmsg *b = ch->batch, *tb = ch->tbatch;
+	uint32_t key = ch->batch_key, from;
 
 	if (!b && !tb)
 		return;
@@ -386,13 +393,26 @@ static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
 		if (!m)
 			continue;
 		n = m->nends;	/* its kind's batch may have stopped growing */
+		from = 0;
+		if (s->await_key) {
+			/* A video joiner starts at the batch's keyframe, if it
+			 * has one (in this kind's batch), else gets none of it. */
+			if (key >= n) {
+				count_drops(hub, s, RC_DROP_KEYFRAME_WAIT, n);
+				continue;
+			}
+			from = key ? m->ends[key - 1] : 0;
+			count_drops(hub, s, RC_DROP_KEYFRAME_WAIT, key);
+			n -= key;
+			s->await_key = false;
+		}
 		if (s->evicting) {
 			/* Counted, so that for every subscriber delivered +
 			 * dropped is what was published to it. */
 			count_drops(hub, s, RC_DROP_CLOSED, n);
 			continue;
 		}
-		if (rc_sendq_charge(s->q) + m->len + RC_SENDQ_ENT_COST > s->max_queue) {
+		if (rc_sendq_charge(s->q) + m->len - from + RC_SENDQ_ENT_COST > s->max_queue) {
 			if (s->policy == RC_SLOW_DROP) {
 				count_drops(hub, s, RC_DROP_SLOW_DROP, n);
 			} else {
@@ -401,7 +421,7 @@ static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
 			}
 			continue;
 		}
-		if (rc_sendq_push_shared(s->q, m, m->data, m->len, (uint8_t)n) < 0)
+		if (rc_sendq_push_shared(s->q, m, m->data + from, m->len - from, (uint8_t)n) < 0)
 			queue_evict(hub, s, RC_DROP_STALLED);
 	}
 	if (b)
@@ -437,7 +457,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		    (ch->batch && ch->batch->len + frame_len > RC_HUB_BATCH_BYTES) ||
 		    (ch->tbatch && ch->tbatch->len + frame_len > RC_HUB_BATCH_BYTES))
 			batch_close(hub, ch);
-		batched = batch_add(hub, ch, m->frame, frame_len) == 0;
+		batched = batch_add(hub, ch, m->frame, frame_len, m->keyframe) == 0;
 		if (batched && ch->nbatched == ch->nsubs)
 			return;
 	}
@@ -472,6 +492,13 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		}
 		if (len == 0)
 			continue;
+		if (s->await_key) {
+			if (!m->keyframe) {
+				count_drops(hub, s, RC_DROP_KEYFRAME_WAIT, 1);
+				continue;
+			}
+			s->await_key = false;
+		}
 		if (s->evicting) {
 			/* Counted, so that for every subscriber delivered +
 			 * dropped is what was published to it. */

@@ -25,6 +25,7 @@
 #define RC_HUB_BATCH_MSGS RC_SHMSG_ENDS_MAX	/* messages (a queue entry counts up to 255) */
 #define RC_HUB_BATCH_BYTES 65536	/* bytes of frames */
 #define RC_HUB_BATCH_MAX_FRAME 4096	/* larger frames go out from where they are */
+#define RC_BATCH_NO_KEY UINT32_MAX
 
 enum rc_slow_policy {
 	RC_SLOW_DROP,		/* skip whole messages for that subscriber, count them */
@@ -38,6 +39,7 @@ enum rc_drop_reason {
 	RC_DROP_STALLED,	/* subscriber closed: its send stalled while buffers ran out */
 	RC_DROP_TRUNCATED,	/* datagram larger than a ring buffer */
 	RC_DROP_CLOSED,		/* message discarded: its subscriber was being closed */
+	RC_DROP_KEYFRAME_WAIT,	/* message skipped: its joiner waits for a keyframe */
 	RC_DROP_REASONS
 };
 
@@ -63,12 +65,15 @@ enum rc_sub_kind {
 /* One message, framed once: a WebSocket header of hdr_len bytes at `frame`,
  * the payload right after it. It lives in ingest ring buffer `bid`, or in
  * `shm` when that is not NULL. `sse`, when not NULL, is the message encoded
- * once as a Server-Sent Event for the channel's SSE subscribers. */
+ * once as a Server-Sent Event for the channel's SSE subscribers. `keyframe`:
+ * a video stream may be joined here (subscribers waiting for one start with
+ * it). */
 struct rc_msg {
 	uint8_t *frame;
 	uint32_t hdr_len;
 	uint32_t payload_len;
 	uint16_t bid;
+	bool keyframe;
 	struct rc_shmsg *shm;
 	struct rc_shmsg *sse;
 };
@@ -88,7 +93,9 @@ struct rc_sub {
 	uint32_t slot;			/* index in ch->subs */
 	uint8_t kind;			/* enum rc_sub_kind */
 	uint8_t policy;			/* enum rc_slow_policy */
-	bool evicting;			/* queued for eviction; gets nothing more */
+	bool evicting : 1;		/* queued for eviction; gets nothing more */
+	bool await_key : 1;		/* skips messages until a keyframe (a video joiner
+					 * whose replay could not start at one) */
 	uint8_t evict_reason;		/* enum rc_drop_reason, while evicting */
 };
 
@@ -119,6 +126,8 @@ struct rc_channel {
 	 * its messages in nends (see batch_count()). */
 	struct rc_shmsg *batch;		/* frames, for WS subscribers */
 	struct rc_shmsg *tbatch;	/* label + frame each, for tagged ones */
+	uint32_t batch_key;		/* index of the batches' first keyframe message
+					 * (RC_BATCH_NO_KEY: none) */
 	bool batch_listed;		/* on hub->batch_head, to be closed this turn */
 	struct rc_channel *batch_next;
 	size_t name_len;

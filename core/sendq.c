@@ -319,8 +319,14 @@ static void release_all(struct rc_sendq *q)
 			if (q->offset && RC_SENDQ_KIND(e) == RC_SENDQ_SHARED) {
 				const struct rc_shmsg *m = (const struct rc_shmsg *)(e->ptr - e->bid);
 
-				if (m->ends && e->ptr == m->data)
-					whole = rc_shmsg_whole(m, q->offset);
+				if (m->ends && e->ptr >= m->data) {
+					/* The entry may start inside the batch
+					 * (a joiner's first keyframe). */
+					uint32_t base = (uint32_t)(e->ptr - m->data);
+
+					whole = rc_shmsg_whole(m, base + q->offset) -
+						rc_shmsg_whole(m, base);
+				}
 			}
 			q->frames += whole;
 			q->discarded += e->msgs - whole;

@@ -82,7 +82,7 @@ static void update_psi(struct rc_cache *c)
 	c->psi = psi;
 }
 
-static void add_ts(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
+static bool add_ts(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
 {
 	struct rc_ts_scan scan;
 
@@ -90,7 +90,7 @@ static void add_ts(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
 		/* Not whole TS packets: can't tell a keyframe; keep the GOP. */
 		if (c->in_gop)
 			add_one(c, m, sse);
-		return;
+		return false;
 	}
 	if (scan.pat && memcmp(c->pat, scan.pat, RC_TS_PACKET)) {
 		memcpy(c->pat, scan.pat, RC_TS_PACKET);
@@ -107,26 +107,27 @@ static void add_ts(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
 		while (c->count)
 			drop_oldest(c);
 		c->in_gop = true;
+		c->seen_key = true;
 	}
 	if (!c->in_gop)
-		return;
+		return false;
 	if (c->max_bytes && c->bytes + m->len > c->max_bytes) {
 		/* The GOP outgrew the bound: drop it whole, never half of it. */
 		while (c->count)
 			drop_oldest(c);
 		c->in_gop = false;
-		return;
+		return scan.keyframe;
 	}
 	add_one(c, m, sse);
+	return scan.keyframe;
 }
 
-void rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
+bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
 {
-	if (c->ts) {
-		add_ts(c, m, sse);
-		return;
-	}
+	if (c->ts)
+		return add_ts(c, m, sse);
 	add_one(c, m, sse);
+	return false;
 }
 
 static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
@@ -249,9 +250,12 @@ uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s)
 		cost += mc;
 		first--;
 	}
-	/* A GOP is useful from its keyframe only (its first message). */
-	if (c->ts && first > 0)
+	/* A GOP is useful from its keyframe only (its first message). A
+	 * joiner without it starts at the next keyframe. */
+	if (c->ts && (first > 0 || !c->in_gop))
 		first = c->count;
+	if (c->ts && first == c->count && c->seen_key)
+		s->await_key = true;
 	if (c->psi) {
 		if (replay_one(NULL, c->psi, s) < 0)
 			return 0;

@@ -30,6 +30,7 @@ struct rc_cache {
 	bool ts;		/* MPEG-TS mode: PAT/PMT, then messages from the last keyframe */
 	uint16_t pmt_pid;	/* ts: the PMT's PID from the latest PAT (0x1fff: none yet) */
 	bool in_gop;		/* ts: a keyframe was seen and the GOP fits max_bytes */
+	bool seen_key;		/* ts: some keyframe was ever seen (joiners may wait for one) */
 	uint8_t pat[188], pmt[188];
 	bool have_pat, have_pmt;
 	struct rc_shmsg *psi;	/* ts: PAT + PMT as one message, replayed first */
@@ -61,13 +62,15 @@ void rc_cache_free(struct rc_cache *c);
  * header already written right in front) and, when it was made, its SSE
  * event: takes a reference on each and evicts the oldest messages past the
  * bounds. A message larger than max_bytes alone empties the cache and is
- * not kept. */
-void rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse);
+ * not kept. Returns true when the message starts a keyframe (ts caches). */
+bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse);
 
 /* Queues the newest cached messages that fit s's replay budget (see above),
  * oldest first, on s: framed for WebSocket (with the channel's label for
  * tagged subscribers), bare for raw, as events for SSE subscribers (made
- * here once if the cache has none yet). Returns the number queued. */
+ * here once if the cache has none yet). A ts joiner that does not get the
+ * GOP waits for the next keyframe (s->await_key), once the stream has shown
+ * it has keyframes. Returns the number queued. */
 uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s);
 
 #endif

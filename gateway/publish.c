@@ -33,23 +33,25 @@ static struct rc_cache *channel_cache(struct rc_server *srv, struct rc_channel *
 /* Keeps the message for late joiners: a shared message by reference, a
  * ring message as a copy (see cache.h for why), with its SSE event when one
  * was made for the live subscribers. */
-static void cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *payload,
+static bool cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *payload,
 			  unsigned opcode)
 {
 	struct rc_shmsg *c = m->shm;
+	bool key;
 
 	if (!c) {
 		c = rc_shmsg_new(m->payload_len);
 		if (!c)
-			return;
+			return false;
 		memcpy(c->data, payload, m->payload_len);
 		c->len = m->payload_len;
 	} else {
 		rc_shmsg_ref(c);
 	}
 	rc_ws_header_prepend(c->data, opcode, c->len);
-	rc_cache_add(cache, c, m->sse);
+	key = rc_cache_add(cache, c, m->sse);
 	rc_shmsg_unref(c);
+	return key;
 }
 
 void rc_publish_channel_free(struct rc_channel *ch, void *arg)
@@ -106,7 +108,7 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	 * the same one. */
 	m->sse = ch->nsse ? rc_sse_event_new(payload, m->payload_len) : NULL;
 	if (cache)
-		cache_message(cache, m, payload, opcode);
+		m->keyframe = cache_message(cache, m, payload, opcode);
 	if (!ch->nsubs) {
 		if (m->sse)
 			rc_shmsg_unref(m->sse);

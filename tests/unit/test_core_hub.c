@@ -263,3 +263,72 @@ Test(core_hub, slow_subscriber_misses_whole_batches_each_message_counted)
 	cr_assert_eq(hub.stats.drops[RC_DROP_SLOW_DROP], 5);
 	cr_assert_eq(stats.frames, 5u);
 }
+
+/* Like publish(), for a message that may be a keyframe: subscribers waiting
+ * for one expect nothing before it. */
+static void publish_key(struct rc_channel *ch, size_t len, unsigned seed, bool key)
+{
+	struct rc_shmsg *m = rc_shmsg_new((uint32_t)len);
+	struct rc_msg msg;
+
+	cr_assert_not_null(m);
+	for (size_t i = 0; i < len; i++)
+		m->data[i] = (uint8_t)(seed * 7u + i);
+	m->len = (uint32_t)len;
+	m->head[RC_SHMSG_HEADROOM - 2] = 0x82;
+	m->head[RC_SHMSG_HEADROOM - 1] = (uint8_t)len;
+	msg = (struct rc_msg){ .frame = m->data - 2, .hdr_len = 2, .payload_len = (uint32_t)len,
+			       .shm = m, .keyframe = key };
+	for (int i = 0; i < NSUBS; i++) {
+		struct sub *u = &subs[i];
+
+		if (u->s.ch != ch || (u->want && !key))
+			continue;
+		u->want = 0;	/* here: "still waiting for a keyframe" */
+		if (u->s.kind != RC_SUB_RAW) {
+			memcpy(u->expect + u->expect_len, msg.frame, 2);
+			u->expect_len += 2;
+		}
+		memcpy(u->expect + u->expect_len, m->data, len);
+		u->expect_len += len;
+	}
+	rc_hub_publish(&hub, ch, &msg);
+	rc_shmsg_unref(m);
+}
+
+/* A video joiner that could not start at a cached keyframe skips live
+ * messages up to the next one, also when that keyframe lies inside a
+ * fan-out batch, and each skipped message is counted as its drop. */
+Test(core_hub, a_joiner_waiting_for_a_keyframe_starts_there)
+{
+	struct rc_channel *ch = channel("v");
+
+	join(ch, 0, RC_SUB_WS);
+	join(ch, 1, RC_SUB_WS);
+	join(ch, 2, RC_SUB_RAW);
+	subs[0].s.await_key = true;
+	subs[0].want = 1;
+	subs[2].s.await_key = true;
+	subs[2].want = 1;
+	/* One turn: two messages, a keyframe, one more (all batched). */
+	publish_key(ch, 100, 1, false);
+	publish_key(ch, 50, 2, false);
+	publish_key(ch, 70, 3, true);
+	publish_key(ch, 30, 4, false);
+	run_and_check();
+	cr_assert(!subs[0].s.await_key && !subs[2].s.await_key);
+	cr_assert_eq(subs[0].s.drops, 2, "batched joiner skipped %llu",
+		     (unsigned long long)subs[0].s.drops);
+	cr_assert_eq(subs[2].s.drops, 2, "raw joiner skipped %llu",
+		     (unsigned long long)subs[2].s.drops);
+	cr_assert_eq(subs[1].s.drops, 0);
+	cr_assert_eq(hub.stats.drops[RC_DROP_KEYFRAME_WAIT], 4);
+	/* Next turn, with no keyframe at all, a new waiter gets nothing. */
+	join(ch, 3, RC_SUB_WS);
+	subs[3].s.await_key = true;
+	subs[3].want = 1;
+	publish_key(ch, 40, 5, false);
+	run_and_check();
+	cr_assert_eq(subs[3].s.drops, 1);
+	cr_assert(subs[3].s.await_key);
+}
