@@ -530,7 +530,9 @@ void rc_server_fini(struct rc_server *srv)
 			rc_hub_release(&srv->hub, srv->ingest[i].ch);
 	}
 	srv->ningest = 0;
-	rc_hub_fini(&srv->hub);
+	/* Publishers hold channel references: released while the hub (and
+	 * every channel) still exists, which a loop that ended on a fatal
+	 * error leaves connected. */
 	while (srv->publishers) {
 		struct rc_publisher *p = srv->publishers;
 
@@ -543,6 +545,7 @@ void rc_server_fini(struct rc_server *srv)
 		rc_sendq_free(&p->q);
 		free(p);
 	}
+	rc_hub_fini(&srv->hub);
 	if (srv->listener.fd >= 0)
 		close(srv->listener.fd);
 	if (srv->tcp_listener.fd >= 0)
