@@ -122,7 +122,8 @@ struct rc_publisher {
 	bool ts_align;			/* raw on a TS channel: cut on 188-byte packets */
 	uint8_t carry[188];		/* ts_align: the packet the last receive cut */
 	size_t carry_len;
-	uint64_t since_ms;
+	uint64_t since_ms;		/* HELLO: the accept; STREAM: the last input, or the
+					 * end of a pause of our own (-ENOBUFS) */
 	uint64_t accepted_ms;
 	uint64_t bytes_in;
 	size_t line_len;
@@ -157,6 +158,7 @@ struct rc_server_stats {
 	uint64_t pub_refused;		/* answered ERR */
 	uint64_t pub_framing_errors;	/* framed length over --max-message */
 	uint64_t pub_partial_dropped;	/* framed messages cut off by the publisher leaving */
+	uint64_t pub_timeouts;		/* TCP publishers closed, stalled mid-message */
 	uint64_t refused[RC_REFUSE_REASONS];	/* access control, by enum rc_refuse */
 	uint64_t static_served;		/* static files answered 200 */
 	uint64_t static_rejected;	/* static paths refused by the sanitiser (400) */
@@ -258,7 +260,8 @@ extern const struct rc_sendq_ops rc_publisher_sendq_ops;
 /* Shuts a publisher down; it is freed when its operations finish. */
 void rc_publisher_close(struct rc_publisher *p);
 
-/* Timers: opening-line timeout; during shutdown, closes publishers. */
+/* Timers: opening-line timeout; --idle-timeout for a publisher whose input
+ * stopped mid-message; during shutdown, closes publishers. */
 void rc_publisher_tick(struct rc_server *srv);
 
 /* Answers one parsed HTTP request on c (routes, upgrade). */
