@@ -111,6 +111,7 @@ struct rc_publisher {
 	enum rc_pub_state state;
 	bool recv_armed;
 	bool close_after_send;
+	bool ip_counted;		/* counted in srv->ipcount under ip */
 	int mode;			/* enum rc_pub_mode */
 	struct rc_io recv_io;		/* multishot recv into the ingest ring */
 	struct rc_deferred rearm;
@@ -128,6 +129,7 @@ struct rc_publisher {
 	uint64_t bytes_in;
 	size_t line_len;
 	char line[RC_PUB_LINE_MAX];
+	uint8_t ip[16];
 };
 
 /* Server-wide counters, beyond those of the loop, ring, hub and ports. */
@@ -204,7 +206,8 @@ struct rc_server {
 	bool signal_armed;
 	bool stopping;
 	uint64_t stop_deadline_ms;
-	struct rc_ipcount ipcount;	/* HTTP connections per client address (--max-conns-per-ip) */
+	struct rc_ipcount ipcount;	/* TCP connections (HTTP, WebSocket, publishers) per client
+					 * address (--max-conns-per-ip) */
 	struct rc_server_stats stats;
 	struct rc_stats_log stats_log;	/* --stats-interval */
 	struct rc_static statics;	/* --static files, read at start-up */

@@ -41,6 +41,33 @@ static int arm_recv(struct rc_publisher *p)
 	return ret;
 }
 
+/* Answers "ERR <why>", counts it, and closes once it is out. */
+static void pub_refuse(struct rc_publisher *p, const char *why);
+
+/* --max-conns-per-ip: one limit for all of an address's TCP connections,
+ * so publishers are counted in the same table as HTTP connections (an
+ * address cannot get round the limit on the other port). Over it the
+ * publisher is answered ERR, as for its opening line, so that it sees why. */
+static void pub_count_ip(struct rc_publisher *p)
+{
+	struct rc_server *srv = p->srv;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int ret;
+
+	if (!srv->cfg.max_conns_per_ip || getpeername(p->fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    rc_ipcount_key((struct sockaddr *)&ss, len, p->ip) < 0)
+		return;
+	ret = rc_ipcount_add(&srv->ipcount, p->ip, srv->cfg.max_conns_per_ip);
+	if (ret == 0) {
+		p->ip_counted = true;
+		return;
+	}
+	if (ret == -EUSERS)
+		srv->stats.refused[RC_REFUSE_PER_IP]++;
+	pub_refuse(p, "too many connections from your address");
+}
+
 void rc_publisher_accept(struct rc_server *srv, int fd)
 {
 	struct rc_publisher *p = calloc(1, sizeof(*p));
@@ -73,6 +100,7 @@ void rc_publisher_accept(struct rc_server *srv, int fd)
 	srv->publishers = p;
 	srv->stats.accepted++;
 	srv->stats.publishers++;
+	pub_count_ip(p);
 }
 
 static void pub_maybe_free(struct rc_publisher *p)
@@ -95,6 +123,8 @@ static void pub_reap(struct rc_loop *loop, struct rc_deferred *d)
 		srv->publishers = p->next;
 	if (p->next)
 		p->next->prev = p->prev;
+	if (p->ip_counted)
+		rc_ipcount_del(&srv->ipcount, p->ip);
 	close(p->fd);
 	free(p);
 	srv->stats.publishers--;
