@@ -64,6 +64,10 @@ void rc_http_respond(struct rc_conn *c, int status, const char *content_type,
 		rc_conn_close(c);
 		return;
 	}
+	/* RFC 9110 9.3.2: HEAD gets the GET's header fields, Content-Length
+	 * included, and never a body. */
+	if (c->head)
+		body_len = 0;
 	out = malloc((size_t)hl + body_len);
 	if (!out) {
 		rc_conn_close(c);
@@ -153,6 +157,48 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 	srv->stats.subscribers++;
 }
 
+/* The response head of GET /stream/<channel> or /sse/<channel> (channel
+ * NUL-terminated) into buf, HEAD's too; its length, as snprintf's. */
+static int stream_head(const struct rc_server *srv, const char *channel, enum rc_sub_kind kind,
+		       char *buf, size_t cap)
+{
+	return snprintf(buf, cap,
+			"HTTP/1.1 200 OK\r\n"
+			"Server: ringcast\r\n"
+			"Content-Type: %s\r\n"
+			"Cache-Control: no-store\r\n"
+			"Connection: close\r\n"
+			"%s"
+			"\r\n",
+			kind == RC_SUB_SSE ? "text/event-stream"
+					   : rc_config_content_type(&srv->cfg, channel),
+			/* Proxies such as nginx must not buffer an event stream. */
+			kind == RC_SUB_SSE ? "X-Accel-Buffering: no\r\n" : "");
+}
+
+/* HEAD /stream/<channel>, /sse/<channel>: the GET's head, then the close
+ * that would end the GET's body. Nothing is subscribed or created. */
+static void stream_head_only(struct rc_conn *c, const char *name, size_t name_len,
+			     enum rc_sub_kind kind)
+{
+	char channel[RC_CHANNEL_NAME_MAX + 1];
+	char head[512];
+	uint8_t *out;
+	int len;
+
+	memcpy(channel, name, name_len);
+	channel[name_len] = '\0';
+	len = stream_head(c->srv, channel, kind, head, sizeof(head));
+	out = len > 0 && (size_t)len < sizeof(head) ? malloc((size_t)len) : NULL;
+	if (!out) {
+		rc_conn_close(c);
+		return;
+	}
+	memcpy(out, head, (size_t)len);
+	c->close_after_send = true;
+	rc_sendq_push_heap(&c->q, out, (uint32_t)len);
+}
+
 /* GET /stream/<channel>: an HTTP response whose body is the channel's
  * payloads back to back, until the client leaves. GET /sse/<channel>: the
  * same with each message as a Server-Sent Event. Both are delimited by the
@@ -160,6 +206,7 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
  * straight at the shared bytes. */
 static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc_sub_kind kind)
 {
+	static const char sse_hello[] = ": ringcast\n\n";
 	struct rc_server *srv = c->srv;
 	struct rc_channel *ch;
 	char head[512];
@@ -172,21 +219,14 @@ static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc
 		rc_http_respond(c, err == -ENOSPC ? 503 : 400, "text/plain", NULL, NULL, 0, true);
 		return;
 	}
-	len = snprintf(head, sizeof(head),
-		       "HTTP/1.1 200 OK\r\n"
-		       "Server: ringcast\r\n"
-		       "Content-Type: %s\r\n"
-		       "Cache-Control: no-store\r\n"
-		       "Connection: close\r\n"
-		       "%s"
-		       "\r\n"
-		       "%s",
-		       kind == RC_SUB_SSE ? "text/event-stream"
-					  : rc_config_content_type(&srv->cfg, ch->name),
-		       /* Proxies such as nginx must not buffer an event stream. */
-		       kind == RC_SUB_SSE ? "X-Accel-Buffering: no\r\n" : "",
-		       kind == RC_SUB_SSE ? ": ringcast\n\n" : "");
-	out = len > 0 && (size_t)len < sizeof(head) ? malloc((size_t)len) : NULL;
+	len = stream_head(srv, ch->name, kind, head, sizeof(head) - sizeof(sse_hello));
+	if (len <= 0 || (size_t)len >= sizeof(head) - sizeof(sse_hello)) {
+		len = -1;
+	} else if (kind == RC_SUB_SSE) {
+		memcpy(head + len, sse_hello, sizeof(sse_hello) - 1);
+		len += (int)sizeof(sse_hello) - 1;
+	}
+	out = len > 0 ? malloc((size_t)len) : NULL;
 	if (!out) {
 		rc_hub_release(&srv->hub, ch);
 		rc_conn_close(c);
@@ -423,7 +463,7 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 	}
 }
 
-void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
+static void route(struct rc_conn *c, const struct rc_http_request *req)
 {
 	const struct rc_http_header *conn_h = rc_http_find_header(req, "Connection");
 	const struct rc_http_header *cl = rc_http_find_header(req, "Content-Length");
@@ -472,8 +512,7 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 	keep_alive = req->minor_version >= 1 ? !rc_http_header_has_token(conn_h, "close")
 					     : rc_http_header_has_token(conn_h, "keep-alive");
 	if (path_len == 8 && memcmp(path, "/healthz", 8) == 0) {
-		rc_http_respond(c, 200, "text/plain", NULL, head ? "" : "ok\n", head ? 0 : 3,
-				!keep_alive);
+		rc_http_respond(c, 200, "text/plain", NULL, "ok\n", 3, !keep_alive);
 	} else if (path_len == 8 && memcmp(path, "/metrics", 8) == 0) {
 		size_t len = 0;
 		char *body = rc_metrics_render(c->srv, &len);
@@ -482,8 +521,7 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 			rc_http_respond(c, 500, "text/plain", NULL, NULL, 0, true);
 			return;
 		}
-		rc_http_respond(c, 200, "text/plain; version=0.0.4", NULL, body, head ? 0 : len,
-				!keep_alive);
+		rc_http_respond(c, 200, "text/plain; version=0.0.4", NULL, body, len, !keep_alive);
 		free(body);
 	} else if ((path_len == 9 && memcmp(path, "/channels", 9) == 0) ||
 		   (path_len == 12 && memcmp(path, "/connections", 12) == 0)) {
@@ -502,7 +540,7 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 			rc_http_respond(c, 500, "text/plain", NULL, NULL, 0, true);
 			return;
 		}
-		rc_http_respond(c, 200, "application/json", NULL, body, head ? 0 : len, !keep_alive);
+		rc_http_respond(c, 200, "application/json", NULL, body, len, !keep_alive);
 		free(body);
 	} else if (path_len == 3 && memcmp(path, "/ws", 3) == 0) {
 		/* No channel yet: the client subscribes with {"sub":"x"}. */
@@ -534,16 +572,10 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 		}
 		if (subscribe_refused(c, req, path + 8, path_len - 8, false))
 			return;
-		if (head) {
-			char name[RC_CHANNEL_NAME_MAX + 1];
-
-			memcpy(name, path + 8, path_len - 8);
-			name[path_len - 8] = '\0';
-			rc_http_respond(c, 200, rc_config_content_type(&c->srv->cfg, name), NULL, "", 0,
-					!keep_alive);
-			return;
-		}
-		stream(c, path + 8, path_len - 8, RC_SUB_RAW);
+		if (head)
+			stream_head_only(c, path + 8, path_len - 8, RC_SUB_RAW);
+		else
+			stream(c, path + 8, path_len - 8, RC_SUB_RAW);
 	} else if (path_len > 5 && memcmp(path, "/sse/", 5) == 0) {
 		if (!rc_channel_name_valid(path + 5, path_len - 5)) {
 			rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
@@ -551,12 +583,20 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 		}
 		if (subscribe_refused(c, req, path + 5, path_len - 5, false))
 			return;
-		if (head) {
-			rc_http_respond(c, 200, "text/event-stream", NULL, "", 0, !keep_alive);
-			return;
-		}
-		stream(c, path + 5, path_len - 5, RC_SUB_SSE);
+		if (head)
+			stream_head_only(c, path + 5, path_len - 5, RC_SUB_SSE);
+		else
+			stream(c, path + 5, path_len - 5, RC_SUB_SSE);
 	} else {
 		rc_static_serve(c, path, path_len, head, keep_alive);
 	}
+}
+
+void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
+{
+	/* Every answer made while routing a HEAD request, errors included,
+	 * goes out without its body (rc_http_respond). */
+	c->head = rc_http_equals_nocase(req->method, req->method_len, "HEAD");
+	route(c, req);
+	c->head = false;
 }

@@ -73,6 +73,7 @@ struct rc_conn {
 	bool in_incomplete;		/* `in` holds the start of a head, parsed: no end yet */
 	bool served;			/* HTTP: answered a request; idle between requests */
 	bool ip_counted;		/* counted in srv->ipcount under ip */
+	bool head;			/* HTTP: routing a HEAD request: answers carry no body */
 	struct rc_io recv_io;
 	/* End-of-turn work: re-arming the recv after -ENOBUFS while alive,
 	 * freeing the connection once dead (one item, not two: it is per
@@ -272,7 +273,8 @@ struct rc_http_request;
 void rc_http_route(struct rc_conn *c, const struct rc_http_request *req);
 
 /* Queues a complete HTTP response. body may be NULL. close: add
- * "Connection: close" and close once sent. */
+ * "Connection: close" and close once sent. While c routes a HEAD request
+ * the answer is the same head (Content-Length: body_len) without the body. */
 void rc_http_respond(struct rc_conn *c, int status, const char *content_type,
 		     const char *extra_headers, const char *body, size_t body_len, bool close);
 
