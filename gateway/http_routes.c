@@ -249,17 +249,23 @@ static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc
 	srv->stats.stream_subscribers++;
 }
 
-/* The value of ?name=N in the request target, clamped to max; dflt when
+/* The next field of a query after the one at p (NULL: none). */
+static const char *query_next(const char *p, const char *end)
+{
+	const char *amp = memchr(p, '&', (size_t)(end - p));
+
+	return amp ? amp + 1 : NULL;
+}
+
+/* The value of ?name=N in the request's query, clamped to max; dflt when
  * absent or not a number. */
-static size_t query_number(const struct rc_http_request *req, const char *name, size_t dflt,
+static size_t query_number(const struct rc_http_target *t, const char *name, size_t dflt,
 			   size_t max)
 {
-	const char *q = memchr(req->target, '?', req->target_len);
-	const char *end = req->target + req->target_len;
+	const char *end = t->query ? t->query + t->query_len : NULL;
 	size_t nl = strlen(name);
 
-	while (q && q < end) {
-		const char *p = q + 1;
+	for (const char *p = t->query; p; p = query_next(p, end)) {
 		size_t v = 0;
 		bool digits = false;
 
@@ -271,24 +277,20 @@ static size_t query_number(const struct rc_http_request *req, const char *name, 
 			if (digits)
 				return v > max ? max : v;
 		}
-		q = memchr(q + 1, '&', (size_t)(end - q - 1));
 	}
 	return dflt;
 }
 
-/* The value of ?name=V in the request target (V up to the next '&'; not
+/* The value of ?name=V in the request's query (V up to the next '&'; not
  * percent-decoded: tokens and keys need no escaping). Returns true when
  * present. */
-static bool query_string(const struct rc_http_request *req, const char *name, const char **val,
+static bool query_string(const struct rc_http_target *t, const char *name, const char **val,
 			 size_t *val_len)
 {
-	const char *q = memchr(req->target, '?', req->target_len);
-	const char *end = req->target + req->target_len;
+	const char *end = t->query ? t->query + t->query_len : NULL;
 	size_t nl = strlen(name);
 
-	while (q && q < end) {
-		const char *p = q + 1;
-
+	for (const char *p = t->query; p; p = query_next(p, end)) {
 		if ((size_t)(end - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
 			const char *amp;
 
@@ -298,7 +300,6 @@ static bool query_string(const struct rc_http_request *req, const char *name, co
 			*val_len = (size_t)((amp ? amp : end) - p);
 			return true;
 		}
-		q = memchr(p, '&', (size_t)(end - p));
 	}
 	return false;
 }
@@ -322,7 +323,7 @@ static bool origin_refused(struct rc_conn *c, const struct rc_http_request *req)
  * "ringcast-token.<TOKEN>"), subscriber limit. Returns true when it
  * answered with a refusal. */
 static bool subscribe_refused(struct rc_conn *c, const struct rc_http_request *req,
-			      const char *name, size_t len, bool ws)
+			      const struct rc_http_target *t, const char *name, size_t len, bool ws)
 {
 	const char *tok = NULL;
 	size_t tl = 0;
@@ -331,7 +332,7 @@ static bool subscribe_refused(struct rc_conn *c, const struct rc_http_request *r
 
 	if (ws && origin_refused(c, req))
 		return true;
-	if (!query_string(req, "token", &tok, &tl) && ws)
+	if (!query_string(t, "token", &tok, &tl) && ws)
 		rc_access_protocol_token(req, &tok, &tl, &offered_ringcast);
 	r = rc_access_token(c->srv, name, len, tok, tl);
 	if (r == RC_REFUSE_TOKEN_MISSING) {
@@ -371,7 +372,8 @@ static int content_length(const struct rc_http_header *h, uint64_t *out)
 /* POST or PUT /pub/<channel>: the body, as it arrives, is published (each
  * piece one message); answered 200 with a count at its end. */
 static void publish_request(struct rc_conn *c, const struct rc_http_request *req,
-			    const char *name, size_t name_len, bool keep_alive)
+			    const struct rc_http_target *t, const char *name, size_t name_len,
+			    bool keep_alive)
 {
 	const struct rc_http_header *te = rc_http_find_header(req, "Transfer-Encoding");
 	const struct rc_http_header *cl = rc_http_find_header(req, "Content-Length");
@@ -400,7 +402,7 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 			key_len--;
 		}
 	} else {
-		query_string(req, "key", &key, &key_len);
+		query_string(t, "key", &key, &key_len);
 	}
 	err = rc_access_key(srv, name, name_len, key, key_len);
 	if (err == RC_REFUSE_KEY_MISSING) {
@@ -469,15 +471,20 @@ static void route(struct rc_conn *c, const struct rc_http_request *req)
 	const struct rc_http_header *cl = rc_http_find_header(req, "Content-Length");
 	bool head = rc_http_equals_nocase(req->method, req->method_len, "HEAD");
 	bool keep_alive;
-	size_t path_len = req->target_len;
-	const char *path = req->target;
+	struct rc_http_target t;
+	size_t path_len;
+	const char *path;
 
-	for (size_t i = 0; i < req->target_len; i++) {
-		if (req->target[i] == '?') {
-			path_len = i;
-			break;
-		}
-	}
+	/* Origin form, or the absolute form that RFC 9112 3.2.2 says a server
+	 * MUST accept: routed on its path. Its authority, not Host, names the
+	 * target there; no route uses either value (Host must still be
+	 * present in HTTP/1.1, below). Any other form is routed as sent, so it
+	 * meets the answers it always did: 405, or 400 from the static files'
+	 * sanitiser. */
+	if (rc_http_target_parse(req->target, req->target_len, &t) < 0)
+		t = (struct rc_http_target){ .path = req->target, .path_len = req->target_len };
+	path = t.path;
+	path_len = t.path_len;
 	if (path_len > 5 && memcmp(path, "/pub/", 5) == 0) {
 		if (!rc_http_equals_nocase(req->method, req->method_len, "POST") &&
 		    !rc_http_equals_nocase(req->method, req->method_len, "PUT")) {
@@ -488,7 +495,7 @@ static void route(struct rc_conn *c, const struct rc_http_request *req)
 			rc_http_respond(c, 400, "text/plain", NULL, "missing Host header\n", 20, true);
 			return;
 		}
-		publish_request(c, req, path + 5, path_len - 5,
+		publish_request(c, req, &t, path + 5, path_len - 5,
 				req->minor_version >= 1 ? !rc_http_header_has_token(conn_h, "close")
 							: rc_http_header_has_token(conn_h, "keep-alive"));
 		return;
@@ -531,8 +538,8 @@ static void route(struct rc_conn *c, const struct rc_http_request *req)
 		if (path_len == 9) {
 			body = rc_status_channels(c->srv, &len);
 		} else {
-			size_t offset = query_number(req, "offset", 0, SIZE_MAX);
-			size_t limit = query_number(req, "limit", 1000, 10000);
+			size_t offset = query_number(&t, "offset", 0, SIZE_MAX);
+			size_t limit = query_number(&t, "limit", 1000, 10000);
 
 			body = rc_status_connections(c->srv, offset, limit, &len);
 		}
@@ -562,7 +569,7 @@ static void route(struct rc_conn *c, const struct rc_http_request *req)
 					"WebSocket upgrade required\n", 27, !keep_alive);
 			return;
 		}
-		if (subscribe_refused(c, req, path + 4, path_len - 4, true))
+		if (subscribe_refused(c, req, &t, path + 4, path_len - 4, true))
 			return;
 		upgrade(c, req, path + 4, path_len - 4);
 	} else if (path_len > 8 && memcmp(path, "/stream/", 8) == 0) {
@@ -570,7 +577,7 @@ static void route(struct rc_conn *c, const struct rc_http_request *req)
 			rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
 			return;
 		}
-		if (subscribe_refused(c, req, path + 8, path_len - 8, false))
+		if (subscribe_refused(c, req, &t, path + 8, path_len - 8, false))
 			return;
 		if (head)
 			stream_head_only(c, path + 8, path_len - 8, RC_SUB_RAW);
@@ -581,7 +588,7 @@ static void route(struct rc_conn *c, const struct rc_http_request *req)
 			rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
 			return;
 		}
-		if (subscribe_refused(c, req, path + 5, path_len - 5, false))
+		if (subscribe_refused(c, req, &t, path + 5, path_len - 5, false))
 			return;
 		if (head)
 			stream_head_only(c, path + 5, path_len - 5, RC_SUB_SSE);

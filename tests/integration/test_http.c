@@ -273,6 +273,56 @@ Test(http, head_of_streams_carries_get_headers, .fini = rc_cleanup)
 	RC_STOP_OK(&srv);
 }
 
+/* RFC 9112 3.2.2: a server MUST accept a request-target in absolute form.
+ * Routing uses its path (and query); its authority, not Host, names the
+ * target. A WebSocket upgrade on an absolute-form /ws/<ch> subscribes. */
+Test(http, absolute_form_targets, .fini = rc_cleanup)
+{
+	static const char msg[] = "absolute";
+	char req[512], buf[4096], path[128], err[256];
+	unsigned char payload[64];
+	struct ws_raw ws = { .fd = -1 };
+	struct ws_frame f;
+	long long v;
+	int fd;
+
+	start_default();
+	snprintf(req, sizeof(req),
+		 "GET http://%s:%d/healthz HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n"
+		 "GET HTTP://%s:%d/connections?limit=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		 srv.http.host, srv.http.port, srv.http.host, srv.http.port);
+	raw_until_close(req, buf, sizeof(buf));
+	rc_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\r\n\r\nok\n"),
+		  "absolute-form GET /healthz: %s", buf);
+	{
+		const char *second = strstr(buf, "ok\n");
+
+		rc_assert(second && strncmp(second + 3, "HTTP/1.1 200", 12) == 0 &&
+				  strstr(second, "application/json"),
+			  "absolute-form GET /connections?limit=1 (scheme in capitals): %s", buf);
+	}
+	/* An empty path is "/" (the static files' root here): not a 400. */
+	snprintf(req, sizeof(req), "GET http://%s:%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		 srv.http.host, srv.http.port);
+	raw_until_close(req, buf, sizeof(buf));
+	rc_assert(strncmp(buf, "HTTP/1.1 400", 12) != 0, "absolute form with an empty path: %s", buf);
+
+	snprintf(path, sizeof(path), "http://%s:%d/ws/live", srv.http.host, srv.http.port);
+	rc_assert(ws_raw_open(&ws, &srv.http, path, 0, RC_WAIT_TIMEOUT_MS, err, sizeof(err)) == 0,
+		  "WebSocket upgrade on %s: %s", path, err);
+	rc_assert(rc_wait_metric(&srv, "ringcast_subscribers{channel=\"live\"}", 1,
+				 RC_WAIT_TIMEOUT_MS, NULL, NULL, &v), "subscribed, last %lld", v);
+	fd = rc_udp_socket(&srv.udp[0]);
+	rc_assert(fd >= 0, "udp socket");
+	rc_assert(send(fd, msg, sizeof(msg) - 1, 0) == (ssize_t)sizeof(msg) - 1, "udp send");
+	rc_assert(ws_raw_recv(&ws, &f, payload, sizeof(payload), RC_WAIT_TIMEOUT_MS) == 1 &&
+			  f.len == sizeof(msg) - 1 && memcmp(payload, msg, f.len) == 0,
+		  "the absolute-form subscriber gets the channel's message");
+	close(fd);
+	ws_raw_close(&ws);
+	RC_STOP_OK(&srv);
+}
+
 Test(http, not_found, .fini = rc_cleanup)
 {
 	struct http_resp r;
