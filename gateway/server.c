@@ -168,7 +168,9 @@ static void begin_shutdown(struct rc_server *srv)
 			rc_conn_note_final(c);
 		if (c->state == RC_CONN_WS || c->state == RC_CONN_STREAM)
 			rc_conn_ws_close(c, RC_WS_CLOSE_GOING_AWAY);
-		else if ((c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->q)) ||
+		/* An answer still queued is flushed like subscribers' data,
+		 * also between two of its sends (nothing in flight then). */
+		else if ((c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->q) && !c->q.count) ||
 			 c->state == RC_CONN_PUB)
 			rc_conn_close(c);
 		c = next;
