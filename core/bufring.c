@@ -143,6 +143,14 @@ void rc_bufring_ref(struct rc_bufring *br, uint16_t bid)
 
 void rc_bufring_unref(struct rc_bufring *br, uint16_t bid)
 {
+	if (br->refs[bid] == 0) {
+		/* A reference nobody holds: the buffer is the kernel's (or was
+		 * handed back already). Going on would wrap the count and keep
+		 * the buffer out of the ring for ever, or give it back twice. */
+		rc_log_error("bufring %u: unref of buffer %u, which has no reference", br->group,
+			     bid);
+		abort();
+	}
 	if (--br->refs[bid] != 0)
 		return;
 	br->in_use--;

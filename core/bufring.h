@@ -88,7 +88,9 @@ void rc_bufring_take(struct rc_bufring *br, uint16_t bid);
 void rc_bufring_ref(struct rc_bufring *br, uint16_t bid);
 
 /* Drops a reference; the last one returns the buffer to the kernel and may
- * wake waiters (rc_bufring_wait()). */
+ * wake waiters (rc_bufring_wait()). A buffer with no reference aborts the
+ * process, like rc_bufring_take() of one still referenced: the bookkeeping
+ * is broken. */
 void rc_bufring_unref(struct rc_bufring *br, uint16_t bid);
 
 /* Queues d to run (deferred, on the loop) once at least count/4 buffers are

@@ -176,7 +176,11 @@ void rc_hub_sweep(struct rc_hub *hub)
 		while (ch) {
 			struct rc_channel *next = ch->hnext;
 
-			if (!ch->users && ch->idle_since_ms && now - ch->idle_since_ms >= hub->grace_ms)
+			/* idle_since_ms is the release's clock with its low bit
+			 * set (0 means in use), so it may read one past now in
+			 * the turn of the release. */
+			if (!ch->users && ch->idle_since_ms && now >= ch->idle_since_ms &&
+			    now - ch->idle_since_ms >= hub->grace_ms)
 				channel_free(hub, ch);
 			ch = next;
 		}

@@ -112,7 +112,8 @@ struct rc_config {
 	/* Access control (gateway/config_security.c). */
 	char origins[RC_CONFIG_MAX_ORIGINS][RC_CONFIG_ORIGIN_MAX + 1];
 	size_t norigins;		/* 0: WebSocket upgrades from any Origin */
-	uint32_t max_conns_per_ip;	/* HTTP connections per client address; 0: no limit */
+	uint32_t max_conns_per_ip;	/* TCP connections (HTTP and publishers) per client
+					 * address; 0: no limit */
 	uint32_t ws_command_rate;	/* WebSocket commands per second per connection */
 	uint64_t max_memory;		/* bytes ringcast may hold (rc_mem); 0: no bound;
 					 * RC_CONFIG_MEMORY_AUTO: from the machine */

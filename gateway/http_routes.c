@@ -65,6 +65,10 @@ void rc_http_respond(struct rc_conn *c, int status, const char *content_type,
 		rc_conn_close(c);
 		return;
 	}
+	/* RFC 9110 9.3.2: HEAD gets the GET's header fields, Content-Length
+	 * included, and never a body. */
+	if (c->head)
+		body_len = 0;
 	out = malloc((size_t)hl + body_len);
 	if (!out) {
 		rc_conn_close(c);
@@ -154,6 +158,48 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
 	srv->stats.subscribers++;
 }
 
+/* The response head of GET /stream/<channel> or /sse/<channel> (channel
+ * NUL-terminated) into buf, HEAD's too; its length, as snprintf's. */
+static int stream_head(const struct rc_server *srv, const char *channel, enum rc_sub_kind kind,
+		       char *buf, size_t cap)
+{
+	return snprintf(buf, cap,
+			"HTTP/1.1 200 OK\r\n"
+			"Server: ringcast\r\n"
+			"Content-Type: %s\r\n"
+			"Cache-Control: no-store\r\n"
+			"Connection: close\r\n"
+			"%s"
+			"\r\n",
+			kind == RC_SUB_SSE ? "text/event-stream"
+					   : rc_config_content_type(&srv->cfg, channel),
+			/* Proxies such as nginx must not buffer an event stream. */
+			kind == RC_SUB_SSE ? "X-Accel-Buffering: no\r\n" : "");
+}
+
+/* HEAD /stream/<channel>, /sse/<channel>: the GET's head, then the close
+ * that would end the GET's body. Nothing is subscribed or created. */
+static void stream_head_only(struct rc_conn *c, const char *name, size_t name_len,
+			     enum rc_sub_kind kind)
+{
+	char channel[RC_CHANNEL_NAME_MAX + 1];
+	char head[512];
+	uint8_t *out;
+	int len;
+
+	memcpy(channel, name, name_len);
+	channel[name_len] = '\0';
+	len = stream_head(c->srv, channel, kind, head, sizeof(head));
+	out = len > 0 && (size_t)len < sizeof(head) ? malloc((size_t)len) : NULL;
+	if (!out) {
+		rc_conn_close(c);
+		return;
+	}
+	memcpy(out, head, (size_t)len);
+	c->close_after_send = true;
+	rc_sendq_push_heap(&c->q, out, (uint32_t)len);
+}
+
 /* GET /stream/<channel>: an HTTP response whose body is the channel's
  * payloads back to back, until the client leaves. GET /sse/<channel>: the
  * same with each message as a Server-Sent Event. Both are delimited by the
@@ -161,6 +207,7 @@ static void upgrade(struct rc_conn *c, const struct rc_http_request *req, const 
  * straight at the shared bytes. */
 static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc_sub_kind kind)
 {
+	static const char sse_hello[] = ": ringcast\n\n";
 	struct rc_server *srv = c->srv;
 	struct rc_channel *ch;
 	char head[512];
@@ -173,21 +220,14 @@ static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc
 		rc_http_respond(c, err == -ENOSPC ? 503 : 400, "text/plain", NULL, NULL, 0, true);
 		return;
 	}
-	len = snprintf(head, sizeof(head),
-		       "HTTP/1.1 200 OK\r\n"
-		       "Server: ringcast\r\n"
-		       "Content-Type: %s\r\n"
-		       "Cache-Control: no-store\r\n"
-		       "Connection: close\r\n"
-		       "%s"
-		       "\r\n"
-		       "%s",
-		       kind == RC_SUB_SSE ? "text/event-stream"
-					  : rc_config_content_type(&srv->cfg, ch->name),
-		       /* Proxies such as nginx must not buffer an event stream. */
-		       kind == RC_SUB_SSE ? "X-Accel-Buffering: no\r\n" : "",
-		       kind == RC_SUB_SSE ? ": ringcast\n\n" : "");
-	out = len > 0 && (size_t)len < sizeof(head) ? malloc((size_t)len) : NULL;
+	len = stream_head(srv, ch->name, kind, head, sizeof(head) - sizeof(sse_hello));
+	if (len <= 0 || (size_t)len >= sizeof(head) - sizeof(sse_hello)) {
+		len = -1;
+	} else if (kind == RC_SUB_SSE) {
+		memcpy(head + len, sse_hello, sizeof(sse_hello) - 1);
+		len += (int)sizeof(sse_hello) - 1;
+	}
+	out = len > 0 ? malloc((size_t)len) : NULL;
 	if (!out) {
 		rc_hub_release(&srv->hub, ch);
 		rc_conn_close(c);
@@ -210,17 +250,23 @@ static void stream(struct rc_conn *c, const char *name, size_t name_len, enum rc
 	srv->stats.stream_subscribers++;
 }
 
-/* The value of ?name=N in the request target, clamped to max; dflt when
+/* The next field of a query after the one at p (NULL: none). */
+static const char *query_next(const char *p, const char *end)
+{
+	const char *amp = memchr(p, '&', (size_t)(end - p));
+
+	return amp ? amp + 1 : NULL;
+}
+
+/* The value of ?name=N in the request's query, clamped to max; dflt when
  * absent or not a number. */
-static size_t query_number(const struct rc_http_request *req, const char *name, size_t dflt,
+static size_t query_number(const struct rc_http_target *t, const char *name, size_t dflt,
 			   size_t max)
 {
-	const char *q = memchr(req->target, '?', req->target_len);
-	const char *end = req->target + req->target_len;
+	const char *end = t->query ? t->query + t->query_len : NULL;
 	size_t nl = strlen(name);
 
-	while (q && q < end) {
-		const char *p = q + 1;
+	for (const char *p = t->query; p; p = query_next(p, end)) {
 		size_t v = 0;
 		bool digits = false;
 
@@ -232,24 +278,20 @@ static size_t query_number(const struct rc_http_request *req, const char *name, 
 			if (digits)
 				return v > max ? max : v;
 		}
-		q = memchr(q + 1, '&', (size_t)(end - q - 1));
 	}
 	return dflt;
 }
 
-/* The value of ?name=V in the request target (V up to the next '&'; not
+/* The value of ?name=V in the request's query (V up to the next '&'; not
  * percent-decoded: tokens and keys need no escaping). Returns true when
  * present. */
-static bool query_string(const struct rc_http_request *req, const char *name, const char **val,
+static bool query_string(const struct rc_http_target *t, const char *name, const char **val,
 			 size_t *val_len)
 {
-	const char *q = memchr(req->target, '?', req->target_len);
-	const char *end = req->target + req->target_len;
+	const char *end = t->query ? t->query + t->query_len : NULL;
 	size_t nl = strlen(name);
 
-	while (q && q < end) {
-		const char *p = q + 1;
-
+	for (const char *p = t->query; p; p = query_next(p, end)) {
 		if ((size_t)(end - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
 			const char *amp;
 
@@ -259,7 +301,6 @@ static bool query_string(const struct rc_http_request *req, const char *name, co
 			*val_len = (size_t)((amp ? amp : end) - p);
 			return true;
 		}
-		q = memchr(p, '&', (size_t)(end - p));
 	}
 	return false;
 }
@@ -294,7 +335,7 @@ static bool memory_refused(struct rc_conn *c)
  * "ringcast-token.<TOKEN>"), subscriber limit. Returns true when it
  * answered with a refusal. */
 static bool subscribe_refused(struct rc_conn *c, const struct rc_http_request *req,
-			      const char *name, size_t len, bool ws)
+			      const struct rc_http_target *t, const char *name, size_t len, bool ws)
 {
 	const char *tok = NULL;
 	size_t tl = 0;
@@ -303,7 +344,7 @@ static bool subscribe_refused(struct rc_conn *c, const struct rc_http_request *r
 
 	if (ws && origin_refused(c, req))
 		return true;
-	if (!query_string(req, "token", &tok, &tl) && ws)
+	if (!query_string(t, "token", &tok, &tl) && ws)
 		rc_access_protocol_token(req, &tok, &tl, &offered_ringcast);
 	r = rc_access_token(c->srv, name, len, tok, tl);
 	if (r == RC_REFUSE_TOKEN_MISSING) {
@@ -343,7 +384,8 @@ static int content_length(const struct rc_http_header *h, uint64_t *out)
 /* POST or PUT /pub/<channel>: the body, as it arrives, is published (each
  * piece one message); answered 200 with a count at its end. */
 static void publish_request(struct rc_conn *c, const struct rc_http_request *req,
-			    const char *name, size_t name_len, bool keep_alive)
+			    const struct rc_http_target *t, const char *name, size_t name_len,
+			    bool keep_alive)
 {
 	const struct rc_http_header *te = rc_http_find_header(req, "Transfer-Encoding");
 	const struct rc_http_header *cl = rc_http_find_header(req, "Content-Length");
@@ -372,7 +414,7 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 			key_len--;
 		}
 	} else {
-		query_string(req, "key", &key, &key_len);
+		query_string(t, "key", &key, &key_len);
 	}
 	err = rc_access_key(srv, name, name_len, key, key_len);
 	if (err == RC_REFUSE_KEY_MISSING) {
@@ -439,21 +481,26 @@ static void publish_request(struct rc_conn *c, const struct rc_http_request *req
 	}
 }
 
-void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
+static void route(struct rc_conn *c, const struct rc_http_request *req)
 {
 	const struct rc_http_header *conn_h = rc_http_find_header(req, "Connection");
 	const struct rc_http_header *cl = rc_http_find_header(req, "Content-Length");
 	bool head = rc_http_equals_nocase(req->method, req->method_len, "HEAD");
 	bool keep_alive;
-	size_t path_len = req->target_len;
-	const char *path = req->target;
+	struct rc_http_target t;
+	size_t path_len;
+	const char *path;
 
-	for (size_t i = 0; i < req->target_len; i++) {
-		if (req->target[i] == '?') {
-			path_len = i;
-			break;
-		}
-	}
+	/* Origin form, or the absolute form that RFC 9112 3.2.2 says a server
+	 * MUST accept: routed on its path. Its authority, not Host, names the
+	 * target there; no route uses either value (Host must still be
+	 * present in HTTP/1.1, below). Any other form is routed as sent, so it
+	 * meets the answers it always did: 405, or 400 from the static files'
+	 * sanitiser. */
+	if (rc_http_target_parse(req->target, req->target_len, &t) < 0)
+		t = (struct rc_http_target){ .path = req->target, .path_len = req->target_len };
+	path = t.path;
+	path_len = t.path_len;
 	if (path_len > 5 && memcmp(path, "/pub/", 5) == 0) {
 		if (!rc_http_equals_nocase(req->method, req->method_len, "POST") &&
 		    !rc_http_equals_nocase(req->method, req->method_len, "PUT")) {
@@ -464,7 +511,7 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 			rc_http_respond(c, 400, "text/plain", NULL, "missing Host header\n", 20, true);
 			return;
 		}
-		publish_request(c, req, path + 5, path_len - 5,
+		publish_request(c, req, &t, path + 5, path_len - 5,
 				req->minor_version >= 1 ? !rc_http_header_has_token(conn_h, "close")
 							: rc_http_header_has_token(conn_h, "keep-alive"));
 		return;
@@ -488,8 +535,7 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 	keep_alive = req->minor_version >= 1 ? !rc_http_header_has_token(conn_h, "close")
 					     : rc_http_header_has_token(conn_h, "keep-alive");
 	if (path_len == 8 && memcmp(path, "/healthz", 8) == 0) {
-		rc_http_respond(c, 200, "text/plain", NULL, head ? "" : "ok\n", head ? 0 : 3,
-				!keep_alive);
+		rc_http_respond(c, 200, "text/plain", NULL, "ok\n", 3, !keep_alive);
 	} else if (path_len == 8 && memcmp(path, "/metrics", 8) == 0) {
 		size_t len = 0;
 		char *body = rc_metrics_render(c->srv, &len);
@@ -498,8 +544,7 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 			rc_http_respond(c, 500, "text/plain", NULL, NULL, 0, true);
 			return;
 		}
-		rc_http_respond(c, 200, "text/plain; version=0.0.4", NULL, body, head ? 0 : len,
-				!keep_alive);
+		rc_http_respond(c, 200, "text/plain; version=0.0.4", NULL, body, len, !keep_alive);
 		free(body);
 	} else if ((path_len == 9 && memcmp(path, "/channels", 9) == 0) ||
 		   (path_len == 12 && memcmp(path, "/connections", 12) == 0)) {
@@ -509,8 +554,8 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 		if (path_len == 9) {
 			body = rc_status_channels(c->srv, &len);
 		} else {
-			size_t offset = query_number(req, "offset", 0, SIZE_MAX);
-			size_t limit = query_number(req, "limit", 1000, 10000);
+			size_t offset = query_number(&t, "offset", 0, SIZE_MAX);
+			size_t limit = query_number(&t, "limit", 1000, 10000);
 
 			body = rc_status_connections(c->srv, offset, limit, &len);
 		}
@@ -518,7 +563,7 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 			rc_http_respond(c, 500, "text/plain", NULL, NULL, 0, true);
 			return;
 		}
-		rc_http_respond(c, 200, "application/json", NULL, body, head ? 0 : len, !keep_alive);
+		rc_http_respond(c, 200, "application/json", NULL, body, len, !keep_alive);
 		free(body);
 	} else if (path_len == 3 && memcmp(path, "/ws", 3) == 0) {
 		/* No channel yet: the client subscribes with {"sub":"x"}. */
@@ -540,7 +585,7 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 					"WebSocket upgrade required\n", 27, !keep_alive);
 			return;
 		}
-		if (subscribe_refused(c, req, path + 4, path_len - 4, true))
+		if (subscribe_refused(c, req, &t, path + 4, path_len - 4, true))
 			return;
 		upgrade(c, req, path + 4, path_len - 4);
 	} else if (path_len > 8 && memcmp(path, "/stream/", 8) == 0) {
@@ -548,31 +593,33 @@ void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
 			rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
 			return;
 		}
-		if (subscribe_refused(c, req, path + 8, path_len - 8, false))
+		if (subscribe_refused(c, req, &t, path + 8, path_len - 8, false))
 			return;
-		if (head) {
-			char name[RC_CHANNEL_NAME_MAX + 1];
-
-			memcpy(name, path + 8, path_len - 8);
-			name[path_len - 8] = '\0';
-			rc_http_respond(c, 200, rc_config_content_type(&c->srv->cfg, name), NULL, "", 0,
-					!keep_alive);
-			return;
-		}
-		stream(c, path + 8, path_len - 8, RC_SUB_RAW);
+		if (head)
+			stream_head_only(c, path + 8, path_len - 8, RC_SUB_RAW);
+		else
+			stream(c, path + 8, path_len - 8, RC_SUB_RAW);
 	} else if (path_len > 5 && memcmp(path, "/sse/", 5) == 0) {
 		if (!rc_channel_name_valid(path + 5, path_len - 5)) {
 			rc_http_respond(c, 400, "text/plain", NULL, "invalid channel name\n", 21, true);
 			return;
 		}
-		if (subscribe_refused(c, req, path + 5, path_len - 5, false))
+		if (subscribe_refused(c, req, &t, path + 5, path_len - 5, false))
 			return;
-		if (head) {
-			rc_http_respond(c, 200, "text/event-stream", NULL, "", 0, !keep_alive);
-			return;
-		}
-		stream(c, path + 5, path_len - 5, RC_SUB_SSE);
+		if (head)
+			stream_head_only(c, path + 5, path_len - 5, RC_SUB_SSE);
+		else
+			stream(c, path + 5, path_len - 5, RC_SUB_SSE);
 	} else {
 		rc_static_serve(c, path, path_len, head, keep_alive);
 	}
+}
+
+void rc_http_route(struct rc_conn *c, const struct rc_http_request *req)
+{
+	/* Every answer made while routing a HEAD request, errors included,
+	 * goes out without its body (rc_http_respond). */
+	c->head = rc_http_equals_nocase(req->method, req->method_len, "HEAD");
+	route(c, req);
+	c->head = false;
 }

@@ -84,6 +84,9 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	       "Framed TCP messages (or raw MPEG-TS packets) cut off by the publisher leaving; "
 	       "never delivered.",
 	       srv->stats.pub_partial_dropped);
+	metric(&o, "ringcast_publisher_timeouts_total", "counter",
+	       "TCP publishers closed because their input stopped mid-message for --idle-timeout.",
+	       srv->stats.pub_timeouts);
 	metric(&o, "ringcast_http_publishes_total", "counter",
 	       "POST/PUT /pub/<channel> requests accepted.", srv->stats.http_publishes);
 	metric(&o, "ringcast_http_publish_bad_bodies_total", "counter",

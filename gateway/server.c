@@ -170,9 +170,23 @@ static void begin_shutdown(struct rc_server *srv)
 			rc_conn_note_final(c);
 		if (c->state == RC_CONN_WS || c->state == RC_CONN_STREAM)
 			rc_conn_ws_close(c, RC_WS_CLOSE_GOING_AWAY);
-		else if ((c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->q)) ||
+		/* An answer still queued is flushed like subscribers' data,
+		 * also between two of its sends (nothing in flight then). */
+		else if ((c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->q) && !c->q.count) ||
 			 c->state == RC_CONN_PUB)
 			rc_conn_close(c);
+		c = next;
+	}
+}
+
+/* The flush is over: whoever has not taken its close frame by now is cut
+ * off. */
+static void cut_off_all(struct rc_server *srv)
+{
+	for (struct rc_conn *c = srv->conns; c;) {
+		struct rc_conn *next = c->next;
+
+		rc_conn_close(c);
 		c = next;
 	}
 }
@@ -201,16 +215,8 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 			rc_loop_stop(loop);
 			return;
 		}
-		if (now >= srv->stop_deadline_ms) {
-			/* Flush time is over: whoever has not taken its close
-			 * frame by now is cut off. */
-			for (struct rc_conn *c = srv->conns; c;) {
-				struct rc_conn *next = c->next;
-
-				rc_conn_close(c);
-				c = next;
-			}
-		}
+		if (now >= srv->stop_deadline_ms)
+			cut_off_all(srv);
 		if (now >= srv->stop_deadline_ms + SHUTDOWN_GRACE_MS) {
 			rc_log_warn("shutdown: %llu connections still busy after the deadline",
 				    (unsigned long long)srv->stats.connections);
@@ -227,13 +233,22 @@ static void signal_done(struct rc_loop *loop, struct rc_io *io, const struct rc_
 	struct rc_server *srv = server_of(io, offsetof(struct rc_server, signal_io));
 
 	srv->signal_armed = false;
-	if (cqe->res == (int)sizeof(struct signalfd_siginfo)) {
+	if (cqe->res == (int)sizeof(struct signalfd_siginfo) && srv->stopping) {
+		/* An operator who asks twice does not want to wait for the
+		 * flush: what is still queued is dropped (and counted), and the
+		 * exit is as clean as at the flush deadline. */
+		rc_log_info("received signal %u again (second signal): ending the flush now, "
+			    "cutting off %llu connections", srv->signal_info.ssi_signo,
+			    (unsigned long long)srv->stats.connections);
+		cut_off_all(srv);
+		rc_loop_stop(loop);
+	} else if (cqe->res == (int)sizeof(struct signalfd_siginfo)) {
 		rc_log_info("received signal %u", srv->signal_info.ssi_signo);
 		begin_shutdown(srv);
 	} else if (cqe->res < 0 && cqe->res != -ECANCELED && cqe->res != -EINTR) {
 		rc_log_error("signalfd read: %s", strerror(-cqe->res));
 	}
-	/* Keep listening: a second signal during shutdown is harmless. */
+	/* Keep listening: the second signal ends the flush. */
 	if (rc_loop_read(loop, &srv->signal_io, srv->signal_fd, &srv->signal_info,
 			 sizeof(struct signalfd_siginfo)) == 0)
 		srv->signal_armed = true;
@@ -547,7 +562,9 @@ void rc_server_fini(struct rc_server *srv)
 			rc_hub_release(&srv->hub, srv->ingest[i].ch);
 	}
 	srv->ningest = 0;
-	rc_hub_fini(&srv->hub);
+	/* Publishers hold channel references: released while the hub (and
+	 * every channel) still exists, which a loop that ended on a fatal
+	 * error leaves connected. */
 	while (srv->publishers) {
 		struct rc_publisher *p = srv->publishers;
 
@@ -560,6 +577,7 @@ void rc_server_fini(struct rc_server *srv)
 		rc_sendq_free(&p->q);
 		free(p);
 	}
+	rc_hub_fini(&srv->hub);
 	if (srv->listener.fd >= 0)
 		close(srv->listener.fd);
 	if (srv->tcp_listener.fd >= 0)

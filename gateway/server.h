@@ -89,6 +89,7 @@ struct rc_conn {
 	bool in_incomplete;		/* `in` holds the start of a head, parsed: no end yet */
 	bool served;			/* HTTP: answered a request; idle between requests */
 	bool ip_counted;		/* counted in srv->ipcount under ip */
+	bool head;			/* HTTP: routing a HEAD request: answers carry no body */
 	struct rc_io recv_io;
 	/* End-of-turn work: re-arming the recv after -ENOBUFS while alive,
 	 * freeing the connection once dead (one item, not two: it is per
@@ -129,6 +130,7 @@ struct rc_publisher {
 	enum rc_pub_state state;
 	bool recv_armed;
 	bool close_after_send;
+	bool ip_counted;		/* counted in srv->ipcount under ip */
 	int mode;			/* enum rc_pub_mode */
 	struct rc_io recv_io;		/* multishot recv into the ingest ring */
 	struct rc_deferred rearm;
@@ -140,11 +142,13 @@ struct rc_publisher {
 	bool ts_align;			/* raw on a TS channel: cut on 188-byte packets */
 	uint8_t carry[188];		/* ts_align: the packet the last receive cut */
 	size_t carry_len;
-	uint64_t since_ms;
+	uint64_t since_ms;		/* HELLO: the accept; STREAM: the last input, or the
+					 * end of a pause of our own (-ENOBUFS) */
 	uint64_t accepted_ms;
 	uint64_t bytes_in;
 	size_t line_len;
 	char line[RC_PUB_LINE_MAX];
+	uint8_t ip[16];
 };
 
 /* Server-wide counters, beyond those of the loop, ring, hub and ports. */
@@ -181,6 +185,7 @@ struct rc_server_stats {
 	uint64_t pub_refused;		/* answered ERR */
 	uint64_t pub_framing_errors;	/* framed length over --max-message */
 	uint64_t pub_partial_dropped;	/* framed messages cut off by the publisher leaving */
+	uint64_t pub_timeouts;		/* TCP publishers closed, stalled mid-message */
 	uint64_t refused[RC_REFUSE_REASONS];	/* access control, by enum rc_refuse */
 	uint64_t static_served;		/* static files answered 200 */
 	uint64_t static_rejected;	/* static paths refused by the sanitiser (400) */
@@ -226,7 +231,8 @@ struct rc_server {
 	bool signal_armed;
 	bool stopping;
 	uint64_t stop_deadline_ms;
-	struct rc_ipcount ipcount;	/* HTTP connections per client address (--max-conns-per-ip) */
+	struct rc_ipcount ipcount;	/* TCP connections (HTTP, WebSocket, publishers) per client
+					 * address (--max-conns-per-ip) */
 	struct rc_server_stats stats;
 	struct rc_stats_log stats_log;	/* --stats-interval */
 	struct rc_static statics;	/* --static files, read at start-up */
@@ -287,7 +293,8 @@ extern const struct rc_sendq_ops rc_publisher_sendq_ops;
 /* Shuts a publisher down; it is freed when its operations finish. */
 void rc_publisher_close(struct rc_publisher *p);
 
-/* Timers: opening-line timeout; during shutdown, closes publishers. */
+/* Timers: opening-line timeout; --idle-timeout for a publisher whose input
+ * stopped mid-message; during shutdown, closes publishers. */
 void rc_publisher_tick(struct rc_server *srv);
 
 /* Answers one parsed HTTP request on c (routes, upgrade). */
@@ -295,7 +302,8 @@ struct rc_http_request;
 void rc_http_route(struct rc_conn *c, const struct rc_http_request *req);
 
 /* Queues a complete HTTP response. body may be NULL. close: add
- * "Connection: close" and close once sent. */
+ * "Connection: close" and close once sent. While c routes a HEAD request
+ * the answer is the same head (Content-Length: body_len) without the body. */
 void rc_http_respond(struct rc_conn *c, int status, const char *content_type,
 		     const char *extra_headers, const char *body, size_t body_len, bool close);
 

@@ -41,6 +41,33 @@ static int arm_recv(struct rc_publisher *p)
 	return ret;
 }
 
+/* Answers "ERR <why>", counts it, and closes once it is out. */
+static void pub_refuse(struct rc_publisher *p, const char *why);
+
+/* --max-conns-per-ip: one limit for all of an address's TCP connections,
+ * so publishers are counted in the same table as HTTP connections (an
+ * address cannot get round the limit on the other port). Over it the
+ * publisher is answered ERR, as for its opening line, so that it sees why. */
+static void pub_count_ip(struct rc_publisher *p)
+{
+	struct rc_server *srv = p->srv;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int ret;
+
+	if (!srv->cfg.max_conns_per_ip || getpeername(p->fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    rc_ipcount_key((struct sockaddr *)&ss, len, p->ip) < 0)
+		return;
+	ret = rc_ipcount_add(&srv->ipcount, p->ip, srv->cfg.max_conns_per_ip);
+	if (ret == 0) {
+		p->ip_counted = true;
+		return;
+	}
+	if (ret == -EUSERS)
+		srv->stats.refused[RC_REFUSE_PER_IP]++;
+	pub_refuse(p, "too many connections from your address");
+}
+
 void rc_publisher_accept(struct rc_server *srv, int fd)
 {
 	struct rc_publisher *p = calloc(1, sizeof(*p));
@@ -73,6 +100,7 @@ void rc_publisher_accept(struct rc_server *srv, int fd)
 	srv->publishers = p;
 	srv->stats.accepted++;
 	srv->stats.publishers++;
+	pub_count_ip(p);
 }
 
 static void pub_maybe_free(struct rc_publisher *p)
@@ -95,6 +123,8 @@ static void pub_reap(struct rc_loop *loop, struct rc_deferred *d)
 		srv->publishers = p->next;
 	if (p->next)
 		p->next->prev = p->prev;
+	if (p->ip_counted)
+		rc_ipcount_del(&srv->ipcount, p->ip);
 	close(p->fd);
 	free(p);
 	srv->stats.publishers--;
@@ -342,9 +372,10 @@ static void pub_rearm(struct rc_loop *loop, struct rc_deferred *d)
 {
 	struct rc_publisher *p = (struct rc_publisher *)((char *)d - offsetof(struct rc_publisher, rearm));
 
-	(void)loop;
 	if (p->state == RC_PUB_DEAD || p->recv_armed)
 		return;
+	/* The pause was ours, not the publisher's: its stall clock restarts. */
+	p->since_ms = rc_loop_now_ms(loop);
 	if (arm_recv(p) < 0)
 		rc_publisher_close(p);
 }
@@ -354,7 +385,6 @@ static void pub_recv_done(struct rc_loop *loop, struct rc_io *io, const struct r
 	struct rc_publisher *p = (struct rc_publisher *)((char *)io - offsetof(struct rc_publisher, recv_io));
 	struct rc_server *srv = p->srv;
 
-	(void)loop;
 	if (!(cqe->flags & RC_CQE_MORE))
 		p->recv_armed = false;
 	if (cqe->flags & RC_CQE_BUFFER) {
@@ -366,6 +396,10 @@ static void pub_recv_done(struct rc_loop *loop, struct rc_io *io, const struct r
 		if (cqe->res > 0 && (p->state == RC_PUB_HELLO || p->state == RC_PUB_STREAM))
 			pub_input(p, cqe->bid, rc_bufring_data(srv->ingest_ring, cqe->bid),
 				  (size_t)cqe->res);
+		/* The opening line's clock runs from the accept; once
+		 * streaming, any input counts as life. */
+		if (cqe->res > 0 && p->state == RC_PUB_STREAM)
+			p->since_ms = rc_loop_now_ms(loop);
 		rc_bufring_unref(srv->ingest_ring, cqe->bid);
 	}
 	if (p->recv_armed)
@@ -392,6 +426,29 @@ static void pub_recv_done(struct rc_loop *loop, struct rc_io *io, const struct r
 		rc_publisher_close(p);
 }
 
+/* Input stopped inside a message: a framed message or its length prefix
+ * begun, or a raw MPEG-TS packet cut. */
+static bool pub_mid_message(const struct rc_publisher *p)
+{
+	return p->partial || p->carry_len || p->fr.hdr_have || p->fr.in_msg;
+}
+
+/* A publisher stalled mid-message pins its unfinished message (up to
+ * --max-message bytes) and holds the channel's one publisher place, so it
+ * is closed after --idle-timeout of silence: the bound ringcast already
+ * puts on a connection that holds something while making no progress.
+ * Not --handshake-timeout: that is a total for a small opening line, and
+ * a large message on a slow link may rightly take longer than that while
+ * its bytes keep coming. Only silence counts here, and not while ringcast
+ * itself stopped reading (-ENOBUFS): then the recv is not armed, and the
+ * clock restarts when it is. A publisher quiet between whole messages
+ * holds nothing unfinished and stays: quiet channels exist. */
+static bool pub_stalled(const struct rc_publisher *p, uint64_t now)
+{
+	return p->state == RC_PUB_STREAM && p->recv_armed && pub_mid_message(p) &&
+	       now - p->since_ms >= p->srv->cfg.idle_timeout_ms;
+}
+
 void rc_publisher_tick(struct rc_server *srv)
 {
 	uint64_t now = rc_loop_now_ms(srv->loop);
@@ -400,6 +457,11 @@ void rc_publisher_tick(struct rc_server *srv)
 		next = p->next;
 		if (p->state == RC_PUB_HELLO && now - p->since_ms >= srv->cfg.handshake_timeout_ms) {
 			srv->stats.handshake_timeouts++;
+			rc_publisher_close(p);
+		} else if (pub_stalled(p, now)) {
+			srv->stats.pub_timeouts++;
+			rc_log_debug("publisher fd %d on channel %s: stalled mid-message, closed",
+				     p->fd, p->ch->name);
 			rc_publisher_close(p);
 		} else if (srv->stopping && p->state != RC_PUB_DEAD) {
 			rc_publisher_close(p);

@@ -224,6 +224,61 @@ int rc_http_parse_request(const char *buf, size_t len, size_t max_head,
 	return (int)req->head_len;
 }
 
+/* Length of an "http://" or "https://" prefix of s[0..len) in any case, or
+ * 0 when it has neither. */
+static size_t http_scheme_len(const char *s, size_t len)
+{
+	static const char *const schemes[] = { "http://", "https://" };
+
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t n = strlen(schemes[i]);
+
+		if (len >= n && rc_http_equals_nocase(s, n, schemes[i]))
+			return n;
+	}
+	return 0;
+}
+
+int rc_http_target_parse(const char *target, size_t len, struct rc_http_target *out)
+{
+	const char *end = target + len;
+	const char *p = target;
+	const char *q;
+
+	out->authority = NULL;
+	out->authority_len = 0;
+	if (len == 0)
+		return -EBADMSG;
+	if (*p != '/') {
+		size_t scheme = http_scheme_len(target, len);
+		const char *a;
+
+		if (!scheme)
+			return -EBADMSG;
+		a = p = target + scheme;
+		while (p < end && *p != '/' && *p != '?')
+			p++;
+		/* "http://" alone, "http://:8080" (no host), userinfo, or a
+		 * fragment (never part of a request-target). */
+		if (p == a || *a == ':' || memchr(a, '@', (size_t)(p - a)) ||
+		    memchr(a, '#', (size_t)(p - a)))
+			return -EBADMSG;
+		out->authority = a;
+		out->authority_len = (size_t)(p - a);
+	}
+	q = memchr(p, '?', (size_t)(end - p));
+	out->path = p;
+	out->path_len = (size_t)((q ? q : end) - p);
+	if (out->path_len == 0) {
+		/* RFC 9112 3.2.1: an empty path is sent as "/". */
+		out->path = "/";
+		out->path_len = 1;
+	}
+	out->query = q ? q + 1 : NULL;
+	out->query_len = q ? (size_t)(end - q - 1) : 0;
+	return 0;
+}
+
 bool rc_http_equals_nocase(const char *a, size_t a_len, const char *b)
 {
 	size_t i;

@@ -26,6 +26,28 @@
 int rc_http_parse_request(const char *buf, size_t len, size_t max_head,
 			  struct rc_http_request *req);
 
+/* A request-target reduced to what routing needs: slices of the target,
+ * except the path of an absolute form without one, which is "/". */
+struct rc_http_target {
+	const char *path;	/* the origin-form path: starts with '/' */
+	size_t path_len;
+	const char *query;	/* what follows the first '?', without it; NULL: no '?' */
+	size_t query_len;
+	const char *authority;	/* absolute form: "host[:port]"; NULL in origin form */
+	size_t authority_len;
+};
+
+/* Splits target[0..len) into the path and query that routing uses.
+ * Accepts the origin form ("/p?q") and the absolute form of an http or
+ * https URI ("http://host:8080/p?q", scheme in any case), which RFC 9112
+ * 3.2.2 says a server MUST accept. An absolute form's authority must be
+ * non-empty, have a host, and carry no userinfo (RFC 9110 4.2.4); it is
+ * returned because it, not Host, names the target (RFC 9112 3.2.2). Never
+ * reads target[len] or beyond; allocates nothing.
+ * Returns 0, or -EBADMSG for anything else (authority form, "*", another
+ * scheme, a relative reference); *out is then unspecified. */
+int rc_http_target_parse(const char *target, size_t len, struct rc_http_target *out);
+
 /* Returns the first header whose name equals `name` ignoring ASCII case,
  * or NULL. */
 const struct rc_http_header *rc_http_find_header(const struct rc_http_request *req,

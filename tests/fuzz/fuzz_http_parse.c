@@ -1,4 +1,5 @@
-/* libFuzzer harness for rc_http_parse_request() and the header helpers.
+/* libFuzzer harness for rc_http_parse_request(), the header helpers and
+ * rc_http_target_parse().
  * The input is copied into an exact-size heap block so that ASan flags any
  * read past the length; results are checked against the documented contract. */
 #include <errno.h>
@@ -85,6 +86,38 @@ static void check_request(const char *buf, int rc, const struct rc_http_request 
 	}
 }
 
+/* rc_http_target_parse() on target[0..len): a known result, and on success
+ * a path that starts with '/', slices inside the target that end where it
+ * ends, and the origin form split exactly at its first '?'. */
+static void check_target(const char *target, size_t len)
+{
+	struct rc_http_target t;
+	int rc = rc_http_target_parse(target, len, &t);
+	const char *end = target + len;
+
+	check(rc == 0 || rc == -EBADMSG);
+	if (rc)
+		return;
+	check(t.path_len > 0 && t.path[0] == '/');
+	check(inside(target, len, t.path, t.path_len) ||
+	      (t.path_len == 1 && !inside(target, len, t.path, 1)));
+	if (t.query) {
+		check(inside(target, len, t.query, t.query_len) && t.query[-1] == '?');
+		check(t.query + t.query_len == end);
+	}
+	if (inside(target, len, t.path, t.path_len))
+		check(t.path + t.path_len == (t.query ? t.query - 1 : end));
+	if (target[0] == '/') {
+		check(t.authority == NULL && t.path == target);
+	} else {
+		check(t.authority && t.authority_len > 0 &&
+		      inside(target, len, t.authority, t.authority_len));
+		check(!memchr(t.authority, '@', t.authority_len));
+		check(!memchr(t.authority, '/', t.authority_len));
+		check(!memchr(t.authority, '?', t.authority_len));
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rc_http_request req, req2;
@@ -93,9 +126,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	rc = parse_copy(data, size, MAX_HEAD, &req, &buf);
 	check(is_known_result(rc));
+	/* The whole input as a request-target, in its exact-size copy. */
+	check_target(buf, size);
 	if (rc > 0) {
 		check((size_t)rc <= size && (size_t)rc <= MAX_HEAD);
 		check_request(buf, rc, &req);
+		check_target(req.target, req.target_len);
 		/* The head alone parses the same; one byte less is incomplete. */
 		rc2 = parse_copy(data, (size_t)rc, MAX_HEAD, &req2, &buf2);
 		check(rc2 == rc && req2.num_headers == req.num_headers);

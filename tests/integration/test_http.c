@@ -148,6 +148,181 @@ Test(http, metrics_exposition, .fini = rc_cleanup)
 	RC_STOP_OK(&srv);
 }
 
+/* Writes req on a new connection and reads until the server closes it (or
+ * cap-1 bytes, or the deadline). Returns the bytes read, NUL-terminated. */
+static size_t raw_until_close(const char *req, char *buf, size_t cap)
+{
+	int64_t deadline = rc_now_ms() + RC_WAIT_TIMEOUT_MS;
+	int fd = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
+	size_t len = 0;
+
+	rc_assert(fd >= 0, "connect");
+	rc_assert(rc_write_all(fd, req, strlen(req), RC_WAIT_TIMEOUT_MS) == 0, "write");
+	while (len < cap - 1 && rc_now_ms() < deadline) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return len;
+}
+
+/* The Content-Length of the response head at head, or -1 when absent. */
+static long content_length_of(const char *head)
+{
+	const char *end = strstr(head, "\r\n\r\n");
+	const char *cl = strstr(head, "\r\nContent-Length: ");
+
+	return cl && end && cl < end ? strtol(cl + 18, NULL, 10) : -1;
+}
+
+/* HEAD carries the GET's headers, Content-Length included, and no body:
+ * a keep-alive request after it on the same connection still parses.
+ * /metrics, /connections and /channels render counters that may move
+ * between two requests, so their lengths are compared with some slack. */
+Test(http, head_carries_get_headers, .fini = rc_cleanup)
+{
+	static const char *const paths[] = { "/healthz", "/metrics", "/channels", "/connections" };
+	static char buf[1 << 20];
+
+	start_default();
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		char req[256], ctype[128], want_ctype[128];
+		struct http_resp get;
+		const char *end;
+		long len;
+
+		rc_assert(http_get(&srv.http, paths[i], &get) == 0 && get.status == 200, "GET %s",
+			  paths[i]);
+		rc_assert(http_header(&get, "Content-Type", want_ctype, sizeof(want_ctype)),
+			  "GET %s Content-Type", paths[i]);
+		snprintf(req, sizeof(req),
+			 "HEAD %s HTTP/1.1\r\nHost: t\r\n\r\n"
+			 "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", paths[i]);
+		raw_until_close(req, buf, sizeof(buf));
+		end = strstr(buf, "\r\n\r\n");
+		rc_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0 && end, "HEAD %s: %s", paths[i], buf);
+		len = content_length_of(buf);
+		rc_assert(len > 0 && (size_t)len + 100 >= get.body_len &&
+				  (size_t)len <= get.body_len + 100,
+			  "HEAD %s: Content-Length %ld, GET's body has %zu bytes", paths[i], len,
+			  get.body_len);
+		if (i == 0)
+			rc_assert(len == 3, "HEAD /healthz: Content-Length %ld, want 3", len);
+		{
+			const char *ct = strstr(buf, "\r\nContent-Type: ");
+
+			rc_assert(ct && ct < end, "HEAD %s: no Content-Type", paths[i]);
+			snprintf(ctype, sizeof(ctype), "%.*s", (int)strcspn(ct + 16, "\r"), ct + 16);
+			rc_assert(strcmp(ctype, want_ctype) == 0, "HEAD %s: Content-Type %s, GET's %s",
+				  paths[i], ctype, want_ctype);
+		}
+		rc_assert(strncmp(end + 4, "HTTP/1.1 200", 12) == 0 &&
+				  strstr(end + 4, "\r\n\r\nok\n") != NULL,
+			  "HEAD %s sent a body: the next answer should follow its head: '%.200s'",
+			  paths[i], end + 4);
+		http_resp_free(&get);
+	}
+	RC_STOP_OK(&srv);
+}
+
+/* HEAD /stream/<ch> and /sse/<ch>: exactly the head a GET gets (its body is
+ * delimited by the connection's close, so no Content-Length), then the
+ * close, with nothing after the head. */
+Test(http, head_of_streams_carries_get_headers, .fini = rc_cleanup)
+{
+	static const char *const paths[] = { "/stream/live", "/sse/live" };
+	static char buf[8192], got[8192];
+
+	start_default();
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		char req[256];
+		size_t have = 0;
+		int64_t deadline = rc_now_ms() + RC_WAIT_TIMEOUT_MS;
+		int fd = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
+		size_t len;
+
+		/* The GET's head, read byte by byte up to its blank line. */
+		rc_assert(fd >= 0, "connect");
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", paths[i]);
+		rc_assert(rc_write_all(fd, req, strlen(req), RC_WAIT_TIMEOUT_MS) == 0, "write");
+		while (have < sizeof(got) - 1 && rc_now_ms() < deadline &&
+		       !(have >= 4 && memcmp(got + have - 4, "\r\n\r\n", 4) == 0)) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+
+			if (poll(&p, 1, 50) > 0 && read(fd, got + have, 1) == 1)
+				have++;
+		}
+		got[have] = '\0';
+		close(fd);
+		rc_assert(strncmp(got, "HTTP/1.1 200", 12) == 0, "GET %s: %s", paths[i], got);
+
+		snprintf(req, sizeof(req), "HEAD %s HTTP/1.1\r\nHost: t\r\n\r\n", paths[i]);
+		len = raw_until_close(req, buf, sizeof(buf));
+		rc_assert(len == have && strcmp(buf, got) == 0,
+			  "HEAD %s should answer the GET's head and close:\n%s\nGET's:\n%s", paths[i],
+			  buf, got);
+	}
+	RC_STOP_OK(&srv);
+}
+
+/* RFC 9112 3.2.2: a server MUST accept a request-target in absolute form.
+ * Routing uses its path (and query); its authority, not Host, names the
+ * target. A WebSocket upgrade on an absolute-form /ws/<ch> subscribes. */
+Test(http, absolute_form_targets, .fini = rc_cleanup)
+{
+	static const char msg[] = "absolute";
+	char req[512], buf[4096], path[128], err[256];
+	unsigned char payload[64];
+	struct ws_raw ws = { .fd = -1 };
+	struct ws_frame f;
+	long long v;
+	int fd;
+
+	start_default();
+	snprintf(req, sizeof(req),
+		 "GET http://%s:%d/healthz HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n"
+		 "GET HTTP://%s:%d/connections?limit=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		 srv.http.host, srv.http.port, srv.http.host, srv.http.port);
+	raw_until_close(req, buf, sizeof(buf));
+	rc_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\r\n\r\nok\n"),
+		  "absolute-form GET /healthz: %s", buf);
+	{
+		const char *second = strstr(buf, "ok\n");
+
+		rc_assert(second && strncmp(second + 3, "HTTP/1.1 200", 12) == 0 &&
+				  strstr(second, "application/json"),
+			  "absolute-form GET /connections?limit=1 (scheme in capitals): %s", buf);
+	}
+	/* An empty path is "/" (the static files' root here): not a 400. */
+	snprintf(req, sizeof(req), "GET http://%s:%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		 srv.http.host, srv.http.port);
+	raw_until_close(req, buf, sizeof(buf));
+	rc_assert(strncmp(buf, "HTTP/1.1 400", 12) != 0, "absolute form with an empty path: %s", buf);
+
+	snprintf(path, sizeof(path), "http://%s:%d/ws/live", srv.http.host, srv.http.port);
+	rc_assert(ws_raw_open(&ws, &srv.http, path, 0, RC_WAIT_TIMEOUT_MS, err, sizeof(err)) == 0,
+		  "WebSocket upgrade on %s: %s", path, err);
+	rc_assert(rc_wait_metric(&srv, "ringcast_subscribers{channel=\"live\"}", 1,
+				 RC_WAIT_TIMEOUT_MS, NULL, NULL, &v), "subscribed, last %lld", v);
+	fd = rc_udp_socket(&srv.udp[0]);
+	rc_assert(fd >= 0, "udp socket");
+	rc_assert(send(fd, msg, sizeof(msg) - 1, 0) == (ssize_t)sizeof(msg) - 1, "udp send");
+	rc_assert(ws_raw_recv(&ws, &f, payload, sizeof(payload), RC_WAIT_TIMEOUT_MS) == 1 &&
+			  f.len == sizeof(msg) - 1 && memcmp(payload, msg, f.len) == 0,
+		  "the absolute-form subscriber gets the channel's message");
+	close(fd);
+	ws_raw_close(&ws);
+	RC_STOP_OK(&srv);
+}
+
 Test(http, not_found, .fini = rc_cleanup)
 {
 	struct http_resp r;

@@ -21,7 +21,7 @@
 #define BUF_COUNT 4096
 #define BUF_SIZE 2048
 #define MAX_QUEUE (256 * 1024)
-#define CLIENT_RING (1024 * 4096)	/* gateway/server.c: CLIENT_RING_COUNT x SIZE */
+#define CLIENT_RING (256 * 2048)	/* gateway/server.c: CLIENT_RING_COUNT x CLIENT_RING_SIZE */
 #define MARGIN_KB (24 * 1024)
 
 static struct rc_server srv;

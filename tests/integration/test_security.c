@@ -446,6 +446,81 @@ Test(security, connections_per_ip, .fini = fini, .timeout = 120)
 	RC_STOP_OK(&srv);
 }
 
+/* One limit for all of an address's TCP connections: publishers count with
+ * HTTP and WebSocket connections, a refused publisher gets ERR and is
+ * counted, and a publisher that leaves frees its place. */
+Test(security, connections_per_ip_counts_publishers, .fini = fini, .timeout = 120)
+{
+	char answer[128];
+	long long v;
+	int fd = -1;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--tcp",
+		 "127.0.0.1:0", "--max-conns-per-ip", "2");
+	/* One HTTP connection and one publisher use the allowance... */
+	fds[0] = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
+	rc_assert(fds[0] >= 0, "connect");
+	tcp_hello("PUB a raw\n", answer, sizeof(answer), 1);
+	rc_assert(strcmp(answer, "OK\n") == 0, "first publisher: '%s'", answer);
+	/* ...so a second publisher is refused with a reason... */
+	tcp_hello("PUB b raw\n", answer, sizeof(answer), 2);
+	rc_assert(strcmp(answer, "ERR too many connections from your address\n") == 0,
+		  "a publisher over the per-address limit: '%s'", answer);
+	/* ...and so is an HTTP connection. */
+	rc_assert(first_status(&srv.http, NULL, &fd) == 503, "HTTP over the limit: 503");
+	fds[3] = fd;
+	/* A scrape needs a place too: the HTTP connection's. Until the server
+	 * has seen it leave, a scrape is refused and counted like the others. */
+	close(fds[0]);
+	close(fds[3]);
+	fds[0] = fds[3] = -1;
+	{
+		int64_t end = rc_now_ms() + RC_WAIT_TIMEOUT_MS;
+		long long refused = 2;
+		struct http_resp r;
+
+		v = -1;
+		while (rc_now_ms() < end) {
+			if (http_get(&srv.http, "/metrics", &r) == 0) {
+				int st = r.status;
+
+				if (st == 200)
+					v = metric_value(r.body, "ringcast_access_refused_total"
+							 "{reason=\"per_ip_limit\"}");
+				http_resp_free(&r);
+				if (st == 200)
+					break;
+				refused += st == 503;
+			}
+			rc_sleep_ms(50);
+		}
+		rc_assert(v == refused, "every refusal counted: %lld, want %lld", v, refused);
+	}
+	/* The publisher leaving frees its place, for a publisher as for HTTP:
+	 * with two places, two publishers now. */
+	fds[0] = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
+	rc_assert(fds[0] >= 0, "connect");
+	close(fds[1]);
+	close(fds[2]);
+	fds[1] = fds[2] = -1;
+	rc_assert(rc_wait_metric(&srv, "ringcast_publishers", 0, RC_WAIT_TIMEOUT_MS, NULL, NULL,
+				 &v), "publishers gone, last %lld", v);
+	tcp_hello("PUB b raw\n", answer, sizeof(answer), 1);
+	rc_assert(strcmp(answer, "OK\n") == 0, "a publisher after one left: '%s'", answer);
+	close(fds[0]);
+	close(fds[1]);
+	fds[0] = fds[1] = -1;
+	{
+		int64_t end = rc_now_ms() + RC_WAIT_TIMEOUT_MS;
+		int st = -1;
+
+		while (rc_now_ms() < end && (st = get_status("/healthz")) != 200)
+			rc_sleep_ms(50);
+		rc_assert(st == 200, "after the publishers left, HTTP is served (%d)", st);
+	}
+	RC_STOP_OK(&srv);
+}
+
 Test(security, udp_source_allowlist, .fini = fini, .timeout = 120)
 {
 	char err[256];

@@ -3,6 +3,7 @@
  * subscriber cannot take its data. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +208,78 @@ Test(shutdown, stalled_subscriber_bounded_by_shutdown_timeout, .fini = fini)
 		    (long long)(rc_now_ms() - t0));
 	check_closed_1001(sent);
 	close(fd);
+}
+
+static char big_dir[64];
+static int big_fd = -1;
+
+static void fini_big(void)
+{
+	char path[96];
+
+	if (big_fd >= 0)
+		close(big_fd);
+	big_fd = -1;
+	if (big_dir[0]) {
+		snprintf(path, sizeof(path), "%s/big.bin", big_dir);
+		unlink(path);
+		rmdir(big_dir);
+		big_dir[0] = '\0';
+	}
+	fini();
+}
+
+/* A second SIGTERM during the flush ends it. A client that never reads
+ * holds the flush: its HTTP answers (two 8 MiB static files, more than the
+ * socket buffers take) stay queued, and the server waits for them for the
+ * whole (long) --shutdown-timeout. The second signal makes the process
+ * exit at once, with status 0 and a log line that says so. (A WebSocket
+ * subscriber that never reads would not do here: once its close frame is
+ * queued it is cut off after the 2 s close handshake deadline.) */
+Test(shutdown, second_signal_ends_the_flush, .fini = fini_big)
+{
+	enum { SHUTDOWN_MS = 60000, QUICK_MS = 10000, BIG = 8 << 20 };
+	static const char req[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+				  "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+	char path[96], log[16384];
+	char *data;
+	int64_t t0;
+	long long v;
+	int fd;
+
+	snprintf(big_dir, sizeof(big_dir), "/tmp/rc-shutdown-XXXXXX");
+	rc_assert(mkdtemp(big_dir), "mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/big.bin", big_dir);
+	data = calloc(1, BIG);
+	rc_assert(data, "calloc");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	rc_assert(fd >= 0 && write(fd, data, BIG) == BIG && close(fd) == 0, "write %s", path);
+	free(data);
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live",
+		 "--static", big_dir, "--shutdown-timeout", "60000");
+	big_fd = rc_tcp_connect(&srv.http, 4096, RC_WAIT_TIMEOUT_MS);
+	rc_assert(big_fd >= 0, "connect");
+	rc_assert(rc_write_all(big_fd, req, sizeof(req) - 1, RC_WAIT_TIMEOUT_MS) == 0, "requests");
+	rc_assert(rc_wait_metric(&srv, "ringcast_static_served_total", 2, RC_WAIT_TIMEOUT_MS, NULL,
+				 NULL, &v),
+		  "both answers should be queued, last %lld", v);
+
+	rc_server_signal(&srv, SIGTERM);
+	/* The flush is held by the client that does not read. */
+	rc_assert(!rc_server_wait(&srv, 2000),
+		  "the server should still be flushing 2 s after the first SIGTERM");
+	t0 = rc_now_ms();
+	rc_server_signal(&srv, SIGTERM);
+	rc_assert(rc_server_wait(&srv, QUICK_MS),
+		  "the server should exit at once after a second SIGTERM (still running "
+		  "after %d ms, its --shutdown-timeout is %d ms)", QUICK_MS, SHUTDOWN_MS);
+	cr_log_info("server exited %lld ms after the second SIGTERM",
+		    (long long)(rc_now_ms() - t0));
+	check_exit0(1, QUICK_MS);
+	rc_server_stderr(&srv, log, sizeof(log));
+	rc_assert(strstr(log, "second signal") != NULL,
+		  "the log should say that a second signal ended the flush:\n%s", log);
 }
 
 Test(shutdown, sigint_exits_zero, .fini = rc_cleanup)

@@ -483,3 +483,79 @@ Test(tcp_ingest, raw_publisher_killed_mid_message, .fini = fini)
 	ws_raw_close(&ws);
 	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
 }
+
+/* A publisher whose input stops in the middle of a message (a framed
+ * message begun, a raw MPEG-TS packet cut) is closed once --idle-timeout
+ * has passed since its last byte, and counted; what it left unfinished is
+ * dropped, and the channel takes a new publisher. One that is quiet
+ * between whole messages stays however long it is quiet. */
+Test(tcp_ingest, publisher_stalled_mid_message_is_closed, .fini = fini)
+{
+	enum { IDLE_MS = 1000, SLACK_MS = 15000 };
+	static unsigned char wire[4096];
+	char line[128];
+	int64_t t_framed, t_ts, closed_ms;
+	size_t n;
+	long long v;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--tcp",
+		 "127.0.0.1:0", "--idle-timeout", "1000", "--content-type", "tv=video/mp2t");
+	pool = sub_pool_new(1);
+	rc_assert(pool, "lws context");
+
+	/* Quiet between whole messages. */
+	fds[0] = publisher("PUB quiet framed\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "quiet publisher: '%s'", line);
+	n = put_framed(wire, 0, 0, 100);
+	rc_assert(rc_write_all(fds[0], wire, n, RC_WAIT_TIMEOUT_MS) == 0, "publish");
+
+	/* Framed: one whole message, then half of the next. */
+	fds[1] = publisher("PUB half framed\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "framed publisher: '%s'", line);
+	n = put_framed(wire, 1, 0, 100);
+	n += put_framed(wire + n, 1, 1, 1000);
+	t_framed = rc_now_ms();
+	rc_assert(rc_write_all(fds[1], wire, n - 500, RC_WAIT_TIMEOUT_MS) == 0, "half a message");
+
+	/* Raw on an MPEG-TS channel: one packet and a part of the next. */
+	fds[2] = publisher("PUB tv raw\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "raw TS publisher: '%s'", line);
+	payload_fill(2, 0, wire, 188 + 100);
+	wire[0] = wire[188] = 0x47;
+	t_ts = rc_now_ms();
+	rc_assert(rc_write_all(fds[2], wire, 188 + 100, RC_WAIT_TIMEOUT_MS) == 0, "a packet and a half");
+
+	rc_assert(wait_eof(fds[1], IDLE_MS + SLACK_MS),
+		  "a framed publisher stalled mid-message should be closed after --idle-timeout");
+	closed_ms = rc_now_ms() - t_framed;
+	rc_assert(closed_ms >= IDLE_MS, "closed after %lld ms, before --idle-timeout",
+		  (long long)closed_ms);
+	rc_assert(wait_eof(fds[2], IDLE_MS + SLACK_MS),
+		  "a raw publisher stalled mid-packet should be closed after --idle-timeout");
+	closed_ms = rc_now_ms() - t_ts;
+	rc_assert(closed_ms >= IDLE_MS, "closed after %lld ms, before --idle-timeout",
+		  (long long)closed_ms);
+	rc_assert(rc_wait_metric(&srv, "ringcast_publisher_timeouts_total", 2, RC_WAIT_TIMEOUT_MS,
+				 NULL, NULL, &v),
+		  "both stalled publishers counted, last %lld", v);
+	v = rc_metric(&srv, "ringcast_publisher_partial_dropped_total");
+	rc_assert(v == 2, "their unfinished message and packet dropped and counted: %lld", v);
+	v = rc_metric(&srv, "ringcast_ingest_messages_total{channel=\"half\"}");
+	rc_assert(v == 1, "the whole message before the stall was published: %lld", v);
+
+	/* The quiet one, silent for well over --idle-timeout by now, stays
+	 * and goes on publishing. */
+	rc_assert(!wait_eof(fds[0], 1500), "a publisher quiet between messages must stay");
+	n = put_framed(wire, 0, 1, 100);
+	rc_assert(rc_write_all(fds[0], wire, n, RC_WAIT_TIMEOUT_MS) == 0, "publish again");
+	rc_assert(rc_wait_metric(&srv, "ringcast_ingest_messages_total{channel=\"quiet\"}", 2,
+				 RC_WAIT_TIMEOUT_MS, NULL, NULL, &v),
+		  "the quiet publisher's messages arrive, last %lld", v);
+	v = rc_metric(&srv, "ringcast_publisher_timeouts_total");
+	rc_assert(v == 2, "no other timeout: %lld", v);
+
+	/* The stalled publisher's channel is free for a new one. */
+	fds[3] = publisher("PUB half framed\n", line, sizeof(line));
+	rc_assert(strcmp(line, "OK\n") == 0, "a new publisher after the stalled one: '%s'", line);
+	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
+}

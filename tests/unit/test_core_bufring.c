@@ -5,6 +5,7 @@
  * waiting receive resume. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -160,4 +161,27 @@ Test(core_bufring, refcount_recycle_and_enobufs_rearm)
 	close(rx.fd);
 	rc_bufring_destroy(rx.br);
 	rc_loop_destroy(rx.loop);
+}
+
+/* Dropping a reference nobody holds (refs already 0: the buffer is the
+ * kernel's) is the same broken bookkeeping as the kernel handing out a
+ * buffer still referenced: it aborts rather than wrap the count and leave
+ * the buffer out of the ring for ever, or hand it back twice. */
+Test(core_bufring, unref_without_a_reference_aborts, .signal = SIGABRT)
+{
+	struct rc_bufring_opts o = { .group = 7, .count = NBUF, .size = 256 };
+	struct rc_loop *loop;
+	struct rc_bufring *br;
+	int err = 0;
+
+	loop = rc_loop_create(NULL, &err);
+	cr_assert_not_null(loop, "loop: %d", err);
+	br = rc_bufring_create(loop, &o, &err);
+	cr_assert_not_null(br, "bufring: %d", err);
+	rc_bufring_take(br, 3);
+	rc_bufring_unref(br, 3);
+	cr_assert_eq(rc_bufring_free(br), NBUF);
+	rc_bufring_unref(br, 3);	/* one unref too many */
+	cr_log_error("still running after an unref without a reference (free %u)",
+		     rc_bufring_free(br));
 }

@@ -331,4 +331,35 @@ Test(core_hub, a_joiner_waiting_for_a_keyframe_starts_there)
 	run_and_check();
 	cr_assert_eq(subs[3].s.drops, 1);
 	cr_assert(subs[3].s.await_key);
+static void stop_now(struct rc_loop *l, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	(void)io;
+	(void)cqe;
+	rc_loop_stop(l);
+}
+
+/* A channel whose last user leaves is kept for the grace period, also when
+ * the sweep runs in the same loop turn (the server's tick both closes
+ * timed-out clients and sweeps), whatever the clock reads then. */
+Test(core_hub, released_channel_kept_for_grace_in_the_same_turn)
+{
+	struct rc_timer t = { .io.fn = stop_now };
+	bool seen[2] = { false, false };
+
+	hub.grace_ms = 30000;
+	/* Both parities of the turn's clock, each at least once. */
+	for (int turns = 0; turns < 200 && !(seen[0] && seen[1]); turns++) {
+		uint64_t now = rc_loop_now_ms(loop);
+		struct rc_channel *ch = channel("g");
+
+		seen[now & 1] = true;
+		rc_hub_release(&hub, ch);
+		rc_hub_sweep(&hub);
+		cr_assert_not_null(rc_hub_find(&hub, "g", 1),
+				   "freed at once when released at %llu ms, before its grace period",
+				   (unsigned long long)now);
+		cr_assert_eq(rc_loop_timer_arm(loop, &t, 1), 0);
+		cr_assert_eq(rc_loop_run(loop), 0);
+	}
+	cr_assert(seen[0] && seen[1], "the clock should have read both parities");
 }

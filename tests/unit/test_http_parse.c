@@ -388,3 +388,102 @@ Test(http_parse, has_token_on_parsed_header)
 	cr_assert(rc_http_header_has_token(h, "upgrade"));
 	cr_assert(!rc_http_header_has_token(rc_http_find_header(&req, "upgrade"), "websocket"));
 }
+
+/* --- request-target forms (rc_http_target_parse) --- */
+
+static struct rc_http_target tgt;
+
+/* Parses a guard copy of s: any read past its end crashes the test. */
+static int target(const char *s)
+{
+	release();
+	cur_len = strlen(s);
+	cur = guard_copy(s, cur_len);
+	return rc_http_target_parse(cur, cur_len, &tgt);
+}
+
+static void expect_target(const char *path, const char *query, const char *authority)
+{
+	expect_slice(tgt.path, tgt.path_len, path, "path");
+	if (query)
+		expect_slice(tgt.query, tgt.query_len, query, "query");
+	else
+		cr_assert_null(tgt.query, "no query expected, got \"%.*s\"", (int)tgt.query_len,
+			       tgt.query);
+	if (authority)
+		expect_slice(tgt.authority, tgt.authority_len, authority, "authority");
+	else
+		cr_assert_null(tgt.authority, "origin form has no authority");
+}
+
+Test(http_parse, target_origin_form)
+{
+	cr_assert_eq(target("/ws/live"), 0);
+	expect_target("/ws/live", NULL, NULL);
+	cr_assert_eq(target("/connections?limit=5&offset=2"), 0);
+	expect_target("/connections", "limit=5&offset=2", NULL);
+	cr_assert_eq(target("/?"), 0);
+	expect_target("/", "", NULL);
+	cr_assert_eq(target("/a?b?c"), 0);
+	expect_target("/a", "b?c", NULL);
+	cr_assert_eq(target("/"), 0);
+	expect_target("/", NULL, NULL);
+}
+
+Test(http_parse, target_absolute_form)
+{
+	cr_assert_eq(target("http://host:8080/ws/live"), 0);
+	expect_target("/ws/live", NULL, "host:8080");
+	cr_assert_eq(target("HTTPS://[::1]:8443/connections?limit=1"), 0);
+	expect_target("/connections", "limit=1", "[::1]:8443");
+	cr_assert_eq(target("Http://example.com"), 0);
+	expect_target("/", NULL, "example.com");
+	/* An empty path with a query: the path is "/", the query stays. */
+	cr_assert_eq(target("http://h?x=1"), 0);
+	expect_target("/", "x=1", "h");
+	cr_assert_eq(target("http://h/"), 0);
+	expect_target("/", NULL, "h");
+	/* The path's slice is the target's own bytes. */
+	cr_assert_eq(target("http://h/p?q"), 0);
+	cr_assert(tgt.path == cur + 8 && tgt.query == cur + 11);
+}
+
+Test(http_parse, target_other_forms_refused)
+{
+	static const char *const bad[] = {
+		"", "*", "ws/live", "host:8080", "example.com:443", "ws://h/ws/live",
+		"ftp://h/x", "http:/h/x", "http:", "http://", "https://", "http:///p",
+		"http://?q", "http://:8080/p", "http://user@h/p", "http://u:pw@h/p",
+		"http://h#frag", "httpx://h/", "htt", "h",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(target(bad[i]), -EBADMSG, "\"%s\" should be refused", bad[i]);
+}
+
+/* Every prefix of a valid target ends at the guard page: the parser never
+ * reads past the length it was given, whatever it makes of the prefix. */
+Test(http_parse, target_never_reads_past_len)
+{
+	static const char *const all[] = {
+		"http://host:8080/ws/live?token=abc", "https://h", "HTTP://[::1]/x?",
+		"/ws/live?x=1",
+	};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		size_t n = strlen(all[i]);
+
+		for (size_t k = 0; k <= n; k++) {
+			char prefix[64];
+			int rc;
+
+			cr_assert_lt(n, sizeof(prefix));
+			memcpy(prefix, all[i], k);
+			prefix[k] = '\0';
+			rc = target(prefix);
+			cr_assert(rc == 0 || rc == -EBADMSG, "\"%s\": %d", prefix, rc);
+			if (rc == 0)
+				cr_assert(tgt.path_len > 0 && tgt.path[0] == '/', "\"%s\"", prefix);
+		}
+	}
+}
