@@ -331,6 +331,8 @@ Test(core_hub, a_joiner_waiting_for_a_keyframe_starts_there)
 	run_and_check();
 	cr_assert_eq(subs[3].s.drops, 1);
 	cr_assert(subs[3].s.await_key);
+}
+
 static void stop_now(struct rc_loop *l, struct rc_io *io, const struct rc_cqe *cqe)
 {
 	(void)io;
