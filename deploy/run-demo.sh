@@ -51,7 +51,7 @@ if [ "$ready" = 1 ]; then
 		else
 			echo "demo: no ffmpeg, channel live stays empty" >&2
 		fi
-		"$build/perf/ringcast-pub" --demo game --udp "$game" >/dev/null &
+		"$build/tools/ringcast-pub" --demo game --udp "$game" >/dev/null &
 		pubs="$pubs $!"
 		echo "demo: game states -> udp://$game (channel game), pid $!" >&2
 		echo "demo: open $url (Ctrl-C stops everything)" >&2

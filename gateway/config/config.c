@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "num.h"
 #include "rc_paths.h"
 
 void rc_config_defaults(struct rc_config *cfg)
@@ -55,9 +56,7 @@ int rc_config_parse_addr(const char *s, size_t len, struct rc_sockaddr *out)
 	const char *colon;
 	const char *port_s;
 	size_t host_len;
-	char *end;
-	unsigned long port;
-	char port_buf[8];
+	uint64_t port;
 
 	memset(out, 0, sizeof(*out));
 	if (len == 0 || len >= sizeof(host) + 8)
@@ -84,15 +83,7 @@ int rc_config_parse_addr(const char *s, size_t len, struct rc_sockaddr *out)
 	if (host_len >= sizeof(host))
 		return -EINVAL;
 	host[host_len] = '\0';
-	if ((size_t)(s + len - port_s) == 0 || (size_t)(s + len - port_s) >= sizeof(port_buf))
-		return -EINVAL;
-	memcpy(port_buf, port_s, (size_t)(s + len - port_s));
-	port_buf[s + len - port_s] = '\0';
-	if (port_buf[0] < '0' || port_buf[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	port = strtoul(port_buf, &end, 10);
-	if (errno || *end || port > 65535)
+	if (rc_num_parse_u64n(port_s, (size_t)(s + len - port_s), 0, 65535, &port) < 0)
 		return -EINVAL;
 	if (s[0] == '[') {
 		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&out->ss;
@@ -141,7 +132,6 @@ const char *rc_config_content_type(const struct rc_config *cfg, const char *chan
 	return "application/octet-stream";
 }
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 static const struct rc_channel_cfg *channel_cfg(const struct rc_config *cfg, const char *channel)
 {
@@ -264,9 +254,9 @@ static int parse_channel(struct rc_config *cfg, const char *arg, char *err, size
 			c->slow = RC_SLOW_DROP;
 		} else if (strcmp(item, "slow") == 0 && strcmp(val, "close") == 0) {
 			c->slow = RC_SLOW_CLOSE;
-		} else if (strcmp(item, "max-queue") == 0 && parse_u64(val, 1024, 1ull << 40, &v) == 0) {
+		} else if (strcmp(item, "max-queue") == 0 && rc_num_parse_u64(val, 1024, 1ull << 40, &v) == 0) {
 			c->max_queue = (size_t)v;
-		} else if (strcmp(item, "max-message") == 0 && parse_u64(val, 1, 64u << 20, &v) == 0) {
+		} else if (strcmp(item, "max-message") == 0 && rc_num_parse_u64(val, 1, 64u << 20, &v) == 0) {
 			c->max_message = (uint32_t)v;
 		} else if (strcmp(item, "multi-publisher") == 0 && strcmp(val, "yes") == 0) {
 			c->multi_publisher = true;
@@ -321,11 +311,11 @@ static int parse_cache(const char *s, struct rc_cache_policy *p)
 			return -EINVAL;
 		memcpy(p->channel, s, (size_t)(colon - s));
 	}
-	if (strncmp(pol, "last=", 5) == 0 && parse_u64(pol + 5, 1, 1u << 20, &v) == 0) {
+	if (strncmp(pol, "last=", 5) == 0 && rc_num_parse_u64(pol + 5, 1, 1u << 20, &v) == 0) {
 		p->last = (uint32_t)v;
 		return 0;
 	}
-	if (strncmp(pol, "bytes=", 6) == 0 && parse_u64(pol + 6, 1, 1ull << 32, &v) == 0) {
+	if (strncmp(pol, "bytes=", 6) == 0 && rc_num_parse_u64(pol + 6, 1, 1ull << 32, &v) == 0) {
 		p->bytes = v;
 		return 0;
 	}
@@ -531,21 +521,6 @@ void rc_config_usage(const char *prog)
 	       prog);
 }
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 enum {
 	OPT_LISTEN = 256, OPT_UDP, OPT_MAX_QUEUE, OPT_SLOW, OPT_BUF_COUNT, OPT_BUF_SIZE,
 	OPT_HANDSHAKE, OPT_PING, OPT_STATS_INTERVAL, OPT_BATCH_MAX, OPT_SHUTDOWN, OPT_MAX_CHANNELS, OPT_RCVBUF, OPT_LOG,
@@ -655,7 +630,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			cfg->nudp++;
 			break;
 		case OPT_MAX_QUEUE:
-			if (parse_u64(optarg, 1024, (uint64_t)1 << 40, &v) < 0)
+			if (rc_num_parse_u64(optarg, 1024, (uint64_t)1 << 40, &v) < 0)
 				goto bad_number;
 			cfg->max_queue = (size_t)v;
 			break;
@@ -670,34 +645,34 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			}
 			break;
 		case OPT_BUF_COUNT:
-			if (parse_u64(optarg, 8, 32768, &v) < 0 || (v & (v - 1))) {
+			if (rc_num_parse_u64(optarg, 8, 32768, &v) < 0 || (v & (v - 1))) {
 				snprintf(err, errlen, "--buf-count: expected a power of two from 8 to 32768");
 				return -EINVAL;
 			}
 			cfg->buf_count = (uint32_t)v;
 			break;
 		case OPT_BUF_SIZE:
-			if (parse_u64(optarg, 256, 65536 + 128, &v) < 0)
+			if (rc_num_parse_u64(optarg, 256, 65536 + 128, &v) < 0)
 				goto bad_number;
 			cfg->buf_size = (uint32_t)v;
 			break;
 		case OPT_RCVBUF:
-			if (parse_u64(optarg, 4096, 1 << 30, &v) < 0)
+			if (rc_num_parse_u64(optarg, 4096, 1 << 30, &v) < 0)
 				goto bad_number;
 			cfg->udp_rcvbuf = (int)v;
 			break;
 		case OPT_HANDSHAKE:
-			if (parse_u64(optarg, 10, 3600000, &v) < 0)
+			if (rc_num_parse_u64(optarg, 10, 3600000, &v) < 0)
 				goto bad_number;
 			cfg->handshake_timeout_ms = (uint32_t)v;
 			break;
 		case OPT_IDLE:
-			if (parse_u64(optarg, 10, 3600000, &v) < 0)
+			if (rc_num_parse_u64(optarg, 10, 3600000, &v) < 0)
 				goto bad_number;
 			cfg->idle_timeout_ms = (uint32_t)v;
 			break;
 		case OPT_CMD_RATE:
-			if (parse_u64(optarg, 1, 100000, &v) < 0)
+			if (rc_num_parse_u64(optarg, 1, 100000, &v) < 0)
 				goto bad_number;
 			cfg->ws_command_rate = (uint32_t)v;
 			break;
@@ -706,32 +681,32 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 				cfg->max_memory = RC_CONFIG_MEMORY_AUTO;
 				break;
 			}
-			if (parse_u64(optarg, 0, (uint64_t)1 << 50, &v) < 0)
+			if (rc_num_parse_u64(optarg, 0, (uint64_t)1 << 50, &v) < 0)
 				goto bad_number;
 			cfg->max_memory = v;
 			break;
 		case OPT_PING:
-			if (parse_u64(optarg, 10, 3600000, &v) < 0)
+			if (rc_num_parse_u64(optarg, 10, 3600000, &v) < 0)
 				goto bad_number;
 			cfg->ping_interval_ms = (uint32_t)v;
 			break;
 		case OPT_BATCH_MAX:
-			if (parse_u64(optarg, 0, RC_HUB_BATCH_BYTES, &v) < 0)
+			if (rc_num_parse_u64(optarg, 0, RC_HUB_BATCH_BYTES, &v) < 0)
 				goto bad_number;
 			cfg->batch_max = (uint32_t)v;
 			break;
 		case OPT_STATS_INTERVAL:
-			if (parse_u64(optarg, 0, 3600000, &v) < 0 || (v && v < 250))
+			if (rc_num_parse_u64(optarg, 0, 3600000, &v) < 0 || (v && v < 250))
 				goto bad_number;
 			cfg->stats_interval_ms = (uint32_t)v;
 			break;
 		case OPT_SHUTDOWN:
-			if (parse_u64(optarg, 0, 600000, &v) < 0)
+			if (rc_num_parse_u64(optarg, 0, 600000, &v) < 0)
 				goto bad_number;
 			cfg->shutdown_timeout_ms = (uint32_t)v;
 			break;
 		case OPT_MAX_CHANNELS:
-			if (parse_u64(optarg, 1, 10000000, &v) < 0)
+			if (rc_num_parse_u64(optarg, 1, 10000000, &v) < 0)
 				goto bad_number;
 			cfg->max_channels = (uint32_t)v;
 			break;
@@ -750,7 +725,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			}
 			break;
 		case OPT_ZC_MIN:
-			if (parse_u64(optarg, 0, 1 << 20, &v) < 0)
+			if (rc_num_parse_u64(optarg, 0, 1 << 20, &v) < 0)
 				goto bad_number;
 			cfg->zc_min = (uint32_t)v;
 			break;
@@ -781,7 +756,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			cfg->multi_publisher = true;
 			break;
 		case OPT_MAX_MESSAGE:
-			if (parse_u64(optarg, 1, 64u << 20, &v) < 0)
+			if (rc_num_parse_u64(optarg, 1, 64u << 20, &v) < 0)
 				goto bad_number;
 			cfg->max_message = (uint32_t)v;
 			break;
@@ -811,7 +786,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 				return -EINVAL;
 			break;
 		case OPT_GRACE:
-			if (parse_u64(optarg, 0, 86400000, &v) < 0)
+			if (rc_num_parse_u64(optarg, 0, 86400000, &v) < 0)
 				goto bad_number;
 			cfg->channel_grace_ms = (uint32_t)v;
 			break;

@@ -2,6 +2,7 @@
  * subscriber limits, and the global --allow-origin, --max-conns-per-ip,
  * --max-subscribers and --udp-allow. Parsed here so that config.c only
  * dispatches to it. */
+#include "num.h"
 #include "config.h"
 
 #include <errno.h>
@@ -124,14 +125,9 @@ static bool key_ok(const char *k, size_t len)
 
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	if (rc_num_parse_u64(s, min, max, &v) < 0)
 		return -EINVAL;
 	*out = (uint32_t)v;
 	return 0;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "num.h"
 #include "channel.h"
 #include "config.h"
 #include "token.h"
@@ -56,13 +57,7 @@ static void usage(void)
 
 static int parse_u64(const char *s, uint64_t *out)
 {
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno || *end ? -EINVAL : 0;
+	return rc_num_parse_u64(s, 0, UINT64_MAX, out);
 }
 
 int main(int argc, char **argv)

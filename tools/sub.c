@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "rc_version.h"
-#include "cli_num.h"
+#include "num.h"
 #include "url.h"
 
 #define EXIT_OK 0
@@ -181,7 +181,7 @@ static int parse_args(int argc, char **argv, struct sub_opts *o, struct url *u)
 	while ((c = getopt_long(argc, argv, "c:so:t:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			if (cli_parse_u64(optarg, &o->count) < 0 || o->count == 0) {
+			if (rc_num_parse_u64(optarg, 1, UINT64_MAX, &o->count) < 0) {
 				fprintf(stderr, "ringcast-sub: bad --count '%s'\n", optarg);
 				return EXIT_USAGE;
 			}

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_num.h"
+#include "num.h"
 #include "payload.h"
 #include "pub_demo.h"
 #include "pub_sink.h"
@@ -371,7 +371,7 @@ static int parse_args(int argc, char **argv, struct pub_opts *o)
 			}
 			break;
 		case 's':
-			if (cli_parse_u64(optarg, &u) < 0 || u < 1 || u > MAX_STREAM_PAYLOAD) {
+			if (rc_num_parse_u64(optarg, 1, MAX_STREAM_PAYLOAD, &u) < 0) {
 				fprintf(stderr, "ringcast-pub: bad --size '%s' (1..%d over UDP, 1..%u over "
 					"TCP and HTTP)\n", optarg, MAX_UDP_PAYLOAD, MAX_STREAM_PAYLOAD);
 				return EXIT_USAGE;
@@ -380,7 +380,7 @@ static int parse_args(int argc, char **argv, struct pub_opts *o)
 			o->size_set = true;
 			break;
 		case 'c':
-			if (cli_parse_u64(optarg, &o->count) < 0 || o->count == 0) {
+			if (rc_num_parse_u64(optarg, 1, UINT64_MAX, &o->count) < 0) {
 				fprintf(stderr, "ringcast-pub: bad --count '%s'\n", optarg);
 				return EXIT_USAGE;
 			}
@@ -423,7 +423,7 @@ static int parse_args(int argc, char **argv, struct pub_opts *o)
 			o->pattern_set = true;
 			break;
 		case OPT_DOTS:
-			if (cli_parse_u64(optarg, &u) < 0 || u < 1 || u > DEMO_MAX_DOTS) {
+			if (rc_num_parse_u64(optarg, 1, DEMO_MAX_DOTS, &u) < 0) {
 				fprintf(stderr, "ringcast-pub: bad --dots '%s' (1..%d)\n", optarg, DEMO_MAX_DOTS);
 				return EXIT_USAGE;
 			}

@@ -1,4 +1,5 @@
 /* "HOST:PORT" parsing shared by the perf tools. */
+#include "num.h"
 #include "hostport.h"
 
 #include <arpa/inet.h>
@@ -11,14 +12,9 @@
 
 int hostport_parse_port(const char *s)
 {
-	char *end;
-	long v;
+	uint64_t v;
 
-	if (s == NULL || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1 || v > 65535)
+	if (rc_num_parse_u64(s, 1, 65535, &v) < 0)
 		return -EINVAL;
 	return (int)v;
 }
