@@ -1,4 +1,5 @@
-/* ringcast: the program. Parses the command line, runs one server. */
+/* ringcast: the program. Parses the command line, sets up the process's
+ * state and runs one loop. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 int main(int argc, char **argv)
 {
+	struct rc_process *proc;
 	struct rc_server *srv;
 	struct rc_config cfg;
 	char err[256];
@@ -43,20 +45,32 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	rc_log_set_level((enum rc_log_level)cfg.log_level);
-	srv = calloc(1, sizeof(*srv));	/* large: not on the stack */
-	if (!srv) {
+	/* Both large: not on the stack. */
+	proc = calloc(1, sizeof(*proc));
+	srv = calloc(1, sizeof(*srv));
+	if (!proc || !srv) {
 		rc_log_error("out of memory");
+		free(proc);
+		free(srv);
 		return 1;
 	}
-	ret = rc_server_init(srv, &cfg);
+	ret = rc_process_init(proc, &cfg);
+	if (ret == 0) {
+		ret = rc_server_init(srv, proc);
+		if (ret < 0)
+			rc_process_fini(proc);
+	}
 	if (ret < 0) {
 		rc_log_error("start-up failed: %s", strerror(-ret));
 		free(srv);
+		free(proc);
 		return 1;
 	}
 	rc_server_announce(srv);
 	ret = rc_server_run(srv);
 	rc_server_fini(srv);
+	rc_process_fini(proc);
 	free(srv);
+	free(proc);
 	return ret < 0 ? 1 : 0;
 }

@@ -1,4 +1,5 @@
-/* Wiring: sockets, rings, the hub, signals and the timer of one server. */
+/* Wiring: the process's state, a loop's sockets, rings and hub, its
+ * signals and timer, and the graceful shutdown. */
 #include "server.h"
 
 #include <errno.h>
@@ -10,22 +11,26 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "http.h"
+#include "label.h"
 #include "log.h"
 #include "mem.h"
 #include "membudget.h"
 #include "publish.h"
+#include "stats_log.h"
+#include "subscriber.h"
+#include "tcp_pub.h"
+#include "udp_bind.h"
 #include "ws_handshake.h"
 
 #define TICK_MS 250
-#define ACCEPT_BACKOFF_MS 100
 /* Client input is small (request heads, pongs, commands) and each buffer goes
  * back as soon as it is parsed, so a small ring serves thousands of clients;
- * a longer head is gathered in the connection's head buffer. Every buffer the
- * kernel fills stays resident, so the ring's size is memory any server with
- * enough clients pays: 256 x 2 KiB, not 1024 x 4 KiB. */
+ * a longer head is held by its connection. Every buffer the kernel fills
+ * stays resident, so the ring's size is memory any server with enough
+ * clients pays. */
 #define CLIENT_RING_COUNT 256
 #define CLIENT_RING_SIZE 2048
-#define LISTEN_BACKLOG 4096
 #define RFC6455_SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="	/* RFC 6455 section 1.3 */
 #define RFC6455_SAMPLE_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 #define SHUTDOWN_GRACE_MS 1000	/* after the flush deadline, for the kernel to finish */
@@ -35,147 +40,47 @@ static struct rc_server *server_of(void *member, size_t offset)
 	return (struct rc_server *)((char *)member - offset);
 }
 
-/* --- UDP ingest -> fan-out --- */
-
-static void on_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, uint32_t len)
+/* The hub's channel_free hook: a channel's cache and its label frame. */
+static void channel_free(struct rc_channel *ch, void *arg)
 {
-	struct rc_ingest *in = (struct rc_ingest *)p;
-	struct rc_server *srv = in->srv;
-	struct rc_channel *ch = in->ch;
-	const char *name, *key, *want;
-	size_t name_len, key_len, off;
-
-	if (ch) {
-		/* A port bound to a channel holds its key by configuration:
-		 * restrict who may send to it with --udp-allow. */
-		rc_publish_ring(srv, ch, bid, payload, len);
-		return;
-	}
-	/* A mux port: the channel is named in the datagram. Its header is
-	 * consumed, so the frame header can be written over it. */
-	if (rc_mux_parse_key(payload, len, &name, &name_len, &key, &key_len, &off) < 0) {
-		srv->stats.mux_bad_header++;
-		return;
-	}
-	ch = rc_hub_find(&srv->hub, name, name_len);
-	if (!ch) {
-		srv->stats.mux_no_channel++;
-		return;
-	}
-	want = rc_config_pub_key(&srv->cfg, ch->name);
-	if (want && !rc_token_secret_equal(want, strlen(want), key ? key : "", key_len)) {
-		srv->stats.refused[RC_REFUSE_MUX_KEY]++;
-		return;
-	}
-	rc_publish_ring(srv, ch, bid, payload + off, len - (uint32_t)off);
-}
-
-/* --- accept --- */
-
-static int listener_arm(struct rc_listener *l)
-{
-	int ret = rc_loop_accept_multishot(l->srv->loop, &l->io, l->fd);
-
-	if (ret == 0)
-		l->armed = true;
-	return ret;
-}
-
-static void accept_backoff_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
-{
-	struct rc_listener *l = (struct rc_listener *)((char *)io -
-						       offsetof(struct rc_listener, backoff.io));
-
-	(void)loop;
-	(void)cqe;
-	l->timer_armed = false;
-	if (!l->srv->stopping && !l->armed && listener_arm(l) < 0)
-		rc_log_error("accept: re-arming failed");
-}
-
-static void accept_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
-{
-	struct rc_listener *l = (struct rc_listener *)io;
-	struct rc_server *srv = l->srv;
-
-	if (cqe->res >= 0) {
-		if (srv->stopping)
-			close(cqe->res);
-		else
-			l->on_accept(srv, cqe->res);
-	} else if (cqe->res != -ECANCELED) {
-		srv->stats.accept_errors++;
-	}
-	if (cqe->flags & RC_CQE_MORE) {
-		/* Out of fds while still armed: stop accepting for a moment
-		 * rather than being woken for every pending connection. */
-		if (cqe->res == -EMFILE || cqe->res == -ENFILE)
-			rc_loop_cancel(loop, io);
-		return;
-	}
-	l->armed = false;
-	if (srv->stopping)
-		return;
-	if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
-	    cqe->res == -ENOBUFS) {
-		/* The pending connection stays in the backlog; retrying at once
-		 * would spin. Existing clients keep being served meanwhile. */
-		rc_log_warn("accept: %s; pausing %d ms", strerror(-cqe->res), ACCEPT_BACKOFF_MS);
-		if (!l->timer_armed && rc_loop_timer_arm(loop, &l->backoff, ACCEPT_BACKOFF_MS) == 0)
-			l->timer_armed = true;
-		return;
-	}
-	if (listener_arm(l) < 0)
-		rc_log_error("accept: re-arming failed");
-}
-
-/* Stops accepting on l: the listening socket stops taking connections now,
- * so new clients are refused instead of waiting in a backlog nobody reads. */
-static void listener_stop(struct rc_listener *l)
-{
-	if (l->fd < 0)
-		return;
-	if (l->armed)
-		rc_loop_cancel(l->srv->loop, &l->io);
-	if (l->timer_armed)
-		rc_loop_cancel(l->srv->loop, &l->backoff.io);
-	shutdown(l->fd, SHUT_RDWR);
+	(void)arg;
+	rc_publish_channel_free(ch);
+	rc_label_free(ch);
 }
 
 /* --- shutdown and timers --- */
 
 static void begin_shutdown(struct rc_server *srv)
 {
-	struct rc_conn *c = srv->conns;
-
 	if (srv->stopping)
 		return;
 	rc_log_info("shutting down: closing %llu connections",
 		    (unsigned long long)srv->stats.connections);
 	srv->stopping = true;
-	srv->stop_deadline_ms = rc_loop_now_ms(srv->loop) + srv->cfg.shutdown_timeout_ms;
-	listener_stop(&srv->listener);
-	listener_stop(&srv->tcp_listener);
-	for (struct rc_publisher *p = srv->publishers, *next; p; p = next) {
-		next = p->next;
-		rc_publisher_close(p);
-	}
+	srv->stop_deadline_ms = rc_loop_now_ms(srv->loop) + srv->cfg->shutdown_timeout_ms;
+	rc_listener_stop(&srv->listener);
+	rc_listener_stop(&srv->tcp_listener);
 	for (size_t i = 0; i < srv->ningest; i++)
 		rc_udp_stop(&srv->ingest[i].port);
-	while (c) {
-		struct rc_conn *next = c->next;
+	for (struct rc_stream *st = srv->streams, *next; st; st = next) {
+		struct rc_conn *c;
 
+		next = st->next;
+		if (rc_publisher_of(st)) {
+			rc_stream_close(st);
+			continue;
+		}
+		c = rc_conn_of(st);
 		if (c->state == RC_CONN_WS || c->state == RC_CONN_STREAM ||
 		    c->state == RC_CONN_CLOSING)
 			rc_conn_note_final(c);
 		if (c->state == RC_CONN_WS || c->state == RC_CONN_STREAM)
-			rc_conn_ws_close(c, RC_WS_CLOSE_GOING_AWAY);
+			rc_subscriber_close(c, RC_WS_CLOSE_GOING_AWAY);
 		/* An answer still queued is flushed like subscribers' data,
 		 * also between two of its sends (nothing in flight then). */
-		else if ((c->state == RC_CONN_HTTP && !rc_sendq_busy(&c->q) && !c->q.count) ||
+		else if ((c->state == RC_CONN_HTTP && !rc_sendq_busy(&st->q) && !st->q.count) ||
 			 c->state == RC_CONN_PUB)
 			rc_conn_close(c);
-		c = next;
 	}
 }
 
@@ -183,11 +88,9 @@ static void begin_shutdown(struct rc_server *srv)
  * off. */
 static void cut_off_all(struct rc_server *srv)
 {
-	for (struct rc_conn *c = srv->conns; c;) {
-		struct rc_conn *next = c->next;
-
-		rc_conn_close(c);
-		c = next;
+	for (struct rc_stream *st = srv->streams, *next; st; st = next) {
+		next = st->next;
+		rc_stream_close(st);
 	}
 }
 
@@ -198,9 +101,8 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 
 	(void)cqe;
 	srv->tick_armed = false;
-	rc_conn_tick(srv);
+	rc_stream_tick_all(srv);
 	rc_membudget_tick(srv);
-	rc_publisher_tick(srv);
 	rc_hub_tick(&srv->hub);
 	rc_hub_rates(&srv->hub, now);
 	rc_hub_sweep(&srv->hub);
@@ -210,7 +112,7 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 
 		for (size_t i = 0; i < srv->ningest; i++)
 			ports_busy |= rc_udp_busy(&srv->ingest[i].port);
-		if (!srv->conns && !srv->publishers && !ports_busy && !srv->listener.armed &&
+		if (!srv->streams && !ports_busy && !srv->listener.armed &&
 		    !srv->tcp_listener.armed) {
 			rc_loop_stop(loop);
 			return;
@@ -256,44 +158,6 @@ static void signal_done(struct rc_loop *loop, struct rc_io *io, const struct rc_
 
 /* --- set-up --- */
 
-static int open_listener(struct rc_server *srv, struct rc_listener *l,
-			 const struct rc_sockaddr *addr,
-			 void (*on_accept)(struct rc_server *srv, int fd))
-{
-	char text[80];
-	int one = 1;
-	int ret;
-
-	l->srv = srv;
-	l->on_accept = on_accept;
-	l->io.fn = accept_done;
-	l->backoff.io.fn = accept_backoff_done;
-	l->fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l->fd < 0) {
-		ret = -errno;
-		goto fail_log;
-	}
-	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(l->fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 ||
-	    listen(l->fd, LISTEN_BACKLOG) < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	l->addr.len = sizeof(l->addr.ss);
-	if (getsockname(l->fd, (struct sockaddr *)&l->addr.ss, &l->addr.len) < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	return 0;
-fail:
-	close(l->fd);
-	l->fd = -1;
-fail_log:
-	rc_config_format_addr((const struct sockaddr *)&addr->ss, text, sizeof(text));
-	rc_log_error("cannot listen on %s: %s", text, strerror(-ret));
-	return ret;
-}
-
 static int open_signals(struct rc_server *srv)
 {
 	sigset_t set;
@@ -310,8 +174,74 @@ static int open_signals(struct rc_server *srv)
 	return srv->signal_fd < 0 ? -errno : 0;
 }
 
-int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
+/* An allowlist that names no configured port is a typo that would leave the
+ * intended port open: refuse to start. */
+static int check_udp_allow(const struct rc_config *cfg)
 {
+	char addr[80];
+
+	for (size_t a = 0; a < cfg->nudp_allow; a++) {
+		bool used = false;
+
+		for (size_t i = 0; i < cfg->nudp; i++)
+			used |= rc_config_udp_allow(cfg, &cfg->udp[i].addr) == &cfg->udp_allow[a];
+		if (!used) {
+			rc_config_format_addr((const struct sockaddr *)&cfg->udp_allow[a].addr.ss,
+					      addr, sizeof(addr));
+			rc_log_error("--udp-allow %s: no --udp or --udp-mux port has that address",
+				     addr);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int rc_process_init(struct rc_process *proc, const struct rc_config *cfg)
+{
+	char accept[RC_WS_ACCEPT_LEN + 1];
+	int ret;
+
+	memset(proc, 0, sizeof(*proc));
+	proc->cfg = *cfg;
+	rc_ipcount_init(&proc->ipcount);
+	ret = check_udp_allow(cfg);
+	if (ret < 0)
+		goto fail;
+	if (proc->cfg.max_memory == RC_CONFIG_MEMORY_AUTO)
+		proc->cfg.max_memory = rc_membudget_default();
+	rc_mem_set_limit((size_t)proc->cfg.max_memory);
+	/* Read before any loop runs: serving them later touches no file. */
+	ret = rc_static_setup(proc);
+	if (ret < 0)
+		goto fail;
+	/* libcrypto initialises itself on first use (code and tables): do it
+	 * now, with a check of RFC 6455's sample key, rather than in the first
+	 * client's handshake. */
+	if (rc_ws_accept_key(RFC6455_SAMPLE_KEY, strlen(RFC6455_SAMPLE_KEY), accept) < 0 ||
+	    strcmp(accept, RFC6455_SAMPLE_ACCEPT) != 0) {
+		rc_log_error("libcrypto: SHA-1 of the RFC 6455 sample key is wrong");
+		ret = -EPROTO;
+		goto fail;
+	}
+	return 0;
+fail:
+	rc_process_fini(proc);
+	return ret;
+}
+
+void rc_process_fini(struct rc_process *proc)
+{
+	/* After every loop: queued sends pointed into these files until its
+	 * ring went. */
+	rc_static_teardown(proc);
+	rc_ipcount_fini(&proc->ipcount);
+}
+
+/* The loop, its two buffer rings and the memory bound that must leave room
+ * for them. */
+static int open_rings(struct rc_server *srv)
+{
+	const struct rc_config *cfg = srv->cfg;
 	struct rc_loop_opts lo = { .sq_entries = 4096, .cq_entries = 65536 };
 	struct rc_bufring_opts ingest = {
 		.group = 0,
@@ -325,118 +255,90 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		.count = CLIENT_RING_COUNT,
 		.size = CLIENT_RING_SIZE,
 	};
-	const struct rc_udp_allow *allow;
-	char accept[RC_WS_ACCEPT_LEN + 1];
-	char addr[80];
 	int ret = 0;
 
-	memset(srv, 0, sizeof(*srv));
-	srv->cfg = *cfg;
-	rc_ipcount_init(&srv->ipcount);
-	/* An allowlist that names no configured port is a typo that would
-	 * leave the intended port open: refuse to start. */
-	for (size_t a = 0; a < cfg->nudp_allow; a++) {
-		bool used = false;
-
-		for (size_t i = 0; i < cfg->nudp; i++)
-			used |= rc_config_udp_allow(cfg, &cfg->udp[i].addr) == &cfg->udp_allow[a];
-		if (!used) {
-			rc_config_format_addr((const struct sockaddr *)&cfg->udp_allow[a].addr.ss,
-					      addr, sizeof(addr));
-			rc_log_error("--udp-allow %s: no --udp or --udp-mux port has that address",
-				     addr);
-			ret = -EINVAL;
-			goto fail;
-		}
-	}
-	srv->listener.fd = -1;
-	srv->tcp_listener.fd = -1;
-	srv->signal_fd = -1;
-	for (size_t i = 0; i < RC_CONFIG_MAX_UDP; i++)
-		srv->ingest[i].port.fd = -1;
-
-	/* Read before the loop runs: serving them later touches no file. */
-	ret = rc_static_setup(srv);
-	if (ret < 0)
-		goto fail;
 	srv->loop = rc_loop_create(&lo, &ret);
 	if (!srv->loop)
-		goto fail;
+		return ret;
 	srv->ingest_ring = rc_bufring_create(srv->loop, &ingest, &ret);
 	if (!srv->ingest_ring)
-		goto fail;
+		return ret;
 	srv->client_ring = rc_bufring_create(srv->loop, &client, &ret);
 	if (!srv->client_ring)
-		goto fail;
+		return ret;
 	rc_log_info("buffer rings: ingest %u x %u bytes (+%u headroom), client %u x %u bytes",
 		    ingest.count, ingest.size, ingest.headroom, client.count, client.size);
 	/* The rings' slabs are held for the whole run: part of what
 	 * --max-memory bounds, charged once. */
 	rc_mem_charge(srv->ingest_ring->slab_len + srv->client_ring->slab_len);
-	if (srv->cfg.max_memory == RC_CONFIG_MEMORY_AUTO)
-		srv->cfg.max_memory = rc_membudget_default();
-	if (srv->cfg.max_memory && srv->cfg.max_memory <= rc_mem_used()) {
+	if (cfg->max_memory && cfg->max_memory <= rc_mem_used()) {
 		rc_log_error("--max-memory %llu is less than the buffer rings need (%zu bytes)",
-			     (unsigned long long)srv->cfg.max_memory, rc_mem_used());
-		ret = -EINVAL;
-		goto fail;
+			     (unsigned long long)cfg->max_memory, rc_mem_used());
+		return -EINVAL;
 	}
-	rc_mem_set_limit((size_t)srv->cfg.max_memory);
-	rc_log_info("memory bound: %llu bytes%s", (unsigned long long)srv->cfg.max_memory,
-		    srv->cfg.max_memory ? "" : " (none)");
-	if (srv->cfg.zc_min) {
-		/* SEND_ZC from a registered slab avoids pinning pages per send,
-		 * but the slab counts against RLIMIT_MEMLOCK: without room for it
-		 * ringcast copies, as it does by default. */
-		ret = rc_loop_has_send_zc(srv->loop) ? rc_bufring_register_fixed(srv->ingest_ring)
-						     : -EOPNOTSUPP;
-		if (ret < 0) {
-			rc_log_warn("SEND_ZC disabled: %s (registering the %zu KiB ingest slab needs "
-				    "that much RLIMIT_MEMLOCK)", strerror(-ret),
-				    srv->ingest_ring->slab_len / 1024);
-			srv->cfg.zc_min = 0;
-		} else {
-			rc_log_info("SEND_ZC for frames of %u bytes and more", srv->cfg.zc_min);
-		}
+	rc_log_info("memory bound: %llu bytes%s", (unsigned long long)cfg->max_memory,
+		    cfg->max_memory ? "" : " (none)");
+	return 0;
+}
+
+/* SEND_ZC from a registered slab avoids pinning pages per send, but the
+ * slab counts against RLIMIT_MEMLOCK: without room for it ringcast copies,
+ * as it does by default. Returns the threshold this loop uses. */
+static uint32_t setup_zc(struct rc_server *srv)
+{
+	uint32_t zc_min = srv->cfg->zc_min;
+	int ret;
+
+	if (!zc_min)
+		return 0;
+	ret = rc_loop_has_send_zc(srv->loop) ? rc_bufring_register_fixed(srv->ingest_ring)
+					     : -EOPNOTSUPP;
+	if (ret < 0) {
+		rc_log_warn("SEND_ZC disabled: %s (registering the %zu KiB ingest slab needs that "
+			    "much RLIMIT_MEMLOCK)", strerror(-ret),
+			    srv->ingest_ring->slab_len / 1024);
+		return 0;
 	}
-	ret = rc_hub_init(&srv->hub, srv->loop, srv->ingest_ring, cfg->max_channels);
+	rc_log_info("SEND_ZC for frames of %u bytes and more", zc_min);
+	return zc_min;
+}
+
+/* The hub and what the connections' queues share. */
+static int setup_fanout(struct rc_server *srv, uint32_t zc_min)
+{
+	const struct rc_config *cfg = srv->cfg;
+	int ret = rc_hub_init(&srv->hub, srv->loop, srv->ingest_ring, cfg->max_channels);
+
 	if (ret < 0)
-		goto fail;
-	srv->hub.channel_free = rc_publish_channel_free;
+		return ret;
+	srv->hub.channel_free = channel_free;
 	srv->hub.grace_ms = cfg->channel_grace_ms;
 	/* Batched frames are copies on the heap; frames meant for SEND_ZC
 	 * must stay in the registered ring. */
-	srv->hub.batch_max_frame = srv->cfg.batch_max;
-	if (srv->cfg.zc_min && srv->cfg.zc_min <= srv->hub.batch_max_frame)
-		srv->hub.batch_max_frame = srv->cfg.zc_min - 1;
-	/* Shared by every connection's send queue (publishers' answers are
-	 * counted apart from fan-out and never zero-copy). */
+	srv->hub.batch_max_frame = cfg->batch_max;
+	if (zc_min && zc_min <= srv->hub.batch_max_frame)
+		srv->hub.batch_max_frame = zc_min - 1;
+	srv->access = (struct rc_access){ .cfg = cfg, .hub = &srv->hub,
+					  .refused = srv->stats.refused };
+	/* Publishers' answers are counted apart from fan-out and never
+	 * zero-copy. */
 	srv->conn_sendq = (struct rc_sendq_ctx){ .loop = srv->loop, .br = srv->ingest_ring,
-						 .ops = &rc_conn_sendq_ops,
-						 .stats = &srv->hub.stats.send,
-						 .zc_min = srv->cfg.zc_min };
+						 .ops = &rc_stream_sendq_ops,
+						 .stats = &srv->hub.stats.send, .zc_min = zc_min };
 	srv->pub_sendq = (struct rc_sendq_ctx){ .loop = srv->loop, .br = srv->ingest_ring,
-						.ops = &rc_publisher_sendq_ops };
+						.ops = &rc_stream_sendq_ops };
+	return 0;
+}
 
-	/* libcrypto initialises itself on first use (about 2 MB of code and
-	 * tables): do it now, with a check of RFC 6455's sample key, rather
-	 * than in the first client's handshake. */
-	if (rc_ws_accept_key(RFC6455_SAMPLE_KEY, strlen(RFC6455_SAMPLE_KEY), accept) < 0 ||
-	    strcmp(accept, RFC6455_SAMPLE_ACCEPT) != 0) {
-		rc_log_error("libcrypto: SHA-1 of the RFC 6455 sample key is wrong");
-		ret = -EPROTO;
-		goto fail;
-	}
-	ret = open_listener(srv, &srv->listener, &cfg->listen, rc_conn_accept);
-	if (ret < 0)
-		goto fail;
-	if (cfg->tcp.len) {
-		ret = open_listener(srv, &srv->tcp_listener, &cfg->tcp, rc_publisher_accept);
-		if (ret < 0)
-			goto fail;
-	}
+static int open_udp_ports(struct rc_server *srv)
+{
+	const struct rc_config *cfg = srv->cfg;
+	char addr[80];
+	int ret = 0;
+
 	for (size_t i = 0; i < cfg->nudp; i++) {
 		struct rc_ingest *in = &srv->ingest[i];
+		const struct rc_udp_allow *allow;
 
 		ret = rc_udp_open(&in->port, (const struct sockaddr *)&cfg->udp[i].addr.ss,
 				  cfg->udp[i].addr.len, cfg->udp_rcvbuf);
@@ -444,13 +346,13 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 			rc_config_format_addr((const struct sockaddr *)&cfg->udp[i].addr.ss, addr,
 					      sizeof(addr));
 			rc_log_error("cannot bind UDP %s: %s", addr, strerror(-ret));
-			goto fail;
+			return ret;
 		}
 		srv->ningest++;
 		in->srv = srv;
 		allow = rc_config_udp_allow(cfg, &cfg->udp[i].addr);
 		if (allow) {
-			in->port.allow = srv->cfg.udp_allow[allow - cfg->udp_allow].cidr;
+			in->port.allow = allow->cidr;
 			in->port.nallow = allow->n;
 		}
 		if (!cfg->udp[i].channel[0])
@@ -458,28 +360,72 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		in->ch = rc_hub_acquire(&srv->hub, cfg->udp[i].channel, strlen(cfg->udp[i].channel),
 					&ret);
 		if (!in->ch)
-			goto fail;
+			return ret;
 	}
-	ret = open_signals(srv);
-	if (ret < 0)
-		goto fail;
+	return 0;
+}
 
-	srv->tick.io.fn = tick_done;
-	srv->signal_io.fn = signal_done;
-	ret = listener_arm(&srv->listener);
+/* Arms everything that waits for the kernel: accepts, receives, the tick,
+ * the signals. */
+static int arm_all(struct rc_server *srv)
+{
+	int ret = rc_listener_arm(&srv->listener);
+
 	if (ret == 0 && srv->tcp_listener.fd >= 0)
-		ret = listener_arm(&srv->tcp_listener);
+		ret = rc_listener_arm(&srv->tcp_listener);
 	for (size_t i = 0; ret == 0 && i < srv->ningest; i++)
-		ret = rc_udp_start(&srv->ingest[i].port, srv->loop, srv->ingest_ring, on_datagram,
-				   &srv->ingest[i]);
+		ret = rc_udp_start(&srv->ingest[i].port, srv->loop, srv->ingest_ring,
+				   rc_udp_bind_datagram, &srv->ingest[i]);
 	if (ret == 0)
 		ret = rc_loop_timer_arm(srv->loop, &srv->tick, TICK_MS);
 	srv->tick_armed = ret == 0;
-	rc_stats_log_start(srv, rc_loop_now_ms(srv->loop));
 	if (ret == 0)
 		ret = rc_loop_read(srv->loop, &srv->signal_io, srv->signal_fd, &srv->signal_info,
 				   sizeof(struct signalfd_siginfo));
 	srv->signal_armed = ret == 0;
+	return ret;
+}
+
+int rc_server_init(struct rc_server *srv, struct rc_process *proc)
+{
+	const struct rc_config *cfg = &proc->cfg;
+	int ret;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->proc = proc;
+	srv->cfg = cfg;
+	srv->listener.fd = -1;
+	srv->tcp_listener.fd = -1;
+	srv->signal_fd = -1;
+	for (size_t i = 0; i < RC_CONFIG_MAX_UDP; i++)
+		srv->ingest[i].port.fd = -1;
+	srv->tick.io.fn = tick_done;
+	srv->signal_io.fn = signal_done;
+
+	ret = open_rings(srv);
+	if (ret < 0)
+		goto fail;
+	ret = setup_fanout(srv, setup_zc(srv));
+	if (ret < 0)
+		goto fail;
+	ret = rc_stats_log_start(srv, rc_loop_now_ms(srv->loop));
+	if (ret < 0)
+		goto fail;
+	ret = rc_listener_open(srv, &srv->listener, &cfg->listen, rc_http_accept);
+	if (ret < 0)
+		goto fail;
+	if (cfg->tcp.len) {
+		ret = rc_listener_open(srv, &srv->tcp_listener, &cfg->tcp, rc_publisher_accept);
+		if (ret < 0)
+			goto fail;
+	}
+	ret = open_udp_ports(srv);
+	if (ret < 0)
+		goto fail;
+	ret = open_signals(srv);
+	if (ret < 0)
+		goto fail;
+	ret = arm_all(srv);
 	if (ret < 0)
 		goto fail;
 	return 0;
@@ -519,9 +465,10 @@ int rc_server_run(struct rc_server *srv)
 
 	/* Connections still here were cut off after the grace period: their
 	 * sends die with the ring, so what they still held is dropped. */
-	for (struct rc_conn *c = srv->conns; c; c = c->next) {
-		rc_sendq_abandon(&c->q);
-		rc_conn_report_final(c);
+	for (struct rc_stream *st = srv->streams; st; st = st->next) {
+		rc_sendq_abandon(&st->q);
+		if (!rc_publisher_of(st))
+			rc_conn_report_final(rc_conn_of(st));
 	}
 	/* The totals of the whole run, so that delivered + dropped can be
 	 * checked against what was published without a last scrape. */
@@ -538,58 +485,27 @@ int rc_server_run(struct rc_server *srv)
 
 void rc_server_fini(struct rc_server *srv)
 {
-	/* Connections still here were cut off at the deadline; their kernel
-	 * operations die with the ring, so their memory can go now. */
-	while (srv->conns) {
-		struct rc_conn *c = srv->conns;
-
-		srv->conns = c->next;
-		rc_hub_unsubscribe(&srv->hub, &c->sub);
-		for (uint32_t i = 0; c->extra && i < RC_CONN_MAX_SUBS - 1; i++)
-			rc_hub_unsubscribe(&srv->hub, &c->extra[i]);
-		close(c->fd);
-		free(c->final_peer);
-		free(c->in);
-		free(c->wsin);
-		free(c->pub);	/* its channel goes with the hub */
-		free(c->extra);
-		rc_sendq_free(&c->q);
-		free(c);
-	}
+	/* Connections still here were cut off at the deadline (or the loop
+	 * ended on an error): their kernel operations die with the ring, so
+	 * their memory can go now. They hold channel references, released
+	 * while the hub (and every channel) still exists. */
+	rc_stream_free_all(srv);
 	for (size_t i = 0; i < srv->ningest; i++) {
 		rc_udp_close(&srv->ingest[i].port);
 		if (srv->ingest[i].ch)
 			rc_hub_release(&srv->hub, srv->ingest[i].ch);
 	}
 	srv->ningest = 0;
-	/* Publishers hold channel references: released while the hub (and
-	 * every channel) still exists, which a loop that ended on a fatal
-	 * error leaves connected. */
-	while (srv->publishers) {
-		struct rc_publisher *p = srv->publishers;
-
-		srv->publishers = p->next;
-		if (p->partial)
-			rc_shmsg_unref(p->partial);
-		if (p->ch)
-			rc_hub_release(&srv->hub, p->ch);
-		close(p->fd);
-		rc_sendq_free(&p->q);
-		free(p);
-	}
 	rc_hub_fini(&srv->hub);
-	if (srv->listener.fd >= 0)
-		close(srv->listener.fd);
-	if (srv->tcp_listener.fd >= 0)
-		close(srv->tcp_listener.fd);
+	rc_listener_close(&srv->listener);
+	rc_listener_close(&srv->tcp_listener);
 	if (srv->signal_fd >= 0)
 		close(srv->signal_fd);
-	rc_ipcount_fini(&srv->ipcount);
+	srv->signal_fd = -1;
+	rc_stats_log_stop(srv);
 	rc_bufring_destroy(srv->client_ring);
 	rc_bufring_destroy(srv->ingest_ring);
 	rc_loop_destroy(srv->loop);
-	/* Last: queued sends pointed into these files until the ring went. */
-	rc_static_free(&srv->statics);
 	srv->client_ring = NULL;
 	srv->ingest_ring = NULL;
 	srv->loop = NULL;

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "http_parse.h"
-#include "server.h"
+#include "config.h"
 #include "token.h"
 
 const char *rc_refuse_name(int reason)
@@ -29,13 +29,13 @@ static bool name_copy(char out[RC_CHANNEL_NAME_MAX + 1], const char *name, size_
 	return true;
 }
 
-static int refuse(struct rc_server *srv, int reason)
+static int refuse(const struct rc_access *a, int reason)
 {
-	srv->stats.refused[reason]++;
+	a->refused[reason]++;
 	return reason;
 }
 
-int rc_access_token(struct rc_server *srv, const char *name, size_t len, const char *tok,
+int rc_access_token(const struct rc_access *a, const char *name, size_t len, const char *tok,
 		    size_t tok_len)
 {
 	char ch[RC_CHANNEL_NAME_MAX + 1];
@@ -45,39 +45,39 @@ int rc_access_token(struct rc_server *srv, const char *name, size_t len, const c
 	int ret;
 
 	if (!name_copy(ch, name, len))
-		return refuse(srv, RC_REFUSE_TOKEN_INVALID);
-	secret = rc_config_token_secret(&srv->cfg, ch, &sl);
+		return refuse(a, RC_REFUSE_TOKEN_INVALID);
+	secret = rc_config_token_secret(a->cfg, ch, &sl);
 	if (!secret)
 		return RC_ACCESS_OK;
 	if (!tok)
-		return refuse(srv, RC_REFUSE_TOKEN_MISSING);
+		return refuse(a, RC_REFUSE_TOKEN_MISSING);
 	/* Wall-clock time: token expiries are unix seconds minted elsewhere. */
 	clock_gettime(CLOCK_REALTIME, &now);
 	ret = rc_token_verify(tok, tok_len, secret, sl, name, len, (uint64_t)now.tv_sec, NULL);
 	if (ret == 0)
 		return RC_ACCESS_OK;
-	return refuse(srv, ret == -ETIME ? RC_REFUSE_TOKEN_EXPIRED : RC_REFUSE_TOKEN_INVALID);
+	return refuse(a, ret == -ETIME ? RC_REFUSE_TOKEN_EXPIRED : RC_REFUSE_TOKEN_INVALID);
 }
 
-int rc_access_key(struct rc_server *srv, const char *name, size_t len, const char *key,
+int rc_access_key(const struct rc_access *a, const char *name, size_t len, const char *key,
 		  size_t key_len)
 {
 	char ch[RC_CHANNEL_NAME_MAX + 1];
 	const char *want;
 
 	if (!name_copy(ch, name, len))
-		return refuse(srv, RC_REFUSE_KEY_INVALID);
-	want = rc_config_pub_key(&srv->cfg, ch);
+		return refuse(a, RC_REFUSE_KEY_INVALID);
+	want = rc_config_pub_key(a->cfg, ch);
 	if (!want)
 		return RC_ACCESS_OK;
 	if (!key)
-		return refuse(srv, RC_REFUSE_KEY_MISSING);
+		return refuse(a, RC_REFUSE_KEY_MISSING);
 	if (!rc_token_secret_equal(want, strlen(want), key, key_len))
-		return refuse(srv, RC_REFUSE_KEY_INVALID);
+		return refuse(a, RC_REFUSE_KEY_INVALID);
 	return RC_ACCESS_OK;
 }
 
-bool rc_access_full(struct rc_server *srv, const char *name, size_t len)
+bool rc_access_full(const struct rc_access *a, const char *name, size_t len)
 {
 	char ch[RC_CHANNEL_NAME_MAX + 1];
 	const struct rc_channel *c;
@@ -85,11 +85,11 @@ bool rc_access_full(struct rc_server *srv, const char *name, size_t len)
 
 	if (!name_copy(ch, name, len))
 		return false;
-	max = rc_config_max_subscribers(&srv->cfg, ch);
-	c = max ? rc_hub_find(&srv->hub, name, len) : NULL;
+	max = rc_config_max_subscribers(a->cfg, ch);
+	c = max ? rc_hub_find(a->hub, name, len) : NULL;
 	if (!c || c->nsubs < max)
 		return false;
-	refuse(srv, RC_REFUSE_SUBSCRIBERS);
+	refuse(a, RC_REFUSE_SUBSCRIBERS);
 	return true;
 }
 

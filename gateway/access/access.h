@@ -1,13 +1,16 @@
 /* Access control at the gateway's doors: subscriber tokens, publisher
- * stream keys, subscriber limits. Each check counts its refusals in
- * srv->stats.refused (exported as ringcast_access_refused_total). */
+ * stream keys, subscriber limits. Each check counts its refusals in the
+ * counters it is given (a loop's, exported as
+ * ringcast_access_refused_total). */
 #ifndef RC_ACCESS_H
 #define RC_ACCESS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-struct rc_server;
+struct rc_config;
+struct rc_hub;
 struct rc_http_request;
 
 enum rc_refuse {
@@ -25,23 +28,31 @@ enum rc_refuse {
 	RC_ACCESS_OK = -1,
 };
 
+/* What the checks read and where they count: the configuration, a loop's
+ * hub (for subscriber counts) and its refusal counters. */
+struct rc_access {
+	const struct rc_config *cfg;
+	struct rc_hub *hub;
+	uint64_t *refused;	/* RC_REFUSE_REASONS counters */
+};
+
 /* The label of a refusal in /metrics. */
 const char *rc_refuse_name(int reason);
 
 /* Token check for subscribing to channel name[0..len): RC_ACCESS_OK when
  * the channel needs no token or tok[0..tok_len) is valid now; otherwise the
  * (counted) refusal. tok NULL: none was presented. */
-int rc_access_token(struct rc_server *srv, const char *name, size_t len, const char *tok,
+int rc_access_token(const struct rc_access *a, const char *name, size_t len, const char *tok,
 		    size_t tok_len);
 
 /* Stream key check for publishing to name[0..len); key NULL: none given.
  * RC_ACCESS_OK, or RC_REFUSE_KEY_MISSING / _INVALID (counted). */
-int rc_access_key(struct rc_server *srv, const char *name, size_t len, const char *key,
+int rc_access_key(const struct rc_access *a, const char *name, size_t len, const char *key,
 		  size_t key_len);
 
 /* True (and counted) when channel name[0..len) already has its
  * max-subscribers. */
-bool rc_access_full(struct rc_server *srv, const char *name, size_t len);
+bool rc_access_full(const struct rc_access *a, const char *name, size_t len);
 
 /* The token a WebSocket client offered as a subprotocol
  * "ringcast-token.<TOKEN>" in Sec-WebSocket-Protocol, and whether it also

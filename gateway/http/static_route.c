@@ -8,18 +8,22 @@
 #include <string.h>
 
 #include "log.h"
-#include "server.h"
+#include "http.h"
+#include "state.h"
 #include "static_files.h"
 
-int rc_static_setup(struct rc_server *srv)
+int rc_static_setup(struct rc_process *proc)
 {
 	char err[256];
 	int ret;
 
-	for (size_t i = 0; i < srv->cfg.nstatic; i++) {
-		const struct rc_static_mount *m = &srv->cfg.statics[i];
+	proc->statics = calloc(1, sizeof(*proc->statics));
+	if (!proc->statics)
+		return -ENOMEM;
+	for (size_t i = 0; i < proc->cfg.nstatic; i++) {
+		const struct rc_static_mount *m = &proc->cfg.statics[i];
 
-		ret = rc_static_load(&srv->statics, m->prefix, m->dir, err, sizeof(err));
+		ret = rc_static_load(proc->statics, m->prefix, m->dir, err, sizeof(err));
 		if (ret == -ENOENT && m->optional) {
 			rc_log_info("static: %s not there, /%s not served%s", m->dir, m->prefix,
 				    m->prefix[0] ? " (run `npm ci` in the source tree)" : "");
@@ -28,20 +32,29 @@ int rc_static_setup(struct rc_server *srv)
 		if (ret < 0)
 			goto fail;
 	}
-	ret = rc_static_finish(&srv->statics, err, sizeof(err));
+	ret = rc_static_finish(proc->statics, err, sizeof(err));
 	if (ret < 0)
 		goto fail;
 	return 0;
 fail:
 	rc_log_error("%s", err);
-	rc_static_free(&srv->statics);
+	rc_static_teardown(proc);
 	return ret;
+}
+
+void rc_static_teardown(struct rc_process *proc)
+{
+	if (!proc->statics)
+		return;
+	rc_static_free(proc->statics);
+	free(proc->statics);
+	proc->statics = NULL;
 }
 
 void rc_static_serve(struct rc_conn *c, const char *path, size_t path_len, bool head,
 		     bool keep_alive)
 {
-	struct rc_server *srv = c->srv;
+	struct rc_server *srv = c->st.srv;
 	const struct rc_static_file *f;
 	char name[RC_STATIC_PATH_MAX + 1];
 	size_t name_len;
@@ -55,7 +68,7 @@ void rc_static_serve(struct rc_conn *c, const char *path, size_t path_len, bool 
 		rc_http_respond(c, 400, "text/plain", NULL, "bad path\n", 9, !keep_alive);
 		return;
 	}
-	f = rc_static_find(&srv->statics, name, name_len);
+	f = rc_static_find(srv->proc->statics, name, name_len);
 	if (!f) {
 		rc_http_respond(c, 404, "text/plain", NULL, NULL, 0, !keep_alive);
 		return;
@@ -78,11 +91,11 @@ void rc_static_serve(struct rc_conn *c, const char *path, size_t path_len, bool 
 	}
 	memcpy(out, hdr, (size_t)hl);
 	if (!keep_alive)
-		c->close_after_send = true;
+		c->st.close_after_send = true;
 	srv->stats.static_served++;
-	/* The table outlives every connection (freed last in
-	 * rc_server_fini), so the body can be queued by reference. */
-	if (rc_sendq_push_heap(&c->q, out, (uint32_t)hl) < 0 ||
-	    (!head && f->len && rc_sendq_push_static(&c->q, f->data, (uint32_t)f->len) < 0))
+	/* The files outlive every connection (freed by rc_process_fini,
+	 * after every loop), so the body can be queued by reference. */
+	if (rc_sendq_push_heap(&c->st.q, out, (uint32_t)hl) < 0 ||
+	    (!head && f->len && rc_sendq_push_static(&c->st.q, f->data, (uint32_t)f->len) < 0))
 		rc_conn_close(c);
 }

@@ -6,7 +6,7 @@
 
 #include "cache.h"
 #include "utf8.h"
-#include "server.h"
+#include "state.h"
 #include "sse.h"
 #include "probes.h"
 
@@ -18,12 +18,12 @@ static struct rc_cache *channel_cache(struct rc_server *srv, struct rc_channel *
 
 	if (!ch->set_up) {
 		ch->set_up = true;
-		ch->opcode = rc_config_text_frames(&srv->cfg, ch->name) ? RC_WS_OP_TEXT
+		ch->opcode = rc_config_text_frames(srv->cfg, ch->name) ? RC_WS_OP_TEXT
 									: RC_WS_OP_BINARY;
 	}
 	if (ch->owner_data || ch->no_cache)
 		return ch->owner_data;
-	p = rc_config_cache(&srv->cfg, ch->name);
+	p = rc_config_cache(srv->cfg, ch->name);
 	if (p)
 		ch->owner_data = p->ts ? rc_cache_new_ts(p->bytes) : rc_cache_new(p->last, p->bytes);
 	ch->no_cache = !ch->owner_data;
@@ -54,34 +54,10 @@ static bool cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *pay
 	return key;
 }
 
-void rc_publish_channel_free(struct rc_channel *ch, void *arg)
+void rc_publish_channel_free(struct rc_channel *ch)
 {
-	(void)arg;
 	rc_cache_free(ch->owner_data);
 	ch->owner_data = NULL;
-	if (ch->label)
-		rc_shmsg_unref(ch->label);
-	ch->label = NULL;
-}
-
-int rc_publish_label(struct rc_channel *ch)
-{
-	char text[RC_CHANNEL_NAME_MAX + 16];
-	struct rc_shmsg *l;
-	int n;
-
-	if (ch->label)
-		return 0;
-	n = snprintf(text, sizeof(text), "{\"channel\":\"%s\"}", ch->name);
-	l = rc_shmsg_new((uint32_t)n + 2);
-	if (!l)
-		return -ENOMEM;
-	/* The whole text frame lives in data[]: short, so a 2-byte header. */
-	l->len = (uint32_t)rc_ws_header_encode(l->data, RC_WS_OP_TEXT, true, (uint64_t)n);
-	memcpy(l->data + l->len, text, (size_t)n);
-	l->len += (uint32_t)n;
-	ch->label = l;
-	return 0;
 }
 
 static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg *m)

@@ -19,11 +19,7 @@ void rc_publish_ring(struct rc_server *srv, struct rc_channel *ch, uint16_t bid,
 /* m is complete (m->len bytes); the caller's reference passes to this call. */
 void rc_publish_shared(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m);
 
-/* The hub's channel_free hook: drops a channel's cache and label. */
-void rc_publish_channel_free(struct rc_channel *ch, void *arg);
-
-/* Makes ch->label, the text frame {"channel":"<name>"} that precedes each
- * message to subscribers of several channels. Returns 0 or -ENOMEM. */
-int rc_publish_label(struct rc_channel *ch);
+/* Drops a channel's cache (the channel is being freed). */
+void rc_publish_channel_free(struct rc_channel *ch);
 
 #endif

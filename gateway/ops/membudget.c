@@ -7,7 +7,9 @@
 
 #include "log.h"
 #include "mem.h"
-#include "server.h"
+#include "state.h"
+#include "subscriber.h"
+#include "tcp_pub.h"
 
 /* Per tick: a bounded amount of work, and time for what was dropped to be
  * freed (sends in flight finish first) before shedding more. */
@@ -67,17 +69,21 @@ uint64_t rc_membudget_default(void)
 	return total / 2;
 }
 
-/* The open connection holding the most, not already closing; NULL when
- * none holds SHED_MIN_BYTES. */
+/* The open client connection holding the most, not already closing; NULL
+ * when none holds SHED_MIN_BYTES (publishers hold their answers only). */
 static struct rc_conn *largest(struct rc_server *srv)
 {
 	struct rc_conn *best = NULL;
 	size_t most = SHED_MIN_BYTES;
 
-	for (struct rc_conn *c = srv->conns; c; c = c->next) {
-		size_t held = rc_sendq_charge(&c->q);
+	for (struct rc_stream *st = srv->streams; st; st = st->next) {
+		size_t held = rc_sendq_charge(&st->q);
+		struct rc_conn *c;
 
-		if (c->state == RC_CONN_DEAD || c->state == RC_CONN_CLOSING || held < most)
+		if (st->dead || rc_publisher_of(st) || held < most)
+			continue;
+		c = rc_conn_of(st);
+		if (c->state == RC_CONN_CLOSING)
 			continue;
 		most = held;
 		best = c;
@@ -94,12 +100,13 @@ void rc_membudget_tick(struct rc_server *srv)
 			break;
 		srv->stats.memory_shed++;
 		rc_log_warn("memory: %zu bytes held, over --max-memory %zu: closing fd %d, which "
-			    "holds %zu", rc_mem_used(), rc_mem_limit(), c->fd, rc_sendq_charge(&c->q));
+			    "holds %zu", rc_mem_used(), rc_mem_limit(), c->st.fd,
+			    rc_sendq_charge(&c->st.q));
 		/* What it has not been sent yet goes now (counted as closed
 		 * drops), so the close frame is next and the memory is freed. */
 		rc_hub_drop_pending(&srv->hub, &c->sub);
 		if (c->state == RC_CONN_WS || c->state == RC_CONN_STREAM)
-			rc_conn_ws_close(c, RC_WS_CLOSE_TRY_LATER);
+			rc_subscriber_close(c, RC_WS_CLOSE_TRY_LATER);
 		else
 			rc_conn_close(c);
 	}

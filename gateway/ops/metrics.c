@@ -1,6 +1,7 @@
 /* Prometheus text exposition (format 0.0.4) of every counter ringcast keeps. */
 #include "mem.h"
-#include "server.h"
+#include "metrics.h"
+#include "state.h"
 #include "textbuf.h"
 
 static void metric(struct rc_textbuf *o, const char *name, const char *type, const char *help,
@@ -225,7 +226,7 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	       "Memory ringcast holds: buffer rings, queues, messages, caches, connections.",
 	       rc_mem_used());
 	metric(&o, "ringcast_memory_limit_bytes", "gauge", "--max-memory (0: no bound).",
-	       srv->cfg.max_memory);
+	       srv->cfg->max_memory);
 	metric(&o, "ringcast_memory_refused_total", "counter",
 	       "Subscriptions and publishes refused (503, 1013) past --max-memory.",
 	       srv->stats.memory_refused);

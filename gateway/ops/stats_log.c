@@ -3,7 +3,10 @@
 #include "stats_log.h"
 
 #include "log.h"
-#include "server.h"
+#include <errno.h>
+#include <stdlib.h>
+
+#include "state.h"
 
 static void snap(struct rc_server *srv, uint64_t now_ms, struct rc_stats_snap *s)
 {
@@ -28,20 +31,30 @@ static double per_s(uint64_t now, uint64_t then, double secs)
 	return (double)(now - then) / secs;
 }
 
-void rc_stats_log_start(struct rc_server *srv, uint64_t now_ms)
+int rc_stats_log_start(struct rc_server *srv, uint64_t now_ms)
 {
-	snap(srv, now_ms, &srv->stats_log.last);
+	srv->stats_log = calloc(1, sizeof(*srv->stats_log));
+	if (!srv->stats_log)
+		return -ENOMEM;
+	snap(srv, now_ms, &srv->stats_log->last);
+	return 0;
+}
+
+void rc_stats_log_stop(struct rc_server *srv)
+{
+	free(srv->stats_log);
+	srv->stats_log = NULL;
 }
 
 void rc_stats_log_tick(struct rc_server *srv, uint64_t now_ms)
 {
-	struct rc_stats_log *sl = &srv->stats_log;
+	struct rc_stats_log *sl = srv->stats_log;
 	struct rc_stats_snap cur;
 	double secs, sends;
 
-	if (!srv->cfg.stats_interval_ms)
+	if (!srv->cfg->stats_interval_ms)
 		return;
-	if (now_ms - sl->last.at_ms < srv->cfg.stats_interval_ms)
+	if (now_ms - sl->last.at_ms < srv->cfg->stats_interval_ms)
 		return;
 	snap(srv, now_ms, &cur);
 	secs = (double)(cur.at_ms - sl->last.at_ms) / 1000.0;

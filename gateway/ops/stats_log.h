@@ -21,11 +21,15 @@ struct rc_stats_log {
 	struct rc_stats_snap last;
 };
 
-/* Takes the totals the first line is measured from (at the start of serving). */
-void rc_stats_log_start(struct rc_server *srv, uint64_t now_ms);
+/* Takes the totals the first line is measured from (at the start of
+ * serving) into srv->stats_log, which it allocates. Returns 0 or -ENOMEM. */
+int rc_stats_log_start(struct rc_server *srv, uint64_t now_ms);
+
+/* Frees srv->stats_log (NULL is fine). */
+void rc_stats_log_stop(struct rc_server *srv);
 
 /* Called from the server's tick with the loop's clock: when
- * cfg.stats_interval_ms has passed since the last line, logs the rates since
+ * --stats-interval has passed since the last line, logs the rates since
  * then (info level) and remembers the totals. Does nothing when the interval
  * is 0. */
 void rc_stats_log_tick(struct rc_server *srv, uint64_t now_ms);

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include "server.h"
+#include "state.h"
+#include "status.h"
+#include "tcp_pub.h"
 #include "textbuf.h"
 
 struct chan_walk {
@@ -117,25 +119,33 @@ char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, 
 	rc_textbuf_init(&t, 8192);
 	rc_textbuf_put(&t, "{\"total\": %zu, \"offset\": %zu, \"limit\": %zu, \"connections\": [",
 		       total, offset, limit);
-	/* Only the requested page costs the two getsockname/getpeername calls
-	 * per entry; walking the rest is a pointer chase. */
-	for (struct rc_conn *c = srv->conns; c && shown < limit; c = c->next, index++) {
-		const struct rc_channel *ch = c->sub.ch ? c->sub.ch : c->pub ? c->pub->ch : NULL;
+	/* Clients first, then TCP publishers. Only the requested page costs
+	 * the two getsockname/getpeername calls per entry; walking the rest is
+	 * a pointer chase. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (struct rc_stream *st = srv->streams; st && shown < limit; st = st->next) {
+			const struct rc_publisher *p = rc_publisher_of(st);
+			const struct rc_channel *ch;
+			const struct rc_conn *c;
 
-		if (index < offset)
-			continue;
-		conn_json(&t, shown == 0, c->fd, role_of(c), ch ? ch->name : NULL, c->extra,
-			  c->extra ? RC_CONN_MAX_SUBS - 1 : 0, c->bytes_in,
-			  c->q.sent_bytes, c->q.queued_bytes, c->q.frames, rc_conn_drops(c),
-			  now - c->accepted_ms);
-		shown++;
-	}
-	for (struct rc_publisher *p = srv->publishers; p && shown < limit; p = p->next, index++) {
-		if (index < offset)
-			continue;
-		conn_json(&t, shown == 0, p->fd, "tcp-publisher", p->ch ? p->ch->name : NULL, NULL, 0,
-			  p->bytes_in, p->q.sent_bytes, p->q.queued_bytes, 0, 0, now - p->accepted_ms);
-		shown++;
+			if ((p != NULL) != (pass == 1) || index++ < offset)
+				continue;
+			if (p) {
+				conn_json(&t, shown == 0, st->fd, "tcp-publisher",
+					  p->ch ? p->ch->name : NULL, NULL, 0, st->bytes_in,
+					  st->q.sent_bytes, st->q.queued_bytes, 0, 0,
+					  now - st->accepted_ms);
+				shown++;
+				continue;
+			}
+			c = rc_conn_of(st);
+			ch = c->sub.ch ? c->sub.ch : c->pub ? c->pub->ch : NULL;
+			conn_json(&t, shown == 0, st->fd, role_of(c), ch ? ch->name : NULL, c->extra,
+				  c->extra ? RC_CONN_MAX_SUBS - 1 : 0, st->bytes_in, st->q.sent_bytes,
+				  st->q.queued_bytes, st->q.frames, rc_conn_drops(c),
+				  now - st->accepted_ms);
+			shown++;
+		}
 	}
 	rc_textbuf_put(&t, "%s]}\n", shown ? "\n" : "");
 	return rc_textbuf_take(&t, len);

@@ -15,10 +15,13 @@
 #include "log.h"
 #include "publish.h"
 #include "server.h"
+#include "label.h"
+#include "tcp_pub.h"
 
 #define TURN_MS 50
 #define MAX_RUNS 100	/* 5 s of loop at most for any one condition */
 
+static struct rc_process *proc;
 static struct rc_server *srv;
 static struct rc_timer stop_timer;
 static int freed_while_published;	/* channels freed while a publisher held them */
@@ -54,9 +57,12 @@ static void start(const char *const *args, int nargs)
 	cr_assert_eq(rc_config_parse(&cfg, nargs + 1, argv, err, sizeof(err)), 0, "%s", err);
 	rc_config_finish(&cfg);
 	rc_log_set_level((enum rc_log_level)cfg.log_level);
+	proc = calloc(1, sizeof(*proc));
 	srv = calloc(1, sizeof(*srv));
-	cr_assert_not_null(srv);
-	ret = rc_server_init(srv, &cfg);
+	cr_assert(proc && srv);
+	ret = rc_process_init(proc, &cfg);
+	cr_assert_eq(ret, 0, "rc_process_init: %s", strerror(-ret));
+	ret = rc_server_init(srv, proc);
 	cr_assert_eq(ret, 0, "rc_server_init: %s", strerror(-ret));
 }
 
@@ -70,14 +76,25 @@ static int connect_to(const struct rc_listener *l)
 	return fd;
 }
 
+/* The first TCP publisher of the loop, or NULL. */
+static struct rc_publisher *first_publisher(void)
+{
+	for (struct rc_stream *st = srv->streams; st; st = st->next)
+		if (rc_publisher_of(st))
+			return rc_publisher_of(st);
+	return NULL;
+}
+
 /* The hub's channel_free hook, wrapped: a channel must never be freed while
  * a publisher still points at it. */
 static void checked_channel_free(struct rc_channel *ch, void *arg)
 {
-	for (struct rc_publisher *p = srv->publishers; p; p = p->next)
-		if (p->ch == ch)
+	(void)arg;
+	for (struct rc_stream *st = srv->streams; st; st = st->next)
+		if (rc_publisher_of(st) && rc_publisher_of(st)->ch == ch)
 			freed_while_published++;
-	rc_publish_channel_free(ch, arg);
+	rc_publish_channel_free(ch);
+	rc_label_free(ch);
 }
 
 /* main() calls rc_server_fini() when the loop ends with a fatal error, with
@@ -103,7 +120,7 @@ Test(server, fini_with_publishers_connected)
 	/* Until the publisher streams, holds a partial message, and its "OK"
 	 * went out (sent by the loop, so the loop keeps turning meanwhile). */
 	for (runs = 0; runs < MAX_RUNS; runs++) {
-		struct rc_publisher *p = srv->publishers;
+		struct rc_publisher *p = first_publisher();
 		ssize_t n;
 
 		run_for(TURN_MS);
@@ -116,10 +133,12 @@ Test(server, fini_with_publishers_connected)
 	cr_assert_lt(runs, MAX_RUNS, "the publisher should be accepted, answered and hold a "
 		     "partial message");
 	cr_assert_str_eq(answer, "OK\n");
-	cr_assert_not_null(srv->publishers->ch);
-	cr_assert_str_eq(srv->publishers->ch->name, "chan");
+	cr_assert_not_null(first_publisher()->ch);
+	cr_assert_str_eq(first_publisher()->ch->name, "chan");
 
 	rc_server_fini(srv);
+	rc_process_fini(proc);
+	free(proc);
 	cr_assert_eq(freed_while_published, 0,
 		     "a channel was freed while a publisher still held it (use after free)");
 	free(srv);

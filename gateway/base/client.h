@@ -1,0 +1,103 @@
+/* A client connection: an accepted HTTP connection that may become a
+ * WebSocket subscriber, an HTTP stream or SSE subscriber, or an HTTP
+ * publisher. Its state is shared by the folders that handle each phase
+ * (http/ for requests and publishing, subscribe/ for subscribers), so it is
+ * defined here, below them, on the connection base. */
+#ifndef RC_CLIENT_H
+#define RC_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "channel.h"
+#include "http_chunked.h"
+#include "stream.h"
+#include "ws_frame.h"
+
+enum rc_conn_state {
+	RC_CONN_HTTP,		/* reading requests */
+	RC_CONN_WS,		/* upgraded: a subscriber */
+	RC_CONN_STREAM,		/* HTTP stream subscriber: bare payloads until it leaves */
+	RC_CONN_PUB,		/* reading the body of POST/PUT /pub/<channel> */
+	RC_CONN_CLOSING,	/* WebSocket close sent; waiting for the peer's or a deadline */
+	RC_CONN_DEAD,		/* shut down; freed once no operation is in flight */
+};
+
+#define RC_CONN_MAX_SUBS 32	/* channels one WebSocket connection may subscribe to */
+#define RC_WS_CMD_MAX 256	/* longest subscriber command */
+
+/* An HTTP publish (POST or PUT /pub/<channel>) in progress. Apart from the
+ * connection: few connections ever publish. */
+struct rc_conn_pub {
+	struct rc_channel *ch;		/* the channel published to */
+	bool chunked_body;		/* Transfer-Encoding: chunked, else Content-Length */
+	bool keep_alive;
+	uint64_t body_left;		/* Content-Length: bytes still to come */
+	uint64_t msgs, bytes;		/* published so far */
+	struct rc_chunked chunked;	/* chunked: the decoder */
+};
+
+/* A WebSocket connection's input state while a frame or a command is only
+ * partly read. Most of the time a subscriber is between frames and keeps
+ * none (an idle subscriber's memory is the point): its input is parsed with
+ * the loop's scratch copy (rc_server.ws_scratch), which one loop on one
+ * thread may share, and only input that ends mid-frame leaves a copy in
+ * rc_conn.wsin. */
+struct rc_conn_wsin {
+	struct rc_ws_parser parser;
+	uint32_t cmd_len;		/* > RC_WS_CMD_MAX: too long, ignored */
+	uint8_t cmd[RC_WS_CMD_MAX];	/* a text message from the subscriber, being read */
+};
+
+struct rc_conn {
+	struct rc_stream st;		/* the base: socket, queue, input, lifetime */
+	uint8_t state;			/* enum rc_conn_state */
+	bool ping_outstanding;
+	bool close_sent;
+	bool counted_ws;
+	bool counted_stream;
+	bool in_incomplete;		/* HTTP: the held input is the start of a head */
+	bool awaiting;			/* HTTP: answered; waiting for the next request */
+	bool head;			/* HTTP: routing a HEAD request: answers carry no body */
+	uint32_t head_scanned;		/* HTTP: bytes of an incomplete head searched for a
+					 * line end already */
+	uint16_t cmd_credit;		/* WebSocket commands allowed now (token bucket) */
+	uint64_t cmd_ms;		/* when cmd_credit was last topped up */
+	uint64_t req_ms;		/* HTTP: start of the current request, or of the
+					 * wait for the next one (keep-alive) */
+	union {
+		uint64_t nosub_since_ms;	/* WS: subscribed to no channel since then (0: has one) */
+		uint64_t deadline_ms;		/* CLOSING: when to give up on the peer */
+	};
+	struct rc_sub sub;		/* the subscription of /ws/<ch>, /stream/<ch>, /sse/<ch> */
+	struct rc_sub *extra;		/* more channels, by {"sub": ...} (RC_CONN_MAX_SUBS - 1) */
+	struct rc_conn_wsin *wsin;	/* WS: input that ended mid-frame, else NULL */
+	struct rc_conn_pub *pub;	/* PUB: the body being published, else NULL */
+	char *final_peer;		/* shutting down: peer address for the final report */
+};
+
+/* The connection of a base, for a stream that is a client connection. */
+static inline struct rc_conn *rc_conn_of(struct rc_stream *st)
+{
+	return (struct rc_conn *)st;
+}
+
+/* Closes c now (rc_stream_close). */
+static inline void rc_conn_close(struct rc_conn *c)
+{
+	rc_stream_close(&c->st);
+}
+
+/* Messages c's subscriptions missed, for every reason (skipped when over the
+ * queue bound, discarded under buffer pressure or when closing). */
+uint64_t rc_conn_drops(const struct rc_conn *c);
+
+/* Shutdown: remembers c's peer address so that its final counters can be
+ * reported once it is gone (a closed socket has no peer any more). */
+void rc_conn_note_final(struct rc_conn *c);
+
+/* Shutdown: logs c's final counters (debug level) if rc_conn_note_final()
+ * was called, and releases what that call kept. */
+void rc_conn_report_final(struct rc_conn *c);
+
+#endif

@@ -1,0 +1,119 @@
+/* What belongs to one loop and what belongs to the process.
+ *
+ * struct rc_process is the process's: the configuration (options,
+ * per-channel settings, secrets), the static files read at start-up and the
+ * limits that mean "for the whole process" (the per-address connection
+ * count). Loops read it; only start-up writes the configuration and files.
+ * The per-address table is the one part every loop updates: with one loop
+ * it is that loop's; with several it must become shared safely.
+ *
+ * struct rc_server is one loop's: its ring, its buffer rings, its
+ * connections, its channels with their subscriber lists (the hub), its
+ * listeners and ingest ports, its scratch parser and its counters. Nothing
+ * in it is touched by another thread. */
+#ifndef RC_STATE_H
+#define RC_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/signalfd.h>
+
+#include "access.h"
+#include "bufring.h"
+#include "channel.h"
+#include "client.h"
+#include "config.h"
+#include "ipcount.h"
+#include "listener.h"
+#include "loop.h"
+#include "udp_ingest.h"
+
+struct rc_static;
+struct rc_stats_log;
+struct rc_stream;
+
+struct rc_process {
+	struct rc_config cfg;		/* read-only once the loops run */
+	struct rc_static *statics;	/* --static files, read at start-up */
+	struct rc_ipcount ipcount;	/* TCP connections (HTTP, WebSocket, publishers)
+					 * per client address (--max-conns-per-ip) */
+};
+
+/* One loop's counters, beyond those of the loop, rings, hub and ports. */
+struct rc_server_stats {
+	uint64_t published;		/* messages fanned out into channels (every ingest) */
+	uint64_t published_bytes;
+	uint64_t accepted;
+	uint64_t accept_errors;		/* EMFILE/ENFILE and others */
+	uint64_t connections;		/* HTTP/WebSocket connections open now */
+	uint64_t subscribers;		/* WebSocket subscribers now */
+	uint64_t stream_subscribers;	/* HTTP stream subscribers now */
+	uint64_t http_requests;
+	uint64_t http_errors;		/* 4xx/5xx answered */
+	uint64_t ws_upgrades;
+	uint64_t ws_closes_sent[9];	/* by code, see rc_ws_close_slot() */
+	uint64_t client_frames;		/* data frames from subscribers, read and discarded */
+	uint64_t client_bytes;
+	uint64_t handshake_timeouts;
+	uint64_t idle_timeouts;		/* keep-alive HTTP and channel-less WebSocket closed idle */
+	uint64_t ping_timeouts;
+	uint64_t client_enobufs;
+	uint64_t backpressure_pauses;	/* input stopped: output or held input over its bound */
+	uint64_t backpressure_timeouts;	/* closed: stayed stopped past --idle-timeout */
+	uint64_t input_overflows;	/* closed: more input held than the base allows */
+	uint64_t ws_commands_limited;	/* closed 1008: WebSocket commands over the rate */
+	uint64_t memory_refused;	/* joiners refused (503, 1013) past --max-memory */
+	uint64_t memory_shed;		/* connections closed to get back under --max-memory */
+	uint64_t publishers;		/* TCP publisher connections now */
+	uint64_t http_publishes;	/* POST/PUT /pub/<channel> accepted */
+	uint64_t pub_bad_bodies;	/* malformed chunked bodies */
+	uint64_t pub_incomplete;	/* HTTP publishers that left before the body's end */
+	uint64_t mux_bad_header;	/* mux datagrams with a malformed header */
+	uint64_t mux_no_channel;	/* mux datagrams for a channel nobody has */
+	uint64_t pub_refused;		/* answered ERR */
+	uint64_t pub_framing_errors;	/* framed length over --max-message */
+	uint64_t pub_partial_dropped;	/* framed messages cut off by the publisher leaving */
+	uint64_t pub_timeouts;		/* TCP publishers closed, stalled mid-message */
+	uint64_t refused[RC_REFUSE_REASONS];	/* access control, by enum rc_refuse */
+	uint64_t static_served;		/* static files answered 200 */
+	uint64_t static_rejected;	/* static paths refused by the sanitiser (400) */
+};
+
+/* A UDP ingest port of the loop, bound to a channel (or a mux port). */
+struct rc_ingest {
+	struct rc_udp_port port;
+	struct rc_server *srv;
+	struct rc_channel *ch;		/* NULL on a mux port */
+};
+
+struct rc_server {
+	struct rc_process *proc;	/* shared with every loop of the process */
+	const struct rc_config *cfg;	/* &proc->cfg */
+	struct rc_loop *loop;
+	struct rc_bufring *ingest_ring;	/* group 0: UDP datagrams, fanned out in place */
+	struct rc_bufring *client_ring;	/* group 1: bytes from TCP clients */
+	struct rc_hub hub;
+	struct rc_access access;	/* the checks' view of this loop (cfg, hub, counters) */
+	/* Input of WebSocket connections that keep no parser between frames
+	 * (client.h): one loop's connections share it, one at a time. */
+	struct rc_conn_wsin ws_scratch;
+	struct rc_sendq_ctx conn_sendq;	/* what every client connection's send queue shares */
+	struct rc_sendq_ctx pub_sendq;	/* what every TCP publisher's send queue shares */
+	struct rc_listener listener;
+	struct rc_listener tcp_listener;	/* --tcp publishers; fd -1 when not configured */
+	struct rc_stream *streams;	/* every accepted connection (rc_stream base) */
+	struct rc_ingest ingest[RC_CONFIG_MAX_UDP];
+	size_t ningest;
+	struct rc_timer tick;
+	bool tick_armed;
+	struct rc_io signal_io;
+	int signal_fd;
+	struct signalfd_siginfo signal_info;	/* the kernel writes it (signalfd read) */
+	bool signal_armed;
+	bool stopping;
+	uint64_t stop_deadline_ms;
+	struct rc_server_stats stats;
+	struct rc_stats_log *stats_log;	/* --stats-interval */
+};
+
+#endif

@@ -1,0 +1,39 @@
+#include "udp_bind.h"
+
+#include <string.h>
+
+#include "ingest_proto.h"
+#include "publish.h"
+#include "state.h"
+#include "token.h"
+
+void rc_udp_bind_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, uint32_t len)
+{
+	struct rc_ingest *in = (struct rc_ingest *)p;
+	struct rc_server *srv = in->srv;
+	struct rc_channel *ch = in->ch;
+	const char *name, *key, *want;
+	size_t name_len, key_len, off;
+
+	if (ch) {
+		/* A port bound to a channel holds its key by configuration:
+		 * restrict who may send to it with --udp-allow. */
+		rc_publish_ring(srv, ch, bid, payload, len);
+		return;
+	}
+	if (rc_mux_parse_key(payload, len, &name, &name_len, &key, &key_len, &off) < 0) {
+		srv->stats.mux_bad_header++;
+		return;
+	}
+	ch = rc_hub_find(&srv->hub, name, name_len);
+	if (!ch) {
+		srv->stats.mux_no_channel++;
+		return;
+	}
+	want = rc_config_pub_key(srv->cfg, ch->name);
+	if (want && !rc_token_secret_equal(want, strlen(want), key ? key : "", key_len)) {
+		srv->stats.refused[RC_REFUSE_MUX_KEY]++;
+		return;
+	}
+	rc_publish_ring(srv, ch, bid, payload + off, len - (uint32_t)off);
+}

@@ -1,0 +1,14 @@
+/* GET /metrics: the Prometheus text exposition (format 0.0.4) of every
+ * counter a loop keeps. */
+#ifndef RC_METRICS_H
+#define RC_METRICS_H
+
+#include <stddef.h>
+
+struct rc_server;
+
+/* Renders the exposition into a malloc'd buffer; *len gets its length.
+ * Returns NULL on allocation failure. */
+char *rc_metrics_render(struct rc_server *srv, size_t *len);
+
+#endif

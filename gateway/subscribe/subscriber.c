@@ -1,0 +1,356 @@
+/* Subscribers: starting one, a WebSocket's input and closing handshake,
+ * eviction, timers. */
+#include "subscriber.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "cache.h"
+#include "log.h"
+#include "state.h"
+
+#define CLIENT_MAX_MESSAGE (1u << 20)	/* subscriber data is discarded; bound it anyway */
+#define CLOSE_WAIT_MS 2000
+#define SSE_HEARTBEAT_MS 15000
+
+int rc_subscriber_close_slot(uint16_t code)
+{
+	switch (code) {
+	case 1000: return 0;
+	case 1001: return 1;
+	case 1002: return 2;
+	case 1007: return 3;
+	case 1008: return 4;
+	case 1009: return 5;
+	case 1011: return 6;
+	case 1013: return 7;
+	default: return 8;
+	}
+}
+
+void rc_subscriber_init(struct rc_conn *c, struct rc_server *srv)
+{
+	const struct rc_config *cfg = srv->cfg;
+
+	c->sub.q = &c->st.q;
+	c->sub.owner = c;
+	c->sub.max_queue = cfg->max_queue;
+	c->sub.policy = (uint8_t)cfg->slow;
+	c->sub.evict = rc_subscriber_evict;
+}
+
+int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_kind kind)
+{
+	struct rc_server *srv = c->st.srv;
+
+	c->sub.kind = (uint8_t)kind;
+	c->sub.policy = (uint8_t)rc_config_slow(srv->cfg, ch->name);
+	c->sub.max_queue = rc_config_max_queue(srv->cfg, ch->name);
+	if (rc_hub_subscribe(&srv->hub, ch, &c->sub) < 0) {
+		rc_hub_release(&srv->hub, ch);
+		return -ENOMEM;
+	}
+	if (ch->owner_data)
+		rc_cache_replay(ch->owner_data, &c->sub);
+	return 0;
+}
+
+struct rc_sub *rc_subscriber_find(struct rc_conn *c, const char *name, size_t len)
+{
+	if (c->sub.ch && c->sub.ch->name_len == len && !memcmp(c->sub.ch->name, name, len))
+		return &c->sub;
+	for (uint32_t i = 0; c->extra && i < RC_CONN_MAX_SUBS - 1; i++)
+		if (c->extra[i].ch && c->extra[i].ch->name_len == len &&
+		    !memcmp(c->extra[i].ch->name, name, len))
+			return &c->extra[i];
+	return NULL;
+}
+
+bool rc_subscriber_any(const struct rc_conn *c)
+{
+	if (c->sub.ch)
+		return true;
+	for (uint32_t i = 0; c->extra && i < RC_CONN_MAX_SUBS - 1; i++)
+		if (c->extra[i].ch)
+			return true;
+	return false;
+}
+
+void rc_subscriber_leave_all(struct rc_conn *c)
+{
+	struct rc_hub *hub = &c->st.srv->hub;
+
+	rc_hub_unsubscribe(hub, &c->sub);
+	for (uint32_t i = 0; c->extra && i < RC_CONN_MAX_SUBS - 1; i++)
+		rc_hub_unsubscribe(hub, &c->extra[i]);
+}
+
+size_t rc_subscriber_held(const struct rc_conn *c)
+{
+	return (c->wsin ? sizeof(*c->wsin) : 0) +
+	       (c->extra ? (RC_CONN_MAX_SUBS - 1) * sizeof(*c->extra) : 0);
+}
+
+void rc_subscriber_close(struct rc_conn *c, uint16_t code)
+{
+	struct rc_server *srv = c->st.srv;
+	uint8_t *frame;
+	size_t len;
+
+	if (c->state == RC_CONN_STREAM) {
+		/* A byte stream has no close frame: end it after what is queued. */
+		rc_hub_unsubscribe(&srv->hub, &c->sub);
+		c->st.close_after_send = true;
+		c->state = RC_CONN_CLOSING;
+		c->deadline_ms = rc_loop_now_ms(srv->loop) + CLOSE_WAIT_MS;
+		if (!rc_sendq_busy(&c->st.q) && !c->st.q.count)
+			rc_conn_close(c);
+		return;
+	}
+	if (c->state != RC_CONN_WS) {
+		if (c->state == RC_CONN_HTTP)
+			rc_conn_close(c);
+		return;
+	}
+	/* The subscriber leaves its channels now: nothing may follow the close
+	 * frame, and messages still queued are sent first (never cut). */
+	rc_subscriber_leave_all(c);
+	frame = malloc(2 + RC_WS_CONTROL_MAX);
+	if (!frame) {
+		rc_conn_close(c);
+		return;
+	}
+	len = rc_ws_close_encode(frame, code, NULL, 0);
+	if (rc_sendq_push_heap(&c->st.q, frame, (uint32_t)len) < 0) {
+		rc_conn_close(c);
+		return;
+	}
+	srv->stats.ws_closes_sent[rc_subscriber_close_slot(code)]++;
+	c->close_sent = true;
+	c->state = RC_CONN_CLOSING;
+	c->deadline_ms = rc_loop_now_ms(srv->loop) + CLOSE_WAIT_MS;
+}
+
+void rc_subscriber_evict(struct rc_sub *s, enum rc_drop_reason reason)
+{
+	struct rc_conn *c = s->owner;
+
+	rc_log_debug("subscriber fd %d evicted: %s", c->st.fd, rc_drop_reason_name(reason));
+	if (reason == RC_DROP_STALLED) {
+		/* Its socket accepts nothing: a close frame would never leave. */
+		rc_conn_close(c);
+		return;
+	}
+	/* Over its bound: what it has not been sent yet is dropped so the close
+	 * frame goes out right after the frame in flight. */
+	rc_hub_drop_pending(&c->st.srv->hub, s);
+	rc_subscriber_close(c, RC_WS_CLOSE_POLICY);
+}
+
+/* Queues a control frame (pong, close echo) from a heap copy: the payload
+ * points into the parser, which the next parse call overwrites. */
+static void queue_control(struct rc_conn *c, unsigned opcode, const uint8_t *data, size_t len)
+{
+	size_t hl = rc_ws_header_size(len);
+	uint8_t *frame = malloc(hl + len);
+
+	if (!frame) {
+		rc_conn_close(c);
+		return;
+	}
+	rc_ws_header_encode(frame, opcode, true, len);
+	if (len)
+		memcpy(frame + hl, data, len);
+	rc_sendq_push_heap(&c->st.q, frame, (uint32_t)(hl + len));
+}
+
+void rc_subscriber_reply(struct rc_conn *c, const char *fmt, const char *a, const char *b)
+{
+	char text[RC_WS_CMD_MAX];
+	int n = snprintf(text, sizeof(text), fmt, a, b);
+
+	if (n <= 0 || (size_t)n >= sizeof(text) || rc_sendq_charge(&c->st.q) >= c->sub.max_queue)
+		return;
+	queue_control(c, RC_WS_OP_TEXT, (const uint8_t *)text, (size_t)n);
+}
+
+/* A close frame from the peer: echo its code (an empty close if it sent
+ * none) and close once the echo is out; or, when ours went first, close. */
+static void peer_close(struct rc_conn *c, uint16_t code)
+{
+	struct rc_server *srv = c->st.srv;
+
+	if (c->close_sent) {
+		rc_conn_close(c);
+		return;
+	}
+	rc_subscriber_leave_all(c);
+	if (code == RC_WS_CLOSE_NO_STATUS) {
+		queue_control(c, RC_WS_OP_CLOSE, NULL, 0);
+	} else {
+		uint8_t b[2] = { (uint8_t)(code >> 8), (uint8_t)code };
+
+		queue_control(c, RC_WS_OP_CLOSE, b, 2);
+	}
+	if (c->st.dead)
+		return;
+	srv->stats.ws_closes_sent[rc_subscriber_close_slot(code)]++;
+	c->close_sent = true;
+	c->state = RC_CONN_CLOSING;
+	c->deadline_ms = rc_loop_now_ms(srv->loop) + CLOSE_WAIT_MS;
+	/* Nothing more is read; closing when the echo is sent. */
+	c->st.close_after_send = true;
+}
+
+/* Client frames parsed with `in`. Stops before a frame the connection may
+ * not handle now (rc_stream_can_work) or once it stopped reading. Returns
+ * the bytes it consumed. */
+static size_t parse_input(struct rc_conn *c, struct rc_conn_wsin *in, uint8_t *data, size_t len)
+{
+	struct rc_server *srv = c->st.srv;
+	size_t done = 0;
+
+	while (done < len && (c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING)) {
+		struct rc_ws_event ev;
+		size_t used;
+
+		if (!rc_stream_can_work(&c->st))
+			break;
+		used = rc_ws_parse(&in->parser, data + done, len - done, &ev);
+		done += used;
+		if (ev.type != RC_WS_EV_NONE)
+			rc_stream_did_work(&c->st);
+		switch (ev.type) {
+		case RC_WS_EV_NONE:
+			break;
+		case RC_WS_EV_DATA:
+			/* Text messages may be commands ({"sub":...}); anything
+			 * else a subscriber sends is read, counted and dropped. */
+			srv->stats.client_bytes += ev.len;
+			if (ev.opcode == RC_WS_OP_TEXT) {
+				if (in->cmd_len + ev.len <= RC_WS_CMD_MAX)
+					memcpy(in->cmd + in->cmd_len, ev.data, ev.len);
+				in->cmd_len = in->cmd_len + ev.len <= RC_WS_CMD_MAX
+						      ? in->cmd_len + (uint32_t)ev.len
+						      : RC_WS_CMD_MAX + 1;
+			}
+			if (ev.fin) {
+				if (ev.opcode == RC_WS_OP_TEXT && in->cmd_len <= RC_WS_CMD_MAX &&
+				    c->state == RC_CONN_WS)
+					rc_subscriber_command(c, in->cmd, in->cmd_len);
+				else
+					srv->stats.client_frames++;
+				in->cmd_len = 0;
+			}
+			break;
+		case RC_WS_EV_PING:
+			/* A ping flood must not grow the queue without bound: past
+			 * the subscriber's bound pongs are skipped, which RFC 6455
+			 * allows (only the latest ping needs an answer). */
+			if (c->state == RC_CONN_WS && rc_sendq_charge(&c->st.q) < c->sub.max_queue)
+				queue_control(c, RC_WS_OP_PONG, ev.data, ev.len);
+			break;
+		case RC_WS_EV_PONG:
+			c->ping_outstanding = false;
+			break;
+		case RC_WS_EV_CLOSE:
+			peer_close(c, ev.close_code);
+			return len;
+		case RC_WS_EV_ERROR:
+			rc_log_debug("fd %d: protocol error, closing with %u", c->st.fd,
+				     ev.close_code);
+			rc_subscriber_close(c, ev.close_code);
+			c->st.close_after_send = true;
+			return len;
+		}
+		if (used == 0 && ev.type == RC_WS_EV_NONE)
+			break;
+	}
+	return c->state == RC_CONN_WS || c->state == RC_CONN_CLOSING ? done : len;
+}
+
+/* A connection between frames keeps no parser: its input is parsed with
+ * the loop's scratch state, which is copied to the connection only when the
+ * input ends inside a frame or a fragmented message (or after a close or an
+ * error, which a parser remembers). */
+size_t rc_subscriber_input(struct rc_conn *c, uint8_t *data, size_t len)
+{
+	struct rc_conn_wsin *in = c->wsin;
+	size_t used;
+
+	if (!in) {
+		in = &c->st.srv->ws_scratch;
+		rc_ws_parser_init(&in->parser, true, CLIENT_MAX_MESSAGE);
+		in->cmd_len = 0;
+	}
+	used = parse_input(c, in, data, len);
+	if (rc_ws_parser_at_rest(&in->parser)) {
+		/* No message is open, so no command is half read either. */
+		if (c->wsin) {
+			free(c->wsin);
+			c->wsin = NULL;
+			rc_stream_account(&c->st);
+		}
+	} else if (!c->wsin && !c->st.dead) {
+		c->wsin = malloc(sizeof(*c->wsin));
+		if (!c->wsin) {
+			rc_conn_close(c);
+			return len;
+		}
+		memcpy(c->wsin, in, offsetof(struct rc_conn_wsin, cmd) + (in->cmd_len <= RC_WS_CMD_MAX
+									       ? in->cmd_len : 0));
+		rc_stream_account(&c->st);
+	}
+	return used;
+}
+
+void rc_subscriber_tick(struct rc_conn *c, uint64_t now)
+{
+	static const uint8_t ping[2] = { 0x89, 0x00 };
+	static const uint8_t sse_heartbeat[] = ": heartbeat\n\n";
+	struct rc_server *srv = c->st.srv;
+
+	switch (c->state) {
+	case RC_CONN_WS:
+		/* A WebSocket that subscribes to nothing (GET /ws, or every
+		 * channel left) only holds a descriptor. */
+		if (rc_subscriber_any(c)) {
+			c->nosub_since_ms = 0;
+		} else if (!c->nosub_since_ms) {
+			c->nosub_since_ms = now;
+		} else if (now - c->nosub_since_ms >= srv->cfg->idle_timeout_ms) {
+			srv->stats.idle_timeouts++;
+			rc_subscriber_close(c, RC_WS_CLOSE_NORMAL);
+			break;
+		}
+		if (now - c->st.last_in_ms < srv->cfg->ping_interval_ms)
+			break;
+		if (c->ping_outstanding) {
+			srv->stats.ping_timeouts++;
+			rc_conn_close(c);
+			break;
+		}
+		c->ping_outstanding = true;
+		c->st.last_in_ms = now;
+		rc_sendq_push_static(&c->st.q, ping, sizeof(ping));
+		break;
+	case RC_CONN_CLOSING:
+		if (now >= c->deadline_ms)
+			rc_conn_close(c);
+		break;
+	case RC_CONN_STREAM:
+		/* A comment line now and then keeps proxies and load balancers
+		 * from closing a quiet event stream. The stream reads nothing,
+		 * so its input clock marks the last heartbeat. */
+		if (c->sub.kind == RC_SUB_SSE && now - c->st.last_in_ms >= SSE_HEARTBEAT_MS) {
+			c->st.last_in_ms = now;
+			rc_sendq_push_static(&c->st.q, sse_heartbeat, sizeof(sse_heartbeat) - 1);
+		}
+		break;
+	default:
+		break;
+	}
+}
