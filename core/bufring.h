@@ -74,6 +74,30 @@ static inline uint8_t *rc_bufring_data(const struct rc_bufring *br, uint16_t bid
 	return br->slab + (size_t)bid * br->stride + br->headroom;
 }
 
+/* Buffers ringcast holds now (referenced, not in the ring). */
+static inline uint32_t rc_bufring_in_use(const struct rc_bufring *br)
+{
+	return br->in_use;
+}
+
+/* The number of buffers. */
+static inline uint32_t rc_bufring_count(const struct rc_bufring *br)
+{
+	return br->count;
+}
+
+/* Bytes reserved in front of each buffer's data (for headers written in place). */
+static inline uint32_t rc_bufring_headroom(const struct rc_bufring *br)
+{
+	return br->headroom;
+}
+
+/* Bytes of memory the buffers take (held for the ring's whole life). */
+static inline size_t rc_bufring_slab_bytes(const struct rc_bufring *br)
+{
+	return br->slab_len;
+}
+
 /* Buffers currently in the ring, available to the kernel. */
 static inline uint32_t rc_bufring_free(const struct rc_bufring *br)
 {

@@ -196,11 +196,11 @@ void rc_hub_foreach(struct rc_hub *hub, void (*fn)(struct rc_channel *ch, void *
 
 static void count_kind(struct rc_channel *ch, uint8_t kind, int d)
 {
-	if (kind == RC_SUB_SSE)
-		ch->nsse += (uint32_t)d;
-	if (kind == RC_SUB_WS || kind == RC_SUB_WS_TAGGED)
+	if (kind == RC_SUB_ALT)
+		ch->nalt += (uint32_t)d;
+	if (kind == RC_SUB_FRAME || kind == RC_SUB_TAGGED)
 		ch->nbatched += (uint32_t)d;
-	if (kind == RC_SUB_WS_TAGGED)
+	if (kind == RC_SUB_TAGGED)
 		ch->ntagged += (uint32_t)d;
 }
 
@@ -343,13 +343,13 @@ static uint32_t batch_count(const struct rc_channel *ch)
 	return n > t ? n : t;
 }
 
-/* Copies the frame into ch's batch (and, with tagged subscribers, the label
+/* Copies the frame into ch's batch (and, with tagged subscribers, the tag
  * and the frame into its tagged batch), listing ch to be closed at the end
  * of the turn. Returns 0 or -ENOMEM (then nothing was added). */
 static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *frame,
 		     uint32_t frame_len, bool keyframe)
 {
-	struct rc_shmsg *label = ch->ntagged ? ch->label : NULL;
+	struct rc_shmsg *tag = ch->ntagged ? ch->tag : NULL;
 	uint32_t len = ch->batch ? ch->batch->len : 0;
 
 	if (!ch->batch && !ch->tbatch)
@@ -359,7 +359,7 @@ static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *f
 
 	if (ch->ntagged < ch->nbatched && batch_put(&ch->batch, NULL, 0, frame, frame_len) < 0)
 		return -ENOMEM;
-	if (ch->ntagged && batch_put(&ch->tbatch, label ? label->data : NULL, label ? label->len : 0,
+	if (ch->ntagged && batch_put(&ch->tbatch, tag ? tag->data : NULL, tag ? tag->len : 0,
 				     frame, frame_len) < 0) {
 		if (ch->batch) {
 			ch->batch->len = len;
@@ -376,7 +376,7 @@ static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *f
 	return 0;
 }
 
-/* Hands ch's open batch to every WebSocket subscriber (one entry each, the
+/* Hands ch's open batch to every framed and tagged subscriber (one entry each, the
  * same memory for all) and drops the channel's reference: from here the
  * queues own it, and the last send that completes or drops it frees it. */
 static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
@@ -391,7 +391,7 @@ static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
 	ch->batch = ch->tbatch = NULL;
 	for (uint32_t i = 0; i < ch->nsubs; i++) {
 		struct rc_sub *s = ch->subs[i];
-		struct rc_shmsg *m = s->kind == RC_SUB_WS_TAGGED ? tb : s->kind == RC_SUB_WS ? b : NULL;
+		struct rc_shmsg *m = s->kind == RC_SUB_TAGGED ? tb : s->kind == RC_SUB_FRAME ? b : NULL;
 		uint32_t n;
 
 		if (!m)
@@ -475,24 +475,24 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 	for (uint32_t i = 0; i < ch->nsubs; i++) {
 		struct rc_sub *s = ch->subs[i];
 		struct rc_shmsg *shm = m->shm;
-		struct rc_shmsg *label = NULL;
+		struct rc_shmsg *tag = NULL;
 		uint8_t *ptr = m->frame;
 		uint32_t len = frame_len;
 		int ret;
 
-		if (batched && (s->kind == RC_SUB_WS || s->kind == RC_SUB_WS_TAGGED))
+		if (batched && (s->kind == RC_SUB_FRAME || s->kind == RC_SUB_TAGGED))
 			continue;
 		if (s->kind == RC_SUB_RAW) {
 			ptr = payload;
 			len = m->payload_len;
-		} else if (s->kind == RC_SUB_SSE) {
-			if (!m->sse)
+		} else if (s->kind == RC_SUB_ALT) {
+			if (!m->alt)
 				continue;
-			shm = m->sse;
-			ptr = m->sse->data;
-			len = m->sse->len;
-		} else if (s->kind == RC_SUB_WS_TAGGED) {
-			label = ch->label;
+			shm = m->alt;
+			ptr = m->alt->data;
+			len = m->alt->len;
+		} else if (s->kind == RC_SUB_TAGGED) {
+			tag = ch->tag;
 		}
 		if (len == 0)
 			continue;
@@ -510,7 +510,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 			continue;
 		}
 		if (rc_sendq_charge(s->q) + len + RC_SENDQ_ENT_COST +
-			    (label ? label->len + RC_SENDQ_ENT_COST : 0) > s->max_queue) {
+			    (tag ? tag->len + RC_SENDQ_ENT_COST : 0) > s->max_queue) {
 			if (s->policy == RC_SLOW_DROP) {
 				count_drops(hub, s, RC_DROP_SLOW_DROP, 1);
 			} else {
@@ -519,10 +519,10 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 			}
 			continue;
 		}
-		/* A tagged subscriber gets the channel's label frame right before
+		/* A tagged subscriber gets the channel's tag frame right before
 		 * the message: one shared frame per channel, no per-subscriber
 		 * copy. */
-		ret = label ? rc_sendq_push_label(s->q, label, label->data, label->len) : 0;
+		ret = tag ? rc_sendq_push_label(s->q, tag, tag->data, tag->len) : 0;
 		if (ret == 0)
 			ret = shm ? rc_sendq_push_shared(s->q, shm, ptr, len, 1)
 				  : rc_sendq_push_ring(s->q, ptr, len, m->bid, true);

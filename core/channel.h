@@ -3,7 +3,14 @@
  * A channel is a name with a list of subscribers. Publishing a message that
  * sits framed in a ring buffer queues a reference to that same memory on
  * every subscriber's send queue: no subscriber gets a copy. The hub owns all
- * channels of one loop and the policy for slow subscribers. */
+ * channels of one loop and the policy for slow subscribers.
+ *
+ * The hub knows no protocol: a message comes framed by its owner (a header
+ * in front of the payload), possibly with one alternate form made once per
+ * message, and a channel may carry a tag frame that tagged subscribers get
+ * before each message. The gateway makes these WebSocket frames, Server-Sent
+ * Events and channel labels; the hub only chooses which bytes each kind of
+ * subscriber is sent. */
 #ifndef RC_CHANNEL_H
 #define RC_CHANNEL_H
 
@@ -29,7 +36,7 @@
 
 enum rc_slow_policy {
 	RC_SLOW_DROP,		/* skip whole messages for that subscriber, count them */
-	RC_SLOW_CLOSE,		/* close it (WebSocket code 1008), count it */
+	RC_SLOW_CLOSE,		/* close it (its owner's evict()), count it */
 };
 
 enum rc_drop_reason {
@@ -56,17 +63,17 @@ typedef void (*rc_sub_evict_fn)(struct rc_sub *s, enum rc_drop_reason reason);
 
 /* What a subscriber wants of each message. */
 enum rc_sub_kind {
-	RC_SUB_WS,		/* the WebSocket frame */
-	RC_SUB_RAW,		/* the bare payload (HTTP stream) */
-	RC_SUB_SSE,		/* the Server-Sent Events encoding (rc_msg.sse) */
-	RC_SUB_WS_TAGGED,	/* the channel's label frame (rc_channel.label), then the frame */
+	RC_SUB_FRAME,		/* the framed message */
+	RC_SUB_RAW,		/* the bare payload */
+	RC_SUB_ALT,		/* the message's alternate form (rc_msg.alt) */
+	RC_SUB_TAGGED,		/* the channel's tag frame (rc_channel.tag), then the framed message */
 };
 
-/* One message, framed once: a WebSocket header of hdr_len bytes at `frame`,
- * the payload right after it. It lives in ingest ring buffer `bid`, or in
- * `shm` when that is not NULL. `sse`, when not NULL, is the message encoded
- * once as a Server-Sent Event for the channel's SSE subscribers. `keyframe`:
- * a video stream may be joined here (subscribers waiting for one start with
+/* One message, framed once: a header of hdr_len bytes at `frame`, the
+ * payload right after it. It lives in ingest ring buffer `bid`, or in `shm`
+ * when that is not NULL. `alt`, when not NULL, is the message's alternate
+ * form, made once for the channel's RC_SUB_ALT subscribers. `keyframe`: a
+ * video stream may be joined here (subscribers waiting for one start with
  * it). */
 struct rc_msg {
 	uint8_t *frame;
@@ -75,7 +82,7 @@ struct rc_msg {
 	uint16_t bid;
 	bool keyframe;
 	struct rc_shmsg *shm;
-	struct rc_shmsg *sse;
+	struct rc_shmsg *alt;
 };
 
 /* One subscription: owned by the connection whose send queue it feeds. A
@@ -103,9 +110,8 @@ struct rc_channel {
 	struct rc_channel *hnext;
 	uint32_t users;			/* subscribers + ingest bindings + publishers */
 	uint64_t idle_since_ms;		/* users dropped to 0 then (0: in use) */
-	uint32_t publishers;		/* TCP/HTTP publishers now */
 	uint32_t nsubs;
-	uint32_t nsse;			/* of which want Server-Sent Events */
+	uint32_t nalt;			/* of which want the alternate form */
 	uint32_t cap;
 	struct rc_sub **subs;
 	uint64_t msgs_in;		/* counted by the ingest that publishes */
@@ -114,18 +120,15 @@ struct rc_channel {
 	/* Rates per second, refreshed by the owner's timer (rc_hub_rates()). */
 	uint64_t msg_rate, byte_rate;
 	uint64_t rate_msgs, rate_bytes, rate_ms;
-	void *owner_data;		/* the owner's per-channel state (e.g. a cache) */
-	struct rc_shmsg *label;		/* text frame naming the channel, for tagged subscribers */
-	bool no_cache;			/* the owner looked: no owner_data to make */
-	bool set_up;			/* the owner applied its per-channel settings */
-	uint8_t opcode;			/* WebSocket opcode of its frames (binary or text) */
-	uint32_t nbatched;		/* of nsubs, fed from batches (WS and tagged WS) */
+	void *owner_data;		/* the owner's per-channel state (rc_channel_owner()) */
+	struct rc_shmsg *tag;		/* the frame tagged subscribers get before each message */
+	uint32_t nbatched;		/* of nsubs, fed from batches (framed and tagged) */
 	uint32_t ntagged;		/* of those, tagged */
 	/* The open batch of this turn, owned by the channel (one reference)
 	 * until batch_close() hands it to the subscribers' queues. Each counts
 	 * its messages in nends (see batch_count()). */
-	struct rc_shmsg *batch;		/* frames, for WS subscribers */
-	struct rc_shmsg *tbatch;	/* label + frame each, for tagged ones */
+	struct rc_shmsg *batch;		/* frames, for RC_SUB_FRAME subscribers */
+	struct rc_shmsg *tbatch;	/* tag + frame each, for tagged ones */
 	uint32_t batch_key;		/* index of the batches' first keyframe message
 					 * (RC_BATCH_NO_KEY: none) */
 	bool batch_listed;		/* on hub->batch_head, to be closed this turn */
@@ -163,6 +166,19 @@ struct rc_hub {
 	uint64_t *buf_ms;		/* per ingest buffer: when its message was published */
 	struct rc_channel *buckets[RC_HUB_BUCKETS];
 };
+
+/* The owner's per-channel state (NULL until it sets one). */
+static inline void *rc_channel_owner(const struct rc_channel *ch)
+{
+	return ch->owner_data;
+}
+
+/* Sets the owner's per-channel state; the hub's channel_free hook must
+ * release it. */
+static inline void rc_channel_set_owner(struct rc_channel *ch, void *owner)
+{
+	ch->owner_data = owner;
+}
 
 /* True when name[0..len) is a valid channel name: 1-64 of [A-Za-z0-9._-]. */
 bool rc_channel_name_valid(const char *name, size_t len);
@@ -207,10 +223,11 @@ void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s);
 void rc_hub_sub_set_kind(struct rc_hub *hub, struct rc_sub *s, enum rc_sub_kind kind);
 
 /* Fans a message out: every subscriber of ch gets a queue entry pointing
- * at the same memory — the whole frame for WebSocket subscribers, the bare
- * payload for raw ones, m->sse for SSE ones (skipped when NULL) — and takes
+ * at the same memory — the whole frame for RC_SUB_FRAME subscribers (and the
+ * channel's tag before it for tagged ones), the bare payload for raw ones,
+ * m->alt for RC_SUB_ALT ones (skipped when NULL) — and takes
  * a reference on its buffer. Frames up to batch_max_frame bound for
- * WebSocket subscribers are instead copied once into the channel's batch of
+ * framed and tagged subscribers are instead copied once into the channel's batch of
  * this turn, which every such subscriber gets as one entry when the batch
  * is closed: at the end of the turn, when it is full, before a message that
  * is not batched, and before the channel's subscribers change. A subscriber

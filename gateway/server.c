@@ -270,7 +270,8 @@ static int open_rings(struct rc_server *srv)
 		    ingest.count, ingest.size, ingest.headroom, client.count, client.size);
 	/* The rings' slabs are held for the whole run: part of what
 	 * --max-memory bounds, charged once. */
-	rc_mem_charge(srv->ingest_ring->slab_len + srv->client_ring->slab_len);
+	rc_mem_charge(rc_bufring_slab_bytes(srv->ingest_ring) +
+		      rc_bufring_slab_bytes(srv->client_ring));
 	if (cfg->max_memory && cfg->max_memory <= rc_mem_used()) {
 		rc_log_error("--max-memory %llu is less than the buffer rings need (%zu bytes)",
 			     (unsigned long long)cfg->max_memory, rc_mem_used());
@@ -296,7 +297,7 @@ static uint32_t setup_zc(struct rc_server *srv)
 	if (ret < 0) {
 		rc_log_warn("SEND_ZC disabled: %s (registering the %zu KiB ingest slab needs that "
 			    "much RLIMIT_MEMLOCK)", strerror(-ret),
-			    srv->ingest_ring->slab_len / 1024);
+			    rc_bufring_slab_bytes(srv->ingest_ring) / 1024);
 		return 0;
 	}
 	rc_log_info("SEND_ZC for frames of %u bytes and more", zc_min);

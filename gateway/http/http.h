@@ -47,7 +47,7 @@ bool rc_http_query_string(const struct rc_http_target *t, const char *name, cons
 void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req, const char *name,
 		     size_t len);
 
-/* GET or HEAD /stream/<name> (kind RC_SUB_RAW) or /sse/<name> (RC_SUB_SSE):
+/* GET or HEAD /stream/<name> (kind RC_SUB_RAW) or /sse/<name> (RC_SUB_ALT):
  * the response head, then (GET) the channel's messages until the client
  * leaves. Access was checked (join.c). */
 void rc_http_join_stream(struct rc_conn *c, const char *name, size_t len, enum rc_sub_kind kind,

@@ -88,7 +88,7 @@ void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req, const
 			rc_hub_release(&srv->hub, ch);
 		return;
 	}
-	if (ch && rc_subscriber_start(c, ch, RC_SUB_WS) < 0) {
+	if (ch && rc_subscriber_start(c, ch, RC_SUB_FRAME) < 0) {
 		rc_conn_close(c);
 		return;
 	}
@@ -111,10 +111,10 @@ static int stream_head(const struct rc_server *srv, const char *channel, enum rc
 			"Connection: close\r\n"
 			"%s"
 			"\r\n",
-			kind == RC_SUB_SSE ? "text/event-stream"
+			kind == RC_SUB_ALT ? "text/event-stream"
 					   : rc_config_content_type(srv->cfg, channel),
 			/* Proxies such as nginx must not buffer an event stream. */
-			kind == RC_SUB_SSE ? "X-Accel-Buffering: no\r\n" : "");
+			kind == RC_SUB_ALT ? "X-Accel-Buffering: no\r\n" : "");
 }
 
 /* GET /stream/<channel>: an HTTP response whose body is the channel's
@@ -147,7 +147,7 @@ void rc_http_join_stream(struct rc_conn *c, const char *name, size_t name_len,
 		queue_copy(c, buf, len);
 		return;
 	}
-	if (kind == RC_SUB_SSE) {
+	if (kind == RC_SUB_ALT) {
 		memcpy(buf + len, sse_hello, sizeof(sse_hello) - 1);
 		len += (int)sizeof(sse_hello) - 1;
 	}

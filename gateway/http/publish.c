@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan.h"
 #include "http.h"
 #include "http_parse.h"
 #include "num.h"
@@ -101,7 +102,7 @@ void rc_http_publish_start(struct rc_conn *c, const struct rc_http_request *req,
 		rc_http_respond(c, err == -ENOSPC ? 503 : 400, "text/plain", NULL, NULL, 0, true);
 		return;
 	}
-	if (ch->publishers && !rc_config_multi_publisher(srv->cfg, ch->name)) {
+	if (rc_chan_publishers(ch) && !rc_config_multi_publisher(srv->cfg, ch->name)) {
 		rc_hub_release(&srv->hub, ch);
 		rc_http_respond(c, 409, "text/plain", NULL, "channel has a publisher\n", 24, true);
 		return;
@@ -120,7 +121,14 @@ void rc_http_publish_start(struct rc_conn *c, const struct rc_http_request *req,
 		rc_http_respond(c, 503, "text/plain", NULL, "out of memory\n", 14, true);
 		return;
 	}
-	ch->publishers++;
+	if (!rc_chan_get(ch)) {
+		rc_hub_release(&srv->hub, ch);
+		free(c->pub);
+		c->pub = NULL;
+		rc_http_respond(c, 503, "text/plain", NULL, "out of memory\n", 14, true);
+		return;
+	}
+	rc_chan_get(ch)->publishers++;
 	*c->pub = (struct rc_conn_pub){ .ch = ch, .chunked_body = chunked, .body_left = length,
 					.keep_alive = keep_alive };
 	rc_stream_account(&c->st);
@@ -136,7 +144,7 @@ void rc_http_publish_end(struct rc_conn *c)
 {
 	if (!c->pub)
 		return;
-	c->pub->ch->publishers--;
+	rc_chan_peek(c->pub->ch)->publishers--;
 	rc_hub_release(&c->st.srv->hub, c->pub->ch);
 	free(c->pub);
 	c->pub = NULL;

@@ -173,7 +173,7 @@ static const struct route routes[] = {
 	{ "/ws", false, ws_bare, 0 },
 	{ "/ws/", true, ws_channel, 0 },
 	{ "/stream/", true, stream, RC_SUB_RAW },
-	{ "/sse/", true, stream, RC_SUB_SSE },
+	{ "/sse/", true, stream, RC_SUB_ALT },
 };
 
 /* The route of path[0..len), or NULL (static files). */

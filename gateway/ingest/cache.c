@@ -181,7 +181,7 @@ static struct rc_shmsg *ent_sse(struct rc_cache_ent *e)
 static size_t replay_cost(struct rc_cache_ent *e, struct rc_shmsg *m, const struct rc_sub *s)
 {
 	switch (s->kind) {
-	case RC_SUB_SSE: {
+	case RC_SUB_ALT: {
 		struct rc_shmsg *ev = e ? ent_sse(e) : NULL;
 
 		if (!e)
@@ -190,9 +190,9 @@ static size_t replay_cost(struct rc_cache_ent *e, struct rc_shmsg *m, const stru
 	}
 	case RC_SUB_RAW:
 		return m->len ? m->len + RC_SENDQ_ENT_COST : 0;
-	case RC_SUB_WS_TAGGED:
+	case RC_SUB_TAGGED:
 		return rc_ws_header_size(m->len) + m->len + RC_SENDQ_ENT_COST +
-		       (s->ch && s->ch->label ? s->ch->label->len + RC_SENDQ_ENT_COST : 0);
+		       (s->ch && s->ch->tag ? s->ch->tag->len + RC_SENDQ_ENT_COST : 0);
 	default:
 		return rc_ws_header_size(m->len) + m->len + RC_SENDQ_ENT_COST;
 	}
@@ -203,7 +203,7 @@ static int replay_one(struct rc_cache_ent *e, struct rc_shmsg *m, struct rc_sub 
 {
 	int ret;
 
-	if (s->kind == RC_SUB_SSE) {
+	if (s->kind == RC_SUB_ALT) {
 		struct rc_shmsg *ev = e ? ent_sse(e) : rc_sse_event_new(m->data, m->len);
 
 		if (!ev)
@@ -217,7 +217,7 @@ static int replay_one(struct rc_cache_ent *e, struct rc_shmsg *m, struct rc_sub 
 		return m->len ? rc_sendq_push_shared(s->q, m, m->data, m->len, 1) : 0;
 	{
 		size_t hl = rc_ws_header_size(m->len);
-		struct rc_shmsg *label = s->kind == RC_SUB_WS_TAGGED ? s->ch->label : NULL;
+		struct rc_shmsg *label = s->kind == RC_SUB_TAGGED ? s->ch->tag : NULL;
 
 		ret = label ? rc_sendq_push_label(s->q, label, label->data, label->len) : 0;
 		if (ret == 0)

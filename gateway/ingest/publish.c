@@ -5,29 +5,27 @@
 #include <string.h>
 
 #include "cache.h"
+#include "chan.h"
 #include "utf8.h"
 #include "state.h"
 #include "sse.h"
 #include "probes.h"
 
-/* The channel's cache, created on first use from its --cache policy;
- * NULL when it has none. */
-static struct rc_cache *channel_cache(struct rc_server *srv, struct rc_channel *ch)
+/* The channel's state, its settings applied on first use (frames, cache
+ * from its --cache policy). NULL without memory. */
+static struct rc_chan *channel_setup(struct rc_server *srv, struct rc_channel *ch)
 {
+	struct rc_chan *c = rc_chan_get(ch);
 	const struct rc_cache_policy *p;
 
-	if (!ch->set_up) {
-		ch->set_up = true;
-		ch->opcode = rc_config_text_frames(srv->cfg, ch->name) ? RC_WS_OP_TEXT
-									: RC_WS_OP_BINARY;
-	}
-	if (ch->owner_data || ch->no_cache)
-		return ch->owner_data;
+	if (!c || c->set_up)
+		return c;
+	c->set_up = true;
+	c->opcode = rc_config_text_frames(srv->cfg, ch->name) ? RC_WS_OP_TEXT : RC_WS_OP_BINARY;
 	p = rc_config_cache(srv->cfg, ch->name);
 	if (p)
-		ch->owner_data = p->ts ? rc_cache_new_ts(p->bytes) : rc_cache_new(p->last, p->bytes);
-	ch->no_cache = !ch->owner_data;
-	return ch->owner_data;
+		c->cache = p->ts ? rc_cache_new_ts(p->bytes) : rc_cache_new(p->last, p->bytes);
+	return c;
 }
 
 /* Keeps the message for late joiners: a shared message by reference, a
@@ -49,22 +47,22 @@ static bool cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *pay
 		rc_shmsg_ref(c);
 	}
 	rc_ws_header_prepend(c->data, opcode, c->len);
-	key = rc_cache_add(cache, c, m->sse);
+	key = rc_cache_add(cache, c, m->alt);
 	rc_shmsg_unref(c);
 	return key;
 }
 
 void rc_publish_channel_free(struct rc_channel *ch)
 {
-	rc_cache_free(ch->owner_data);
-	ch->owner_data = NULL;
+	rc_chan_free(ch);
 }
 
 static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg *m)
 {
 	uint8_t *payload = m->frame + m->hdr_len;
-	struct rc_cache *cache = channel_cache(srv, ch);
-	unsigned opcode = ch->opcode;
+	struct rc_chan *c = channel_setup(srv, ch);
+	struct rc_cache *cache = c ? c->cache : NULL;
+	unsigned opcode = c ? c->opcode : RC_WS_OP_BINARY;
 
 	/* A text channel's message that is not UTF-8 goes as binary: a
 	 * browser closes the connection on an invalid text frame. */
@@ -82,12 +80,12 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	/* The SSE form, made once per message and only while the channel has
 	 * SSE subscribers (no memory costs them this message); the cache keeps
 	 * the same one. */
-	m->sse = ch->nsse ? rc_sse_event_new(payload, m->payload_len) : NULL;
+	m->alt = ch->nalt ? rc_sse_event_new(payload, m->payload_len) : NULL;
 	if (cache)
 		m->keyframe = cache_message(cache, m, payload, opcode);
 	if (!ch->nsubs) {
-		if (m->sse)
-			rc_shmsg_unref(m->sse);
+		if (m->alt)
+			rc_shmsg_unref(m->alt);
 		return;
 	}
 	/* Framed once, in place: the header goes into the bytes in front of the
@@ -97,8 +95,8 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	RC_PROBE3(fanout_start, ch->name, ch->nsubs, m->payload_len);
 	rc_hub_publish(&srv->hub, ch, m);
 	RC_PROBE2(fanout_done, ch->name, ch->nsubs);
-	if (m->sse)
-		rc_shmsg_unref(m->sse);
+	if (m->alt)
+		rc_shmsg_unref(m->alt);
 }
 
 void rc_publish_ring(struct rc_server *srv, struct rc_channel *ch, uint16_t bid, uint8_t *payload,

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "chan.h"
 #include "publish.h"
 #include "state.h"
 #include "ts.h"
@@ -65,7 +66,7 @@ static void framed_input(struct rc_publisher *p, uint16_t bid, uint8_t *data, si
 			/* Room in front: the 4 prefix bytes, plus the headroom
 			 * when the prefix starts the buffer. Bytes before the
 			 * prefix belong to a message that may be queued already. */
-			size_t room = 4 + (at == 4 ? srv->ingest_ring->headroom : 0);
+			size_t room = 4 + (at == 4 ? rc_bufring_headroom(srv->ingest_ring) : 0);
 
 			if (rc_ws_header_size(ev.len) <= room) {
 				rc_publish_ring(srv, p->ch, bid, (uint8_t *)ev.data, (uint32_t)ev.len);
@@ -170,12 +171,17 @@ static void hello(struct rc_publisher *p)
 		pub_refuse(p, err == -ENOSPC ? "too many channels" : "bad channel");
 		return;
 	}
-	if (ch->publishers && !rc_config_multi_publisher(srv->cfg, ch->name)) {
+	if (rc_chan_publishers(ch) && !rc_config_multi_publisher(srv->cfg, ch->name)) {
 		rc_hub_release(&srv->hub, ch);
 		pub_refuse(p, "busy");
 		return;
 	}
-	ch->publishers++;
+	if (!rc_chan_get(ch)) {
+		rc_hub_release(&srv->hub, ch);
+		pub_refuse(p, "out of memory");
+		return;
+	}
+	rc_chan_get(ch)->publishers++;
 	p->ch = ch;
 	p->mode = req.mode;
 	p->ts_align = rc_config_ts(srv->cfg, ch->name);
@@ -243,7 +249,7 @@ static void pub_on_close(struct rc_stream *st)
 		srv->stats.pub_partial_dropped++;
 	}
 	if (p->ch) {
-		p->ch->publishers--;
+		rc_chan_peek(p->ch)->publishers--;
 		rc_hub_release(&srv->hub, p->ch);
 		p->ch = NULL;
 	}

@@ -168,13 +168,13 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	header(&o, "ringcast_bufring_buffers", "gauge", "Ingest ring buffers by state.");
 	rc_textbuf_put(&o, "ringcast_bufring_buffers{state=\"free\"} %u\n",
 	    rc_bufring_free(srv->ingest_ring));
-	rc_textbuf_put(&o, "ringcast_bufring_buffers{state=\"in_use\"} %u\n", srv->ingest_ring->in_use);
+	rc_textbuf_put(&o, "ringcast_bufring_buffers{state=\"in_use\"} %u\n", rc_bufring_in_use(srv->ingest_ring));
 	header(&o, "ringcast_client_bufring_buffers", "gauge",
 	       "Client receive ring buffers by state.");
 	rc_textbuf_put(&o, "ringcast_client_bufring_buffers{state=\"free\"} %u\n",
 	    rc_bufring_free(srv->client_ring));
 	rc_textbuf_put(&o, "ringcast_client_bufring_buffers{state=\"in_use\"} %u\n",
-	    srv->client_ring->in_use);
+	    rc_bufring_in_use(srv->client_ring));
 	metric(&o, "ringcast_http_requests_total", "counter", "HTTP requests parsed.",
 	       srv->stats.http_requests);
 	metric(&o, "ringcast_http_errors_total", "counter", "HTTP requests answered 4xx/5xx.",

@@ -73,6 +73,6 @@ void rc_stats_log_tick(struct rc_server *srv, uint64_t now_ms)
 		    per_s(cur.enters, sl->last.enters, secs),
 		    (unsigned long long)(srv->stats.subscribers + srv->stats.stream_subscribers),
 		    (unsigned long long)srv->stats.connections, rc_bufring_free(srv->ingest_ring),
-		    srv->ingest_ring->count, secs);
+		    rc_bufring_count(srv->ingest_ring), secs);
 	sl->last = cur;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "chan.h"
 #include "state.h"
 #include "status.h"
 #include "tcp_pub.h"
@@ -26,8 +27,8 @@ static void channel_json(struct rc_channel *ch, void *arg)
 		       "\"subscribers\": {\"ws\": %u, \"stream\": %u, \"sse\": %u}, "
 		       "\"messages\": %llu, \"bytes\": %llu, \"messages_per_s\": %llu, "
 		       "\"bytes_per_s\": %llu, \"drops\": %llu}",
-		       w->first ? "" : ",", ch->name, ch->publishers, kinds[RC_SUB_WS],
-		       kinds[RC_SUB_RAW], kinds[RC_SUB_SSE], (unsigned long long)ch->msgs_in,
+		       w->first ? "" : ",", ch->name, rc_chan_publishers(ch), kinds[RC_SUB_FRAME],
+		       kinds[RC_SUB_RAW], kinds[RC_SUB_ALT], (unsigned long long)ch->msgs_in,
 		       (unsigned long long)ch->bytes_in, (unsigned long long)ch->msg_rate,
 		       (unsigned long long)ch->byte_rate, (unsigned long long)ch->drops);
 	w->first = false;
@@ -51,7 +52,7 @@ static const char *role_of(const struct rc_conn *c)
 	case RC_CONN_WS:
 		return "ws-subscriber";
 	case RC_CONN_STREAM:
-		return c->sub.kind == RC_SUB_SSE ? "sse-subscriber" : "stream-subscriber";
+		return c->sub.kind == RC_SUB_ALT ? "sse-subscriber" : "stream-subscriber";
 	case RC_CONN_PUB:
 		return "http-publisher";
 	case RC_CONN_CLOSING:

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "chan.h"
 #include "label.h"
 #include "log.h"
 #include "mem.h"
@@ -130,16 +131,16 @@ static void join(struct rc_conn *c, const struct rc_wscmd *cmd, const char *name
 	*s = (struct rc_sub){ .q = &c->st.q, .owner = c,
 			      .max_queue = rc_config_max_queue(srv->cfg, ch->name),
 			      .policy = (uint8_t)rc_config_slow(srv->cfg, ch->name),
-			      .kind = RC_SUB_WS_TAGGED, .evict = rc_subscriber_evict };
-	rc_hub_sub_set_kind(&srv->hub, &c->sub, RC_SUB_WS_TAGGED);
+			      .kind = RC_SUB_TAGGED, .evict = rc_subscriber_evict };
+	rc_hub_sub_set_kind(&srv->hub, &c->sub, RC_SUB_TAGGED);
 	/* The answer goes first, then the cache, then live messages. */
 	rc_subscriber_reply(c, "{\"subscribed\":\"%s\"%s}", name, "");
 	if (rc_hub_subscribe(&srv->hub, ch, s) < 0) {
 		rc_hub_release(&srv->hub, ch);
 		return;
 	}
-	if (ch->owner_data)
-		rc_cache_replay(ch->owner_data, s);
+	if (rc_chan_cache(ch))
+		rc_cache_replay(rc_chan_cache(ch), s);
 }
 
 void rc_subscriber_command(struct rc_conn *c, const uint8_t *msg, size_t len)

@@ -13,7 +13,7 @@ int rc_label_make(struct rc_channel *ch)
 	struct rc_shmsg *l;
 	int n;
 
-	if (ch->label)
+	if (ch->tag)
 		return 0;
 	n = snprintf(text, sizeof(text), "{\"channel\":\"%s\"}", ch->name);
 	l = rc_shmsg_new((uint32_t)n + 2);
@@ -23,13 +23,13 @@ int rc_label_make(struct rc_channel *ch)
 	l->len = (uint32_t)rc_ws_header_encode(l->data, RC_WS_OP_TEXT, true, (uint64_t)n);
 	memcpy(l->data + l->len, text, (size_t)n);
 	l->len += (uint32_t)n;
-	ch->label = l;
+	ch->tag = l;
 	return 0;
 }
 
 void rc_label_free(struct rc_channel *ch)
 {
-	if (ch->label)
-		rc_shmsg_unref(ch->label);
-	ch->label = NULL;
+	if (ch->tag)
+		rc_shmsg_unref(ch->tag);
+	ch->tag = NULL;
 }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "cache.h"
+#include "chan.h"
 #include "log.h"
 #include "state.h"
 
@@ -53,8 +54,8 @@ int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_ki
 		rc_hub_release(&srv->hub, ch);
 		return -ENOMEM;
 	}
-	if (ch->owner_data)
-		rc_cache_replay(ch->owner_data, &c->sub);
+	if (rc_chan_cache(ch))
+		rc_cache_replay(rc_chan_cache(ch), &c->sub);
 	return 0;
 }
 
@@ -345,7 +346,7 @@ void rc_subscriber_tick(struct rc_conn *c, uint64_t now)
 		/* A comment line now and then keeps proxies and load balancers
 		 * from closing a quiet event stream. The stream reads nothing,
 		 * so its input clock marks the last heartbeat. */
-		if (c->sub.kind == RC_SUB_SSE && now - c->st.last_in_ms >= SSE_HEARTBEAT_MS) {
+		if (c->sub.kind == RC_SUB_ALT && now - c->st.last_in_ms >= SSE_HEARTBEAT_MS) {
 			c->st.last_in_ms = now;
 			rc_sendq_push_static(&c->st.q, sse_heartbeat, sizeof(sse_heartbeat) - 1);
 		}

@@ -97,7 +97,7 @@ static void setup(void)
 		fcntl(sv[1], F_SETFL, O_NONBLOCK);
 		subs[i].peer = sv[1];
 		rc_sendq_init(&subs[i].q, &qctx, sv[0]);
-		subs[i].s = (struct rc_sub){ .q = &subs[i].q, .owner = &subs[i], .kind = RC_SUB_WS,
+		subs[i].s = (struct rc_sub){ .q = &subs[i].q, .owner = &subs[i], .kind = RC_SUB_FRAME,
 					     .max_queue = 1 << 20, .policy = RC_SLOW_DROP,
 					     .evict = on_evict };
 	}
@@ -156,9 +156,9 @@ static void publish(struct rc_channel *ch, size_t len, unsigned seed)
 
 		if (u->s.ch != ch)
 			continue;
-		if (u->s.kind == RC_SUB_WS_TAGGED && ch->label) {
-			memcpy(u->expect + u->expect_len, ch->label->data, ch->label->len);
-			u->expect_len += ch->label->len;
+		if (u->s.kind == RC_SUB_TAGGED && ch->tag) {
+			memcpy(u->expect + u->expect_len, ch->tag->data, ch->tag->len);
+			u->expect_len += ch->tag->len;
 		}
 		if (u->s.kind != RC_SUB_RAW) {
 			memcpy(u->expect + u->expect_len, msg.frame, 2);
@@ -188,8 +188,8 @@ Test(core_hub, batches_keep_order_with_large_frames_and_raw_subscribers)
 	struct rc_channel *ch = channel("a");
 	uint64_t frames;
 
-	join(ch, 0, RC_SUB_WS);
-	join(ch, 1, RC_SUB_WS);
+	join(ch, 0, RC_SUB_FRAME);
+	join(ch, 1, RC_SUB_FRAME);
 	join(ch, 2, RC_SUB_RAW);
 	/* small, small, small, large (not batched), small, small: one turn */
 	publish(ch, 100, 1);
@@ -211,10 +211,10 @@ Test(core_hub, joiner_gets_nothing_published_before_it_joined)
 {
 	struct rc_channel *ch = channel("a");
 
-	join(ch, 0, RC_SUB_WS);
+	join(ch, 0, RC_SUB_FRAME);
 	publish(ch, 50, 1);
 	publish(ch, 60, 2);
-	join(ch, 1, RC_SUB_WS);
+	join(ch, 1, RC_SUB_FRAME);
 	publish(ch, 70, 3);
 	run_and_check();
 	cr_assert_eq(subs[1].got_len, 2 + 70u, "the joiner got %zu bytes", subs[1].got_len);
@@ -230,18 +230,18 @@ Test(core_hub, tagged_subscribers_get_a_label_before_each_message)
 	cr_assert_not_null(label);
 	memcpy(label->data, lbl, sizeof(lbl) - 1);
 	label->len = sizeof(lbl) - 1;
-	ch->label = label;
-	join(ch, 0, RC_SUB_WS);
-	join(ch, 1, RC_SUB_WS_TAGGED);
+	ch->tag = label;
+	join(ch, 0, RC_SUB_FRAME);
+	join(ch, 1, RC_SUB_TAGGED);
 	publish(ch, 30, 1);
 	publish(ch, 40, 2);
 	/* Turning plain into tagged mid-turn closes the batch: from then on
 	 * sub 0's messages carry labels too. */
-	rc_hub_sub_set_kind(&hub, &subs[0].s, RC_SUB_WS_TAGGED);
+	rc_hub_sub_set_kind(&hub, &subs[0].s, RC_SUB_TAGGED);
 	publish(ch, 50, 3);
 	run_and_check();
 	cr_assert_eq(ch->ntagged, 2);
-	ch->label = NULL;
+	ch->tag = NULL;
 	rc_shmsg_unref(label);
 }
 
@@ -249,8 +249,8 @@ Test(core_hub, slow_subscriber_misses_whole_batches_each_message_counted)
 {
 	struct rc_channel *ch = channel("a");
 
-	join(ch, 0, RC_SUB_WS);
-	join(ch, 1, RC_SUB_WS);
+	join(ch, 0, RC_SUB_FRAME);
+	join(ch, 1, RC_SUB_FRAME);
 	subs[1].s.max_queue = 100;	/* less than the batch below */
 	for (unsigned k = 0; k < 5; k++) {
 		publish(ch, 40, k);
@@ -303,8 +303,8 @@ Test(core_hub, a_joiner_waiting_for_a_keyframe_starts_there)
 {
 	struct rc_channel *ch = channel("v");
 
-	join(ch, 0, RC_SUB_WS);
-	join(ch, 1, RC_SUB_WS);
+	join(ch, 0, RC_SUB_FRAME);
+	join(ch, 1, RC_SUB_FRAME);
 	join(ch, 2, RC_SUB_RAW);
 	subs[0].s.await_key = true;
 	subs[0].want = 1;
@@ -324,7 +324,7 @@ Test(core_hub, a_joiner_waiting_for_a_keyframe_starts_there)
 	cr_assert_eq(subs[1].s.drops, 0);
 	cr_assert_eq(hub.stats.drops[RC_DROP_KEYFRAME_WAIT], 4);
 	/* Next turn, with no keyframe at all, a new waiter gets nothing. */
-	join(ch, 3, RC_SUB_WS);
+	join(ch, 3, RC_SUB_FRAME);
 	subs[3].s.await_key = true;
 	subs[3].want = 1;
 	publish_key(ch, 40, 5, false);

@@ -1,0 +1,49 @@
+/* What the gateway keeps per channel beside the hub's channel (the hub's
+ * owner_data): the settings applied when it first publishes, its cache, its
+ * publisher count. The hub itself keeps only what fan-out needs. */
+#ifndef RC_CHAN_H
+#define RC_CHAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "channel.h"
+
+struct rc_cache;
+
+struct rc_chan {
+	struct rc_cache *cache;		/* late joiners' cache; NULL: none */
+	uint32_t publishers;		/* TCP and HTTP publishers now */
+	uint8_t opcode;			/* WebSocket opcode of its frames (binary or text) */
+	bool set_up;			/* its per-channel settings were applied */
+};
+
+/* ch's state, made on first use. NULL without memory. */
+struct rc_chan *rc_chan_get(struct rc_channel *ch);
+
+/* ch's state if it has one yet, else NULL. */
+static inline struct rc_chan *rc_chan_peek(const struct rc_channel *ch)
+{
+	return rc_channel_owner(ch);
+}
+
+/* ch's cache, or NULL. */
+static inline struct rc_cache *rc_chan_cache(const struct rc_channel *ch)
+{
+	struct rc_chan *c = rc_chan_peek(ch);
+
+	return c ? c->cache : NULL;
+}
+
+/* ch's publisher count (0 without state). */
+static inline uint32_t rc_chan_publishers(const struct rc_channel *ch)
+{
+	struct rc_chan *c = rc_chan_peek(ch);
+
+	return c ? c->publishers : 0;
+}
+
+/* Frees ch's state and cache (the channel is being freed). */
+void rc_chan_free(struct rc_channel *ch);
+
+#endif
