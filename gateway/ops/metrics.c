@@ -1,4 +1,8 @@
-/* Prometheus text exposition (format 0.0.4) of every counter ringcast keeps. */
+/* Prometheus text exposition (format 0.0.4) of every counter ringcast keeps:
+ * one table for the counters without labels, code for the labelled ones. */
+#include <stddef.h>
+#include <stdio.h>
+
 #include "mem.h"
 #include "metrics.h"
 #include "state.h"
@@ -42,211 +46,254 @@ static void per_channel(struct rc_textbuf *o, struct rc_server *srv, const char 
 	rc_hub_foreach(&srv->hub, chan_line, &w);
 }
 
-char *rc_metrics_render(struct rc_server *srv, size_t *len)
-{
-	static const uint16_t close_codes[9] = { 1000, 1001, 1002, 1007, 1008, 1009, 1011, 1013, 0 };
-	const struct rc_loop_stats *ls = rc_loop_stats(srv->loop);
-	const struct rc_hub_stats *hs = &srv->hub.stats;
-	struct rc_udp_stats us = { 0 };
-	struct rc_textbuf o;
+/* Where a plain counter's value lives. */
+enum source { SRV, HUB, SEND, LOOP, UDP, NSOURCES };
 
-	rc_textbuf_init(&o, 8192);
+/* One metric with no labels: a uint64_t field of one of the sources. */
+struct counter {
+	const char *name;
+	const char *type;
+	const char *help;
+	uint8_t src;
+	uint16_t off;
+};
+
+#define SRV_(f) SRV, offsetof(struct rc_server_stats, f)
+#define HUB_(f) HUB, offsetof(struct rc_hub_stats, f)
+#define SEND_(f) SEND, offsetof(struct rc_sendq_stats, f)
+#define LOOP_(f) LOOP, offsetof(struct rc_loop_stats, f)
+#define UDP_(f) UDP, offsetof(struct rc_udp_stats, f)
+
+static const struct counter counters[] = {
+	{ "ringcast_connections", "gauge", "Open TCP connections (HTTP and WebSocket).",
+	  SRV_(connections) },
+	{ "ringcast_connections_accepted_total", "counter", "TCP connections accepted.",
+	  SRV_(accepted) },
+	{ "ringcast_accept_errors_total", "counter",
+	  "Failed accepts (EMFILE, ENFILE, out of memory).", SRV_(accept_errors) },
+	{ "ringcast_ws_subscribers", "gauge", "WebSocket subscribers (all channels).",
+	  SRV_(subscribers) },
+	{ "ringcast_stream_subscribers", "gauge", "HTTP stream and SSE subscribers (all channels).",
+	  SRV_(stream_subscribers) },
+	{ "ringcast_publishers", "gauge", "TCP publisher connections.", SRV_(publishers) },
+	{ "ringcast_publishers_refused_total", "counter",
+	  "TCP publishers answered ERR (bad line, busy channel, framing error).",
+	  SRV_(pub_refused) },
+	{ "ringcast_publisher_framing_errors_total", "counter",
+	  "Framed TCP messages announced longer than --max-message.", SRV_(pub_framing_errors) },
+	{ "ringcast_publisher_partial_dropped_total", "counter",
+	  "Framed TCP messages (or raw MPEG-TS packets) cut off by the publisher leaving; never "
+	  "delivered.", SRV_(pub_partial_dropped) },
+	{ "ringcast_publisher_timeouts_total", "counter",
+	  "TCP publishers closed because their input stopped mid-message for --idle-timeout.",
+	  SRV_(pub_timeouts) },
+	{ "ringcast_http_publishes_total", "counter", "POST/PUT /pub/<channel> requests accepted.",
+	  SRV_(http_publishes) },
+	{ "ringcast_http_publish_bad_bodies_total", "counter",
+	  "HTTP publishes with a malformed chunked body (400).", SRV_(pub_bad_bodies) },
+	{ "ringcast_http_publish_incomplete_total", "counter",
+	  "HTTP publishers that left before the end of their body.", SRV_(pub_incomplete) },
+	{ "ringcast_fanout_batches_total", "counter",
+	  "Fan-out batches: small frames of one loop turn copied once and sent to each "
+	  "WebSocket subscriber as one piece.", HUB_(batches) },
+	{ "ringcast_fanout_batched_messages_total", "counter",
+	  "Messages that went out in fan-out batches.", HUB_(batched_msgs) },
+	{ "ringcast_published_messages_total", "counter",
+	  "Messages published into channels, every ingest path (channels come and go; this "
+	  "total stays).", SRV_(published) },
+	{ "ringcast_published_bytes_total", "counter",
+	  "Payload bytes published into channels, every ingest path.", SRV_(published_bytes) },
+	{ "ringcast_udp_datagrams_total", "counter", "UDP datagrams received.", UDP_(datagrams) },
+	{ "ringcast_ingest_pauses_total", "counter",
+	  "UDP receives paused because every ingest buffer was in use (-ENOBUFS); datagrams wait "
+	  "in the socket meanwhile.", UDP_(enobufs) },
+	{ "ringcast_udp_rearms_total", "counter", "Multishot UDP receives re-armed.", UDP_(rearms) },
+	{ "ringcast_udp_errors_total", "counter", "Unexpected UDP receive errors.", UDP_(errors) },
+	{ "ringcast_delivered_frames_total", "counter", "Data frames fully sent to subscribers.",
+	  SEND_(frames) },
+	{ "ringcast_delivered_bytes_total", "counter",
+	  "Bytes of data frames fully sent to subscribers (headers included).", SEND_(bytes) },
+	{ "ringcast_sends_total", "counter", "sendmsg operations completed.", SEND_(sends) },
+	{ "ringcast_short_sends_total", "counter",
+	  "Sends that wrote less than asked and were resumed.", SEND_(short_sends) },
+	{ "ringcast_zc_sends_total", "counter", "Frames sent with SEND_ZC (--zc-min).",
+	  SEND_(zc_sends) },
+	{ "ringcast_zc_copied_total", "counter",
+	  "SEND_ZC sends the kernel reported it copied anyway (always on loopback).",
+	  SEND_(zc_copied) },
+	{ "ringcast_buffer_pressure_runs_total", "counter",
+	  "Times the buffer ring ran low and the slow-holder policy ran.", HUB_(pressure_runs) },
+	{ "ringcast_http_requests_total", "counter", "HTTP requests parsed.", SRV_(http_requests) },
+	{ "ringcast_http_errors_total", "counter", "HTTP requests answered 4xx/5xx.",
+	  SRV_(http_errors) },
+	{ "ringcast_static_served_total", "counter", "Static files answered 200.",
+	  SRV_(static_served) },
+	{ "ringcast_static_rejected_total", "counter",
+	  "Static file paths refused (traversal, encoded slashes, bad bytes).",
+	  SRV_(static_rejected) },
+	{ "ringcast_ws_upgrades_total", "counter", "WebSocket upgrades completed.",
+	  SRV_(ws_upgrades) },
+	{ "ringcast_client_frames_discarded_total", "counter",
+	  "Data messages sent by subscribers, read and discarded.", SRV_(client_frames) },
+	{ "ringcast_client_bytes_discarded_total", "counter",
+	  "Payload bytes sent by subscribers, read and discarded.", SRV_(client_bytes) },
+	{ "ringcast_handshake_timeouts_total", "counter",
+	  "Connections closed for not completing a request in time.", SRV_(handshake_timeouts) },
+	{ "ringcast_idle_timeouts_total", "counter",
+	  "Keep-alive HTTP connections and channel-less WebSockets closed for idling.",
+	  SRV_(idle_timeouts) },
+	{ "ringcast_ping_timeouts_total", "counter", "Subscribers closed for not answering a ping.",
+	  SRV_(ping_timeouts) },
+	{ "ringcast_client_enobufs_total", "counter",
+	  "Client receives paused because the client ring was empty.", SRV_(client_enobufs) },
+	{ "ringcast_backpressure_pauses_total", "counter",
+	  "Times a connection's input was stopped because its queued output (or its held input) "
+	  "was over its bound.", SRV_(backpressure_pauses) },
+	{ "ringcast_backpressure_timeouts_total", "counter",
+	  "Connections closed for staying stopped by their backlog past --idle-timeout.",
+	  SRV_(backpressure_timeouts) },
+	{ "ringcast_input_overflows_total", "counter",
+	  "Connections closed for holding more unhandled input than allowed.",
+	  SRV_(input_overflows) },
+	{ "ringcast_ws_commands_limited_total", "counter",
+	  "WebSockets closed (1008) for sending commands faster than --ws-command-rate.",
+	  SRV_(ws_commands_limited) },
+	{ "ringcast_memory_refused_total", "counter",
+	  "Subscriptions and publishes refused (503, 1013) past --max-memory.",
+	  SRV_(memory_refused) },
+	{ "ringcast_memory_shed_total", "counter",
+	  "Connections closed, largest first, to get back under --max-memory.", SRV_(memory_shed) },
+	{ "ringcast_ring_submissions_total", "counter", "SQEs submitted to io_uring.",
+	  LOOP_(submissions) },
+	{ "ringcast_ring_enters_total", "counter", "io_uring_enter calls by the loop.",
+	  LOOP_(enters) },
+	{ "ringcast_ring_cqes_total", "counter", "Completions processed.", LOOP_(cqes) },
+	{ "ringcast_ring_cq_overflow_total", "counter",
+	  "Completions that overflowed the CQ (kernel count).", LOOP_(cq_overflow) },
+	{ "ringcast_ring_sq_full_total", "counter", "Times the SQ filled up within a turn.",
+	  LOOP_(sq_full) },
+	{ "ringcast_ring_extra_passes_total", "counter",
+	  "Enters that ran pending kernel task work before a turn's batches closed.",
+	  LOOP_(extra_passes) },
+	{ "ringcast_ring_capped_turns_total", "counter",
+	  "Turns that left sends for the next turn so new input is taken in sooner.",
+	  LOOP_(capped_turns) },
+};
+
+/* The loop's UDP ports' counters, summed. */
+static void udp_totals(const struct rc_server *srv, struct rc_udp_stats *us)
+{
+	*us = (struct rc_udp_stats){ 0 };
 	for (size_t i = 0; i < srv->ningest; i++) {
 		const struct rc_udp_stats *s = &srv->ingest[i].port.stats;
 
-		us.datagrams += s->datagrams;
-		us.bytes += s->bytes;
-		us.truncated += s->truncated;
-		us.kernel_drops += s->kernel_drops;
-		us.enobufs += s->enobufs;
-		us.rearms += s->rearms;
-		us.errors += s->errors;
+		us->datagrams += s->datagrams;
+		us->bytes += s->bytes;
+		us->truncated += s->truncated;
+		us->kernel_drops += s->kernel_drops;
+		us->enobufs += s->enobufs;
+		us->rearms += s->rearms;
+		us->errors += s->errors;
+		us->denied += s->denied;
 	}
+}
 
-	metric(&o, "ringcast_connections", "gauge", "Open TCP connections (HTTP and WebSocket).",
-	       srv->stats.connections);
-	metric(&o, "ringcast_connections_accepted_total", "counter", "TCP connections accepted.",
-	       srv->stats.accepted);
-	metric(&o, "ringcast_accept_errors_total", "counter",
-	       "Failed accepts (EMFILE, ENFILE, out of memory).", srv->stats.accept_errors);
-	metric(&o, "ringcast_ws_subscribers", "gauge", "WebSocket subscribers (all channels).",
-	       srv->stats.subscribers);
-	metric(&o, "ringcast_stream_subscribers", "gauge",
-	       "HTTP stream and SSE subscribers (all channels).", srv->stats.stream_subscribers);
-	metric(&o, "ringcast_publishers", "gauge", "TCP publisher connections.",
-	       srv->stats.publishers);
-	metric(&o, "ringcast_publishers_refused_total", "counter",
-	       "TCP publishers answered ERR (bad line, busy channel, framing error).",
-	       srv->stats.pub_refused);
-	metric(&o, "ringcast_publisher_framing_errors_total", "counter",
-	       "Framed TCP messages announced longer than --max-message.",
-	       srv->stats.pub_framing_errors);
-	metric(&o, "ringcast_publisher_partial_dropped_total", "counter",
-	       "Framed TCP messages (or raw MPEG-TS packets) cut off by the publisher leaving; "
-	       "never delivered.",
-	       srv->stats.pub_partial_dropped);
-	metric(&o, "ringcast_publisher_timeouts_total", "counter",
-	       "TCP publishers closed because their input stopped mid-message for --idle-timeout.",
-	       srv->stats.pub_timeouts);
-	metric(&o, "ringcast_http_publishes_total", "counter",
-	       "POST/PUT /pub/<channel> requests accepted.", srv->stats.http_publishes);
-	metric(&o, "ringcast_http_publish_bad_bodies_total", "counter",
-	       "HTTP publishes with a malformed chunked body (400).", srv->stats.pub_bad_bodies);
-	metric(&o, "ringcast_http_publish_incomplete_total", "counter",
-	       "HTTP publishers that left before the end of their body.",
-	       srv->stats.pub_incomplete);
+/* Drops by reason: the hub's, plus those counted by the ports and the
+ * closing queues. */
+static void drops(struct rc_textbuf *o, const struct rc_server *srv, const struct rc_udp_stats *us)
+{
+	const struct rc_hub_stats *hs = &srv->hub.stats;
+
+	header(o, "ringcast_drops_total", "counter", "Messages or subscribers dropped, by reason.");
+	for (int r = 0; r < RC_DROP_REASONS; r++) {
+		uint64_t v = hs->drops[r];
+
+		if (r == RC_DROP_TRUNCATED)
+			v += us->truncated;
+		else if (r == RC_DROP_CLOSED)
+			v += hs->send.discarded;	/* released unsent by a closing queue */
+		rc_textbuf_put(o, "ringcast_drops_total{reason=\"%s\"} %llu\n", rc_drop_reason_name(r),
+			       (unsigned long long)v);
+	}
+	rc_textbuf_put(o, "ringcast_drops_total{reason=\"kernel_udp\"} %llu\n",
+		       (unsigned long long)us->kernel_drops);
+	rc_textbuf_put(o, "ringcast_drops_total{reason=\"mux_bad_header\"} %llu\n",
+		       (unsigned long long)srv->stats.mux_bad_header);
+	rc_textbuf_put(o, "ringcast_drops_total{reason=\"mux_no_channel\"} %llu\n",
+		       (unsigned long long)srv->stats.mux_no_channel);
+}
+
+static void refusals(struct rc_textbuf *o, const struct rc_server *srv,
+		     const struct rc_udp_stats *us)
+{
+	header(o, "ringcast_access_refused_total", "counter",
+	       "Requests, commands and datagrams refused by access control, by reason.");
+	for (int r = 0; r < RC_REFUSE_REASONS; r++)
+		rc_textbuf_put(o, "ringcast_access_refused_total{reason=\"%s\"} %llu\n",
+			       rc_refuse_name(r),
+			       (unsigned long long)(srv->stats.refused[r] +
+						    (r == RC_REFUSE_UDP_SOURCE ? us->denied : 0)));
+}
+
+static void ring_buffers(struct rc_textbuf *o, const char *name, const char *help,
+			 const struct rc_bufring *br)
+{
+	header(o, name, "gauge", help);
+	rc_textbuf_put(o, "%s{state=\"free\"} %u\n%s{state=\"in_use\"} %u\n", name,
+		       rc_bufring_free(br), name, rc_bufring_in_use(br));
+}
+
+static void closes(struct rc_textbuf *o, const struct rc_server *srv)
+{
+	static const uint16_t codes[9] = { 1000, 1001, 1002, 1007, 1008, 1009, 1011, 1013, 0 };
+
+	header(o, "ringcast_ws_closes_sent_total", "counter", "WebSocket close frames sent, by code.");
+	for (int i = 0; i < 9; i++) {
+		char code[8];
+
+		snprintf(code, sizeof(code), "%u", codes[i]);
+		rc_textbuf_put(o, "ringcast_ws_closes_sent_total{code=\"%s\"} %llu\n",
+			       codes[i] ? code : "other",
+			       (unsigned long long)srv->stats.ws_closes_sent[i]);
+	}
+}
+
+char *rc_metrics_render(struct rc_server *srv, size_t *len)
+{
+	struct rc_udp_stats us;
+	const void *base[NSOURCES];
+	struct rc_textbuf o;
+
+	udp_totals(srv, &us);
+	base[SRV] = &srv->stats;
+	base[HUB] = &srv->hub.stats;
+	base[SEND] = &srv->hub.stats.send;
+	base[LOOP] = rc_loop_stats(srv->loop);
+	base[UDP] = &us;
+	rc_textbuf_init(&o, 8192);
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		const struct counter *c = &counters[i];
+
+		metric(&o, c->name, c->type, c->help,
+		       *(const uint64_t *)((const char *)base[c->src] + c->off));
+	}
 	metric(&o, "ringcast_channels", "gauge", "Channels that exist now.", srv->hub.nchannels);
 	per_channel(&o, srv, "ringcast_subscribers", "gauge", "Subscribers per channel.", F_SUBS);
 	per_channel(&o, srv, "ringcast_ingest_messages_total", "counter",
 		    "Messages received per channel.", F_MSGS);
 	per_channel(&o, srv, "ringcast_ingest_bytes_total", "counter",
 		    "Payload bytes received per channel.", F_BYTES);
-	metric(&o, "ringcast_fanout_batches_total", "counter",
-	       "Fan-out batches: small frames of one loop turn copied once and sent to each "
-	       "WebSocket subscriber as one piece.", hs->batches);
-	metric(&o, "ringcast_fanout_batched_messages_total", "counter",
-	       "Messages that went out in fan-out batches.", hs->batched_msgs);
-	metric(&o, "ringcast_published_messages_total", "counter",
-	       "Messages published into channels, every ingest path (channels come and go; this "
-	       "total stays).", srv->stats.published);
-	metric(&o, "ringcast_published_bytes_total", "counter",
-	       "Payload bytes published into channels, every ingest path.",
-	       srv->stats.published_bytes);
-	metric(&o, "ringcast_udp_datagrams_total", "counter", "UDP datagrams received.",
-	       us.datagrams);
-	metric(&o, "ringcast_ingest_pauses_total", "counter",
-	       "UDP receives paused because every ingest buffer was in use (-ENOBUFS); "
-	       "datagrams wait in the socket meanwhile.", us.enobufs);
-	metric(&o, "ringcast_udp_rearms_total", "counter", "Multishot UDP receives re-armed.",
-	       us.rearms);
-	metric(&o, "ringcast_udp_errors_total", "counter", "Unexpected UDP receive errors.",
-	       us.errors);
-	metric(&o, "ringcast_delivered_frames_total", "counter",
-	       "Data frames fully sent to subscribers.", hs->send.frames);
-	metric(&o, "ringcast_delivered_bytes_total", "counter",
-	       "Bytes of data frames fully sent to subscribers (headers included).", hs->send.bytes);
-	metric(&o, "ringcast_sends_total", "counter", "sendmsg operations completed.",
-	       hs->send.sends);
-	metric(&o, "ringcast_short_sends_total", "counter",
-	       "Sends that wrote less than asked and were resumed.", hs->send.short_sends);
-	metric(&o, "ringcast_zc_sends_total", "counter", "Frames sent with SEND_ZC (--zc-min).",
-	       hs->send.zc_sends);
-	metric(&o, "ringcast_zc_copied_total", "counter",
-	       "SEND_ZC sends the kernel reported it copied anyway (always on loopback).",
-	       hs->send.zc_copied);
-	header(&o, "ringcast_drops_total", "counter",
-	       "Messages or subscribers dropped, by reason.");
-	for (int r = 0; r < RC_DROP_REASONS; r++) {
-		uint64_t v = hs->drops[r];
-
-		if (r == RC_DROP_TRUNCATED)
-			v += us.truncated;
-		else if (r == RC_DROP_CLOSED)
-			v += hs->send.discarded;	/* released unsent by a closing queue */
-		rc_textbuf_put(&o, "ringcast_drops_total{reason=\"%s\"} %llu\n", rc_drop_reason_name(r),
-		    (unsigned long long)v);
-	}
-	rc_textbuf_put(&o, "ringcast_drops_total{reason=\"kernel_udp\"} %llu\n",
-	    (unsigned long long)us.kernel_drops);
-	rc_textbuf_put(&o, "ringcast_drops_total{reason=\"mux_bad_header\"} %llu\n",
-	    (unsigned long long)srv->stats.mux_bad_header);
-	rc_textbuf_put(&o, "ringcast_drops_total{reason=\"mux_no_channel\"} %llu\n",
-	    (unsigned long long)srv->stats.mux_no_channel);
-	header(&o, "ringcast_access_refused_total", "counter",
-	       "Requests, commands and datagrams refused by access control, by reason.");
-	for (int r = 0; r < RC_REFUSE_REASONS; r++) {
-		uint64_t v = srv->stats.refused[r];
-
-		if (r == RC_REFUSE_UDP_SOURCE)
-			for (size_t i = 0; i < srv->ningest; i++)
-				v += srv->ingest[i].port.stats.denied;
-		rc_textbuf_put(&o, "ringcast_access_refused_total{reason=\"%s\"} %llu\n",
-		    rc_refuse_name(r), (unsigned long long)v);
-	}
-	metric(&o, "ringcast_buffer_pressure_runs_total", "counter",
-	       "Times the buffer ring ran low and the slow-holder policy ran.", hs->pressure_runs);
-	header(&o, "ringcast_bufring_buffers", "gauge", "Ingest ring buffers by state.");
-	rc_textbuf_put(&o, "ringcast_bufring_buffers{state=\"free\"} %u\n",
-	    rc_bufring_free(srv->ingest_ring));
-	rc_textbuf_put(&o, "ringcast_bufring_buffers{state=\"in_use\"} %u\n", rc_bufring_in_use(srv->ingest_ring));
-	header(&o, "ringcast_client_bufring_buffers", "gauge",
-	       "Client receive ring buffers by state.");
-	rc_textbuf_put(&o, "ringcast_client_bufring_buffers{state=\"free\"} %u\n",
-	    rc_bufring_free(srv->client_ring));
-	rc_textbuf_put(&o, "ringcast_client_bufring_buffers{state=\"in_use\"} %u\n",
-	    rc_bufring_in_use(srv->client_ring));
-	metric(&o, "ringcast_http_requests_total", "counter", "HTTP requests parsed.",
-	       srv->stats.http_requests);
-	metric(&o, "ringcast_http_errors_total", "counter", "HTTP requests answered 4xx/5xx.",
-	       srv->stats.http_errors);
-	metric(&o, "ringcast_static_served_total", "counter", "Static files answered 200.",
-	       srv->stats.static_served);
-	metric(&o, "ringcast_static_rejected_total", "counter",
-	       "Static file paths refused (traversal, encoded slashes, bad bytes).",
-	       srv->stats.static_rejected);
-	metric(&o, "ringcast_ws_upgrades_total", "counter", "WebSocket upgrades completed.",
-	       srv->stats.ws_upgrades);
-	header(&o, "ringcast_ws_closes_sent_total", "counter", "WebSocket close frames sent, by code.");
-	for (int i = 0; i < 9; i++) {
-		if (close_codes[i])
-			rc_textbuf_put(&o, "ringcast_ws_closes_sent_total{code=\"%u\"} %llu\n", close_codes[i],
-			    (unsigned long long)srv->stats.ws_closes_sent[i]);
-		else
-			rc_textbuf_put(&o, "ringcast_ws_closes_sent_total{code=\"other\"} %llu\n",
-			    (unsigned long long)srv->stats.ws_closes_sent[i]);
-	}
-	metric(&o, "ringcast_client_frames_discarded_total", "counter",
-	       "Data messages sent by subscribers, read and discarded.", srv->stats.client_frames);
-	metric(&o, "ringcast_client_bytes_discarded_total", "counter",
-	       "Payload bytes sent by subscribers, read and discarded.", srv->stats.client_bytes);
-	metric(&o, "ringcast_handshake_timeouts_total", "counter",
-	       "Connections closed for not completing a request in time.",
-	       srv->stats.handshake_timeouts);
-	metric(&o, "ringcast_idle_timeouts_total", "counter",
-	       "Keep-alive HTTP connections and channel-less WebSockets closed for idling.",
-	       srv->stats.idle_timeouts);
-	metric(&o, "ringcast_ping_timeouts_total", "counter",
-	       "Subscribers closed for not answering a ping.", srv->stats.ping_timeouts);
-	metric(&o, "ringcast_client_enobufs_total", "counter",
-	       "Client receives paused because the client ring was empty.",
-	       srv->stats.client_enobufs);
-	metric(&o, "ringcast_backpressure_pauses_total", "counter",
-	       "Times a connection's input was stopped because its queued output (or its "
-	       "held input) was over its bound.", srv->stats.backpressure_pauses);
-	metric(&o, "ringcast_backpressure_timeouts_total", "counter",
-	       "Connections closed for staying stopped by their backlog past --idle-timeout.",
-	       srv->stats.backpressure_timeouts);
-	metric(&o, "ringcast_input_overflows_total", "counter",
-	       "Connections closed for holding more unhandled input than allowed.",
-	       srv->stats.input_overflows);
-	metric(&o, "ringcast_ws_commands_limited_total", "counter",
-	       "WebSockets closed (1008) for sending commands faster than --ws-command-rate.",
-	       srv->stats.ws_commands_limited);
+	drops(&o, srv, &us);
+	refusals(&o, srv, &us);
+	ring_buffers(&o, "ringcast_bufring_buffers", "Ingest ring buffers by state.",
+		     srv->ingest_ring);
+	ring_buffers(&o, "ringcast_client_bufring_buffers", "Client receive ring buffers by state.",
+		     srv->client_ring);
+	closes(&o, srv);
 	metric(&o, "ringcast_memory_bytes", "gauge",
 	       "Memory ringcast holds: buffer rings, queues, messages, caches, connections.",
 	       rc_mem_used());
 	metric(&o, "ringcast_memory_limit_bytes", "gauge", "--max-memory (0: no bound).",
 	       srv->cfg->max_memory);
-	metric(&o, "ringcast_memory_refused_total", "counter",
-	       "Subscriptions and publishes refused (503, 1013) past --max-memory.",
-	       srv->stats.memory_refused);
-	metric(&o, "ringcast_memory_shed_total", "counter",
-	       "Connections closed, largest first, to get back under --max-memory.",
-	       srv->stats.memory_shed);
-	metric(&o, "ringcast_ring_submissions_total", "counter", "SQEs submitted to io_uring.",
-	       ls->submissions);
-	metric(&o, "ringcast_ring_enters_total", "counter", "io_uring_enter calls by the loop.",
-	       ls->enters);
-	metric(&o, "ringcast_ring_cqes_total", "counter", "Completions processed.", ls->cqes);
-	metric(&o, "ringcast_ring_cq_overflow_total", "counter",
-	       "Completions that overflowed the CQ (kernel count).", ls->cq_overflow);
-	metric(&o, "ringcast_ring_sq_full_total", "counter",
-	       "Times the SQ filled up within a turn.", ls->sq_full);
-	metric(&o, "ringcast_ring_extra_passes_total", "counter",
-	       "Enters that ran pending kernel task work before a turn's batches closed.",
-	       ls->extra_passes);
-	metric(&o, "ringcast_ring_capped_turns_total", "counter",
-	       "Turns that left sends for the next turn so new input is taken in sooner.",
-	       ls->capped_turns);
 	return rc_textbuf_take(&o, len);
 }
