@@ -136,9 +136,11 @@ static void join(struct rc_channel *ch, int i, enum rc_sub_kind kind)
 	cr_assert_eq(rc_hub_subscribe(&hub, ch, &subs[i].s), 0);
 }
 
-/* Publishes a heap message whose "frame" is hdr (2 bytes) + payload; the
- * expected bytes of every subscriber of ch are appended as kinds dictate. */
-static void publish(struct rc_channel *ch, size_t len, unsigned seed)
+/* Publishes a heap message whose "frame" is hdr (2 bytes) + payload, a
+ * keyframe or not; the expected bytes of every subscriber of ch are
+ * appended as kinds dictate (a subscriber still waiting for a keyframe,
+ * marked by want != 0, expects nothing before one). */
+static void publish_key(struct rc_channel *ch, size_t len, unsigned seed, bool key)
 {
 	struct rc_shmsg *m = rc_shmsg_new((uint32_t)len);
 	struct rc_msg msg;
@@ -150,12 +152,13 @@ static void publish(struct rc_channel *ch, size_t len, unsigned seed)
 	m->head[RC_SHMSG_HEADROOM - 2] = 0x82;
 	m->head[RC_SHMSG_HEADROOM - 1] = (uint8_t)seed;
 	msg = (struct rc_msg){ .frame = m->data - 2, .hdr_len = 2, .payload_len = (uint32_t)len,
-			       .shm = m };
+			       .shm = m, .keyframe = key };
 	for (int i = 0; i < NSUBS; i++) {
 		struct sub *u = &subs[i];
 
-		if (u->s.ch != ch)
+		if (u->s.ch != ch || (u->want && !key))
 			continue;
+		u->want = 0;
 		if (u->s.kind == RC_SUB_TAGGED && ch->tag) {
 			memcpy(u->expect + u->expect_len, ch->tag->data, ch->tag->len);
 			u->expect_len += ch->tag->len;
@@ -169,6 +172,11 @@ static void publish(struct rc_channel *ch, size_t len, unsigned seed)
 	}
 	rc_hub_publish(&hub, ch, &msg);
 	rc_shmsg_unref(m);
+}
+
+static void publish(struct rc_channel *ch, size_t len, unsigned seed)
+{
+	publish_key(ch, len, seed, false);
 }
 
 static void run_and_check(void)
@@ -262,38 +270,6 @@ Test(core_hub, slow_subscriber_misses_whole_batches_each_message_counted)
 	cr_assert_eq(ch->drops, 5);
 	cr_assert_eq(hub.stats.drops[RC_DROP_SLOW_DROP], 5);
 	cr_assert_eq(stats.frames, 5u);
-}
-
-/* Like publish(), for a message that may be a keyframe: subscribers waiting
- * for one expect nothing before it. */
-static void publish_key(struct rc_channel *ch, size_t len, unsigned seed, bool key)
-{
-	struct rc_shmsg *m = rc_shmsg_new((uint32_t)len);
-	struct rc_msg msg;
-
-	cr_assert_not_null(m);
-	for (size_t i = 0; i < len; i++)
-		m->data[i] = (uint8_t)(seed * 7u + i);
-	m->len = (uint32_t)len;
-	m->head[RC_SHMSG_HEADROOM - 2] = 0x82;
-	m->head[RC_SHMSG_HEADROOM - 1] = (uint8_t)len;
-	msg = (struct rc_msg){ .frame = m->data - 2, .hdr_len = 2, .payload_len = (uint32_t)len,
-			       .shm = m, .keyframe = key };
-	for (int i = 0; i < NSUBS; i++) {
-		struct sub *u = &subs[i];
-
-		if (u->s.ch != ch || (u->want && !key))
-			continue;
-		u->want = 0;	/* here: "still waiting for a keyframe" */
-		if (u->s.kind != RC_SUB_RAW) {
-			memcpy(u->expect + u->expect_len, msg.frame, 2);
-			u->expect_len += 2;
-		}
-		memcpy(u->expect + u->expect_len, m->data, len);
-		u->expect_len += len;
-	}
-	rc_hub_publish(&hub, ch, &msg);
-	rc_shmsg_unref(m);
 }
 
 /* A video joiner that could not start at a cached keyframe skips live
