@@ -59,20 +59,29 @@ struct rc_conn {
 	bool in_incomplete;		/* HTTP: the held input is the start of a head */
 	bool awaiting;			/* HTTP: answered; waiting for the next request */
 	bool head;			/* HTTP: routing a HEAD request: answers carry no body */
-	uint32_t head_scanned;		/* HTTP: bytes of an incomplete head searched for a
-					 * line end already */
-	uint16_t cmd_credit;		/* WebSocket commands allowed now (token bucket) */
-	uint64_t cmd_ms;		/* when cmd_credit was last topped up */
-	uint64_t req_ms;		/* HTTP: start of the current request, or of the
-					 * wait for the next one (keep-alive) */
+	bool nosub;			/* WS: subscribed to no channel since mark_ms */
+	bool cmd_started;		/* WS: cmd_credit and cmd_ms are set */
+	uint16_t cmd_credit;		/* WS: commands allowed now (token bucket) */
+	/* Per phase (an idle subscriber costs what its connection holds).
+	 * Times are 32-bit loop milliseconds compared as differences
+	 * (rc_stream_since()). */
 	union {
-		uint64_t nosub_since_ms;	/* WS: subscribed to no channel since then (0: has one) */
-		uint64_t deadline_ms;		/* CLOSING: when to give up on the peer */
+		uint32_t head_scanned;	/* HTTP: bytes of an incomplete head searched for
+					 * a line end already */
+		uint32_t mark_ms;	/* WS: no channel since (nosub); CLOSING: since when */
+	};
+	union {
+		uint32_t req_ms;	/* HTTP, PUB: start of the current request, or of
+					 * the wait for the next one (keep-alive) */
+		uint32_t cmd_ms;	/* WS: when cmd_credit was last topped up */
 	};
 	struct rc_sub sub;		/* the subscription of /ws/<ch>, /stream/<ch>, /sse/<ch> */
 	struct rc_sub *extra;		/* more channels, by {"sub": ...} (RC_CONN_MAX_SUBS - 1) */
-	struct rc_conn_wsin *wsin;	/* WS: input that ended mid-frame, else NULL */
-	struct rc_conn_pub *pub;	/* PUB: the body being published, else NULL */
+	/* Never both: a connection publishes over HTTP or is a WebSocket. */
+	union {
+		struct rc_conn_wsin *wsin;	/* WS: input that ended mid-frame, else NULL */
+		struct rc_conn_pub *pub;	/* PUB: the body being published, else NULL */
+	};
 	char *final_peer;		/* shutting down: peer address for the final report */
 };
 

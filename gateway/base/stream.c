@@ -35,7 +35,7 @@ static struct rc_stream *stream_of_sendq(struct rc_sendq *q)
 
 static int arm_recv(struct rc_stream *st)
 {
-	int ret = rc_loop_recv_multishot(st->srv->loop, &st->recv_io, st->fd, st->ring);
+	int ret = rc_loop_recv_multishot(st->srv->loop, &st->recv_io, st->fd, rc_stream_ring(st));
 
 	if (ret == 0)
 		st->recv_armed = true;
@@ -78,9 +78,13 @@ static void count_ip(struct rc_stream *st)
 	st->ops->refuse_ip(st);
 }
 
+struct rc_bufring *rc_stream_ring(const struct rc_stream *st)
+{
+	return st->on_ingest ? st->srv->ingest_ring : st->srv->client_ring;
+}
+
 int rc_stream_accept(struct rc_stream *st, struct rc_server *srv, int fd,
-		     const struct rc_stream_ops *ops, struct rc_bufring *ring,
-		     const struct rc_sendq_ctx *ctx)
+		     const struct rc_stream_ops *ops, bool on_ingest, const struct rc_sendq_ctx *ctx)
 {
 	int one = 1;
 	int ret;
@@ -90,12 +94,12 @@ int rc_stream_accept(struct rc_stream *st, struct rc_server *srv, int fd,
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	st->srv = srv;
 	st->ops = ops;
-	st->ring = ring;
+	st->on_ingest = on_ingest;
 	st->fd = fd;
 	st->recv_io.fn = stream_recv_done;
 	st->work.fn = stream_work;
 	st->accepted_ms = rc_loop_now_ms(srv->loop);
-	st->last_in_ms = st->accepted_ms;
+	st->last_in_ms = (uint32_t)st->accepted_ms;
 	rc_sendq_init(&st->q, ctx, fd);
 	ret = arm_recv(st);
 	if (ret < 0) {
@@ -154,7 +158,7 @@ void rc_stream_close(struct rc_stream *st)
 		return;
 	st->dead = true;
 	st->ops->on_close(st);
-	rc_bufring_unwait(st->ring, &st->work);
+	rc_bufring_unwait(rc_stream_ring(st), &st->work);
 	rc_sendq_kill(&st->q);
 	/* shutdown() makes the armed recv and any in-flight send complete
 	 * promptly; the fd itself is closed only after they have. */
@@ -166,7 +170,7 @@ void rc_stream_close(struct rc_stream *st)
 
 bool rc_stream_can_work(struct rc_stream *st)
 {
-	uint64_t turn = rc_loop_turn(st->srv->loop);
+	uint32_t turn = (uint32_t)rc_loop_turn(st->srv->loop);
 
 	if (st->work_turn != turn) {
 		st->work_turn = turn;
@@ -264,7 +268,7 @@ static void stream_settle(struct rc_stream *st)
 	stop = out_over || st->in_len > IN_PAUSE;
 	if (stop && !st->paused) {
 		st->paused = true;
-		st->paused_since_ms = rc_loop_now_ms(srv->loop);
+		st->paused_since_ms = (uint32_t)rc_loop_now_ms(srv->loop);
 		srv->stats.backpressure_pauses++;
 		if (st->recv_armed)
 			rc_loop_cancel(srv->loop, &st->recv_io);
@@ -276,7 +280,7 @@ static void stream_settle(struct rc_stream *st)
 	if (!stop && st->paused) {
 		st->paused = false;
 		/* The pause was ours: the peer's silence clock restarts. */
-		st->last_in_ms = rc_loop_now_ms(srv->loop);
+		st->last_in_ms = (uint32_t)rc_loop_now_ms(srv->loop);
 		if (!st->recv_armed && !st->close_after_send && arm_recv(st) < 0)
 			rc_stream_close(st);
 	}
@@ -299,7 +303,7 @@ static void stream_work(struct rc_loop *loop, struct rc_deferred *d)
 	stream_settle(st);
 	if (st->dead || st->paused || st->recv_armed || st->close_after_send)
 		return;
-	st->last_in_ms = rc_loop_now_ms(loop);
+	st->last_in_ms = (uint32_t)rc_loop_now_ms(loop);
 	if (arm_recv(st) < 0)
 		rc_stream_close(st);
 }
@@ -316,13 +320,13 @@ static void stream_recv_done(struct rc_loop *loop, struct rc_io *io, const struc
 		 * input is handled in place (an owner that keeps a piece of it
 		 * takes its own reference), and what must wait is copied into
 		 * st->in. */
-		uint8_t *data = rc_bufring_data(st->ring, cqe->bid);
+		uint8_t *data = rc_bufring_data(rc_stream_ring(st), cqe->bid);
 		size_t len = cqe->res > 0 ? (size_t)cqe->res : 0;
 
-		rc_bufring_take(st->ring, cqe->bid);
+		rc_bufring_take(rc_stream_ring(st), cqe->bid);
 		if (len) {
 			st->bytes_in += len;
-			st->last_in_ms = rc_loop_now_ms(loop);
+			st->last_in_ms = (uint32_t)rc_loop_now_ms(loop);
 		}
 		if (!len || st->dead || st->close_after_send) {
 			/* nothing more is read */
@@ -338,7 +342,7 @@ static void stream_recv_done(struct rc_loop *loop, struct rc_io *io, const struc
 				hold_input(st, data + used, len - used);
 			stream_settle(st);
 		}
-		rc_bufring_unref(st->ring, cqe->bid);
+		rc_bufring_unref(rc_stream_ring(st), cqe->bid);
 	}
 	if (st->recv_armed)
 		return;
@@ -353,9 +357,9 @@ static void stream_recv_done(struct rc_loop *loop, struct rc_io *io, const struc
 		 * subscribers holding ingest buffers catch up), so this is a
 		 * burst; resume when the ring has refilled. TCP flow control
 		 * holds the peer meanwhile. */
-		if (st->ring == srv->client_ring)
+		if (rc_stream_ring(st) == srv->client_ring)
 			srv->stats.client_enobufs++;
-		if (rc_bufring_wait(st->ring, &st->work) < 0)
+		if (rc_bufring_wait(rc_stream_ring(st), &st->work) < 0)
 			rc_stream_close(st);
 		return;
 	}
@@ -426,10 +430,11 @@ void rc_stream_tick_all(struct rc_server *srv)
 			continue;
 		/* Stopped for its backlog and never drained: a peer that sends
 		 * and does not read holds its answers for ever otherwise. */
-		if (st->paused && now - st->paused_since_ms >= srv->cfg->idle_timeout_ms) {
+		if (st->paused &&
+		    rc_stream_since(st->paused_since_ms, now) >= srv->cfg->idle_timeout_ms) {
 			srv->stats.backpressure_timeouts++;
 			rc_log_debug("fd %d: input stopped for its backlog for %llu ms, closing",
-				     st->fd, (unsigned long long)(now - st->paused_since_ms));
+				     st->fd, (unsigned long long)rc_stream_since(st->paused_since_ms, now));
 			rc_stream_close(st);
 			continue;
 		}

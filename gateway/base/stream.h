@@ -67,40 +67,52 @@ struct rc_stream {
 	struct rc_server *srv;
 	const struct rc_stream_ops *ops;
 	struct rc_stream *prev, *next;	/* the loop's connections */
-	struct rc_bufring *ring;	/* the ring its receive selects from */
-	int fd;
-	bool dead;			/* closed; freed once nothing is in flight */
-	bool recv_armed;		/* the multishot recv may still complete */
-	bool close_after_send;		/* close once the queue is empty; read no more */
-	bool ip_counted;		/* counted in the per-address table under ip */
-	bool paused;			/* the receive is stopped (or being cancelled) */
-	uint8_t hold;			/* enum rc_stream_hold: why the last input stopped */
-	uint16_t work_units;		/* units of work done in work_turn */
-	uint32_t in_len;		/* bytes in `in` */
-	uint32_t in_cap;		/* bytes allocated at `in` */
 	uint8_t *in;			/* input received, not handled yet */
 	struct rc_io recv_io;
 	/* End-of-turn work: freeing once dead, else going on with held input
 	 * and re-arming the receive (one item: it is per connection). */
 	struct rc_deferred work;
 	struct rc_sendq q;		/* everything sent on the socket */
-	uint64_t work_turn;		/* the loop turn work_units counts */
-	uint64_t paused_since_ms;
-	uint64_t last_in_ms;		/* when the last bytes arrived (accept before) */
 	uint64_t accepted_ms;
 	uint64_t bytes_in;
+	int fd;
+	uint32_t in_len;		/* bytes in `in` */
+	uint32_t in_cap;		/* bytes allocated at `in` */
+	/* Times in the loop's milliseconds, kept to 32 bits (an idle subscriber
+	 * costs what its connection holds): only ever compared as differences
+	 * with rc_loop_now_ms(), exact for intervals up to 49 days. */
+	uint32_t work_turn;		/* the loop turn work_units counts (low bits) */
+	uint32_t paused_since_ms;
+	uint32_t last_in_ms;		/* when the last bytes arrived (accept before) */
+	uint16_t work_units;		/* units of work done in work_turn */
+	bool on_ingest : 1;		/* receives into the ingest ring, else the client ring */
+	bool dead : 1;			/* closed; freed once nothing is in flight */
+	bool recv_armed : 1;		/* the multishot recv may still complete */
+	bool close_after_send : 1;	/* close once the queue is empty; read no more */
+	bool ip_counted : 1;		/* counted in the per-address table under ip */
+	bool paused : 1;		/* the receive is stopped (or being cancelled) */
+	uint8_t hold : 2;		/* enum rc_stream_hold: why the last input stopped */
 	uint8_t ip[16];
 };
 
 /* Takes over the accepted socket fd for the owner of st (zeroed by the
  * owner except for its own fields): TCP_NODELAY, the loop's list, a
- * multishot receive from ring, a send queue sharing ctx, and the
+ * multishot receive from the ingest ring (on_ingest) or the client ring, a
+ * send queue sharing ctx, and the
  * per-address count (over --max-conns-per-ip, ops->refuse_ip answers and
  * the connection closes after it). Returns 0, or -errno with fd closed and
  * nothing of st left in the loop (the owner frees its memory). */
 int rc_stream_accept(struct rc_stream *st, struct rc_server *srv, int fd,
-		     const struct rc_stream_ops *ops, struct rc_bufring *ring,
-		     const struct rc_sendq_ctx *ctx);
+		     const struct rc_stream_ops *ops, bool on_ingest, const struct rc_sendq_ctx *ctx);
+
+/* The ring st receives into. */
+struct rc_bufring *rc_stream_ring(const struct rc_stream *st);
+
+/* Milliseconds from a 32-bit time of st (last_in_ms...) to now_ms. */
+static inline uint32_t rc_stream_since(uint32_t then_ms, uint64_t now_ms)
+{
+	return (uint32_t)now_ms - then_ms;
+}
 
 /* Closes the connection now: ops->on_close, the send queue killed,
  * shutdown(2), the receive cancelled. It is freed (ops->free) at the end of

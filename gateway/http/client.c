@@ -37,7 +37,7 @@ static size_t http_input(struct rc_conn *c, const uint8_t *data, size_t len)
 		 * bytes never extend it, so a client dripping a head byte by
 		 * byte is closed at the handshake timeout all the same. */
 		c->awaiting = false;
-		c->req_ms = rc_loop_now_ms(c->st.srv->loop);
+		c->req_ms = (uint32_t)rc_loop_now_ms(c->st.srv->loop);
 	}
 	ret = rc_http_parse_request((const char *)data, len, HTTP_MAX_HEAD, &req);
 	c->in_incomplete = ret == -EAGAIN;
@@ -57,7 +57,7 @@ static size_t http_input(struct rc_conn *c, const uint8_t *data, size_t len)
 	rc_http_route(c, &req);
 	if (c->state == RC_CONN_HTTP) {
 		c->awaiting = true;
-		c->req_ms = rc_loop_now_ms(c->st.srv->loop);
+		c->req_ms = (uint32_t)rc_loop_now_ms(c->st.srv->loop);
 	}
 	return req.head_len;
 }
@@ -118,7 +118,9 @@ static size_t client_held(const struct rc_stream *st)
 {
 	const struct rc_conn *c = (const struct rc_conn *)st;
 
-	return rc_subscriber_held(c) + (c->pub ? sizeof(*c->pub) : 0);
+	if (c->state == RC_CONN_PUB)
+		return c->pub ? sizeof(*c->pub) : 0;
+	return rc_subscriber_held(c);
 }
 
 static void client_on_close(struct rc_stream *st)
@@ -134,9 +136,10 @@ static void client_on_close(struct rc_stream *st)
 		srv->stats.stream_subscribers--;
 		c->counted_stream = false;
 	}
-	if (c->state == RC_CONN_PUB)
+	if (c->state == RC_CONN_PUB) {
 		srv->stats.pub_incomplete++;	/* left before the body's end */
-	rc_http_publish_end(c);
+		rc_http_publish_end(c);
+	}
 	c->state = RC_CONN_DEAD;
 	rc_subscriber_leave_all(c);
 }
@@ -164,17 +167,17 @@ static void client_tick(struct rc_stream *st, uint64_t now)
 		 * timeout applies; from a request's first byte (or from the
 		 * accept) the handshake timeout. */
 		if (c->awaiting) {
-			if (now - c->req_ms >= srv->cfg->idle_timeout_ms) {
+			if (rc_stream_since(c->req_ms, now) >= srv->cfg->idle_timeout_ms) {
 				srv->stats.idle_timeouts++;
 				rc_conn_close(c);
 			}
-		} else if (now - c->req_ms >= srv->cfg->handshake_timeout_ms) {
+		} else if (rc_stream_since(c->req_ms, now) >= srv->cfg->handshake_timeout_ms) {
 			srv->stats.handshake_timeouts++;
 			rc_conn_close(c);
 		}
 		break;
 	case RC_CONN_PUB:
-		if (now - st->last_in_ms >= PUB_IDLE_MS) {
+		if (rc_stream_since(st->last_in_ms, now) >= PUB_IDLE_MS) {
 			srv->stats.handshake_timeouts++;
 			rc_conn_close(c);
 		}
@@ -199,7 +202,7 @@ static void client_free(struct rc_stream *st)
 	struct rc_server *srv = st->srv;
 
 	rc_conn_report_final(c);
-	free(c->wsin);
+	free(c->wsin);	/* (a publish's state went at its close) */
 	free(c->extra);
 	free(c->final_peer);
 	free(c);
@@ -231,11 +234,11 @@ void rc_http_accept(struct rc_server *srv, int fd)
 	rc_subscriber_init(c, srv);
 	rc_mem_charge(sizeof(*c));
 	srv->stats.connections++;
-	if (rc_stream_accept(&c->st, srv, fd, &client_ops, srv->client_ring, &srv->conn_sendq) < 0) {
+	if (rc_stream_accept(&c->st, srv, fd, &client_ops, false, &srv->conn_sendq) < 0) {
 		rc_mem_uncharge(sizeof(*c));
 		srv->stats.connections--;
 		free(c);
 		return;
 	}
-	c->req_ms = c->st.accepted_ms;
+	c->req_ms = (uint32_t)c->st.accepted_ms;
 }

@@ -131,9 +131,9 @@ void rc_http_publish_start(struct rc_conn *c, const struct rc_http_request *req,
 	rc_chan_get(ch)->publishers++;
 	*c->pub = (struct rc_conn_pub){ .ch = ch, .chunked_body = chunked, .body_left = length,
 					.keep_alive = keep_alive };
-	rc_stream_account(&c->st);
 	rc_chunked_init(&c->pub->chunked);
 	c->state = RC_CONN_PUB;
+	rc_stream_account(&c->st);
 	srv->stats.http_publishes++;
 	/* curl -T waits for this before sending a large body. */
 	if (expect && rc_http_equals_nocase(expect->value, expect->value_len, "100-continue"))
@@ -142,7 +142,7 @@ void rc_http_publish_start(struct rc_conn *c, const struct rc_http_request *req,
 
 void rc_http_publish_end(struct rc_conn *c)
 {
-	if (!c->pub)
+	if (c->state != RC_CONN_PUB || !c->pub)
 		return;
 	rc_chan_peek(c->pub->ch)->publishers--;
 	rc_hub_release(&c->st.srv->hub, c->pub->ch);
@@ -163,7 +163,7 @@ static void body_done(struct rc_conn *c)
 	rc_http_publish_end(c);
 	c->state = RC_CONN_HTTP;
 	c->awaiting = true;
-	c->req_ms = rc_loop_now_ms(c->st.srv->loop);
+	c->req_ms = (uint32_t)rc_loop_now_ms(c->st.srv->loop);
 	rc_http_respond(c, 200, "text/plain", NULL, body, (size_t)bl, close);
 }
 

@@ -200,7 +200,7 @@ static size_t pub_input(struct rc_stream *st, uint8_t *data, size_t len, uint16_
 {
 	struct rc_publisher *p = (struct rc_publisher *)st;
 	size_t offset = 0;
-	size_t at = (size_t)(data - rc_bufring_data(st->ring, bid));
+	size_t at = (size_t)(data - rc_bufring_data(rc_stream_ring(st), bid));
 
 	if (p->state == RC_PUB_HELLO) {
 		const uint8_t *nl = memchr(data, '\n', len);
@@ -281,7 +281,7 @@ static void pub_tick(struct rc_stream *st, uint64_t now)
 		srv->stats.handshake_timeouts++;
 		rc_stream_close(st);
 	} else if (p->state == RC_PUB_STREAM && st->recv_armed && pub_mid_message(p) &&
-		   now - st->last_in_ms >= srv->cfg->idle_timeout_ms) {
+		   rc_stream_since(st->last_in_ms, now) >= srv->cfg->idle_timeout_ms) {
 		srv->stats.pub_timeouts++;
 		rc_log_debug("publisher fd %d on channel %s: stalled mid-message, closed", st->fd,
 			     p->ch->name);
@@ -330,7 +330,7 @@ void rc_publisher_accept(struct rc_server *srv, int fd)
 	srv->stats.publishers++;
 	/* The publisher's receive selects from the ingest ring: its bytes
 	 * land where fan-out can use them. */
-	if (rc_stream_accept(&p->st, srv, fd, &publisher_ops, srv->ingest_ring, &srv->pub_sendq) <
+	if (rc_stream_accept(&p->st, srv, fd, &publisher_ops, true, &srv->pub_sendq) <
 	    0) {
 		rc_mem_uncharge(sizeof(*p));
 		srv->stats.publishers--;

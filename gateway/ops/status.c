@@ -140,7 +140,7 @@ char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, 
 				continue;
 			}
 			c = rc_conn_of(st);
-			ch = c->sub.ch ? c->sub.ch : c->pub ? c->pub->ch : NULL;
+			ch = c->sub.ch ? c->sub.ch : c->state == RC_CONN_PUB && c->pub ? c->pub->ch : NULL;
 			conn_json(&t, shown == 0, st->fd, role_of(c), ch ? ch->name : NULL, c->extra,
 				  c->extra ? RC_CONN_MAX_SUBS - 1 : 0, st->bytes_in, st->q.sent_bytes,
 				  st->q.queued_bytes, st->q.frames, rc_conn_drops(c),

@@ -28,15 +28,16 @@ static bool command_allowed(struct rc_conn *c)
 	uint64_t rate = srv->cfg->ws_command_rate;
 	uint64_t add;
 
-	if (!c->cmd_ms) {
-		c->cmd_ms = now;
+	if (!c->cmd_started) {
+		c->cmd_started = true;
+		c->cmd_ms = (uint32_t)now;
 		c->cmd_credit = CMD_BURST;
 	}
-	add = (now - c->cmd_ms) * rate / 1000;
+	add = (uint64_t)rc_stream_since(c->cmd_ms, now) * rate / 1000;
 	if (add) {
 		c->cmd_credit = (uint16_t)(c->cmd_credit + add > CMD_BURST ? CMD_BURST
 									      : c->cmd_credit + add);
-		c->cmd_ms += add * 1000 / rate;
+		c->cmd_ms += (uint32_t)(add * 1000 / rate);
 	}
 	if (c->cmd_credit) {
 		c->cmd_credit--;

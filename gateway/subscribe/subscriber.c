@@ -106,7 +106,7 @@ void rc_subscriber_close(struct rc_conn *c, uint16_t code)
 		rc_hub_unsubscribe(&srv->hub, &c->sub);
 		c->st.close_after_send = true;
 		c->state = RC_CONN_CLOSING;
-		c->deadline_ms = rc_loop_now_ms(srv->loop) + CLOSE_WAIT_MS;
+		c->mark_ms = (uint32_t)rc_loop_now_ms(srv->loop);
 		if (!rc_sendq_busy(&c->st.q) && !c->st.q.count)
 			rc_conn_close(c);
 		return;
@@ -132,7 +132,7 @@ void rc_subscriber_close(struct rc_conn *c, uint16_t code)
 	srv->stats.ws_closes_sent[rc_subscriber_close_slot(code)]++;
 	c->close_sent = true;
 	c->state = RC_CONN_CLOSING;
-	c->deadline_ms = rc_loop_now_ms(srv->loop) + CLOSE_WAIT_MS;
+	c->mark_ms = (uint32_t)rc_loop_now_ms(srv->loop);
 }
 
 void rc_subscriber_evict(struct rc_sub *s, enum rc_drop_reason reason)
@@ -201,7 +201,7 @@ static void peer_close(struct rc_conn *c, uint16_t code)
 	srv->stats.ws_closes_sent[rc_subscriber_close_slot(code)]++;
 	c->close_sent = true;
 	c->state = RC_CONN_CLOSING;
-	c->deadline_ms = rc_loop_now_ms(srv->loop) + CLOSE_WAIT_MS;
+	c->mark_ms = (uint32_t)rc_loop_now_ms(srv->loop);
 	/* Nothing more is read; closing when the echo is sent. */
 	c->st.close_after_send = true;
 }
@@ -319,15 +319,16 @@ void rc_subscriber_tick(struct rc_conn *c, uint64_t now)
 		/* A WebSocket that subscribes to nothing (GET /ws, or every
 		 * channel left) only holds a descriptor. */
 		if (rc_subscriber_any(c)) {
-			c->nosub_since_ms = 0;
-		} else if (!c->nosub_since_ms) {
-			c->nosub_since_ms = now;
-		} else if (now - c->nosub_since_ms >= srv->cfg->idle_timeout_ms) {
+			c->nosub = false;
+		} else if (!c->nosub) {
+			c->nosub = true;
+			c->mark_ms = (uint32_t)now;
+		} else if (rc_stream_since(c->mark_ms, now) >= srv->cfg->idle_timeout_ms) {
 			srv->stats.idle_timeouts++;
 			rc_subscriber_close(c, RC_WS_CLOSE_NORMAL);
 			break;
 		}
-		if (now - c->st.last_in_ms < srv->cfg->ping_interval_ms)
+		if (rc_stream_since(c->st.last_in_ms, now) < srv->cfg->ping_interval_ms)
 			break;
 		if (c->ping_outstanding) {
 			srv->stats.ping_timeouts++;
@@ -335,19 +336,20 @@ void rc_subscriber_tick(struct rc_conn *c, uint64_t now)
 			break;
 		}
 		c->ping_outstanding = true;
-		c->st.last_in_ms = now;
+		c->st.last_in_ms = (uint32_t)now;
 		rc_sendq_push_static(&c->st.q, ping, sizeof(ping));
 		break;
 	case RC_CONN_CLOSING:
-		if (now >= c->deadline_ms)
+		if (rc_stream_since(c->mark_ms, now) >= CLOSE_WAIT_MS)
 			rc_conn_close(c);
 		break;
 	case RC_CONN_STREAM:
 		/* A comment line now and then keeps proxies and load balancers
 		 * from closing a quiet event stream. The stream reads nothing,
 		 * so its input clock marks the last heartbeat. */
-		if (c->sub.kind == RC_SUB_ALT && now - c->st.last_in_ms >= SSE_HEARTBEAT_MS) {
-			c->st.last_in_ms = now;
+		if (c->sub.kind == RC_SUB_ALT &&
+		    rc_stream_since(c->st.last_in_ms, now) >= SSE_HEARTBEAT_MS) {
+			c->st.last_in_ms = (uint32_t)now;
 			rc_sendq_push_static(&c->st.q, sse_heartbeat, sizeof(sse_heartbeat) - 1);
 		}
 		break;
