@@ -2,7 +2,7 @@
 // and the `live` channel's MPEG-TS played through a second connection by
 // the player its PMT calls for (video.js).
 import { connect } from '/ringcast.js';
-import { playChannel } from '/video.js';
+import { MPEGTS_LOW_LATENCY, playChannel } from '/video.js';
 
 const $ = (id) => document.getElementById(id);
 const wsUrl = new URL('/ws', location.href);
@@ -213,13 +213,14 @@ $('pick').onsubmit = (e) => {
 
 // ---- the video ----
 
-// ?video=CHANNEL (default live), ?transport=ws|http (default ws: the
-// lower latency in docs/VIDEO.md), ?mpegts={...} mpegts.js settings over
-// the page's (for experiments, see docs/VIDEO.md).
+// ?video=CHANNEL (default live), ?transport=ws|http (default ws; both
+// measured in docs/VIDEO.md), ?latency=low (mpegts.js keeps less buffered:
+// for publishers that send small audio PES, see MPEGTS_LOW_LATENCY),
+// ?mpegts={...} mpegts.js settings over the page's (for experiments).
 const params = new URLSearchParams(location.search);
-let mpegtsConfig = {};
+let mpegtsConfig = params.get('latency') === 'low' ? { ...MPEGTS_LOW_LATENCY } : {};
 try {
-  mpegtsConfig = JSON.parse(params.get('mpegts') || '{}');
+  Object.assign(mpegtsConfig, JSON.parse(params.get('mpegts') || '{}'));
 } catch {
   // not JSON: the page's settings
 }

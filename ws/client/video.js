@@ -38,6 +38,21 @@ export const MPEGTS_CONFIG = {
   autoCleanupMinBackwardDuration: 10,
 };
 
+/**
+ * ?latency=low: a smaller buffer ahead of the playhead. Stable on loopback
+ * only when the publisher sends audio in small PES (ffmpeg
+ * -pes_payload_size 0: one AAC frame, 21 ms, per PES); with ffmpeg's
+ * default of up to 2930 bytes (about 0.25 s of 96 kbit/s AAC) per PES the
+ * playable range (audio and video) grows in such steps and this runs dry
+ * and stalls (docs/VIDEO.md).
+ */
+export const MPEGTS_LOW_LATENCY = {
+  liveBufferLatencyMaxLatency: 0.5,
+  liveBufferLatencyMinRemain: 0.15,
+  liveSyncMaxLatency: 0.3,
+  liveSyncTargetLatency: 0.1,
+};
+
 /** Loads the mpegts.js bundle (UMD: a classic script that sets window.mpegts). */
 function loadMpegts() {
   if (globalThis.mpegts) return Promise.resolve(globalThis.mpegts);
