@@ -11,8 +11,9 @@ import { backoffDelay, connect } from '/ringcast.js';
 import { TsProbe } from '/tsprobe.js';
 
 /**
- * mpegts.js settings for live playback at low latency (see docs/VIDEO.md
- * for what was measured with each):
+ * mpegts.js settings for live playback at low latency: of those measured
+ * (docs/VIDEO.md), the lowest glass-to-glass latency that never stalled
+ * with ffmpeg's default audio PES (up to 0.25 s of AAC in one PES):
  * - no stash buffer: every chunk goes to the demuxer as it arrives;
  * - liveBufferLatencyChasing: when more than MaxLatency seconds are
  *   buffered ahead of the playhead (a late joiner gets the GOP from the
@@ -27,11 +28,11 @@ export const MPEGTS_CONFIG = {
   enableStashBuffer: false,
   lazyLoad: false,
   liveBufferLatencyChasing: true,
-  liveBufferLatencyMaxLatency: 1.0,
-  liveBufferLatencyMinRemain: 0.3,
+  liveBufferLatencyMaxLatency: 0.8,
+  liveBufferLatencyMinRemain: 0.25,
   liveSync: true,
-  liveSyncMaxLatency: 0.6,
-  liveSyncTargetLatency: 0.3,
+  liveSyncMaxLatency: 0.45,
+  liveSyncTargetLatency: 0.2,
   liveSyncPlaybackRate: 1.1,
   autoCleanupSourceBuffer: true,
   autoCleanupMaxBackwardDuration: 30,
