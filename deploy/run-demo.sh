@@ -64,12 +64,15 @@ if [ "$ready" = 1 ]; then
 			# keyframe every second (30 frames, no extra ones at scene
 			# cuts): a late joiner starts from the cached GOP at most a
 			# second old. pkt_size=1316: 7 whole TS packets a datagram.
+			# pes_payload_size 0: each AAC frame in its own PES, so the
+			# browser can play with a smaller buffer (docs/VIDEO.md).
 			ffmpeg -hide_banner -loglevel error -nostdin \
 				-re -f lavfi -i testsrc2=size=640x360:rate=30 \
 				-re -f lavfi -i sine=frequency=440:beep_factor=4:sample_rate=48000 \
 				-c:v libx264 -preset veryfast -tune zerolatency -g 30 -keyint_min 30 \
 				-sc_threshold 0 -bf 0 -pix_fmt yuv420p -b:v 1500k \
-				-c:a aac -b:a 96k -f mpegts "udp://$live?pkt_size=1316" &
+				-c:a aac -b:a 96k -pes_payload_size 0 \
+				-f mpegts "udp://$live?pkt_size=1316" &
 			pubs="$pubs $!"
 			echo "demo: ffmpeg test pattern and tone, H.264 + AAC -> udp://$live (channel live), pid $!" >&2
 		else
