@@ -47,8 +47,9 @@ build: deps npm $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 # ringcast on its defaults (the page at http://localhost:8080/), plus,
-# while it runs, ffmpeg's test pattern on UDP 9000 (channel live) and game
-# states on UDP 9001 (channel game); Ctrl-C stops all of them.
+# while it runs, ffmpeg's test pattern on UDP 9000 (channel live; H.264 +
+# AAC, or MPEG-1 with DEMO_CODEC=mpeg1) and game states on UDP 9001
+# (channel game); Ctrl-C stops all of them.
 run: build
 	deploy/run-demo.sh $(BUILD) $(ARGS)
 

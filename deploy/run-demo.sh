@@ -2,20 +2,31 @@
 # `make run`: ringcast on its built-in defaults (the demo page at
 # http://localhost:8080/, UDP 9000 -> live, UDP 9001 -> game) and, once it
 # is ready, two demo publishers:
-#   - ffmpeg's test pattern as MPEG-1 video in MPEG-TS to channel live
-#     (when ffmpeg is installed),
+#   - ffmpeg's test pattern with a tone, H.264 + AAC in MPEG-TS, to channel
+#     live (when ffmpeg is installed; the page plays it with mpegts.js);
+#     DEMO_CODEC=mpeg1 sends MPEG-1 video instead, as earlier versions did
+#     (played with JSMpeg),
 #   - game states to channel game: `ringcast-pub --demo game` (60 Hz).
 # The publishers are stopped, by PID, when ringcast stops (Ctrl-C).
 #
 #   deploy/run-demo.sh [BUILD_DIR] [RINGCAST ARGS...]
 # Environment: DEMO=0 starts no publishers; DEMO_LIVE / DEMO_GAME are
 # where they send (default 127.0.0.1:9000 and 127.0.0.1:9001; change them
-# along with --udp in the arguments).
+# along with --udp in the arguments); DEMO_CODEC is h264 (default) or
+# mpeg1.
 set -u
 
 build=${1:-build}
 [ $# -gt 0 ] && shift
 live=${DEMO_LIVE:-127.0.0.1:9000}
+codec=${DEMO_CODEC:-h264}
+case "$codec" in
+h264 | mpeg1) ;;
+*)
+	echo "DEMO_CODEC: h264 or mpeg1, not '$codec'" >&2
+	exit 2
+	;;
+esac
 game=${DEMO_GAME:-127.0.0.1:9001}
 tmp=$(mktemp -d)
 pubs=""
@@ -42,12 +53,28 @@ done
 if [ "$ready" = 1 ]; then
 	cat <&3 &
 	if [ "${DEMO:-1}" != 0 ]; then
-		if command -v ffmpeg >/dev/null; then
+		if command -v ffmpeg >/dev/null && [ "$codec" = mpeg1 ]; then
 			ffmpeg -hide_banner -loglevel error -nostdin -re \
 				-f lavfi -i testsrc=size=640x360:rate=30 \
 				-c:v mpeg1video -b:v 1500k -f mpegts "udp://$live?pkt_size=1316" &
 			pubs="$pubs $!"
-			echo "demo: ffmpeg test pattern -> udp://$live (channel live), pid $!" >&2
+			echo "demo: ffmpeg test pattern, MPEG-1 -> udp://$live (channel live), pid $!" >&2
+		elif command -v ffmpeg >/dev/null; then
+			# x264 without look-ahead or B-frames (zerolatency) and a
+			# keyframe every second (30 frames, no extra ones at scene
+			# cuts): a late joiner starts from the cached GOP at most a
+			# second old. pkt_size=1316: 7 whole TS packets a datagram.
+			# pes_payload_size 0: each AAC frame in its own PES, so the
+			# browser can play with a smaller buffer (docs/VIDEO.md).
+			ffmpeg -hide_banner -loglevel error -nostdin \
+				-re -f lavfi -i testsrc2=size=640x360:rate=30 \
+				-re -f lavfi -i sine=frequency=440:beep_factor=4:sample_rate=48000 \
+				-c:v libx264 -preset veryfast -tune zerolatency -g 30 -keyint_min 30 \
+				-sc_threshold 0 -bf 0 -pix_fmt yuv420p -b:v 1500k \
+				-c:a aac -b:a 96k -pes_payload_size 0 \
+				-f mpegts "udp://$live?pkt_size=1316" &
+			pubs="$pubs $!"
+			echo "demo: ffmpeg test pattern and tone, H.264 + AAC -> udp://$live (channel live), pid $!" >&2
 		else
 			echo "demo: no ffmpeg, channel live stays empty" >&2
 		fi

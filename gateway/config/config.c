@@ -24,14 +24,17 @@ void rc_config_defaults(struct rc_config *cfg)
 	strcpy(cfg->udp[1].channel, "game");
 	cfg->nudp = 2;
 	cfg->udp_default = true;
-	/* The source tree's page and the npm player, so that `make run` needs
+	/* The source tree's page and the npm players, so that `make run` needs
 	 * no flags; an installed ringcast is given --static. */
 	snprintf(cfg->statics[0].dir, sizeof(cfg->statics[0].dir), "%s", RC_DEFAULT_WEB_DIR);
 	cfg->statics[0].optional = true;
 	snprintf(cfg->statics[1].prefix, sizeof(cfg->statics[1].prefix), "vendor/jsmpeg");
 	snprintf(cfg->statics[1].dir, sizeof(cfg->statics[1].dir), "%s", RC_DEFAULT_PLAYER_DIR);
 	cfg->statics[1].optional = true;
-	cfg->nstatic = 2;
+	snprintf(cfg->statics[2].prefix, sizeof(cfg->statics[2].prefix), "vendor/mpegts");
+	snprintf(cfg->statics[2].dir, sizeof(cfg->statics[2].dir), "%s", RC_DEFAULT_MPEGTS_DIR);
+	cfg->statics[2].optional = true;
+	cfg->nstatic = 3;
 	cfg->max_queue = 4u << 20;
 	cfg->ws_command_rate = 20;
 	cfg->max_memory = RC_CONFIG_MEMORY_AUTO;
@@ -496,8 +499,8 @@ void rc_config_usage(const char *prog)
 	       "  --static [PREFIX=]DIR     serve the files under DIR at /PREFIX/ (read into\n"
 	       "                            memory at start-up; symbolic links are not followed);\n"
 	       "                            repeatable; 'off' for none (default: the source\n"
-	       "                            tree's ws/client at / and the video player at\n"
-	       "                            /vendor/jsmpeg/)\n"
+	       "                            tree's ws/client at / and the video players at\n"
+	       "                            /vendor/jsmpeg/ and /vendor/mpegts/)\n"
 	       "  --config FILE             read options from FILE first, one per line without\n"
 	       "                            the dashes ('udp 0.0.0.0:9000=live'); '#' comments\n"
 	       "  --batch-max BYTES         WebSocket frames up to BYTES published in one loop\n"

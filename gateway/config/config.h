@@ -131,8 +131,9 @@ struct rc_config {
 
 /* Fills cfg with the built-in defaults: HTTP/WebSocket on 0.0.0.0:8080,
  * UDP 0.0.0.0:9000 -> channel "live" and 0.0.0.0:9001 -> channel "game",
- * the static files of the source tree (ws/client at /, the video player
- * at /vendor/jsmpeg/, both skipped when missing), and the limits
+ * the static files of the source tree (ws/client at /, the video players
+ * at /vendor/jsmpeg/ and /vendor/mpegts/, all skipped when missing), and
+ * the limits
  * documented in --help. */
 void rc_config_defaults(struct rc_config *cfg);
 

@@ -203,3 +203,93 @@ Test(ffmpeg, mpegts_over_http_post_plays_from_stream, .fini = fini, .timeout = 1
 	rc_assert(v == 1, "one HTTP publish: %lld", v);
 	RC_STOP_OK(&srv);
 }
+
+/* Whether NAL unit types 7 (SPS), 8 (PPS) and 5 (IDR) come in that order
+ * in p[0..n). */
+static bool sps_pps_idr(const unsigned char *p, size_t n)
+{
+	int want = 0;
+	static const int order[] = { 7, 8, 5 };
+
+	for (size_t i = 0; i + 3 < n && want < 3; i++)
+		if (!p[i] && !p[i + 1] && p[i + 2] == 1 && (p[i + 3] & 0x1f) == order[want])
+			want++;
+	return want == 3;
+}
+
+/* H.264 + AAC: ffmpeg flags every AAC PES as a random access point; the
+ * cache must still start a joiner at the last IDR, with SPS and PPS. */
+Test(ffmpeg, late_joiner_of_h264_aac_starts_at_an_idr, .fini = fini, .timeout = 120)
+{
+	char target[128], req[128];
+	static unsigned char buf[512 * 1024];
+	char *pub[] = { "/usr/bin/ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi",
+			"-i", "testsrc2=size=320x240:rate=25", "-re", "-f", "lavfi", "-i",
+			"sine=f=440:sample_rate=48000", "-t", "3", "-threads", "1", "-c:v", "libx264",
+			"-preset", "veryfast", "-tune", "zerolatency", "-g", "25", "-sc_threshold", "0",
+			"-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "mpegts", target, NULL };
+	size_t have = 0, off, video_pes = 0, audio_pes = 0;
+	const unsigned char *ts, *first_video = NULL;
+	int64_t end;
+	int fd;
+	char *h;
+
+	need_ffmpeg();
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=tv", "--cache", "tv:ts");
+	snprintf(target, sizeof(target), "udp://127.0.0.1:%d?pkt_size=1316", srv.udp[0].port);
+	kids[1] = spawn(pub, NULL);
+	rc_assert(wait_exit(kids[1], 30000) == 0, "ffmpeg should publish and exit 0");
+	kids[1] = -1;
+	/* Nobody watched; now a viewer joins and gets the cache, then silence. */
+	fd = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
+	snprintf(req, sizeof(req), "GET /stream/tv HTTP/1.1\r\nHost: t\r\n\r\n");
+	rc_assert(fd >= 0 && rc_write_all(fd, req, strlen(req), RC_WAIT_TIMEOUT_MS) == 0, "join");
+	end = rc_now_ms() + RC_WAIT_TIMEOUT_MS;
+	while (rc_now_ms() < end && have < sizeof(buf)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 500) <= 0) {
+			if (have)
+				break;	/* the replay is over */
+			continue;
+		}
+		n = read(fd, buf + have, sizeof(buf) - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	close(fd);
+	h = memmem(buf, have, "\r\n\r\n", 4);
+	rc_assert(h, "an HTTP answer");
+	ts = (const unsigned char *)h + 4;
+	have -= (size_t)(ts - buf);
+	rc_assert(have >= 3 * 188 && have % 188 == 0, "whole packets: %zu bytes", have);
+	rc_assert(ts[0] == 0x47 && (ts[1] & 0x1f) == 0 && ts[2] == 0, "PAT first");
+	rc_assert(ts[188 + 5] == 0x02, "then the PMT");
+	for (off = 2 * 188; off < have; off += 188) {
+		const unsigned char *p = ts + off;
+		size_t pl = (p[3] & 0x20) ? 5u + p[4] : 4;
+
+		if (!(p[1] & 0x40) || pl + 9 > 188 || p[pl] || p[pl + 1] || p[pl + 2] != 1)
+			continue;
+		if ((p[pl + 3] & 0xf0) == 0xe0) {
+			if (!video_pes++)
+				first_video = p;
+		} else {
+			audio_pes++;
+		}
+	}
+	rc_assert(first_video, "video PES in the replay");
+	{
+		size_t pl = (first_video[3] & 0x20) ? 5u + first_video[4] : 4;
+		size_t es = pl + 9 + first_video[pl + 8];
+
+		rc_assert(es < 188 && sps_pps_idr(first_video + es, 188 - es),
+			  "the first video PES is SPS, PPS, IDR");
+	}
+	/* The last GOP: 25 frames at most, not the whole 3 s. */
+	rc_assert(video_pes >= 1 && video_pes <= 25, "%zu video PES replayed", video_pes);
+	rc_assert(audio_pes > 0, "audio too");
+	RC_STOP_OK(&srv);
+}

@@ -40,11 +40,13 @@ Test(config, defaults_are_the_documented_zero_config)
 	cr_assert(rc_config_text_frames(&cfg, "game"));
 	cr_assert_not(rc_config_text_frames(&cfg, "live"));
 	cr_assert_null(rc_config_cache(&cfg, "game"));
-	/* Static files: the page at /, the player under /vendor/jsmpeg. */
-	cr_assert_eq(cfg.nstatic, 2);
+	/* Static files: the page at /, the players under /vendor/jsmpeg and
+	 * /vendor/mpegts. */
+	cr_assert_eq(cfg.nstatic, 3);
 	cr_assert_str_eq(cfg.statics[0].prefix, "");
-	cr_assert(cfg.statics[0].optional && cfg.statics[1].optional);
+	cr_assert(cfg.statics[0].optional && cfg.statics[1].optional && cfg.statics[2].optional);
 	cr_assert_str_eq(cfg.statics[1].prefix, "vendor/jsmpeg");
+	cr_assert_str_eq(cfg.statics[2].prefix, "vendor/mpegts");
 }
 
 Test(config, demo_settings_yield_to_the_user)

@@ -1,7 +1,7 @@
 // End to end in a real browser (Debian's chromium, driven headless by
 // playwright-core): the demo page served by ringcast connects, shows rising
-// counters for UDP-published game states, plays the MPEG-TS test pattern
-// that ffmpeg publishes, stops a channel's messages when another is picked,
+// counters for UDP-published game states, plays the MPEG-1 test pattern
+// that ffmpeg publishes (JSMpeg; H.264 is in video.test.mjs), stops a channel's messages when another is picked,
 // and comes back after ringcast restarts. Leaves a screenshot in the build
 // directory ($RINGCAST_SCREENSHOT, default build/web-demo.png).
 import assert from 'node:assert/strict';
@@ -47,8 +47,8 @@ before(async () => {
   args = ['--listen', `127.0.0.1:${srv.port}`, '--udp', `127.0.0.1:${srv.udp.live}=live`,
     '--udp', `127.0.0.1:${srv.udp.game}=game`, '--channel', 'live:type=video/mp2t,cache=ts',
     '--channel', 'game:frames=text'];
-  publisher('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i',
-    'testsrc=size=320x180:rate=25', '-c:v', 'mpeg1video', '-b:v', '800k', '-f', 'mpegts',
+  publisher('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-f', 'lavfi', '-i',
+    'testsrc=size=320x180:rate=25', '-t', '120', '-c:v', 'mpeg1video', '-b:v', '800k', '-f', 'mpegts',
     `udp://127.0.0.1:${srv.udp.live}?pkt_size=1316`]);
   publisher(process.env.RINGCAST_PUB_BIN, ['--demo', 'game', '--rate', '30', '--udp', `127.0.0.1:${srv.udp.game}`]);
   browser = await chromium.launch({
@@ -108,7 +108,7 @@ const videoSample = () => page.evaluate(() => {
     if (d[i] + d[i + 1] + d[i + 2] > 60) lit++;
     sum = (sum * 31 + d[i] + d[i + 1] * 7 + d[i + 2] * 13) % 1000000007;
   }
-  return { lit, sum, frames: window.ringcastDemo.frames };
+  return { lit, sum, frames: window.ringcastDemo.video.player?.frames ?? 0 };
 });
 
 test('the video canvas paints non-blank, changing frames', async () => {

@@ -1,6 +1,8 @@
 // The demo page: a channel inspector on one ringcast client connection,
-// and the `live` channel's MPEG-TS played by JSMpeg through a second one.
+// and the `live` channel's MPEG-TS played through a second connection by
+// the player its PMT calls for (video.js).
 import { connect } from '/ringcast.js';
+import { MPEGTS_LOW_LATENCY, playChannel } from '/video.js';
 
 const $ = (id) => document.getElementById(id);
 const wsUrl = new URL('/ws', location.href);
@@ -209,69 +211,64 @@ $('pick').onsubmit = (e) => {
   if (/^[A-Za-z0-9._-]{1,64}$/.test(name)) select(name);
 };
 
-// ---- the video: JSMpeg reading `live` through a ringcast client ----
+// ---- the video ----
 
-/** A JSMpeg source (see JSMpeg.Source) fed by a ringcast client, so the
- * player gets the client's reconnects and the channel protocol. */
-class RingcastSource {
-  constructor(url, options) {
-    this.url = url;
-    this.options = options;
-    this.streaming = true;
-    this.established = false;
-    this.completed = false;
-    this.progress = 0;
-    this.destination = null;
-    this.client = null;
-  }
-
-  connect(destination) {
-    this.destination = destination;
-  }
-
-  start() {
-    this.client = connect(this.url, {
-      channels: ['live'],
-      onState: (s, d) => setBadge($('video-state'), s, d),
-      onMessage: (m) => {
-        if (!m.binary) return;
-        if (!this.established) {
-          this.established = true;
-          this.progress = 1;
-          this.options.hookOnEstablished?.();
-        }
-        this.destination?.write(m.data);
-      },
-    });
-  }
-
-  resume() {}
-
-  destroy() {
-    this.client?.close();
-  }
-}
-
-const demo = { client, select, video: null, frames: 0 };
-window.ringcastDemo = demo; // for the end-to-end tests and the console
-
+// ?video=CHANNEL (default live), ?transport=ws|http (default ws; both
+// measured in docs/VIDEO.md), ?latency=low (mpegts.js keeps less buffered:
+// for publishers that send small audio PES, see MPEGTS_LOW_LATENCY),
+// ?mpegts={...} mpegts.js settings over the page's (for experiments).
+const params = new URLSearchParams(location.search);
+let mpegtsConfig = params.get('latency') === 'low' ? { ...MPEGTS_LOW_LATENCY } : {};
 try {
-  const { default: JSMpeg } = await import('/vendor/jsmpeg/jsmpeg-player.esm.js');
-  // The 2D canvas renderer: works everywhere (no WebGL needed in headless
-  // browsers) and its pixels can be read back.
-  demo.video = new JSMpeg.Player(wsUrl.href, {
-    canvas: $('video'),
-    source: RingcastSource,
-    disableGl: true,
-    audio: false,
-    pauseWhenHidden: false,
-    onVideoDecode: () => demo.frames++,
-  });
-  setInterval(() => {
-    const c = demo.video.source.client?.counters('live');
-    if (c) $('video-stats').textContent = `${demo.frames} frames, ${(c.bytes / 1e6).toFixed(1)} MB received`;
-  }, 1000);
-} catch (e) {
-  setBadge($('video-state'), 'closed');
-  $('video-stats').textContent = `player not available (${e.message}): run \`npm ci\` in the source tree`;
+  Object.assign(mpegtsConfig, JSON.parse(params.get('mpegts') || '{}'));
+} catch {
+  // not JSON: the page's settings
 }
+const video = playChannel({
+  channel: params.get('video') || 'live',
+  transport: params.get('transport') === 'http' ? 'http' : 'ws',
+  video: $('video-el'),
+  canvas: $('video'),
+  mpegtsConfig,
+  onState: (s, d) => setBadge($('video-state'), s, d),
+  onChange: (v) => {
+    $('video-el').hidden = v.player?.kind !== 'mpegts';
+    $('video').hidden = v.player?.kind === 'mpegts';
+    showVideo();
+  },
+});
+const demo = { client, select, video };
+window.ringcastDemo = demo; // for the end-to-end tests and the console
+$('video-channel').textContent = video.channel;
+
+const secs = (x) => (x === null || x === undefined ? '—' : `${x.toFixed(2)} s`);
+function showVideo() {
+  const p = video.program;
+  const s = video.player?.stats();
+  $('video-codec').textContent = p ? p.codec : '—';
+  $('video-codec').title = p ? p.codec : '';
+  $('video-player').textContent = video.player
+    ? `codec · ${video.player.kind === 'mpegts' ? 'mpegts.js' : 'JSMpeg'}` : 'codec';
+  $('video-size').textContent = s?.width ? `${s.width}×${s.height}` : '—';
+  $('video-buffered').textContent = s ? secs(s.buffered) : '—';
+  $('video-latency').textContent = s && s.latency !== null ? secs(s.latency) : '—';
+  $('video-latency').title = video.player?.kind === 'jsmpeg'
+    ? 'JSMpeg decodes as data arrives and has no latency figure of its own' : '';
+  const hasAudio = p?.streams.some((st) => [0x0f, 0x11, 0x03, 0x04].includes(st.type));
+  $('video-sound').hidden = !(video.player?.kind === 'mpegts' && hasAudio);
+  $('video-sound').textContent = $('video-el').muted ? 'sound on' : 'sound off';
+  const parts = [];
+  if (video.message) parts.push(video.message);
+  if (s) parts.push(`${s.decoded} frames`);
+  parts.push(`${(video.bytes / 1e6).toFixed(1)} MB over ${video.transport === 'http' ? '/stream' : 'WebSocket'}`);
+  if (video.errors.length) parts.push(`last error: ${video.errors[video.errors.length - 1]}`);
+  $('video-stats').textContent = parts.join(' · ');
+}
+setInterval(showVideo, 500);
+// Browsers let a page start video with sound only after a click.
+$('video-sound').onclick = () => {
+  const el = $('video-el');
+  el.muted = !el.muted;
+  if (el.paused) el.play().catch(() => {});
+  showVideo();
+};
