@@ -1562,7 +1562,7 @@ Test(hostile, joiners, .fini = fini)
  * Joiners come at set points of the GOP, where the cached part fits and
  * where it does not. The
  * stream is synthetic: a keyframe message is PAT, PMT, a video packet with
- * random_access_indicator set, and four video packets; the others are seven
+ * random_access_indicator set that starts a video PES, and four video packets; the others are seven
  * video packets. Every message's last packet carries its seq. */
 #define TV_RATE 100
 #define TV_GOP 80
@@ -1616,7 +1616,7 @@ static void tv_fill(uint64_t seq, uint8_t *m)
 	for (int k = 0; k < MSG_SIZE / TS_PKT; k++) {
 		uint8_t *p = m + k * TS_PKT;
 		bool kf = key && k == 2;
-		size_t off = kf ? 12 : 4;
+		size_t off = kf ? 12 + 9 : 4;
 		uint64_t st = seq * 8 + (uint64_t)k;
 
 		if (key && k == 0) {
@@ -1635,6 +1635,10 @@ static void tv_fill(uint64_t seq, uint8_t *m)
 			p[4] = 7;		/* adaptation field length */
 			p[5] = 0x40;		/* random_access_indicator */
 			memset(p + 6, 0xff, 6);
+			/* A video PES starts here (stream_id 0xE0, no header
+			 * fields): its payload is neither H.264 nor MPEG-1/2, so
+			 * the random_access_indicator says it is a keyframe. */
+			memcpy(p + 12, "\x00\x00\x01\xe0\x00\x00\x80\x00\x00", 9);
 		}
 		for (int b = 0; b < 8; b++)
 			p[off + (size_t)b] = (uint8_t)(seq >> (8 * b));
