@@ -1,4 +1,7 @@
-/* Command-line configuration of the ringcast program. */
+/* The configuration of the ringcast program: its options (the command line,
+ * a configuration file and --help are read from one table,
+ * config_options.c), defaults and per-channel settings (config.c) and access
+ * control (config_security.c). */
 #ifndef RC_CONFIG_H
 #define RC_CONFIG_H
 
@@ -109,7 +112,7 @@ struct rc_config {
 	uint32_t channel_grace_ms;	/* keep an unused channel (and its cache) this long */
 	uint32_t zc_min;		/* frames this long go out with SEND_ZC; 0 = never */
 	int udp_rcvbuf;
-	/* Access control (gateway/config_security.c). */
+	/* Access control. */
 	char origins[RC_CONFIG_MAX_ORIGINS][RC_CONFIG_ORIGIN_MAX + 1];
 	size_t norigins;		/* 0: WebSocket upgrades from any Origin */
 	uint32_t max_conns_per_ip;	/* TCP connections (HTTP and publishers) per client
@@ -143,8 +146,10 @@ void rc_config_defaults(struct rc_config *cfg);
  * Pure. */
 void rc_config_finish(struct rc_config *cfg);
 
-/* Parses argv over the defaults. Returns 0, or -EINVAL with a one-line
- * reason in err (errlen bytes). Repeated --udp replace the default binding. */
+/* Parses argv over cfg (the defaults, or what a configuration file set).
+ * Returns 0, or -EINVAL with a one-line reason in err (errlen bytes). The
+ * first --udp or --udp-mux replaces the default ports, the first --static
+ * the default directories; --config is skipped (rc_config_load() reads it). */
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /* Parses "ADDR:PORT", "[V6ADDR]:PORT" or "PORT"-less forms are rejected.
@@ -181,7 +186,7 @@ bool rc_config_ts(const struct rc_config *cfg, const char *channel);
  * with a reason in err. */
 int rc_config_load(struct rc_config *cfg, const char *path, char *err, size_t errlen);
 
-/* --- access control (gateway/config_security.c) --- */
+/* --- access control --- */
 
 /* The stream key publishers of channel must present, or NULL (none). */
 const char *rc_config_pub_key(const struct rc_config *cfg, const char *channel);
@@ -209,19 +214,14 @@ const struct rc_udp_allow *rc_config_udp_allow(const struct rc_config *cfg,
 int rc_config_channel_security(struct rc_channel_cfg *c, const char *name, const char *val,
 			       char *err, size_t errlen);
 
-/* The global options --allow-origin, --max-conns-per-ip, --max-subscribers
- * and --udp-allow (name without dashes). Returns 0, -ENOENT (not one of
- * them) or -EINVAL with a reason in err. */
-int rc_config_security_option(struct rc_config *cfg, const char *name, const char *arg,
-			      char *err, size_t errlen);
-
 /* Reads a secret from path into buf[0..cap): the whole file without its
  * final line end ("\n" or "\r\n"). Returns the length, -errno, or -EFBIG
  * when it does not fit. Used for key-file=, token-secret-file= and by
  * ringcast-token --secret-file. */
 int rc_config_read_secret(const char *path, uint8_t *buf, size_t cap);
 
-/* Prints the --help text to stdout. */
+/* Prints the --help text, made from the option table, to stdout; prog is
+ * the name it shows in SYNOPSIS. */
 void rc_config_usage(const char *prog);
 
 #endif

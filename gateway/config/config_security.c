@@ -1,7 +1,7 @@
 /* Access-control settings: per-channel stream keys, token secrets and
- * subscriber limits, and the global --allow-origin, --max-conns-per-ip,
- * --max-subscribers and --udp-allow. Parsed here so that config.c only
- * dispatches to it. */
+ * subscriber limits (the global --allow-origin, --max-conns-per-ip,
+ * --max-subscribers and --udp-allow are rows of the option table in
+ * config_options.c). */
 #include "num.h"
 #include "config.h"
 
@@ -191,93 +191,6 @@ int rc_config_channel_security(struct rc_channel_cfg *c, const char *name, const
 			return -EINVAL;
 		}
 		return 0;
-	}
-	return -ENOENT;
-}
-
-static int add_origins(struct rc_config *cfg, const char *arg, char *err, size_t errlen)
-{
-	if (!*arg)
-		goto bad;
-	for (const char *p = arg; *p;) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-
-		if (n == 0 || n > RC_CONFIG_ORIGIN_MAX || cfg->norigins == RC_CONFIG_MAX_ORIGINS)
-			goto bad;
-		for (size_t i = 0; i < n; i++)
-			if (p[i] <= 0x20 || p[i] > 0x7e)
-				goto bad;
-		memcpy(cfg->origins[cfg->norigins], p, n);
-		cfg->origins[cfg->norigins][n] = '\0';
-		cfg->norigins++;
-		p += n + (end ? 1 : 0);
-		if (end && !*p)
-			goto bad;
-	}
-	return 0;
-bad:
-	snprintf(err, errlen,
-		 "--allow-origin: expected ORIGIN[,ORIGIN...] (e.g. https://example.com; at most "
-		 "%d), got '%s'", RC_CONFIG_MAX_ORIGINS, arg);
-	return -EINVAL;
-}
-
-static int add_udp_allow(struct rc_config *cfg, const char *arg, char *err, size_t errlen)
-{
-	const char *eq = strchr(arg, '=');
-	struct rc_udp_allow a;
-
-	memset(&a, 0, sizeof(a));
-	if (!eq || rc_config_parse_addr(arg, (size_t)(eq - arg), &a.addr) < 0)
-		goto bad;
-	for (const char *p = eq + 1; *p;) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-
-		if (a.n == RC_CONFIG_MAX_ALLOW || rc_cidr_parse(p, n, &a.cidr[a.n]) < 0)
-			goto bad;
-		a.n++;
-		p += n + (end ? 1 : 0);
-		if (end && !*p)
-			goto bad;
-	}
-	if (!a.n)
-		goto bad;
-	for (size_t i = 0; i < cfg->nudp_allow; i++) {
-		if (same_addr(&cfg->udp_allow[i].addr, &a.addr)) {
-			cfg->udp_allow[i] = a;	/* the later one wins, as on the command line */
-			return 0;
-		}
-	}
-	if (cfg->nudp_allow == RC_CONFIG_MAX_UDP)
-		goto bad;
-	cfg->udp_allow[cfg->nudp_allow++] = a;
-	return 0;
-bad:
-	snprintf(err, errlen,
-		 "--udp-allow: expected ADDR:PORT=CIDR[,CIDR...] (at most %d, e.g. "
-		 "0.0.0.0:9000=10.0.0.0/8,192.0.2.7), got '%s'", RC_CONFIG_MAX_ALLOW, arg);
-	return -EINVAL;
-}
-
-int rc_config_security_option(struct rc_config *cfg, const char *name, const char *arg,
-			      char *err, size_t errlen)
-{
-	if (strcmp(name, "allow-origin") == 0)
-		return add_origins(cfg, arg, err, errlen);
-	if (strcmp(name, "udp-allow") == 0)
-		return add_udp_allow(cfg, arg, err, errlen);
-	if (strcmp(name, "max-conns-per-ip") == 0 &&
-	    parse_u32(arg, 0, 10000000, &cfg->max_conns_per_ip) == 0)
-		return 0;
-	if (strcmp(name, "max-subscribers") == 0 &&
-	    parse_u32(arg, 0, 10000000, &cfg->max_subscribers) == 0)
-		return 0;
-	if (strcmp(name, "max-conns-per-ip") == 0 || strcmp(name, "max-subscribers") == 0) {
-		snprintf(err, errlen, "--%s: expected a number from 0 (no limit) to 10000000, got '%s'",
-			 name, arg);
-		return -EINVAL;
 	}
 	return -ENOENT;
 }
