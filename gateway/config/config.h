@@ -1,7 +1,7 @@
 /* The configuration of the ringcast program: its options (the command line,
  * a configuration file and --help are read from one table,
- * config_options.c), defaults and per-channel settings (config.c) and access
- * control (config_security.c). */
+ * config_options.c), per-channel settings (config_channel.c) and access
+ * control's secrets (config_security.c). */
 #ifndef RC_CONFIG_H
 #define RC_CONFIG_H
 
@@ -53,7 +53,7 @@ struct rc_channel_cfg {
 	uint32_t max_message;	/* 0: --max-message */
 	int text_frames;	/* 1: WebSocket text frames; 0: binary; -1: unset (binary) */
 	bool multi_publisher;	/* several publishers may share the channel */
-	/* Access control (gateway/config_security.c). */
+	/* Access control (read and checked by config_security.c). */
 	char key[RC_CONFIG_KEY_MAX + 1];	/* publishers' stream key; "": none needed */
 	uint8_t token_secret[RC_TOKEN_SECRET_MAX];
 	size_t token_secret_len;	/* 0: subscribers need no token */
@@ -206,13 +206,6 @@ bool rc_config_origin_allowed(const struct rc_config *cfg, const char *origin, s
 /* The --udp-allow rule for a UDP port configured with addr, or NULL. */
 const struct rc_udp_allow *rc_config_udp_allow(const struct rc_config *cfg,
 					       const struct rc_sockaddr *addr);
-
-/* A --channel setting that is about access control: key=, key-file=,
- * token-secret=, token-secret-file=, max-subscribers=. Returns 0 when
- * applied to c, -ENOENT when name is none of these, -EINVAL for a bad value
- * (reason in err). Reads the files named. */
-int rc_config_channel_security(struct rc_channel_cfg *c, const char *name, const char *val,
-			       char *err, size_t errlen);
 
 /* Reads a secret from path into buf[0..cap): the whole file without its
  * final line end ("\n" or "\r\n"). Returns the length, -errno, or -EFBIG

@@ -1,50 +1,17 @@
-/* Access-control settings: per-channel stream keys, token secrets and
- * subscriber limits (the global --allow-origin, --max-conns-per-ip,
- * --max-subscribers and --udp-allow are rows of the option table in
- * config_options.c). */
-#include "num.h"
+/* Access control's secrets and checks: stream keys and token secrets (given
+ * or read from a file, and checked), the Origin check and the UDP allowlist
+ * lookup. The per-channel settings that use them are parsed in
+ * config_channel.c, the global options in config_options.c; nothing here
+ * calls back into either. */
 #include "config.h"
+#include "config_table.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-static const struct rc_channel_cfg *find(const struct rc_config *cfg, const char *channel)
-{
-	for (size_t i = 0; i < cfg->nchans; i++)
-		if (strcmp(cfg->chans[i].channel, channel) == 0)
-			return &cfg->chans[i];
-	return NULL;
-}
-
-const char *rc_config_pub_key(const struct rc_config *cfg, const char *channel)
-{
-	const struct rc_channel_cfg *c = find(cfg, channel);
-
-	return c && c->key[0] ? c->key : NULL;
-}
-
-const uint8_t *rc_config_token_secret(const struct rc_config *cfg, const char *channel,
-				      size_t *len)
-{
-	const struct rc_channel_cfg *c = find(cfg, channel);
-
-	if (!c || !c->token_secret_len)
-		return NULL;
-	*len = c->token_secret_len;
-	return c->token_secret;
-}
-
-uint32_t rc_config_max_subscribers(const struct rc_config *cfg, const char *channel)
-{
-	const struct rc_channel_cfg *c = find(cfg, channel);
-
-	return c && c->max_subscribers ? c->max_subscribers : cfg->max_subscribers;
-}
 
 bool rc_config_origin_allowed(const struct rc_config *cfg, const char *origin, size_t len)
 {
@@ -123,74 +90,67 @@ static bool key_ok(const char *k, size_t len)
 	return true;
 }
 
-static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+int rc_config_key_read(const char *val, bool from_file, char key[RC_CONFIG_KEY_MAX + 1],
+		       char *why, size_t whylen)
 {
-	uint64_t v;
+	uint8_t buf[RC_CONFIG_KEY_MAX];
+	size_t len;
 
-	if (rc_num_parse_u64(s, min, max, &v) < 0)
+	if (from_file) {
+		int n = rc_config_read_secret(val, buf, sizeof(buf));
+
+		if (n < 0) {
+			snprintf(why, whylen, "key-file %s: %s", val,
+				 n == -EFBIG ? "longer than 128 bytes" : strerror(-n));
+			return -EINVAL;
+		}
+		len = (size_t)n;
+	} else {
+		len = strlen(val);
+		if (len <= sizeof(buf))
+			memcpy(buf, val, len);
+	}
+	if (!key_ok((const char *)buf, len)) {
+		snprintf(why, whylen, "%s: a key is 8-128 of A-Z a-z 0-9 . _ ~ -",
+			 from_file ? "key-file" : "key");
+		explicit_bzero(buf, sizeof(buf));
 		return -EINVAL;
-	*out = (uint32_t)v;
+	}
+	memcpy(key, buf, len);
+	key[len] = '\0';
+	explicit_bzero(buf, sizeof(buf));
 	return 0;
 }
 
-int rc_config_channel_security(struct rc_channel_cfg *c, const char *name, const char *val,
-			       char *err, size_t errlen)
+int rc_config_token_secret_read(const char *val, bool from_file,
+				uint8_t secret[RC_TOKEN_SECRET_MAX], size_t *len, char *why,
+				size_t whylen)
 {
 	uint8_t buf[RC_TOKEN_SECRET_MAX];
-	int n;
+	size_t n;
 
-	if (strcmp(name, "key") == 0 || strcmp(name, "key-file") == 0) {
-		if (name[3]) {
-			n = rc_config_read_secret(val, buf, RC_CONFIG_KEY_MAX);
-			if (n < 0) {
-				snprintf(err, errlen, "key-file %s: %s", val,
-					 n == -EFBIG ? "longer than 128 bytes" : strerror(-n));
-				return -EINVAL;
-			}
-		} else {
-			n = (int)strlen(val);
-			if (n > RC_CONFIG_KEY_MAX)
-				n = RC_CONFIG_KEY_MAX + 1;
-			else
-				memcpy(buf, val, (size_t)n);
-		}
-		if (!key_ok((const char *)buf, (size_t)n)) {
-			snprintf(err, errlen, "%s: a key is 8-128 of A-Z a-z 0-9 . _ ~ -", name);
+	if (from_file) {
+		int r = rc_config_read_secret(val, buf, sizeof(buf));
+
+		if (r < 0) {
+			snprintf(why, whylen, "token-secret-file %s: %s", val,
+				 r == -EFBIG ? "longer than 256 bytes" : strerror(-r));
 			return -EINVAL;
 		}
-		memcpy(c->key, buf, (size_t)n);
-		c->key[n] = '\0';
-		return 0;
+		n = (size_t)r;
+	} else {
+		n = strlen(val);
+		if (n <= sizeof(buf))
+			memcpy(buf, val, n);
 	}
-	if (strcmp(name, "token-secret") == 0 || strcmp(name, "token-secret-file") == 0) {
-		if (name[12]) {
-			n = rc_config_read_secret(val, buf, sizeof(buf));
-			if (n < 0) {
-				snprintf(err, errlen, "token-secret-file %s: %s", val,
-					 n == -EFBIG ? "longer than 256 bytes" : strerror(-n));
-				return -EINVAL;
-			}
-		} else {
-			n = (int)strlen(val);
-			if (n > RC_TOKEN_SECRET_MAX)
-				n = RC_TOKEN_SECRET_MAX + 1;
-			else
-				memcpy(buf, val, (size_t)n);
-		}
-		if (n < RC_TOKEN_SECRET_MIN || n > RC_TOKEN_SECRET_MAX) {
-			snprintf(err, errlen, "%s: a token secret is 16-256 bytes", name);
-			return -EINVAL;
-		}
-		memcpy(c->token_secret, buf, (size_t)n);
-		c->token_secret_len = (size_t)n;
-		return 0;
+	if (n < RC_TOKEN_SECRET_MIN || n > RC_TOKEN_SECRET_MAX) {
+		snprintf(why, whylen, "%s: a token secret is 16-256 bytes",
+			 from_file ? "token-secret-file" : "token-secret");
+		explicit_bzero(buf, sizeof(buf));
+		return -EINVAL;
 	}
-	if (strcmp(name, "max-subscribers") == 0) {
-		if (parse_u32(val, 1, 10000000, &c->max_subscribers) < 0) {
-			snprintf(err, errlen, "max-subscribers: expected 1-10000000");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	return -ENOENT;
+	memcpy(secret, buf, n);
+	*len = n;
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
 }

@@ -1,7 +1,11 @@
 /* What the files of gateway/config/ share and the rest of the program does
- * not use: the option table (config_options.c, read by its unit tests too)
- * and what config.c gives it: the value helpers and the per-channel
- * settings. */
+ * not use: the option table (config_options.c, read by its unit tests too),
+ * the per-channel settings (config_channel.c), the value helpers of config.c
+ * and the secret readers of config_security.c.
+ *
+ * The files call downwards only: config_options.c calls config_channel.c,
+ * both call config.c, config_channel.c calls config_security.c; config.c
+ * and config_security.c call nothing else of config/. */
 #ifndef RC_CONFIG_TABLE_H
 #define RC_CONFIG_TABLE_H
 
@@ -66,12 +70,14 @@ const struct rc_config_option *rc_config_option_table(size_t *n);
 int rc_config_option_apply(struct rc_config *cfg, const struct rc_config_option *opt,
 			   const char *arg, struct rc_config_pass *pass, char *err, size_t errlen);
 
-/* --- config.c --- */
+/* --- config_channel.c --- */
 
 /* Applies one --channel argument, "NAME:key=value[,key=value...]", to cfg.
  * Returns 0, or -EINVAL with the reason in err. Reads the files that
  * key-file= and token-secret-file= name. */
 int rc_config_channel_parse(struct rc_config *cfg, const char *arg, char *err, size_t errlen);
+
+/* --- config.c: values the two tables share --- */
 
 /* Stores v in the field at p of size bytes (1: a bool, 4, or 8); the
  * caller's bounds make sure it fits. */
@@ -94,5 +100,20 @@ bool rc_config_type_add(struct rc_config *cfg, const char *name, size_t len, con
 /* Adds the cache policy "[CHANNEL:]last=N", "[CHANNEL:]bytes=N" or
  * "[CHANNEL:]ts"; false when it is not valid or the table is full. */
 bool rc_config_cache_add(struct rc_config *cfg, const char *spec);
+
+/* --- config_security.c: secrets and keys, read and checked --- */
+
+/* A publishers' stream key: val itself, or (from_file) the content of the
+ * file val names, 8-128 of A-Z a-z 0-9 . _ ~ -, into key (NUL-terminated).
+ * Returns 0, or -EINVAL with the reason in why. */
+int rc_config_key_read(const char *val, bool from_file, char key[RC_CONFIG_KEY_MAX + 1],
+		       char *why, size_t whylen);
+
+/* A token secret of 16-256 bytes: val itself, or (from_file) the content of
+ * the file val names, into secret (*len bytes). Returns 0, or -EINVAL with
+ * the reason in why. */
+int rc_config_token_secret_read(const char *val, bool from_file,
+				uint8_t secret[RC_TOKEN_SECRET_MAX], size_t *len, char *why,
+				size_t whylen);
 
 #endif
