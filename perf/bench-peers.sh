@@ -228,27 +228,9 @@ server_pub() {
 	esac
 }
 
-server_pid=""
-
-# Stops only the server this script started, by its PID: SIGTERM, then
-# SIGKILL after 10 s.
-stop_server() {
-	local pid=$server_pid
-	[ -n "$pid" ] || return 0
-	server_pid=""
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "bench-peers: server $pid ignored SIGTERM; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-trap stop_server EXIT
-trap 'stop_server; exit 130' INT TERM
+bench_name="bench-peers"
+# shellcheck source=perf/bench-server.sh
+. "$src_dir/perf/bench-server.sh"
 
 # Starts server $1 (command in the array cmd) with output in dir $2; sets
 # server_pid, measure_pid (a "measure pid N" line names the process doing
@@ -266,16 +248,7 @@ start_server() {
 	taskset -c "$server_cpu" "${cmd[@]}" --listen 127.0.0.1:0 "${udp_args[@]}" \
 		>"$dir/server.out" 2>"$dir/server.err" &
 	server_pid=$!
-	local ready=0
-	for _ in $(seq 300); do
-		if grep -qx ready "$dir/server.out" 2>/dev/null; then
-			ready=1
-			break
-		fi
-		kill -0 "$server_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ "$ready" != 1 ]; then
+	if ! wait_ready "$dir/server.out" 30; then
 		echo "bench-peers: $name did not report ready; its stderr:" >&2
 		tail -n 10 "$dir/server.err" >&2 || true
 		stop_server
