@@ -6,10 +6,12 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,6 +137,7 @@ int peer_parse_args(int argc, char **argv, const char *prog, bool with_mode,
 	int opt;
 
 	memset(a, 0, sizeof(*a));
+	a->prog = prog;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
@@ -253,6 +256,62 @@ fail:
 	err = -errno;
 	close(fd);
 	return err;
+}
+
+int peer_signalfd(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int peer_ports_open(const struct peer_args *a, struct peer_chans *cs, struct peer_port *ports,
+		    unsigned *n)
+{
+	int err = 0;
+
+	*n = 0;
+	for (unsigned i = 0; i < a->nudp; i++) {
+		const char *name = a->udp[i].channel;
+		struct peer_port *p = &ports[i];
+
+		p->ch = peer_chan_get(cs, name, strlen(name), true);
+		if (p->ch == NULL) {
+			err = -ENOSPC;
+			break;
+		}
+		p->fd = peer_bind_udp(&a->udp[i].addr, a->udp[i].addr_len);
+		if (p->fd < 0) {
+			err = p->fd;
+			fprintf(stderr, "%s: udp bind for channel %s: %s\n", a->prog, name,
+				strerror(-err));
+			break;
+		}
+		(*n)++;
+	}
+	if (err < 0) {
+		while (*n > 0)
+			close(ports[--*n].fd);
+	}
+	return err;
+}
+
+void peer_announce(const char *http_addr, const struct peer_port *ports, unsigned n)
+{
+	char addr[80];
+
+	printf("listen http %s\n", http_addr);
+	for (unsigned i = 0; i < n; i++)
+		printf("listen udp %s %s\n", peer_local_addr(ports[i].fd, addr, sizeof(addr)),
+		       ports[i].ch->name);
+	printf("ready\n");
+	fflush(stdout);
 }
 
 const char *peer_format_addr(const struct sockaddr_storage *addr, uint16_t port,
