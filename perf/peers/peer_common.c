@@ -15,6 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channel.h"	/* rc_channel_name_valid(): core/channel_name.c, linked alone */
+
+_Static_assert(PEER_CHANNEL_MAX == RC_CHANNEL_NAME_MAX, "the peers take ringcast's channel names");
+
 #define NOFILE_WANTED 65536
 
 /* Parses a decimal port 0..65535 (0: the kernel picks one). */
@@ -95,7 +99,7 @@ static int parse_udp(const char *s, struct peer_udp_spec *u)
 	if (eq == NULL)
 		return -EINVAL;
 	clen = strlen(eq + 1);
-	if (!peer_channel_valid(eq + 1, clen))
+	if (!rc_channel_name_valid(eq + 1, clen))
 		return -EINVAL;
 	err = parse_addr(s, (size_t)(eq - s), &u->addr, &u->addr_len);
 	if (err < 0)
@@ -187,20 +191,6 @@ bad:
 	return -EINVAL;
 }
 
-bool peer_channel_valid(const char *s, size_t len)
-{
-	if (len == 0 || len > PEER_CHANNEL_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 int peer_target_channel(const char *target, size_t target_len, const char **name, size_t *len)
 {
 	const char *q;
@@ -210,7 +200,7 @@ int peer_target_channel(const char *target, size_t target_len, const char **name
 		return -ENOENT;
 	q = memchr(target + 4, '?', target_len - 4);
 	n = q ? (size_t)(q - target - 4) : target_len - 4;
-	if (!peer_channel_valid(target + 4, n))
+	if (!rc_channel_name_valid(target + 4, n))
 		return -ENOENT;
 	*name = target + 4;
 	*len = n;

@@ -63,9 +63,6 @@ struct peer_port {
 int peer_parse_args(int argc, char **argv, const char *prog, bool with_mode,
 		    struct peer_args *a);
 
-/* True when s[0..len) is a valid channel name: 1-64 of A-Z a-z 0-9 . _ - */
-bool peer_channel_valid(const char *s, size_t len);
-
 /* Extracts the channel from a request target "/ws/<channel>[?query]".
  * Returns 0 and sets *name and *len (a slice of target), or -ENOENT when the
  * target is not under /ws/ or the channel name is invalid. */
