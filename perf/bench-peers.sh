@@ -16,7 +16,7 @@
 # Servers (LIST is comma-separated; default all, in this order):
 #   ringcast       BUILD/gateway/ringcast
 #   ringcast-nobatch  the same with --batch-max 0 (no fan-out batches), not in
-#                  the default list: for before/after comparisons
+#                  the default list: for comparisons with and without them
 #   epoll-naive    BUILD/perf/peers/peer-epoll --mode naive
 #   epoll-batched  BUILD/perf/peers/peer-epoll --mode batched
 #   lws            BUILD/perf/peers/peer-lws
@@ -33,8 +33,9 @@
 # UDP; the table's "pub" column says which.
 # Defaults: 1,000 subscribers x 64 B, one channel, 100 msg/s for 10 s, ramp
 # from 25 msg/s with 3 s steps, one repeat. --latency-only skips the ramp
-# (a quick check that every server delivers everything, in order). uWS
-# results are bimodal on this VM: use --repeat N (min-max are reported).
+# (a quick check that every server delivers everything, in order). Some
+# servers' results (uWS's) differ widely between runs: use --repeat N
+# (min-max are reported).
 # Exit status: 0 ok (servers that could not run are listed), 1 runtime
 # error, 2 usage error.
 set -euo pipefail
@@ -187,7 +188,7 @@ server_cmd() {
 			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
 		fi ;;
 	ringcast-nobatch)
-		# ringcast before fan-out batches, for before/after in one run
+		# ringcast without fan-out batches, to compare with and without in one run
 		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
 		printf '%s\n' "$build/gateway/ringcast" --batch-max 0 ;;
 	epoll-naive|epoll-batched)

@@ -10,8 +10,8 @@
  *                   front of it (headroom in the receive buffer), and each
  *                   subscriber gets all of them with one sendmsg(): 1 + N
  *                   syscalls per batch. This is the relay a careful C
- *                   programmer writes without io_uring, and it is the one
- *                   "at least 1.0x a batched plain-syscall relay" refers to.
+ *                   programmer writes without io_uring: the baseline that
+ *                   ringcast's targets compare with.
  *
  * Payload bytes are copied only when the kernel does not take a whole send:
  * the remainder goes to that subscriber's output buffer, flushed on EPOLLOUT
