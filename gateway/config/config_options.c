@@ -16,24 +16,33 @@
 #include "log.h"
 #include "num.h"
 
-/* --udp ADDR:PORT=CHANNEL; the first one of a pass replaces the default
- * ports, and so does the first --udp-mux. */
-static int set_udp(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
-		   char *err, size_t errlen)
+/* The binding the next --udp or --udp-mux (opt) fills in, or NULL with the
+ * reason in err when all RC_CONFIG_MAX_UDP are taken. The first one of a
+ * pass replaces the default ports. */
+static struct rc_udp_binding *next_udp(struct rc_config *cfg, struct rc_config_pass *pass,
+				       const char *opt, char *err, size_t errlen)
 {
-	const char *eq = strrchr(arg, '=');
-	struct rc_udp_binding *b;
-
 	if (!pass->udp_given) {
 		cfg->nudp = 0;
 		cfg->udp_default = false;
 		pass->udp_given = true;
 	}
 	if (cfg->nudp == RC_CONFIG_MAX_UDP) {
-		snprintf(err, errlen, "--udp: at most %d ports", RC_CONFIG_MAX_UDP);
-		return -EINVAL;
+		snprintf(err, errlen, "--%s: at most %d ports", opt, RC_CONFIG_MAX_UDP);
+		return NULL;
 	}
-	b = &cfg->udp[cfg->nudp];
+	return &cfg->udp[cfg->nudp];
+}
+
+/* --udp ADDR:PORT=CHANNEL */
+static int set_udp(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
+		   char *err, size_t errlen)
+{
+	const char *eq = strrchr(arg, '=');
+	struct rc_udp_binding *b = next_udp(cfg, pass, "udp", err, errlen);
+
+	if (!b)
+		return -EINVAL;
 	if (!eq || rc_config_parse_addr(arg, (size_t)(eq - arg), &b->addr) < 0 ||
 	    !rc_channel_name_valid(eq + 1, strlen(eq + 1))) {
 		snprintf(err, errlen,
@@ -50,20 +59,15 @@ static int set_udp(struct rc_config *cfg, const char *arg, struct rc_config_pass
 static int set_udp_mux(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
 		       char *err, size_t errlen)
 {
-	if (!pass->udp_given) {
-		cfg->nudp = 0;
-		cfg->udp_default = false;
-		pass->udp_given = true;
-	}
-	if (cfg->nudp == RC_CONFIG_MAX_UDP) {
-		snprintf(err, errlen, "--udp-mux: at most %d ports", RC_CONFIG_MAX_UDP);
+	struct rc_udp_binding *b = next_udp(cfg, pass, "udp-mux", err, errlen);
+
+	if (!b)
 		return -EINVAL;
-	}
-	if (rc_config_parse_addr(arg, strlen(arg), &cfg->udp[cfg->nudp].addr) < 0) {
+	if (rc_config_parse_addr(arg, strlen(arg), &b->addr) < 0) {
 		snprintf(err, errlen, "--udp-mux: expected ADDR:PORT, got '%s'", arg);
 		return -EINVAL;
 	}
-	cfg->udp[cfg->nudp].channel[0] = '\0';
+	b->channel[0] = '\0';
 	cfg->nudp++;
 	return 0;
 }
@@ -120,34 +124,62 @@ static int set_max_memory(struct rc_config *cfg, const char *arg, struct rc_conf
 	return 0;
 }
 
+/* Calls add(ctx, item, n) for each item of a comma-separated list. An
+ * empty list, an empty item and a trailing comma are refused. Returns 0, or
+ * -EINVAL (also when add refuses an item). */
+static int each_item(const char *list, int (*add)(void *ctx, const char *item, size_t n),
+		     void *ctx)
+{
+	const char *p = list;
+
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (n == 0 || add(ctx, p, n) < 0)
+			return -EINVAL;
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
+}
+
+static int add_origin(void *ctx, const char *item, size_t n)
+{
+	struct rc_config *cfg = ctx;
+
+	if (n > RC_CONFIG_ORIGIN_MAX || cfg->norigins == RC_CONFIG_MAX_ORIGINS)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (item[i] <= 0x20 || item[i] > 0x7e)
+			return -EINVAL;
+	memcpy(cfg->origins[cfg->norigins], item, n);
+	cfg->origins[cfg->norigins][n] = '\0';
+	cfg->norigins++;
+	return 0;
+}
+
 static int set_allow_origin(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
 			    char *err, size_t errlen)
 {
 	(void)pass;
-	if (!*arg)
-		goto bad;
-	for (const char *p = arg; *p;) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-
-		if (n == 0 || n > RC_CONFIG_ORIGIN_MAX || cfg->norigins == RC_CONFIG_MAX_ORIGINS)
-			goto bad;
-		for (size_t i = 0; i < n; i++)
-			if (p[i] <= 0x20 || p[i] > 0x7e)
-				goto bad;
-		memcpy(cfg->origins[cfg->norigins], p, n);
-		cfg->origins[cfg->norigins][n] = '\0';
-		cfg->norigins++;
-		p += n + (end ? 1 : 0);
-		if (end && !*p)
-			goto bad;
+	if (each_item(arg, add_origin, cfg) < 0) {
+		snprintf(err, errlen,
+			 "--allow-origin: expected ORIGIN[,ORIGIN...] (e.g. https://example.com; at "
+			 "most %d), got '%s'", RC_CONFIG_MAX_ORIGINS, arg);
+		return -EINVAL;
 	}
 	return 0;
-bad:
-	snprintf(err, errlen,
-		 "--allow-origin: expected ORIGIN[,ORIGIN...] (e.g. https://example.com; at most "
-		 "%d), got '%s'", RC_CONFIG_MAX_ORIGINS, arg);
-	return -EINVAL;
+}
+
+static int add_cidr(void *ctx, const char *item, size_t n)
+{
+	struct rc_udp_allow *a = ctx;
+
+	if (a->n == RC_CONFIG_MAX_ALLOW || rc_cidr_parse(item, n, &a->cidr[a->n]) < 0)
+		return -EINVAL;
+	a->n++;
+	return 0;
 }
 
 /* --udp-allow ADDR:PORT=CIDR,...; a second one for the same address
@@ -160,20 +192,8 @@ static int set_udp_allow(struct rc_config *cfg, const char *arg, struct rc_confi
 
 	(void)pass;
 	memset(&a, 0, sizeof(a));
-	if (!eq || rc_config_parse_addr(arg, (size_t)(eq - arg), &a.addr) < 0)
-		goto bad;
-	for (const char *p = eq + 1; *p;) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-
-		if (a.n == RC_CONFIG_MAX_ALLOW || rc_cidr_parse(p, n, &a.cidr[a.n]) < 0)
-			goto bad;
-		a.n++;
-		p += n + (end ? 1 : 0);
-		if (end && !*p)
-			goto bad;
-	}
-	if (!a.n)
+	if (!eq || rc_config_parse_addr(arg, (size_t)(eq - arg), &a.addr) < 0 ||
+	    each_item(eq + 1, add_cidr, &a) < 0)
 		goto bad;
 	for (size_t i = 0; i < cfg->nudp_allow; i++) {
 		if (cfg->udp_allow[i].addr.len == a.addr.len &&

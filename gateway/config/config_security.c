@@ -90,34 +90,52 @@ static bool key_ok(const char *k, size_t len)
 	return true;
 }
 
+/* The value of a secret setting: val itself or (from_file) the content of
+ * the file val names, into buf (cap bytes). Returns its length (cap + 1,
+ * with nothing copied, when val itself is longer: the caller's check refuses
+ * it), or -EINVAL with the reason in why when the file cannot be read or
+ * holds more than cap bytes. */
+static int secret_value(const char *val, bool from_file, const char *setting, uint8_t *buf,
+			size_t cap, char *why, size_t whylen)
+{
+	size_t len;
+	int n;
+
+	if (!from_file) {
+		len = strlen(val);
+		if (len > cap)
+			return (int)cap + 1;
+		memcpy(buf, val, len);
+		return (int)len;
+	}
+	n = rc_config_read_secret(val, buf, cap);
+	if (n == -EFBIG) {
+		snprintf(why, whylen, "%s %s: longer than %zu bytes", setting, val, cap);
+		return -EINVAL;
+	}
+	if (n < 0) {
+		snprintf(why, whylen, "%s %s: %s", setting, val, strerror(-n));
+		return -EINVAL;
+	}
+	return n;
+}
+
 int rc_config_key_read(const char *val, bool from_file, char key[RC_CONFIG_KEY_MAX + 1],
 		       char *why, size_t whylen)
 {
 	uint8_t buf[RC_CONFIG_KEY_MAX];
-	size_t len;
+	int n = secret_value(val, from_file, "key-file", buf, sizeof(buf), why, whylen);
 
-	if (from_file) {
-		int n = rc_config_read_secret(val, buf, sizeof(buf));
-
-		if (n < 0) {
-			snprintf(why, whylen, "key-file %s: %s", val,
-				 n == -EFBIG ? "longer than 128 bytes" : strerror(-n));
-			return -EINVAL;
-		}
-		len = (size_t)n;
-	} else {
-		len = strlen(val);
-		if (len <= sizeof(buf))
-			memcpy(buf, val, len);
-	}
-	if (!key_ok((const char *)buf, len)) {
+	if (n < 0)
+		return -EINVAL;
+	if (!key_ok((const char *)buf, (size_t)n)) {
 		snprintf(why, whylen, "%s: a key is 8-128 of A-Z a-z 0-9 . _ ~ -",
 			 from_file ? "key-file" : "key");
 		explicit_bzero(buf, sizeof(buf));
 		return -EINVAL;
 	}
-	memcpy(key, buf, len);
-	key[len] = '\0';
+	memcpy(key, buf, (size_t)n);
+	key[n] = '\0';
 	explicit_bzero(buf, sizeof(buf));
 	return 0;
 }
@@ -127,30 +145,18 @@ int rc_config_token_secret_read(const char *val, bool from_file,
 				size_t whylen)
 {
 	uint8_t buf[RC_TOKEN_SECRET_MAX];
-	size_t n;
+	int n = secret_value(val, from_file, "token-secret-file", buf, sizeof(buf), why, whylen);
 
-	if (from_file) {
-		int r = rc_config_read_secret(val, buf, sizeof(buf));
-
-		if (r < 0) {
-			snprintf(why, whylen, "token-secret-file %s: %s", val,
-				 r == -EFBIG ? "longer than 256 bytes" : strerror(-r));
-			return -EINVAL;
-		}
-		n = (size_t)r;
-	} else {
-		n = strlen(val);
-		if (n <= sizeof(buf))
-			memcpy(buf, val, n);
-	}
+	if (n < 0)
+		return -EINVAL;
 	if (n < RC_TOKEN_SECRET_MIN || n > RC_TOKEN_SECRET_MAX) {
 		snprintf(why, whylen, "%s: a token secret is 16-256 bytes",
 			 from_file ? "token-secret-file" : "token-secret");
 		explicit_bzero(buf, sizeof(buf));
 		return -EINVAL;
 	}
-	memcpy(secret, buf, n);
-	*len = n;
+	memcpy(secret, buf, (size_t)n);
+	*len = (size_t)n;
 	explicit_bzero(buf, sizeof(buf));
 	return 0;
 }
