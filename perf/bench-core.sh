@@ -64,44 +64,16 @@ else
 	mkdir -p "$out"
 fi
 
-server_pid=""
-
-# Stops only the server this script started, by its PID: SIGTERM first (the
-# gateway flushes and exits), SIGKILL if it is still there after 10 s.
-stop_server() {
-	local pid=$server_pid
-	[ -n "$pid" ] || return 0
-	server_pid=""
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "bench-core: server $pid ignored SIGTERM; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-trap stop_server EXIT
-trap 'stop_server; exit 130' INT TERM
+bench_name="bench-core"
+# shellcheck source=perf/bench-server.sh
+. "$(dirname "$0")/bench-server.sh"
 
 # taskset execs the gateway, so $! is the gateway's own PID.
 taskset -c "$server_cpu" "$gateway" --listen 127.0.0.1:0 --udp 127.0.0.1:0=bench0 \
 	>"$out/server.out" 2>"$out/server.err" &
 server_pid=$!
 
-# Wait for "ready" (at most 10 s), watching that the server is still alive.
-ready=0
-for _ in $(seq 100); do
-	if grep -qx ready "$out/server.out" 2>/dev/null; then
-		ready=1
-		break
-	fi
-	kill -0 "$server_pid" 2>/dev/null || break
-	sleep 0.1
-done
-if [ "$ready" != 1 ]; then
+if ! wait_ready "$out/server.out" 10; then
 	echo "bench-core: server did not report ready; its stderr:" >&2
 	tail -n 20 "$out/server.err" >&2 || true
 	exit 1

@@ -12,7 +12,7 @@
 # subscribers, for every server alike). --repeat N runs each scenario N times
 # (default 1); s1000x64, s1000x1k and s10000x64, the scenarios with targets,
 # get --key-repeat runs in all (default 3) of ringcast, ringcast-nobatch,
-# epoll-batched, uws and uws-cpp, because repeat runs on this VM differ.
+# epoll-batched, uws and uws-cpp, because repeat runs differ.
 # Then RSS per idle subscriber at 10,000 and 19,000 connections (server RSS
 # with them connected minus its RSS at start), and perf/charts.py writes
 # OUT/matrix.md and the PNG charts (gnuplot). Needs jq and gnuplot (make bench installs them).
@@ -85,7 +85,7 @@ run_scenario() {	# scenario out_dir repeat servers
 }
 
 # Pass 1: every scenario, every server, once (plus ringcast without fan-out
-# batches where the targets are, for before/after in the same run).
+# batches where the targets are, to compare with and without in one run).
 for sc in "${list[@]}"; do
 	srv=$servers
 	case "$sc" in
@@ -94,7 +94,7 @@ for sc in "${list[@]}"; do
 	run_scenario "$sc" "$out/$sc" "$repeat" "$srv"
 done
 # Pass 2: the scenarios with targets, more runs of ringcast and the peers
-# the targets name (repeat runs on this VM differ, uWS's by several times).
+# the targets name (repeat runs differ, uWS's the most).
 if [ "$key_repeat" -gt 1 ]; then
 	for sc in "${list[@]}"; do
 		case "$sc" in

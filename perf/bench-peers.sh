@@ -16,7 +16,7 @@
 # Servers (LIST is comma-separated; default all, in this order):
 #   ringcast       BUILD/gateway/ringcast
 #   ringcast-nobatch  the same with --batch-max 0 (no fan-out batches), not in
-#                  the default list: for before/after comparisons
+#                  the default list: for comparisons with and without them
 #   epoll-naive    BUILD/perf/peers/peer-epoll --mode naive
 #   epoll-batched  BUILD/perf/peers/peer-epoll --mode batched
 #   lws            BUILD/perf/peers/peer-lws
@@ -33,8 +33,9 @@
 # UDP; the table's "pub" column says which.
 # Defaults: 1,000 subscribers x 64 B, one channel, 100 msg/s for 10 s, ramp
 # from 25 msg/s with 3 s steps, one repeat. --latency-only skips the ramp
-# (a quick check that every server delivers everything, in order). uWS
-# results are bimodal on this VM: use --repeat N (min-max are reported).
+# (a quick check that every server delivers everything, in order). Some
+# servers' results (uWS's) differ widely between runs: use --repeat N
+# (min-max are reported).
 # Exit status: 0 ok (servers that could not run are listed), 1 runtime
 # error, 2 usage error.
 set -euo pipefail
@@ -187,7 +188,7 @@ server_cmd() {
 			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
 		fi ;;
 	ringcast-nobatch)
-		# ringcast before fan-out batches, for before/after in one run
+		# ringcast without fan-out batches, to compare with and without in one run
 		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
 		printf '%s\n' "$build/gateway/ringcast" --batch-max 0 ;;
 	epoll-naive|epoll-batched)
@@ -228,27 +229,9 @@ server_pub() {
 	esac
 }
 
-server_pid=""
-
-# Stops only the server this script started, by its PID: SIGTERM, then
-# SIGKILL after 10 s.
-stop_server() {
-	local pid=$server_pid
-	[ -n "$pid" ] || return 0
-	server_pid=""
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "bench-peers: server $pid ignored SIGTERM; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-trap stop_server EXIT
-trap 'stop_server; exit 130' INT TERM
+bench_name="bench-peers"
+# shellcheck source=perf/bench-server.sh
+. "$src_dir/perf/bench-server.sh"
 
 # Starts server $1 (command in the array cmd) with output in dir $2; sets
 # server_pid, measure_pid (a "measure pid N" line names the process doing
@@ -266,16 +249,7 @@ start_server() {
 	taskset -c "$server_cpu" "${cmd[@]}" --listen 127.0.0.1:0 "${udp_args[@]}" \
 		>"$dir/server.out" 2>"$dir/server.err" &
 	server_pid=$!
-	local ready=0
-	for _ in $(seq 300); do
-		if grep -qx ready "$dir/server.out" 2>/dev/null; then
-			ready=1
-			break
-		fi
-		kill -0 "$server_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ "$ready" != 1 ]; then
+	if ! wait_ready "$dir/server.out" 30; then
 		echo "bench-peers: $name did not report ready; its stderr:" >&2
 		tail -n 10 "$dir/server.err" >&2 || true
 		stop_server

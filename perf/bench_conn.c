@@ -249,10 +249,11 @@ static void finish_message(struct bench *b, struct bench_conn *c)
 /* Whole unfragmented, unmasked binary frames with a 7- or 16-bit length at
  * buf[0..len), taken while the parser is between messages: what a server
  * sends the bench almost always. Handled here without the general parser,
- * which was a third of the bench's own CPU at millions of messages a second
- * (the bench must not be the bottleneck). Anything else (text, control,
- * fragments, 64-bit lengths, a frame cut by the read, a non-minimal length)
- * is left to rc_ws_parse(), which also reports every protocol error.
+ * whose per-event work adds up at millions of messages a second, so that the
+ * bench's own CPU stays small (the bench must not be the bottleneck).
+ * Anything else (text, control, fragments, 64-bit lengths, a frame cut by the
+ * read, a non-minimal length) is left to rc_ws_parse(), which also reports
+ * every protocol error.
  * Returns the bytes consumed. */
 static size_t fast_frames(struct bench *b, struct bench_conn *c, const uint8_t *buf, size_t len)
 {

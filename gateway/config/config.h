@@ -1,4 +1,7 @@
-/* Command-line configuration of the ringcast program. */
+/* The configuration of the ringcast program: its options (the command line,
+ * a configuration file and --help are read from one table,
+ * config_options.c), per-channel settings (config_channel.c) and access
+ * control's secrets (config_security.c). */
 #ifndef RC_CONFIG_H
 #define RC_CONFIG_H
 
@@ -50,7 +53,7 @@ struct rc_channel_cfg {
 	uint32_t max_message;	/* 0: --max-message */
 	int text_frames;	/* 1: WebSocket text frames; 0: binary; -1: unset (binary) */
 	bool multi_publisher;	/* several publishers may share the channel */
-	/* Access control (gateway/config_security.c). */
+	/* Access control (read and checked by config_security.c). */
 	char key[RC_CONFIG_KEY_MAX + 1];	/* publishers' stream key; "": none needed */
 	uint8_t token_secret[RC_TOKEN_SECRET_MAX];
 	size_t token_secret_len;	/* 0: subscribers need no token */
@@ -109,7 +112,7 @@ struct rc_config {
 	uint32_t channel_grace_ms;	/* keep an unused channel (and its cache) this long */
 	uint32_t zc_min;		/* frames this long go out with SEND_ZC; 0 = never */
 	int udp_rcvbuf;
-	/* Access control (gateway/config_security.c). */
+	/* Access control. */
 	char origins[RC_CONFIG_MAX_ORIGINS][RC_CONFIG_ORIGIN_MAX + 1];
 	size_t norigins;		/* 0: WebSocket upgrades from any Origin */
 	uint32_t max_conns_per_ip;	/* TCP connections (HTTP and publishers) per client
@@ -144,8 +147,10 @@ void rc_config_defaults(struct rc_config *cfg);
  * Pure. */
 void rc_config_finish(struct rc_config *cfg);
 
-/* Parses argv over the defaults. Returns 0, or -EINVAL with a one-line
- * reason in err (errlen bytes). Repeated --udp replace the default binding. */
+/* Parses argv over cfg (the defaults, or what a configuration file set).
+ * Returns 0, or -EINVAL with a one-line reason in err (errlen bytes). The
+ * first --udp or --udp-mux replaces the default ports, the first --static
+ * the default directories; --config is skipped (rc_config_load() reads it). */
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /* Parses "ADDR:PORT", "[V6ADDR]:PORT" or "PORT"-less forms are rejected.
@@ -182,7 +187,7 @@ bool rc_config_ts(const struct rc_config *cfg, const char *channel);
  * with a reason in err. */
 int rc_config_load(struct rc_config *cfg, const char *path, char *err, size_t errlen);
 
-/* --- access control (gateway/config_security.c) --- */
+/* --- access control --- */
 
 /* The stream key publishers of channel must present, or NULL (none). */
 const char *rc_config_pub_key(const struct rc_config *cfg, const char *channel);
@@ -203,26 +208,14 @@ bool rc_config_origin_allowed(const struct rc_config *cfg, const char *origin, s
 const struct rc_udp_allow *rc_config_udp_allow(const struct rc_config *cfg,
 					       const struct rc_sockaddr *addr);
 
-/* A --channel setting that is about access control: key=, key-file=,
- * token-secret=, token-secret-file=, max-subscribers=. Returns 0 when
- * applied to c, -ENOENT when name is none of these, -EINVAL for a bad value
- * (reason in err). Reads the files named. */
-int rc_config_channel_security(struct rc_channel_cfg *c, const char *name, const char *val,
-			       char *err, size_t errlen);
-
-/* The global options --allow-origin, --max-conns-per-ip, --max-subscribers
- * and --udp-allow (name without dashes). Returns 0, -ENOENT (not one of
- * them) or -EINVAL with a reason in err. */
-int rc_config_security_option(struct rc_config *cfg, const char *name, const char *arg,
-			      char *err, size_t errlen);
-
 /* Reads a secret from path into buf[0..cap): the whole file without its
  * final line end ("\n" or "\r\n"). Returns the length, -errno, or -EFBIG
  * when it does not fit. Used for key-file=, token-secret-file= and by
  * ringcast-token --secret-file. */
 int rc_config_read_secret(const char *path, uint8_t *buf, size_t cap);
 
-/* Prints the --help text to stdout. */
+/* Prints the --help text, made from the option table, to stdout; prog is
+ * the name it shows in SYNOPSIS. */
 void rc_config_usage(const char *prog);
 
 #endif

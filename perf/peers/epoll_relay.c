@@ -10,8 +10,8 @@
  *                   front of it (headroom in the receive buffer), and each
  *                   subscriber gets all of them with one sendmsg(): 1 + N
  *                   syscalls per batch. This is the relay a careful C
- *                   programmer writes without io_uring, and it is the one
- *                   "at least 1.0x a batched plain-syscall relay" refers to.
+ *                   programmer writes without io_uring: the baseline that
+ *                   ringcast's targets compare with.
  *
  * Payload bytes are copied only when the kernel does not take a whole send:
  * the remainder goes to that subscriber's output buffer, flushed on EPOLLOUT
@@ -79,10 +79,10 @@ struct conn {
 	struct conn *prev, *next;	/* live list; dead list uses next only */
 };
 
+/* What epoll reports for a UDP port: the port is in relay.ports. */
 struct ingest {
 	struct src src;
-	int fd;
-	struct peer_chan *ch;
+	struct peer_port *port;
 };
 
 struct counters {
@@ -100,7 +100,8 @@ struct relay {
 	int sig_fd;
 	struct src listen_src;
 	struct src sig_src;
-	struct ingest ports[PEER_MAX_PORTS];
+	struct peer_port ports[PEER_MAX_PORTS];
+	struct ingest ingest[PEER_MAX_PORTS];
 	unsigned nports;
 	struct peer_chans chans;
 	struct conn *live;
@@ -345,7 +346,7 @@ static void udp_naive(struct relay *r, struct ingest *p)
 
 		/* MSG_TRUNC makes recvfrom report a datagram's real length, so
 		 * one larger than the buffer is seen and dropped, not cut. */
-		len = recvfrom(p->fd, payload, PEER_MAX_DGRAM, MSG_TRUNC, NULL, NULL);
+		len = recvfrom(p->port->fd, payload, PEER_MAX_DGRAM, MSG_TRUNC, NULL, NULL);
 		if (len < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				fprintf(stderr, PROG ": udp recvfrom: %s\n", strerror(errno));
@@ -359,7 +360,7 @@ static void udp_naive(struct relay *r, struct ingest *p)
 		frame = rc_ws_header_prepend(payload, RC_WS_OP_BINARY, (uint64_t)len);
 		iov.iov_base = frame;
 		iov.iov_len = (size_t)(payload - frame) + (size_t)len;
-		fanout(r, p->ch, &iov, 1, iov.iov_len);
+		fanout(r, p->port->ch, &iov, 1, iov.iov_len);
 	}
 }
 
@@ -368,7 +369,7 @@ static void udp_batched(struct relay *r, struct ingest *p)
 	size_t total = 0, k = 0;
 	int n;
 
-	n = recvmmsg(p->fd, r->mmsg, BATCH, MSG_DONTWAIT, NULL);
+	n = recvmmsg(p->port->fd, r->mmsg, BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			fprintf(stderr, PROG ": udp recvmmsg: %s\n", strerror(errno));
@@ -392,7 +393,7 @@ static void udp_batched(struct relay *r, struct ingest *p)
 		k++;
 	}
 	if (k > 0)
-		fanout(r, p->ch, r->tx_iov, k, total);
+		fanout(r, p->port->ch, r->tx_iov, k, total);
 }
 
 /* Takes over an accepted socket as a new HTTP connection. Returns 0, or
@@ -669,7 +670,6 @@ static void relay_free(struct relay *r)
 static int relay_init(struct relay *r, const struct peer_args *a)
 {
 	char addr[80];
-	sigset_t set;
 	int err;
 
 	r->epfd = r->listen_fd = r->sig_fd = -1;
@@ -692,15 +692,9 @@ static int relay_init(struct relay *r, const struct peer_args *a)
 		err = -errno;
 		goto fail;
 	}
-	/* Signals arrive as readable events, so the loop never runs a handler
-	 * in the middle of a fan-out. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	r->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	r->sig_fd = peer_signalfd();
 	if (r->sig_fd < 0) {
-		err = -errno;
+		err = r->sig_fd;
 		goto fail;
 	}
 	err = ep_add(r, r->sig_fd, &r->sig_src);
@@ -715,33 +709,16 @@ static int relay_init(struct relay *r, const struct peer_args *a)
 	err = ep_add(r, r->listen_fd, &r->listen_src);
 	if (err < 0)
 		goto fail;
-	for (unsigned i = 0; i < a->nudp; i++) {
-		struct ingest *p = &r->ports[i];
-		const char *name = a->udp[i].channel;
-
-		p->src.kind = SRC_UDP;
-		p->ch = peer_chan_get(&r->chans, name, strlen(name), true);
-		p->fd = peer_bind_udp(&a->udp[i].addr, a->udp[i].addr_len);
-		if (p->fd < 0) {
-			err = p->fd;
-			fprintf(stderr, PROG ": udp bind for channel %s: %s\n", name, strerror(-err));
-			goto fail;
-		}
-		r->nports++;
-		if (p->ch == NULL) {
-			err = -ENOSPC;
-			goto fail;
-		}
-		err = ep_add(r, p->fd, &p->src);
+	err = peer_ports_open(a, &r->chans, r->ports, &r->nports);
+	if (err < 0)
+		goto fail;
+	for (unsigned i = 0; i < r->nports; i++) {
+		r->ingest[i] = (struct ingest){ .src.kind = SRC_UDP, .port = &r->ports[i] };
+		err = ep_add(r, r->ports[i].fd, &r->ingest[i].src);
 		if (err < 0)
 			goto fail;
 	}
-	printf("listen http %s\n", peer_local_addr(r->listen_fd, addr, sizeof(addr)));
-	for (unsigned i = 0; i < r->nports; i++)
-		printf("listen udp %s %s\n", peer_local_addr(r->ports[i].fd, addr, sizeof(addr)),
-		       r->ports[i].ch->name);
-	printf("ready\n");
-	fflush(stdout);
+	peer_announce(peer_local_addr(r->listen_fd, addr, sizeof(addr)), r->ports, r->nports);
 	return 0;
 fail:
 	fprintf(stderr, PROG ": set-up failed: %s\n", strerror(-err));

@@ -52,12 +52,6 @@ struct sub {
 	size_t queued;		/* payload bytes in ring */
 };
 
-/* A raw descriptor on the loop: a UDP port, or the signalfd (ch NULL). */
-struct rawfd {
-	int fd;
-	struct peer_chan *ch;
-};
-
 struct counters {
 	uint64_t upgraded, rejected, slow_drops, write_errors;
 	uint64_t datagrams, truncated, nomem;
@@ -68,9 +62,9 @@ struct app {
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
 	struct peer_chans chans;
-	struct rawfd ports[PEER_MAX_PORTS];
+	struct peer_port ports[PEER_MAX_PORTS];
 	unsigned nports;
-	struct rawfd sig;
+	struct peer_port sig;
 	unsigned char *rx;	/* PEER_MAX_DGRAM bytes */
 	struct counters n;
 };
@@ -123,7 +117,7 @@ static void fanout(struct app *a, struct peer_chan *ch, struct msg *m)
 	}
 }
 
-static void udp_readable(struct app *a, struct rawfd *p)
+static void udp_readable(struct app *a, struct peer_port *p)
 {
 	for (int k = 0; k < READS_PER_WAKE; k++) {
 		ssize_t len = recv(p->fd, a->rx, PEER_MAX_DGRAM, MSG_TRUNC | MSG_DONTWAIT);
@@ -255,7 +249,7 @@ static int cb_sub(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 static int cb_raw(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		  size_t len)
 {
-	struct rawfd *p = lws_get_opaque_user_data(wsi);
+	struct peer_port *p = lws_get_opaque_user_data(wsi);
 	struct app *a;
 
 	(void)user;
@@ -283,7 +277,7 @@ static const struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
-static int adopt(struct app *a, struct rawfd *p)
+static int adopt(struct app *a, struct peer_port *p)
 {
 	lws_adopt_desc_t d = {
 		.vh = a->vh,
@@ -308,7 +302,6 @@ static int app_init(struct app *a, const struct peer_args *args)
 	struct lws_context_creation_info info;
 	char host[64], addr[80];
 	uint16_t port;
-	sigset_t set;
 	int err;
 
 	a->sig.fd = -1;
@@ -352,45 +345,28 @@ static int app_init(struct app *a, const struct peer_args *args)
 	}
 	/* Signals come through the loop as a readable signalfd, so no handler
 	 * ever runs inside lws. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	a->sig.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	a->sig.fd = peer_signalfd();
 	if (a->sig.fd < 0) {
-		err = -errno;
+		err = a->sig.fd;
 		goto fail;
 	}
 	err = adopt(a, &a->sig);
 	if (err < 0)
 		goto fail;
-	for (unsigned i = 0; i < args->nudp; i++) {
-		struct rawfd *p = &a->ports[i];
-		const char *name = args->udp[i].channel;
-
-		p->ch = peer_chan_get(&a->chans, name, strlen(name), true);
-		if (p->ch == NULL) {
-			err = -ENOSPC;
+	err = peer_ports_open(args, &a->chans, a->ports, &a->nports);
+	if (err < 0)
+		goto fail;
+	for (unsigned i = 0; i < a->nports; i++) {
+		err = adopt(a, &a->ports[i]);
+		if (err < 0) {
+			/* lws closed that one; the rest are not on its loop. */
+			for (unsigned j = i + 1; j < a->nports; j++)
+				close(a->ports[j].fd);
 			goto fail;
 		}
-		p->fd = peer_bind_udp(&args->udp[i].addr, args->udp[i].addr_len);
-		if (p->fd < 0) {
-			err = p->fd;
-			fprintf(stderr, PROG ": udp bind for channel %s: %s\n", name, strerror(-err));
-			goto fail;
-		}
-		a->nports++;
-		err = adopt(a, p);
-		if (err < 0)
-			goto fail;
 	}
-	printf("listen http %s\n", peer_format_addr(&args->listen,
-		(uint16_t)lws_get_vhost_listen_port(a->vh), addr, sizeof(addr)));
-	for (unsigned i = 0; i < a->nports; i++)
-		printf("listen udp %s %s\n", peer_local_addr(a->ports[i].fd, addr, sizeof(addr)),
-		       a->ports[i].ch->name);
-	printf("ready\n");
-	fflush(stdout);
+	peer_announce(peer_format_addr(&args->listen, (uint16_t)lws_get_vhost_listen_port(a->vh),
+				       addr, sizeof(addr)), a->ports, a->nports);
 	return 0;
 fail:
 	fprintf(stderr, PROG ": set-up failed: %s\n", strerror(-err));

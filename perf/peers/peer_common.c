@@ -6,12 +6,18 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "channel.h"	/* rc_channel_name_valid(): core/channel_name.c, linked alone */
+
+_Static_assert(PEER_CHANNEL_MAX == RC_CHANNEL_NAME_MAX, "the peers take ringcast's channel names");
 
 #define NOFILE_WANTED 65536
 
@@ -93,7 +99,7 @@ static int parse_udp(const char *s, struct peer_udp_spec *u)
 	if (eq == NULL)
 		return -EINVAL;
 	clen = strlen(eq + 1);
-	if (!peer_channel_valid(eq + 1, clen))
+	if (!rc_channel_name_valid(eq + 1, clen))
 		return -EINVAL;
 	err = parse_addr(s, (size_t)(eq - s), &u->addr, &u->addr_len);
 	if (err < 0)
@@ -135,6 +141,7 @@ int peer_parse_args(int argc, char **argv, const char *prog, bool with_mode,
 	int opt;
 
 	memset(a, 0, sizeof(*a));
+	a->prog = prog;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
@@ -184,20 +191,6 @@ bad:
 	return -EINVAL;
 }
 
-bool peer_channel_valid(const char *s, size_t len)
-{
-	if (len == 0 || len > PEER_CHANNEL_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 int peer_target_channel(const char *target, size_t target_len, const char **name, size_t *len)
 {
 	const char *q;
@@ -207,7 +200,7 @@ int peer_target_channel(const char *target, size_t target_len, const char **name
 		return -ENOENT;
 	q = memchr(target + 4, '?', target_len - 4);
 	n = q ? (size_t)(q - target - 4) : target_len - 4;
-	if (!peer_channel_valid(target + 4, n))
+	if (!rc_channel_name_valid(target + 4, n))
 		return -ENOENT;
 	*name = target + 4;
 	*len = n;
@@ -253,6 +246,62 @@ fail:
 	err = -errno;
 	close(fd);
 	return err;
+}
+
+int peer_signalfd(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int peer_ports_open(const struct peer_args *a, struct peer_chans *cs, struct peer_port *ports,
+		    unsigned *n)
+{
+	int err = 0;
+
+	*n = 0;
+	for (unsigned i = 0; i < a->nudp; i++) {
+		const char *name = a->udp[i].channel;
+		struct peer_port *p = &ports[i];
+
+		p->ch = peer_chan_get(cs, name, strlen(name), true);
+		if (p->ch == NULL) {
+			err = -ENOSPC;
+			break;
+		}
+		p->fd = peer_bind_udp(&a->udp[i].addr, a->udp[i].addr_len);
+		if (p->fd < 0) {
+			err = p->fd;
+			fprintf(stderr, "%s: udp bind for channel %s: %s\n", a->prog, name,
+				strerror(-err));
+			break;
+		}
+		(*n)++;
+	}
+	if (err < 0) {
+		while (*n > 0)
+			close(ports[--*n].fd);
+	}
+	return err;
+}
+
+void peer_announce(const char *http_addr, const struct peer_port *ports, unsigned n)
+{
+	char addr[80];
+
+	printf("listen http %s\n", http_addr);
+	for (unsigned i = 0; i < n; i++)
+		printf("listen udp %s %s\n", peer_local_addr(ports[i].fd, addr, sizeof(addr)),
+		       ports[i].ch->name);
+	printf("ready\n");
+	fflush(stdout);
 }
 
 const char *peer_format_addr(const struct sockaddr_storage *addr, uint16_t port,

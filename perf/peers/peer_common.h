@@ -1,5 +1,6 @@
 /* Shared pieces of the benchmark peers (peer-epoll, peer-lws): the command
- * line contract every peer speaks, socket set-up and a channel registry.
+ * line contract every peer speaks, their set-up (signals, sockets, the UDP
+ * ports and the lines that announce them) and a channel registry.
  *
  * The contract is ringcast's own, so that perf/bench-peers.sh can drive any
  * of them: --listen ADDR:PORT, --udp ADDR:PORT=CHANNEL (repeatable), the
@@ -32,6 +33,7 @@ struct peer_args {
 	struct peer_udp_spec udp[PEER_MAX_PORTS];
 	unsigned nudp;
 	const char *mode;		/* --mode value, NULL when not given */
+	const char *prog;		/* the program's name, for messages */
 };
 
 /* One channel: its name and the subscribers (opaque to the registry). */
@@ -47,15 +49,19 @@ struct peer_chans {
 	size_t n;
 };
 
+/* A descriptor a peer polls: a UDP ingest port and its channel, or (ch NULL)
+ * another one such as the signalfd. */
+struct peer_port {
+	int fd;
+	struct peer_chan *ch;
+};
+
 /* Parses the peers' command line. with_mode: accept --mode NAME. `prog` names
  * the program in messages. Defaults: --listen 127.0.0.1:8080 and, when no
  * --udp is given, 127.0.0.1:9000=live. Returns 0, 1 after --help (printed),
  * or -EINVAL after printing the problem to stderr. */
 int peer_parse_args(int argc, char **argv, const char *prog, bool with_mode,
 		    struct peer_args *a);
-
-/* True when s[0..len) is a valid channel name: 1-64 of A-Z a-z 0-9 . _ - */
-bool peer_channel_valid(const char *s, size_t len);
 
 /* Extracts the channel from a request target "/ws/<channel>[?query]".
  * Returns 0 and sets *name and *len (a slice of target), or -ENOENT when the
@@ -70,6 +76,23 @@ int peer_listen_tcp(const struct sockaddr_storage *addr, socklen_t len);
  * buffer (SO_RCVBUFFORCE when allowed, else SO_RCVBUF). Returns the fd or
  * negative errno. */
 int peer_bind_udp(const struct sockaddr_storage *addr, socklen_t len);
+
+/* Blocks SIGINT and SIGTERM and returns a non-blocking signalfd that reads
+ * them, so that a peer's loop sees a signal as one more readable descriptor
+ * and never runs a handler in the middle of a fan-out. Returns the fd or
+ * negative errno. */
+int peer_signalfd(void);
+
+/* Binds every --udp port of a, each for its channel (created in cs when
+ * new): ports[0..a->nudp) get their fd and channel, *n their number.
+ * Returns 0, or negative errno after printing the reason to stderr, with
+ * the ports opened so far closed again and *n 0. */
+int peer_ports_open(const struct peer_args *a, struct peer_chans *cs, struct peer_port *ports,
+		    unsigned *n);
+
+/* Prints the contract lines on stdout and flushes it: "listen http
+ * HTTP_ADDR", "listen udp ADDR CHANNEL" for each of ports[0..n), "ready". */
+void peer_announce(const char *http_addr, const struct peer_port *ports, unsigned n);
 
 /* Formats fd's bound address as "HOST:PORT" or "[V6]:PORT" into buf (cap
  * bytes; 64 is enough). Returns buf, or "?" when getsockname fails. */

@@ -6,8 +6,8 @@
 // Each subscriber of GET /ws/<channel> is subscribed to topic <channel>; each
 // --udp port is a dgram socket whose datagrams are app.publish()ed, binary, to
 // its channel's topic. uWS frames each published message once and batches what
-// a subscriber gets in one event-loop turn into one write, which is why it is
-// the strongest of the peers.
+// a subscriber gets in one event-loop turn into one write, as ringcast's
+// fan-out batches do.
 //
 // Needs @trufflesuite/uws-js-unofficial (package.json beside this file), found
 // through NODE_PATH (bench-peers.sh installs it into <build>/peers-node). The

@@ -173,9 +173,9 @@ Test(slow, stalled_subscriber_small_ring, .fini = fini)
 	stalled_with(extra, 6000);
 }
 
-/* Regression: zero-copy pages stay in a socket's send queue until the peer
- * reads them, so a stalled subscriber once pinned the whole ring through
- * SEND_ZC and stopped ingest for everybody. */
+/* Zero-copy pages stay in a socket's send queue until the peer reads them,
+ * so a stalled subscriber can pin ring buffers through SEND_ZC; with a small
+ * ring that must not stop ingest for everybody. */
 Test(slow, stalled_subscriber_zero_copy_small_ring, .fini = fini)
 {
 	const char *const extra[] = { "--buf-count", "64", "--zc-min", "1", NULL };

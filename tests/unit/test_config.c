@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_table.h"
 
 static int parse(struct rc_config *cfg, char *err, size_t errlen, int argc, char **argv)
 {
@@ -252,4 +253,99 @@ Test(config, config_file_then_command_line)
 	cr_assert(strstr(err, path) && strstr(err, "--udp"), "%s", err);
 	unlink(path);
 	cr_assert_lt(rc_config_load(&cfg, "/nonexistent/ringcast.conf", err, sizeof(err)), 0);
+}
+
+Test(config, option_table_is_well_formed)
+{
+	size_t n;
+	const struct rc_config_option *opts = rc_config_option_table(&n);
+
+	cr_assert_gt(n, 30);
+	for (size_t i = 0; i < n; i++) {
+		const struct rc_config_option *o = &opts[i];
+
+		cr_assert(o->name && o->help && o->help[0], "option %zu", i);
+		for (size_t j = 0; j < i; j++)
+			cr_assert_str_neq(o->name, opts[j].name);
+		/* --help shows an argument exactly for the options that take one. */
+		cr_assert_eq(o->arg == NULL, o->kind == RC_CONFIG_FLAG, "--%s", o->name);
+		if (o->kind == RC_CONFIG_CALL) {
+			cr_assert_not_null(o->set, "--%s", o->name);
+			continue;
+		}
+		cr_assert_null(o->set, "--%s", o->name);
+		cr_assert_leq(o->offset + o->size, sizeof(struct rc_config), "--%s", o->name);
+		if (o->kind == RC_CONFIG_FLAG)
+			cr_assert_eq(o->size, sizeof(bool), "--%s", o->name);
+		if (o->kind == RC_CONFIG_NUM || o->kind == RC_CONFIG_CHOICE) {
+			cr_assert(o->size == 4 || o->size == 8, "--%s", o->name);
+			/* A 4-byte field may be an int: its bound stays below 2^31. */
+			cr_assert(o->size == 8 || o->max <= INT32_MAX, "--%s", o->name);
+			cr_assert_leq(o->min, o->max, "--%s", o->name);
+		}
+		if (o->kind == RC_CONFIG_CHOICE)
+			cr_assert(o->choices && o->choices[0].name, "--%s", o->name);
+	}
+}
+
+/* The default --help shows is the default: given as an argument, it leaves
+ * a default configuration as it is. */
+Test(config, help_shows_the_real_defaults)
+{
+	size_t n;
+	const struct rc_config_option *opts = rc_config_option_table(&n);
+	struct rc_config *want = malloc(sizeof(*want)), *got = malloc(sizeof(*got));
+	int checked = 0;
+
+	cr_assert(want && got);
+	rc_config_defaults(want);
+	for (size_t i = 0; i < n; i++) {
+		const struct rc_config_option *o = &opts[i];
+		struct rc_config_pass pass = { 0 };
+		char value[128], err[256];
+		size_t len;
+		int r;
+
+		if (!o->def)
+			continue;
+		/* The value ends at the first "; " or ": "; a note follows. */
+		len = strlen(o->def);
+		for (const char *p = o->def; *p; p++)
+			if ((*p == ';' || *p == ':') && p[1] == ' ') {
+				len = (size_t)(p - o->def);
+				break;
+			}
+		cr_assert_lt(len, sizeof(value));
+		memcpy(value, o->def, len);
+		value[len] = '\0';
+		rc_config_defaults(got);
+		r = rc_config_option_apply(got, o, value, &pass, err, sizeof(err));
+		/* A setter's default may be said in words (content-type's is not
+		 * an argument of the option); every value of a field must be one. */
+		if (o->kind == RC_CONFIG_CALL && r < 0)
+			continue;
+		cr_assert_eq(r, 0, "--%s %s: %s", o->name, value, err);
+		cr_assert(memcmp(want, got, sizeof(*want)) == 0,
+			  "--%s: --help says the default is %s, but it is not", o->name, value);
+		checked++;
+	}
+	cr_assert_geq(checked, 20);
+	free(want);
+	free(got);
+}
+
+Test(config, number_errors_name_the_range)
+{
+	struct rc_config cfg;
+	char err[256];
+	char *zero[] = { "ringcast", "--stats-interval", "0", NULL };
+	char *low[] = { "ringcast", "--stats-interval", "249", NULL };
+	char *mem[] = { "ringcast", "--max-memory", "auto", "--max-memory", "-1", NULL };
+
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, zero), 0, "%s", err);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, low), -EINVAL);
+	cr_assert_str_eq(err, "--stats-interval: expected 0 or a number from 250 to 3600000, "
+			      "got '249'");
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 5, mem), -EINVAL);
+	cr_assert(strstr(err, "--max-memory: expected auto or a number"), "%s", err);
 }

@@ -1,6 +1,7 @@
-/* Access-control settings (gateway/config_security.c) through the command
- * line and a configuration file: keys, token secrets (inline and from
- * files), limits, origins and UDP allowlists, and their errors. */
+/* Access-control settings (gateway/config/: config_channel.c,
+ * config_options.c, config_security.c) through the command line and a
+ * configuration file: keys, token secrets (inline and from files), limits,
+ * origins and UDP allowlists, and their errors. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>

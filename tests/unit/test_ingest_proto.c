@@ -240,7 +240,7 @@ Test(ingest_proto, mux_keyed_headers)
 	cr_assert(nl == 4 && memcmp(name, "game", 4) == 0);
 	cr_assert(kl == 3 && memcmp(key, "key", 3) == 0);
 	cr_assert_eq(off, 10);
-	/* The old parser does not take a keyed header. */
+	/* rc_mux_parse(), the plain form, does not take a keyed header. */
 	cr_assert_eq(rc_mux_parse(g, sizeof(keyed), &name, &nl, &off), -EINVAL);
 	/* Every truncation is refused without reading past the end. */
 	for (size_t len = 0; len < 10; len++) {
@@ -297,7 +297,8 @@ Test(ws_command, decode_with_token)
 					  memcmp(cmd.token, cases[i].token, cmd.token_len) == 0);
 			else
 				cr_assert_null(cmd.token);
-			/* The old entry point refuses a command with a token. */
+			/* rc_wscmd_parse(), which has no token to return, refuses a
+			 * command with one. */
 			cr_assert_eq(rc_wscmd_parse(g, len, &op, &name, &nl) == 0, !cases[i].token);
 		} else {
 			cr_assert_eq(r, -EINVAL, "'%s'", cases[i].text);

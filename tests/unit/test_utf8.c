@@ -6,8 +6,7 @@
 
 #include "guard.h"
 #include "utf8.h"
-
-enum verdict { VALID, INVALID, INCOMPLETE };
+#include "utf8_ref.h"
 
 /* Validates s[0..len) in one feed from a guard-page copy. */
 static enum verdict check_once(const void *s, size_t len)
@@ -194,56 +193,6 @@ Test(utf8, init_resets)
 	cr_assert(rc_utf8_complete(&u));
 }
 
-/* Reference for the exhaustive test: decodes code points the plain way and
- * checks the RFC 3629 rules on the value. A truncated last sequence is
- * INCOMPLETE only when some completion could still be valid: the missing
- * continuation bytes span a range of code points [lo, hi], which must meet
- * the allowed range without lying entirely inside the surrogates. */
-static enum verdict reference(const uint8_t *s, size_t len)
-{
-	static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-	size_t i = 0;
-
-	while (i < len) {
-		uint32_t cp, lo, hi;
-		size_t n, k;
-
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((s[i] & 0xe0) == 0xc0) {
-			n = 2;
-			cp = s[i] & 0x1f;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			n = 3;
-			cp = s[i] & 0x0f;
-		} else if ((s[i] & 0xf8) == 0xf0) {
-			n = 4;
-			cp = s[i] & 0x07;
-		} else {
-			return INVALID;
-		}
-		for (k = 1; k < n && i + k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return INVALID;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		lo = cp << 6 * (n - k);
-		hi = lo | ((1u << 6 * (n - k)) - 1);
-		if (lo < min_cp[n])
-			lo = min_cp[n];
-		if (hi > 0x10ffff)
-			hi = 0x10ffff;
-		if (lo > hi || (lo >= 0xd800 && hi <= 0xdfff))
-			return INVALID;
-		if (k < n)
-			return INCOMPLETE;
-		i += n;
-	}
-	return VALID;
-}
-
 Test(utf8, exhaustive_lead_and_first_continuation)
 {
 	unsigned a, b;
@@ -260,7 +209,7 @@ Test(utf8, exhaustive_lead_and_first_continuation)
 				rc_utf8_init(&u);
 				got = !rc_utf8_feed(&u, s, len) ? INVALID :
 				      rc_utf8_complete(&u) ? VALID : INCOMPLETE;
-				cr_assert_eq(got, reference(s, len),
+				cr_assert_eq(got, utf8_reference(s, len),
 					     "%02x %02x len %zu: got %d", a, b, len, got);
 			}
 		}
