@@ -1,7 +1,7 @@
 /* Buffer rings with per-buffer reference counts: the slab, the counts, the
- * waiters and the datagram layout, which do not depend on the backend. How
- * buffers reach the kernel is the backend's (bufring_uring.c). See
- * bufring.h. */
+ * waiters and the datagram layout, the same on both backends. How buffers
+ * reach the kernel is the backend's (bufring_uring.c, bufring_epoll.c).
+ * See bufring.h. */
 #include "bufring.h"
 
 #include <errno.h>

@@ -1,12 +1,15 @@
-/* The backend-neutral part of the loop: the turn
+/* The backend-neutral part of the loop: choosing the backend, the turn
  * (deferred work, the send cap, the turn counter, now_ms) and the entry
  * points of loop.h, which hand each operation to the backend. See loop.h
  * for the contract, loop_internal.h for what a backend provides. */
 #include "loop.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "loop_internal.h"
 
 void rc_loop_clock(struct rc_loop *loop)
@@ -26,15 +29,84 @@ void rc_loop_init_base(struct rc_loop *loop, const struct rc_loop_ops *ops)
 	rc_loop_clock(loop);
 }
 
+int rc_loop_backend_parse(const char *s, enum rc_loop_backend *out)
+{
+	if (strcmp(s, "auto") == 0)
+		*out = RC_LOOP_AUTO;
+	else if (strcmp(s, "io_uring") == 0)
+		*out = RC_LOOP_IO_URING;
+	else if (strcmp(s, "epoll") == 0)
+		*out = RC_LOOP_EPOLL;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* The errors that mean "io_uring is not available here" rather than "this
+ * machine is short of something": a seccomp profile or
+ * kernel.io_uring_disabled (EPERM), a kernel without io_uring or a filter
+ * that hides it (ENOSYS), a kernel too old for the set-up flags (EINVAL),
+ * or one whose probe lacks an opcode or the buffer ring (EOPNOTSUPP).
+ * ENOMEM (RLIMIT_MEMLOCK) is not among them: epoll would hide a limit the
+ * operator can raise, and io_uring is the faster backend. */
+static bool uring_unavailable(int err)
+{
+	return err == -EPERM || err == -ENOSYS || err == -EINVAL || err == -EOPNOTSUPP;
+}
+
 struct rc_loop *rc_loop_create(const struct rc_loop_opts *opts, int *err)
 {
-	return rc_loop_uring_create(opts, true, err, NULL, 0);
+	enum rc_loop_backend want = opts ? opts->backend : RC_LOOP_AUTO;
+	char why[48] = "";
+	struct rc_loop *loop;
+	int ret = 0;
+
+	if (want != RC_LOOP_EPOLL) {
+		loop = rc_loop_uring_create(opts, want == RC_LOOP_IO_URING, &ret, why,
+					    sizeof(why));
+		if (loop) {
+			snprintf(loop->reason, sizeof(loop->reason), "--backend %s",
+				 want == RC_LOOP_AUTO ? "auto" : "io_uring");
+			rc_log_info("loop: io_uring backend (%s)", loop->reason);
+			return loop;
+		}
+		if (want == RC_LOOP_IO_URING || !uring_unavailable(ret))
+			goto fail;
+	}
+	loop = rc_loop_epoll_create(&ret);
+	if (!loop)
+		goto fail;
+	if (want == RC_LOOP_EPOLL) {
+		snprintf(loop->reason, sizeof(loop->reason), "--backend epoll");
+		rc_log_info("loop: epoll backend (%s)", loop->reason);
+	} else {
+		/* The one line that says why; not an error: ringcast serves. */
+		snprintf(loop->reason, sizeof(loop->reason), "%s", why);
+		rc_log_warn("loop: epoll backend (io_uring unavailable: %s; see deploy/README.md "
+			    "to allow io_uring, the faster backend)", loop->reason);
+	}
+	return loop;
+
+fail:
+	if (err)
+		*err = ret;
+	return NULL;
 }
 
 void rc_loop_destroy(struct rc_loop *loop)
 {
 	if (loop)
 		loop->ops->destroy(loop);
+}
+
+const char *rc_loop_backend_name(const struct rc_loop *loop)
+{
+	return loop->ops->name;
+}
+
+const char *rc_loop_backend_reason(const struct rc_loop *loop)
+{
+	return loop->reason;
 }
 
 void rc_loop_stop(struct rc_loop *loop)
@@ -122,7 +194,8 @@ static void take_next(struct rc_loop *loop)
  * (they join the queues still waiting, in the same sends), then goes on
  * with the rotation: at most about one round from arrival to the last
  * subscriber. Which subscriber goes next is first-come first-served, so
- * nobody is skipped. */
+ * nobody is skipped. On epoll each send is its own syscall, made as the
+ * send work runs, so the same cap bounds the same kernel time. */
 static void run_deferred(struct rc_loop *loop)
 {
 	unsigned sends = 0;

@@ -1,11 +1,11 @@
-/* What the backend-neutral turn (loop.c) and a backend (loop_uring.c)
- * share. The rest of ringcast never sees it.
+/* What the backend-neutral turn (loop.c) and the two backends
+ * (loop_uring.c, loop_epoll.c) share. The rest of ringcast never sees it.
  *
  * loop.c owns the turn: deferred work, the send cap, the turn counter,
  * now_ms and the counters. A backend owns the kernel interface: it starts
  * operations, waits, and delivers completions to rc_io callbacks; and it
  * owns how buffers of a struct rc_bufring reach the kernel (io_uring's
- * provided-buffer ring). */
+ * provided-buffer ring, or epoll's free list). */
 #ifndef RC_LOOP_INTERNAL_H
 #define RC_LOOP_INTERNAL_H
 
@@ -17,7 +17,7 @@
 #include "loop.h"
 
 struct rc_loop_ops {
-	const char *name;	/* "io_uring" */
+	const char *name;	/* "io_uring", "epoll" */
 	/* Frees the backend and the loop (the struct rc_loop is its first
 	 * member). Operations in flight are abandoned. */
 	void (*destroy)(struct rc_loop *loop);
@@ -67,6 +67,7 @@ struct rc_loop {
 	struct rc_deferred **next_tail;
 	uint64_t turn;				/* turns begun */
 	struct rc_deferred defer_end;		/* what the last queued item of either points at */
+	char reason[64];			/* rc_loop_backend_reason() */
 };
 
 /* Sets up the shared part of a loop a backend has just allocated. */
@@ -77,10 +78,14 @@ void rc_loop_clock(struct rc_loop *loop);
 
 /* The io_uring backend. With `explain`, a failure is logged with its cause
  * and fix; without, only failures that are not "io_uring is unavailable
- * here" (-EPERM, -ENOSYS, -EINVAL, -EOPNOTSUPP) are. On failure *err is
- * -errno and `why` (when not NULL) says what failed in a few words
- * ("io_uring_setup: EPERM"). */
+ * here" are. On failure *err is -errno and `why` (when not NULL) says what
+ * failed in a few words ("io_uring_setup: EPERM"). Unavailable means
+ * -EPERM, -ENOSYS, -EINVAL or -EOPNOTSUPP (an opcode or the buffer ring
+ * missing). */
 struct rc_loop *rc_loop_uring_create(const struct rc_loop_opts *opts, bool explain, int *err,
 				     char *why, size_t whylen);
+
+/* The epoll backend. */
+struct rc_loop *rc_loop_epoll_create(int *err);
 
 #endif

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "bufring_internal.h"
 #include "compat.h"
@@ -174,6 +176,37 @@ out:
 	return ret;
 }
 
+/* Registers and drops a one-entry provided-buffer ring: a kernel before
+ * 5.19 (EINVAL) or a filter on io_uring_register would otherwise only show
+ * when the first real ring is created, too late to choose epoll. */
+static int probe_buf_ring(struct rc_loop_uring *loop, bool explain, char *why, size_t whylen)
+{
+	struct io_uring_buf_reg reg;
+	size_t len = (size_t)sysconf(_SC_PAGESIZE);
+	void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int ret;
+
+	if (mem == MAP_FAILED)
+		return -errno;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)mem;
+	reg.ring_entries = 1;
+	reg.bgid = UINT16_MAX;	/* a group no ring of ringcast uses */
+	ret = io_uring_register_buf_ring(&loop->ring, &reg, 0);
+	if (ret == 0) {
+		io_uring_unregister_buf_ring(&loop->ring, reg.bgid);
+	} else {
+		say_why(why, whylen, "io_uring buffer ring", ret);
+		if (explain)
+			rc_log_error("io_uring: registering a provided-buffer ring failed: %s (needs "
+				     "Linux >= 5.19, and io_uring_register allowed)", strerror(-ret));
+		if (ret != -ENOMEM)
+			ret = -EOPNOTSUPP;
+	}
+	munmap(mem, len);
+	return ret;
+}
+
 static const struct rc_loop_ops uring_ops;
 
 struct rc_loop *rc_loop_uring_create(const struct rc_loop_opts *opts, bool explain, int *err,
@@ -198,6 +231,8 @@ struct rc_loop *rc_loop_uring_create(const struct rc_loop_opts *opts, bool expla
 		goto fail_free;
 	}
 	ret = probe_ops(loop, explain, why, whylen);
+	if (ret == 0)
+		ret = probe_buf_ring(loop, explain, why, whylen);
 	if (ret < 0)
 		goto fail_ring;
 	/* A registered ring fd saves the fdget/fdput in every io_uring_enter. */
