@@ -166,6 +166,32 @@ void rc_bufring_set_pressure(struct rc_bufring *br, struct rc_deferred *d)
 	br->pressure = d;
 }
 
+/* Walks the control messages the kernel wrote at ctl (len bytes used) and
+ * picks out SO_RXQ_OVFL's drop counter. The area starts right after the
+ * source address, 4-byte aligned for the usual 28-byte name room, so each
+ * header is copied out rather than read in place (struct cmsghdr wants 8;
+ * liburing's cmsg helpers read it in place, which UBSan reports). */
+static void decode_cmsgs(struct rc_datagram *out, const uint8_t *ctl, size_t len)
+{
+	size_t off = 0;
+
+	while (len - off >= sizeof(struct cmsghdr)) {
+		struct cmsghdr h;
+
+		memcpy(&h, ctl + off, sizeof(h));
+		if (h.cmsg_len < sizeof(h) || h.cmsg_len > len - off)
+			return;
+		if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SO_RXQ_OVFL &&
+		    h.cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+			memcpy(&out->kernel_drops, ctl + off + CMSG_LEN(0), sizeof(uint32_t));
+			out->has_kernel_drops = true;
+		}
+		if (CMSG_ALIGN(h.cmsg_len) > len - off)
+			return;
+		off += CMSG_ALIGN(h.cmsg_len);
+	}
+}
+
 int rc_bufring_recvmsg_payload(const struct rc_bufring *br, const struct rc_cqe *cqe,
 			       struct msghdr *tmpl, struct rc_datagram *out)
 {
@@ -185,13 +211,7 @@ int rc_bufring_recvmsg_payload(const struct rc_bufring *br, const struct rc_cqe 
 	out->src = io_uring_recvmsg_name(o);
 	out->src_len = o->namelen;
 	out->has_kernel_drops = false;
-	for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, tmpl); c;
-	     c = io_uring_recvmsg_cmsg_nexthdr(o, tmpl, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
-		    c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
-			memcpy(&out->kernel_drops, CMSG_DATA(c), sizeof(uint32_t));
-			out->has_kernel_drops = true;
-		}
-	}
+	decode_cmsgs(out, (const uint8_t *)out->src + tmpl->msg_namelen,
+		     o->controllen < tmpl->msg_controllen ? o->controllen : tmpl->msg_controllen);
 	return 0;
 }
