@@ -465,6 +465,11 @@ void rc_config_usage(const char *prog)
 	       "  --max-channels N          channels that may exist at once (default 10000)\n"
 	       "  --channel-grace MS        keep a channel nobody uses (and its cache) this long\n"
 	       "                            before removing it (default 30000; 0: at once)\n"
+	       "  --backend auto|io_uring|epoll\n"
+	       "                            the kernel interface: io_uring (faster), or epoll\n"
+	       "                            where io_uring is blocked (auto, the default, falls\n"
+	       "                            back to epoll when io_uring is not allowed or too old,\n"
+	       "                            e.g. under Docker's default seccomp profile)\n"
 	       "  --zc-min BYTES            send frames of at least BYTES with io_uring SEND_ZC\n"
 	       "                            from the registered ingest ring (default 0: never;\n"
 	       "                            on loopback the kernel copies anyway, see\n"
@@ -524,7 +529,7 @@ void rc_config_usage(const char *prog)
 	       "... CHANNEL', then 'ready'); logs go to stderr.\n"
 	       "\n"
 	       "Exit status: 0 after a clean shutdown, 1 on a runtime error (e.g. io_uring\n"
-	       "unavailable, port in use), 2 on a usage error.\n",
+	       "unavailable with --backend io_uring, port in use), 2 on a usage error.\n",
 	       prog);
 }
 
@@ -553,6 +558,7 @@ enum {
 	OPT_STATIC,
 	OPT_CMD_RATE,
 	OPT_MAX_MEMORY,
+	OPT_BACKEND,
 };
 
 int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -578,6 +584,7 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "zc-min", required_argument, NULL, OPT_ZC_MIN },
+		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "content-type", required_argument, NULL, OPT_CONTENT_TYPE },
 		{ "tcp", required_argument, NULL, OPT_TCP },
 		{ "multi-publisher", no_argument, NULL, OPT_MULTI_PUB },
@@ -750,6 +757,13 @@ int rc_config_parse(struct rc_config *cfg, int argc, char **argv, char *err, siz
 			if (parse_u64(optarg, 0, 1 << 20, &v) < 0)
 				goto bad_number;
 			cfg->zc_min = (uint32_t)v;
+			break;
+		case OPT_BACKEND:
+			if (rc_loop_backend_parse(optarg, &cfg->backend) < 0) {
+				snprintf(err, errlen,
+					 "--backend: expected auto, io_uring or epoll, got '%s'", optarg);
+				return -EINVAL;
+			}
 			break;
 		case OPT_CONTENT_TYPE: {
 			const char *eq = strchr(optarg, '=');

@@ -229,10 +229,15 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	metric(&o, "ringcast_memory_shed_total", "counter",
 	       "Connections closed, largest first, to get back under --max-memory.",
 	       srv->stats.memory_shed);
-	metric(&o, "ringcast_ring_submissions_total", "counter", "SQEs submitted to io_uring.",
-	       ls->submissions);
-	metric(&o, "ringcast_ring_enters_total", "counter", "io_uring_enter calls by the loop.",
-	       ls->enters);
+	/* The reason is a fixed text of core's (loop.h): no quotes to escape. */
+	header(&o, "ringcast_backend_info", "gauge",
+	       "The loop's kernel interface (io_uring or epoll) and why it was chosen.");
+	rc_textbuf_put(&o, "ringcast_backend_info{backend=\"%s\",reason=\"%s\"} 1\n",
+	    rc_loop_backend_name(srv->loop), rc_loop_backend_reason(srv->loop));
+	metric(&o, "ringcast_ring_submissions_total", "counter",
+	       "SQEs submitted to io_uring (epoll backend: operations started).", ls->submissions);
+	metric(&o, "ringcast_ring_enters_total", "counter",
+	       "io_uring_enter calls by the loop (epoll backend: epoll_wait calls).", ls->enters);
 	metric(&o, "ringcast_ring_cqes_total", "counter", "Completions processed.", ls->cqes);
 	metric(&o, "ringcast_ring_cq_overflow_total", "counter",
 	       "Completions that overflowed the CQ (kernel count).", ls->cq_overflow);

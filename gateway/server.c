@@ -297,7 +297,8 @@ static int open_signals(struct rc_server *srv)
 
 int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 {
-	struct rc_loop_opts lo = { .sq_entries = 4096, .cq_entries = 65536 };
+	struct rc_loop_opts lo = { .sq_entries = 4096, .cq_entries = 65536,
+				   .backend = cfg->backend };
 	struct rc_bufring_opts ingest = {
 		.group = 0,
 		.count = cfg->buf_count,
@@ -375,7 +376,11 @@ int rc_server_init(struct rc_server *srv, const struct rc_config *cfg)
 		 * ringcast copies, as it does by default. */
 		ret = rc_loop_has_send_zc(srv->loop) ? rc_bufring_register_fixed(srv->ingest_ring)
 						     : -EOPNOTSUPP;
-		if (ret < 0) {
+		if (ret == -EOPNOTSUPP) {
+			rc_log_warn("SEND_ZC disabled: the %s backend does not offer it",
+				    rc_loop_backend_name(srv->loop));
+			srv->cfg.zc_min = 0;
+		} else if (ret < 0) {
 			rc_log_warn("SEND_ZC disabled: %s (registering the %zu KiB ingest slab needs "
 				    "that much RLIMIT_MEMLOCK)", strerror(-ret),
 				    srv->ingest_ring->slab_len / 1024);
