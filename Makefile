@@ -16,7 +16,7 @@ ARGS       ?=
 # Debian packages the build and the tests need.
 DEPS = gcc pkg-config meson ninja-build python3 liburing-dev libwebsockets-dev \
        libcriterion-dev libssl-dev util-linux clang libclang-rt-14-dev ffmpeg \
-       systemtap-sdt-dev nodejs chromium
+       systemtap-sdt-dev nodejs chromium python3-seccomp
 
 .PHONY: all deps npm build run test test-unit test-asan test-valgrind fuzz bench bench-core profile clean
 
