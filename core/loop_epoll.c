@@ -354,8 +354,9 @@ static int watch(struct rc_loop_epoll *l, int fd, struct ep_fd *e)
 				  .data.fd = fd };
 	int op;
 
-	if (e->unwatchable || (e->registered && (e->in || e->out)))
+	if ((e->in || e->out) && (e->registered || e->unwatchable))
 		return 0;
+	e->unwatchable = false;	/* an idle number may be a socket now */
 	op = e->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	if (epoll_ctl(l->epfd, op, fd, &ev) < 0) {
 		int err = errno;
@@ -366,6 +367,7 @@ static int watch(struct rc_loop_epoll *l, int fd, struct ep_fd *e)
 		}
 		if (err == EPERM) {
 			/* A regular file: always ready, never waits. */
+			e->registered = false;
 			e->unwatchable = true;
 			e->ready = EP_IN | EP_OUT;
 			return 0;
@@ -927,6 +929,8 @@ static int ep_send(struct rc_loop *base, struct rc_io *io, int fd, const void *b
 
 	if (ret < 0)
 		return ret;
+	/* buf[0..len) is the caller's until the completion; the loop only
+	 * reads it, in the syscall (now, or once the socket has room). */
 	op->u.send.buf = buf;
 	op->u.send.len = len;
 	op->u.send.flags = flags;

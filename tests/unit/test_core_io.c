@@ -582,3 +582,28 @@ Test(core_io, the_kernels_drop_counter_is_decoded)
 	close(fd);
 	rc_bufring_destroy(r.br);
 }
+
+/* read() on a file epoll cannot watch (a regular file) completes all the
+ * same, in a later pass; the same number then serves a socket. */
+Test(core_io, read_on_a_regular_file_completes)
+{
+	static struct rec r;
+	char path[] = "/tmp/ringcast-core-io-XXXXXX";
+	char got[16] = { 0 };
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	cr_assert_eq(write(fd, "file-bytes", 10), 10);
+	cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+	memset(&r, 0, sizeof(r));
+	r.io.fn = rec_done;
+	r.stop_after = 1;
+	cr_assert_eq(rc_loop_read(loop, &r.io, fd, got, sizeof(got)), 0);
+	cr_assert_eq(r.n, 0, "completed inside rc_loop_read");
+	run_for(2000);
+	cr_assert_eq(r.n, 1);
+	cr_assert_eq(r.c[0].res, 10);
+	cr_assert_eq(memcmp(got, "file-bytes", 10), 0);
+	close(fd);
+}
