@@ -22,9 +22,8 @@
  * from every paused receive (or be woken by its unread input every turn).
  * The price of edges is that the loop must remember readiness and come
  * back to an fd by itself when it stopped early for fairness (the run
- * list), which the per-fd budget needs anyway. Checked on this VM with
- * strace -c on ringcast serving WebSocket subscribers: see the commit
- * message that introduced this file.
+ * list), which the per-fd budget needs anyway. The syscall counts that
+ * confirmed it are in docs/ARCHITECTURE.md ("The loop", epoll).
  *
  * Buffers: a receive takes a free buffer id from the ring's free list
  * (bufring_epoll.c) right before its syscall; the id travels in the
