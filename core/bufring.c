@@ -1,4 +1,7 @@
-/* Provided-buffer ring with per-buffer reference counts. See bufring.h. */
+/* Buffer rings with per-buffer reference counts: the slab, the counts, the
+ * waiters and the datagram layout, the same on both backends. How buffers
+ * reach the kernel is the backend's (bufring_uring.c, bufring_epoll.c).
+ * See bufring.h. */
 #include "bufring.h"
 
 #include <errno.h>
@@ -8,19 +11,12 @@
 
 #include "bufring_internal.h"
 #include "log.h"
+#include "loop_internal.h"
 #include "probes.h"
-
-static void ring_give(struct rc_bufring *br, uint16_t bid, int offset)
-{
-	/* From here the kernel owns buffer bid until a CQE returns it. */
-	io_uring_buf_ring_add(br->ring, rc_bufring_data(br, bid), br->size, bid, (int)br->mask,
-			      offset);
-}
 
 struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufring_opts *opts,
 				     int *err)
 {
-	struct io_uring_buf_reg reg;
 	struct rc_bufring *br;
 	int ret;
 
@@ -36,7 +32,7 @@ struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufri
 	}
 	br->loop = loop;
 	br->count = opts->count;
-	br->mask = (uint32_t)io_uring_buf_ring_mask(opts->count);
+	br->mask = opts->count - 1;
 	br->size = opts->size;
 	br->headroom = opts->headroom;
 	/* 64-byte stride keeps every buffer (and the header written in its
@@ -47,16 +43,14 @@ struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufri
 	br->low_water = opts->low_water;
 	br->refill = opts->count / 4 ? opts->count / 4 : 1;
 	br->slab_len = (size_t)br->stride * br->count;
-	br->ring_len = sizeof(struct io_uring_buf) * br->count;
 
 	br->refs = calloc(br->count, sizeof(*br->refs));
 	if (!br->refs) {
 		ret = -ENOMEM;
 		goto fail_free;
 	}
-	/* Both regions are page-aligned anonymous mappings: the ring must be
-	 * page-aligned for the kernel, and the slab may later be registered as a
-	 * fixed buffer for zero-copy sends. */
+	/* A page-aligned anonymous mapping: the slab may later be registered
+	 * as a fixed buffer for zero-copy sends. */
 	br->slab = mmap(NULL, br->slab_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			-1, 0);
 	if (br->slab == MAP_FAILED) {
@@ -64,32 +58,12 @@ struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufri
 		ret = -errno;
 		goto fail_free;
 	}
-	br->ring = mmap(NULL, br->ring_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			-1, 0);
-	if (br->ring == MAP_FAILED) {
-		br->ring = NULL;
-		ret = -errno;
+	ret = loop->ops->bufring_setup(br);
+	if (ret < 0)
 		goto fail_free;
-	}
-	io_uring_buf_ring_init(br->ring);
-	memset(&reg, 0, sizeof(reg));
-	reg.ring_addr = (uint64_t)(uintptr_t)br->ring;
-	reg.ring_entries = br->count;
-	reg.bgid = br->group;
-	ret = io_uring_register_buf_ring(rc_loop_ring(loop), &reg, 0);
-	if (ret < 0) {
-		rc_log_error("io_uring: registering buffer ring %u (%u x %u bytes) failed: %s",
-			     br->group, br->count, br->size, strerror(-ret));
-		goto fail_free;
-	}
-	for (uint32_t i = 0; i < br->count; i++)
-		ring_give(br, (uint16_t)i, (int)i);
-	io_uring_buf_ring_advance(br->ring, (int)br->count);
 	return br;
 
 fail_free:
-	if (br->ring)
-		munmap(br->ring, br->ring_len);
 	if (br->slab)
 		munmap(br->slab, br->slab_len);
 	free(br->refs);
@@ -113,8 +87,7 @@ void rc_bufring_destroy(struct rc_bufring *br)
 {
 	if (!br)
 		return;
-	io_uring_unregister_buf_ring(rc_loop_ring(br->loop), br->group);
-	munmap(br->ring, br->ring_len);
+	br->loop->ops->bufring_teardown(br);
 	munmap(br->slab, br->slab_len);
 	free(br->waiters);
 	free(br->refs);
@@ -155,8 +128,8 @@ void rc_bufring_unref(struct rc_bufring *br, uint16_t bid)
 		return;
 	br->in_use--;
 	RC_PROBE2(buf_recycle, br->group, bid);
-	ring_give(br, bid, 0);
-	io_uring_buf_ring_advance(br->ring, 1);
+	/* From here the kernel owns buffer bid until a completion names it. */
+	br->loop->ops->bufring_give(br, bid);
 	if (br->nwaiters && rc_bufring_free(br) >= br->refill) {
 		for (uint32_t i = 0; i < br->nwaiters; i++)
 			rc_loop_defer(br->loop, br->waiters[i]);
@@ -201,6 +174,32 @@ void rc_bufring_set_pressure(struct rc_bufring *br, struct rc_deferred *d)
 	br->pressure = d;
 }
 
+/* Walks the control messages the kernel wrote at ctl (len bytes used) and
+ * picks out SO_RXQ_OVFL's drop counter. The area starts right after the
+ * source address, 4-byte aligned for the usual 28-byte name room, so each
+ * header is copied out rather than read in place (struct cmsghdr wants 8;
+ * liburing's cmsg helpers read it in place, which UBSan reports). */
+static void decode_cmsgs(struct rc_datagram *out, const uint8_t *ctl, size_t len)
+{
+	size_t off = 0;
+
+	while (len - off >= sizeof(struct cmsghdr)) {
+		struct cmsghdr h;
+
+		memcpy(&h, ctl + off, sizeof(h));
+		if (h.cmsg_len < sizeof(h) || h.cmsg_len > len - off)
+			return;
+		if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SO_RXQ_OVFL &&
+		    h.cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+			memcpy(&out->kernel_drops, ctl + off + CMSG_LEN(0), sizeof(uint32_t));
+			out->has_kernel_drops = true;
+		}
+		if (CMSG_ALIGN(h.cmsg_len) > len - off)
+			return;
+		off += CMSG_ALIGN(h.cmsg_len);
+	}
+}
+
 int rc_bufring_recvmsg_payload(const struct rc_bufring *br, const struct rc_cqe *cqe,
 			       struct msghdr *tmpl, struct rc_datagram *out)
 {
@@ -220,13 +219,7 @@ int rc_bufring_recvmsg_payload(const struct rc_bufring *br, const struct rc_cqe 
 	out->src = io_uring_recvmsg_name(o);
 	out->src_len = o->namelen;
 	out->has_kernel_drops = false;
-	for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, tmpl); c;
-	     c = io_uring_recvmsg_cmsg_nexthdr(o, tmpl, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
-		    c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
-			memcpy(&out->kernel_drops, CMSG_DATA(c), sizeof(uint32_t));
-			out->has_kernel_drops = true;
-		}
-	}
+	decode_cmsgs(out, (const uint8_t *)out->src + tmpl->msg_namelen,
+		     o->controllen < tmpl->msg_controllen ? o->controllen : tmpl->msg_controllen);
 	return 0;
 }

@@ -2,6 +2,12 @@
  * receive, with a reference count per buffer so that one received message can
  * be sent to many subscribers straight from where it landed.
  *
+ * On io_uring the buffers are a provided-buffer ring registered with the
+ * kernel; on epoll the loop keeps a free list of buffer ids instead and
+ * receives into them itself. Same slab, stride, headroom and counts, same
+ * rules below ("the ring" is the free list on epoll, "the kernel" the
+ * loop's receive that is under way).
+ *
  * Ownership of buffer `bid`, at every step:
  *   - in the ring (added, not yet consumed): the kernel's; ringcast must not
  *     touch it;
@@ -32,7 +38,9 @@ struct rc_bufring_opts {
 
 struct rc_bufring {
 	struct rc_loop *loop;
-	void *ring;		/* struct io_uring_buf_ring *, shared with the kernel */
+	void *ring;		/* io_uring: struct io_uring_buf_ring *, shared with the kernel */
+	uint16_t *free_ids;	/* epoll: the ids of free buffers, a stack */
+	uint32_t nfree;		/* epoll: how many are on it */
 	uint8_t *slab;
 	size_t slab_len;
 	size_t ring_len;
@@ -53,8 +61,9 @@ struct rc_bufring {
 	uint32_t waiters_cap;
 };
 
-/* Allocates the slab and ring memory, registers the ring with the loop's
- * io_uring under opts->group and gives every buffer to the kernel.
+/* Allocates the slab and, on io_uring, the ring memory, registers the ring
+ * with the loop's io_uring under opts->group (on epoll: fills the free list)
+ * and gives every buffer to the kernel.
  * Returns NULL with *err = -errno on failure (-EINVAL for bad options,
  * -ENOMEM, or the kernel's error from IORING_REGISTER_PBUF_RING). */
 struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufring_opts *opts,
@@ -62,7 +71,7 @@ struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufri
 
 /* Registers the whole slab as fixed buffer 0 of the loop so zero-copy sends
  * need not pin pages per send. Returns 0 or -errno (-ENOMEM when
- * RLIMIT_MEMLOCK is too small for the slab). */
+ * RLIMIT_MEMLOCK is too small for the slab, -EOPNOTSUPP on epoll). */
 int rc_bufring_register_fixed(struct rc_bufring *br);
 
 /* Unregisters and frees. Only when no operation can still select from it. */
@@ -98,7 +107,8 @@ static inline size_t rc_bufring_slab_bytes(const struct rc_bufring *br)
 	return br->slab_len;
 }
 
-/* Buffers currently in the ring, available to the kernel. */
+/* Buffers currently in the ring, available to the kernel (with those it
+ * has filled but whose completion ringcast has not taken yet). */
 static inline uint32_t rc_bufring_free(const struct rc_bufring *br)
 {
 	return br->count - br->in_use;
@@ -141,7 +151,9 @@ struct rc_datagram {
 
 /* Decodes the buffer that a recvmsg multishot CQE (with RC_CQE_BUFFER and
  * res >= 0) filled, using the same template lengths the operation was armed
- * with. Returns 0, or -EINVAL when the kernel's header does not fit. */
+ * with. Both backends lay a datagram out the same way (io_uring's struct
+ * io_uring_recvmsg_out, the name, the control messages, the payload).
+ * Returns 0, or -EINVAL when the kernel's header does not fit. */
 int rc_bufring_recvmsg_payload(const struct rc_bufring *br, const struct rc_cqe *cqe,
 			       struct msghdr *tmpl, struct rc_datagram *out);
 

@@ -1,203 +1,92 @@
-/* The ring, its set-up and probing, and the turn: submit, wait, dispatch,
- * run deferred work. See loop.h for the contract. */
+/* The backend-neutral part of the loop: choosing the backend, the turn
+ * (deferred work, the send cap, the turn counter, now_ms) and the entry
+ * points of loop.h, which hand each operation to the backend. See loop.h
+ * for the contract, loop_internal.h for what a backend provides. */
 #include "loop.h"
 
-#include <assert.h>
 #include <errno.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "bufring_internal.h"
-#include "compat.h"
 #include "log.h"
+#include "loop_internal.h"
 
-#define RC_CQE_BATCH 256
-#ifndef RC_EXTRA_PASSES
-#define RC_EXTRA_PASSES 8
-#endif
-
-struct rc_loop {
-	struct io_uring ring;
-	unsigned setup_flags;
-	unsigned features;
-	bool ring_fd_registered;
-	bool has_send_zc;
-	bool stop;
-	uint64_t now_ms;
-	struct rc_loop_stats stats;
-	struct rc_deferred *defer_head;		/* NULL when nothing is queued */
-	struct rc_deferred **defer_tail;
-	struct rc_deferred *send_head;		/* rc_loop_defer_send() work, same shape */
-	struct rc_deferred **send_tail;
-	struct rc_deferred *next_head;		/* rc_loop_defer_next() work, same shape */
-	struct rc_deferred **next_tail;
-	uint64_t turn;				/* turns begun */
-	struct rc_deferred defer_end;		/* what the last queued item of either points at */
-};
-
-/* The timer keeps its timespec in two plain fields so loop.h need not include
- * the kernel headers; they must match struct __kernel_timespec exactly. */
-static_assert(sizeof(((struct rc_timer *)0)->ts_sec) == sizeof(((struct __kernel_timespec *)0)->tv_sec),
-	      "rc_timer.ts_sec layout");
-static_assert(offsetof(struct rc_timer, ts_nsec) - offsetof(struct rc_timer, ts_sec) ==
-	      offsetof(struct __kernel_timespec, tv_nsec), "rc_timer.ts_nsec layout");
-
-static uint64_t monotonic_ms(void)
+void rc_loop_clock(struct rc_loop *loop)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	loop->now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Explains, once, why the ring could not be created and what fixes it. */
-static void explain_setup_error(int err)
+void rc_loop_init_base(struct rc_loop *loop, const struct rc_loop_ops *ops)
 {
-	switch (-err) {
-	case EPERM:
-		rc_log_error("io_uring_setup: permission denied. io_uring is disabled for this process: "
-			     "check 'sysctl kernel.io_uring_disabled' (0 allows everyone; 1 allows only "
-			     "CAP_SYS_ADMIN or members of the group in kernel.io_uring_group; 2 disables it) "
-			     "and any seccomp profile (Docker >= 25 and containerd >= 2.0 block io_uring by "
-			     "default: see deploy/README.md)");
-		break;
-	case ENOSYS:
-		rc_log_error("io_uring_setup: not implemented. The kernel lacks io_uring "
-			     "(CONFIG_IO_URING) or a seccomp filter hides it; ringcast needs Linux >= 6.0 "
-			     "with io_uring allowed");
-		break;
-	case ENOMEM:
-		rc_log_error("io_uring_setup: out of memory. io_uring ring memory counts against "
-			     "RLIMIT_MEMLOCK for users without CAP_IPC_LOCK: raise it (ulimit -l, "
-			     "systemd LimitMEMLOCK=, docker --ulimit memlock=-1) or free memory");
-		break;
-	case EINVAL:
-		rc_log_error("io_uring_setup: invalid argument. This kernel is too old for ringcast "
-			     "(it needs Linux >= 6.0 for multishot receives)");
-		break;
-	default:
-		rc_log_error("io_uring_setup failed: %s", strerror(-err));
-		break;
-	}
+	loop->ops = ops;
+	loop->defer_tail = &loop->defer_head;
+	loop->send_tail = &loop->send_head;
+	loop->next_tail = &loop->next_head;
+	rc_loop_clock(loop);
 }
 
-/* Tries the set-up flags from best to plainest. DEFER_TASKRUN runs completion
- * work only when this thread asks for events, which batches it and avoids
- * interrupting the loop (6.1); COOP_TASKRUN is the older, weaker form.
- * Ring memory counts against RLIMIT_MEMLOCK for users without CAP_IPC_LOCK
- * (seen on 6.18 as well as on kernels before 5.12), so on ENOMEM the rings
- * are shrunk, down to an eighth, before giving up. */
-static int setup_ring(struct rc_loop *loop, unsigned sq, unsigned cq)
+int rc_loop_backend_parse(const char *s, enum rc_loop_backend *out)
 {
-	static const unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
-	static const unsigned tries[] = {
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-		0,
-	};
-	struct io_uring_params p;
-	int ret = -EINVAL;
-
-	for (unsigned shrink = 1; shrink <= 8; shrink *= 2) {
-		for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
-			memset(&p, 0, sizeof(p));
-			p.flags = base | tries[i];
-			p.cq_entries = cq / shrink;
-			ret = io_uring_queue_init_params(sq / shrink, &loop->ring, &p);
-			if (ret == 0) {
-				loop->setup_flags = p.flags;
-				loop->features = p.features;
-				rc_log_info("io_uring: sq=%u cq=%u flags=%s features=0x%x",
-					    p.sq_entries, p.cq_entries,
-					    i == 0 ? "SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG" :
-					    i == 1 ? "SINGLE_ISSUER|DEFER_TASKRUN" :
-					    i == 2 ? "COOP_TASKRUN|TASKRUN_FLAG" : "plain", p.features);
-				if (shrink > 1)
-					rc_log_warn("io_uring: rings shrunk to 1/%u of the default for "
-						    "RLIMIT_MEMLOCK; raise it for many connections",
-						    shrink);
-				return 0;
-			}
-			if (ret != -EINVAL)
-				break;
-			rc_log_warn("io_uring: set-up flags 0x%x refused, trying simpler ones",
-				    p.flags);
-		}
-		if (ret != -ENOMEM)
-			break;
-	}
-	explain_setup_error(ret);
-	return ret;
+	if (strcmp(s, "auto") == 0)
+		*out = RC_LOOP_AUTO;
+	else if (strcmp(s, "io_uring") == 0)
+		*out = RC_LOOP_IO_URING;
+	else if (strcmp(s, "epoll") == 0)
+		*out = RC_LOOP_EPOLL;
+	else
+		return -EINVAL;
+	return 0;
 }
 
-/* The opcodes ringcast cannot work without, and SEND_ZC which it can use. */
-static int probe_ops(struct rc_loop *loop)
+/* The errors that mean "io_uring is not available here" rather than "this
+ * machine is short of something": a seccomp profile or
+ * kernel.io_uring_disabled (EPERM), a kernel without io_uring or a filter
+ * that hides it (ENOSYS), a kernel too old for the set-up flags (EINVAL),
+ * or one whose probe lacks an opcode or the buffer ring (EOPNOTSUPP).
+ * ENOMEM (RLIMIT_MEMLOCK) is not among them: epoll would hide a limit the
+ * operator can raise, and io_uring is the faster backend. */
+static bool uring_unavailable(int err)
 {
-	static const struct {
-		int op;
-		const char *name;
-	} need[] = {
-		{ IORING_OP_ACCEPT, "ACCEPT" },	  { IORING_OP_RECV, "RECV" },
-		{ IORING_OP_RECVMSG, "RECVMSG" }, { IORING_OP_SENDMSG, "SENDMSG" },
-		{ IORING_OP_READ, "READ" },	  { IORING_OP_TIMEOUT, "TIMEOUT" },
-		{ IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" },
-	};
-	struct io_uring_probe *probe = io_uring_get_probe_ring(&loop->ring);
-	int ret = 0;
-
-	if (!probe) {
-		rc_log_error("io_uring: the kernel refused the opcode probe (needs Linux >= 5.6)");
-		return -EOPNOTSUPP;
-	}
-	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
-		if (!io_uring_opcode_supported(probe, need[i].op)) {
-			rc_log_error("io_uring: kernel lacks IORING_OP_%s", need[i].name);
-			ret = -EOPNOTSUPP;
-		}
-	}
-	loop->has_send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
-	io_uring_free_probe(probe);
-	return ret;
+	return err == -EPERM || err == -ENOSYS || err == -EINVAL || err == -EOPNOTSUPP;
 }
 
 struct rc_loop *rc_loop_create(const struct rc_loop_opts *opts, int *err)
 {
-	unsigned sq = opts && opts->sq_entries ? opts->sq_entries : 4096;
-	unsigned cq = opts && opts->cq_entries ? opts->cq_entries : sq * 8;
-	struct rc_loop *loop = calloc(1, sizeof(*loop));
-	int ret;
+	enum rc_loop_backend want = opts ? opts->backend : RC_LOOP_AUTO;
+	char why[48] = "";
+	struct rc_loop *loop;
+	int ret = 0;
 
-	if (!loop) {
-		ret = -ENOMEM;
-		goto fail;
+	if (want != RC_LOOP_EPOLL) {
+		loop = rc_loop_uring_create(opts, want == RC_LOOP_IO_URING, &ret, why,
+					    sizeof(why));
+		if (loop) {
+			snprintf(loop->reason, sizeof(loop->reason), "--backend %s",
+				 want == RC_LOOP_AUTO ? "auto" : "io_uring");
+			rc_log_info("loop: io_uring backend (%s)", loop->reason);
+			return loop;
+		}
+		if (want == RC_LOOP_IO_URING || !uring_unavailable(ret))
+			goto fail;
 	}
-	loop->defer_tail = &loop->defer_head;
-	loop->send_tail = &loop->send_head;
-	loop->next_tail = &loop->next_head;
-	ret = setup_ring(loop, sq, cq);
-	if (ret < 0)
-		goto fail_free;
-	ret = probe_ops(loop);
-	if (ret < 0)
-		goto fail_ring;
-	/* A registered ring fd saves the fdget/fdput in every io_uring_enter. */
-	loop->ring_fd_registered = io_uring_register_ring_fd(&loop->ring) == 1;
-	rc_log_info("io_uring: registered ring fd %s, SEND_ZC %s, recv/send bundles %s, "
-		    "registered-ring register %s",
-		    loop->ring_fd_registered ? "yes" : "no", loop->has_send_zc ? "yes" : "no",
-		    loop->features & IORING_FEAT_RECVSEND_BUNDLE ? "available (unused)" : "no",
-		    loop->features & IORING_FEAT_REG_REG_RING ? "yes" : "no");
-	if (!(loop->features & IORING_FEAT_NODROP))
-		rc_log_warn("io_uring: kernel may drop completions on CQ overflow (no FEAT_NODROP)");
-	loop->now_ms = monotonic_ms();
+	loop = rc_loop_epoll_create(&ret);
+	if (!loop)
+		goto fail;
+	if (want == RC_LOOP_EPOLL) {
+		snprintf(loop->reason, sizeof(loop->reason), "--backend epoll");
+		rc_log_info("loop: epoll backend (%s)", loop->reason);
+	} else {
+		/* The one line that says why; not an error: ringcast serves. */
+		snprintf(loop->reason, sizeof(loop->reason), "%s", why);
+		rc_log_warn("loop: epoll backend (io_uring unavailable: %s; see deploy/README.md "
+			    "to allow io_uring, the faster backend)", loop->reason);
+	}
 	return loop;
 
-fail_ring:
-	io_uring_queue_exit(&loop->ring);
-fail_free:
-	free(loop);
 fail:
 	if (err)
 		*err = ret;
@@ -206,10 +95,18 @@ fail:
 
 void rc_loop_destroy(struct rc_loop *loop)
 {
-	if (!loop)
-		return;
-	io_uring_queue_exit(&loop->ring);
-	free(loop);
+	if (loop)
+		loop->ops->destroy(loop);
+}
+
+const char *rc_loop_backend_name(const struct rc_loop *loop)
+{
+	return loop->ops->name;
+}
+
+const char *rc_loop_backend_reason(const struct rc_loop *loop)
+{
+	return loop->reason;
 }
 
 void rc_loop_stop(struct rc_loop *loop)
@@ -297,7 +194,8 @@ static void take_next(struct rc_loop *loop)
  * (they join the queues still waiting, in the same sends), then goes on
  * with the rotation: at most about one round from arrival to the last
  * subscriber. Which subscriber goes next is first-come first-served, so
- * nobody is skipped. */
+ * nobody is skipped. On epoll each send is its own syscall, made as the
+ * send work runs, so the same cap bounds the same kernel time. */
 static void run_deferred(struct rc_loop *loop)
 {
 	unsigned sends = 0;
@@ -323,95 +221,6 @@ static void run_deferred(struct rc_loop *loop)
 	}
 }
 
-/* Returns a free SQE, flushing the SQ to the kernel first when it is full. */
-static struct io_uring_sqe *get_sqe(struct rc_loop *loop)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
-	int ret;
-
-	if (sqe)
-		return sqe;
-	loop->stats.sq_full++;
-	ret = io_uring_submit(&loop->ring);
-	if (ret > 0)
-		loop->stats.submissions += (unsigned)ret;
-	return io_uring_get_sqe(&loop->ring);
-}
-
-static void dispatch(struct rc_loop *loop, const struct io_uring_cqe *cqe)
-{
-	struct rc_io *io = io_uring_cqe_get_data(cqe);
-	struct rc_cqe c = { .res = cqe->res };
-
-	loop->stats.cqes++;
-	/* user_data 0 marks requests whose result nobody needs (failed cancels). */
-	if (!io)
-		return;
-	if (cqe->flags & IORING_CQE_F_MORE)
-		c.flags |= RC_CQE_MORE;
-	if (cqe->flags & IORING_CQE_F_BUFFER) {
-		c.flags |= RC_CQE_BUFFER;
-		c.bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-	}
-	if (cqe->flags & IORING_CQE_F_NOTIF)
-		c.flags |= RC_CQE_NOTIF;
-	if (cqe->flags & IORING_CQE_F_SOCK_NONEMPTY)
-		c.flags |= RC_CQE_SOCK_NONEMPTY;
-	io->fn(loop, io, &c);
-}
-
-/* Dispatches the completions already in the CQ, RC_CQE_BATCH at a time so
- * that the kernel gets CQ space back early, and never enters the kernel.
- * liburing's peek would enter once whenever task work or a CQ overflow is
- * flagged; extra_passes() below is the one place that happens, bounded.
- * Returns how many it dispatched. */
-static unsigned reap(struct rc_loop *loop)
-{
-	struct io_uring_cqe *cqe;
-	unsigned head, n, total = 0;
-
-	do {
-		n = 0;
-		io_uring_for_each_cqe(&loop->ring, head, cqe) {
-			dispatch(loop, cqe);
-			if (++n == RC_CQE_BATCH)
-				break;
-		}
-		io_uring_cq_advance(&loop->ring, n);
-		total += n;
-	} while (n > 0);
-	return total;
-}
-
-/* Under load the kernel hands over a turn's input in slices: a multishot
- * receive posts at most a fixed number of completions per socket before it
- * requeues itself (32 on 6.x kernels), and each io_uring_enter runs only so
- * much of the deferred task work (20 items on recent kernels). With many
- * ingest sockets every turn then ended with one send per subscriber for a
- * few dozen messages. While the kernel flags more task work (IORING_SQ_TASKRUN,
- * with TASKRUN_FLAG) or completions waiting in its overflow list
- * (IORING_SQ_CQ_OVERFLOW), enter without waiting and dispatch what that
- * posts, before the turn's batches close. At most RC_EXTRA_PASSES times,
- * and no further once a pass brings nothing: the flush still comes at the
- * end of every turn and never waits. */
-static void extra_passes(struct rc_loop *loop)
-{
-	for (unsigned i = 0; i < RC_EXTRA_PASSES && !loop->stop; i++) {
-		int ret;
-
-		if (!(IO_URING_READ_ONCE(*loop->ring.sq.kflags) &
-		      (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)))
-			return;
-		ret = io_uring_get_events(&loop->ring);
-		loop->stats.enters++;
-		loop->stats.extra_passes++;
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
-			return;	/* the next turn's enter reports a broken ring */
-		if (reap(loop) == 0)
-			return;
-	}
-}
-
 int rc_loop_run(struct rc_loop *loop)
 {
 	loop->stop = false;
@@ -423,174 +232,72 @@ int rc_loop_run(struct rc_loop *loop)
 			break;
 		/* Sends left over from a capped turn, or work for the next
 		 * turn: go on without waiting. */
-		ret = io_uring_submit_and_wait(&loop->ring,
-					       loop->send_head || loop->next_head ? 0 : 1);
-		loop->stats.enters++;
-		if (ret > 0) {
-			loop->stats.submissions += (unsigned)ret;
-		} else if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY &&
-			   ret != -ETIME) {
-			/* -EBUSY means completions are backed up in the kernel's
-			 * overflow list: reaping below is the cure. Anything else
-			 * means the ring itself is unusable. */
-			rc_log_error("io_uring_enter: %s", strerror(-ret));
+		ret = loop->ops->poll(loop, !loop->send_head && !loop->next_head);
+		if (ret < 0)
 			return ret;
-		}
-		loop->now_ms = monotonic_ms();
-		/* The CQ is sized so this stays 0; when it is not, completions
-		 * took the kernel's slow overflow path (never lost with
-		 * FEAT_NODROP) and the CQ (rc_loop_opts.cq_entries, 65,536 in
-		 * gateway/server.c) is too small for that many connections. */
-		loop->stats.cq_overflow = IO_URING_READ_ONCE(*loop->ring.cq.koverflow);
-		if (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
-			loop->stats.cq_overflow_turns++;
-		reap(loop);
-		extra_passes(loop);
 	}
 	return 0;
 }
 
-/* --- operations --- */
-
-#define GET_SQE_OR_FAIL(loop, sqe)                 \
-	do {                                       \
-		(sqe) = get_sqe(loop);             \
-		if (!(sqe))                        \
-			return -EBUSY;             \
-	} while (0)
+/* --- operations: the backend's --- */
 
 int rc_loop_accept_multishot(struct rc_loop *loop, struct rc_io *io, int fd)
 {
-	struct io_uring_sqe *sqe;
-
-	GET_SQE_OR_FAIL(loop, sqe);
-	/* Accepted sockets stay blocking: io_uring polls them itself, and a
-	 * blocking socket never turns a send into a spurious -EAGAIN. */
-	io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data(sqe, io);
-	return 0;
+	return loop->ops->accept_multishot(loop, io, fd);
 }
 
 int rc_loop_recv_multishot(struct rc_loop *loop, struct rc_io *io, int fd, struct rc_bufring *br)
 {
-	struct io_uring_sqe *sqe;
-
-	GET_SQE_OR_FAIL(loop, sqe);
-	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = rc_bufring_group(br);
-	io_uring_sqe_set_data(sqe, io);
-	return 0;
+	return loop->ops->recv_multishot(loop, io, fd, br);
 }
 
 int rc_loop_recvmsg_multishot(struct rc_loop *loop, struct rc_io *io, int fd,
 			      struct rc_bufring *br, struct msghdr *tmpl)
 {
-	struct io_uring_sqe *sqe;
-
-	GET_SQE_OR_FAIL(loop, sqe);
-	/* MSG_TRUNC makes the kernel report a datagram's full length even when
-	 * it did not fit the buffer, which is how truncation is detected. */
-	io_uring_prep_recvmsg_multishot(sqe, fd, tmpl, MSG_TRUNC);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = rc_bufring_group(br);
-	io_uring_sqe_set_data(sqe, io);
-	return 0;
+	return loop->ops->recvmsg_multishot(loop, io, fd, br, tmpl);
 }
 
 int rc_loop_sendmsg(struct rc_loop *loop, struct rc_io *io, int fd, const struct msghdr *msg,
 		    int flags)
 {
-	struct io_uring_sqe *sqe;
-
-	GET_SQE_OR_FAIL(loop, sqe);
-	io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)(flags | MSG_NOSIGNAL));
-	io_uring_sqe_set_data(sqe, io);
-	return 0;
+	return loop->ops->sendmsg(loop, io, fd, msg, flags);
 }
 
 int rc_loop_send(struct rc_loop *loop, struct rc_io *io, int fd, const void *buf, size_t len,
 		 int flags)
 {
-	struct io_uring_sqe *sqe;
-
-	GET_SQE_OR_FAIL(loop, sqe);
-	io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL);
-	io_uring_sqe_set_data(sqe, io);
-	return 0;
+	return loop->ops->send(loop, io, fd, buf, len, flags);
 }
 
 int rc_loop_send_zc(struct rc_loop *loop, struct rc_io *io, int fd, const void *buf, size_t len,
 		    int flags, int fixed_index)
 {
-	struct io_uring_sqe *sqe;
-
 	if (!loop->has_send_zc)
 		return -EOPNOTSUPP;
-	GET_SQE_OR_FAIL(loop, sqe);
-	if (fixed_index >= 0)
-		io_uring_prep_send_zc_fixed(sqe, fd, buf, len, flags | MSG_NOSIGNAL,
-					    IORING_SEND_ZC_REPORT_USAGE, (unsigned)fixed_index);
-	else
-		io_uring_prep_send_zc(sqe, fd, buf, len, flags | MSG_NOSIGNAL,
-				      IORING_SEND_ZC_REPORT_USAGE);
-	io_uring_sqe_set_data(sqe, io);
-	return 0;
+	return loop->ops->send_zc(loop, io, fd, buf, len, flags, fixed_index);
 }
 
 int rc_loop_register_buffer(struct rc_loop *loop, void *base, size_t len)
 {
-	struct iovec iov = { .iov_base = base, .iov_len = len };
-
-	return io_uring_register_buffers(&loop->ring, &iov, 1);
+	return loop->ops->register_buffer(loop, base, len);
 }
 
 int rc_loop_read(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len)
 {
-	struct io_uring_sqe *sqe;
-
-	GET_SQE_OR_FAIL(loop, sqe);
-	io_uring_prep_read(sqe, fd, buf, len, (uint64_t)-1);
-	io_uring_sqe_set_data(sqe, io);
-	return 0;
+	return loop->ops->read(loop, io, fd, buf, len);
 }
 
 int rc_loop_timer_arm(struct rc_loop *loop, struct rc_timer *t, uint64_t ms)
 {
-	struct io_uring_sqe *sqe;
-
-	GET_SQE_OR_FAIL(loop, sqe);
-	t->ts_sec = (int64_t)(ms / 1000u);
-	t->ts_nsec = (long long)(ms % 1000u) * 1000000LL;
-	io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&t->ts_sec, 0, 0);
-	io_uring_sqe_set_data(sqe, &t->io);
-	return 0;
+	return loop->ops->timer_arm(loop, t, ms);
 }
 
 int rc_loop_cancel(struct rc_loop *loop, struct rc_io *target)
 {
-	struct io_uring_sqe *sqe;
-
-	GET_SQE_OR_FAIL(loop, sqe);
-	io_uring_prep_cancel(sqe, target, IORING_ASYNC_CANCEL_ALL);
-	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_sqe_set_data(sqe, NULL);
-	return 0;
+	return loop->ops->cancel(loop, target);
 }
 
 int rc_loop_cancel_fd(struct rc_loop *loop, int fd)
 {
-	struct io_uring_sqe *sqe;
-
-	GET_SQE_OR_FAIL(loop, sqe);
-	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_sqe_set_data(sqe, NULL);
-	return 0;
-}
-
-/* Used by bufring.c, which must register with the same ring. */
-struct io_uring *rc_loop_ring(struct rc_loop *loop)
-{
-	return &loop->ring;
+	return loop->ops->cancel_fd(loop, fd);
 }

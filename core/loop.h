@@ -1,10 +1,15 @@
-/* The event loop: one io_uring, one thread, and everything it owns.
+/* The event loop: one thread, one kernel interface, and everything it owns.
  *
- * Only core/ includes liburing. The rest of ringcast submits work through the
- * small API below and learns of completions through callbacks. A struct rc_io
- * is embedded in whatever object owns an operation; its address is the
- * operation's user_data, so the owner must not be freed while any of its
- * operations is still in flight (owners count them). */
+ * Two backends sit behind this API: io_uring (the default, and the fast one)
+ * and epoll (where io_uring is blocked: container seccomp profiles,
+ * kernel.io_uring_disabled, old kernels). Only core/ includes liburing or
+ * calls epoll. The rest of ringcast submits work through the small API below
+ * and learns of completions through callbacks, with the same semantics on
+ * both backends. A struct rc_io is embedded in whatever object owns an
+ * operation; its address is the operation's user_data, so the owner must not
+ * be freed while any of its operations is still in flight (owners count
+ * them). A completion is never delivered inside the call that starts its
+ * operation: always later, from rc_loop_run(). */
 #ifndef RC_LOOP_H
 #define RC_LOOP_H
 
@@ -66,14 +71,23 @@ struct rc_timer {
 	long long ts_nsec;
 };
 
-struct rc_loop_opts {
-	unsigned sq_entries;	/* 0: 4096 */
-	unsigned cq_entries;	/* 0: 8 x sq_entries */
+/* Which kernel interface the loop uses. */
+enum rc_loop_backend {
+	RC_LOOP_AUTO = 0,	/* io_uring; epoll when io_uring is not available here */
+	RC_LOOP_IO_URING,	/* io_uring or fail */
+	RC_LOOP_EPOLL,		/* epoll, even where io_uring works */
 };
 
+struct rc_loop_opts {
+	unsigned sq_entries;	/* io_uring only; 0: 4096 */
+	unsigned cq_entries;	/* io_uring only; 0: 8 x sq_entries */
+	enum rc_loop_backend backend;	/* 0: RC_LOOP_AUTO */
+};
+
+/* The io_uring-only counters stay 0 on epoll. */
 struct rc_loop_stats {
-	uint64_t submissions;	/* SQEs handed to the kernel */
-	uint64_t enters;	/* io_uring_enter calls made by the loop */
+	uint64_t submissions;	/* SQEs handed to the kernel; epoll: operations started */
+	uint64_t enters;	/* io_uring_enter calls made by the loop; epoll: epoll_wait calls */
 	uint64_t cqes;		/* completions processed */
 	uint64_t cq_overflow;	/* completions the kernel could not post directly (kernel's count) */
 	uint64_t cq_overflow_turns;	/* turns that found the CQ overflow flag set */
@@ -82,13 +96,30 @@ struct rc_loop_stats {
 	uint64_t capped_turns;	/* turns that left sends for the next turn (RC_TURN_SENDS) */
 };
 
-/* Creates a loop: sets up the ring with the best flags the kernel accepts
- * (SINGLE_ISSUER|DEFER_TASKRUN with TASKRUN_FLAG, the same without it, then
- * COOP_TASKRUN, then none), registers the
- * ring fd, probes the opcodes ringcast needs and logs what it chose.
+/* Creates a loop on the backend opts->backend asks for (opts may be NULL:
+ * auto, default sizes). io_uring: sets up the ring with the best flags the
+ * kernel accepts (SINGLE_ISSUER|DEFER_TASKRUN with TASKRUN_FLAG, the same
+ * without it, then COOP_TASKRUN, then none), registers the ring fd, probes
+ * the opcodes ringcast needs and logs what it chose. With RC_LOOP_AUTO, an
+ * io_uring that is not available here (set-up fails with EPERM, ENOSYS or
+ * EINVAL, or the probe lacks an opcode or the buffer ring) means epoll
+ * instead; a resource error (ENOMEM: memory or RLIMIT_MEMLOCK) is still an
+ * error. Logs one line naming the backend and why it was chosen.
  * On failure returns NULL and sets *err to -errno; for the errors that mean
- * "io_uring is not available here" it logs the cause and the fix. */
+ * "io_uring is not available here" (with RC_LOOP_IO_URING) or that need a
+ * fix (ENOMEM) it logs the cause and the fix. */
 struct rc_loop *rc_loop_create(const struct rc_loop_opts *opts, int *err);
+
+/* "io_uring" or "epoll": the backend the loop runs on. */
+const char *rc_loop_backend_name(const struct rc_loop *loop);
+
+/* Why that backend, in a few words for logs and metrics (no quotes or
+ * backslashes): "--backend auto", "--backend epoll", or the io_uring
+ * failure that made auto fall back, e.g. "io_uring_setup: EPERM". */
+const char *rc_loop_backend_reason(const struct rc_loop *loop);
+
+/* Parses "auto", "io_uring" or "epoll". Returns 0 or -EINVAL. */
+int rc_loop_backend_parse(const char *s, enum rc_loop_backend *out);
 
 /* Tears the loop down. Operations still in flight are abandoned: call only
  * after every owner has finished or when exiting. */
@@ -107,7 +138,8 @@ uint64_t rc_loop_now_ms(const struct rc_loop *loop);
 /* Counters since creation. */
 const struct rc_loop_stats *rc_loop_stats(const struct rc_loop *loop);
 
-/* True when the kernel accepted IORING_OP_SEND_ZC in the probe. */
+/* True when the kernel accepted IORING_OP_SEND_ZC in the probe (never on
+ * epoll). */
 bool rc_loop_has_send_zc(const struct rc_loop *loop);
 
 /* Queues d to run at the end of this turn (once, however often it is queued). */
@@ -137,10 +169,16 @@ uint64_t rc_loop_turn(const struct rc_loop *loop);
 
 /* --- Operations. Each returns 0 once queued for submission, or -errno.
  * The completion is delivered to io->fn, exactly once for one-shot
- * operations, and until a CQE without RC_CQE_MORE for multishot ones. */
+ * operations, and until a CQE without RC_CQE_MORE for multishot ones.
+ * On epoll, readiness and EAGAIN stay inside the loop: callers see the
+ * same results as on io_uring (a send that found the socket full waits and
+ * completes with what it wrote; a short write is a normal completion). */
 
 /* Multishot accept on a listening socket; each CQE's res is a new fd
- * (SOCK_NONBLOCK|SOCK_CLOEXEC) or -errno. */
+ * (SOCK_CLOEXEC; blocking on io_uring, which polls it itself, and
+ * SOCK_NONBLOCK on epoll) or -errno. A CQE without RC_CQE_MORE ends it (an
+ * error such as -EMFILE does). On epoll the listening socket is made
+ * non-blocking. */
 int rc_loop_accept_multishot(struct rc_loop *loop, struct rc_io *io, int fd);
 
 /* Multishot recv on a stream socket into buffers of `br`. Each data CQE has
@@ -165,7 +203,8 @@ int rc_loop_sendmsg(struct rc_loop *loop, struct rc_io *io, int fd,
 int rc_loop_send(struct rc_loop *loop, struct rc_io *io, int fd, const void *buf, size_t len,
 		 int flags);
 
-/* Zero-copy send (IORING_OP_SEND_ZC, with IORING_SEND_ZC_REPORT_USAGE).
+/* Zero-copy send (IORING_OP_SEND_ZC, with IORING_SEND_ZC_REPORT_USAGE);
+ * -EOPNOTSUPP unless rc_loop_has_send_zc().
  * With fixed_index >= 0 the bytes must lie inside the buffer registered
  * under that index (rc_loop_register_buffer()), which spares the kernel
  * pinning pages per send. Two completions arrive: the send's result (with
@@ -179,10 +218,13 @@ int rc_loop_send_zc(struct rc_loop *loop, struct rc_io *io, int fd, const void *
 #define RC_ZC_COPIED (1u << 31)
 
 /* Registers [base, base+len) as fixed buffer 0 for zero-copy sends. Pinned
- * memory counts against RLIMIT_MEMLOCK; returns -ENOMEM when over it. */
+ * memory counts against RLIMIT_MEMLOCK; returns -ENOMEM when over it, and
+ * -EOPNOTSUPP on epoll. */
 int rc_loop_register_buffer(struct rc_loop *loop, void *base, size_t len);
 
-/* read(fd, buf, len) at the current file position (signalfd, eventfd). */
+/* read(fd, buf, len) at the current file position (signalfd, eventfd). On
+ * epoll, fd is made non-blocking, and a file epoll cannot watch (a regular
+ * file) is read at once, in the next turn. */
 int rc_loop_read(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len);
 
 /* Fires t->io.fn with res -ETIME after `ms` milliseconds (or -ECANCELED). */

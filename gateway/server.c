@@ -242,7 +242,8 @@ void rc_process_fini(struct rc_process *proc)
 static int open_rings(struct rc_server *srv)
 {
 	const struct rc_config *cfg = srv->cfg;
-	struct rc_loop_opts lo = { .sq_entries = 4096, .cq_entries = 65536 };
+	struct rc_loop_opts lo = { .sq_entries = 4096, .cq_entries = 65536,
+				   .backend = cfg->backend };
 	struct rc_bufring_opts ingest = {
 		.group = 0,
 		.count = cfg->buf_count,
@@ -294,6 +295,11 @@ static uint32_t setup_zc(struct rc_server *srv)
 		return 0;
 	ret = rc_loop_has_send_zc(srv->loop) ? rc_bufring_register_fixed(srv->ingest_ring)
 					     : -EOPNOTSUPP;
+	if (ret == -EOPNOTSUPP) {
+		rc_log_warn("SEND_ZC disabled: the %s backend does not offer it",
+			    rc_loop_backend_name(srv->loop));
+		return 0;
+	}
 	if (ret < 0) {
 		rc_log_warn("SEND_ZC disabled: %s (registering the %zu KiB ingest slab needs that "
 			    "much RLIMIT_MEMLOCK)", strerror(-ret),

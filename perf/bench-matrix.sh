@@ -12,7 +12,9 @@
 # subscribers, for every server alike). --repeat N runs each scenario N times
 # (default 1); s1000x64, s1000x1k and s10000x64, the scenarios with targets,
 # get --key-repeat runs in all (default 3) of ringcast, ringcast-nobatch,
-# epoll-batched, uws and uws-cpp, because repeat runs differ.
+# ringcast-epoll, epoll-batched, uws and uws-cpp, because repeat runs on
+# this VM differ. ringcast-epoll (ringcast --backend epoll) runs in those
+# three scenarios only.
 # Then RSS per idle subscriber at 10,000 and 19,000 connections (server RSS
 # with them connected minus its RSS at start), and perf/charts.py writes
 # OUT/matrix.md and the PNG charts (gnuplot). Needs jq and gnuplot (make bench installs them).
@@ -84,12 +86,14 @@ run_scenario() {	# scenario out_dir repeat servers
 	"$here/bench-peers.sh" "${args[@]}" | tee "$dir.txt"
 }
 
-# Pass 1: every scenario, every server, once (plus ringcast without fan-out
-# batches where the targets are, to compare with and without in one run).
+# Pass 1: every scenario, every server, once (plus, where the targets are,
+# ringcast without fan-out batches for before/after in the same run, and
+# ringcast on its epoll backend next to its io_uring one and the epoll peers).
 for sc in "${list[@]}"; do
 	srv=$servers
 	case "$sc" in
-	s1000x64|s1000x1k) [ -z "$srv" ] && srv="ringcast,ringcast-nobatch,epoll-naive,epoll-batched,lws,uws,ws,uws-cpp,nchan" ;;
+	s1000x64|s1000x1k) [ -z "$srv" ] && srv="ringcast,ringcast-nobatch,ringcast-epoll,epoll-naive,epoll-batched,lws,uws,ws,uws-cpp,nchan" ;;
+	s10000x64) [ -z "$srv" ] && srv="ringcast,ringcast-epoll,epoll-naive,epoll-batched,lws,uws,ws,uws-cpp,nchan" ;;
 	esac
 	run_scenario "$sc" "$out/$sc" "$repeat" "$srv"
 done
@@ -100,7 +104,7 @@ if [ "$key_repeat" -gt 1 ]; then
 		case "$sc" in
 		s1000x64|s1000x1k|s10000x64)
 			run_scenario "$sc" "$out/$sc-rep" $((key_repeat - 1)) \
-				"${servers:-ringcast,ringcast-nobatch,epoll-batched,uws,uws-cpp}" ;;
+				"${servers:-ringcast,ringcast-nobatch,ringcast-epoll,epoll-batched,uws,uws-cpp}" ;;
 		esac
 	done
 fi

@@ -17,6 +17,8 @@
 #   ringcast       BUILD/gateway/ringcast
 #   ringcast-nobatch  the same with --batch-max 0 (no fan-out batches), not in
 #                  the default list: for comparisons with and without them
+#   ringcast-epoll the same with --backend epoll (the loop on epoll, as where
+#                  io_uring is blocked), not in the default list
 #   epoll-naive    BUILD/perf/peers/peer-epoll --mode naive
 #   epoll-batched  BUILD/perf/peers/peer-epoll --mode batched
 #   lws            BUILD/perf/peers/peer-lws
@@ -191,6 +193,13 @@ server_cmd() {
 		# ringcast without fan-out batches, to compare with and without in one run
 		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
 		printf '%s\n' "$build/gateway/ringcast" --batch-max 0 ;;
+	ringcast-epoll)
+		# ringcast's epoll backend, side by side with its io_uring one
+		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
+		printf '%s\n' "$build/gateway/ringcast" --backend epoll
+		if [ "$size" -gt 1900 ]; then
+			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
+		fi ;;
 	epoll-naive|epoll-batched)
 		[ -x "$build/perf/peers/peer-epoll" ] || { echo "not built: $build/perf/peers/peer-epoll"; return 1; }
 		printf '%s\n' "$build/perf/peers/peer-epoll" --mode "${1#epoll-}" ;;
@@ -215,7 +224,7 @@ server_cmd() {
 		command -v python3 >/dev/null || { echo "python3 not found (nchan_relay.sh picks the port with it)"; return 1; }
 		printf '%s\n' "$src_dir/perf/peers/nchan_relay.sh" ;;
 	*)
-		echo "unknown server (want ringcast, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
+		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
 		return 1 ;;
 	esac
 }

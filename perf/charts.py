@@ -27,10 +27,11 @@ SCEN = {  # name: (subscribers, size, channels)
     "ch100x100": (10000, 64, 100),
 }
 # One colour per server in every chart.
-COLOUR = {"ringcast": "#d62728", "ringcast-nobatch": "#ff9896", "epoll-batched": "#1f77b4",
+COLOUR = {"ringcast": "#d62728", "ringcast-nobatch": "#ff9896", "ringcast-epoll": "#ff7f0e",
+          "epoll-batched": "#1f77b4",
           "epoll-naive": "#aec7e8", "uws": "#2ca02c", "uws-cpp": "#98df8a", "lws": "#9467bd",
           "ws": "#8c564b", "nchan": "#7f7f7f"}
-ORDER = ["ringcast", "ringcast-nobatch", "epoll-batched", "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
+ORDER = ["ringcast", "ringcast-nobatch", "ringcast-epoll", "epoll-batched", "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
 
 
 def load(path):
@@ -106,6 +107,18 @@ def main():
             pm = medians.get((name, p))
             row.append("%.2f" % (rc / pm) if rc and pm else "-")
         md.append("| " + " | ".join(row) + " |")
+    # ringcast's two backends: the epoll one against the epoll-batched peer
+    # (target >= 1.0) and the io_uring one against the epoll one (>= 1.3).
+    be = [(n, medians.get((n, "ringcast-epoll")), medians.get((n, "epoll-batched")),
+           medians.get((n, "ringcast"))) for n in scen if medians.get((n, "ringcast-epoll"))]
+    if be:
+        md += ["", "ringcast's backends (medians): the epoll backend over the epoll-batched "
+               "peer, and the io_uring backend over the epoll backend:", "",
+               "| scenario | ringcast-epoll / epoll-batched | ringcast (io_uring) / ringcast-epoll |",
+               "|---|---|---|"]
+        for n, ep, pb, rc in be:
+            md.append("| %s | %s | %s |" % (n, "%.2f" % (ep / pb) if pb else "-",
+                                            "%.2f" % (rc / ep) if rc else "-"))
     md += ["", "p50 / p99 latency (ms) in the latency run at 50 msg/s, min–max over runs:", ""]
     md.append("| scenario | " + " | ".join(servers) + " |")
     md.append("|---" * (1 + len(servers)) + "|")

@@ -12,6 +12,7 @@
 
 #include "channel.h"
 #include "cidr.h"
+#include "loop.h"
 #include "token.h"
 
 #define RC_CONFIG_MAX_UDP 256	/* the benchmark runs 100 channels on 100 ports */
@@ -111,6 +112,7 @@ struct rc_config {
 	uint32_t max_channels;
 	uint32_t channel_grace_ms;	/* keep an unused channel (and its cache) this long */
 	uint32_t zc_min;		/* frames this long go out with SEND_ZC; 0 = never */
+	enum rc_loop_backend backend;	/* --backend: auto (default), io_uring or epoll */
 	int udp_rcvbuf;
 	/* Access control. */
 	char origins[RC_CONFIG_MAX_ORIGINS][RC_CONFIG_ORIGIN_MAX + 1];

@@ -124,6 +124,17 @@ static int set_max_memory(struct rc_config *cfg, const char *arg, struct rc_conf
 	return 0;
 }
 
+static int set_backend(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
+		       char *err, size_t errlen)
+{
+	(void)pass;
+	if (rc_loop_backend_parse(arg, &cfg->backend) < 0) {
+		snprintf(err, errlen, "--backend: expected auto, io_uring or epoll, got '%s'", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Calls add(ctx, item, n) for each item of a comma-separated list. An
  * empty list, an empty item and a trailing comma are refused. Returns 0, or
  * -EINVAL (also when add refuses an item). */
@@ -340,6 +351,10 @@ static const struct rc_config_option options[] = {
 	  .help = "channels that may exist at once" },
 	{ "channel-grace", "MS", NUM(channel_grace_ms, 0, 86400000), .def = "30000; 0: at once",
 	  .help = "keep a channel nobody uses (and its cache) this long before removing it" },
+	{ "backend", "auto|io_uring|epoll", CALL(set_backend), .def = "auto",
+	  .help = "the kernel interface: io_uring (faster), or epoll where io_uring is "
+		  "blocked (auto falls back to epoll when io_uring is not allowed or too old, "
+		  "e.g. under Docker's default seccomp profile)" },
 	{ "zc-min", "BYTES", NUM(zc_min, 0, 1 << 20),
 	  .def = "0: never; on loopback the kernel copies anyway, see docs/ARCHITECTURE.md",
 	  .help = "send frames of at least BYTES with io_uring SEND_ZC from the registered "

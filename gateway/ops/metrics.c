@@ -163,10 +163,10 @@ static const struct counter counters[] = {
 	  SRV_(memory_refused) },
 	{ "ringcast_memory_shed_total", "counter",
 	  "Connections closed, largest first, to get back under --max-memory.", SRV_(memory_shed) },
-	{ "ringcast_ring_submissions_total", "counter", "SQEs submitted to io_uring.",
-	  LOOP_(submissions) },
-	{ "ringcast_ring_enters_total", "counter", "io_uring_enter calls by the loop.",
-	  LOOP_(enters) },
+	{ "ringcast_ring_submissions_total", "counter",
+	  "SQEs submitted to io_uring (epoll backend: operations started).", LOOP_(submissions) },
+	{ "ringcast_ring_enters_total", "counter",
+	  "io_uring_enter calls by the loop (epoll backend: epoll_wait calls).", LOOP_(enters) },
 	{ "ringcast_ring_cqes_total", "counter", "Completions processed.", LOOP_(cqes) },
 	{ "ringcast_ring_cq_overflow_total", "counter",
 	  "Completions that overflowed the CQ (kernel count).", LOOP_(cq_overflow) },
@@ -290,6 +290,11 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	ring_buffers(&o, "ringcast_client_bufring_buffers", "Client receive ring buffers by state.",
 		     srv->client_ring);
 	closes(&o, srv);
+	/* The reason is a fixed text of core's (loop.h): no quotes to escape. */
+	header(&o, "ringcast_backend_info", "gauge",
+	       "The loop's kernel interface (io_uring or epoll) and why it was chosen.");
+	rc_textbuf_put(&o, "ringcast_backend_info{backend=\"%s\",reason=\"%s\"} 1\n",
+		       rc_loop_backend_name(srv->loop), rc_loop_backend_reason(srv->loop));
 	metric(&o, "ringcast_memory_bytes", "gauge",
 	       "Memory ringcast holds: buffer rings, queues, messages, caches, connections.",
 	       rc_mem_used());

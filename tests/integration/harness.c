@@ -249,11 +249,28 @@ static void child_exec(char *const *argv, int out_w, int err_fd, pid_t parent)
 	_exit(127);
 }
 
+/* True when args choose a backend (--backend X or --backend=X). */
+static int args_name_backend(const char *const *args)
+{
+	for (int i = 0; args && args[i]; i++)
+		if (strncmp(args[i], "--backend", 9) == 0)
+			return 1;
+	return 0;
+}
+
+const char *rc_backend(void)
+{
+	const char *b = getenv("RINGCAST_BACKEND");
+
+	return b && *b ? b : "io_uring";
+}
+
 int rc_server_start(struct rc_server *srv, const char *const *wrapper,
 		    const char *const *args)
 {
 	const char *bin = getenv("RINGCAST_BIN");
 	const char *env_wrapper = getenv("RINGCAST_WRAPPER");
+	const char *backend = getenv("RINGCAST_BACKEND");
 	char wbuf[1024];
 	char *argv[96];
 	int argc = 0;
@@ -303,6 +320,12 @@ int rc_server_start(struct rc_server *srv, const char *const *wrapper,
 		}
 	}
 	argv[argc++] = (char *)bin;
+	/* The epoll runs of the suite: the same test, the other backend,
+	 * unless the test chose a backend itself. */
+	if (backend && *backend && !args_name_backend(args)) {
+		argv[argc++] = "--backend";
+		argv[argc++] = (char *)backend;
+	}
 	for (int i = 0; args && args[i] && argc < 94; i++)
 		argv[argc++] = (char *)args[i];
 	argv[argc] = NULL;

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -64,9 +65,23 @@ int rc_time_scale_ms(int ms);
 int64_t rc_now_ms(void);
 void rc_sleep_ms(int ms);
 
-/* Starts [wrapper...] [$RINGCAST_WRAPPER...] $RINGCAST_BIN [args...]
- * (both NULL-terminated, wrapper may be NULL) and waits for "ready" on its
- * stdout. $RINGCAST_WRAPPER, when set, is a command split on spaces and tabs
+/* The backend the suite runs the server on: $RINGCAST_BACKEND ("epoll" in
+ * the integration-epoll suite), else "io_uring" (ringcast's auto). */
+const char *rc_backend(void);
+
+/* Skips the running test on the epoll backend, saying why (for what only
+ * io_uring has: SEND_ZC, ring counters). Use in test bodies only. */
+#define RC_SKIP_ON_EPOLL(why)                                                 \
+	do {                                                                  \
+		if (strcmp(rc_backend(), "epoll") == 0)                       \
+			cr_skip_test("io_uring only: %s", (why));             \
+	} while (0)
+
+/* Starts [wrapper...] [$RINGCAST_WRAPPER...] $RINGCAST_BIN
+ * [--backend $RINGCAST_BACKEND] [args...] (both NULL-terminated, wrapper
+ * may be NULL; the --backend pair only when $RINGCAST_BACKEND is set and
+ * args name no backend) and waits for "ready" on its stdout.
+ * $RINGCAST_WRAPPER, when set, is a command split on spaces and tabs
  * (no quoting), e.g. "valgrind --error-exitcode=99"; it must exec the server
  * in place (valgrind, setpriv and prlimit do) so that srv->pid and signals
  * still reach the server. The server is remembered so rc_cleanup() can kill

@@ -282,6 +282,7 @@ Test(fanout, zero_copy_sends, .fini = fini)
 	char d[512];
 	int fd;
 
+	RC_SKIP_ON_EPOLL("SEND_ZC (--zc-min) exists on io_uring only; epoll copies");
 	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live",
 		 "--zc-min", "1", "--buf-count", "64");
 	pool = sub_pool_new(20);

@@ -97,7 +97,7 @@ Test(http, metrics_exposition, .fini = rc_cleanup)
 	struct ws_frame f;
 	struct http_resp r;
 	long long v;
-	char err[256];
+	char err[256], info[160];
 	int fd, rc;
 
 	rc_assert(ws, "calloc");
@@ -141,6 +141,10 @@ Test(http, metrics_exposition, .fini = rc_cleanup)
 	rc_assert(metric_value(r.body, "ringcast_ring_submissions_total") > 0 &&
 			  metric_value(r.body, "ringcast_ring_cqes_total") > 0,
 		  "ring counters should have moved:\n%s", r.body);
+	/* The backend and why: io_uring on auto here, epoll when asked. */
+	snprintf(info, sizeof(info), "ringcast_backend_info{backend=\"%s\",reason=\"--backend %s\"}",
+		 rc_backend(), strcmp(rc_backend(), "epoll") == 0 ? "epoll" : "auto");
+	rc_assert(metric_value(r.body, info) == 1, "%s should be 1:\n%s", info, r.body);
 	http_resp_free(&r);
 	close(fd);
 	ws_raw_close(ws);

@@ -218,6 +218,30 @@ Test(config, per_channel_settings)
 	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, bad2), -EINVAL);
 }
 
+/* --backend: auto by default; io_uring or epoll on request; anything else
+ * is a usage error that lists the choices. */
+Test(config, backend_choice)
+{
+	struct rc_config cfg;
+	char err[256];
+	char *io[] = { "ringcast", "--backend", "io_uring", NULL };
+	char *ep[] = { "ringcast", "--backend=epoll", NULL };
+	char *au[] = { "ringcast", "--backend", "epoll", "--backend", "auto", NULL };
+	char *bad[] = { "ringcast", "--backend", "kqueue", NULL };
+
+	rc_config_defaults(&cfg);
+	cr_assert_eq(cfg.backend, RC_LOOP_AUTO);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, io), 0, "%s", err);
+	cr_assert_eq(cfg.backend, RC_LOOP_IO_URING);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 2, ep), 0, "%s", err);
+	cr_assert_eq(cfg.backend, RC_LOOP_EPOLL);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 5, au), 0, "%s", err);
+	cr_assert_eq(cfg.backend, RC_LOOP_AUTO);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, bad), -EINVAL);
+	cr_assert(strstr(err, "--backend") && strstr(err, "auto, io_uring or epoll") &&
+		  strstr(err, "kqueue"), "%s", err);
+}
+
 Test(config, config_file_then_command_line)
 {
 	char path[] = "/tmp/ringcast-config-test-XXXXXX";
@@ -228,6 +252,7 @@ Test(config, config_file_then_command_line)
 				   "udp 127.0.0.1:0=b\n"
 				   "\n"
 				   "  multi-publisher\n"
+				   "backend epoll\n"
 				   "channel a:frames=text\n";
 	struct rc_config cfg;
 	char err[256];
@@ -244,6 +269,7 @@ Test(config, config_file_then_command_line)
 	cr_assert(cfg.multi_publisher);
 	cr_assert(rc_config_text_frames(&cfg, "a"));
 	cr_assert_eq(cfg.slow, RC_SLOW_CLOSE);
+	cr_assert_eq(cfg.backend, RC_LOOP_EPOLL);
 	/* A bad line names the file and the problem. */
 	fd = open(path, O_WRONLY | O_TRUNC);
 	cr_assert_eq(write(fd, "udp nonsense\n", 13), 13);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bufring.h"
+#include "backend.h"
 #include "loop.h"
 
 #define NBUF 8
@@ -90,7 +91,7 @@ Test(core_bufring, refcount_recycle_and_enobufs_rearm)
 	int tx;
 
 	memset(&rx, 0, sizeof(rx));
-	rx.loop = rc_loop_create(NULL, &err);
+	rx.loop = rc_loop_create(test_loop_opts(), &err);
 	cr_assert_not_null(rx.loop, "loop: %d", err);
 	rx.br = rc_bufring_create(rx.loop, &o, &err);
 	cr_assert_not_null(rx.br, "bufring: %d", err);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bufring.h"
+#include "backend.h"
 #include "loop.h"
 
 #define NDGRAM 120	/* several of the kernel's multishot passes (32 each on 6.x) */
@@ -85,7 +86,7 @@ Test(core_loop, one_turn_takes_in_everything_already_waiting)
 	int tx;
 
 	memset(&rx, 0, sizeof(rx));
-	loop = rc_loop_create(NULL, &err);
+	loop = rc_loop_create(test_loop_opts(), &err);
 	cr_assert_not_null(loop, "loop: %d", err);
 	rx.br = rc_bufring_create(loop, &o, &err);
 	cr_assert_not_null(rx.br, "bufring: %d", err);
@@ -207,7 +208,7 @@ Test(core_loop, a_capped_turn_takes_in_input_before_its_leftover_sends)
 
 	memset(&t, 0, sizeof(t));
 	t.ran_before_input = -1;
-	loop = rc_loop_create(NULL, &err);
+	loop = rc_loop_create(test_loop_opts(), &err);
 	cr_assert_not_null(loop, "loop: %d", err);
 	t.br = rc_bufring_create(loop, &o, &err);
 	cr_assert_not_null(t.br, "bufring: %d", err);
@@ -239,42 +240,5 @@ Test(core_loop, a_capped_turn_takes_in_input_before_its_leftover_sends)
 	close(tx);
 	close(t.fd);
 	rc_bufring_destroy(t.br);
-	rc_loop_destroy(loop);
-}
-
-/* Work deferred to the next turn runs there, once per turn, and the loop
- * does not sit waiting for a completion while such work is queued: with
- * nothing in flight at all, ten rounds of it finish (a waiting turn would
- * block until Criterion's timeout). */
-struct slices {
-	struct rc_deferred d;
-	uint64_t turns[16];
-	int runs;
-};
-
-static void slice_run(struct rc_loop *loop, struct rc_deferred *d)
-{
-	struct slices *s = (struct slices *)d;
-
-	s->turns[s->runs++] = rc_loop_turn(loop);
-	if (s->runs == 10) {
-		rc_loop_stop(loop);
-		return;
-	}
-	rc_loop_defer_next(loop, d);
-}
-
-Test(core_loop, work_deferred_to_the_next_turn_runs_there_without_waiting, .timeout = 10)
-{
-	struct slices s = { .d = { .fn = slice_run } };
-	int err = 0;
-	struct rc_loop *loop = rc_loop_create(NULL, &err);
-
-	cr_assert_not_null(loop);
-	rc_loop_defer_next(loop, &s.d);
-	cr_assert_eq(rc_loop_run(loop), 0);
-	cr_assert_eq(s.runs, 10, "ran %d times before the loop stopped", s.runs);
-	for (int i = 1; i < s.runs; i++)
-		cr_assert_eq(s.turns[i], s.turns[i - 1] + 1, "one run per turn");
 	rc_loop_destroy(loop);
 }

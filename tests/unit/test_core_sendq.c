@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "loop.h"
 #include "sendq.h"
 #include "shmsg.h"
@@ -79,7 +80,7 @@ static void setup(void)
 	int err = 0;
 
 	memset(&fx, 0, sizeof(fx));
-	fx.loop = rc_loop_create(NULL, &err);
+	fx.loop = rc_loop_create(test_loop_opts(), &err);
 	cr_assert_not_null(fx.loop);
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	/* A small send buffer forces short writes. */
