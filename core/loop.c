@@ -186,10 +186,11 @@ static void take_next(struct rc_loop *loop)
 /* Runs the turn's deferred work: all of the plain kind (work may queue more
  * work), and at most RC_TURN_SENDS items of the send kind, each after the
  * plain work queued before it. A loopback send runs inline in the next
- * io_uring_enter (about 5-10 us each here), so 10,000 subscribers' sends in
- * one turn kept the loop in the kernel for about 100 ms while new input
- * waited; a message arriving then waited for that round to end and for its
- * own, up to two rounds. Capped, the turn ends after a slice of sends, the
+ * io_uring_enter, so with many subscribers one turn's sends would keep the
+ * loop in the kernel for a whole round while new input waits, and a message
+ * arriving then would wait for that round to end and for its own, up to two
+ * rounds (figures: perf/RESULTS.md, step 8). Capped, the turn ends after a
+ * slice of sends, the
  * next one takes in what arrived meanwhile and closes its batches first
  * (they join the queues still waiting, in the same sends), then goes on
  * with the rotation: at most about one round from arrival to the last

@@ -153,7 +153,7 @@ void rc_loop_defer(struct rc_loop *loop, struct rc_deferred *d);
  * deferred work. At most RC_TURN_SENDS of these run per turn, first
  * come first served; the rest run in the next turns, which then do not wait
  * for completions. This bounds how long input waits behind one turn's sends
- * (10,000 subscribers' sends are about 100 ms of kernel time here). d must
+ * (a round of sends to many subscribers is a long time in the kernel). d must
  * not be queued with rc_loop_defer() at the same time. */
 void rc_loop_defer_send(struct rc_loop *loop, struct rc_deferred *d);
 

@@ -169,7 +169,7 @@ static inline size_t rc_sendq_charge(const struct rc_sendq *q)
 /* Frees the entry array and the iovec array of an idle queue (nothing
  * queued or in flight); the next push allocates them again if it needs them.
  * For the owner's timer: an idle subscriber then costs no queue memory
- * beyond struct rc_sendq (the arrays are up to 1.3 KiB). */
+ * beyond struct rc_sendq (the arrays are larger than the queue itself). */
 void rc_sendq_trim(struct rc_sendq *q);
 
 /* Queues a malloc'd block; the queue owns it from now on, even on failure. */
