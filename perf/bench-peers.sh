@@ -19,6 +19,9 @@
 #                  the default list: for comparisons with and without them
 #   ringcast-epoll the same with --backend epoll (the loop on epoll, as where
 #                  io_uring is blocked), not in the default list
+#   ringcast-ref   $RINGCAST_REF_BIN: another build of ringcast (an earlier
+#                  commit) to show a change keeps its speed, side by side;
+#                  skipped when unset, not in the default list
 #   epoll-naive    BUILD/perf/peers/peer-epoll --mode naive
 #   epoll-batched  BUILD/perf/peers/peer-epoll --mode batched
 #   lws            BUILD/perf/peers/peer-lws
@@ -200,6 +203,15 @@ server_cmd() {
 		if [ "$size" -gt 1900 ]; then
 			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
 		fi ;;
+	ringcast-ref)
+		# a reference build (an earlier commit), to compare before and after
+		[ -n "${RINGCAST_REF_BIN:-}" ] ||
+			{ echo "RINGCAST_REF_BIN not set (a ringcast binary built from another commit)"; return 1; }
+		[ -x "$RINGCAST_REF_BIN" ] || { echo "RINGCAST_REF_BIN=$RINGCAST_REF_BIN is not an executable"; return 1; }
+		printf '%s\n' "$RINGCAST_REF_BIN"
+		if [ "$size" -gt 1900 ]; then
+			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
+		fi ;;
 	epoll-naive|epoll-batched)
 		[ -x "$build/perf/peers/peer-epoll" ] || { echo "not built: $build/perf/peers/peer-epoll"; return 1; }
 		printf '%s\n' "$build/perf/peers/peer-epoll" --mode "${1#epoll-}" ;;
@@ -224,7 +236,7 @@ server_cmd() {
 		command -v python3 >/dev/null || { echo "python3 not found (nchan_relay.sh picks the port with it)"; return 1; }
 		printf '%s\n' "$src_dir/perf/peers/nchan_relay.sh" ;;
 	*)
-		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
+		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, ringcast-ref, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
 		return 1 ;;
 	esac
 }

@@ -28,10 +28,11 @@ SCEN = {  # name: (subscribers, size, channels)
 }
 # One colour per server in every chart.
 COLOUR = {"ringcast": "#d62728", "ringcast-nobatch": "#ff9896", "ringcast-epoll": "#ff7f0e",
+          "ringcast-ref": "#e377c2",
           "epoll-batched": "#1f77b4",
           "epoll-naive": "#aec7e8", "uws": "#2ca02c", "uws-cpp": "#98df8a", "lws": "#9467bd",
           "ws": "#8c564b", "nchan": "#7f7f7f"}
-ORDER = ["ringcast", "ringcast-nobatch", "ringcast-epoll", "epoll-batched", "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
+ORDER = ["ringcast", "ringcast-ref", "ringcast-nobatch", "ringcast-epoll", "epoll-batched", "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
 
 
 def load(path):
@@ -87,25 +88,31 @@ def main():
     servers = servers_in(scen)
     md = ["# bench-matrix results", "",
           "Max sustained deliveries/s (millions; loss < 0.1 %, p99 < 50 ms, 250 ms at 10,000 "
-          "subscribers), min–max over runs; `×` columns are ringcast's median over the peer's.", ""]
+          "subscribers), min–max over runs; `rc/` columns are ringcast's median over the peer's "
+          "median, and in brackets ringcast's worst run over the peer's best.", ""]
     peers = [s for s in servers if s != "ringcast"]
     md.append("| scenario | " + " | ".join(servers) + " | " +
               " | ".join("rc/" + p for p in peers) + " |")
     md.append("|---" * (1 + len(servers) + len(peers)) + "|")
     medians = {}
+    lows, highs = {}, {}
     for name, runs in scen.items():
         subs, size, ch = SCEN[name]
         row = ["%s (%d × %d B%s)" % (name, subs, size, ", %d ch" % ch if ch > 1 else "")]
         for s in servers:
             vals = [r.get("max_deliveries_per_sec") for r in runs.get(s, []) if ok(r)]
             medians[(name, s)] = med(vals)
+            got = [v for v in vals if v is not None]
+            lows[(name, s)] = min(got) if got else None
+            highs[(name, s)] = max(got) if got else None
             bad = [r["status"] for r in runs.get(s, []) if not ok(r)]
             cell = fmt_range(vals, 1e6, 2) if vals else ("failed: " + bad[0] if bad else "-")
             row.append(cell)
         rc = medians.get((name, "ringcast"))
+        worst = lows.get((name, "ringcast"))
         for p in peers:
-            pm = medians.get((name, p))
-            row.append("%.2f" % (rc / pm) if rc and pm else "-")
+            pm, best = medians.get((name, p)), highs.get((name, p))
+            row.append("%.2f (%.2f)" % (rc / pm, worst / best) if rc and pm and best else "-")
         md.append("| " + " | ".join(row) + " |")
     # ringcast's two backends: the epoll one against the epoll-batched peer
     # (target >= 1.0) and the io_uring one against the epoll one (>= 1.3).
@@ -113,12 +120,18 @@ def main():
            medians.get((n, "ringcast"))) for n in scen if medians.get((n, "ringcast-epoll"))]
     if be:
         md += ["", "ringcast's backends (medians): the epoll backend over the epoll-batched "
-               "peer, and the io_uring backend over the epoll backend:", "",
+               "peer, and the io_uring backend over the epoll backend; in brackets the worst "
+               "run of the first over the best of the second:", "",
                "| scenario | ringcast-epoll / epoll-batched | ringcast (io_uring) / ringcast-epoll |",
                "|---|---|---|"]
+
+        def ratio(n, a, b):
+            if not medians.get((n, a)) or not medians.get((n, b)):
+                return "-"
+            return "%.2f (%.2f)" % (medians[(n, a)] / medians[(n, b)], lows[(n, a)] / highs[(n, b)])
         for n, ep, pb, rc in be:
-            md.append("| %s | %s | %s |" % (n, "%.2f" % (ep / pb) if pb else "-",
-                                            "%.2f" % (rc / ep) if rc else "-"))
+            md.append("| %s | %s | %s |" % (n, ratio(n, "ringcast-epoll", "epoll-batched"),
+                                            ratio(n, "ringcast", "ringcast-epoll")))
     md += ["", "p50 / p99 latency (ms) in the latency run at 50 msg/s, min–max over runs:", ""]
     md.append("| scenario | " + " | ".join(servers) + " |")
     md.append("|---" * (1 + len(servers)) + "|")
