@@ -6,7 +6,9 @@
 # short libFuzzer smoke run of every harness (clang). `make fuzz` fuzzes for
 # longer; `make test-valgrind` runs the integration tests with the server
 # under valgrind's memcheck; `make soak` runs the hostile-load suite for long
-# and writes its figures into docs/RELIABILITY.md.
+# and writes its figures into docs/RELIABILITY.md. `make deb` builds the
+# Debian package (lintian-checked) into build-deb/; `make test-deb` builds,
+# installs, runs and purges it (.ci/run runs it after `make test`).
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -19,7 +21,11 @@ DEPS = gcc pkg-config meson ninja-build python3 liburing-dev libwebsockets-dev \
        libcriterion-dev libssl-dev util-linux clang libclang-rt-14-dev ffmpeg \
        systemtap-sdt-dev nodejs chromium python3-seccomp
 
-.PHONY: all deps npm build run test test-unit test-asan test-valgrind fuzz soak bench bench-core profile clean
+DEB_OUT ?= build-deb
+# What `make deb` and `make test-deb` need beyond DEPS.
+DEB_DEPS = debhelper dpkg-dev fakeroot lintian git curl systemd adduser
+
+.PHONY: all deps npm build run deb test-deb test test-unit test-asan test-valgrind fuzz soak bench bench-core profile clean
 
 all: build
 
@@ -52,6 +58,18 @@ build: deps npm $(BUILD)/build.ninja
 # (channel game); Ctrl-C stops all of them.
 run: build
 	deploy/run-demo.sh $(BUILD) $(ARGS)
+
+# ringcast_<version>_<arch>.deb in $(DEB_OUT), built by dpkg-buildpackage
+# from a staged copy of the tree (deploy/debian/build-deb.sh), lintian clean.
+deb: deps npm
+	@$(MAKE) --no-print-directory deps DEPS="$(DEB_DEPS)"
+	deploy/debian/build-deb.sh $(DEB_OUT)
+
+# Builds the package, installs it with apt-get, runs the installed ringcast
+# as its user with its config, and purges it (tests/deb/test_deb.sh).
+test-deb: deps npm
+	@$(MAKE) --no-print-directory deps DEPS="$(DEB_DEPS)"
+	tests/deb/test_deb.sh $(DEB_OUT)
 
 $(ASAN_BUILD)/build.ninja: | deps
 	meson setup $(ASAN_BUILD) --werror -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug

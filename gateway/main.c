@@ -1,11 +1,14 @@
 /* ringcast: the program. Parses the command line, sets up the process's
  * state and runs one loop. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
+#include "rc_paths.h"
 #include "rc_version.h"
 #include "server.h"
 
@@ -19,6 +22,7 @@ int main(int argc, char **argv)
 
 	rc_config_defaults(&cfg);
 	/* A --config file is read first, so the command line overrides it. */
+	bool have_config = false;
 	for (int i = 1; i < argc; i++) {
 		const char *path = NULL;
 
@@ -26,11 +30,24 @@ int main(int argc, char **argv)
 			path = argv[i + 1];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			path = argv[i] + 9;
+		if (path)
+			have_config = true;
 		if (path && rc_config_load(&cfg, path, err, sizeof(err)) < 0) {
 			fprintf(stderr, "ringcast: %s\n", err);
 			return 2;
 		}
 	}
+#ifdef RC_DEFAULT_CONFIG
+	/* A packaged build reads its configuration file unless told another
+	 * one; a missing file means the built-in defaults. */
+	if (!have_config && access(RC_DEFAULT_CONFIG, F_OK) == 0 &&
+	    rc_config_load(&cfg, RC_DEFAULT_CONFIG, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcast: %s\n", err);
+		return 2;
+	}
+#else
+	(void)have_config;
+#endif
 	if (rc_config_parse(&cfg, argc, argv, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcast: %s\nTry 'ringcast --help'.\n", err);
 		return 2;

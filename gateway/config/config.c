@@ -24,8 +24,15 @@ void rc_config_defaults(struct rc_config *cfg)
 	strcpy(cfg->udp[1].channel, "game");
 	cfg->nudp = 2;
 	cfg->udp_default = true;
+#ifdef RC_DEFAULT_WWW_DIR
+	/* A packaged build: the page, ringcast.js and the players (under
+	 * vendor/) were installed in one directory. */
+	snprintf(cfg->statics[0].dir, sizeof(cfg->statics[0].dir), "%s", RC_DEFAULT_WWW_DIR);
+	cfg->statics[0].optional = true;
+	cfg->nstatic = 1;
+#else
 	/* The source tree's page and the npm players, so that `make run` needs
-	 * no flags; an installed ringcast is given --static. */
+	 * no flags. */
 	snprintf(cfg->statics[0].dir, sizeof(cfg->statics[0].dir), "%s", RC_DEFAULT_WEB_DIR);
 	cfg->statics[0].optional = true;
 	snprintf(cfg->statics[1].prefix, sizeof(cfg->statics[1].prefix), "vendor/jsmpeg");
@@ -35,6 +42,7 @@ void rc_config_defaults(struct rc_config *cfg)
 	snprintf(cfg->statics[2].dir, sizeof(cfg->statics[2].dir), "%s", RC_DEFAULT_MPEGTS_DIR);
 	cfg->statics[2].optional = true;
 	cfg->nstatic = 3;
+#endif
 	cfg->max_queue = 4u << 20;
 	cfg->ws_command_rate = 20;
 	cfg->max_memory = RC_CONFIG_MEMORY_AUTO;

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "num.h"
+#include "rc_paths.h"
 
 /* The binding the next --udp or --udp-mux (opt) fills in, or NULL with the
  * reason in err when all RC_CONFIG_MAX_UDP are taken. The first one of a
@@ -296,6 +297,20 @@ static const struct rc_config_choice log_choices[] = {
 #define ADDR(f) .kind = RC_CONFIG_ADDR, FIELD(f)
 #define CALL(fn) .kind = RC_CONFIG_CALL, .set = (fn)
 
+/* What --help says of the built-in defaults, which differ between a build
+ * from the source tree and a packaged one (meson -Dwww_dir, -Ddefault_config). */
+#ifdef RC_DEFAULT_WWW_DIR
+#define STATIC_DEFAULT_HELP RC_DEFAULT_WWW_DIR " at /, with the video players under /vendor/"
+#else
+#define STATIC_DEFAULT_HELP "the source tree's ws/client at / and the video players at " \
+	"/vendor/jsmpeg/ and /vendor/mpegts/"
+#endif
+#ifdef RC_DEFAULT_CONFIG
+#define CONFIG_DEFAULT_HELP " (default " RC_DEFAULT_CONFIG " when it exists)"
+#else
+#define CONFIG_DEFAULT_HELP ""
+#endif
+
 static const struct rc_config_option options[] = {
 	{ "listen", "ADDR:PORT", ADDR(listen),
 	  .def = "0.0.0.0:8080; IPv6 as [::]:8080; port 0 picks a free port",
@@ -390,12 +405,12 @@ static const struct rc_config_option options[] = {
 		  "from these sources (IPv4 or IPv6 prefixes); others are dropped and counted" },
 	{ "static", "[PREFIX=]DIR", CALL(set_static),
 	  .help = "serve the files under DIR at /PREFIX/ (read into memory at start-up; "
-		  "symbolic links are not followed); repeatable; 'off' for none (default: the "
-		  "source tree's ws/client at / and the video players at /vendor/jsmpeg/ and "
-		  "/vendor/mpegts/)" },
+		  "symbolic links are not followed); repeatable; 'off' for none (default: "
+		  STATIC_DEFAULT_HELP ")" },
 	{ "config", "FILE", CALL(set_config),
 	  .help = "read options from FILE first, one per line without the dashes "
-		  "('udp 0.0.0.0:9000=live'); '#' comments; the command line wins" },
+		  "('udp 0.0.0.0:9000=live'); '#' comments; the command line wins"
+		  CONFIG_DEFAULT_HELP },
 	{ "batch-max", "BYTES", NUM(batch_max, 0, RC_HUB_BATCH_BYTES),
 	  .def = "4096; 0: every frame from its receive buffer",
 	  .help = "WebSocket frames up to BYTES published in one loop turn are copied once "
