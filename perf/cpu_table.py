@@ -8,7 +8,7 @@ Each DIR is a perf/bench-peers.sh output directory (one scenario, run with
 reads DIR/<server>/run<N>/latency.json and prints one markdown table: for
 each scenario and server, the server's CPU-seconds per million deliveries
 (its CPU time over the measured window divided by the deliveries in it),
-min-max over runs and the median, the share of messages lost, and ratios of
+min-max over runs and the median, with the median share of a core it used, the share of messages lost, and ratios of
 ringcast's median to each other server's, and of ringcast's epoll backend
 to the epoll-batched peer (below 1: the first one needs less CPU per
 delivery) with, in brackets, its worst run over the other's best. At a fixed rate every server does the same work, so this compares
@@ -42,7 +42,8 @@ def runs(d):
         exp = r.get("expected") or got
         out.setdefault(server, []).append(
             (cpu / got * 1e6, 100.0 * (exp - got) / exp if exp else 0.0,
-             cfg.get("rate"), cfg.get("subscribers_requested"), cfg.get("size")))
+             cfg.get("rate"), cfg.get("subscribers_requested"), cfg.get("size"),
+             (r.get("server") or {}).get("cpu_pct_of_core") or 0.0))
     return out
 
 
@@ -71,7 +72,8 @@ def main():
     if "ringcast-epoll" in servers and "epoll-batched" in servers:
         pairs.append(("ringcast-epoll", "epoll-batched"))
     print("Server CPU-seconds per million deliveries at a fixed rate: min–max over runs "
-          "(median). `a/b` columns: a's median over b's, and in brackets a's worst run "
+          "(median; and the median share of one core the server used: near 100 % it was "
+          "saturated, batched more messages per send and its figure is only 1/rate). `a/b` columns: a's median over b's, and in brackets a's worst run "
           "over b's best; below 1, a spends less CPU per delivery than b.")
     print()
     print("| scenario | rate (msg/s) | runs | " + " | ".join(servers) + " | " +
@@ -79,12 +81,14 @@ def main():
     print("|---" * (4 + len(servers) + len(pairs)) + "|")
     for name, by in rows:
         any_run = next(iter(by.values()))[0]
-        _, _, rate, subs, size = any_run
+        _, _, rate, subs, size, _ = any_run
         cells, med = [], {}
         for s in servers:
             v = [x[0] for x in by.get(s, [])]
             med[s] = statistics.median(v) if v else None
-            cells.append("%s (%.2f)" % (rng(v), med[s]) if v else "-")
+            pct = [x[5] for x in by.get(s, [])]
+            cells.append("%s (%.2f; %.0f %%)" % (rng(v), med[s], statistics.median(pct))
+                         if v else "-")
         ratios = []
         for a_name, b_name in pairs:
             a, b = by.get(a_name, []), by.get(b_name, [])

@@ -10,7 +10,8 @@
 #   channels    100 channels x 100 subscribers x 64 B at 10,000 msg/s in all
 #   latency     1,000 subscribers x 64 B at 50 msg/s
 # Environment overrides: SUBS, SIZE, RATE, CHANNELS, DURATION (s, default 10),
-# FREQ (samples/s, default 1999), SERVER_CPU (0), BENCH_CPU (1).
+# FREQ (samples/s, default 1999), SERVER_CPU (0), BENCH_CPU (1), SERVER_ARGS
+# (more gateway options, split on spaces: SERVER_ARGS="--backend epoll").
 # BUILD_DIR should be built with frame pointers (`make profile` does that);
 # the kernel's own frames come from its unwinder either way.
 # Outputs: perf.data, top-self.txt (functions by own time), top-children.txt
@@ -82,8 +83,9 @@ for ((i = 0; i < channels; i++)); do
 done
 # More fds than subscribers; the hard limit here is 20,000.
 ulimit -n "$(ulimit -Hn)"
+read -r -a extra_args <<<"${SERVER_ARGS:-}"
 taskset -c "$server_cpu" "$gateway" --listen 127.0.0.1:0 "${udp_args[@]}" --stats-interval 1000 \
-	>"$out/server.out" 2>"$out/server.err" &
+	"${extra_args[@]}" >"$out/server.out" 2>"$out/server.err" &
 server_pid=$!
 for _ in $(seq 100); do
 	grep -qx ready "$out/server.out" 2>/dev/null && break
