@@ -1,7 +1,7 @@
 /* The one place for io_uring definitions newer than the liburing 2.3 headers
  * Debian 12 ships. The running kernel is newer than the headers, so ringcast
  * defines what it uses here and probes at start-up whether the kernel has it
- * (see rc_loop_create(), which logs the result). Values are the kernel UAPI's. */
+ * (see rc_loop_uring_create(), which logs the result). Values are the kernel UAPI's. */
 #ifndef RC_COMPAT_H
 #define RC_COMPAT_H
 

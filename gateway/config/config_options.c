@@ -328,8 +328,8 @@ static const struct rc_config_option options[] = {
 		  "channel with a key), get 'OK' or 'ERR reason', then stream (framed: 4-byte "
 		  "big-endian length + payload per message)" },
 	{ "multi-publisher", NULL, FLAG(multi_publisher),
-	  .help = "let several TCP publishers share a channel (default: a second one gets "
-		  "'ERR busy')" },
+	  .help = "let several TCP or HTTP publishers share a channel (default: a second "
+		  "TCP one gets 'ERR busy', a second HTTP one 409)" },
 	{ "max-message", "BYTES", NUM(max_message, 1, 64u << 20), .def = "1048576",
 	  .help = "largest framed TCP message" },
 	{ "content-type", "CHANNEL=TYPE", CALL(set_content_type),
