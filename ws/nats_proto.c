@@ -157,30 +157,35 @@ int rc_nats_parse(const struct rc_nats_limits *lim, const char *buf, size_t len,
 	memset(ev, 0, sizeof(*ev));
 	memset(&e, 0, sizeof(e));
 
-	/* The verb ends at a blank or the line end. Garbage is refused as soon
+	/* Bytes are judged in order, each by everything that can be said of
+	 * it, so that a prefix of the input never gets another error than the
+	 * whole would: the answer cannot depend on how the stream was cut.
+	 * The verb ends at a blank or the line end; garbage is refused as soon
 	 * as it cannot start a verb, not after a whole line of it. */
-	for (tok = 0; tok < len && (unsigned char)buf[tok] > ' '; tok++)
+	for (tok = 0; tok < len && (unsigned char)buf[tok] > ' '; tok++) {
 		if (!verb_find(lim->side, buf, tok + 1, false))
 			return -EPROTO;
-	if (tok == len) {
-		if (len > lim->max_control_line)
+		if (tok >= lim->max_control_line)
 			return -EMSGSIZE;
-		return need_more(ev, len + 1);
 	}
+	if (tok == len)
+		return need_more(ev, len + 1);
 	v = verb_find(lim->side, buf, tok, true);
 	if (!v)
 		return -EPROTO;
 
-	for (eol = tok; eol < len && eol <= lim->max_control_line; eol++) {
+	/* A CR at index max_control_line still ends a line of the maximum
+	 * length; any other byte there makes the line too long. */
+	for (eol = tok; eol < len; eol++) {
 		unsigned char c = (unsigned char)buf[eol];
 
 		if (c == '\r')
 			break;
 		if (c < ' ' && c != '\t')
 			return -EBADMSG;
+		if (eol >= lim->max_control_line)
+			return -EMSGSIZE;
 	}
-	if (eol > lim->max_control_line)
-		return -EMSGSIZE;
 	if (eol == len || eol + 1 == len)
 		return need_more(ev, len + 1);
 	if (buf[eol + 1] != '\n')

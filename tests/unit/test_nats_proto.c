@@ -779,6 +779,43 @@ Test(nats_parse, missing_crlf_after_payload)
 	cr_assert_eq(ev.need, 16);
 }
 
+/* A prefix of the input is either incomplete or gets the very error the
+ * whole input gets: what is reported cannot depend on how TCP cut the
+ * stream. (A verb that goes wrong past the length limit is the case that
+ * needs the bytes judged in order.) */
+Test(nats_parse, errors_do_not_depend_on_the_cut)
+{
+	static const struct {
+		size_t max_line;
+		const char *s;
+	} cases[] = {
+		{ 0, "PX" }, { 1, "PIX" }, { 0, "X" }, { 2, "PIX" }, { 2, "PING\r\n" }, { 4, "PING\x01\r\n" },
+		{ 4, "PINGX" }, { 6, "MSG a\x01 1 1\r\n" }, { 20, "MSG a 1 3\r\nabcX" },
+		{ 20, "MSG a 1 9999999999\r\n" }, { 20, "HMSG a 1 13 12\r\n" },
+		{ 20, "PING\r\r" }, { 64, "INFO\r\n" }, { 3, "+OK x\r\n" },
+		{ 20, "HMSG a 1 12 12\r\nNATS/1.0\r\n\r\n\r\r" },
+	};
+	size_t i, j;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rc_nats_limits lim = server_lim;
+		size_t len = strlen(cases[i].s);
+		struct rc_nats_event ev;
+		int whole;
+
+		lim.max_control_line = cases[i].max_line;
+		lim.max_payload = 100;
+		whole = parse_checked(&lim, cases[i].s, len, &ev);
+		cr_assert(whole < 0 && whole != -EAGAIN, "case %zu: %d", i, whole);
+		for (j = 0; j < len; j++) {
+			int rc = parse_checked(&lim, cases[i].s, j, &ev);
+
+			cr_assert(rc == -EAGAIN || rc == whole, "case %zu, prefix %zu: %d, whole %d", i,
+				  j, rc, whole);
+		}
+	}
+}
+
 Test(nats_parse, parser_keeps_no_state)
 {
 	/* The same bytes give the same answer however often, and an event
