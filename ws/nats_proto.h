@@ -108,6 +108,8 @@ struct rc_nats_event {
  *              digits or overflows, headers longer than the total, a header
  *              block that does not start with "NATS/1.0" or end with a blank
  *              line, no CRLF right after the payload
+ * A prefix of the input gets -EAGAIN or the result the whole input gets,
+ * so what is reported never depends on where the stream was cut.
  * On an error the stream cannot be resynchronised: close the connection. */
 int rc_nats_parse(const struct rc_nats_limits *lim, const char *buf, size_t len,
 		  struct rc_nats_event *ev);
