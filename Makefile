@@ -5,8 +5,10 @@
 # `make test` runs every test, then the same suite under ASan+UBSan, then a
 # short libFuzzer smoke run of every harness (clang). `make fuzz` fuzzes for
 # longer; `make test-valgrind` runs the integration tests with the server
-# under valgrind's memcheck; `make soak` runs the hostile-load suite for long
-# and writes its figures into docs/RELIABILITY.md. `make deb` builds the
+# under valgrind's memcheck; `make test-workers` runs every integration test
+# with --workers 3, `make test-tsan` the same with the server built with
+# ThreadSanitizer; `make soak` runs the hostile-load suite for long and
+# writes its figures into docs/RELIABILITY.md. `make deb` builds the
 # Debian package (lintian-checked) into build-deb/; `make test-deb` builds,
 # installs, runs and purges it (.ci/run runs it after `make test`).
 
@@ -14,6 +16,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 VG_BUILD   ?= build-vg
+TSAN_BUILD ?= build-tsan
 ARGS       ?=
 
 # Debian packages the build and the tests need.
@@ -25,7 +28,7 @@ DEB_OUT ?= build-deb
 # What `make deb` and `make test-deb` need beyond DEPS.
 DEB_DEPS = debhelper dpkg-dev fakeroot lintian git curl systemd adduser
 
-.PHONY: all deps npm build run deb test-deb test test-unit test-asan test-valgrind fuzz soak bench bench-core profile clean
+.PHONY: all deps npm build run deb test-deb test test-unit test-asan test-valgrind test-workers test-tsan fuzz soak bench bench-core profile clean
 
 all: build
 
@@ -157,6 +160,41 @@ test-valgrind: deps $(VG_BUILD)/build.ninja
 	python3 tests/summary.py $(VG_BUILD)/meson-logs/testlog.json; \
 	exit $$status
 
+# make test-workers: every integration test with the server on three
+# workers (RINGCAST_WORKERS=3: more workers than this machine's cores, so
+# hand-offs happen under preemption); make test runs a subset of them.
+WORKER_SUITES = --suite integration-workers --suite integration-workers-full
+
+test-workers: build
+	@status=0; \
+	$(TEST_ENV) RINGCAST_FLOOD_SECONDS=$(FLOOD_SECONDS) meson test -C $(BUILD) --setup workers \
+		$(WORKER_SUITES) --print-errorlogs --num-processes 2 || status=1; \
+	python3 tests/summary.py $(BUILD)/meson-logs/testlog-workers.json; \
+	exit $$status
+
+# make test-tsan: the multi-worker integration tests (every one, and
+# it_workers on both backends) with the server built with ThreadSanitizer.
+# The tests themselves are the plain build's: Criterion's runner does not
+# start under ThreadSanitizer, so tests/tsan-server.sh (as RINGCAST_WRAPPER)
+# runs the TSan server in place of the plain one. A race report makes the
+# server exit 66, which fails the test that stops it; tests/tsan.supp says
+# what is suppressed and why. Deadlines are scaled for TSan's speed.
+$(TSAN_BUILD)/build.ninja: | deps
+	meson setup $(TSAN_BUILD) --werror -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
+
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$(abspath tests/tsan.supp) \
+	RINGCAST_TSAN_BIN=$(abspath $(TSAN_BUILD))/gateway/ringcast RINGCAST_WRAPPER=$(abspath tests/tsan-server.sh) \
+	RINGCAST_TIME_SCALE=3
+
+test-tsan: build $(TSAN_BUILD)/build.ninja
+	ninja -C $(TSAN_BUILD) gateway/ringcast
+	@status=0; \
+	$(TEST_ENV) $(TSAN_ENV) RINGCAST_FLOOD_SECONDS=$(ASAN_FLOOD_SECONDS) meson test -C $(BUILD) \
+		--setup workers $(WORKER_SUITES) --print-errorlogs --num-processes 2 \
+		--timeout-multiplier 3 || status=1; \
+	python3 tests/summary.py $(BUILD)/meson-logs/testlog-workers.json; \
+	exit $$status
+
 # make soak [SOAK_ATTACK_SECONDS=60] [SOAK_CHAOS_SECONDS=600]: the hostile-load
 # suite (tests/integration/test_hostile.c: each attack of issue 13 against a
 # server with an 8 MB cache while a healthy subscriber, /healthz and the RSS
@@ -203,4 +241,4 @@ profile: deps $(PROF_BUILD)/build.ninja
 	perf/profile/profile.sh -b $(PROF_BUILD) $(SCENARIO)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(VG_BUILD) $(PROF_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(VG_BUILD) $(PROF_BUILD) $(TSAN_BUILD)

@@ -60,6 +60,12 @@ int rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
 	return 0;
 }
 
+void rc_hub_share(struct rc_hub *hub, struct rc_chanreg *reg, uint32_t loop_id)
+{
+	hub->reg = reg;
+	hub->loop_id = loop_id;
+}
+
 void rc_hub_fini(struct rc_hub *hub)
 {
 	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
@@ -70,6 +76,8 @@ void rc_hub_fini(struct rc_hub *hub)
 
 			if (hub->channel_free)
 				hub->channel_free(ch, hub->channel_free_arg);
+			if (ch->shared)
+				rc_chanreg_drop(hub->reg, ch->shared);
 			free(ch->subs);
 			free(ch);
 			ch = next;
@@ -95,6 +103,8 @@ struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t l
 		if (ch->name_len == len && memcmp(ch->name, name, len) == 0) {
 			ch->users++;
 			ch->idle_since_ms = 0;
+			if (ch->shared)
+				atomic_fetch_add_explicit(&ch->shared->users, 1, memory_order_relaxed);
 			return ch;
 		}
 	}
@@ -106,6 +116,15 @@ struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t l
 	if (!ch) {
 		*err = -ENOMEM;
 		return NULL;
+	}
+	if (hub->reg) {
+		ch->shared = rc_chanreg_hold(hub->reg, name, len);
+		if (!ch->shared) {
+			free(ch);
+			*err = -ENOMEM;
+			return NULL;
+		}
+		atomic_fetch_add_explicit(&ch->shared->users, 1, memory_order_relaxed);
 	}
 	rc_mem_charge(sizeof(*ch));
 	memcpy(ch->name, name, len);
@@ -148,13 +167,19 @@ static void channel_free(struct rc_hub *hub, struct rc_channel *ch)
 	batch_close(hub, ch);
 	if (hub->channel_free)
 		hub->channel_free(ch, hub->channel_free_arg);
+	if (ch->shared)
+		rc_chanreg_drop(hub->reg, ch->shared);
 	rc_mem_uncharge(sizeof(*ch) + ch->cap * sizeof(*ch->subs));
 	free(ch->subs);
 	free(ch);
 }
 
-void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch)
+/* Drops one user of ch (counted in the registry, unless it is the hub's
+ * own hold). */
+static void release(struct rc_hub *hub, struct rc_channel *ch, bool counted)
 {
+	if (counted && ch->shared)
+		atomic_fetch_sub_explicit(&ch->shared->users, 1, memory_order_relaxed);
 	if (--ch->users)
 		return;
 	if (!hub->grace_ms) {
@@ -164,6 +189,29 @@ void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch)
 	/* Kept for a grace period: a publisher that reconnects, or a
 	 * subscriber that comes back, finds its channel (and cache) again. */
 	ch->idle_since_ms = rc_loop_now_ms(hub->loop) | 1;
+}
+
+void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch)
+{
+	release(hub, ch, true);
+}
+
+void rc_hub_hold(struct rc_hub *hub, struct rc_channel *ch)
+{
+	(void)hub;
+	if (ch->held)
+		return;
+	ch->held = true;
+	ch->users++;
+	ch->idle_since_ms = 0;
+}
+
+void rc_hub_unhold(struct rc_hub *hub, struct rc_channel *ch)
+{
+	if (!ch->held)
+		return;
+	ch->held = false;
+	release(hub, ch, false);
 }
 
 void rc_hub_sweep(struct rc_hub *hub)
@@ -196,6 +244,9 @@ void rc_hub_foreach(struct rc_hub *hub, void (*fn)(struct rc_channel *ch, void *
 
 static void count_kind(struct rc_channel *ch, uint8_t kind, int d)
 {
+	if (ch->shared && kind < RC_CHANREG_KINDS)
+		atomic_fetch_add_explicit(&ch->shared->kinds[kind], (uint32_t)d,
+					  memory_order_relaxed);
 	if (kind == RC_SUB_ALT)
 		ch->nalt += (uint32_t)d;
 	if (kind == RC_SUB_FRAME || kind == RC_SUB_TAGGED)
@@ -215,6 +266,16 @@ int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s
 		rc_mem_charge((cap - ch->cap) * sizeof(*subs));
 		ch->subs = subs;
 		ch->cap = cap;
+	}
+	/* Other loops hand this loop the channel's messages from the moment
+	 * its first subscriber is counted in the registry, not later: the
+	 * interest bit is set before the count that /metrics shows. */
+	if (ch->shared && ch->nsubs == 0)
+		rc_chanreg_set_interest(ch->shared, hub->loop_id, true);
+	if (ch->shared && !rc_chanreg_sub_reserve(ch->shared, ch->max_subs)) {
+		if (ch->nsubs == 0)
+			rc_chanreg_set_interest(ch->shared, hub->loop_id, false);
+		return -EUSERS;
 	}
 	/* What was published before s joined is not for s (a late joiner
 	 * gets the channel's cache instead). */
@@ -248,6 +309,11 @@ void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s)
 	ch->subs[s->slot]->slot = s->slot;
 	s->ch = NULL;
 	count_kind(ch, s->kind, -1);
+	if (ch->shared) {
+		rc_chanreg_sub_release(ch->shared);
+		if (!ch->nsubs)
+			rc_chanreg_set_interest(ch->shared, hub->loop_id, false);
+	}
 	/* An eviction still queued for s must not run after its owner is gone. */
 	if (s->evicting) {
 		for (pp = &hub->evict_head; *pp; pp = &(*pp)->evict_next) {
@@ -268,6 +334,8 @@ static void count_drops(struct rc_hub *hub, struct rc_sub *s, enum rc_drop_reaso
 	s->drops += n;
 	if (s->ch)
 		s->ch->drops += n;
+	if (s->ch && s->ch->shared)
+		rc_chanreg_add64(&s->ch->shared->drops, n);
 	hub->stats.drops[reason] += n;
 	RC_PROBE3(drop, s->ch ? s->ch->name : "", reason, n);
 }

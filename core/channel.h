@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "bufring.h"
+#include "chanreg.h"
 #include "loop.h"
 #include "sendq.h"
 #include "shmsg.h"
@@ -132,7 +133,14 @@ struct rc_channel {
 	uint32_t batch_key;		/* index of the batches' first keyframe message
 					 * (RC_BATCH_NO_KEY: none) */
 	bool batch_listed;		/* on hub->batch_head, to be closed this turn */
+	/* Held by the hub itself (rc_hub_hold): a loop that keeps a copy of
+	 * the channel's cache for its late joiners while other loops use it. */
+	bool held;
 	struct rc_channel *batch_next;
+	/* The process-wide entry (rc_chanreg) while the hub shares a
+	 * registry; NULL otherwise. */
+	struct rc_chanreg_ent *shared;
+	uint32_t max_subs;		/* subscribers in all loops (0: no bound), set by the owner */
 	size_t name_len;
 	char name[RC_CHANNEL_NAME_MAX + 1];
 };
@@ -164,6 +172,8 @@ struct rc_hub {
 	void (*channel_free)(struct rc_channel *ch, void *arg);
 	void *channel_free_arg;
 	uint64_t *buf_ms;		/* per ingest buffer: when its message was published */
+	struct rc_chanreg *reg;		/* the process's registry (rc_hub_share), or NULL */
+	uint32_t loop_id;		/* this hub's loop in the registry */
 	struct rc_channel *buckets[RC_HUB_BUCKETS];
 };
 
@@ -188,6 +198,12 @@ bool rc_channel_name_valid(const char *name, size_t len);
 int rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
 		 uint32_t max_channels);
 
+/* Makes the hub's channels entries of the process's registry, as loop
+ * loop_id: from now on every channel it creates holds its entry, and its
+ * subscribers, users and drops are counted there too. Call before the hub
+ * has channels. */
+void rc_hub_share(struct rc_hub *hub, struct rc_chanreg *reg, uint32_t loop_id);
+
 /* Frees every channel. Subscribers must be gone. */
 void rc_hub_fini(struct rc_hub *hub);
 
@@ -203,6 +219,15 @@ struct rc_channel *rc_hub_find(struct rc_hub *hub, const char *name, size_t len)
  * else by rc_hub_sweep() once it has been unused for grace_ms. */
 void rc_hub_release(struct rc_hub *hub, struct rc_channel *ch);
 
+/* Keeps ch as long as rc_hub_unhold() is not called, as a user would,
+ * without counting a user in the registry (a loop keeping a copy of the
+ * channel's cache is no user of it). No-op when held already. */
+void rc_hub_hold(struct rc_hub *hub, struct rc_channel *ch);
+
+/* Ends rc_hub_hold(): ch then goes like a channel whose last user left,
+ * unless it has users. No-op when not held. */
+void rc_hub_unhold(struct rc_hub *hub, struct rc_channel *ch);
+
 /* Frees the channels unused for grace_ms. Call periodically. */
 void rc_hub_sweep(struct rc_hub *hub);
 
@@ -210,7 +235,8 @@ void rc_hub_sweep(struct rc_hub *hub);
 void rc_hub_foreach(struct rc_hub *hub, void (*fn)(struct rc_channel *ch, void *arg), void *arg);
 
 /* Adds s (with its sendq already initialised) to ch, which must have been
- * acquired for it. Returns 0 or -ENOMEM. */
+ * acquired for it. Returns 0, -ENOMEM, or -EUSERS when ch's max_subs
+ * subscribers (in all loops of the registry) are there already. */
 int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s);
 
 /* Removes s from its channel (no-op when not subscribed) and releases the
@@ -248,6 +274,13 @@ void rc_hub_tick(struct rc_hub *hub);
 /* Refreshes every channel's msg_rate/byte_rate from its counters when at
  * least a second has passed since the last refresh. */
 void rc_hub_rates(struct rc_hub *hub, uint64_t now_ms);
+
+/* Subscribers of ch in the whole process (every loop sharing the
+ * registry), or in this hub when it shares none. */
+static inline uint32_t rc_channel_total_subs(struct rc_channel *ch)
+{
+	return ch->shared ? rc_chanreg_subs(ch->shared) : ch->nsubs;
+}
 
 /* Counts one drop of `reason` against the hub. */
 static inline void rc_hub_count_drop(struct rc_hub *hub, enum rc_drop_reason reason)

@@ -165,6 +165,13 @@ void rc_loop_defer_next(struct rc_loop *loop, struct rc_deferred *d)
 	enqueue(loop, &loop->next_tail, d);
 }
 
+void rc_loop_set_turn_hook(struct rc_loop *loop, void (*fn)(struct rc_loop *loop, void *arg),
+			   void *arg)
+{
+	loop->turn_hook = fn;
+	loop->turn_hook_arg = arg;
+}
+
 uint64_t rc_loop_turn(const struct rc_loop *loop)
 {
 	return loop->turn;
@@ -229,6 +236,8 @@ int rc_loop_run(struct rc_loop *loop)
 		int ret;
 
 		run_deferred(loop);
+		if (loop->turn_hook)
+			loop->turn_hook(loop, loop->turn_hook_arg);
 		if (loop->stop)
 			break;
 		/* Sends left over from a capped turn, or work for the next

@@ -163,6 +163,13 @@ void rc_loop_defer_send(struct rc_loop *loop, struct rc_deferred *d);
  * in slices) and must go on soon without starving the rest. */
 void rc_loop_defer_next(struct rc_loop *loop, struct rc_deferred *d);
 
+/* Sets fn to run once per turn, after the turn's deferred work and before
+ * the loop waits (fn NULL: none). For work that must see the state every
+ * turn leaves behind, such as publishing a copy of the counters for other
+ * threads. fn must not queue deferred work. */
+void rc_loop_set_turn_hook(struct rc_loop *loop, void (*fn)(struct rc_loop *loop, void *arg),
+			   void *arg);
+
 /* The number of the current turn (it grows by one per turn): lets an owner
  * bound the work it does in one turn. */
 uint64_t rc_loop_turn(const struct rc_loop *loop);

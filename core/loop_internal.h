@@ -67,6 +67,8 @@ struct rc_loop {
 	struct rc_deferred **next_tail;
 	uint64_t turn;				/* turns begun */
 	struct rc_deferred defer_end;		/* what the last queued item of either points at */
+	void (*turn_hook)(struct rc_loop *loop, void *arg);	/* rc_loop_set_turn_hook() */
+	void *turn_hook_arg;
 	char reason[64];			/* rc_loop_backend_reason() */
 };
 

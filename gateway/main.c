@@ -1,5 +1,6 @@
 /* ringcast: the program. Parses the command line, sets up the process's
- * state and runs one loop. */
+ * state and runs one loop on this thread, or --workers loops on threads of
+ * their own. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,30 @@
 #include "rc_paths.h"
 #include "rc_version.h"
 #include "server.h"
+
+/* --workers N > 1: the process's state here, the loops on their threads. */
+static int run_workers(const struct rc_config *cfg)
+{
+	struct rc_process *proc = calloc(1, sizeof(*proc));
+	int ret;
+
+	if (!proc) {
+		rc_log_error("out of memory");
+		return 1;
+	}
+	ret = rc_process_init(proc, cfg);
+	if (ret < 0) {
+		rc_log_error("start-up failed: %s", strerror(-ret));
+		free(proc);
+		return 1;
+	}
+	ret = rc_process_run(proc);
+	rc_process_fini(proc);
+	free(proc);
+	if (ret < 0)
+		rc_log_error("workers: %s", strerror(-ret));
+	return ret < 0 ? 1 : 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -62,6 +87,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	rc_log_set_level((enum rc_log_level)cfg.log_level);
+	if (cfg.workers > 1)
+		return run_workers(&cfg);
 	/* Both large: not on the stack. */
 	proc = calloc(1, sizeof(*proc));
 	srv = calloc(1, sizeof(*srv));

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,9 @@
 #include "log.h"
 #include "mem.h"
 #include "membudget.h"
+#include "metrics.h"
 #include "publish.h"
+#include "relay.h"
 #include "stats_log.h"
 #include "subscriber.h"
 #include "tcp_pub.h"
@@ -94,6 +98,14 @@ static void cut_off_all(struct rc_server *srv)
 	}
 }
 
+/* True for worker 0 while another worker's loop still runs: it reads the
+ * signals, so it stays to hear a second one. */
+static bool others_running(const struct rc_server *srv)
+{
+	return srv->id == 0 && srv->proc->nworkers > 1 &&
+	       atomic_load_explicit(&srv->proc->running, memory_order_relaxed) > 1;
+}
+
 static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
 {
 	struct rc_server *srv = server_of(io, offsetof(struct rc_server, tick.io));
@@ -105,7 +117,11 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 	rc_membudget_tick(srv);
 	rc_hub_tick(&srv->hub);
 	rc_hub_rates(&srv->hub, now);
+	rc_relay_tick(srv);
 	rc_hub_sweep(&srv->hub);
+	/* The registry's rates are the process's: one worker refreshes them. */
+	if (srv->id == 0)
+		rc_chanreg_rates(&srv->proc->chanreg, now);
 	rc_stats_log_tick(srv, now);
 	if (srv->stopping) {
 		bool ports_busy = false;
@@ -113,7 +129,7 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 		for (size_t i = 0; i < srv->ningest; i++)
 			ports_busy |= rc_udp_busy(&srv->ingest[i].port);
 		if (!srv->streams && !ports_busy && !srv->listener.armed &&
-		    !srv->tcp_listener.armed) {
+		    !srv->tcp_listener.armed && !others_running(srv)) {
 			rc_loop_stop(loop);
 			return;
 		}
@@ -135,6 +151,11 @@ static void signal_done(struct rc_loop *loop, struct rc_io *io, const struct rc_
 	struct rc_server *srv = server_of(io, offsetof(struct rc_server, signal_io));
 
 	srv->signal_armed = false;
+	/* Only worker 0 reads the signals; the others hear of them through
+	 * their mailboxes, and each flushes its own connections. */
+	if (cqe->res == (int)sizeof(struct signalfd_siginfo) &&
+	    rc_relay_control(srv, srv->stopping ? RC_RELAY_CUT : RC_RELAY_STOP) < 0)
+		rc_log_error("signal: cannot tell the other workers (out of memory)");
 	if (cqe->res == (int)sizeof(struct signalfd_siginfo) && srv->stopping) {
 		/* An operator who asks twice does not want to wait for the
 		 * flush: what is still queued is dropped (and counted), and the
@@ -196,6 +217,54 @@ static int check_udp_allow(const struct rc_config *cfg)
 	return 0;
 }
 
+/* What several workers share besides the registry: a mailbox and a copy
+ * of the counters per worker. Nothing with one worker. */
+static int open_workers_shared(struct rc_process *proc)
+{
+	uint32_t n = proc->nworkers;
+	int ret;
+
+	if (n < 2)
+		return 0;
+	proc->inbox = calloc(n, sizeof(*proc->inbox));
+	proc->snaps = calloc(n, sizeof(*proc->snaps));
+	if (!proc->inbox || !proc->snaps)
+		return -ENOMEM;
+	for (uint32_t w = 0; w < n; w++)
+		proc->inbox[w].efd = -1;
+	for (uint32_t w = 0; w < n; w++) {
+		ret = rc_mbox_open(&proc->inbox[w]);
+		if (ret == 0)
+			ret = rc_snap_init(&proc->snaps[w], RC_WORKER_COUNTER_WORDS);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* After every worker has ended: what is still in a mailbox was posted to
+ * a worker that had stopped taking; its references go here. */
+static void close_workers_shared(struct rc_process *proc)
+{
+	for (uint32_t w = 0; proc->inbox && w < proc->nworkers; w++) {
+		struct rc_mbox_node *n = rc_mbox_take(&proc->inbox[w]);
+
+		while (n) {
+			struct rc_mbox_node *next = n->next;
+
+			rc_relay_put(rc_relay_of(n));
+			n = next;
+		}
+		rc_mbox_close(&proc->inbox[w]);
+	}
+	for (uint32_t w = 0; proc->snaps && w < proc->nworkers; w++)
+		rc_snap_fini(&proc->snaps[w]);
+	free(proc->inbox);
+	free(proc->snaps);
+	proc->inbox = NULL;
+	proc->snaps = NULL;
+}
+
 int rc_process_init(struct rc_process *proc, const struct rc_config *cfg)
 {
 	char accept[RC_WS_ACCEPT_LEN + 1];
@@ -203,8 +272,16 @@ int rc_process_init(struct rc_process *proc, const struct rc_config *cfg)
 
 	memset(proc, 0, sizeof(*proc));
 	proc->cfg = *cfg;
+	proc->nworkers = cfg->workers ? cfg->workers : 1;
 	rc_ipcount_init(&proc->ipcount);
+	pthread_mutex_init(&proc->ipcount_lock, NULL);
+	ret = rc_chanreg_init(&proc->chanreg, proc->nworkers);
+	if (ret < 0)
+		return ret;
 	ret = check_udp_allow(cfg);
+	if (ret < 0)
+		goto fail;
+	ret = open_workers_shared(proc);
 	if (ret < 0)
 		goto fail;
 	if (proc->cfg.max_memory == RC_CONFIG_MEMORY_AUTO)
@@ -234,6 +311,9 @@ void rc_process_fini(struct rc_process *proc)
 	/* After every loop: queued sends pointed into these files until its
 	 * ring went. */
 	rc_static_teardown(proc);
+	close_workers_shared(proc);
+	rc_chanreg_fini(&proc->chanreg);
+	pthread_mutex_destroy(&proc->ipcount_lock);
 	rc_ipcount_fini(&proc->ipcount);
 }
 
@@ -320,6 +400,8 @@ static int setup_fanout(struct rc_server *srv, uint32_t zc_min)
 		return ret;
 	srv->hub.channel_free = channel_free;
 	srv->hub.grace_ms = cfg->channel_grace_ms;
+	rc_hub_share(&srv->hub, &srv->proc->chanreg, srv->id);
+	rc_relay_init(srv);
 	/* Batched frames are copies on the heap; frames meant for SEND_ZC
 	 * must stay in the registered ring. */
 	srv->hub.batch_max_frame = cfg->batch_max;
@@ -343,8 +425,11 @@ static int open_udp_ports(struct rc_server *srv)
 	char addr[80];
 	int ret = 0;
 
-	for (size_t i = 0; i < cfg->nudp; i++) {
-		struct rc_ingest *in = &srv->ingest[i];
+	/* With several workers, port i goes to worker i mod N: a port's
+	 * datagrams are taken in one place, in their order, and a channel's
+	 * other workers get them as hand-offs. */
+	for (size_t i = srv->id; i < cfg->nudp; i += srv->proc->nworkers) {
+		struct rc_ingest *in = &srv->ingest[srv->ningest];
 		const struct rc_udp_allow *allow;
 
 		ret = rc_udp_open(&in->port, (const struct sockaddr *)&cfg->udp[i].addr.ss,
@@ -357,6 +442,7 @@ static int open_udp_ports(struct rc_server *srv)
 		}
 		srv->ningest++;
 		in->srv = srv;
+		in->cfg_index = (uint32_t)i;
 		allow = rc_config_udp_allow(cfg, &cfg->udp[i].addr);
 		if (allow) {
 			in->port.allow = allow->cidr;
@@ -372,8 +458,45 @@ static int open_udp_ports(struct rc_server *srv)
 	return 0;
 }
 
+/* What other workers handed this one, in the order they posted it. */
+static void inbox_taken(struct rc_mbox *mb, void *arg)
+{
+	struct rc_server *srv = arg;
+	struct rc_mbox_node *n = rc_mbox_take(mb);
+
+	while (n) {
+		struct rc_mbox_node *next = n->next;
+		struct rc_relay_msg *m = rc_relay_of(n);
+
+		switch (m->kind) {
+		case RC_RELAY_MSG:
+			rc_relay_deliver(srv, m);
+			break;
+		case RC_RELAY_STOP:
+			begin_shutdown(srv);
+			break;
+		case RC_RELAY_CUT:
+			rc_log_info("worker %u: ending the flush now (second signal)", srv->id);
+			cut_off_all(srv);
+			rc_loop_stop(srv->loop);
+			break;
+		}
+		/* The node lives in m: taken next first. */
+		rc_relay_put(m);
+		n = next;
+	}
+}
+
+/* End of every turn, with several workers: the counters as this turn left
+ * them, for /metrics on the other workers. */
+static void publish_counters(struct rc_loop *loop, void *arg)
+{
+	(void)loop;
+	rc_metrics_publish(arg);
+}
+
 /* Arms everything that waits for the kernel: accepts, receives, the tick,
- * the signals. */
+ * the signals (worker 0), the mailbox (several workers). */
 static int arm_all(struct rc_server *srv)
 {
 	int ret = rc_listener_arm(&srv->listener);
@@ -386,14 +509,22 @@ static int arm_all(struct rc_server *srv)
 	if (ret == 0)
 		ret = rc_loop_timer_arm(srv->loop, &srv->tick, TICK_MS);
 	srv->tick_armed = ret == 0;
-	if (ret == 0)
+	if (ret == 0 && srv->signal_fd >= 0) {
 		ret = rc_loop_read(srv->loop, &srv->signal_io, srv->signal_fd, &srv->signal_info,
 				   sizeof(struct signalfd_siginfo));
-	srv->signal_armed = ret == 0;
+		srv->signal_armed = ret == 0;
+	}
+	if (ret == 0 && srv->proc->nworkers > 1)
+		ret = rc_mbox_start(&srv->proc->inbox[srv->id], srv->loop, inbox_taken, srv);
 	return ret;
 }
 
 int rc_server_init(struct rc_server *srv, struct rc_process *proc)
+{
+	return rc_server_init_worker(srv, proc, 0);
+}
+
+int rc_server_init_worker(struct rc_server *srv, struct rc_process *proc, uint32_t id)
 {
 	const struct rc_config *cfg = &proc->cfg;
 	int ret;
@@ -401,6 +532,7 @@ int rc_server_init(struct rc_server *srv, struct rc_process *proc)
 	memset(srv, 0, sizeof(*srv));
 	srv->proc = proc;
 	srv->cfg = cfg;
+	srv->id = id;
 	srv->listener.fd = -1;
 	srv->tcp_listener.fd = -1;
 	srv->signal_fd = -1;
@@ -418,23 +550,35 @@ int rc_server_init(struct rc_server *srv, struct rc_process *proc)
 	ret = rc_stats_log_start(srv, rc_loop_now_ms(srv->loop));
 	if (ret < 0)
 		goto fail;
-	ret = rc_listener_open(srv, &srv->listener, &cfg->listen, rc_http_accept);
+	/* Worker 0 binds what the configuration says; the others bind the
+	 * very port it got (the kernel's choice for port 0), SO_REUSEPORT. */
+	ret = rc_listener_open(srv, &srv->listener, id ? &proc->listen_addr : &cfg->listen,
+			       rc_http_accept);
 	if (ret < 0)
 		goto fail;
+	if (id == 0)
+		proc->listen_addr = srv->listener.addr;
 	if (cfg->tcp.len) {
-		ret = rc_listener_open(srv, &srv->tcp_listener, &cfg->tcp, rc_publisher_accept);
+		ret = rc_listener_open(srv, &srv->tcp_listener, id ? &proc->tcp_addr : &cfg->tcp,
+				       rc_publisher_accept);
 		if (ret < 0)
 			goto fail;
+		if (id == 0)
+			proc->tcp_addr = srv->tcp_listener.addr;
 	}
 	ret = open_udp_ports(srv);
 	if (ret < 0)
 		goto fail;
-	ret = open_signals(srv);
-	if (ret < 0)
-		goto fail;
+	if (id == 0) {
+		ret = open_signals(srv);
+		if (ret < 0)
+			goto fail;
+	}
 	ret = arm_all(srv);
 	if (ret < 0)
 		goto fail;
+	if (proc->nworkers > 1)
+		rc_loop_set_turn_hook(srv->loop, publish_counters, srv);
 	return 0;
 
 fail:
@@ -465,10 +609,32 @@ void rc_server_announce(const struct rc_server *srv)
 	fflush(stdout);
 }
 
+/* The totals line of a run: "stopped: ..." for the process (the tests and
+ * operators read it), "worker N done: ..." for one of several workers. */
+static void final_line(const char *what, const struct rc_server_stats *ss,
+		       const struct rc_hub_stats *hs)
+{
+	rc_log_info("%s: %llu connections accepted, %llu frames delivered, dropped "
+		    "slow_drop %llu pressure %llu closed %llu, evicted slow_close %llu stalled %llu",
+		    what, (unsigned long long)ss->accepted, (unsigned long long)hs->send.frames,
+		    (unsigned long long)hs->drops[RC_DROP_SLOW_DROP],
+		    (unsigned long long)hs->drops[RC_DROP_PRESSURE],
+		    (unsigned long long)(hs->drops[RC_DROP_CLOSED] + hs->send.discarded),
+		    (unsigned long long)hs->drops[RC_DROP_SLOW_CLOSE],
+		    (unsigned long long)hs->drops[RC_DROP_STALLED]);
+}
+
 int rc_server_run(struct rc_server *srv)
 {
 	int ret = rc_loop_run(srv->loop);
-	const struct rc_hub_stats *hs = &srv->hub.stats;
+	char what[32];
+
+	if (srv->proc->nworkers > 1)
+		atomic_fetch_sub_explicit(&srv->proc->running, 1, memory_order_relaxed);
+
+	/* A wake-up this worker's last turn owes another worker: without it
+	 * that worker's mailbox would stay non-empty and never be woken. */
+	rc_relay_flush(srv);
 
 	/* Connections still here were cut off after the grace period: their
 	 * sends die with the ring, so what they still held is dropped. */
@@ -478,15 +644,203 @@ int rc_server_run(struct rc_server *srv)
 			rc_conn_report_final(rc_conn_of(st));
 	}
 	/* The totals of the whole run, so that delivered + dropped can be
-	 * checked against what was published without a last scrape. */
-	rc_log_info("stopped: %llu connections accepted, %llu frames delivered, dropped "
-		    "slow_drop %llu pressure %llu closed %llu, evicted slow_close %llu stalled %llu",
-		    (unsigned long long)srv->stats.accepted, (unsigned long long)hs->send.frames,
-		    (unsigned long long)hs->drops[RC_DROP_SLOW_DROP],
-		    (unsigned long long)hs->drops[RC_DROP_PRESSURE],
-		    (unsigned long long)(hs->drops[RC_DROP_CLOSED] + hs->send.discarded),
-		    (unsigned long long)hs->drops[RC_DROP_SLOW_CLOSE],
-		    (unsigned long long)hs->drops[RC_DROP_STALLED]);
+	 * checked against what was published without a last scrape (with
+	 * several workers, rc_process_run() prints the process's after
+	 * theirs). */
+	if (srv->proc->nworkers > 1)
+		snprintf(what, sizeof(what), "worker %u done", srv->id);
+	else
+		snprintf(what, sizeof(what), "stopped");
+	final_line(what, &srv->stats, &srv->hub.stats);
+	return ret;
+}
+
+/* --- several workers --- */
+
+/* What the main thread and the workers share while they start. */
+struct workers {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool go, abort;			/* under lock */
+	cpu_set_t cpus;			/* the affinity mask at start-up (--pin) */
+};
+
+struct worker {
+	struct workers *ws;
+	struct rc_process *proc;
+	struct rc_server *srv;
+	pthread_t th;
+	uint32_t id;
+	bool started;			/* the thread exists */
+	bool inited;			/* its start-up is over: under ws->lock */
+	int init_ret;			/* under ws->lock until then */
+	int run_ret;			/* read by main after the join */
+};
+
+/* --pin: worker id on the id-th CPU of the start-up mask, round robin. */
+static void pin(const struct worker *w)
+{
+	int n = CPU_COUNT(&w->ws->cpus), k = (int)(w->id % (uint32_t)n);
+	cpu_set_t one;
+
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &w->ws->cpus) || k-- > 0)
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0)
+			rc_log_info("worker %u: pinned to CPU %d", w->id, cpu);
+		else
+			rc_log_warn("worker %u: cannot pin to CPU %d", w->id, cpu);
+		return;
+	}
+}
+
+/* A worker's thread: its loop is set up here, on the thread that will
+ * submit to it (SINGLE_ISSUER|DEFER_TASKRUN rings must be), then waits for
+ * every other worker's start-up before it serves. */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	bool go;
+	int ret;
+
+	if (w->proc->cfg.pin && CPU_COUNT(&w->ws->cpus) > 0)
+		pin(w);
+	ret = rc_server_init_worker(w->srv, w->proc, w->id);
+	pthread_mutex_lock(&w->ws->lock);
+	w->init_ret = ret;
+	w->inited = true;
+	pthread_cond_broadcast(&w->ws->cond);
+	while (!w->ws->go && !w->ws->abort)
+		pthread_cond_wait(&w->ws->cond, &w->ws->lock);
+	go = w->ws->go;
+	pthread_mutex_unlock(&w->ws->lock);
+	if (ret == 0 && go)
+		w->run_ret = rc_server_run(w->srv);
+	return NULL;
+}
+
+/* The "listen" lines of every worker's sockets, in the configuration's
+ * order, then "ready". */
+static void announce_all(struct worker *w, uint32_t n)
+{
+	const struct rc_config *cfg = &w[0].proc->cfg;
+	char addr[80];
+
+	rc_config_format_addr((const struct sockaddr *)&w[0].srv->listener.addr.ss, addr,
+			      sizeof(addr));
+	printf("listen http %s\n", addr);
+	if (w[0].srv->tcp_listener.fd >= 0) {
+		rc_config_format_addr((const struct sockaddr *)&w[0].srv->tcp_listener.addr.ss,
+				      addr, sizeof(addr));
+		printf("listen tcp %s\n", addr);
+	}
+	for (size_t i = 0; i < cfg->nudp; i++) {
+		const struct rc_server *srv = w[i % n].srv;
+
+		for (size_t k = 0; k < srv->ningest; k++) {
+			const struct rc_ingest *in = &srv->ingest[k];
+
+			if (in->cfg_index != i)
+				continue;
+			rc_config_format_addr((const struct sockaddr *)&in->port.addr, addr,
+					      sizeof(addr));
+			if (in->ch)
+				printf("listen udp %s %s\n", addr, in->ch->name);
+			else
+				printf("listen udp-mux %s\n", addr);
+		}
+	}
+	printf("ready\n");
+	fflush(stdout);
+}
+
+/* Starts worker id and waits for its start-up. Returns its result. */
+static int start_worker(struct worker *w)
+{
+	int ret = pthread_create(&w->th, NULL, worker_main, w);
+
+	if (ret != 0) {
+		rc_log_error("worker %u: cannot start its thread: %s", w->id, strerror(ret));
+		return -ret;
+	}
+	w->started = true;
+	pthread_mutex_lock(&w->ws->lock);
+	while (!w->inited)
+		pthread_cond_wait(&w->ws->cond, &w->ws->lock);
+	ret = w->init_ret;
+	pthread_mutex_unlock(&w->ws->lock);
+	return ret;
+}
+
+int rc_process_run(struct rc_process *proc)
+{
+	uint32_t n = proc->nworkers;
+	struct workers ws = { .go = false };
+	struct rc_server_stats ss = { 0 };
+	struct rc_hub_stats hs = { 0 };
+	struct worker *w = calloc(n, sizeof(*w));
+	sigset_t set;
+	int ret = 0;
+
+	if (!w)
+		return -ENOMEM;
+	pthread_mutex_init(&ws.lock, NULL);
+	pthread_cond_init(&ws.cond, NULL);
+	if (sched_getaffinity(0, sizeof(ws.cpus), &ws.cpus) < 0)
+		CPU_ZERO(&ws.cpus);
+	/* Before any thread exists, so every thread inherits it: the signals
+	 * stay pending for worker 0's signalfd instead of killing the
+	 * process from a thread that does not read them. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	atomic_store_explicit(&proc->running, n, memory_order_relaxed);
+	/* One after the other: worker 0 chooses the ports the others bind. */
+	for (uint32_t id = 0; id < n && ret == 0; id++) {
+		w[id] = (struct worker){ .ws = &ws, .proc = proc, .id = id,
+					 .srv = calloc(1, sizeof(struct rc_server)) };
+		ret = w[id].srv ? start_worker(&w[id]) : -ENOMEM;
+	}
+	if (ret == 0)
+		announce_all(w, n);
+	pthread_mutex_lock(&ws.lock);
+	ws.go = ret == 0;
+	ws.abort = ret != 0;
+	pthread_cond_broadcast(&ws.cond);
+	pthread_mutex_unlock(&ws.lock);
+	for (uint32_t id = 0; id < n; id++)
+		if (w[id].started)
+			pthread_join(w[id].th, NULL);
+	for (uint32_t id = 0; id < n; id++) {
+		const struct rc_hub_stats *h;
+
+		if (!w[id].srv)
+			continue;
+		if (ret == 0 && w[id].run_ret < 0)
+			ret = w[id].run_ret;
+		h = &w[id].srv->hub.stats;
+		ss.accepted += w[id].srv->stats.accepted;
+		hs.send.frames += h->send.frames;
+		hs.send.discarded += h->send.discarded;
+		for (int r = 0; r < RC_DROP_REASONS; r++)
+			hs.drops[r] += h->drops[r];
+	}
+	if (w[0].inited && w[0].init_ret == 0)
+		final_line("stopped", &ss, &hs);
+	/* Every thread has ended: each worker's state is freed here, the
+	 * ones that failed their start-up already were. */
+	for (uint32_t id = 0; id < n; id++) {
+		if (w[id].inited && w[id].init_ret == 0)
+			rc_server_fini(w[id].srv);
+		free(w[id].srv);
+	}
+	free(w);
+	pthread_cond_destroy(&ws.cond);
+	pthread_mutex_destroy(&ws.lock);
 	return ret;
 }
 

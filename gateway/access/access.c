@@ -86,9 +86,17 @@ bool rc_access_full(const struct rc_access *a, const char *name, size_t len)
 	if (!name_copy(ch, name, len))
 		return false;
 	max = rc_config_max_subscribers(a->cfg, ch);
-	c = max ? rc_hub_find(a->hub, name, len) : NULL;
-	if (!c || c->nsubs < max)
+	if (!max)
 		return false;
+	/* Every worker's subscribers count: the registry has them all. */
+	if (a->hub->reg) {
+		if (rc_chanreg_count_subs(a->hub->reg, name, len) < max)
+			return false;
+	} else {
+		c = rc_hub_find(a->hub, name, len);
+		if (!c || c->nsubs < max)
+			return false;
+	}
 	refuse(a, RC_REFUSE_SUBSCRIBERS);
 	return true;
 }

@@ -105,6 +105,15 @@ int rc_listener_open(struct rc_server *srv, struct rc_listener *l, const struct 
 		goto fail_log;
 	}
 	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Several workers: each has its own listening socket on the same
+	 * port, and the kernel spreads new connections over them by a hash
+	 * of the 4-tuple. Every socket of the group needs the option before
+	 * its bind, the first one too. */
+	if (srv->proc->nworkers > 1 &&
+	    setsockopt(l->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		ret = -errno;
+		goto fail;
+	}
 	if (bind(l->fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 ||
 	    listen(l->fd, LISTEN_BACKLOG) < 0) {
 		ret = -errno;

@@ -1,19 +1,27 @@
 /* What belongs to one loop and what belongs to the process.
  *
  * struct rc_process is the process's: the configuration (options,
- * per-channel settings, secrets), the static files read at start-up and the
+ * per-channel settings, secrets), the static files read at start-up, the
  * limits that mean "for the whole process" (the per-address connection
- * count). Loops read it; only start-up writes the configuration and files.
- * The per-address table is the one part every loop updates: with one loop
- * it is that loop's; with several it must become shared safely.
+ * count) and what the loops (workers, one thread each) share: the channel
+ * registry, one mailbox per worker and one copy of each worker's counters.
+ * Start-up writes the configuration, the files and the arrays before any
+ * worker runs; after that, workers only read them, except through the
+ * shared parts' own synchronisation: the per-address table under its mutex
+ * (taken at accept and close, never per message), the registry (its mutex
+ * when a channel is made or freed, atomics otherwise), the mailboxes
+ * (lock-free) and the counter copies (sequence locks). docs/ARCHITECTURE.md,
+ * "Threads", has the whole argument.
  *
  * struct rc_server is one loop's: its ring, its buffer rings, its
  * connections, its channels with their subscriber lists (the hub), its
  * listeners and ingest ports, its scratch parser and its counters. Nothing
- * in it is touched by another thread. */
+ * in it is touched by another thread (the main thread reads it before the
+ * worker starts and after it has ended). */
 #ifndef RC_STATE_H
 #define RC_STATE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/signalfd.h>
@@ -21,22 +29,48 @@
 #include "access.h"
 #include "bufring.h"
 #include "channel.h"
+#include "chanreg.h"
 #include "client.h"
 #include "config.h"
 #include "ipcount.h"
 #include "listener.h"
 #include "loop.h"
+#include "mbox.h"
+#include "snap.h"
 #include "udp_ingest.h"
 
 struct rc_static;
 struct rc_stats_log;
 struct rc_stream;
 
+struct rc_server;
+
 struct rc_process {
 	struct rc_config cfg;		/* read-only once the loops run */
 	struct rc_static *statics;	/* --static files, read at start-up */
 	struct rc_ipcount ipcount;	/* TCP connections (HTTP, WebSocket, publishers)
 					 * per client address (--max-conns-per-ip) */
+	/* Guards ipcount, which every worker updates: taken once when a
+	 * connection is accepted and once when it closes, never per message
+	 * (a per-address count is not on the data path). */
+	pthread_mutex_t ipcount_lock;
+	uint32_t nworkers;		/* cfg.workers */
+	struct rc_chanreg chanreg;	/* channels as the whole process sees them */
+	/* Per worker, allocated at start-up. inbox[w]: what other workers hand
+	 * worker w (messages, shutdown); snaps[w]: worker w's counters as of
+	 * the end of its last turn (struct rc_worker_counters), for /metrics
+	 * on any worker. Both only with several workers. */
+	struct rc_mbox *inbox;
+	struct rc_snap *snaps;
+	/* The addresses worker 0 bound (the port the kernel chose for :0):
+	 * the other workers bind the same ones (SO_REUSEPORT). Written by
+	 * worker 0's start-up, read by the next worker's after it (the main
+	 * thread starts them one after the other). */
+	struct rc_sockaddr listen_addr, tcp_addr;
+	/* Workers whose loop still runs. Worker 0 reads the signals, so it
+	 * ends its loop only after the others (a second signal must still
+	 * reach them). Relaxed: a flag it polls on its tick. */
+	_Atomic uint32_t running;
 };
 
 /* One loop's counters, beyond those of the loop, rings, hub and ports. */
@@ -77,17 +111,34 @@ struct rc_server_stats {
 	uint64_t refused[RC_REFUSE_REASONS];	/* access control, by enum rc_refuse */
 	uint64_t static_served;		/* static files answered 200 */
 	uint64_t static_rejected;	/* static paths refused by the sanitiser (400) */
+	uint64_t relayed_out;		/* hand-offs of a message to another worker */
+	uint64_t relayed_in;		/* messages other workers handed this one */
+	uint64_t relay_unclaimed;	/* of those, for a channel this worker no longer has */
 };
+
+/* What a worker publishes of its counters for the others (rc_snap words):
+ * every field a uint64_t. */
+struct rc_worker_counters {
+	struct rc_server_stats srv;
+	struct rc_hub_stats hub;
+	struct rc_loop_stats loop;
+	struct rc_udp_stats udp;	/* its ports', summed */
+	uint64_t ingest_free, ingest_in_use, client_free, client_in_use;
+};
+
+#define RC_WORKER_COUNTER_WORDS (sizeof(struct rc_worker_counters) / sizeof(uint64_t))
 
 /* A UDP ingest port of the loop, bound to a channel (or a mux port). */
 struct rc_ingest {
 	struct rc_udp_port port;
 	struct rc_server *srv;
 	struct rc_channel *ch;		/* NULL on a mux port */
+	uint32_t cfg_index;		/* its --udp/--udp-mux in the configuration */
 };
 
 struct rc_server {
 	struct rc_process *proc;	/* shared with every loop of the process */
+	uint32_t id;			/* the worker: 0 .. proc->nworkers - 1 */
 	const struct rc_config *cfg;	/* &proc->cfg */
 	struct rc_loop *loop;
 	struct rc_bufring *ingest_ring;	/* group 0: UDP datagrams, fanned out in place */
@@ -114,6 +165,11 @@ struct rc_server {
 	uint64_t stop_deadline_ms;
 	struct rc_server_stats stats;
 	struct rc_stats_log *stats_log;	/* --stats-interval */
+	/* Hand-offs to other workers: bit w when a post of this turn found
+	 * worker w's mailbox empty, so it must be woken (relay_wake, at the
+	 * end of the turn: one eventfd write per worker per turn at most). */
+	uint64_t relay_wake_mask;
+	struct rc_deferred relay_wake;
 };
 
 #endif

@@ -54,6 +54,15 @@ void rc_stream_account(struct rc_stream *st)
 	st->q.owner_bytes = now;
 }
 
+/* The per-address table is the process's: every worker counts in it,
+ * under its mutex (once per accept and once per close). */
+static void ip_uncount(struct rc_process *proc, const uint8_t ip[16])
+{
+	pthread_mutex_lock(&proc->ipcount_lock);
+	rc_ipcount_del(&proc->ipcount, ip);
+	pthread_mutex_unlock(&proc->ipcount_lock);
+}
+
 /* --max-conns-per-ip: counts st under its peer's address (one table for
  * HTTP connections and publishers, so that an address cannot get round the
  * limit on another port). Over it the owner says why and st closes. */
@@ -68,7 +77,9 @@ static void count_ip(struct rc_stream *st)
 	if (!max || getpeername(st->fd, (struct sockaddr *)&ss, &len) < 0 ||
 	    rc_ipcount_key((struct sockaddr *)&ss, len, st->ip) < 0)
 		return;
+	pthread_mutex_lock(&srv->proc->ipcount_lock);
 	ret = rc_ipcount_add(&srv->proc->ipcount, st->ip, max);
+	pthread_mutex_unlock(&srv->proc->ipcount_lock);
 	if (ret == 0) {
 		st->ip_counted = true;
 		return;
@@ -140,7 +151,7 @@ static void reap(struct rc_stream *st)
 	if (st->next)
 		st->next->prev = st->prev;
 	if (st->ip_counted)
-		rc_ipcount_del(&srv->proc->ipcount, st->ip);
+		ip_uncount(srv->proc, st->ip);
 	close(st->fd);
 	free(st->in);
 	st->in = NULL;
@@ -455,7 +466,7 @@ void rc_stream_free_all(struct rc_server *srv)
 		}
 		rc_sendq_abandon(&st->q);
 		if (st->ip_counted)
-			rc_ipcount_del(&srv->proc->ipcount, st->ip);
+			ip_uncount(srv->proc, st->ip);
 		close(st->fd);
 		free(st->in);
 		rc_mem_uncharge(st->q.owner_bytes);

@@ -113,6 +113,8 @@ struct rc_config {
 	uint32_t channel_grace_ms;	/* keep an unused channel (and its cache) this long */
 	uint32_t zc_min;		/* frames this long go out with SEND_ZC; 0 = never */
 	enum rc_loop_backend backend;	/* --backend: auto (default), io_uring or epoll */
+	uint32_t workers;		/* loops, one thread each (--workers) */
+	bool pin;			/* pin worker i to the i-th CPU of the affinity mask */
 	int udp_rcvbuf;
 	/* Access control. */
 	char origins[RC_CONFIG_MAX_ORIGINS][RC_CONFIG_ORIGIN_MAX + 1];

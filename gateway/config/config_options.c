@@ -370,6 +370,13 @@ static const struct rc_config_option options[] = {
 	  .help = "the kernel interface: io_uring (faster), or epoll where io_uring is "
 		  "blocked (auto falls back to epoll when io_uring is not allowed or too old, "
 		  "e.g. under Docker's default seccomp profile)" },
+	{ "workers", "N", NUM(workers, 1, 64), .def = "1",
+	  .help = "loops, one thread each: connections are spread over them by the kernel "
+		  "(SO_REUSEPORT), UDP ports one per loop in turn, and a message received on "
+		  "one loop is handed to the others that have subscribers of its channel" },
+	{ "pin", NULL, FLAG(pin),
+	  .help = "pin worker i to the i-th CPU ringcast may run on (its affinity mask), "
+		  "round robin" },
 	{ "zc-min", "BYTES", NUM(zc_min, 0, 1 << 20),
 	  .def = "0: never; on loopback the kernel copies anyway, see docs/ARCHITECTURE.md",
 	  .help = "send frames of at least BYTES with io_uring SEND_ZC from the registered "

@@ -102,13 +102,22 @@ void rc_http_publish_start(struct rc_conn *c, const struct rc_http_request *req,
 		rc_http_respond(c, err == -ENOSPC ? 503 : 400, "text/plain", NULL, NULL, 0, true);
 		return;
 	}
-	if (rc_chan_publishers(ch) && !rc_config_multi_publisher(srv->cfg, ch->name)) {
+	/* Claimed here, before the body is known: a place another publisher
+	 * holds is refused now, and an empty body gives it back at once. */
+	err = rc_chan_pub_claim(ch, rc_config_multi_publisher(srv->cfg, ch->name));
+	if (err == -EBUSY) {
 		rc_hub_release(&srv->hub, ch);
 		rc_http_respond(c, 409, "text/plain", NULL, "channel has a publisher\n", 24, true);
 		return;
 	}
+	if (err < 0) {
+		rc_hub_release(&srv->hub, ch);
+		rc_http_respond(c, 503, "text/plain", NULL, "out of memory\n", 14, true);
+		return;
+	}
 	if (!chunked && length == 0) {
 		/* An empty body: nothing to publish, answer at once. */
+		rc_chan_pub_release(ch);
 		rc_hub_release(&srv->hub, ch);
 		srv->stats.http_publishes++;
 		rc_http_respond(c, 200, "text/plain", NULL, "published 0 messages, 0 bytes\n", 31,
@@ -117,18 +126,11 @@ void rc_http_publish_start(struct rc_conn *c, const struct rc_http_request *req,
 	}
 	c->pub = malloc(sizeof(*c->pub));
 	if (!c->pub) {
+		rc_chan_pub_release(ch);
 		rc_hub_release(&srv->hub, ch);
 		rc_http_respond(c, 503, "text/plain", NULL, "out of memory\n", 14, true);
 		return;
 	}
-	if (!rc_chan_get(ch)) {
-		rc_hub_release(&srv->hub, ch);
-		free(c->pub);
-		c->pub = NULL;
-		rc_http_respond(c, 503, "text/plain", NULL, "out of memory\n", 14, true);
-		return;
-	}
-	rc_chan_get(ch)->publishers++;
 	*c->pub = (struct rc_conn_pub){ .ch = ch, .chunked_body = chunked, .body_left = length,
 					.keep_alive = keep_alive };
 	rc_chunked_init(&c->pub->chunked);
@@ -144,7 +146,7 @@ void rc_http_publish_end(struct rc_conn *c)
 {
 	if (c->state != RC_CONN_PUB || !c->pub)
 		return;
-	rc_chan_peek(c->pub->ch)->publishers--;
+	rc_chan_pub_release(c->pub->ch);
 	rc_hub_release(&c->st.srv->hub, c->pub->ch);
 	free(c->pub);
 	c->pub = NULL;

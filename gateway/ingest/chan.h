@@ -35,13 +35,24 @@ static inline struct rc_cache *rc_chan_cache(const struct rc_channel *ch)
 	return c ? c->cache : NULL;
 }
 
-/* ch's publisher count (0 without state). */
+/* ch's publisher count: in the whole process when ch is in the registry,
+ * else on this loop (0 without state). */
 static inline uint32_t rc_chan_publishers(const struct rc_channel *ch)
 {
 	struct rc_chan *c = rc_chan_peek(ch);
 
+	if (ch->shared)
+		return rc_chanreg_publishers(ch->shared);
 	return c ? c->publishers : 0;
 }
+
+/* Claims a publisher's place on ch: the only one, unless multi. Counted
+ * in the registry (every worker's publishers of the channel) when ch is
+ * there. Returns 0, -EBUSY (another publisher has it) or -ENOMEM. */
+int rc_chan_pub_claim(struct rc_channel *ch, bool multi);
+
+/* Gives back a place rc_chan_pub_claim() gave. */
+void rc_chan_pub_release(struct rc_channel *ch);
 
 /* Frees ch's state and cache (the channel is being freed). */
 void rc_chan_free(struct rc_channel *ch);

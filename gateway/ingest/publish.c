@@ -10,6 +10,7 @@
 #include "state.h"
 #include "sse.h"
 #include "probes.h"
+#include "relay.h"
 
 /* The channel's state, its settings applied on first use (frames, cache
  * from its --cache policy). NULL without memory. */
@@ -25,6 +26,10 @@ static struct rc_chan *channel_setup(struct rc_server *srv, struct rc_channel *c
 	p = rc_config_cache(srv->cfg, ch->name);
 	if (p)
 		c->cache = p->ts ? rc_cache_new_ts(p->bytes) : rc_cache_new(p->last, p->bytes);
+	/* Every worker keeps its own copy of a cache, so its messages go to
+	 * every worker (relay.h). */
+	if (c->cache && ch->shared)
+		atomic_store_explicit(&ch->shared->cached, true, memory_order_relaxed);
 	return c;
 }
 
@@ -57,16 +62,20 @@ void rc_publish_channel_free(struct rc_channel *ch)
 	rc_chan_free(ch);
 }
 
-static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg *m)
+/* relayed: the message came from another worker, which counted it,
+ * chose its opcode (relayed_opcode) and hands it to the other workers
+ * itself. */
+static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg *m, bool relayed,
+		    unsigned relayed_opcode)
 {
 	uint8_t *payload = m->frame + m->hdr_len;
 	struct rc_chan *c = channel_setup(srv, ch);
 	struct rc_cache *cache = c ? c->cache : NULL;
-	unsigned opcode = c ? c->opcode : RC_WS_OP_BINARY;
+	unsigned opcode = relayed ? relayed_opcode : c ? c->opcode : RC_WS_OP_BINARY;
 
 	/* A text channel's message that is not UTF-8 goes as binary: a
 	 * browser closes the connection on an invalid text frame. */
-	if (opcode == RC_WS_OP_TEXT) {
+	if (opcode == RC_WS_OP_TEXT && !relayed) {
 		struct rc_utf8 u;
 
 		rc_utf8_init(&u);
@@ -75,8 +84,17 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	}
 	ch->msgs_in++;
 	ch->bytes_in += m->payload_len;
-	srv->stats.published++;
-	srv->stats.published_bytes += m->payload_len;
+	if (!relayed) {
+		srv->stats.published++;
+		srv->stats.published_bytes += m->payload_len;
+		if (ch->shared) {
+			rc_chanreg_add64(&ch->shared->msgs, 1);
+			rc_chanreg_add64(&ch->shared->bytes, m->payload_len);
+		}
+		/* Before this worker frames it in place: the others get the
+		 * bare payload and the opcode. */
+		rc_relay_publish(srv, ch, payload, m->payload_len, opcode);
+	}
 	/* The SSE form, made once per message and only while the channel has
 	 * SSE subscribers (no memory costs them this message); the cache keeps
 	 * the same one. */
@@ -104,13 +122,22 @@ void rc_publish_ring(struct rc_server *srv, struct rc_channel *ch, uint16_t bid,
 {
 	struct rc_msg m = { .frame = payload, .payload_len = len, .bid = bid };
 
-	fan_out(srv, ch, &m);
+	fan_out(srv, ch, &m, false, 0);
 }
 
 void rc_publish_shared(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *shm)
 {
 	struct rc_msg m = { .frame = shm->data, .payload_len = shm->len, .shm = shm };
 
-	fan_out(srv, ch, &m);
+	fan_out(srv, ch, &m, false, 0);
+	rc_shmsg_unref(shm);
+}
+
+void rc_publish_relayed(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *shm,
+			unsigned opcode)
+{
+	struct rc_msg m = { .frame = shm->data, .payload_len = shm->len, .shm = shm };
+
+	fan_out(srv, ch, &m, true, opcode);
 	rc_shmsg_unref(shm);
 }

@@ -171,17 +171,12 @@ static void hello(struct rc_publisher *p)
 		pub_refuse(p, err == -ENOSPC ? "too many channels" : "bad channel");
 		return;
 	}
-	if (rc_chan_publishers(ch) && !rc_config_multi_publisher(srv->cfg, ch->name)) {
+	err = rc_chan_pub_claim(ch, rc_config_multi_publisher(srv->cfg, ch->name));
+	if (err < 0) {
 		rc_hub_release(&srv->hub, ch);
-		pub_refuse(p, "busy");
+		pub_refuse(p, err == -EBUSY ? "busy" : "out of memory");
 		return;
 	}
-	if (!rc_chan_get(ch)) {
-		rc_hub_release(&srv->hub, ch);
-		pub_refuse(p, "out of memory");
-		return;
-	}
-	rc_chan_get(ch)->publishers++;
 	p->ch = ch;
 	p->mode = req.mode;
 	p->ts_align = rc_config_ts(srv->cfg, ch->name);
@@ -249,7 +244,7 @@ static void pub_on_close(struct rc_stream *st)
 		srv->stats.pub_partial_dropped++;
 	}
 	if (p->ch) {
-		rc_chan_peek(p->ch)->publishers--;
+		rc_chan_pub_release(p->ch);
 		rc_hub_release(&srv->hub, p->ch);
 		p->ch = NULL;
 	}

@@ -4,6 +4,7 @@
 
 #include "ingest_proto.h"
 #include "publish.h"
+#include "relay.h"
 #include "state.h"
 #include "token.h"
 
@@ -25,7 +26,8 @@ void rc_udp_bind_datagram(struct rc_udp_port *p, uint16_t bid, uint8_t *payload,
 		srv->stats.mux_bad_header++;
 		return;
 	}
-	ch = rc_hub_find(&srv->hub, name, name_len);
+	/* The channel may have its subscribers on other workers only. */
+	ch = rc_relay_find(srv, name, name_len);
 	if (!ch) {
 		srv->stats.mux_no_channel++;
 		return;

@@ -2,6 +2,7 @@
  * one table for the counters without labels, code for the labelled ones. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "mem.h"
 #include "metrics.h"
@@ -28,13 +29,16 @@ struct chan_walk {
 	const char *name;
 };
 
-/* Channel names are restricted to [A-Za-z0-9._-], so labels need no escaping. */
-static void chan_line(struct rc_channel *ch, void *arg)
+/* Channel names are restricted to [A-Za-z0-9._-], so labels need no
+ * escaping. The registry has every worker's channels, counted together. */
+static void chan_line(struct rc_chanreg_ent *e, void *arg)
 {
 	struct chan_walk *w = arg;
-	uint64_t v = w->field == F_SUBS ? ch->nsubs : w->field == F_MSGS ? ch->msgs_in : ch->bytes_in;
+	uint64_t v = w->field == F_SUBS ? rc_chanreg_subs(e)
+		   : atomic_load_explicit(w->field == F_MSGS ? &e->msgs : &e->bytes,
+					  memory_order_relaxed);
 
-	rc_textbuf_put(w->o, "%s{channel=\"%s\"} %llu\n", w->name, ch->name, (unsigned long long)v);
+	rc_textbuf_put(w->o, "%s{channel=\"%s\"} %llu\n", w->name, e->name, (unsigned long long)v);
 }
 
 static void per_channel(struct rc_textbuf *o, struct rc_server *srv, const char *name, const char *type,
@@ -43,7 +47,7 @@ static void per_channel(struct rc_textbuf *o, struct rc_server *srv, const char 
 	struct chan_walk w = { .o = o, .field = f, .name = name };
 
 	header(o, name, type, help);
-	rc_hub_foreach(&srv->hub, chan_line, &w);
+	rc_chanreg_foreach(&srv->proc->chanreg, chan_line, &w);
 }
 
 /* Where a plain counter's value lives. */
@@ -180,6 +184,9 @@ static const struct counter counters[] = {
 	  LOOP_(capped_turns) },
 };
 
+_Static_assert(sizeof(struct rc_worker_counters) % sizeof(uint64_t) == 0,
+	       "struct rc_worker_counters must be uint64_t words");
+
 /* The loop's UDP ports' counters, summed. */
 static void udp_totals(const struct rc_server *srv, struct rc_udp_stats *us)
 {
@@ -198,11 +205,43 @@ static void udp_totals(const struct rc_server *srv, struct rc_udp_stats *us)
 	}
 }
 
+/* This worker's counters as they are now. */
+static void collect(const struct rc_server *srv, struct rc_worker_counters *c)
+{
+	c->srv = srv->stats;
+	c->hub = srv->hub.stats;
+	c->loop = *rc_loop_stats(srv->loop);
+	udp_totals(srv, &c->udp);
+	c->ingest_free = rc_bufring_free(srv->ingest_ring);
+	c->ingest_in_use = rc_bufring_in_use(srv->ingest_ring);
+	c->client_free = rc_bufring_free(srv->client_ring);
+	c->client_in_use = rc_bufring_in_use(srv->client_ring);
+}
+
+void rc_metrics_publish(struct rc_server *srv)
+{
+	struct rc_worker_counters c;
+
+	collect(srv, &c);
+	rc_snap_write(&srv->proc->snaps[srv->id], (const uint64_t *)&c);
+}
+
+/* Adds every counter of b to a. */
+static void add_counters(struct rc_worker_counters *a, const struct rc_worker_counters *b)
+{
+	uint64_t *x = (uint64_t *)a;
+	const uint64_t *y = (const uint64_t *)b;
+
+	for (size_t i = 0; i < RC_WORKER_COUNTER_WORDS; i++)
+		x[i] += y[i];
+}
+
 /* Drops by reason: the hub's, plus those counted by the ports and the
  * closing queues. */
-static void drops(struct rc_textbuf *o, const struct rc_server *srv, const struct rc_udp_stats *us)
+static void drops(struct rc_textbuf *o, const struct rc_worker_counters *t)
 {
-	const struct rc_hub_stats *hs = &srv->hub.stats;
+	const struct rc_hub_stats *hs = &t->hub;
+	const struct rc_udp_stats *us = &t->udp;
 
 	header(o, "ringcast_drops_total", "counter", "Messages or subscribers dropped, by reason.");
 	for (int r = 0; r < RC_DROP_REASONS; r++) {
@@ -218,32 +257,33 @@ static void drops(struct rc_textbuf *o, const struct rc_server *srv, const struc
 	rc_textbuf_put(o, "ringcast_drops_total{reason=\"kernel_udp\"} %llu\n",
 		       (unsigned long long)us->kernel_drops);
 	rc_textbuf_put(o, "ringcast_drops_total{reason=\"mux_bad_header\"} %llu\n",
-		       (unsigned long long)srv->stats.mux_bad_header);
+		       (unsigned long long)t->srv.mux_bad_header);
 	rc_textbuf_put(o, "ringcast_drops_total{reason=\"mux_no_channel\"} %llu\n",
-		       (unsigned long long)srv->stats.mux_no_channel);
+		       (unsigned long long)t->srv.mux_no_channel);
 }
 
-static void refusals(struct rc_textbuf *o, const struct rc_server *srv,
-		     const struct rc_udp_stats *us)
+static void refusals(struct rc_textbuf *o, const struct rc_worker_counters *t)
 {
+	const struct rc_udp_stats *us = &t->udp;
+
 	header(o, "ringcast_access_refused_total", "counter",
 	       "Requests, commands and datagrams refused by access control, by reason.");
 	for (int r = 0; r < RC_REFUSE_REASONS; r++)
 		rc_textbuf_put(o, "ringcast_access_refused_total{reason=\"%s\"} %llu\n",
 			       rc_refuse_name(r),
-			       (unsigned long long)(srv->stats.refused[r] +
+			       (unsigned long long)(t->srv.refused[r] +
 						    (r == RC_REFUSE_UDP_SOURCE ? us->denied : 0)));
 }
 
 static void ring_buffers(struct rc_textbuf *o, const char *name, const char *help,
-			 const struct rc_bufring *br)
+			 uint64_t free, uint64_t in_use)
 {
 	header(o, name, "gauge", help);
-	rc_textbuf_put(o, "%s{state=\"free\"} %u\n%s{state=\"in_use\"} %u\n", name,
-		       rc_bufring_free(br), name, rc_bufring_in_use(br));
+	rc_textbuf_put(o, "%s{state=\"free\"} %llu\n%s{state=\"in_use\"} %llu\n", name,
+		       (unsigned long long)free, name, (unsigned long long)in_use);
 }
 
-static void closes(struct rc_textbuf *o, const struct rc_server *srv)
+static void closes(struct rc_textbuf *o, const struct rc_worker_counters *t)
 {
 	static const uint16_t codes[9] = { 1000, 1001, 1002, 1007, 1008, 1009, 1011, 1013, 0 };
 
@@ -254,22 +294,51 @@ static void closes(struct rc_textbuf *o, const struct rc_server *srv)
 		snprintf(code, sizeof(code), "%u", codes[i]);
 		rc_textbuf_put(o, "ringcast_ws_closes_sent_total{code=\"%s\"} %llu\n",
 			       codes[i] ? code : "other",
-			       (unsigned long long)srv->stats.ws_closes_sent[i]);
+			       (unsigned long long)t->srv.ws_closes_sent[i]);
 	}
+}
+
+/* Subscribers (WebSocket, stream and SSE) of each worker: how evenly the
+ * kernel spreads connections. */
+static void per_worker(struct rc_textbuf *o, const struct rc_worker_counters *w, uint32_t n)
+{
+	header(o, "ringcast_worker_subscribers", "gauge",
+	       "Subscribers (WebSocket, HTTP stream, SSE) served by each worker.");
+	for (uint32_t i = 0; i < n; i++)
+		rc_textbuf_put(o, "ringcast_worker_subscribers{worker=\"%u\"} %llu\n", i,
+			       (unsigned long long)(w[i].srv.subscribers +
+						    w[i].srv.stream_subscribers));
+	header(o, "ringcast_worker_connections", "gauge",
+	       "Open TCP connections (HTTP, WebSocket, publishers) of each worker.");
+	for (uint32_t i = 0; i < n; i++)
+		rc_textbuf_put(o, "ringcast_worker_connections{worker=\"%u\"} %llu\n", i,
+			       (unsigned long long)(w[i].srv.connections + w[i].srv.publishers));
 }
 
 char *rc_metrics_render(struct rc_server *srv, size_t *len)
 {
-	struct rc_udp_stats us;
+	uint32_t n = srv->proc->nworkers;
+	struct rc_worker_counters *w = calloc(n, sizeof(*w));
+	struct rc_worker_counters t = { 0 };
 	const void *base[NSOURCES];
 	struct rc_textbuf o;
 
-	udp_totals(srv, &us);
-	base[SRV] = &srv->stats;
-	base[HUB] = &srv->hub.stats;
-	base[SEND] = &srv->hub.stats.send;
-	base[LOOP] = rc_loop_stats(srv->loop);
-	base[UDP] = &us;
+	if (!w)
+		return NULL;
+	/* This worker's counters as they are; the others' as their last turn
+	 * left them (rc_metrics_publish). */
+	for (uint32_t i = 0; i < n; i++) {
+		if (i == srv->id)
+			collect(srv, &w[i]);
+		else
+			rc_snap_read(&srv->proc->snaps[i], (uint64_t *)&w[i]);
+		add_counters(&t, &w[i]);
+	}
+	base[SRV] = &t.srv;
+	base[HUB] = &t.hub;
+	base[SEND] = &t.hub.send;
+	base[LOOP] = &t.loop;
+	base[UDP] = &t.udp;
 	rc_textbuf_init(&o, 8192);
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
 		const struct counter *c = &counters[i];
@@ -277,19 +346,28 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 		metric(&o, c->name, c->type, c->help,
 		       *(const uint64_t *)((const char *)base[c->src] + c->off));
 	}
-	metric(&o, "ringcast_channels", "gauge", "Channels that exist now.", srv->hub.nchannels);
+	metric(&o, "ringcast_channels", "gauge", "Channels that exist now.",
+	       rc_chanreg_count(&srv->proc->chanreg));
 	per_channel(&o, srv, "ringcast_subscribers", "gauge", "Subscribers per channel.", F_SUBS);
 	per_channel(&o, srv, "ringcast_ingest_messages_total", "counter",
 		    "Messages received per channel.", F_MSGS);
 	per_channel(&o, srv, "ringcast_ingest_bytes_total", "counter",
 		    "Payload bytes received per channel.", F_BYTES);
-	drops(&o, srv, &us);
-	refusals(&o, srv, &us);
+	drops(&o, &t);
+	refusals(&o, &t);
 	ring_buffers(&o, "ringcast_bufring_buffers", "Ingest ring buffers by state.",
-		     srv->ingest_ring);
+		     t.ingest_free, t.ingest_in_use);
 	ring_buffers(&o, "ringcast_client_bufring_buffers", "Client receive ring buffers by state.",
-		     srv->client_ring);
-	closes(&o, srv);
+		     t.client_free, t.client_in_use);
+	closes(&o, &t);
+	metric(&o, "ringcast_workers", "gauge", "Workers (loops, one thread each): --workers.", n);
+	per_worker(&o, w, n);
+	metric(&o, "ringcast_relayed_total", "counter",
+	       "Hand-offs of a message from the worker that received it to another worker.",
+	       t.srv.relayed_out);
+	metric(&o, "ringcast_relay_unclaimed_total", "counter",
+	       "Hand-offs that found no subscriber left on their worker.", t.srv.relay_unclaimed);
+	free(w);
 	/* The reason is a fixed text of core's (loop.h): no quotes to escape. */
 	header(&o, "ringcast_backend_info", "gauge",
 	       "The loop's kernel interface (io_uring or epoll) and why it was chosen.");

@@ -11,4 +11,8 @@ struct rc_server;
  * Returns NULL on allocation failure. */
 char *rc_metrics_render(struct rc_server *srv, size_t *len);
 
+/* With several workers, at the end of each of srv's turns: publishes its
+ * counters (struct rc_worker_counters) for /metrics on the other workers. */
+void rc_metrics_publish(struct rc_server *srv);
+
 #endif

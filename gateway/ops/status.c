@@ -14,23 +14,29 @@ struct chan_walk {
 	bool first;
 };
 
-/* Channel names are restricted to [A-Za-z0-9._-]: no JSON escaping needed. */
-static void channel_json(struct rc_channel *ch, void *arg)
+/* Channel names are restricted to [A-Za-z0-9._-]: no JSON escaping needed.
+ * The registry has every worker's channels, counted together: tagged
+ * WebSocket subscribers count as WebSocket ones. */
+static void channel_json(struct rc_chanreg_ent *e, void *arg)
 {
 	struct chan_walk *w = arg;
-	uint32_t kinds[3] = { 0, 0, 0 };
+	uint32_t kinds[RC_CHANREG_KINDS];
 
-	for (uint32_t i = 0; i < ch->nsubs; i++)
-		kinds[ch->subs[i]->kind < 3 ? ch->subs[i]->kind : 0]++;
+	for (int k = 0; k < RC_CHANREG_KINDS; k++)
+		kinds[k] = atomic_load_explicit(&e->kinds[k], memory_order_relaxed);
 	rc_textbuf_put(w->t,
 		       "%s\n  {\"name\": \"%s\", \"publishers\": %u, "
 		       "\"subscribers\": {\"ws\": %u, \"stream\": %u, \"sse\": %u}, "
 		       "\"messages\": %llu, \"bytes\": %llu, \"messages_per_s\": %llu, "
 		       "\"bytes_per_s\": %llu, \"drops\": %llu}",
-		       w->first ? "" : ",", ch->name, rc_chan_publishers(ch), kinds[RC_SUB_FRAME],
-		       kinds[RC_SUB_RAW], kinds[RC_SUB_ALT], (unsigned long long)ch->msgs_in,
-		       (unsigned long long)ch->bytes_in, (unsigned long long)ch->msg_rate,
-		       (unsigned long long)ch->byte_rate, (unsigned long long)ch->drops);
+		       w->first ? "" : ",", e->name, rc_chanreg_publishers(e),
+		       kinds[RC_SUB_FRAME] + kinds[RC_SUB_TAGGED], kinds[RC_SUB_RAW],
+		       kinds[RC_SUB_ALT],
+		       (unsigned long long)atomic_load_explicit(&e->msgs, memory_order_relaxed),
+		       (unsigned long long)atomic_load_explicit(&e->bytes, memory_order_relaxed),
+		       (unsigned long long)atomic_load_explicit(&e->msg_rate, memory_order_relaxed),
+		       (unsigned long long)atomic_load_explicit(&e->byte_rate, memory_order_relaxed),
+		       (unsigned long long)atomic_load_explicit(&e->drops, memory_order_relaxed));
 	w->first = false;
 }
 
@@ -41,7 +47,7 @@ char *rc_status_channels(struct rc_server *srv, size_t *len)
 
 	rc_textbuf_init(&t, 4096);
 	rc_textbuf_put(&t, "{\"channels\": [");
-	rc_hub_foreach(&srv->hub, channel_json, &w);
+	rc_chanreg_foreach(&srv->proc->chanreg, channel_json, &w);
 	rc_textbuf_put(&t, "%s]}\n", w.first ? "" : "\n");
 	return rc_textbuf_take(&t, len);
 }

@@ -135,11 +135,18 @@ static void join(struct rc_conn *c, const struct rc_wscmd *cmd, const char *name
 			      .kind = RC_SUB_TAGGED, .evict = rc_subscriber_evict };
 	rc_hub_sub_set_kind(&srv->hub, &c->sub, RC_SUB_TAGGED);
 	/* The answer goes first, then the cache, then live messages. */
-	rc_subscriber_reply(c, "{\"subscribed\":\"%s\"%s}", name, "");
-	if (rc_hub_subscribe(&srv->hub, ch, s) < 0) {
+	ch->max_subs = rc_config_max_subscribers(srv->cfg, ch->name);
+	err = rc_hub_subscribe(&srv->hub, ch, s);
+	if (err < 0) {
+		/* -EUSERS: another worker took the last place since the check
+		 * above. */
 		rc_hub_release(&srv->hub, ch);
+		if (err == -EUSERS)
+			srv->stats.refused[RC_REFUSE_SUBSCRIBERS]++;
+		refuse_join(c, err == -EUSERS ? "channel full" : "cannot subscribe", name);
 		return;
 	}
+	rc_subscriber_reply(c, "{\"subscribed\":\"%s\"%s}", name, "");
 	if (rc_chan_cache(ch))
 		rc_cache_replay(rc_chan_cache(ch), s);
 }

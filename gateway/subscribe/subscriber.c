@@ -46,13 +46,21 @@ void rc_subscriber_init(struct rc_conn *c, struct rc_server *srv)
 int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_kind kind)
 {
 	struct rc_server *srv = c->st.srv;
+	int ret;
 
 	c->sub.kind = (uint8_t)kind;
 	c->sub.policy = (uint8_t)rc_config_slow(srv->cfg, ch->name);
 	c->sub.max_queue = rc_config_max_queue(srv->cfg, ch->name);
-	if (rc_hub_subscribe(&srv->hub, ch, &c->sub) < 0) {
+	/* The bound holds for all workers together: the route checked it
+	 * already, and the subscription's reservation keeps it when workers
+	 * race for the last place. */
+	ch->max_subs = rc_config_max_subscribers(srv->cfg, ch->name);
+	ret = rc_hub_subscribe(&srv->hub, ch, &c->sub);
+	if (ret < 0) {
+		if (ret == -EUSERS)
+			srv->stats.refused[RC_REFUSE_SUBSCRIBERS]++;
 		rc_hub_release(&srv->hub, ch);
-		return -ENOMEM;
+		return ret;
 	}
 	if (rc_chan_cache(ch))
 		rc_cache_replay(rc_chan_cache(ch), &c->sub);

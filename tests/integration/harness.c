@@ -249,13 +249,22 @@ static void child_exec(char *const *argv, int out_w, int err_fd, pid_t parent)
 	_exit(127);
 }
 
-/* True when args choose a backend (--backend X or --backend=X). */
-static int args_name_backend(const char *const *args)
+/* True when args name option opt (--opt X or --opt=X). */
+static int args_name(const char *const *args, const char *opt)
 {
+	size_t n = strlen(opt);
+
 	for (int i = 0; args && args[i]; i++)
-		if (strncmp(args[i], "--backend", 9) == 0)
+		if (strncmp(args[i], opt, n) == 0 && (args[i][n] == '\0' || args[i][n] == '='))
 			return 1;
 	return 0;
+}
+
+int rc_workers(void)
+{
+	const char *w = getenv("RINGCAST_WORKERS");
+
+	return w && *w ? atoi(w) : 1;
 }
 
 const char *rc_backend(void)
@@ -271,6 +280,7 @@ int rc_server_start(struct rc_server *srv, const char *const *wrapper,
 	const char *bin = getenv("RINGCAST_BIN");
 	const char *env_wrapper = getenv("RINGCAST_WRAPPER");
 	const char *backend = getenv("RINGCAST_BACKEND");
+	const char *workers = getenv("RINGCAST_WORKERS");
 	char wbuf[1024];
 	char *argv[96];
 	int argc = 0;
@@ -322,9 +332,15 @@ int rc_server_start(struct rc_server *srv, const char *const *wrapper,
 	argv[argc++] = (char *)bin;
 	/* The epoll runs of the suite: the same test, the other backend,
 	 * unless the test chose a backend itself. */
-	if (backend && *backend && !args_name_backend(args)) {
+	if (backend && *backend && !args_name(args, "--backend")) {
 		argv[argc++] = "--backend";
 		argv[argc++] = (char *)backend;
+	}
+	/* The multi-worker runs: the same test on several loops, unless the
+	 * test chose its workers itself. */
+	if (workers && *workers && !args_name(args, "--workers")) {
+		argv[argc++] = "--workers";
+		argv[argc++] = (char *)workers;
 	}
 	for (int i = 0; args && args[i] && argc < 94; i++)
 		argv[argc++] = (char *)args[i];

@@ -69,6 +69,10 @@ void rc_sleep_ms(int ms);
  * the integration-epoll suite), else "io_uring" (ringcast's auto). */
 const char *rc_backend(void);
 
+/* The workers the suite runs the server with (RINGCAST_WORKERS, set by the
+ * integration-workers suite; 1 when unset). */
+int rc_workers(void);
+
 /* Skips the running test on the epoll backend, saying why (for what only
  * io_uring has: SEND_ZC, ring counters). Use in test bodies only. */
 #define RC_SKIP_ON_EPOLL(why)                                                 \

@@ -77,9 +77,10 @@ Test(budget, past_max_memory_joiners_are_refused_and_healthz_answers, .fini = fi
 
 	/* The rings (256 x 2 KiB ingest + the client ring) are about 1.1 MB;
 	 * the cache's 4 MB of messages passes a 3 MB bound for good (a cache is
-	 * not a connection: nothing to shed). */
-	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--buf-count", "256",
-		 "--cache", "live:bytes=4000000", "--max-memory", "3000000");
+	 * not a connection: nothing to shed). The figures are one worker's:
+	 * each worker has its own rings and its own copy of the cache. */
+	RC_START(&srv, "--workers", "1", "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live",
+		 "--buf-count", "256", "--cache", "live:bytes=4000000", "--max-memory", "3000000");
 	fill(3100);
 	used = rc_metric(&srv, "ringcast_memory_bytes");
 	limit = rc_metric(&srv, "ringcast_memory_limit_bytes");
@@ -136,8 +137,9 @@ Test(budget, past_max_memory_the_connections_holding_most_are_shed, .fini = fini
 	 * less, 50-100 KB here: 2.5 MB is the same few of them. */
 	const char *bound = strcmp(rc_backend(), "epoll") == 0 ? "2500000" : "6000000";
 
-	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--buf-count", "256",
-		 "--max-memory", bound);
+	/* One worker: the bound is sized for one worker's rings. */
+	RC_START(&srv, "--workers", "1", "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live",
+		 "--buf-count", "256", "--max-memory", bound);
 	limit = rc_metric(&srv, "ringcast_memory_limit_bytes");
 	for (int i = 0; i < N_PIPE; i++)
 		fds[i] = pipeline(req, 2000);

@@ -1,0 +1,212 @@
+/* The process's registry of channels. See chanreg.h. */
+#include "chanreg.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+
+/* The hub's hash (FNV-1a), so /metrics lists channels in the same order
+ * whether it reads one hub or the registry. */
+static uint32_t name_hash(const char *name, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)name[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+int rc_chanreg_init(struct rc_chanreg *reg, uint32_t nloops)
+{
+	if (nloops < 1 || nloops > RC_CHANREG_MAX_LOOPS)
+		return -EINVAL;
+	memset(reg, 0, sizeof(*reg));
+	reg->nloops = nloops;
+	return -pthread_mutex_init(&reg->lock, NULL);
+}
+
+void rc_chanreg_fini(struct rc_chanreg *reg)
+{
+	for (size_t b = 0; b < RC_CHANREG_BUCKETS; b++) {
+		while (reg->buckets[b]) {
+			struct rc_chanreg_ent *e = reg->buckets[b];
+
+			reg->buckets[b] = e->next;
+			rc_mem_uncharge(sizeof(*e));
+			free(e);
+		}
+	}
+	reg->count = 0;
+	pthread_mutex_destroy(&reg->lock);
+}
+
+static struct rc_chanreg_ent **slot_of(struct rc_chanreg *reg, const char *name, size_t len)
+{
+	struct rc_chanreg_ent **pp = &reg->buckets[name_hash(name, len) % RC_CHANREG_BUCKETS];
+
+	while (*pp && ((*pp)->name_len != len || memcmp((*pp)->name, name, len) != 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+struct rc_chanreg_ent *rc_chanreg_hold(struct rc_chanreg *reg, const char *name, size_t len)
+{
+	struct rc_chanreg_ent **pp, *e;
+
+	if (len >= sizeof(e->name))
+		return NULL;
+	pthread_mutex_lock(&reg->lock);
+	pp = slot_of(reg, name, len);
+	e = *pp;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			goto out;
+		rc_mem_charge(sizeof(*e));
+		memcpy(e->name, name, len);
+		e->name_len = len;
+		/* Placed at the head of the chain, as the hub places its
+		 * channels, so both list a bucket in the same order. */
+		e->next = reg->buckets[name_hash(name, len) % RC_CHANREG_BUCKETS];
+		reg->buckets[name_hash(name, len) % RC_CHANREG_BUCKETS] = e;
+		reg->count++;
+	}
+	e->holders++;
+out:
+	pthread_mutex_unlock(&reg->lock);
+	return e;
+}
+
+void rc_chanreg_drop(struct rc_chanreg *reg, struct rc_chanreg_ent *e)
+{
+	struct rc_chanreg_ent **pp;
+
+	pthread_mutex_lock(&reg->lock);
+	if (--e->holders == 0) {
+		pp = slot_of(reg, e->name, e->name_len);
+		*pp = e->next;
+		reg->count--;
+		rc_mem_uncharge(sizeof(*e));
+		free(e);
+	}
+	pthread_mutex_unlock(&reg->lock);
+}
+
+bool rc_chanreg_exists(struct rc_chanreg *reg, const char *name, size_t len)
+{
+	bool found;
+
+	pthread_mutex_lock(&reg->lock);
+	found = *slot_of(reg, name, len) != NULL;
+	pthread_mutex_unlock(&reg->lock);
+	return found;
+}
+
+uint32_t rc_chanreg_count(struct rc_chanreg *reg)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&reg->lock);
+	n = reg->count;
+	pthread_mutex_unlock(&reg->lock);
+	return n;
+}
+
+uint32_t rc_chanreg_count_subs(struct rc_chanreg *reg, const char *name, size_t len)
+{
+	struct rc_chanreg_ent *e;
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	e = *slot_of(reg, name, len);
+	if (e)
+		n = rc_chanreg_subs(e);
+	pthread_mutex_unlock(&reg->lock);
+	return n;
+}
+
+void rc_chanreg_foreach(struct rc_chanreg *reg, void (*fn)(struct rc_chanreg_ent *e, void *arg),
+			void *arg)
+{
+	pthread_mutex_lock(&reg->lock);
+	for (size_t b = 0; b < RC_CHANREG_BUCKETS; b++)
+		for (struct rc_chanreg_ent *e = reg->buckets[b]; e; e = e->next)
+			fn(e, arg);
+	pthread_mutex_unlock(&reg->lock);
+}
+
+bool rc_chanreg_sub_reserve(struct rc_chanreg_ent *e, uint32_t max)
+{
+	uint32_t n = atomic_load_explicit(&e->nsubs, memory_order_relaxed);
+
+	/* Relaxed: only the count's atomicity matters (see chanreg.h). */
+	do {
+		if (max && n >= max)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&e->nsubs, &n, n + 1, memory_order_relaxed,
+						      memory_order_relaxed));
+	return true;
+}
+
+void rc_chanreg_sub_release(struct rc_chanreg_ent *e)
+{
+	atomic_fetch_sub_explicit(&e->nsubs, 1, memory_order_relaxed);
+}
+
+bool rc_chanreg_pub_claim(struct rc_chanreg_ent *e, bool multi)
+{
+	uint32_t zero = 0;
+
+	if (multi) {
+		atomic_fetch_add_explicit(&e->publishers, 1, memory_order_relaxed);
+		return true;
+	}
+	/* Relaxed: the claim guards no data, only its atomicity matters. */
+	return atomic_compare_exchange_strong_explicit(&e->publishers, &zero, 1,
+						       memory_order_relaxed, memory_order_relaxed);
+}
+
+void rc_chanreg_pub_release(struct rc_chanreg_ent *e)
+{
+	atomic_fetch_sub_explicit(&e->publishers, 1, memory_order_relaxed);
+}
+
+void rc_chanreg_set_interest(struct rc_chanreg_ent *e, uint32_t loop, bool on)
+{
+	uint64_t bit = 1ull << loop;
+
+	if (on)
+		atomic_fetch_or_explicit(&e->interest, bit, memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(&e->interest, ~bit, memory_order_relaxed);
+}
+
+void rc_chanreg_rates(struct rc_chanreg *reg, uint64_t now_ms)
+{
+	pthread_mutex_lock(&reg->lock);
+	for (size_t b = 0; b < RC_CHANREG_BUCKETS; b++) {
+		for (struct rc_chanreg_ent *e = reg->buckets[b]; e; e = e->next) {
+			uint64_t dt = now_ms - e->rate_ms;
+			uint64_t msgs = atomic_load_explicit(&e->msgs, memory_order_relaxed);
+			uint64_t bytes = atomic_load_explicit(&e->bytes, memory_order_relaxed);
+
+			if (e->rate_ms && dt < 1000)
+				continue;
+			if (e->rate_ms) {
+				atomic_store_explicit(&e->msg_rate, (msgs - e->rate_msgs) * 1000 / dt,
+						      memory_order_relaxed);
+				atomic_store_explicit(&e->byte_rate,
+						      (bytes - e->rate_bytes) * 1000 / dt,
+						      memory_order_relaxed);
+			}
+			e->rate_ms = now_ms;
+			e->rate_msgs = msgs;
+			e->rate_bytes = bytes;
+		}
+	}
+	pthread_mutex_unlock(&reg->lock);
+}

@@ -1,0 +1,219 @@
+/* Messages crossing workers. See relay.h. */
+#include "relay.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mem.h"
+#include "publish.h"
+#include "state.h"
+
+/* End of the origin's turn: wakes each worker whose mailbox this turn's
+ * first post found empty (the later posts of the turn ride on that wake). */
+static void relay_wake(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct rc_server *srv = (struct rc_server *)((char *)d -
+						     offsetof(struct rc_server, relay_wake));
+	uint64_t mask = srv->relay_wake_mask;
+
+	(void)loop;
+	srv->relay_wake_mask = 0;
+	while (mask) {
+		uint32_t w = (uint32_t)__builtin_ctzll(mask);
+
+		mask &= mask - 1;
+		if (rc_mbox_wake(&srv->proc->inbox[w]) < 0)
+			rc_log_error("relay: cannot wake worker %u", w);
+	}
+}
+
+void rc_relay_flush(struct rc_server *srv)
+{
+	if (srv->relay_wake_mask)
+		relay_wake(srv->loop, &srv->relay_wake);
+}
+
+void rc_relay_init(struct rc_server *srv)
+{
+	srv->relay_wake.fn = relay_wake;
+}
+
+/* A block for ndest destinations with room for len payload bytes, one
+ * reference per destination. NULL without memory. */
+static struct rc_relay_msg *relay_new(uint32_t ndest, uint32_t len)
+{
+	size_t size = sizeof(struct rc_relay_msg) + ndest * sizeof(struct rc_relay_dest) + len;
+	struct rc_relay_msg *m = malloc(size);
+
+	if (!m)
+		return NULL;
+	memset(m, 0, sizeof(*m));
+	rc_xref_init(&m->refs, ndest);
+	m->ndest = ndest;
+	m->size = size;
+	m->len = len;
+	m->data = (uint8_t *)&m->dest[ndest];
+	rc_mem_charge(size);
+	return m;
+}
+
+/* Posts m to every worker of mask, one node each. Every write to m is
+ * done before the first post: from then on other threads read it. */
+static void post_all(struct rc_server *srv, struct rc_relay_msg *m, uint64_t mask, bool now)
+{
+	uint32_t i = 0;
+
+	while (mask) {
+		uint32_t w = (uint32_t)__builtin_ctzll(mask);
+		struct rc_relay_dest *d = &m->dest[i++];
+
+		mask &= mask - 1;
+		d->msg = m;
+		/* Ownership of this reference passes to worker w here. */
+		if (!rc_mbox_post(&srv->proc->inbox[w], &d->node))
+			continue;
+		if (now)
+			rc_mbox_wake(&srv->proc->inbox[w]);
+		else
+			srv->relay_wake_mask |= 1ull << w;
+	}
+	if (!now && srv->relay_wake_mask)
+		rc_loop_defer(srv->loop, &srv->relay_wake);
+}
+
+void rc_relay_publish(struct rc_server *srv, struct rc_channel *ch, const uint8_t *payload,
+		      uint32_t len, unsigned opcode)
+{
+	uint32_t n = srv->proc->nworkers;
+	uint64_t all = (n >= 64 ? ~0ull : (1ull << n) - 1) & ~(1ull << srv->id);
+	uint64_t mask;
+	bool cached;
+	struct rc_relay_msg *m;
+
+	if (n < 2 || !ch->shared)
+		return;
+	cached = atomic_load_explicit(&ch->shared->cached, memory_order_relaxed);
+	mask = cached ? all : rc_chanreg_interest(ch->shared) & all;
+	if (!mask)
+		return;
+	/* The one copy of the payload that every other worker reads: the
+	 * ring buffer it came in stays here and goes back to this worker's
+	 * ring when this worker is done with it. */
+	m = relay_new((uint32_t)__builtin_popcountll(mask), len);
+	if (!m) {
+		rc_log_warn("relay: out of memory, message of %s not handed to other workers",
+			    ch->name);
+		rc_hub_count_drop(&srv->hub, RC_DROP_CLOSED);
+		return;
+	}
+	m->kind = RC_RELAY_MSG;
+	m->opcode = (uint8_t)opcode;
+	m->cached = cached;
+	m->name_len = (uint8_t)ch->name_len;
+	memcpy(m->name, ch->name, ch->name_len + 1);
+	memcpy(m->data, payload, len);
+	srv->stats.relayed_out += m->ndest;
+	post_all(srv, m, mask, false);
+}
+
+int rc_relay_control(struct rc_server *srv, enum rc_relay_kind kind)
+{
+	uint32_t n = srv->proc->nworkers;
+	uint64_t all = (n >= 64 ? ~0ull : (1ull << n) - 1) & ~(1ull << srv->id);
+	struct rc_relay_msg *m;
+
+	if (!all)
+		return 0;
+	m = relay_new((uint32_t)__builtin_popcountll(all), 0);
+	if (!m)
+		return -ENOMEM;
+	m->kind = (uint8_t)kind;
+	post_all(srv, m, all, true);
+	return 0;
+}
+
+struct rc_relay_msg *rc_relay_of(struct rc_mbox_node *n)
+{
+	return ((struct rc_relay_dest *)n)->msg;
+}
+
+void rc_relay_put(struct rc_relay_msg *m)
+{
+	if (rc_xref_put(&m->refs)) {
+		rc_mem_uncharge(m->size);
+		free(m);
+	}
+}
+
+/* ch of this worker, made (and held) when missing: a channel whose cache
+ * this worker keeps a copy of, or one a mux datagram names. NULL without
+ * memory or room. */
+static struct rc_channel *hold_channel(struct rc_server *srv, const char *name, size_t len)
+{
+	struct rc_channel *ch;
+	int err = 0;
+
+	ch = rc_hub_acquire(&srv->hub, name, len, &err);
+	if (!ch)
+		return NULL;
+	/* Kept by the hold, not by a user: it goes once no worker uses the
+	 * channel (rc_relay_tick). */
+	rc_hub_hold(&srv->hub, ch);
+	rc_hub_release(&srv->hub, ch);
+	return ch;
+}
+
+void rc_relay_deliver(struct rc_server *srv, const struct rc_relay_msg *m)
+{
+	struct rc_channel *ch = rc_hub_find(&srv->hub, m->name, m->name_len);
+	struct rc_shmsg *shm;
+
+	srv->stats.relayed_in++;
+	if (!ch && m->cached)
+		ch = hold_channel(srv, m->name, m->name_len);
+	if (!ch) {
+		/* Its last subscriber here left after the origin looked. */
+		srv->stats.relay_unclaimed++;
+		return;
+	}
+	/* This worker's own copy: its subscribers' queues and its cache count
+	 * their references on it locally, never on the shared block. */
+	shm = rc_shmsg_new(m->len);
+	if (!shm) {
+		rc_hub_count_drop(&srv->hub, RC_DROP_CLOSED);
+		return;
+	}
+	memcpy(shm->data, m->data, m->len);
+	shm->len = m->len;
+	rc_publish_relayed(srv, ch, shm, m->opcode);
+}
+
+void rc_relay_tick(struct rc_server *srv)
+{
+	struct rc_hub *hub = &srv->hub;
+
+	if (srv->proc->nworkers < 2)
+		return;
+	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
+		struct rc_channel *ch = hub->buckets[b], *next;
+
+		for (; ch; ch = next) {
+			next = ch->hnext;	/* unhold may free ch */
+			if (ch->held && ch->shared &&
+			    !atomic_load_explicit(&ch->shared->users, memory_order_relaxed))
+				rc_hub_unhold(hub, ch);
+		}
+	}
+}
+
+struct rc_channel *rc_relay_find(struct rc_server *srv, const char *name, size_t len)
+{
+	struct rc_channel *ch = rc_hub_find(&srv->hub, name, len);
+
+	if (ch || srv->proc->nworkers < 2 || !rc_channel_name_valid(name, len) ||
+	    !rc_chanreg_exists(&srv->proc->chanreg, name, len))
+		return ch;
+	return hold_channel(srv, name, len);
+}

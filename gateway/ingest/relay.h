@@ -1,0 +1,106 @@
+/* Messages crossing workers: a message received on one worker reaches its
+ * channel's subscribers on every other worker.
+ *
+ * The worker that received the message (the origin) has already fanned it
+ * out to its own subscribers. It then copies the payload once into a
+ * struct rc_relay_msg, an immutable block with one atomic reference per
+ * destination worker, and posts it into the mailbox of each other worker
+ * that has subscribers of the channel (the registry's interest bits), or of
+ * every other worker when the channel keeps a cache (each worker keeps a
+ * copy of the cache for its own late joiners). The ring buffer the message
+ * arrived in never leaves the origin: its reference is dropped there, as
+ * with one worker, so a buffer goes back to its ring only on the worker
+ * that owns that ring.
+ *
+ * A destination takes its mailbox in post order (so a channel's messages
+ * from one origin stay in ingest order), copies each payload once into a
+ * shared message of its own, publishes that to its own subscribers as if it
+ * had received it (batches, raw and SSE forms, caches: all per worker), and
+ * drops its one reference on the block. Subscribers never touch the
+ * block's atomic count; the destination's own references are plain counts
+ * on its own copy.
+ *
+ * The same mailboxes carry the shutdown: worker 0, which reads the
+ * signals, posts STOP (or CUT, on a second signal) to the others. */
+#ifndef RC_RELAY_H
+#define RC_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "channel.h"
+#include "mbox.h"
+#include "xref.h"
+
+struct rc_server;
+
+enum rc_relay_kind {
+	RC_RELAY_MSG,		/* a message of a channel */
+	RC_RELAY_STOP,		/* begin the graceful shutdown (first signal) */
+	RC_RELAY_CUT,		/* end the flush now (second signal) */
+};
+
+/* One worker's place in a block's hand-off: its mailbox node. */
+struct rc_relay_dest {
+	struct rc_mbox_node node;
+	struct rc_relay_msg *msg;
+};
+
+/* Immutable once posted; freed by the destination that drops the last
+ * reference. */
+struct rc_relay_msg {
+	struct rc_xref refs;		/* one per destination worker */
+	uint8_t kind;			/* enum rc_relay_kind */
+	uint8_t opcode;			/* WebSocket opcode the origin chose */
+	bool cached;			/* the channel keeps a cache: every worker gets it */
+	uint8_t name_len;
+	uint32_t len;			/* payload bytes at data */
+	uint32_t ndest;
+	size_t size;			/* bytes allocated, as charged to rc_mem */
+	uint8_t *data;
+	char name[RC_CHANNEL_NAME_MAX + 1];
+	struct rc_relay_dest dest[];	/* ndest entries; the payload follows */
+};
+
+/* Prepares srv's side of the hand-offs (its end-of-turn wake-up). */
+void rc_relay_init(struct rc_server *srv);
+
+/* Wakes now the workers this turn's posts owe a wake-up (normally done at
+ * the end of the turn): for a loop that ends before its next turn. */
+void rc_relay_flush(struct rc_server *srv);
+
+/* The origin's side: hands payload[0..len) of channel ch (already fanned
+ * out here, framed with opcode) to the other workers that want it. No-op
+ * with one worker, or when no other worker has subscribers of ch and ch
+ * keeps no cache. Counts what it hands over; a failed allocation is logged
+ * and counted as relay drops. */
+void rc_relay_publish(struct rc_server *srv, struct rc_channel *ch, const uint8_t *payload,
+		      uint32_t len, unsigned opcode);
+
+/* Posts a control message (RC_RELAY_STOP or RC_RELAY_CUT) to every other
+ * worker and wakes them at once. Returns 0 or -ENOMEM. */
+int rc_relay_control(struct rc_server *srv, enum rc_relay_kind kind);
+
+/* The block a mailbox node belongs to. */
+struct rc_relay_msg *rc_relay_of(struct rc_mbox_node *n);
+
+/* The destination's side, for an RC_RELAY_MSG: publishes the message to
+ * this worker's subscribers of its channel (making the channel, and
+ * holding it, when the channel keeps a cache this worker must copy). Does
+ * not drop the reference. */
+void rc_relay_deliver(struct rc_server *srv, const struct rc_relay_msg *m);
+
+/* Drops one reference on m (the caller's); the last frees it. */
+void rc_relay_put(struct rc_relay_msg *m);
+
+/* On the tick: lets go of the channels this worker only held to copy
+ * their cache, once no worker uses them any more (they then go like any
+ * unused channel, after --channel-grace). */
+void rc_relay_tick(struct rc_server *srv);
+
+/* Finds channel name[0..len) for a mux datagram: this worker's, or, when
+ * another worker has it, a copy made here (held, as for a cache) so the
+ * message can be published and handed over. NULL when no worker has it. */
+struct rc_channel *rc_relay_find(struct rc_server *srv, const char *name, size_t len);
+
+#endif
