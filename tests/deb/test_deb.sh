@@ -49,6 +49,8 @@ if getent passwd ringcast >/dev/null; then
 fi
 
 "$src/deploy/debian/build-deb.sh" "$out"
+# Absolute: apt-get takes a relative path without ./ for a package name.
+out=$(cd "$out" && pwd)
 deb=$(ls "$out"/ringcast_*.deb)
 pass "built $(basename "$deb"), lintian clean"
 
