@@ -54,6 +54,13 @@ static size_t http_input(struct rc_conn *c, const uint8_t *data, size_t len)
 		return len;
 	}
 	c->st.srv->stats.http_requests++;
+	/* Shutting down: a request read now (pipelined behind an answer that
+	 * was still being flushed) starts nothing new; the answer says why
+	 * and the connection closes after it. */
+	if (c->st.srv->stopping) {
+		rc_http_respond(c, 503, "text/plain", NULL, "shutting down\n", 14, true);
+		return len;
+	}
 	rc_http_route(c, &req);
 	if (c->state == RC_CONN_HTTP) {
 		c->awaiting = true;

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,71 @@ Test(shutdown, second_signal_ends_the_flush, .fini = fini_big)
 	rc_server_stderr(&srv, log, sizeof(log));
 	rc_assert(strstr(log, "second signal") != NULL,
 		  "the log should say that a second signal ended the flush:\n%s", log);
+}
+
+/* A request pipelined behind an answer that is still queued at the signal
+ * is read only once that answer has drained, in the flush: it gets 503 and
+ * the connection closes, so nothing new starts on a server that is
+ * stopping; here the request is a WebSocket upgrade, which would otherwise
+ * join a subscriber that nobody closes before the deadline. */
+Test(shutdown, request_behind_a_queued_answer_gets_503, .fini = fini_big)
+{
+	enum { BIG = 8 << 20, CAP = BIG + (64 << 10) };
+	static const char req[] =
+		"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+		"GET /ws/live HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+	char path[96];
+	char *data, *end, *next;
+	size_t got = 0, body;
+	int64_t t0;
+	long long v;
+	int fd;
+
+	snprintf(big_dir, sizeof(big_dir), "/tmp/rc-shutdown-XXXXXX");
+	rc_assert(mkdtemp(big_dir), "mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/big.bin", big_dir);
+	data = calloc(1, CAP + 1);
+	rc_assert(data, "calloc");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	rc_assert(fd >= 0 && write(fd, data, BIG) == BIG && close(fd) == 0, "write %s", path);
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live",
+		 "--static", big_dir, "--shutdown-timeout", "20000");
+	big_fd = rc_tcp_connect(&srv.http, 4096, RC_WAIT_TIMEOUT_MS);
+	rc_assert(big_fd >= 0, "connect");
+	rc_assert(rc_write_all(big_fd, req, sizeof(req) - 1, RC_WAIT_TIMEOUT_MS) == 0, "requests");
+	rc_assert(rc_wait_metric(&srv, "ringcast_static_served_total", 1, RC_WAIT_TIMEOUT_MS, NULL,
+				 NULL, &v),
+		  "the answer should be queued, last %lld", v);
+
+	rc_server_signal(&srv, SIGTERM);
+	/* Read everything, up to the end of the connection (bounded). */
+	t0 = rc_now_ms();
+	while (got < CAP && rc_now_ms() - t0 < RC_WAIT_TIMEOUT_MS) {
+		struct pollfd pfd = { .fd = big_fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 500) <= 0)
+			continue;
+		n = read(big_fd, data + got, CAP - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	data[got] = '\0';
+	rc_assert(strncmp(data, "HTTP/1.1 200", 12) == 0, "the file's answer: %.60s", data);
+	end = strstr(data, "\r\n\r\n");
+	rc_assert(end != NULL, "the file's answer has no end of head");
+	body = (size_t)(end + 4 - data) + BIG;
+	rc_assert(got > body, "only %zu bytes came, the file's answer alone is %zu", got, body);
+	next = data + body;
+	rc_assert(strncmp(next, "HTTP/1.1 503", 12) == 0,
+		  "the request read during the flush should get 503, got: %.80s", next);
+	rc_assert(strstr(next, "\r\n\r\n") != NULL && strlen(next) < 1024,
+		  "nothing should follow the 503 but its body: %zu bytes", strlen(next));
+	free(data);
+	check_exit0(rc_server_wait(&srv, 20000 + SLACK_MS), 20000 + SLACK_MS);
 }
 
 Test(shutdown, sigint_exits_zero, .fini = rc_cleanup)
