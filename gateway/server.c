@@ -614,14 +614,20 @@ void rc_server_announce(const struct rc_server *srv)
 static void final_line(const char *what, const struct rc_server_stats *ss,
 		       const struct rc_hub_stats *hs)
 {
+	/* Every reason a subscriber's message counts as dropped in its own
+	 * final line is in "dropped", so that the sums reconcile; truncated
+	 * datagrams never reached a subscriber and are counted apart. */
 	rc_log_info("%s: %llu connections accepted, %llu frames delivered, dropped "
-		    "slow_drop %llu pressure %llu closed %llu, evicted slow_close %llu stalled %llu",
+		    "slow_drop %llu pressure %llu closed %llu keyframe_wait %llu, evicted "
+		    "slow_close %llu stalled %llu, datagrams truncated %llu",
 		    what, (unsigned long long)ss->accepted, (unsigned long long)hs->send.frames,
 		    (unsigned long long)hs->drops[RC_DROP_SLOW_DROP],
 		    (unsigned long long)hs->drops[RC_DROP_PRESSURE],
 		    (unsigned long long)(hs->drops[RC_DROP_CLOSED] + hs->send.discarded),
+		    (unsigned long long)hs->drops[RC_DROP_KEYFRAME_WAIT],
 		    (unsigned long long)hs->drops[RC_DROP_SLOW_CLOSE],
-		    (unsigned long long)hs->drops[RC_DROP_STALLED]);
+		    (unsigned long long)hs->drops[RC_DROP_STALLED],
+		    (unsigned long long)hs->drops[RC_DROP_TRUNCATED]);
 }
 
 int rc_server_run(struct rc_server *srv)
