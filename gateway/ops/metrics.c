@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mem.h"
 #include "metrics.h"
@@ -234,6 +235,20 @@ static void add_counters(struct rc_worker_counters *a, const struct rc_worker_co
 
 	for (size_t i = 0; i < RC_WORKER_COUNTER_WORDS; i++)
 		x[i] += y[i];
+}
+
+void rc_metrics_sum(struct rc_server *srv, struct rc_worker_counters *t)
+{
+	struct rc_worker_counters w;
+
+	memset(t, 0, sizeof(*t));
+	for (uint32_t i = 0; i < srv->proc->nworkers; i++) {
+		if (i == srv->id)
+			collect(srv, &w);
+		else
+			rc_snap_read(&srv->proc->snaps[i], (uint64_t *)&w);
+		add_counters(t, &w);
+	}
 }
 
 /* Drops by reason: the hub's, plus those counted by the ports and the

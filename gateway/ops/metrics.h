@@ -15,4 +15,9 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len);
  * counters (struct rc_worker_counters) for /metrics on the other workers. */
 void rc_metrics_publish(struct rc_server *srv);
 
+/* The process's counters summed over every worker into *t: this worker's as
+ * they are now, the others' as their last turn published them. */
+struct rc_worker_counters;
+void rc_metrics_sum(struct rc_server *srv, struct rc_worker_counters *t);
+
 #endif

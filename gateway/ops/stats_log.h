@@ -15,10 +15,13 @@ struct rc_stats_snap {
 	uint64_t sends;				/* sendmsg completions */
 	uint64_t drops;				/* every drop reason */
 	uint64_t cqes, enters;
+	uint64_t subs, conns;			/* open now */
+	uint64_t ring_free, ring_count;		/* ingest ring buffers */
 };
 
 struct rc_stats_log {
-	struct rc_stats_snap last;
+	struct rc_stats_snap last;		/* this worker's, at the last line */
+	struct rc_stats_snap last_total;	/* worker 0: the process's */
 };
 
 /* Takes the totals the first line is measured from (at the start of
@@ -30,8 +33,9 @@ void rc_stats_log_stop(struct rc_server *srv);
 
 /* Called from the server's tick with the loop's clock: when
  * --stats-interval has passed since the last line, logs the rates since
- * then (info level) and remembers the totals. Does nothing when the interval
- * is 0. */
+ * then (info level: "stats:", or "stats worker N:" with several workers,
+ * and then on worker 0 a "stats total:" line for the process) and remembers
+ * the totals. Does nothing when the interval is 0. */
 void rc_stats_log_tick(struct rc_server *srv, uint64_t now_ms);
 
 #endif
