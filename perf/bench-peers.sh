@@ -19,6 +19,11 @@
 #                  the default list: for comparisons with and without them
 #   ringcast-epoll the same with --backend epoll (the loop on epoll, as where
 #                  io_uring is blocked), not in the default list
+#   ringcast-w2    the same with --workers 2 (two loops, subscribers spread
+#                  by SO_REUSEPORT, messages handed from the port's worker
+#                  to the other); pinned like every server (--server-cpu), so
+#                  it shows what the hand-off costs per delivery, not what a
+#                  second core adds; not in the default list
 #   ringcast-ref   $RINGCAST_REF_BIN: another build of ringcast (an earlier
 #                  commit) to show a change keeps its speed, side by side;
 #                  skipped when unset, not in the default list
@@ -203,6 +208,13 @@ server_cmd() {
 		if [ "$size" -gt 1900 ]; then
 			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
 		fi ;;
+	ringcast-w2)
+		# two workers on the one server CPU: the cost of the hand-off
+		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
+		printf '%s\n' "$build/gateway/ringcast" --workers 2
+		if [ "$size" -gt 1900 ]; then
+			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
+		fi ;;
 	ringcast-ref)
 		# a reference build (an earlier commit), to compare before and after
 		[ -n "${RINGCAST_REF_BIN:-}" ] ||
@@ -236,7 +248,7 @@ server_cmd() {
 		command -v python3 >/dev/null || { echo "python3 not found (nchan_relay.sh picks the port with it)"; return 1; }
 		printf '%s\n' "$src_dir/perf/peers/nchan_relay.sh" ;;
 	*)
-		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, ringcast-ref, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
+		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, ringcast-w2, ringcast-ref, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
 		return 1 ;;
 	esac
 }
