@@ -23,7 +23,7 @@ const char *rc_drop_reason_name(enum rc_drop_reason r)
 
 /* FNV-1a: channel names are short and chosen by clients, and the table only
  * serves subscribe and bind, never the per-message path. */
-static uint32_t name_hash(const char *name, size_t len)
+uint32_t rc_channel_name_hash(const char *name, size_t len)
 {
 	uint32_t h = 2166136261u;
 
@@ -98,7 +98,7 @@ struct rc_channel *rc_hub_acquire(struct rc_hub *hub, const char *name, size_t l
 		*err = -EINVAL;
 		return NULL;
 	}
-	b = name_hash(name, len) % RC_HUB_BUCKETS;
+	b = rc_channel_name_hash(name, len) % RC_HUB_BUCKETS;
 	for (ch = hub->buckets[b]; ch; ch = ch->hnext) {
 		if (ch->name_len == len && memcmp(ch->name, name, len) == 0) {
 			ch->users++;
@@ -142,7 +142,7 @@ struct rc_channel *rc_hub_find(struct rc_hub *hub, const char *name, size_t len)
 
 	if (len == 0 || len > RC_CHANNEL_NAME_MAX)
 		return NULL;
-	for (ch = hub->buckets[name_hash(name, len) % RC_HUB_BUCKETS]; ch; ch = ch->hnext)
+	for (ch = hub->buckets[rc_channel_name_hash(name, len) % RC_HUB_BUCKETS]; ch; ch = ch->hnext)
 		if (ch->name_len == len && memcmp(ch->name, name, len) == 0)
 			return ch;
 	return NULL;
@@ -152,7 +152,7 @@ static void channel_free(struct rc_hub *hub, struct rc_channel *ch)
 {
 	struct rc_channel **pp;
 
-	pp = &hub->buckets[name_hash(ch->name, ch->name_len) % RC_HUB_BUCKETS];
+	pp = &hub->buckets[rc_channel_name_hash(ch->name, ch->name_len) % RC_HUB_BUCKETS];
 	while (*pp != ch)
 		pp = &(*pp)->hnext;
 	*pp = ch->hnext;

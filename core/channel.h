@@ -193,6 +193,11 @@ static inline void rc_channel_set_owner(struct rc_channel *ch, void *owner)
 /* True when name[0..len) is a valid channel name: 1-64 of [A-Za-z0-9._-]. */
 bool rc_channel_name_valid(const char *name, size_t len);
 
+/* The hash of a channel name that the hub's table uses; the process's
+ * registry (chanreg) uses it too, so /metrics lists channels in the same
+ * order whether it reads one hub or the registry. */
+uint32_t rc_channel_name_hash(const char *name, size_t len);
+
 /* Prepares the hub of a loop whose fan-out buffers come from br, and hooks
  * the buffer-pressure policy into br. Returns 0 or -ENOMEM. */
 int rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,

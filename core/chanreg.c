@@ -5,20 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "mem.h"
-
-/* The hub's hash (FNV-1a), so /metrics lists channels in the same order
- * whether it reads one hub or the registry. */
-static uint32_t name_hash(const char *name, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (uint8_t)name[i];
-		h *= 16777619u;
-	}
-	return h;
-}
 
 int rc_chanreg_init(struct rc_chanreg *reg, uint32_t nloops)
 {
@@ -46,7 +34,7 @@ void rc_chanreg_fini(struct rc_chanreg *reg)
 
 static struct rc_chanreg_ent **slot_of(struct rc_chanreg *reg, const char *name, size_t len)
 {
-	struct rc_chanreg_ent **pp = &reg->buckets[name_hash(name, len) % RC_CHANREG_BUCKETS];
+	struct rc_chanreg_ent **pp = &reg->buckets[rc_channel_name_hash(name, len) % RC_CHANREG_BUCKETS];
 
 	while (*pp && ((*pp)->name_len != len || memcmp((*pp)->name, name, len) != 0))
 		pp = &(*pp)->next;
@@ -71,8 +59,8 @@ struct rc_chanreg_ent *rc_chanreg_hold(struct rc_chanreg *reg, const char *name,
 		e->name_len = len;
 		/* Placed at the head of the chain, as the hub places its
 		 * channels, so both list a bucket in the same order. */
-		e->next = reg->buckets[name_hash(name, len) % RC_CHANREG_BUCKETS];
-		reg->buckets[name_hash(name, len) % RC_CHANREG_BUCKETS] = e;
+		e->next = reg->buckets[rc_channel_name_hash(name, len) % RC_CHANREG_BUCKETS];
+		reg->buckets[rc_channel_name_hash(name, len) % RC_CHANREG_BUCKETS] = e;
 		reg->count++;
 	}
 	e->holders++;
