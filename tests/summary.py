@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Prints the closing lines for all meson test logs given: 'N passed, N failed,
-N skipped', then the Criterion tests skipped inside executables that passed.
+N skipped', then the Criterion tests skipped inside executables that passed,
+and last the tests that failed, each with the last lines of its output (CI
+shows only the tail of the log, so the failures' names come last).
 
 meson writes one JSON object per test to meson-logs/testlog.json; a test whose
 result is OK counts as passed, SKIP as skipped, anything else as failed. A
@@ -12,6 +14,7 @@ import sys
 
 passed = failed = skipped = 0
 inner = []
+failures = []
 for path in sys.argv[1:]:
     try:
         with open(path, encoding="utf-8") as f:
@@ -26,6 +29,9 @@ for path in sys.argv[1:]:
                     skipped += 1
                 else:
                     failed += 1
+                    out = (test.get("stdout") or "") + (test.get("stderr") or "")
+                    tail = [l for l in out.splitlines() if l.strip()][-6:]
+                    failures.append((f"{test.get('name')} ({result})", tail))
                 for out in (test.get("stdout") or "", test.get("stderr") or ""):
                     for l in out.splitlines():
                         if l.startswith("[SKIP] "):
@@ -38,4 +44,10 @@ if inner:
     print(f"Criterion tests skipped inside passing executables: {len(inner)}")
     for s in inner:
         print(f"  {s}")
+if failures:
+    print(f"failed: {len(failures)}")
+    for name, tail in failures:
+        print(f"  {name}")
+        for l in tail:
+            print(f"    | {l[:200]}")
 sys.exit(1 if failed or passed == 0 else 0)
