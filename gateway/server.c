@@ -15,6 +15,7 @@
 
 #include "http.h"
 #include "label.h"
+#include "listing.h"
 #include "log.h"
 #include "mem.h"
 #include "membudget.h"
@@ -251,8 +252,12 @@ static void close_workers_shared(struct rc_process *proc)
 
 		while (n) {
 			struct rc_mbox_node *next = n->next;
+			struct rc_relay_msg *m = rc_relay_of(n);
 
-			rc_relay_put(rc_relay_of(n));
+			if (m->kind == RC_RELAY_LIST)
+				rc_listing_discard(m);
+			else
+				rc_relay_put(m);
 			n = next;
 		}
 		rc_mbox_close(&proc->inbox[w]);
@@ -480,6 +485,12 @@ static void inbox_taken(struct rc_mbox *mb, void *arg)
 			cut_off_all(srv);
 			rc_loop_stop(srv->loop);
 			break;
+		case RC_RELAY_LIST:
+			/* The listing owns its message: it posts it on or
+			 * frees it. */
+			rc_listing_take(srv, m);
+			n = next;
+			continue;
 		}
 		/* The node lives in m: taken next first. */
 		rc_relay_put(m);
@@ -855,8 +866,10 @@ void rc_server_fini(struct rc_server *srv)
 	/* Connections still here were cut off at the deadline (or the loop
 	 * ended on an error): their kernel operations die with the ring, so
 	 * their memory can go now. They hold channel references, released
-	 * while the hub (and every channel) still exists. */
+	 * while the hub (and every channel) still exists. Their records of
+	 * waits for /connections listings go after them. */
 	rc_stream_free_all(srv);
+	rc_listing_fini(srv);
 	for (size_t i = 0; i < srv->ningest; i++) {
 		rc_udp_close(&srv->ingest[i].port);
 		if (srv->ingest[i].ch)

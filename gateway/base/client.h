@@ -77,10 +77,13 @@ struct rc_conn {
 	};
 	struct rc_sub sub;		/* the subscription of /ws/<ch>, /stream/<ch>, /sse/<ch> */
 	struct rc_sub *extra;		/* more channels, by {"sub": ...} (RC_CONN_MAX_SUBS - 1) */
-	/* Never both: a connection publishes over HTTP or is a WebSocket. */
+	/* One per phase: a connection publishes over HTTP or is a WebSocket;
+	 * only a connection still reading requests waits for a listing. */
 	union {
 		struct rc_conn_wsin *wsin;	/* WS: input that ended mid-frame, else NULL */
 		struct rc_conn_pub *pub;	/* PUB: the body being published, else NULL */
+		struct rc_listing_wait *listing;	/* HTTP: the /connections answer other
+							 * workers are rendering, else NULL */
 	};
 	char *final_peer;		/* shutting down: peer address for the final report */
 };

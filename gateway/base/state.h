@@ -170,6 +170,10 @@ struct rc_server {
 	 * end of the turn: one eventfd write per worker per turn at most). */
 	uint64_t relay_wake_mask;
 	struct rc_deferred relay_wake;
+	/* This worker's connections waiting for a /connections listing that
+	 * visits the other workers (http/listing.c); only this worker reads
+	 * or writes them. */
+	struct rc_listing_wait *listings;
 };
 
 #endif

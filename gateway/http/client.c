@@ -10,6 +10,7 @@
 
 #include "http.h"
 #include "http_parse.h"
+#include "listing.h"
 #include "log.h"
 #include "mem.h"
 #include "state.h"
@@ -30,6 +31,10 @@ static size_t http_input(struct rc_conn *c, const uint8_t *data, size_t len)
 	struct rc_http_request req;
 	int ret;
 
+	/* The answer to the last request is still being put together by the
+	 * other workers: the next one waits its turn. */
+	if (rc_listing_waiting(c))
+		return 0;
 	if (!rc_stream_can_work(&c->st))
 		return 0;
 	if (c->awaiting) {
@@ -143,6 +148,7 @@ static void client_on_close(struct rc_stream *st)
 		srv->stats.stream_subscribers--;
 		c->counted_stream = false;
 	}
+	rc_listing_abandon(c);
 	if (c->state == RC_CONN_PUB) {
 		srv->stats.pub_incomplete++;	/* left before the body's end */
 		rc_http_publish_end(c);

@@ -6,6 +6,7 @@
 
 #include "http.h"
 #include "http_parse.h"
+#include "listing.h"
 #include "metrics.h"
 #include "state.h"
 #include "status.h"
@@ -137,8 +138,16 @@ static void connections(struct rc_conn *c, const struct route_req *r)
 	size_t offset = rc_http_query_number(r->t, "offset", 0, SIZE_MAX);
 	size_t limit = rc_http_query_number(r->t, "limit", 1000, 10000);
 	size_t len = 0;
-	char *body = rc_status_connections(c->st.srv, offset, limit, &len);
+	char *body;
 
+	/* Several workers: each lists its own connections, in turn; the
+	 * answer comes when the listing is back here. */
+	if (c->st.srv->proc->nworkers > 1) {
+		if (rc_listing_start(c, offset, limit, r->keep_alive) < 0)
+			rc_http_respond(c, 500, "text/plain", NULL, NULL, 0, true);
+		return;
+	}
+	body = rc_status_connections(c->st.srv, offset, limit, &len);
 	rendered(c, r, "application/json", body, len);
 }
 

@@ -134,6 +134,25 @@ int rc_relay_control(struct rc_server *srv, enum rc_relay_kind kind)
 	return 0;
 }
 
+struct rc_relay_msg *rc_relay_new_ctl(enum rc_relay_kind kind, void *ctx)
+{
+	struct rc_relay_msg *m = relay_new(1, 0);
+
+	if (m) {
+		m->kind = (uint8_t)kind;
+		m->ctx = ctx;
+	}
+	return m;
+}
+
+void rc_relay_post_one(struct rc_server *srv, struct rc_relay_msg *m, uint32_t w)
+{
+	/* Nobody else holds m now (it is new, or was taken from this worker's
+	 * mailbox), so its count starts again at one: w's. */
+	rc_xref_init(&m->refs, 1);
+	post_all(srv, m, 1ull << w, false);
+}
+
 struct rc_relay_msg *rc_relay_of(struct rc_mbox_node *n)
 {
 	return ((struct rc_relay_dest *)n)->msg;

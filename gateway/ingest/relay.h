@@ -21,7 +21,8 @@
  * on its own copy.
  *
  * The same mailboxes carry the shutdown: worker 0, which reads the
- * signals, posts STOP (or CUT, on a second signal) to the others. */
+ * signals, posts STOP (or CUT, on a second signal) to the others, and the
+ * GET /connections listing that visits every worker (ops/listing.h). */
 #ifndef RC_RELAY_H
 #define RC_RELAY_H
 
@@ -38,6 +39,7 @@ enum rc_relay_kind {
 	RC_RELAY_MSG,		/* a message of a channel */
 	RC_RELAY_STOP,		/* begin the graceful shutdown (first signal) */
 	RC_RELAY_CUT,		/* end the flush now (second signal) */
+	RC_RELAY_LIST,		/* a /connections listing visiting the workers (ctx) */
 };
 
 /* One worker's place in a block's hand-off: its mailbox node. */
@@ -58,6 +60,7 @@ struct rc_relay_msg {
 	uint32_t ndest;
 	size_t size;			/* bytes allocated, as charged to rc_mem */
 	uint8_t *data;
+	void *ctx;			/* RC_RELAY_LIST: its struct rc_listing */
 	char name[RC_CHANNEL_NAME_MAX + 1];
 	struct rc_relay_dest dest[];	/* ndest entries; the payload follows */
 };
@@ -80,6 +83,15 @@ void rc_relay_publish(struct rc_server *srv, struct rc_channel *ch, const uint8_
 /* Posts a control message (RC_RELAY_STOP or RC_RELAY_CUT) to every other
  * worker and wakes them at once. Returns 0 or -ENOMEM. */
 int rc_relay_control(struct rc_server *srv, enum rc_relay_kind kind);
+
+/* A message of `kind` carrying ctx, for one destination at a time
+ * (rc_relay_post_one); freed with rc_relay_put. NULL without memory. */
+struct rc_relay_msg *rc_relay_new_ctl(enum rc_relay_kind kind, void *ctx);
+
+/* Posts m, which the caller owns whole (new, or taken from its mailbox and
+ * not posted on since), to worker w's mailbox with one reference; ownership
+ * passes to w. w is woken at the end of this turn. */
+void rc_relay_post_one(struct rc_server *srv, struct rc_relay_msg *m, uint32_t w);
 
 /* The block a mailbox node belongs to. */
 struct rc_relay_msg *rc_relay_of(struct rc_mbox_node *n);

@@ -1,6 +1,7 @@
 /* GET /channels and GET /connections: JSON for operators. */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "chan.h"
@@ -116,44 +117,79 @@ static void conn_json(struct rc_textbuf *t, bool first, int fd, const char *role
 		       (unsigned long long)age_ms);
 }
 
-char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, size_t *len)
+size_t rc_status_connection_rows(struct rc_server *srv, struct rc_textbuf *t, bool first,
+				 size_t *skip, size_t *left)
 {
 	uint64_t now = rc_loop_now_ms(srv->loop);
-	size_t total = srv->stats.connections + srv->stats.publishers;
-	size_t index = 0, shown = 0;
-	struct rc_textbuf t;
+	size_t shown = 0;
 
-	rc_textbuf_init(&t, 8192);
-	rc_textbuf_put(&t, "{\"total\": %zu, \"offset\": %zu, \"limit\": %zu, \"connections\": [",
-		       total, offset, limit);
 	/* Clients first, then TCP publishers. Only the requested page costs
 	 * the two getsockname/getpeername calls per entry; walking the rest is
 	 * a pointer chase. */
 	for (int pass = 0; pass < 2; pass++) {
-		for (struct rc_stream *st = srv->streams; st && shown < limit; st = st->next) {
+		for (struct rc_stream *st = srv->streams; st && *left; st = st->next) {
 			const struct rc_publisher *p = rc_publisher_of(st);
 			const struct rc_channel *ch;
 			const struct rc_conn *c;
 
-			if ((p != NULL) != (pass == 1) || index++ < offset)
+			if ((p != NULL) != (pass == 1))
 				continue;
+			if (*skip) {
+				(*skip)--;
+				continue;
+			}
 			if (p) {
-				conn_json(&t, shown == 0, st->fd, "tcp-publisher",
+				conn_json(t, first && shown == 0, st->fd, "tcp-publisher",
 					  p->ch ? p->ch->name : NULL, NULL, 0, st->bytes_in,
 					  st->q.sent_bytes, st->q.queued_bytes, 0, 0,
 					  now - st->accepted_ms);
-				shown++;
-				continue;
+			} else {
+				c = rc_conn_of(st);
+				ch = c->sub.ch ? c->sub.ch
+					       : c->state == RC_CONN_PUB && c->pub ? c->pub->ch : NULL;
+				conn_json(t, first && shown == 0, st->fd, role_of(c),
+					  ch ? ch->name : NULL, c->extra,
+					  c->extra ? RC_CONN_MAX_SUBS - 1 : 0, st->bytes_in,
+					  st->q.sent_bytes, st->q.queued_bytes, st->q.frames,
+					  rc_conn_drops(c), now - st->accepted_ms);
 			}
-			c = rc_conn_of(st);
-			ch = c->sub.ch ? c->sub.ch : c->state == RC_CONN_PUB && c->pub ? c->pub->ch : NULL;
-			conn_json(&t, shown == 0, st->fd, role_of(c), ch ? ch->name : NULL, c->extra,
-				  c->extra ? RC_CONN_MAX_SUBS - 1 : 0, st->bytes_in, st->q.sent_bytes,
-				  st->q.queued_bytes, st->q.frames, rc_conn_drops(c),
-				  now - st->accepted_ms);
 			shown++;
+			(*left)--;
 		}
 	}
-	rc_textbuf_put(&t, "%s]}\n", shown ? "\n" : "");
+	return shown;
+}
+
+size_t rc_status_connection_count(const struct rc_server *srv)
+{
+	return srv->stats.connections + srv->stats.publishers;
+}
+
+char *rc_status_connections_wrap(const struct rc_textbuf *rows, size_t total, size_t offset,
+				 size_t limit, size_t *len)
+{
+	struct rc_textbuf t;
+
+	rc_textbuf_init(&t, rows->len + 128);
+	rc_textbuf_put(&t, "{\"total\": %zu, \"offset\": %zu, \"limit\": %zu, \"connections\": [",
+		       total, offset, limit);
+	rc_textbuf_put(&t, "%.*s%s]}\n", (int)rows->len, rows->buf ? rows->buf : "",
+		       rows->len ? "\n" : "");
+	if (rows->failed)
+		t.failed = true;
 	return rc_textbuf_take(&t, len);
+}
+
+char *rc_status_connections(struct rc_server *srv, size_t offset, size_t limit, size_t *len)
+{
+	struct rc_textbuf rows;
+	size_t skip = offset, left = limit;
+	char *out;
+
+	rc_textbuf_init(&rows, 8192);
+	rc_status_connection_rows(srv, &rows, true, &skip, &left);
+	out = rc_status_connections_wrap(&rows, rc_status_connection_count(srv), offset, limit,
+					 len);
+	free(rows.buf);
+	return out;
 }

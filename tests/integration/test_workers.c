@@ -193,6 +193,106 @@ Test(workers, one_publisher_per_channel_across_workers, .fini = fini)
 	RC_STOP_OK(&srv);
 }
 
+/* Peer ports of the WebSocket subscribers listed in a /connections body,
+ * appended to ports[*n..cap). */
+static void subscriber_ports(const char *body, int *ports, int *n, int cap)
+{
+	const char *key = "\"peer\": \"127.0.0.1:";
+
+	for (const char *p = strstr(body, key); p; p = strstr(p + 1, key)) {
+		const char *end = strchr(p, '}');
+		const char *role = strstr(p, "\"role\": \"ws-subscriber\"");
+
+		if (role && end && role < end && *n < cap)
+			ports[(*n)++] = atoi(p + strlen(key));
+	}
+}
+
+/* GET /connections covers every worker's connections: the total counts
+ * them all, pages of any size taken one after the other list every
+ * subscriber exactly once, and a request pipelined behind it is answered
+ * after it, in order. */
+Test(workers, connections_lists_every_worker, .fini = fini)
+{
+	enum { N = 30, PAGE = 7 };
+	const char pipelined[] = "GET /connections?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+				 "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct http_resp r, two[2];
+	int ports[2 * N], nports = 0;
+	char err[256], want[32];
+	long long v;
+
+	RC_START(&srv, "--workers", WORKERS, "--listen", "127.0.0.1:0");
+	subscribe_all(N, "live", 0, 0);
+	for (int w = 0; w < N_WORKERS; w++) {
+		char name[96];
+
+		worker_metric_name(name, sizeof(name), w);
+		v = rc_metric(&srv, name);
+		rc_assert(v > 0, "worker %d serves no subscriber of %d: nothing to prove", w, N);
+	}
+	/* The subscribers and this request's own connection. */
+	rc_assert(http_get(&srv.http, "/connections", &r) == 0 && r.status == 200,
+		  "GET /connections");
+	snprintf(want, sizeof(want), "\"total\": %d,", N + 1);
+	rc_assert(strstr(r.body, want), "want %s in %.300s", want, r.body);
+	subscriber_ports(r.body, ports, &nports, N);
+	rc_assert(nports == N, "one page lists %d subscribers of %d: %.2000s", nports, N, r.body);
+	http_resp_free(&r);
+	/* The pages over one connection (pipelined, so each listing also
+	 * holds the next request back): every request sees the same set of
+	 * connections, its own included. */
+	nports = 0;
+	{
+		char reqs[2048];
+		size_t len = 0;
+		struct http_resp pages[(N + PAGE) / PAGE];
+		int npages = 0;
+
+		for (int off = 0; off < N + 1; off += PAGE, npages++)
+			len += (size_t)snprintf(reqs + len, sizeof(reqs) - len,
+						"GET /connections?offset=%d&limit=%d HTTP/1.1\r\n"
+						"Host: x\r\n%s\r\n",
+						off, PAGE,
+						off + PAGE >= N + 1 ? "Connection: close\r\n" : "");
+		rc_assert(http_exchange(&srv.http, reqs, len, pages, npages, RC_WAIT_TIMEOUT_MS,
+					err, sizeof(err)) == npages,
+			  "%d pages: %s", npages, err);
+		for (int i = 0; i < npages; i++) {
+			rc_assert(pages[i].status == 200, "page %d: %d", i, pages[i].status);
+			subscriber_ports(pages[i].body, ports, &nports, 2 * N);
+			http_resp_free(&pages[i]);
+		}
+	}
+	rc_assert(nports == N, "pages of %d list %d subscribers, want %d", PAGE, nports, N);
+	for (int i = 0; i < nports; i++)
+		for (int j = i + 1; j < nports; j++)
+			rc_assert(ports[i] != ports[j], "peer port %d listed twice", ports[i]);
+	/* Pipelined: the second answer waits for the first. */
+	rc_assert(http_exchange(&srv.http, pipelined, sizeof(pipelined) - 1, two, 2,
+				RC_WAIT_TIMEOUT_MS, err, sizeof(err)) == 2,
+		  "two pipelined answers: %s", err);
+	rc_assert(two[0].status == 200 && strstr(two[0].body, "\"connections\": ["),
+		  "first the listing: %d %.200s", two[0].status, two[0].body);
+	rc_assert(two[1].status == 200 && strcmp(two[1].body, "ok\n") == 0,
+		  "then /healthz: %d %.200s", two[1].status, two[1].body);
+	http_resp_free(&two[0]);
+	http_resp_free(&two[1]);
+	/* Clients that leave before their listing is back: the listing comes
+	 * back to nobody and is dropped (ASan's run checks nothing leaks). */
+	for (int i = 0; i < 50; i++) {
+		int fd = rc_tcp_connect(&srv.http, 0, RC_WAIT_TIMEOUT_MS);
+		const char req[] = "GET /connections HTTP/1.1\r\nHost: x\r\n\r\n";
+
+		rc_assert(fd >= 0, "connect: %s", strerror(errno));
+		rc_assert(rc_write_all(fd, req, sizeof(req) - 1, RC_WAIT_TIMEOUT_MS) == 0, "write");
+		close(fd);
+	}
+	rc_assert(http_get(&srv.http, "/healthz", &r) == 0 && r.status == 200, "healthz after");
+	http_resp_free(&r);
+	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
+}
+
 Test(workers, max_subscribers_counts_every_worker, .fini = fini)
 {
 	const int n = 15, max = 5;
