@@ -1,6 +1,7 @@
 /* ringcast: the program. Parses the command line, sets up the process's
  * state and runs one loop on this thread, or --workers loops on threads of
  * their own. */
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,22 @@ static int run_workers(const struct rc_config *cfg)
 	if (ret < 0)
 		rc_log_error("workers: %s", strerror(-ret));
 	return ret < 0 ? 1 : 0;
+}
+
+/* --workers auto: one per CPU this process may run on (its affinity mask:
+ * what taskset, cpusets and container CPU sets leave it), at most
+ * RC_CONFIG_WORKERS_MAX; 1 when the mask cannot be read. */
+static uint32_t auto_workers(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	n = CPU_COUNT(&set);
+	if (n < 1)
+		return 1;
+	return n > RC_CONFIG_WORKERS_MAX ? RC_CONFIG_WORKERS_MAX : (uint32_t)n;
 }
 
 int main(int argc, char **argv)
@@ -87,6 +104,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	rc_log_set_level((enum rc_log_level)cfg.log_level);
+	if (cfg.workers == 0) {
+		cfg.workers = auto_workers();
+		rc_log_info("workers: %u (auto: one per CPU of the affinity mask)", cfg.workers);
+	} else {
+		rc_log_info("workers: %u", cfg.workers);
+	}
 	if (cfg.workers > 1)
 		return run_workers(&cfg);
 	/* Both large: not on the stack. */

@@ -54,7 +54,7 @@ void rc_config_defaults(struct rc_config *cfg)
 	cfg->ping_interval_ms = 30000;
 	cfg->batch_max = RC_HUB_BATCH_MAX_FRAME;
 	cfg->shutdown_timeout_ms = 5000;
-	cfg->workers = 1;
+	cfg->workers = 0;	/* auto */
 	cfg->max_channels = 10000;
 	cfg->channel_grace_ms = 30000;
 	cfg->max_message = 1u << 20;

@@ -113,7 +113,8 @@ struct rc_config {
 	uint32_t channel_grace_ms;	/* keep an unused channel (and its cache) this long */
 	uint32_t zc_min;		/* frames this long go out with SEND_ZC; 0 = never */
 	enum rc_loop_backend backend;	/* --backend: auto (default), io_uring or epoll */
-	uint32_t workers;		/* loops, one thread each (--workers) */
+	uint32_t workers;		/* loops, one thread each (--workers); 0: auto, one
+					 * per CPU of the affinity mask (main.c) */
 	bool pin;			/* pin worker i to the i-th CPU of the affinity mask */
 	int udp_rcvbuf;
 	/* Access control. */
@@ -135,6 +136,7 @@ struct rc_config {
 /* --max-memory's default: derived from the machine at start-up
  * (rc_membudget_default()). */
 #define RC_CONFIG_MEMORY_AUTO UINT64_MAX
+#define RC_CONFIG_WORKERS_MAX 64	/* a worker is a bit in 64-bit interest masks */
 
 /* Fills cfg with the built-in defaults: HTTP/WebSocket on 0.0.0.0:8080,
  * UDP 0.0.0.0:9000 -> channel "live" and 0.0.0.0:9001 -> channel "game",

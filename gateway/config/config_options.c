@@ -125,6 +125,25 @@ static int set_max_memory(struct rc_config *cfg, const char *arg, struct rc_conf
 	return 0;
 }
 
+static int set_workers(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
+		       char *err, size_t errlen)
+{
+	uint64_t v;
+
+	(void)pass;
+	if (strcmp(arg, "auto") == 0) {
+		cfg->workers = 0;
+		return 0;
+	}
+	if (rc_num_parse_u64(arg, 1, RC_CONFIG_WORKERS_MAX, &v) < 0) {
+		snprintf(err, errlen, "--workers: expected auto or a number from 1 to %d, got '%s'",
+			 RC_CONFIG_WORKERS_MAX, arg);
+		return -EINVAL;
+	}
+	cfg->workers = (uint32_t)v;
+	return 0;
+}
+
 static int set_backend(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
 		       char *err, size_t errlen)
 {
@@ -370,7 +389,8 @@ static const struct rc_config_option options[] = {
 	  .help = "the kernel interface: io_uring (faster), or epoll where io_uring is "
 		  "blocked (auto falls back to epoll when io_uring is not allowed or too old, "
 		  "e.g. under Docker's default seccomp profile)" },
-	{ "workers", "N", NUM(workers, 1, 64), .def = "1",
+	{ "workers", "N|auto", CALL(set_workers),
+	  .def = "auto: one per CPU ringcast may run on (its affinity mask)",
 	  .help = "loops, one thread each: connections are spread over them by the kernel "
 		  "(SO_REUSEPORT), UDP ports one per loop in turn, and a message received on "
 		  "one loop is handed to the others that have subscribers of its channel" },

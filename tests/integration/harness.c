@@ -336,11 +336,12 @@ int rc_server_start(struct rc_server *srv, const char *const *wrapper,
 		argv[argc++] = "--backend";
 		argv[argc++] = (char *)backend;
 	}
-	/* The multi-worker runs: the same test on several loops, unless the
-	 * test chose its workers itself. */
-	if (workers && *workers && !args_name(args, "--workers")) {
+	/* The workers are always the suite's choice (the server's default
+	 * depends on the machine): 1, or RINGCAST_WORKERS in the multi-worker
+	 * runs, unless the test chose its workers itself. */
+	if (!args_name(args, "--workers")) {
 		argv[argc++] = "--workers";
-		argv[argc++] = (char *)workers;
+		argv[argc++] = workers && *workers ? (char *)workers : "1";
 	}
 	for (int i = 0; args && args[i] && argc < 94; i++)
 		argv[argc++] = (char *)args[i];

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,55 @@ Test(workers, connections_lists_every_worker, .fini = fini)
 	rc_assert(http_get(&srv.http, "/healthz", &r) == 0 && r.status == 200, "healthz after");
 	http_resp_free(&r);
 	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
+}
+
+/* Starts a server with --workers auto under the CPU set `cpus` (the
+ * server inherits this process's affinity mask, restored after) and
+ * returns the workers it says it runs. */
+static int auto_workers_under(const cpu_set_t *cpus)
+{
+	cpu_set_t saved;
+	char *err = malloc(1 << 16);
+	const char *key = "workers: ";
+	const char *line;
+	int n = -1;
+
+	rc_assert(err, "malloc");
+	rc_assert(sched_getaffinity(0, sizeof(saved), &saved) == 0, "getaffinity: %s",
+		  strerror(errno));
+	rc_assert(sched_setaffinity(0, sizeof(*cpus), cpus) == 0, "setaffinity: %s",
+		  strerror(errno));
+	RC_START(&srv, "--workers", "auto", "--listen", "127.0.0.1:0");
+	rc_assert(sched_setaffinity(0, sizeof(saved), &saved) == 0, "restore affinity: %s",
+		  strerror(errno));
+	rc_server_stderr(&srv, err, 1 << 16);
+	line = strstr(err, key);
+	rc_assert(line && strstr(line, "(auto: one per CPU of the affinity mask)"),
+		  "the start-up log names the workers and why: %.2000s", err);
+	n = atoi(line + strlen(key));
+	free(err);
+	RC_STOP_OK(&srv);
+	return n;
+}
+
+/* --workers auto (the default): one worker per CPU the process may run on;
+ * under taskset to one CPU, one worker. */
+Test(workers, auto_is_one_per_cpu_of_the_affinity_mask, .fini = fini)
+{
+	cpu_set_t all, one;
+	int n;
+
+	rc_assert(sched_getaffinity(0, sizeof(all), &all) == 0, "getaffinity");
+	n = auto_workers_under(&all);
+	rc_assert(n == CPU_COUNT(&all), "auto with %d CPUs: %d workers", CPU_COUNT(&all), n);
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &all)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	n = auto_workers_under(&one);
+	rc_assert(n == 1, "auto on one CPU: %d workers", n);
 }
 
 Test(workers, max_subscribers_counts_every_worker, .fini = fini)
