@@ -194,6 +194,43 @@ Test(workers, one_publisher_per_channel_across_workers, .fini = fini)
 	RC_STOP_OK(&srv);
 }
 
+/* A hot channel: 3,000 subscribers of one channel spread over every worker
+ * get every message in order and once; the origin hands each message to
+ * each other worker once (one reference per worker, never per subscriber),
+ * and the deliveries add up to messages x subscribers. */
+Test(workers, hot_channel_of_3000_subscribers, .fini = fini)
+{
+	const int n = 3000, msgs = 300;
+	uint64_t sent = 0;
+	long long v, total = 0;
+	char name[96];
+
+	RC_START(&srv, "--workers", WORKERS, "--listen", "127.0.0.1:0", "--udp",
+		 "127.0.0.1:0=hot");
+	subscribe_all(n, "hot", 0, 0);
+	for (int w = 0; w < N_WORKERS; w++) {
+		worker_metric_name(name, sizeof(name), w);
+		v = rc_metric(&srv, name);
+		cr_log_info("worker %d: %lld subscribers", w, v);
+		/* The kernel's hash spreads them roughly evenly (a third each);
+		 * a worker with under a sixth would mean it did not. */
+		rc_assert(v >= n / (2 * N_WORKERS), "worker %d serves %lld of %d subscribers", w, v,
+			  n);
+		total += v;
+	}
+	rc_assert(total == n, "per-worker subscribers add up to %lld, not %d", total, n);
+	publish_udp(&srv.udp[0], 0, &sent, msgs);
+	check_complete(sent, "hot channel");
+	rc_assert(rc_wait_metric(&srv, "ringcast_delivered_frames_total", (long long)sent * n,
+				 RC_WAIT_TIMEOUT_MS, sub_pool_idle, pool, &v),
+		  "delivered frames %lld, want %llu", v, (unsigned long long)sent * n);
+	v = rc_metric(&srv, "ringcast_relayed_total");
+	rc_assert(v == (long long)sent * (N_WORKERS - 1),
+		  "relayed %lld: want one hand-off per other worker per message, %llu", v,
+		  (unsigned long long)sent * (N_WORKERS - 1));
+	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
+}
+
 /* Peer ports of the WebSocket subscribers listed in a /connections body,
  * appended to ports[*n..cap). */
 static void subscriber_ports(const char *body, int *ports, int *n, int cap)
