@@ -14,7 +14,8 @@
 #          [--servers LIST] [--server-cpu C] [--bench-cpu C] [--latency-only]
 #          [--max-p99-ms MS (ramp limit, default 50)] [--settle SEC (default 0.5)]
 # Servers (LIST is comma-separated; default all, in this order):
-#   ringcast       BUILD/gateway/ringcast
+#   ringcast       BUILD/gateway/ringcast (--workers auto: one loop per CPU
+#                  of --server-cpu)
 #   ringcast-nobatch  the same with --batch-max 0 (no fan-out batches), not in
 #                  the default list: for comparisons with and without them
 #   ringcast-epoll the same with --backend epoll (the loop on epoll, as where
@@ -24,6 +25,8 @@
 #                  to the other); pinned like every server (--server-cpu), so
 #                  it shows what the hand-off costs per delivery, not what a
 #                  second core adds; not in the default list
+#   ringcast-w1    the same with --workers 1 (one loop, whatever CPUs the
+#                  server may use); not in the default list
 #   ringcast-ref   $RINGCAST_REF_BIN: another build of ringcast (an earlier
 #                  commit) to show a change keeps its speed, side by side;
 #                  skipped when unset, not in the default list
@@ -35,7 +38,8 @@
 #   uws-cpp        $UWS_CPP_BIN: C++ uWebSockets relay built by hand outside
 #                  the repository (perf/peers/README.md); skipped when unset
 #   nchan          perf/peers/nchan_relay.sh: nginx + nchan (Debian packages
-#                  nginx, libnginx-mod-nchan); skipped when missing
+#                  nginx, libnginx-mod-nchan), one nginx worker per CPU of
+#                  --server-cpu; skipped when missing
 # The Node peers' packages are installed with `npm ci` into BUILD/peers-node
 # from perf/peers/package-lock.json when missing or stale.
 # nchan has no UDP ingest: it is fed with ringcast-bench --pub-ws /pub/ (one
@@ -104,9 +108,13 @@ while [ $# -gt 0 ]; do
 	*) echo "bench-peers: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
 	esac
 done
-for v in subscribers size channels repeat server_cpu bench_cpu; do
+for v in subscribers size channels repeat bench_cpu; do
 	is_uint "${!v}" || { echo "bench-peers: --${v//_/-} needs a whole number" >&2; exit 2; }
 done
+# The server may get several CPUs (a taskset list: 0,1 or 0-3), for the
+# servers that use every CPU they may run on.
+[[ "$server_cpu" =~ ^[0-9]+([,-][0-9]+)*$ ]] ||
+	{ echo "bench-peers: --server-cpu needs a CPU number or a list (0,1 or 0-3)" >&2; exit 2; }
 if [ "$repeat" -lt 1 ] || [ "$repeat" -gt 20 ]; then
 	echo "bench-peers: --repeat 1..20" >&2
 	exit 2
@@ -208,6 +216,13 @@ server_cmd() {
 		if [ "$size" -gt 1900 ]; then
 			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
 		fi ;;
+	ringcast-w1)
+		# one loop, however many CPUs --server-cpu gives
+		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
+		printf '%s\n' "$build/gateway/ringcast" --workers 1
+		if [ "$size" -gt 1900 ]; then
+			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
+		fi ;;
 	ringcast-w2)
 		# two workers on the one server CPU: the cost of the hand-off
 		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
@@ -248,7 +263,7 @@ server_cmd() {
 		command -v python3 >/dev/null || { echo "python3 not found (nchan_relay.sh picks the port with it)"; return 1; }
 		printf '%s\n' "$src_dir/perf/peers/nchan_relay.sh" ;;
 	*)
-		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, ringcast-w2, ringcast-ref, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
+		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, ringcast-w1, ringcast-w2, ringcast-ref, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
 		return 1 ;;
 	esac
 }

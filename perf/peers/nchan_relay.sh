@@ -95,8 +95,9 @@ mkdir -p "$dir/tmp"
 # Channel names as the other peers accept them: 1-64 of A-Z a-z 0-9 . _ -
 cat >"$dir/nginx.conf" <<EOF
 load_module $module;
-# One process on the one core the bench gives the server.
-worker_processes 1;
+# One worker process per CPU the bench gives the server (nproc counts
+# the affinity mask), as ringcast's --workers auto.
+worker_processes $(nproc);
 worker_rlimit_nofile $nofile;
 error_log stderr warn;
 pid $dir/nginx.pid;
