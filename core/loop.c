@@ -23,6 +23,7 @@ void rc_loop_clock(struct rc_loop *loop)
 void rc_loop_init_base(struct rc_loop *loop, const struct rc_loop_ops *ops)
 {
 	loop->ops = ops;
+	loop->msg_target = -1;
 	loop->defer_tail = &loop->defer_head;
 	loop->send_tail = &loop->send_head;
 	loop->next_tail = &loop->next_head;
@@ -295,6 +296,18 @@ int rc_loop_register_buffer(struct rc_loop *loop, void *base, size_t len)
 int rc_loop_read(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len)
 {
 	return loop->ops->read(loop, io, fd, buf, len);
+}
+
+int rc_loop_msg_target(const struct rc_loop *loop)
+{
+	return loop->msg_target;
+}
+
+int rc_loop_msg(struct rc_loop *from, int target, struct rc_io *io)
+{
+	if (!from->ops->msg || target < 0)
+		return -EOPNOTSUPP;
+	return from->ops->msg(from, target, io);
 }
 
 int rc_loop_timer_arm(struct rc_loop *loop, struct rc_timer *t, uint64_t ms)

@@ -234,6 +234,21 @@ int rc_loop_register_buffer(struct rc_loop *loop, void *base, size_t len);
  * file) is read at once, in the next turn. */
 int rc_loop_read(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len);
 
+/* What another loop needs to complete an operation of this one directly
+ * (rc_loop_msg): on io_uring with IORING_OP_MSG_RING, the ring's
+ * descriptor; -1 on epoll or without it. Fixed for the loop's life. */
+int rc_loop_msg_target(const struct rc_loop *loop);
+
+/* On loop `from`: queues a completion of `io` (res 0, no flags) for the
+ * loop whose rc_loop_msg_target() is target (another thread's, usually);
+ * io->fn runs on that loop's thread when it reaps it. `io` stays the
+ * target's: nothing of it is read or written here but its address. Goes
+ * to the kernel with from's next submission; a message that fails there
+ * (the target ring gone, at shutdown) is logged at debug level and lost,
+ * so a caller that must not lose a wake-up keeps another way (the
+ * mailbox's eventfd). Returns 0, or -errno (-EOPNOTSUPP on epoll). */
+int rc_loop_msg(struct rc_loop *from, int target, struct rc_io *io);
+
 /* Fires t->io.fn with res -ETIME after `ms` milliseconds (or -ECANCELED). */
 int rc_loop_timer_arm(struct rc_loop *loop, struct rc_timer *t, uint64_t ms);
 

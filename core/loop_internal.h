@@ -41,6 +41,7 @@ struct rc_loop_ops {
 		       size_t len, int flags, int fixed_index);
 	int (*register_buffer)(struct rc_loop *loop, void *base, size_t len);
 	int (*read)(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len);
+	int (*msg)(struct rc_loop *loop, int target, struct rc_io *io);	/* NULL: none */
 	int (*timer_arm)(struct rc_loop *loop, struct rc_timer *t, uint64_t ms);
 	int (*cancel)(struct rc_loop *loop, struct rc_io *target);
 	int (*cancel_fd)(struct rc_loop *loop, int fd);
@@ -57,6 +58,7 @@ struct rc_loop {
 	const struct rc_loop_ops *ops;
 	bool has_send_zc;
 	bool stop;
+	int msg_target;		/* rc_loop_msg_target() */
 	uint64_t now_ms;
 	struct rc_loop_stats stats;
 	struct rc_deferred *defer_head;		/* NULL when nothing is queued */

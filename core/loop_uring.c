@@ -26,7 +26,12 @@ struct rc_loop_uring {
 	unsigned setup_flags;
 	unsigned features;
 	bool ring_fd_registered;
+	/* The completion of a message to another ring (rc_loop_msg), seen
+	 * only when it failed (its success is skipped). */
+	struct rc_io msg_failed;
 };
+
+static void uring_msg_failed(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
 
 static inline struct rc_loop_uring *U(struct rc_loop *loop)
 {
@@ -171,6 +176,10 @@ static int probe_ops(struct rc_loop_uring *loop, bool explain, char *why, size_t
 		}
 	}
 	loop->base.has_send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+	/* Another loop completes operations of this one through the ring's
+	 * own descriptor (registering it does not close it). */
+	if (io_uring_opcode_supported(probe, IORING_OP_MSG_RING))
+		loop->base.msg_target = loop->ring.ring_fd;
 out:
 	free(probe);
 	return ret;
@@ -222,6 +231,7 @@ struct rc_loop *rc_loop_uring_create(const struct rc_loop_opts *opts, bool expla
 		goto fail;
 	}
 	rc_loop_init_base(&loop->base, &uring_ops);
+	loop->msg_failed.fn = uring_msg_failed;
 	ret = setup_ring(loop, sq, cq);
 	if (ret < 0) {
 		say_why(why, whylen, "io_uring_setup", ret);
@@ -487,6 +497,27 @@ static int uring_read(struct rc_loop *loop, struct rc_io *io, int fd, void *buf,
 	return 0;
 }
 
+static void uring_msg_failed(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	(void)loop;
+	(void)io;
+	/* The target ring is gone (its loop ended, at shutdown) or full. */
+	rc_log_debug("io_uring: message to another ring failed: %s", strerror(-cqe->res));
+}
+
+static int uring_msg(struct rc_loop *loop, int target, struct rc_io *io)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE_OR_FAIL(loop, sqe);
+	/* The target's completion carries io as its user data and 0 as its
+	 * result; ours is skipped unless the message failed. */
+	io_uring_prep_msg_ring(sqe, target, 0, (uint64_t)(uintptr_t)io, 0);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data(sqe, &U(loop)->msg_failed);
+	return 0;
+}
+
 static int uring_timer_arm(struct rc_loop *loop, struct rc_timer *t, uint64_t ms)
 {
 	struct io_uring_sqe *sqe;
@@ -539,6 +570,7 @@ static const struct rc_loop_ops uring_ops = {
 	.send_zc = uring_send_zc,
 	.register_buffer = uring_register_buffer,
 	.read = uring_read,
+	.msg = uring_msg,
 	.timer_arm = uring_timer_arm,
 	.cancel = uring_cancel,
 	.cancel_fd = uring_cancel_fd,

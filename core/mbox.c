@@ -12,6 +12,7 @@ int rc_mbox_open(struct rc_mbox *mb)
 {
 	memset(mb, 0, sizeof(*mb));
 	atomic_init(&mb->head, NULL);
+	atomic_init(&mb->msg_target, -1);
 	mb->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	return mb->efd < 0 ? -errno : 0;
 }
@@ -45,18 +46,43 @@ static void mbox_woken(struct rc_loop *loop, struct rc_io *io, const struct rc_c
 	mb->fn(mb, mb->arg);
 }
 
+/* A wake-up by message (rc_mbox_wake_from): no read to re-arm. */
+static void mbox_messaged(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_mbox *mb = (struct rc_mbox *)((char *)io - offsetof(struct rc_mbox, msg_io));
+
+	(void)loop;
+	(void)cqe;
+	if (mb->closing)
+		return;
+	mb->wakes++;
+	mb->msg_wakes++;
+	mb->fn(mb, mb->arg);
+}
+
 int rc_mbox_start(struct rc_mbox *mb, struct rc_loop *loop, rc_mbox_fn fn, void *arg)
 {
+	int ret;
+
 	mb->loop = loop;
 	mb->fn = fn;
 	mb->arg = arg;
 	mb->io.fn = mbox_woken;
+	mb->msg_io.fn = mbox_messaged;
 	mb->closing = false;
-	return arm(mb);
+	ret = arm(mb);
+	/* Release: a poster that reads the target also sees msg_io set up. */
+	if (ret == 0)
+		atomic_store_explicit(&mb->msg_target, rc_loop_msg_target(loop),
+				      memory_order_release);
+	return ret;
 }
 
 void rc_mbox_stop(struct rc_mbox *mb)
 {
+	/* Later wakes go to the eventfd (a message already in flight finds
+	 * `closing` and does nothing). */
+	atomic_store_explicit(&mb->msg_target, -1, memory_order_relaxed);
 	mb->closing = true;
 	if (mb->armed)
 		rc_loop_cancel(mb->loop, &mb->io);
@@ -88,6 +114,16 @@ int rc_mbox_wake(struct rc_mbox *mb)
 	if (write(mb->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		return -errno;
 	return 0;
+}
+
+int rc_mbox_wake_from(struct rc_mbox *mb, struct rc_loop *from)
+{
+	/* Acquire: pairs with rc_mbox_start's release (msg_io is set). */
+	int target = atomic_load_explicit(&mb->msg_target, memory_order_acquire);
+
+	if (target >= 0 && rc_loop_msg_target(from) >= 0 && rc_loop_msg(from, target, &mb->msg_io) == 0)
+		return 0;
+	return rc_mbox_wake(mb);
 }
 
 struct rc_mbox_node *rc_mbox_take(struct rc_mbox *mb)

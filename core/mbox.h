@@ -7,9 +7,12 @@
  * the owner takes the whole stack with one exchange and reverses it. The
  * owner learns that there is something to take from an eventfd it reads
  * through its loop (rc_loop_read), so the same mailbox works on both
- * backends; the poster writes the eventfd only when its push found the
- * mailbox empty (rc_mbox_post's return value), so a burst of posts between
- * two takes costs one wake-up.
+ * backends, or, when the poster's loop and the owner's are both on
+ * io_uring, from a completion the poster's ring posts into the owner's
+ * (IORING_OP_MSG_RING, rc_mbox_wake_from): no eventfd write by the poster,
+ * no read to re-arm on the owner. The poster wakes the owner only when its
+ * push found the mailbox empty (rc_mbox_post's return value), so a burst of
+ * posts between two takes costs one wake-up.
  *
  * Nodes are intrusive: the poster embeds a struct rc_mbox_node in what it
  * hands over, and ownership of that object passes to the taker with the
@@ -46,9 +49,16 @@ struct rc_mbox {
 	struct rc_loop *loop;
 	rc_mbox_fn fn;
 	void *arg;
+	/* The owner's loop's rc_loop_msg_target() while it takes (-1
+	 * before and after): posters read it to wake by message. Release
+	 * store at start, acquire load by posters (the loop is set up
+	 * before); relaxed -1 at stop. */
+	_Atomic int msg_target;
+	struct rc_io msg_io;		/* what a message completes on the owner */
 	bool armed;			/* the read is in flight */
 	bool closing;			/* rc_mbox_stop(): do not arm again */
-	uint64_t wakes;			/* reads completed (owner's counter) */
+	uint64_t wakes;			/* wake-ups taken, read or message (owner's counter) */
+	uint64_t msg_wakes;		/* of which messages (rc_mbox_wake_from) */
 };
 
 /* Prepares an empty mailbox and its eventfd (any thread, before anyone
@@ -83,6 +93,11 @@ bool rc_mbox_post(struct rc_mbox *mb, struct rc_mbox_node *n);
 
 /* Any thread: wakes the owner (one eventfd write). Returns 0 or -errno. */
 int rc_mbox_wake(struct rc_mbox *mb);
+
+/* On loop `from`'s thread: wakes the owner by a message from from's ring
+ * to the owner's (sent with from's next submission) when both can, else
+ * as rc_mbox_wake(). Returns 0 or -errno. */
+int rc_mbox_wake_from(struct rc_mbox *mb, struct rc_loop *from);
 
 /* Owner only (or any thread once the owner has stopped for good): takes
  * every node posted so far, oldest first (linked by next, NULL-ended), or

@@ -182,6 +182,95 @@ Test(mbox, producers_wake_the_owners_loop)
 	rc_mbox_close(&mb);
 }
 
+/* Producers that are loops themselves, as workers are: each posts a slice
+ * per turn and wakes the owner with rc_mbox_wake_from (a message from its
+ * ring into the owner's on io_uring, the eventfd on epoll), and stops one
+ * turn after its last post so that last wake-up is submitted. */
+struct loop_producer {
+	struct producer p;
+	struct rc_loop *loop;
+	struct rc_deferred work;
+	uint32_t next;
+	bool done;
+};
+
+static void loop_produce(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct loop_producer *lp = (struct loop_producer *)((char *)d -
+							    offsetof(struct loop_producer, work));
+
+	if (lp->done) {
+		rc_loop_stop(loop);
+		return;
+	}
+	for (uint32_t k = 0; k < 100 && lp->next < PER_PRODUCER; k++, lp->next++) {
+		struct item *it = &lp->p.items[lp->next];
+
+		*it = (struct item){ .producer = lp->p.id, .seq = lp->next };
+		if (rc_mbox_post(lp->p.mb, &it->node))
+			cr_assert_eq(rc_mbox_wake_from(lp->p.mb, loop), 0);
+	}
+	lp->done = lp->next == PER_PRODUCER;
+	rc_loop_defer_next(loop, &lp->work);
+}
+
+static void *loop_producer_main(void *arg)
+{
+	struct loop_producer *lp = arg;
+
+	/* The ring is set up on the thread that submits (SINGLE_ISSUER). */
+	lp->loop = rc_loop_create(test_loop_opts(), NULL);
+	cr_assert_not_null(lp->loop);
+	lp->work.fn = loop_produce;
+	pthread_barrier_wait(lp->p.start);
+	rc_loop_defer(lp->loop, &lp->work);
+	cr_assert_eq(rc_loop_run(lp->loop), 0);
+	rc_loop_destroy(lp->loop);
+	return NULL;
+}
+
+Test(mbox, producer_loops_wake_the_owner_by_message)
+{
+	struct rc_loop *loop = rc_loop_create(test_loop_opts(), NULL);
+	struct rc_timer t = { .io.fn = deadline };
+	struct loop_producer lp[PRODUCERS];
+	pthread_t th[PRODUCERS];
+	pthread_barrier_t start;
+	struct owner o = { 0 };
+	struct rc_mbox mb;
+
+	cr_assert_not_null(loop, "loop on %s", test_backend());
+	cr_assert_eq(rc_mbox_open(&mb), 0);
+	cr_assert_eq(rc_mbox_start(&mb, loop, owner_taken, &o), 0);
+	cr_assert_eq(rc_loop_timer_arm(loop, &t, 20000), 0);
+	pthread_barrier_init(&start, NULL, PRODUCERS + 1);
+	for (uint32_t i = 0; i < PRODUCERS; i++) {
+		lp[i] = (struct loop_producer){
+			.p = { .mb = &mb, .id = i, .start = &start,
+			       .items = calloc(PER_PRODUCER, sizeof(struct item)) } };
+		cr_assert_not_null(lp[i].p.items);
+		cr_assert_eq(pthread_create(&th[i], NULL, loop_producer_main, &lp[i]), 0);
+	}
+	pthread_barrier_wait(&start);
+	cr_assert_eq(rc_loop_run(loop), 0);
+	for (uint32_t i = 0; i < PRODUCERS; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(o.seen.total, PRODUCERS * PER_PRODUCER,
+		     "%s: the loop took %u of %u (a wake-up was lost)", test_backend(),
+		     o.seen.total, PRODUCERS * PER_PRODUCER);
+	if (rc_loop_msg_target(loop) >= 0)
+		cr_assert_gt(mb.msg_wakes, 0, "io_uring with MSG_RING: woken by messages");
+	else
+		cr_assert_eq(mb.msg_wakes, 0, "%s: no messages", test_backend());
+	rc_mbox_stop(&mb);
+	rc_loop_cancel(loop, &t.io);
+	for (uint32_t i = 0; i < PRODUCERS; i++)
+		free(lp[i].p.items);
+	pthread_barrier_destroy(&start);
+	rc_loop_destroy(loop);
+	rc_mbox_close(&mb);
+}
+
 /* --- the reference count: one holder per thread --- */
 
 #define HOLDERS 4
