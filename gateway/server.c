@@ -278,6 +278,14 @@ int rc_process_init(struct rc_process *proc, const struct rc_config *cfg)
 	memset(proc, 0, sizeof(*proc));
 	proc->cfg = *cfg;
 	proc->nworkers = cfg->workers ? cfg->workers : 1;
+	/* How a worker wakes another for a hand-off (perf/RESULTS.md, "How a
+	 * worker wakes another"): RINGCAST_WAKE=eventfd or msg_ring, for
+	 * measuring one against the other. */
+	{
+		const char *wake = getenv("RINGCAST_WAKE");
+
+		proc->wake_by_msg = !(wake && strcmp(wake, "eventfd") == 0);
+	}
 	rc_ipcount_init(&proc->ipcount);
 	pthread_mutex_init(&proc->ipcount_lock, NULL);
 	ret = rc_chanreg_init(&proc->chanreg, proc->nworkers);

@@ -27,12 +27,12 @@ SCEN = {  # name: (subscribers, size, channels)
     "ch100x100": (10000, 64, 100),
 }
 # One colour per server in every chart.
-COLOUR = {"ringcast": "#d62728", "ringcast-nobatch": "#ff9896", "ringcast-epoll": "#ff7f0e",
+COLOUR = {"ringcast": "#d62728", "ringcast-w1": "#c49c94", "ringcast-w2": "#bcbd22", "ringcast-nobatch": "#ff9896", "ringcast-epoll": "#ff7f0e",
           "ringcast-ref": "#e377c2",
           "epoll-batched": "#1f77b4",
           "epoll-naive": "#aec7e8", "uws": "#2ca02c", "uws-cpp": "#98df8a", "lws": "#9467bd",
           "ws": "#8c564b", "nchan": "#7f7f7f"}
-ORDER = ["ringcast", "ringcast-w2", "ringcast-ref", "ringcast-nobatch", "ringcast-epoll", "epoll-batched", "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
+ORDER = ["ringcast", "ringcast-w1", "ringcast-w2", "ringcast-w2-eventfd", "ringcast-ref", "ringcast-nobatch", "ringcast-epoll", "epoll-batched", "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
 
 
 def load(path):

@@ -20,7 +20,7 @@ import os
 import statistics
 import sys
 
-ORDER = ["ringcast", "ringcast-w2", "ringcast-ref", "ringcast-nobatch", "ringcast-epoll", "epoll-batched",
+ORDER = ["ringcast", "ringcast-w1", "ringcast-w2", "ringcast-w2-eventfd", "ringcast-ref", "ringcast-nobatch", "ringcast-epoll", "epoll-batched",
          "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
 
 

@@ -10,29 +10,43 @@
 #include "publish.h"
 #include "state.h"
 
+/* Wakes every worker of srv's wake mask: by a message from srv's ring when
+ * the process wakes that way and `by_msg` (srv's loop submits again), else
+ * by eventfd. */
+static void wake_marked(struct rc_server *srv, bool by_msg)
+{
+	uint64_t mask = srv->relay_wake_mask;
+
+	srv->relay_wake_mask = 0;
+	while (mask) {
+		uint32_t w = (uint32_t)__builtin_ctzll(mask);
+		struct rc_mbox *mb = &srv->proc->inbox[w];
+		int ret;
+
+		mask &= mask - 1;
+		ret = by_msg && srv->proc->wake_by_msg ? rc_mbox_wake_from(mb, srv->loop)
+						       : rc_mbox_wake(mb);
+		if (ret < 0)
+			rc_log_error("relay: cannot wake worker %u", w);
+	}
+}
+
 /* End of the origin's turn: wakes each worker whose mailbox this turn's
  * first post found empty (the later posts of the turn ride on that wake). */
 static void relay_wake(struct rc_loop *loop, struct rc_deferred *d)
 {
 	struct rc_server *srv = (struct rc_server *)((char *)d -
 						     offsetof(struct rc_server, relay_wake));
-	uint64_t mask = srv->relay_wake_mask;
 
 	(void)loop;
-	srv->relay_wake_mask = 0;
-	while (mask) {
-		uint32_t w = (uint32_t)__builtin_ctzll(mask);
-
-		mask &= mask - 1;
-		if (rc_mbox_wake(&srv->proc->inbox[w]) < 0)
-			rc_log_error("relay: cannot wake worker %u", w);
-	}
+	wake_marked(srv, true);
 }
 
 void rc_relay_flush(struct rc_server *srv)
 {
+	/* The loop ends: nothing it queues now would be submitted. */
 	if (srv->relay_wake_mask)
-		relay_wake(srv->loop, &srv->relay_wake);
+		wake_marked(srv, false);
 }
 
 void rc_relay_init(struct rc_server *srv)
