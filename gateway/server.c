@@ -278,13 +278,16 @@ int rc_process_init(struct rc_process *proc, const struct rc_config *cfg)
 	memset(proc, 0, sizeof(*proc));
 	proc->cfg = *cfg;
 	proc->nworkers = cfg->workers ? cfg->workers : 1;
-	/* How a worker wakes another for a hand-off (perf/RESULTS.md, "How a
-	 * worker wakes another"): RINGCAST_WAKE=eventfd or msg_ring, for
-	 * measuring one against the other. */
+	/* How a worker wakes another for a hand-off: the eventfd, or with
+	 * RINGCAST_WAKE=msg_ring a message from ring to ring. Measured alike
+	 * (perf/RESULTS.md, "How a worker wakes another"), so the eventfd,
+	 * which works on both backends and cannot be lost to a ring that has
+	 * gone, is the default; the other stays for measuring on machines
+	 * with more cores. */
 	{
 		const char *wake = getenv("RINGCAST_WAKE");
 
-		proc->wake_by_msg = !(wake && strcmp(wake, "eventfd") == 0);
+		proc->wake_by_msg = wake && strcmp(wake, "msg_ring") == 0;
 	}
 	rc_ipcount_init(&proc->ipcount);
 	pthread_mutex_init(&proc->ipcount_lock, NULL);

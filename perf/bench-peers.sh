@@ -27,9 +27,10 @@
 #                  second core adds; not in the default list
 #   ringcast-w1    the same with --workers 1 (one loop, whatever CPUs the
 #                  server may use); not in the default list
-#   ringcast-w2-eventfd  ringcast-w2 waking the other worker by eventfd
-#                  (RINGCAST_WAKE=eventfd) rather than by IORING_OP_MSG_RING,
-#                  to measure one against the other; not in the default list
+#   ringcast-w2-msgring  ringcast-w2 waking the other worker by
+#                  IORING_OP_MSG_RING (RINGCAST_WAKE=msg_ring) rather than by
+#                  its eventfd, to measure one against the other; not in the
+#                  default list
 #   ringcast-ref   $RINGCAST_REF_BIN: another build of ringcast (an earlier
 #                  commit) to show a change keeps its speed, side by side;
 #                  skipped when unset, not in the default list
@@ -226,10 +227,10 @@ server_cmd() {
 		if [ "$size" -gt 1900 ]; then
 			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
 		fi ;;
-	ringcast-w2-eventfd)
-		# the same, the hand-offs' wake-ups by eventfd instead of MSG_RING
+	ringcast-w2-msgring)
+		# the same, the hand-offs' wake-ups by MSG_RING instead of eventfd
 		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
-		printf '%s\n' env RINGCAST_WAKE=eventfd "$build/gateway/ringcast" --workers 2
+		printf '%s\n' env RINGCAST_WAKE=msg_ring "$build/gateway/ringcast" --workers 2
 		if [ "$size" -gt 1900 ]; then
 			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
 		fi ;;
@@ -273,7 +274,7 @@ server_cmd() {
 		command -v python3 >/dev/null || { echo "python3 not found (nchan_relay.sh picks the port with it)"; return 1; }
 		printf '%s\n' "$src_dir/perf/peers/nchan_relay.sh" ;;
 	*)
-		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, ringcast-w1, ringcast-w2, ringcast-w2-eventfd, ringcast-ref, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
+		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, ringcast-w1, ringcast-w2, ringcast-w2-msgring, ringcast-ref, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
 		return 1 ;;
 	esac
 }

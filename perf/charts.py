@@ -32,7 +32,7 @@ COLOUR = {"ringcast": "#d62728", "ringcast-w1": "#c49c94", "ringcast-w2": "#bcbd
           "epoll-batched": "#1f77b4",
           "epoll-naive": "#aec7e8", "uws": "#2ca02c", "uws-cpp": "#98df8a", "lws": "#9467bd",
           "ws": "#8c564b", "nchan": "#7f7f7f"}
-ORDER = ["ringcast", "ringcast-w1", "ringcast-w2", "ringcast-w2-eventfd", "ringcast-ref", "ringcast-nobatch", "ringcast-epoll", "epoll-batched", "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
+ORDER = ["ringcast", "ringcast-w1", "ringcast-w2", "ringcast-w2-msgring", "ringcast-ref", "ringcast-nobatch", "ringcast-epoll", "epoll-batched", "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
 
 
 def load(path):

@@ -10,7 +10,8 @@ each scenario and server, the server's CPU-seconds per million deliveries
 (its CPU time over the measured window divided by the deliveries in it),
 min-max over runs and the median, with the median share of a core it used, the share of messages lost, and ratios of
 ringcast's median to each other server's, and of ringcast's epoll backend
-to the epoll-batched peer (below 1: the first one needs less CPU per
+to the epoll-batched peer, and of two workers woken by MSG_RING to two
+woken by eventfd, the default (below 1: the first one needs less CPU per
 delivery) with, in brackets, its worst run over the other's best. At a fixed rate every server does the same work, so this compares
 cost per delivery where a ramp's maximum would compare the load generator.
 """
@@ -20,7 +21,7 @@ import os
 import statistics
 import sys
 
-ORDER = ["ringcast", "ringcast-w1", "ringcast-w2", "ringcast-w2-eventfd", "ringcast-ref", "ringcast-nobatch", "ringcast-epoll", "epoll-batched",
+ORDER = ["ringcast", "ringcast-w1", "ringcast-w2", "ringcast-w2-msgring", "ringcast-ref", "ringcast-nobatch", "ringcast-epoll", "epoll-batched",
          "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
 
 
@@ -71,6 +72,8 @@ def main():
     pairs = [("ringcast", s) for s in servers if s != "ringcast" and "ringcast" in servers]
     if "ringcast-epoll" in servers and "epoll-batched" in servers:
         pairs.append(("ringcast-epoll", "epoll-batched"))
+    if "ringcast-w2" in servers and "ringcast-w2-msgring" in servers:
+        pairs.append(("ringcast-w2-msgring", "ringcast-w2"))
     print("Server CPU-seconds per million deliveries at a fixed rate: min–max over runs "
           "(median; and the median share of one core the server used: near 100 % it was "
           "saturated, batched more messages per send and its figure is only 1/rate). `a/b` columns: a's median over b's, and in brackets a's worst run "

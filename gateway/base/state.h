@@ -62,9 +62,10 @@ struct rc_process {
 	 * on any worker. Both only with several workers. */
 	struct rc_mbox *inbox;
 	struct rc_snap *snaps;
-	/* Hand-offs wake their destination by a message from the origin's
-	 * ring into the destination's (IORING_OP_MSG_RING) where both loops
-	 * are on io_uring, else by its eventfd. */
+	/* RINGCAST_WAKE=msg_ring: hand-offs wake their destination by a
+	 * message from the origin's ring into the destination's
+	 * (IORING_OP_MSG_RING) where both loops are on io_uring; else (the
+	 * default) by its eventfd. */
 	bool wake_by_msg;
 	/* The addresses worker 0 bound (the port the kernel chose for :0):
 	 * the other workers bind the same ones (SO_REUSEPORT). Written by

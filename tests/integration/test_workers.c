@@ -142,6 +142,28 @@ Test(workers, fanout_over_every_worker_in_order_without_duplicates, .fini = fini
 	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
 }
 
+/* RINGCAST_WAKE=msg_ring: the hand-offs wake their destination by a
+ * message from ring to ring (eventfd on epoll): every subscriber still gets
+ * everything in order. */
+Test(workers, fanout_woken_by_msg_ring, .fini = fini)
+{
+	const int n = 30, msgs = 3000;
+	uint64_t sent = 0;
+	long long v;
+
+	setenv("RINGCAST_WAKE", "msg_ring", 1);
+	RC_START(&srv, "--workers", WORKERS, "--listen", "127.0.0.1:0", "--udp",
+		 "127.0.0.1:0=live");
+	unsetenv("RINGCAST_WAKE");
+	subscribe_all(n, "live", 0, 0);
+	publish_udp(&srv.udp[0], 0, &sent, msgs);
+	check_complete(sent, "woken by MSG_RING");
+	v = rc_metric(&srv, "ringcast_relayed_total");
+	rc_assert(v == (long long)sent * (N_WORKERS - 1), "relayed %lld, want %llu", v,
+		  (unsigned long long)sent * (N_WORKERS - 1));
+	RC_STOP_OK_IDLE(&srv, sub_pool_idle, pool);
+}
+
 /* Reads a line (up to "\n", EOF or the deadline) into buf. */
 static void read_line(int fd, char *buf, size_t cap)
 {
