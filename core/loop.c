@@ -298,6 +298,12 @@ int rc_loop_read(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsi
 	return loop->ops->read(loop, io, fd, buf, len);
 }
 
+int rc_loop_connect(struct rc_loop *loop, struct rc_io *io, int fd, const struct sockaddr *addr,
+		    socklen_t addrlen)
+{
+	return loop->ops->connect(loop, io, fd, addr, addrlen);
+}
+
 int rc_loop_msg_target(const struct rc_loop *loop)
 {
 	return loop->msg_target;

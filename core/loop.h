@@ -234,6 +234,14 @@ int rc_loop_register_buffer(struct rc_loop *loop, void *base, size_t len);
  * file) is read at once, in the next turn. */
 int rc_loop_read(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len);
 
+/* Connects socket fd to addr (addrlen bytes, which the caller keeps
+ * unchanged until the completion: io_uring reads it when it submits). One
+ * completion on io: res 0 when connected, else -errno (-ECONNREFUSED,
+ * -ETIMEDOUT, ...). The socket is made non-blocking on epoll. Returns 0,
+ * or -errno when the operation could not be started. */
+int rc_loop_connect(struct rc_loop *loop, struct rc_io *io, int fd, const struct sockaddr *addr,
+		    socklen_t addrlen);
+
 /* What another loop needs to complete an operation of this one directly
  * (rc_loop_msg): on io_uring with IORING_OP_MSG_RING, the ring's
  * descriptor; -1 on epoll or without it. Fixed for the loop's life. */

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "bufring.h"
 #include "loop.h"
 
@@ -42,6 +44,8 @@ struct rc_loop_ops {
 	int (*register_buffer)(struct rc_loop *loop, void *base, size_t len);
 	int (*read)(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len);
 	int (*msg)(struct rc_loop *loop, int target, struct rc_io *io);	/* NULL: none */
+	int (*connect)(struct rc_loop *loop, struct rc_io *io, int fd, const struct sockaddr *addr,
+		       socklen_t addrlen);
 	int (*timer_arm)(struct rc_loop *loop, struct rc_timer *t, uint64_t ms);
 	int (*cancel)(struct rc_loop *loop, struct rc_io *target);
 	int (*cancel_fd)(struct rc_loop *loop, int fd);

@@ -147,7 +147,7 @@ static int probe_ops(struct rc_loop_uring *loop, bool explain, char *why, size_t
 		{ IORING_OP_ACCEPT, "ACCEPT" },	  { IORING_OP_RECV, "RECV" },
 		{ IORING_OP_RECVMSG, "RECVMSG" }, { IORING_OP_SENDMSG, "SENDMSG" },
 		{ IORING_OP_READ, "READ" },	  { IORING_OP_TIMEOUT, "TIMEOUT" },
-		{ IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" },
+		{ IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" }, { IORING_OP_CONNECT, "CONNECT" },
 	};
 	size_t len = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
 	struct io_uring_probe *probe = calloc(1, len);
@@ -518,6 +518,18 @@ static int uring_msg(struct rc_loop *loop, int target, struct rc_io *io)
 	return 0;
 }
 
+static int uring_connect(struct rc_loop *loop, struct rc_io *io, int fd,
+			 const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE_OR_FAIL(loop, sqe);
+	/* addr is the caller's until the completion (read at submission). */
+	io_uring_prep_connect(sqe, fd, addr, addrlen);
+	io_uring_sqe_set_data(sqe, io);
+	return 0;
+}
+
 static int uring_timer_arm(struct rc_loop *loop, struct rc_timer *t, uint64_t ms)
 {
 	struct io_uring_sqe *sqe;
@@ -570,6 +582,7 @@ static const struct rc_loop_ops uring_ops = {
 	.send_zc = uring_send_zc,
 	.register_buffer = uring_register_buffer,
 	.read = uring_read,
+	.connect = uring_connect,
 	.msg = uring_msg,
 	.timer_arm = uring_timer_arm,
 	.cancel = uring_cancel,

@@ -242,3 +242,77 @@ Test(core_loop, a_capped_turn_takes_in_input_before_its_leftover_sends)
 	rc_bufring_destroy(t.br);
 	rc_loop_destroy(loop);
 }
+
+/* --- connect --- */
+
+struct connect_case {
+	struct rc_io io;	/* first: the completion's io is the case */
+	int res;
+	int completions;
+};
+
+static void connect_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct connect_case *c = (struct connect_case *)io;
+
+	c->res = cqe->res;
+	c->completions++;
+	rc_loop_stop(loop);
+}
+
+/* Connects a fresh TCP socket to addr through loop (whose caller armed a
+ * deadline timer); returns the result (0 or -errno) and the socket in
+ * *fdp. */
+static int connect_once(struct rc_loop *loop, const struct sockaddr_in *addr, int *fdp)
+{
+	struct connect_case c = { .io.fn = connect_done, .res = 1 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(rc_loop_connect(loop, &c.io, fd, (const struct sockaddr *)addr,
+				     sizeof(*addr)),
+		     0);
+	cr_assert_eq(rc_loop_run(loop), 0);
+	cr_assert_eq(c.completions, 1, "%s: one completion, got %d", test_backend(),
+		     c.completions);
+	*fdp = fd;
+	return c.res;
+}
+
+/* A connection to a listening port is made (the peer can accept it and
+ * read what was sent); one to a closed port is refused with
+ * -ECONNREFUSED, on either backend. */
+Test(core_loop, connect_completes_or_is_refused)
+{
+	struct rc_loop *loop = rc_loop_create(test_loop_opts(), NULL);
+	struct sockaddr_in addr = { .sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(addr);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct rc_timer t = { .io.fn = stop_timer };
+	int fd, afd, res;
+	char buf[4] = { 0 };
+
+	cr_assert_not_null(loop);
+	/* A connect that never completes fails the test instead of hanging. */
+	cr_assert_eq(rc_loop_timer_arm(loop, &t, 10000), 0);
+	cr_assert_geq(lfd, 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	cr_assert_eq(listen(lfd, 4), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&addr, &len), 0);
+	res = connect_once(loop, &addr, &fd);
+	cr_assert_eq(res, 0, "%s: connect to a listener: %s", test_backend(), strerror(-res));
+	afd = accept(lfd, NULL, NULL);
+	cr_assert_geq(afd, 0);
+	cr_assert_eq(send(fd, "hey", 3, 0), 3);
+	cr_assert_eq(recv(afd, buf, 3, MSG_WAITALL), 3);
+	cr_assert_str_eq(buf, "hey");
+	close(afd);
+	close(fd);
+	/* The port closed: nobody listens there any more. */
+	close(lfd);
+	res = connect_once(loop, &addr, &fd);
+	cr_assert_eq(res, -ECONNREFUSED, "%s: connect to a closed port: %d", test_backend(), res);
+	close(fd);
+	rc_loop_destroy(loop);
+}
