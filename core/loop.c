@@ -309,11 +309,11 @@ int rc_loop_msg_target(const struct rc_loop *loop)
 	return loop->msg_target;
 }
 
-int rc_loop_msg(struct rc_loop *from, int target, struct rc_io *io)
+int rc_loop_msg(struct rc_loop *from, int target, struct rc_io *io, struct rc_io *on_fail)
 {
 	if (!from->ops->msg || target < 0)
 		return -EOPNOTSUPP;
-	return from->ops->msg(from, target, io);
+	return from->ops->msg(from, target, io, on_fail);
 }
 
 int rc_loop_timer_arm(struct rc_loop *loop, struct rc_timer *t, uint64_t ms)

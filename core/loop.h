@@ -251,11 +251,12 @@ int rc_loop_msg_target(const struct rc_loop *loop);
  * loop whose rc_loop_msg_target() is target (another thread's, usually);
  * io->fn runs on that loop's thread when it reaps it. `io` stays the
  * target's: nothing of it is read or written here but its address. Goes
- * to the kernel with from's next submission; a message that fails there
- * (the target ring gone, at shutdown) is logged at debug level and lost,
- * so a caller that must not lose a wake-up keeps another way (the
- * mailbox's eventfd). Returns 0, or -errno (-EOPNOTSUPP on epoll). */
-int rc_loop_msg(struct rc_loop *from, int target, struct rc_io *io);
+ * to the kernel with from's next submission. A message that fails there
+ * (the target's ring full or gone) completes `on_fail` on `from` with the
+ * error, so the caller can deliver another way (the mailbox's eventfd);
+ * on_fail NULL: the failure is only logged. Success completes nothing on
+ * `from`. Returns 0, or -errno (-EOPNOTSUPP on epoll). */
+int rc_loop_msg(struct rc_loop *from, int target, struct rc_io *io, struct rc_io *on_fail);
 
 /* Fires t->io.fn with res -ETIME after `ms` milliseconds (or -ECANCELED). */
 int rc_loop_timer_arm(struct rc_loop *loop, struct rc_timer *t, uint64_t ms);

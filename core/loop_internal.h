@@ -43,7 +43,8 @@ struct rc_loop_ops {
 		       size_t len, int flags, int fixed_index);
 	int (*register_buffer)(struct rc_loop *loop, void *base, size_t len);
 	int (*read)(struct rc_loop *loop, struct rc_io *io, int fd, void *buf, unsigned len);
-	int (*msg)(struct rc_loop *loop, int target, struct rc_io *io);	/* NULL: none */
+	int (*msg)(struct rc_loop *loop, int target, struct rc_io *io,
+		   struct rc_io *on_fail);	/* NULL: none */
 	int (*connect)(struct rc_loop *loop, struct rc_io *io, int fd, const struct sockaddr *addr,
 		       socklen_t addrlen);
 	int (*timer_arm)(struct rc_loop *loop, struct rc_timer *t, uint64_t ms);

@@ -505,16 +505,17 @@ static void uring_msg_failed(struct rc_loop *loop, struct rc_io *io, const struc
 	rc_log_debug("io_uring: message to another ring failed: %s", strerror(-cqe->res));
 }
 
-static int uring_msg(struct rc_loop *loop, int target, struct rc_io *io)
+static int uring_msg(struct rc_loop *loop, int target, struct rc_io *io, struct rc_io *on_fail)
 {
 	struct io_uring_sqe *sqe;
 
 	GET_SQE_OR_FAIL(loop, sqe);
 	/* The target's completion carries io as its user data and 0 as its
-	 * result; ours is skipped unless the message failed. */
+	 * result; ours is skipped unless the message failed, and then goes
+	 * to on_fail (else only logged). */
 	io_uring_prep_msg_ring(sqe, target, 0, (uint64_t)(uintptr_t)io, 0);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_sqe_set_data(sqe, &U(loop)->msg_failed);
+	io_uring_sqe_set_data(sqe, on_fail ? on_fail : &U(loop)->msg_failed);
 	return 0;
 }
 

@@ -116,12 +116,13 @@ int rc_mbox_wake(struct rc_mbox *mb)
 	return 0;
 }
 
-int rc_mbox_wake_from(struct rc_mbox *mb, struct rc_loop *from)
+int rc_mbox_wake_from(struct rc_mbox *mb, struct rc_loop *from, struct rc_io *on_fail)
 {
 	/* Acquire: pairs with rc_mbox_start's release (msg_io is set). */
 	int target = atomic_load_explicit(&mb->msg_target, memory_order_acquire);
 
-	if (target >= 0 && rc_loop_msg_target(from) >= 0 && rc_loop_msg(from, target, &mb->msg_io) == 0)
+	if (target >= 0 && rc_loop_msg_target(from) >= 0 &&
+	    rc_loop_msg(from, target, &mb->msg_io, on_fail) == 0)
 		return 0;
 	return rc_mbox_wake(mb);
 }

@@ -96,8 +96,11 @@ int rc_mbox_wake(struct rc_mbox *mb);
 
 /* On loop `from`'s thread: wakes the owner by a message from from's ring
  * to the owner's (sent with from's next submission) when both can, else
- * as rc_mbox_wake(). Returns 0 or -errno. */
-int rc_mbox_wake_from(struct rc_mbox *mb, struct rc_loop *from);
+ * as rc_mbox_wake(). A message the kernel fails completes on_fail on
+ * `from` (rc_loop_msg), whose callback must then wake the owner with
+ * rc_mbox_wake(): a lost wake-up would leave the mailbox non-empty, so no
+ * later post would wake it again. Returns 0 or -errno. */
+int rc_mbox_wake_from(struct rc_mbox *mb, struct rc_loop *from, struct rc_io *on_fail);
 
 /* Owner only (or any thread once the owner has stopped for good): takes
  * every node posted so far, oldest first (linked by next, NULL-ended), or

@@ -175,6 +175,13 @@ struct rc_server {
 	 * end of the turn: one eventfd write per worker per turn at most). */
 	uint64_t relay_wake_mask;
 	struct rc_deferred relay_wake;
+	/* RINGCAST_WAKE=msg_ring: per destination worker, the completion a
+	 * failed wake-up message brings back, which wakes it by eventfd. */
+	struct rc_relay_wake_fail {
+		struct rc_io io;
+		struct rc_server *srv;
+		uint32_t worker;
+	} relay_wake_fail[RC_CONFIG_WORKERS_MAX];
 	/* This worker's connections waiting for a /connections listing that
 	 * visits the other workers (http/listing.c); only this worker reads
 	 * or writes them. */

@@ -24,8 +24,9 @@ static void wake_marked(struct rc_server *srv, bool by_msg)
 		int ret;
 
 		mask &= mask - 1;
-		ret = by_msg && srv->proc->wake_by_msg ? rc_mbox_wake_from(mb, srv->loop)
-						       : rc_mbox_wake(mb);
+		ret = by_msg && srv->proc->wake_by_msg
+			      ? rc_mbox_wake_from(mb, srv->loop, &srv->relay_wake_fail[w].io)
+			      : rc_mbox_wake(mb);
 		if (ret < 0)
 			rc_log_error("relay: cannot wake worker %u", w);
 	}
@@ -49,9 +50,26 @@ void rc_relay_flush(struct rc_server *srv)
 		wake_marked(srv, false);
 }
 
+/* A wake-up message to worker w failed in the kernel: wake it by eventfd
+ * instead (its mailbox stays non-empty until it takes it, so no later post
+ * would). */
+static void relay_wake_failed(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_relay_wake_fail *f = (struct rc_relay_wake_fail *)io;
+
+	(void)loop;
+	rc_log_debug("relay: wake-up message to worker %u failed (%s): eventfd instead", f->worker,
+		     strerror(-cqe->res));
+	if (rc_mbox_wake(&f->srv->proc->inbox[f->worker]) < 0)
+		rc_log_error("relay: cannot wake worker %u", f->worker);
+}
+
 void rc_relay_init(struct rc_server *srv)
 {
 	srv->relay_wake.fn = relay_wake;
+	for (uint32_t w = 0; w < RC_CONFIG_WORKERS_MAX; w++)
+		srv->relay_wake_fail[w] = (struct rc_relay_wake_fail){
+			.io.fn = relay_wake_failed, .srv = srv, .worker = w };
 }
 
 /* A block for ndest destinations with room for len payload bytes, one

@@ -208,7 +208,7 @@ static void loop_produce(struct rc_loop *loop, struct rc_deferred *d)
 
 		*it = (struct item){ .producer = lp->p.id, .seq = lp->next };
 		if (rc_mbox_post(lp->p.mb, &it->node))
-			cr_assert_eq(rc_mbox_wake_from(lp->p.mb, loop), 0);
+			cr_assert_eq(rc_mbox_wake_from(lp->p.mb, loop, NULL), 0);
 	}
 	lp->done = lp->next == PER_PRODUCER;
 	rc_loop_defer_next(loop, &lp->work);
