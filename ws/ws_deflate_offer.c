@@ -170,8 +170,10 @@ static int parse_param(struct cur *c, bool deflate, bool *ok, unsigned *seen)
 				return -EINVAL;
 			/* RFC 7692 7.1.2: a quoted value must be a token too. */
 			for (size_t i = 0; i < vlen && i < VALUE_MAX; i++)
-				if (!is_tchar((unsigned char)buf[i]))
+				if (!is_tchar((unsigned char)buf[i])) {
 					vlen = VALUE_MAX + 1;
+					break;
+				}
 			v = buf;
 			if (vlen == 0)
 				vlen = VALUE_MAX + 1;	/* "" is no value */
@@ -189,9 +191,10 @@ static int parse_param(struct cur *c, bool deflate, bool *ok, unsigned *seen)
 int rc_ws_deflate_negotiate(const char *v, size_t len, struct rc_ws_deflate *out)
 {
 	struct cur c = { v, v + len };
-	bool chosen = false;
+	bool chosen = false, server_bits = false;
 
 	out->on = false;
+	out->server_max_window_bits = false;
 	for (;;) {
 		const char *name;
 		size_t nlen;
@@ -221,25 +224,34 @@ int rc_ws_deflate_negotiate(const char *v, size_t len, struct rc_ws_deflate *out
 		}
 		if (c.p < c.end && !at(&c, ','))
 			return -EINVAL;
-		if (ok && !chosen)
+		if (ok && !chosen) {
 			chosen = true;
+			/* RFC 7692 7.1.2.1: accepting the parameter is saying it. */
+			server_bits = (seen & P_SERVER_BITS) != 0;
+		}
 	}
 	out->on = chosen;
+	out->server_max_window_bits = server_bits;
 	return 0;
 }
 
 int rc_ws_deflate_response(const struct rc_ws_deflate *d, char *buf, size_t cap)
 {
 	static const char line[] = "Sec-WebSocket-Extensions: " NAME
-				   "; server_no_context_takeover; client_no_context_takeover\r\n";
+				   "; server_no_context_takeover; client_no_context_takeover";
+	static const char bits[] = "; server_max_window_bits=15";
+	size_t n = sizeof(line) - 1 + (d->server_max_window_bits ? sizeof(bits) - 1 : 0) + 2;
 
 	if (!d->on) {
 		if (cap)
 			buf[0] = '\0';
 		return 0;
 	}
-	if (cap < sizeof(line))
+	if (cap < n + 1)
 		return -ENOSPC;
-	memcpy(buf, line, sizeof(line));
-	return (int)(sizeof(line) - 1);
+	memcpy(buf, line, sizeof(line) - 1);
+	if (d->server_max_window_bits)
+		memcpy(buf + sizeof(line) - 1, bits, sizeof(bits) - 1);
+	memcpy(buf + n - 2, "\r\n", 3);
+	return (int)n;
 }

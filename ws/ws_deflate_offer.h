@@ -7,7 +7,8 @@
  * server_no_context_takeover, which RFC 7692 7.1.1.1 lets a server add to
  * any offer) and uses the full 32 KiB window, so an offer that limits the
  * server's window (server_max_window_bits below 15) is declined and the
- * next offer is tried. The client is asked to keep no context either
+ * next offer is tried (one that asks for 15 is accepted, and the answer
+ * says server_max_window_bits=15, as RFC 7692 7.1.2.1 requires). The client is asked to keep no context either
  * (client_no_context_takeover, 7.1.1.2), so each message a client sends
  * decompresses on its own. client_max_window_bits in an offer only says
  * the client could take a limit; ringcast sets none.
@@ -20,11 +21,14 @@
 #include <stddef.h>
 
 /* The answer's longest form, with its line end. */
-#define RC_WS_DEFLATE_RESPONSE_MAX 128
+#define RC_WS_DEFLATE_RESPONSE_MAX 160
 
 /* What was agreed for one connection. */
 struct rc_ws_deflate {
 	bool on;		/* permessage-deflate in use */
+	/* The accepted offer named server_max_window_bits (=15): the answer
+	 * must name it too (RFC 7692 7.1.2.1). */
+	bool server_max_window_bits;
 };
 
 /* Reads the value of one Sec-WebSocket-Extensions header, v[0..len) (the

@@ -137,3 +137,28 @@ Test(ws_deflate_offer, the_answer)
 	cr_assert_str_eq(buf, "");
 	cr_assert_eq(rc_ws_deflate_response(&on, buf, 20), -ENOSPC);
 }
+
+/* An accepted offer that named server_max_window_bits gets it back
+ * (RFC 7692 7.1.2.1); one that did not, does not. */
+Test(ws_deflate_offer, an_accepted_server_window_is_echoed)
+{
+	const char *with = "permessage-deflate; server_max_window_bits=10, "
+			   "permessage-deflate; server_max_window_bits=15";
+	struct rc_ws_deflate d;
+	char buf[RC_WS_DEFLATE_RESPONSE_MAX];
+	int n;
+
+	cr_assert_eq(rc_ws_deflate_negotiate(with, strlen(with), &d), 0);
+	cr_assert(d.on && d.server_max_window_bits);
+	n = rc_ws_deflate_response(&d, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "Sec-WebSocket-Extensions: permessage-deflate; "
+			      "server_no_context_takeover; client_no_context_takeover; "
+			      "server_max_window_bits=15\r\n");
+	cr_assert_eq(n, (int)strlen(buf));
+	cr_assert_eq(rc_ws_deflate_negotiate("permessage-deflate", 18, &d), 0);
+	cr_assert(d.on && !d.server_max_window_bits);
+	/* The first taken offer decides: a later one naming 15 does not. */
+	cr_assert_eq(rc_ws_deflate_negotiate("permessage-deflate, permessage-deflate; "
+					     "server_max_window_bits=15", 65, &d), 0);
+	cr_assert(d.on && !d.server_max_window_bits);
+}
