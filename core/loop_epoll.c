@@ -991,6 +991,11 @@ static int ep_connect(struct rc_loop *base, struct rc_io *io, int fd, const stru
 	struct ep_op *op;
 	int ret, err;
 
+	/* A new socket: whatever an earlier file with its number left in
+	 * the table (ready bits, registration) is not its. */
+	ret = fd_fresh(E(base), fd);
+	if (ret < 0)
+		return ret;
 	set_nonblock(fd);
 	err = connect(fd, addr, addrlen) == 0 ? 0 : errno;
 	if (err != EINPROGRESS) {
