@@ -67,6 +67,7 @@ static void begin_shutdown(struct rc_server *srv)
 	rc_listener_stop(&srv->tcp_listener);
 	for (size_t i = 0; i < srv->ningest; i++)
 		rc_udp_stop(&srv->ingest[i].port);
+	rc_listing_shutdown(srv);
 	for (struct rc_stream *st = srv->streams, *next; st; st = next) {
 		struct rc_conn *c;
 

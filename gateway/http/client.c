@@ -132,6 +132,10 @@ static size_t client_held(const struct rc_stream *st)
 
 	if (c->state == RC_CONN_PUB)
 		return c->pub ? sizeof(*c->pub) : 0;
+	/* Reading requests: the union holds a listing wait, if anything
+	 * (http/listing.c, small and the worker's own), no WebSocket input. */
+	if (c->state == RC_CONN_HTTP)
+		return 0;
 	return rc_subscriber_held(c);
 }
 

@@ -152,6 +152,19 @@ void rc_listing_abandon(struct rc_conn *c)
 	c->listing = NULL;
 }
 
+void rc_listing_shutdown(struct rc_server *srv)
+{
+	for (struct rc_listing_wait *w = srv->listings; w; w = w->next) {
+		struct rc_conn *c = w->conn;
+
+		if (!c)
+			continue;
+		w->conn = NULL;
+		c->listing = NULL;
+		rc_http_respond(c, 503, "text/plain", NULL, "shutting down\n", 14, true);
+	}
+}
+
 void rc_listing_fini(struct rc_server *srv)
 {
 	while (srv->listings) {

@@ -43,6 +43,11 @@ bool rc_listing_waiting(const struct rc_conn *c);
  * Takes over m. */
 void rc_listing_take(struct rc_server *srv, struct rc_relay_msg *m);
 
+/* srv begins its shutdown: every connection of srv still waiting for a
+ * listing gets 503 now (a worker that has stopped would never pass the
+ * listing on), and the listing is dropped when it comes back, if it does. */
+void rc_listing_shutdown(struct rc_server *srv);
+
 /* c is closing: the listing it waits for will be answered to nobody. */
 void rc_listing_abandon(struct rc_conn *c);
 
