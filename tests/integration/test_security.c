@@ -502,9 +502,23 @@ Test(security, connections_per_ip_counts_publishers, .fini = fini, .timeout = 12
 	close(fds[1]);
 	close(fds[2]);
 	fds[1] = fds[2] = -1;
-	rc_assert(rc_wait_metric(&srv, "ringcast_publishers", 0, RC_WAIT_TIMEOUT_MS, NULL, NULL,
-				 &v), "publishers gone, last %lld", v);
-	tcp_hello("PUB b raw\n", answer, sizeof(answer), 1);
+	/* A place is free once the server has seen its connection go, which
+	 * it learns asynchronously (on another worker with several): ask
+	 * until it is (a scrape to watch for it would take a place itself). */
+	{
+		int64_t end = rc_now_ms() + RC_WAIT_TIMEOUT_MS;
+
+		for (;;) {
+			tcp_hello("PUB b raw\n", answer, sizeof(answer), 1);
+			if (strcmp(answer, "OK\n") == 0 || rc_now_ms() >= end)
+				break;
+			rc_assert(strcmp(answer, "ERR too many connections from your address\n") == 0,
+				  "while the places free: '%s'", answer);
+			close(fds[1]);
+			fds[1] = -1;
+			rc_sleep_ms(50);
+		}
+	}
 	rc_assert(strcmp(answer, "OK\n") == 0, "a publisher after one left: '%s'", answer);
 	close(fds[0]);
 	close(fds[1]);
