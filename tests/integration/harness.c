@@ -343,6 +343,13 @@ int rc_server_start(struct rc_server *srv, const char *const *wrapper,
 		argv[argc++] = "--workers";
 		argv[argc++] = workers && *workers ? (char *)workers : "1";
 	}
+	/* Never the demo ports: a server given no UDP port binds 0.0.0.0:9000
+	 * and 9001, off loopback, and fails to start beside another test's. */
+	if (!args_name(args, "--udp") && !args_name(args, "--udp-mux") &&
+	    !args_name(args, "--config")) {
+		argv[argc++] = "--udp";
+		argv[argc++] = "127.0.0.1:0=live";
+	}
 	for (int i = 0; args && args[i] && argc < 94; i++)
 		argv[argc++] = (char *)args[i];
 	argv[argc] = NULL;

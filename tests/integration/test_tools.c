@@ -865,7 +865,9 @@ Test(tools, bench_fits_subscribers_beside_publishers, .fini = fini, .timeout = 1
 
 	if (access("/usr/bin/prlimit", X_OK) != 0)
 		cr_skip_test("prlimit (util-linux) not installed");
-	RC_START(&srv, "--listen", "127.0.0.1:0", "--tcp", "127.0.0.1:0");
+	/* A UDP port of its own: without one the server binds the demo ports
+	 * (0.0.0.0:9000 and 9001), which another test may hold. */
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0=u");
 	snprintf(port, sizeof(port), "%d", srv.http.port);
 	snprintf(tcp_port, sizeof(tcp_port), "%d", srv.tcp.port);
 	code = run_bench(bench, &err_text);

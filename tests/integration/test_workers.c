@@ -282,7 +282,7 @@ Test(workers, connections_lists_every_worker, .fini = fini)
 	char err[256], want[32];
 	long long v;
 
-	RC_START(&srv, "--workers", WORKERS, "--listen", "127.0.0.1:0");
+	RC_START(&srv, "--workers", WORKERS, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live");
 	subscribe_all(N, "live", 0, 0);
 	for (int w = 0; w < N_WORKERS; w++) {
 		char name[96];
@@ -369,7 +369,7 @@ static int auto_workers_under(const cpu_set_t *cpus)
 		  strerror(errno));
 	rc_assert(sched_setaffinity(0, sizeof(*cpus), cpus) == 0, "setaffinity: %s",
 		  strerror(errno));
-	RC_START(&srv, "--workers", "auto", "--listen", "127.0.0.1:0");
+	RC_START(&srv, "--workers", "auto", "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live");
 	rc_assert(sched_setaffinity(0, sizeof(saved), &saved) == 0, "restore affinity: %s",
 		  strerror(errno));
 	rc_server_stderr(&srv, err, 1 << 16);
