@@ -487,8 +487,10 @@ static void inbox_taken(struct rc_mbox *mb, void *arg)
 
 		switch (m->kind) {
 		case RC_RELAY_MSG:
-			rc_relay_deliver(srv, m);
-			break;
+			/* Takes over the reference. */
+			rc_relay_deliver(srv, n);
+			n = next;
+			continue;
 		case RC_RELAY_STOP:
 			begin_shutdown(srv);
 			break;

@@ -34,6 +34,9 @@
 #   ringcast-ref   $RINGCAST_REF_BIN: another build of ringcast (an earlier
 #                  commit) to show a change keeps its speed, side by side;
 #                  skipped when unset, not in the default list
+#   ringcast-ref-w2  $RINGCAST_REF_BIN with --workers 2, beside ringcast-w2
+#                  (a change to the hand-off between workers); not in the
+#                  default list
 #   epoll-naive    BUILD/perf/peers/peer-epoll --mode naive
 #   epoll-batched  BUILD/perf/peers/peer-epoll --mode batched
 #   lws            BUILD/perf/peers/peer-lws
@@ -241,12 +244,13 @@ server_cmd() {
 		if [ "$size" -gt 1900 ]; then
 			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
 		fi ;;
-	ringcast-ref)
+	ringcast-ref|ringcast-ref-w2)
 		# a reference build (an earlier commit), to compare before and after
 		[ -n "${RINGCAST_REF_BIN:-}" ] ||
 			{ echo "RINGCAST_REF_BIN not set (a ringcast binary built from another commit)"; return 1; }
 		[ -x "$RINGCAST_REF_BIN" ] || { echo "RINGCAST_REF_BIN=$RINGCAST_REF_BIN is not an executable"; return 1; }
 		printf '%s\n' "$RINGCAST_REF_BIN"
+		[ "$1" = ringcast-ref ] || printf '%s\n' --workers 2
 		if [ "$size" -gt 1900 ]; then
 			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
 		fi ;;
@@ -274,7 +278,7 @@ server_cmd() {
 		command -v python3 >/dev/null || { echo "python3 not found (nchan_relay.sh picks the port with it)"; return 1; }
 		printf '%s\n' "$src_dir/perf/peers/nchan_relay.sh" ;;
 	*)
-		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, ringcast-w1, ringcast-w2, ringcast-w2-msgring, ringcast-ref, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
+		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, ringcast-w1, ringcast-w2, ringcast-w2-msgring, ringcast-ref, ringcast-ref-w2, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
 		return 1 ;;
 	esac
 }

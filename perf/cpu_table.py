@@ -21,7 +21,7 @@ import os
 import statistics
 import sys
 
-ORDER = ["ringcast", "ringcast-w1", "ringcast-w2", "ringcast-w2-msgring", "ringcast-ref", "ringcast-nobatch", "ringcast-epoll", "epoll-batched",
+ORDER = ["ringcast", "ringcast-w1", "ringcast-w2", "ringcast-w2-msgring", "ringcast-ref", "ringcast-ref-w2", "ringcast-nobatch", "ringcast-epoll", "epoll-batched",
          "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
 
 
@@ -74,6 +74,8 @@ def main():
         pairs.append(("ringcast-epoll", "epoll-batched"))
     if "ringcast-w2" in servers and "ringcast-w2-msgring" in servers:
         pairs.append(("ringcast-w2-msgring", "ringcast-w2"))
+    if "ringcast-w2" in servers and "ringcast-ref-w2" in servers:
+        pairs.append(("ringcast-w2", "ringcast-ref-w2"))
     print("Server CPU-seconds per million deliveries at a fixed rate: min–max over runs "
           "(median; and the median share of one core the server used: near 100 % it was "
           "saturated, batched more messages per send and its figure is only 1/rate). `a/b` columns: a's median over b's, and in brackets a's worst run "

@@ -26,8 +26,9 @@ static struct rc_chan *channel_setup(struct rc_server *srv, struct rc_channel *c
 	p = rc_config_cache(srv->cfg, ch->name);
 	if (p)
 		c->cache = p->ts ? rc_cache_new_ts(p->bytes) : rc_cache_new(p->last, p->bytes);
-	/* Every worker keeps its own copy of a cache, so its messages go to
-	 * every worker (relay.h). */
+	/* Every worker keeps its own cache (its entries reference the
+	 * messages, relayed ones included), so its messages go to every
+	 * worker (relay.h). */
 	if (c->cache && ch->shared)
 		atomic_store_explicit(&ch->shared->cached, true, memory_order_relaxed);
 	return c;
@@ -35,9 +36,10 @@ static struct rc_chan *channel_setup(struct rc_server *srv, struct rc_channel *c
 
 /* Keeps the message for late joiners: a shared message by reference, a
  * ring message as a copy (see cache.h for why), with its SSE event when one
- * was made for the live subscribers. */
+ * was made for the live subscribers. framed: the shared message has its
+ * header already (a relayed one, which must not be written). */
 static bool cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *payload,
-			  unsigned opcode)
+			  unsigned opcode, bool framed)
 {
 	struct rc_shmsg *c = m->shm;
 	bool key;
@@ -51,7 +53,8 @@ static bool cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *pay
 	} else {
 		rc_shmsg_ref(c);
 	}
-	rc_ws_header_prepend(c->data, opcode, c->len);
+	if (!framed)
+		rc_ws_header_prepend(c->data, opcode, c->len);
 	key = rc_cache_add(cache, c, m->alt);
 	rc_shmsg_unref(c);
 	return key;
@@ -63,8 +66,9 @@ void rc_publish_channel_free(struct rc_channel *ch)
 }
 
 /* relayed: the message came from another worker, which counted it,
- * chose its opcode (relayed_opcode) and hands it to the other workers
- * itself. */
+ * chose its opcode (relayed_opcode), framed it (m->frame, m->hdr_len) and
+ * hands it to the other workers itself; its bytes are read here, never
+ * written. */
 static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg *m, bool relayed,
 		    unsigned relayed_opcode)
 {
@@ -100,7 +104,7 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	 * the same one. */
 	m->alt = ch->nalt ? rc_sse_event_new(payload, m->payload_len) : NULL;
 	if (cache)
-		m->keyframe = cache_message(cache, m, payload, opcode);
+		m->keyframe = cache_message(cache, m, payload, opcode, relayed);
 	if (!ch->nsubs) {
 		if (m->alt)
 			rc_shmsg_unref(m->alt);
@@ -108,8 +112,10 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	}
 	/* Framed once, in place: the header goes into the bytes in front of the
 	 * payload, and every subscriber's send points at this same memory. */
-	m->frame = rc_ws_header_prepend(payload, opcode, m->payload_len);
-	m->hdr_len = (uint32_t)(payload - m->frame);
+	if (!relayed) {
+		m->frame = rc_ws_header_prepend(payload, opcode, m->payload_len);
+		m->hdr_len = (uint32_t)(payload - m->frame);
+	}
 	RC_PROBE3(fanout_start, ch->name, ch->nsubs, m->payload_len);
 	rc_hub_publish(&srv->hub, ch, m);
 	RC_PROBE2(fanout_done, ch->name, ch->nsubs);
@@ -134,9 +140,10 @@ void rc_publish_shared(struct rc_server *srv, struct rc_channel *ch, struct rc_s
 }
 
 void rc_publish_relayed(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *shm,
-			unsigned opcode)
+			unsigned opcode, uint32_t hdr_len)
 {
-	struct rc_msg m = { .frame = shm->data, .payload_len = shm->len, .shm = shm };
+	struct rc_msg m = { .frame = shm->data - hdr_len, .hdr_len = hdr_len,
+			    .payload_len = shm->len, .shm = shm };
 
 	fan_out(srv, ch, &m, true, opcode);
 	rc_shmsg_unref(shm);

@@ -19,12 +19,13 @@ void rc_publish_ring(struct rc_server *srv, struct rc_channel *ch, uint16_t bid,
 /* m is complete (m->len bytes); the caller's reference passes to this call. */
 void rc_publish_shared(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m);
 
-/* m came from another worker (relay.h), which counted it and chose its
- * WebSocket opcode; it is published here as rc_publish_shared() would,
- * without being counted or handed on again. The caller's reference passes
- * to this call. */
+/* m came from another worker (relay.h), which counted it, chose its
+ * WebSocket opcode and framed it (a hdr_len-byte header right before
+ * m->data); it is published here as rc_publish_shared() would, without
+ * being counted, framed or handed on again, and nothing writes to it. The
+ * caller's reference passes to this call. */
 void rc_publish_relayed(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m,
-			unsigned opcode);
+			unsigned opcode, uint32_t hdr_len);
 
 /* Drops a channel's cache (the channel is being freed). */
 void rc_publish_channel_free(struct rc_channel *ch);

@@ -9,6 +9,7 @@
 #include "mem.h"
 #include "publish.h"
 #include "state.h"
+#include "ws_frame.h"
 
 /* Wakes every worker of srv's wake mask: by a message from srv's ring when
  * the process wakes that way and `by_msg` (srv's loop submits again), else
@@ -72,11 +73,20 @@ void rc_relay_init(struct rc_server *srv)
 			.io.fn = relay_wake_failed, .srv = srv, .worker = w };
 }
 
+/* A destination's send queue finds its view from the frame by a 16-bit
+ * offset (sendq.c): the frame must lie within 64 KiB past every view. */
+_Static_assert(RC_CONFIG_WORKERS_MAX * sizeof(struct rc_shmsg) + RC_SHMSG_HEADROOM < 65536,
+	       "hand-off views too far from the frame");
+
 /* A block for ndest destinations with room for len payload bytes, one
- * reference per destination. NULL without memory. */
-static struct rc_relay_msg *relay_new(uint32_t ndest, uint32_t len)
+ * reference per destination; a message's block (views) also has a handle
+ * per destination and headroom for the frame header. NULL without
+ * memory. */
+static struct rc_relay_msg *relay_new(uint32_t ndest, uint32_t len, bool views)
 {
-	size_t size = sizeof(struct rc_relay_msg) + ndest * sizeof(struct rc_relay_dest) + len;
+	size_t head = sizeof(struct rc_relay_msg) + ndest * sizeof(struct rc_relay_dest);
+	size_t vsize = views ? ndest * sizeof(struct rc_shmsg) + RC_SHMSG_HEADROOM : 0;
+	size_t size = head + vsize + len;
 	struct rc_relay_msg *m = malloc(size);
 
 	if (!m)
@@ -86,7 +96,9 @@ static struct rc_relay_msg *relay_new(uint32_t ndest, uint32_t len)
 	m->ndest = ndest;
 	m->size = size;
 	m->len = len;
-	m->data = (uint8_t *)&m->dest[ndest];
+	m->data = (uint8_t *)m + head + vsize;
+	for (uint32_t i = 0; i < ndest; i++)
+		m->dest[i].view = views ? (struct rc_shmsg *)((uint8_t *)m + head) + i : NULL;
 	rc_mem_charge(size);
 	return m;
 }
@@ -130,10 +142,10 @@ void rc_relay_publish(struct rc_server *srv, struct rc_channel *ch, const uint8_
 	mask = cached ? all : rc_chanreg_interest(ch->shared) & all;
 	if (!mask)
 		return;
-	/* The one copy of the payload that every other worker reads: the
-	 * ring buffer it came in stays here and goes back to this worker's
-	 * ring when this worker is done with it. */
-	m = relay_new((uint32_t)__builtin_popcountll(mask), len);
+	/* The one copy of the payload that every other worker reads and
+	 * sends from: the ring buffer it came in stays here and goes back to
+	 * this worker's ring when this worker is done with it. */
+	m = relay_new((uint32_t)__builtin_popcountll(mask), len, true);
 	if (!m) {
 		rc_log_warn("relay: out of memory, message of %s not handed to other workers",
 			    ch->name);
@@ -146,6 +158,8 @@ void rc_relay_publish(struct rc_server *srv, struct rc_channel *ch, const uint8_
 	m->name_len = (uint8_t)ch->name_len;
 	memcpy(m->name, ch->name, ch->name_len + 1);
 	memcpy(m->data, payload, len);
+	/* Framed here, once, before any other thread sees the block. */
+	m->hdr_len = (uint8_t)(m->data - rc_ws_header_prepend(m->data, opcode, len));
 	srv->stats.relayed_out += m->ndest;
 	post_all(srv, m, mask, false);
 }
@@ -158,7 +172,7 @@ int rc_relay_control(struct rc_server *srv, enum rc_relay_kind kind)
 
 	if (!all)
 		return 0;
-	m = relay_new((uint32_t)__builtin_popcountll(all), 0);
+	m = relay_new((uint32_t)__builtin_popcountll(all), 0, false);
 	if (!m)
 		return -ENOMEM;
 	m->kind = (uint8_t)kind;
@@ -168,7 +182,7 @@ int rc_relay_control(struct rc_server *srv, enum rc_relay_kind kind)
 
 struct rc_relay_msg *rc_relay_new_ctl(enum rc_relay_kind kind, void *ctx)
 {
-	struct rc_relay_msg *m = relay_new(1, 0);
+	struct rc_relay_msg *m = relay_new(1, 0, false);
 
 	if (m) {
 		m->kind = (uint8_t)kind;
@@ -216,10 +230,17 @@ static struct rc_channel *hold_channel(struct rc_server *srv, const char *name, 
 	return ch;
 }
 
-void rc_relay_deliver(struct rc_server *srv, const struct rc_relay_msg *m)
+/* The last of this worker's references on its view is gone. */
+static void view_released(void *arg)
 {
+	rc_relay_put(arg);
+}
+
+void rc_relay_deliver(struct rc_server *srv, struct rc_mbox_node *n)
+{
+	struct rc_relay_dest *d = (struct rc_relay_dest *)n;
+	struct rc_relay_msg *m = d->msg;
 	struct rc_channel *ch = rc_hub_find(&srv->hub, m->name, m->name_len);
-	struct rc_shmsg *shm;
 
 	srv->stats.relayed_in++;
 	if (!ch && m->cached)
@@ -227,18 +248,14 @@ void rc_relay_deliver(struct rc_server *srv, const struct rc_relay_msg *m)
 	if (!ch) {
 		/* Its last subscriber here left after the origin looked. */
 		srv->stats.relay_unclaimed++;
+		rc_relay_put(m);
 		return;
 	}
-	/* This worker's own copy: its subscribers' queues and its cache count
-	 * their references on it locally, never on the shared block. */
-	shm = rc_shmsg_new(m->len);
-	if (!shm) {
-		rc_hub_count_drop(&srv->hub, RC_DROP_CLOSED);
-		return;
-	}
-	memcpy(shm->data, m->data, m->len);
-	shm->len = m->len;
-	rc_publish_relayed(srv, ch, shm, m->opcode);
+	/* This worker's handle on the block's frame: its subscribers' queues
+	 * and its cache count their references on it locally, never on the
+	 * block's atomic count, which the handle's last reference drops. */
+	rc_shmsg_view_init(d->view, m->data, m->len, view_released, m);
+	rc_publish_relayed(srv, ch, d->view, m->opcode, m->hdr_len);
 }
 
 void rc_relay_tick(struct rc_server *srv)

@@ -1,24 +1,27 @@
 /* Messages crossing workers: a message received on one worker reaches its
  * channel's subscribers on every other worker.
  *
- * The worker that received the message (the origin) has already fanned it
- * out to its own subscribers. It then copies the payload once into a
+ * The worker that received the message (the origin), before it fans it
+ * out to its own subscribers, copies the payload once into a
  * struct rc_relay_msg, an immutable block with one atomic reference per
  * destination worker, and posts it into the mailbox of each other worker
  * that has subscribers of the channel (the registry's interest bits), or of
  * every other worker when the channel keeps a cache (each worker keeps a
- * copy of the cache for its own late joiners). The ring buffer the message
+ * cache of its own for its own late joiners). The ring buffer the message
  * arrived in never leaves the origin: its reference is dropped there, as
  * with one worker, so a buffer goes back to its ring only on the worker
  * that owns that ring.
  *
- * A destination takes its mailbox in post order (so a channel's messages
- * from one origin stay in ingest order), copies each payload once into a
- * shared message of its own, publishes that to its own subscribers as if it
- * had received it (batches, raw and SSE forms, caches: all per worker), and
- * drops its one reference on the block. Subscribers never touch the
- * block's atomic count; the destination's own references are plain counts
- * on its own copy.
+ * The origin frames the message once in the block (the WebSocket header
+ * in the bytes in front of the payload, with the opcode it chose), and the
+ * block holds one small handle per destination (an rc_shmsg view): a
+ * destination takes its mailbox in post order (so a channel's messages
+ * from one origin stay in ingest order) and publishes the block's bytes
+ * through its own handle to its own subscribers as if it had received
+ * them (batches, raw and SSE forms, caches: all per worker), without
+ * copying them. Its subscribers' queues and its cache count their
+ * references on its handle, a plain loop-local count; the handle's last
+ * reference drops the worker's one atomic reference on the block.
  *
  * The same mailboxes carry the shutdown: worker 0, which reads the
  * signals, posts STOP (or CUT, on a second signal) to the others, and the
@@ -42,10 +45,13 @@ enum rc_relay_kind {
 	RC_RELAY_LIST,		/* a /connections listing visiting the workers (ctx) */
 };
 
-/* One worker's place in a block's hand-off: its mailbox node. */
+/* One worker's place in a block's hand-off: its mailbox node, and for an
+ * RC_RELAY_MSG its handle on the block's frame (in the block, after the
+ * dest[] array, before the payload: see rc_shmsg_view_init). */
 struct rc_relay_dest {
 	struct rc_mbox_node node;
 	struct rc_relay_msg *msg;
+	struct rc_shmsg *view;
 };
 
 /* Immutable once posted; freed by the destination that drops the last
@@ -57,12 +63,15 @@ struct rc_relay_msg {
 	bool cached;			/* the channel keeps a cache: every worker gets it */
 	uint8_t name_len;
 	uint32_t len;			/* payload bytes at data */
+	uint8_t hdr_len;		/* RC_RELAY_MSG: its frame header, right before data */
 	uint32_t ndest;
 	size_t size;			/* bytes allocated, as charged to rc_mem */
 	uint8_t *data;
 	void *ctx;			/* RC_RELAY_LIST: its struct rc_listing */
 	char name[RC_CHANNEL_NAME_MAX + 1];
-	struct rc_relay_dest dest[];	/* ndest entries; the payload follows */
+	/* ndest entries; then, for an RC_RELAY_MSG, ndest views and the
+	 * framed payload (data - hdr_len) */
+	struct rc_relay_dest dest[];
 };
 
 /* Prepares srv's side of the hand-offs (its end-of-turn wake-up). */
@@ -72,8 +81,9 @@ void rc_relay_init(struct rc_server *srv);
  * the end of the turn): for a loop that ends before its next turn. */
 void rc_relay_flush(struct rc_server *srv);
 
-/* The origin's side: hands payload[0..len) of channel ch (already fanned
- * out here, framed with opcode) to the other workers that want it. No-op
+/* The origin's side, before this worker frames the payload in place:
+ * hands payload[0..len) of channel ch, framed with opcode in a block of
+ * its own, to the other workers that want it. No-op
  * with one worker, or when no other worker has subscribers of ch and ch
  * keeps no cache. Counts what it hands over; a failed allocation is logged
  * and counted as relay drops. */
@@ -96,11 +106,13 @@ void rc_relay_post_one(struct rc_server *srv, struct rc_relay_msg *m, uint32_t w
 /* The block a mailbox node belongs to. */
 struct rc_relay_msg *rc_relay_of(struct rc_mbox_node *n);
 
-/* The destination's side, for an RC_RELAY_MSG: publishes the message to
- * this worker's subscribers of its channel (making the channel, and
- * holding it, when the channel keeps a cache this worker must copy). Does
- * not drop the reference. */
-void rc_relay_deliver(struct rc_server *srv, const struct rc_relay_msg *m);
+/* The destination's side, for the RC_RELAY_MSG node n of this worker's
+ * mailbox: publishes the message to this worker's subscribers of its
+ * channel (making the channel, and holding it, when the channel keeps a
+ * cache this worker must keep too). Takes over this worker's reference on
+ * the block: it is dropped when the last of this worker's sends and cache
+ * entries lets go of the message. */
+void rc_relay_deliver(struct rc_server *srv, struct rc_mbox_node *n);
 
 /* Drops one reference on m (the caller's); the last frees it. */
 void rc_relay_put(struct rc_relay_msg *m);

@@ -366,3 +366,52 @@ Test(core_sendq, charge_counts_entries_and_owner_bytes)
 	fx.q.owner_bytes = 1000;
 	cr_assert_eq(rc_sendq_charge(&fx.q), 100 * (1 + RC_SENDQ_ENT_COST) + 1000);
 }
+
+static int view_releases;
+
+static void count_release(void *arg)
+{
+	view_releases++;
+	cr_assert_eq(*(int *)arg, 7, "release gets its argument");
+}
+
+/* A view (a message another worker handed over) is sent from the bytes it
+ * borrows, found again from the queue entry alone, and its last reference
+ * calls its release once instead of freeing anything. */
+Test(core_sendq, a_view_sends_borrowed_bytes_and_releases_once)
+{
+	/* What relay.c lays out: the handle, headroom, then the frame. */
+	uint8_t *block = malloc(sizeof(struct rc_shmsg) + RC_SHMSG_HEADROOM + 6000);
+	struct rc_shmsg *view = (struct rc_shmsg *)block;
+	uint8_t *payload = block + sizeof(struct rc_shmsg) + RC_SHMSG_HEADROOM;
+	uint8_t *frame = payload - 4;
+	uint8_t *p = pattern(6000, 9);
+	int arg = 7;
+
+	cr_assert(block);
+	memcpy(payload, p, 6000);
+	free(p);
+	memcpy(frame, "HDR:", 4);
+	view_releases = 0;
+	rc_shmsg_view_init(view, payload, 6000, count_release, &arg);
+	cr_assert_eq(view->data, payload);
+	/* Three queue entries on it (each takes a reference), then the
+	 * publisher's own reference goes. */
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(rc_sendq_push_shared(&fx.q, view, frame, 4 + 6000, 1), 0);
+	}
+	cr_assert_eq(view->refs, 4);
+	rc_shmsg_unref(view);
+	cr_assert_eq(view_releases, 0, "the queued entries still hold it");
+	run_until_received(3 * 6004);
+	cr_assert_eq(fx.got_len, 3 * 6004);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(memcmp(fx.got + i * 6004, "HDR:", 4), 0);
+		cr_assert_eq(memcmp(fx.got + i * 6004 + 4, payload, 6000), 0);
+	}
+	/* The peer may have read the bytes before the send's completion ran. */
+	for (int i = 0; i < 100 && rc_sendq_busy(&fx.q); i++)
+		run_turns(5);
+	cr_assert_eq(view_releases, 1, "released once, by the last reference");
+	free(block);
+}
