@@ -73,6 +73,9 @@ void rc_relay_init(struct rc_server *srv)
 			.io.fn = relay_wake_failed, .srv = srv, .worker = w };
 }
 
+#define RC_RELAY_ALIGN(n) (((n) + 63) & ~(size_t)63)
+_Static_assert(sizeof(struct rc_shmsg) % 64 == 0, "a view is whole cache lines");
+
 /* A destination's send queue finds its view from the frame by a 16-bit
  * offset (sendq.c): the frame must lie within 64 KiB past every view. */
 _Static_assert(RC_CONFIG_WORKERS_MAX * sizeof(struct rc_shmsg) + RC_SHMSG_HEADROOM < 65536,
@@ -84,10 +87,14 @@ _Static_assert(RC_CONFIG_WORKERS_MAX * sizeof(struct rc_shmsg) + RC_SHMSG_HEADRO
  * memory. */
 static struct rc_relay_msg *relay_new(uint32_t ndest, uint32_t len, bool views)
 {
-	size_t head = sizeof(struct rc_relay_msg) + ndest * sizeof(struct rc_relay_dest);
+	/* Each destination's view on a cache line of its own: a worker
+	 * writes its view's count per queue entry, and must not share a line
+	 * with another worker's view or with the mailbox nodes. */
+	size_t head = RC_RELAY_ALIGN(sizeof(struct rc_relay_msg) +
+				     ndest * sizeof(struct rc_relay_dest));
 	size_t vsize = views ? ndest * sizeof(struct rc_shmsg) + RC_SHMSG_HEADROOM : 0;
-	size_t size = head + vsize + len;
-	struct rc_relay_msg *m = malloc(size);
+	size_t size = RC_RELAY_ALIGN(head + vsize + len);
+	struct rc_relay_msg *m = aligned_alloc(64, size);
 
 	if (!m)
 		return NULL;
