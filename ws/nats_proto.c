@@ -827,16 +827,6 @@ static size_t json_skip_blanks(const char *s, size_t n, size_t i)
 	return i;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* The four hex digits at s[0..4), or -1. */
 static long hex4(const char *s)
@@ -845,7 +835,7 @@ static long hex4(const char *s)
 	int i;
 
 	for (i = 0; i < 4; i++) {
-		int d = hex_digit(s[i]);
+		int d = rc_num_hex_digit(s[i]);
 
 		if (d < 0)
 			return -1;

@@ -3,16 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "num.h"
 
 /* The bytes a file name may contain. A whitelist rather than a list of
  * dangerous bytes: anything a file system, a shell or a browser treats
@@ -47,8 +38,8 @@ int rc_static_path_clean(const char *path, size_t len, char *out, size_t cap, si
 
 				if (len - i < 3)
 					return -EINVAL;
-				hi = hex_value(path[i + 1]);
-				lo = hex_value(path[i + 2]);
+				hi = rc_num_hex_digit(path[i + 1]);
+				lo = rc_num_hex_digit(path[i + 2]);
 				if (hi < 0 || lo < 0)
 					return -EINVAL;
 				c = (unsigned char)(hi << 4 | lo);
