@@ -84,6 +84,7 @@ struct rc_msg {
 	bool keyframe;
 	struct rc_shmsg *shm;
 	struct rc_shmsg *alt;
+	uint64_t seq;		/* its number in the channel's history (0: unnumbered) */
 };
 
 /* One subscription: owned by the connection whose send queue it feeds. A

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "channel.h"
 #include "mem.h"
@@ -41,6 +43,21 @@ static struct rc_chanreg_ent **slot_of(struct rc_chanreg *reg, const char *name,
 	return pp;
 }
 
+/* A random history id, never 0. getrandom() does not block once the
+ * kernel's pool is ready (long before a relay starts); should it fail, the
+ * clock and an address still tell two histories of one process apart. */
+static uint64_t new_epoch(void)
+{
+	uint64_t v = 0;
+	struct timespec ts;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)&v;
+	}
+	return v ? v : 1;
+}
+
 struct rc_chanreg_ent *rc_chanreg_hold(struct rc_chanreg *reg, const char *name, size_t len)
 {
 	struct rc_chanreg_ent **pp, *e;
@@ -55,6 +72,7 @@ struct rc_chanreg_ent *rc_chanreg_hold(struct rc_chanreg *reg, const char *name,
 		if (!e)
 			goto out;
 		rc_mem_charge(sizeof(*e));
+		e->epoch = new_epoch();
 		memcpy(e->name, name, len);
 		e->name_len = len;
 		/* Placed at the head of the chain, as the hub places its

@@ -53,8 +53,18 @@ struct rc_chanreg_ent {
 	/* The owner's (the gateway's) publishers in all. Its compare-and-swap
 	 * (rc_chanreg_pub_claim) keeps "one publisher per channel" exact. */
 	_Atomic uint32_t publishers;
-	/* Counters, added by whichever loop counts (relaxed: statistics). */
+	/* Counters, added by whichever loop counts (relaxed: statistics).
+	 * msgs is also the channel's sequence: its n-th message is number n
+	 * (rc_chanreg_next_seq). A fetch-and-add numbers each message once
+	 * whatever the ordering; relaxed is enough because the number
+	 * travels with the message (in the hand-off block, whose post
+	 * publishes it), never through this counter. */
 	_Atomic uint64_t msgs, bytes, drops;
+	/* The channel's history's id: random, chosen when the entry is made
+	 * (the channel's first use in this process, or its first use again
+	 * after it went), never 0. Written before any loop gets the entry
+	 * (under the mutex that hands it out) and never after: no atomic. */
+	uint64_t epoch;
 	/* Rates per second, written by rc_chanreg_rates() only (relaxed:
 	 * statistics read by any loop). */
 	_Atomic uint64_t msg_rate, byte_rate;
@@ -135,6 +145,12 @@ static inline uint32_t rc_chanreg_publishers(struct rc_chanreg_ent *e)
 static inline void rc_chanreg_add64(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* Numbers one more message of the channel: 1 for its first. */
+static inline uint64_t rc_chanreg_next_seq(struct rc_chanreg_ent *e)
+{
+	return atomic_fetch_add_explicit(&e->msgs, 1, memory_order_relaxed) + 1;
 }
 
 /* The loops with subscribers of the channel (bit l: loop l). */

@@ -49,9 +49,10 @@ void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req, const
 
 /* GET or HEAD /stream/<name> (kind RC_SUB_RAW) or /sse/<name> (RC_SUB_ALT):
  * the response head, then (GET) the channel's messages until the client
- * leaves. Access was checked (join.c). */
-void rc_http_join_stream(struct rc_conn *c, const char *name, size_t len, enum rc_sub_kind kind,
-			 bool head);
+ * leaves; an SSE client that sends the Last-Event-ID of the channel's
+ * current history resumes after it. Access was checked (join.c). */
+void rc_http_join_stream(struct rc_conn *c, const struct rc_http_request *req, const char *name,
+			 size_t len, enum rc_sub_kind kind, bool head);
 
 /* POST/PUT /pub/<name>: key check and framing; on success c reads the body
  * (publish.c). keep_alive: the request allows another after it. */

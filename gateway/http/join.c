@@ -7,6 +7,7 @@
 
 #include "http.h"
 #include "state.h"
+#include "sse_id.h"
 #include "subscriber.h"
 #include "ws_handshake.h"
 
@@ -88,7 +89,7 @@ void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req, const
 			rc_hub_release(&srv->hub, ch);
 		return;
 	}
-	if (ch && rc_subscriber_start(c, ch, RC_SUB_FRAME) < 0) {
+	if (ch && rc_subscriber_start(c, ch, RC_SUB_FRAME, 0) < 0) {
 		rc_conn_close(c);
 		return;
 	}
@@ -123,8 +124,22 @@ static int stream_head(const struct rc_server *srv, const char *channel, enum rc
  * connection's close (no chunking), so every subscriber's send can point
  * straight at the shared bytes. HEAD: the GET's head, then the close that
  * would end the GET's body; nothing is subscribed or created. */
-void rc_http_join_stream(struct rc_conn *c, const char *name, size_t name_len,
-			 enum rc_sub_kind kind, bool head)
+/* The message number an SSE client's Last-Event-ID resumes after: its
+ * sequence when its epoch is ch's current history's, else 0 (the client
+ * joins afresh: its history is gone, or it sent no id). */
+static uint64_t resume_after(const struct rc_http_request *req, const struct rc_channel *ch)
+{
+	const struct rc_http_header *h = rc_http_find_header(req, "Last-Event-ID");
+	uint64_t epoch, seq;
+
+	if (!h || !ch->shared || !rc_sse_id_parse(h->value, h->value_len, &epoch, &seq) ||
+	    epoch != ch->shared->epoch)
+		return 0;
+	return seq;
+}
+
+void rc_http_join_stream(struct rc_conn *c, const struct rc_http_request *req, const char *name,
+			 size_t name_len, enum rc_sub_kind kind, bool head)
 {
 	static const char sse_hello[] = ": ringcast\n\n";
 	struct rc_server *srv = c->st.srv;
@@ -160,7 +175,7 @@ void rc_http_join_stream(struct rc_conn *c, const char *name, size_t name_len,
 		rc_hub_release(&srv->hub, ch);
 		return;
 	}
-	if (rc_subscriber_start(c, ch, kind) < 0) {
+	if (rc_subscriber_start(c, ch, kind, kind == RC_SUB_ALT ? resume_after(req, ch) : 0) < 0) {
 		rc_conn_close(c);
 		return;
 	}

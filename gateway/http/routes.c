@@ -171,7 +171,7 @@ static void stream(struct rc_conn *c, const struct route_req *r)
 {
 	if (bad_channel(c, r) || subscribe_refused(c, r, false))
 		return;
-	rc_http_join_stream(c, r->rest, r->rest_len, (enum rc_sub_kind)r->arg, r->head);
+	rc_http_join_stream(c, r->req, r->rest, r->rest_len, (enum rc_sub_kind)r->arg, r->head);
 }
 
 static const struct route routes[] = {

@@ -61,7 +61,7 @@ void rc_cache_free(struct rc_cache *c)
 	free(c);
 }
 
-static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse);
+static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, uint64_t seq);
 
 /* Rebuilds the PAT + PMT message after either changed. */
 static void update_psi(struct rc_cache *c)
@@ -82,14 +82,14 @@ static void update_psi(struct rc_cache *c)
 	c->psi = psi;
 }
 
-static bool add_ts(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
+static bool add_ts(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, uint64_t seq)
 {
 	struct rc_ts_scan scan;
 
 	if (!rc_ts_scan(m->data, m->len, &c->pmt_pid, &scan)) {
 		/* Not whole TS packets: can't tell a keyframe; keep the GOP. */
 		if (c->in_gop)
-			add_one(c, m, sse);
+			add_one(c, m, sse, seq);
 		return false;
 	}
 	if (scan.pat && memcmp(c->pat, scan.pat, RC_TS_PACKET)) {
@@ -118,19 +118,19 @@ static bool add_ts(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
 		c->in_gop = false;
 		return scan.keyframe;
 	}
-	add_one(c, m, sse);
+	add_one(c, m, sse, seq);
 	return scan.keyframe;
 }
 
-bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
+bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, uint64_t seq)
 {
 	if (c->ts)
-		return add_ts(c, m, sse);
-	add_one(c, m, sse);
+		return add_ts(c, m, sse, seq);
+	add_one(c, m, sse, seq);
 	return false;
 }
 
-static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse)
+static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, uint64_t seq)
 {
 	struct rc_cache_ent *e;
 
@@ -160,6 +160,7 @@ static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse
 	rc_shmsg_ref(m);
 	e->m = m;
 	e->sse = sse;
+	e->seq = seq;
 	if (sse)
 		rc_shmsg_ref(sse);
 	c->count++;
@@ -168,21 +169,22 @@ static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse
 
 /* The SSE event of cached message e, made now if it has none yet. NULL
  * without memory. */
-static struct rc_shmsg *ent_sse(struct rc_cache_ent *e)
+static struct rc_shmsg *ent_sse(const struct rc_cache *c, struct rc_cache_ent *e)
 {
 	if (!e->sse)
-		e->sse = rc_sse_event_new(e->m->data, e->m->len);
+		e->sse = rc_sse_event_new(e->m->data, e->m->len, c->epoch, e->seq);
 	return e->sse;
 }
 
 /* What queueing message m (or cache entry e) on s will add to its charge;
  * 0 when s gets nothing of it (an empty payload on a raw stream). SIZE_MAX
  * when its SSE event cannot be made. */
-static size_t replay_cost(struct rc_cache_ent *e, struct rc_shmsg *m, const struct rc_sub *s)
+static size_t replay_cost(const struct rc_cache *c, struct rc_cache_ent *e, struct rc_shmsg *m,
+			  const struct rc_sub *s)
 {
 	switch (s->kind) {
 	case RC_SUB_ALT: {
-		struct rc_shmsg *ev = e ? ent_sse(e) : NULL;
+		struct rc_shmsg *ev = e ? ent_sse(c, e) : NULL;
 
 		if (!e)
 			return m->len * 2 + 64 + RC_SENDQ_ENT_COST;	/* PSI: never for SSE */
@@ -199,12 +201,13 @@ static size_t replay_cost(struct rc_cache_ent *e, struct rc_shmsg *m, const stru
 }
 
 /* Queues one cached message (e, or the PSI message m when e is NULL) on s. */
-static int replay_one(struct rc_cache_ent *e, struct rc_shmsg *m, struct rc_sub *s)
+static int replay_one(const struct rc_cache *c, struct rc_cache_ent *e, struct rc_shmsg *m,
+		      struct rc_sub *s)
 {
 	int ret;
 
 	if (s->kind == RC_SUB_ALT) {
-		struct rc_shmsg *ev = e ? ent_sse(e) : rc_sse_event_new(m->data, m->len);
+		struct rc_shmsg *ev = e ? ent_sse(c, e) : rc_sse_event_new(m->data, m->len, 0, 0);
 
 		if (!ev)
 			return -1;
@@ -226,24 +229,30 @@ static int replay_one(struct rc_cache_ent *e, struct rc_shmsg *m, struct rc_sub 
 	}
 }
 
-uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s)
+uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since)
 {
 	size_t held = rc_sendq_charge(s->q);
 	size_t budget = s->max_queue / 2 > held ? s->max_queue / 2 - held : 0;
 	size_t cost = 0;
-	uint32_t first = c->count, n = 0;
+	uint32_t first = c->count, n = 0, oldest = 0;
+
+	/* A resuming client has everything up to since: the oldest message
+	 * it may get is the first numbered after it. */
+	if (since && !c->ts)
+		while (oldest < c->count && at(c, oldest)->seq <= since)
+			oldest++;
 
 	/* TS: PAT and PMT first, so a player can decode what follows. */
 	if (c->psi) {
-		size_t pc = replay_cost(NULL, c->psi, s);
+		size_t pc = replay_cost(c, NULL, c->psi, s);
 
 		if (pc > budget)
 			return 0;
 		cost = pc;
 	}
 	/* The newest messages that fit, found from the newest back. */
-	while (first > 0) {
-		size_t mc = replay_cost(at(c, first - 1), at(c, first - 1)->m, s);
+	while (first > oldest) {
+		size_t mc = replay_cost(c, at(c, first - 1), at(c, first - 1)->m, s);
 
 		if (mc == SIZE_MAX || cost + mc > budget)
 			break;
@@ -257,7 +266,7 @@ uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s)
 	if (c->ts && first == c->count && c->seen_key)
 		s->await_key = true;
 	if (c->psi) {
-		if (replay_one(NULL, c->psi, s) < 0)
+		if (replay_one(c, NULL, c->psi, s) < 0)
 			return 0;
 		n++;
 	}
@@ -266,7 +275,7 @@ uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s)
 
 		if (s->kind == RC_SUB_RAW && !e->m->len)
 			continue;
-		if (replay_one(e, e->m, s) < 0)
+		if (replay_one(c, e, e->m, s) < 0)
 			break;
 		n++;
 	}

@@ -39,12 +39,14 @@ struct rc_cache {
 	uint32_t head, count, cap;
 	uint64_t bytes;
 	struct rc_cache_ent *msgs;	/* ring of cap */
+	uint64_t epoch;		/* the channel's history id, for SSE event ids (0: none) */
 };
 
 /* One cached message; each pointer holds one reference. */
 struct rc_cache_ent {
 	struct rc_shmsg *m;	/* the payload, its WebSocket header in head[] */
 	struct rc_shmsg *sse;	/* its SSE event, or NULL until one is needed */
+	uint64_t seq;		/* its number in the channel's history */
 };
 
 /* Creates a cache bounded by max_msgs and/or max_bytes. NULL on no memory. */
@@ -62,15 +64,19 @@ void rc_cache_free(struct rc_cache *c);
  * header already written right in front) and, when it was made, its SSE
  * event: takes a reference on each and evicts the oldest messages past the
  * bounds. A message larger than max_bytes alone empties the cache and is
- * not kept. Returns true when the message starts a keyframe (ts caches). */
-bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse);
+ * not kept. seq: the message's number in the channel's history. Returns
+ * true when the message starts a keyframe (ts caches). */
+bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, uint64_t seq);
 
 /* Queues the newest cached messages that fit s's replay budget (see above),
  * oldest first, on s: framed for WebSocket (with the channel's label for
  * tagged subscribers), bare for raw, as events for SSE subscribers (made
  * here once if the cache has none yet). A ts joiner that does not get the
  * GOP waits for the next keyframe (s->await_key), once the stream has shown
- * it has keyframes. Returns the number queued. */
-uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s);
+ * it has keyframes. since > 0: s has the channel's messages up to number
+ * since already (a client resuming), so only later ones are queued (a gap
+ * when the cache no longer holds since + 1; ts caches ignore since, a
+ * video joiner needs its GOP). Returns the number queued. */
+uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since);
 
 #endif

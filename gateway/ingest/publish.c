@@ -26,6 +26,8 @@ static struct rc_chan *channel_setup(struct rc_server *srv, struct rc_channel *c
 	p = rc_config_cache(srv->cfg, ch->name);
 	if (p)
 		c->cache = p->ts ? rc_cache_new_ts(p->bytes) : rc_cache_new(p->last, p->bytes);
+	if (c->cache && ch->shared)
+		c->cache->epoch = ch->shared->epoch;
 	/* Every worker keeps its own cache (its entries reference the
 	 * messages, relayed ones included), so its messages go to every
 	 * worker (relay.h). */
@@ -55,7 +57,7 @@ static bool cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *pay
 	}
 	if (!framed)
 		rc_ws_header_prepend(c->data, opcode, c->len);
-	key = rc_cache_add(cache, c, m->alt);
+	key = rc_cache_add(cache, c, m->alt, m->seq);
 	rc_shmsg_unref(c);
 	return key;
 }
@@ -92,17 +94,21 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 		srv->stats.published++;
 		srv->stats.published_bytes += m->payload_len;
 		if (ch->shared) {
-			rc_chanreg_add64(&ch->shared->msgs, 1);
+			/* Numbered once, here at its origin; the number travels
+			 * with the message to the other workers. */
+			m->seq = rc_chanreg_next_seq(ch->shared);
 			rc_chanreg_add64(&ch->shared->bytes, m->payload_len);
 		}
 		/* Before this worker frames it in place: the others get the
 		 * bare payload and the opcode. */
-		rc_relay_publish(srv, ch, payload, m->payload_len, opcode);
+		rc_relay_publish(srv, ch, payload, m->payload_len, opcode, m->seq);
 	}
 	/* The SSE form, made once per message and only while the channel has
 	 * SSE subscribers (no memory costs them this message); the cache keeps
 	 * the same one. */
-	m->alt = ch->nalt ? rc_sse_event_new(payload, m->payload_len) : NULL;
+	m->alt = ch->nalt ? rc_sse_event_new(payload, m->payload_len,
+					     ch->shared ? ch->shared->epoch : 0, m->seq)
+			  : NULL;
 	if (cache)
 		m->keyframe = cache_message(cache, m, payload, opcode, relayed);
 	if (!ch->nsubs) {
@@ -140,10 +146,10 @@ void rc_publish_shared(struct rc_server *srv, struct rc_channel *ch, struct rc_s
 }
 
 void rc_publish_relayed(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *shm,
-			unsigned opcode, uint32_t hdr_len)
+			unsigned opcode, uint32_t hdr_len, uint64_t seq)
 {
 	struct rc_msg m = { .frame = shm->data - hdr_len, .hdr_len = hdr_len,
-			    .payload_len = shm->len, .shm = shm };
+			    .payload_len = shm->len, .shm = shm, .seq = seq };
 
 	fan_out(srv, ch, &m, true, opcode);
 	rc_shmsg_unref(shm);

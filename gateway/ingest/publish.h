@@ -20,12 +20,12 @@ void rc_publish_ring(struct rc_server *srv, struct rc_channel *ch, uint16_t bid,
 void rc_publish_shared(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m);
 
 /* m came from another worker (relay.h), which counted it, chose its
- * WebSocket opcode and framed it (a hdr_len-byte header right before
- * m->data); it is published here as rc_publish_shared() would, without
- * being counted, framed or handed on again, and nothing writes to it. The
- * caller's reference passes to this call. */
+ * WebSocket opcode, numbered it (seq) and framed it (a hdr_len-byte header
+ * right before m->data); it is published here as rc_publish_shared() would,
+ * without being counted, numbered, framed or handed on again, and nothing
+ * writes to it. The caller's reference passes to this call. */
 void rc_publish_relayed(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m,
-			unsigned opcode, uint32_t hdr_len);
+			unsigned opcode, uint32_t hdr_len, uint64_t seq);
 
 /* Drops a channel's cache (the channel is being freed). */
 void rc_publish_channel_free(struct rc_channel *ch);

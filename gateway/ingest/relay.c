@@ -135,7 +135,7 @@ static void post_all(struct rc_server *srv, struct rc_relay_msg *m, uint64_t mas
 }
 
 void rc_relay_publish(struct rc_server *srv, struct rc_channel *ch, const uint8_t *payload,
-		      uint32_t len, unsigned opcode)
+		      uint32_t len, unsigned opcode, uint64_t seq)
 {
 	uint32_t n = srv->proc->nworkers;
 	uint64_t all = (n >= 64 ? ~0ull : (1ull << n) - 1) & ~(1ull << srv->id);
@@ -161,6 +161,7 @@ void rc_relay_publish(struct rc_server *srv, struct rc_channel *ch, const uint8_
 	}
 	m->kind = RC_RELAY_MSG;
 	m->opcode = (uint8_t)opcode;
+	m->seq = seq;
 	m->cached = cached;
 	m->name_len = (uint8_t)ch->name_len;
 	memcpy(m->name, ch->name, ch->name_len + 1);
@@ -262,7 +263,7 @@ void rc_relay_deliver(struct rc_server *srv, struct rc_mbox_node *n)
 	 * and its cache count their references on it locally, never on the
 	 * block's atomic count, which the handle's last reference drops. */
 	rc_shmsg_view_init(d->view, m->data, m->len, view_released, m);
-	rc_publish_relayed(srv, ch, d->view, m->opcode, m->hdr_len);
+	rc_publish_relayed(srv, ch, d->view, m->opcode, m->hdr_len, m->seq);
 }
 
 void rc_relay_tick(struct rc_server *srv)

@@ -64,6 +64,7 @@ struct rc_relay_msg {
 	uint8_t name_len;
 	uint32_t len;			/* payload bytes at data */
 	uint8_t hdr_len;		/* RC_RELAY_MSG: its frame header, right before data */
+	uint64_t seq;			/* RC_RELAY_MSG: its number in the channel's history */
 	uint32_t ndest;
 	size_t size;			/* bytes allocated, as charged to rc_mem */
 	uint8_t *data;
@@ -83,12 +84,13 @@ void rc_relay_flush(struct rc_server *srv);
 
 /* The origin's side, before this worker frames the payload in place:
  * hands payload[0..len) of channel ch, framed with opcode in a block of
- * its own, to the other workers that want it. No-op
+ * its own, with seq, its number in the channel's history, to the other
+ * workers that want it. No-op
  * with one worker, or when no other worker has subscribers of ch and ch
  * keeps no cache. Counts what it hands over; a failed allocation is logged
  * and counted as relay drops. */
 void rc_relay_publish(struct rc_server *srv, struct rc_channel *ch, const uint8_t *payload,
-		      uint32_t len, unsigned opcode);
+		      uint32_t len, unsigned opcode, uint64_t seq);
 
 /* Posts a control message (RC_RELAY_STOP or RC_RELAY_CUT) to every other
  * worker and wakes them at once. Returns 0 or -ENOMEM. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "shmsg.h"
+#include "sse_id.h"
 #include "utf8.h"
 
 #define TEXT_HEAD "data: "
@@ -46,14 +47,19 @@ size_t rc_sse_event_encode(uint8_t *dst, const uint8_t *payload, size_t len, boo
 	return n;
 }
 
-struct rc_shmsg *rc_sse_event_new(const uint8_t *payload, uint32_t len)
+struct rc_shmsg *rc_sse_event_new(const uint8_t *payload, uint32_t len, uint64_t epoch,
+				  uint64_t seq)
 {
 	bool binary;
 	size_t n = rc_sse_event_size(payload, len, &binary);
-	struct rc_shmsg *e = rc_shmsg_new((uint32_t)n + 1);
+	struct rc_shmsg *e = rc_shmsg_new((uint32_t)(n + 1 + RC_SSE_ID_LINE_MAX + 1));
+	int id = 0;
 
 	if (!e)
 		return NULL;
-	e->len = (uint32_t)rc_sse_event_encode(e->data, payload, len, binary);
+	if (epoch)
+		id = (int)rc_sse_id_line((char *)e->data, epoch, seq);
+	e->len = (uint32_t)id +
+		 (uint32_t)rc_sse_event_encode(e->data + id, payload, len, binary);
 	return e;
 }

@@ -19,8 +19,10 @@ size_t rc_sse_event_encode(uint8_t *dst, const uint8_t *payload, size_t len, boo
 struct rc_shmsg;
 
 /* The event of payload[0..len) as a new shared message (one reference, the
- * caller's), made once and sent to every SSE subscriber. NULL without
- * memory. */
-struct rc_shmsg *rc_sse_event_new(const uint8_t *payload, uint32_t len);
+ * caller's), made once and sent to every SSE subscriber. With epoch != 0
+ * it carries the event id "EPOCH:SEQ" (sse_id.h), so that a browser that
+ * reconnects sends it back as Last-Event-ID. NULL without memory. */
+struct rc_shmsg *rc_sse_event_new(const uint8_t *payload, uint32_t len, uint64_t epoch,
+				  uint64_t seq);
 
 #endif

@@ -148,7 +148,7 @@ static void join(struct rc_conn *c, const struct rc_wscmd *cmd, const char *name
 	}
 	rc_subscriber_reply(c, "{\"subscribed\":\"%s\"%s}", name, "");
 	if (rc_chan_cache(ch))
-		rc_cache_replay(rc_chan_cache(ch), s);
+		rc_cache_replay(rc_chan_cache(ch), s, 0);
 }
 
 void rc_subscriber_command(struct rc_conn *c, const uint8_t *msg, size_t len)

@@ -43,7 +43,8 @@ void rc_subscriber_init(struct rc_conn *c, struct rc_server *srv)
 	c->sub.evict = rc_subscriber_evict;
 }
 
-int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_kind kind)
+int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_kind kind,
+			uint64_t since)
 {
 	struct rc_server *srv = c->st.srv;
 	int ret;
@@ -63,7 +64,7 @@ int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_ki
 		return ret;
 	}
 	if (rc_chan_cache(ch))
-		rc_cache_replay(rc_chan_cache(ch), &c->sub);
+		rc_cache_replay(rc_chan_cache(ch), &c->sub, since);
 	return 0;
 }
 

@@ -19,9 +19,11 @@ void rc_subscriber_init(struct rc_conn *c, struct rc_server *srv);
 /* Subscribes c's own subscription to ch (acquired for it) as kind, with
  * ch's slow policy and queue bound, and replays ch's cache to it: the
  * cache, then live messages, in one queue. Whatever the caller queued
- * before (the 101, the response head) goes first. Returns 0, or -ENOMEM
- * (ch released). */
-int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_kind kind);
+ * before (the 101, the response head) goes first. since > 0: c resumes
+ * after the channel's message number since (rc_cache_replay()). Returns 0,
+ * or -ENOMEM (ch released). */
+int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_kind kind,
+			uint64_t since);
 
 /* Client frames on an upgraded connection (state WS or CLOSING), as far as
  * the connection may go now. Returns the bytes consumed. */

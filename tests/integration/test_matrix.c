@@ -110,6 +110,9 @@ static size_t read_sse(int fd, unsigned char *out, size_t bytes, int events)
 
 
 			*stop = '\0';
+			/* Each event's id (its channel position) comes first. */
+			if (!strncmp(ev, "id: ", 4) && strchr(ev, '\n'))
+				ev = strchr(ev, '\n') + 1;
 			if (!strncmp(ev, "event: binary\ndata: ", 20)) {
 				int len = (int)strlen(ev + 20);
 				int pad = len >= 2 ? (ev[20 + len - 1] == '=') + (ev[20 + len - 2] == '=') : 0;
