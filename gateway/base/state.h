@@ -119,6 +119,8 @@ struct rc_server_stats {
 	uint64_t relayed_out;		/* hand-offs of a message to another worker */
 	uint64_t relayed_in;		/* messages other workers handed this one */
 	uint64_t relay_unclaimed;	/* of those, for a channel this worker no longer has */
+	uint64_t resumed;		/* WebSocket subscribers resumed whole ("recovered": true) */
+	uint64_t resume_gaps;		/* asked to resume and could not ("recovered": false) */
 };
 
 /* What a worker publishes of its counters for the others (rc_snap words):

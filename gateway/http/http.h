@@ -42,10 +42,11 @@ bool rc_http_query_string(const struct rc_http_target *t, const char *name, cons
 			  size_t *val_len);
 
 /* GET /ws or /ws/<name>: the WebSocket handshake, answered 101, then a
- * subscriber of channel name[0..len) (none for /ws: it joins by command).
- * Access was checked (join.c). */
-void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req, const char *name,
-		     size_t len);
+ * subscriber of channel name[0..len) (none for /ws: it joins by command);
+ * with ?since=SEQ&epoch=E it resumes after that position and is told
+ * whether it could (rc_resume). Access was checked (join.c). */
+void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req,
+		     const struct rc_http_target *t, const char *name, size_t len);
 
 /* GET or HEAD /stream/<name> (kind RC_SUB_RAW) or /sse/<name> (RC_SUB_ALT):
  * the response head, then (GET) the channel's messages until the client

@@ -7,6 +7,7 @@
 
 #include "http.h"
 #include "state.h"
+#include "num.h"
 #include "sse_id.h"
 #include "subscriber.h"
 #include "ws_handshake.h"
@@ -54,13 +55,46 @@ static bool queue_copy(struct rc_conn *c, const char *bytes, int len)
 	return true;
 }
 
-void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req, const char *name,
-		     size_t name_len)
+/* An SSE client's position: its Last-Event-ID (a malformed one is none,
+ * and the client joins afresh). */
+static struct rc_resume sse_position(const struct rc_http_request *req)
+{
+	const struct rc_http_header *h = rc_http_find_header(req, "Last-Event-ID");
+	struct rc_resume r = { 0 };
+
+	if (h && !rc_sse_id_parse(h->value, h->value_len, &r.epoch, &r.since))
+		r.epoch = r.since = 0;
+	return r;
+}
+
+/* A WebSocket subscriber's position, ?since=SEQ&epoch=E: true when it asks
+ * to resume (either given); a malformed one resumes nothing (epoch 0),
+ * which the answer says. */
+static bool ws_position(const struct rc_http_target *t, struct rc_resume *r)
+{
+	const char *since, *epoch;
+	size_t sl = 0, el = 0;
+	bool has_since = rc_http_query_string(t, "since", &since, &sl);
+	bool has_epoch = rc_http_query_string(t, "epoch", &epoch, &el);
+
+	*r = (struct rc_resume){ .answer = true };
+	if (!has_since && !has_epoch)
+		return false;
+	if (!has_since || !has_epoch || rc_num_parse_u64n(since, sl, 0, UINT64_MAX, &r->since) < 0 ||
+	    !rc_sse_id_epoch(epoch, el, &r->epoch))
+		r->epoch = r->since = 0;
+	return true;
+}
+
+void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req,
+		     const struct rc_http_target *t, const char *name, size_t name_len)
 {
 	struct rc_server *srv = c->st.srv;
 	char accept[RC_WS_ACCEPT_LEN + 1];
 	char resp[512];
 	struct rc_channel *ch = NULL;
+	struct rc_resume pos;
+	bool resume = name && ws_position(t, &pos);
 	int err = 0;
 	int ret;
 
@@ -89,7 +123,7 @@ void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req, const
 			rc_hub_release(&srv->hub, ch);
 		return;
 	}
-	if (ch && rc_subscriber_start(c, ch, RC_SUB_FRAME, 0) < 0) {
+	if (ch && rc_subscriber_start(c, ch, RC_SUB_FRAME, resume ? &pos : NULL) < 0) {
 		rc_conn_close(c);
 		return;
 	}
@@ -124,20 +158,6 @@ static int stream_head(const struct rc_server *srv, const char *channel, enum rc
  * connection's close (no chunking), so every subscriber's send can point
  * straight at the shared bytes. HEAD: the GET's head, then the close that
  * would end the GET's body; nothing is subscribed or created. */
-/* The message number an SSE client's Last-Event-ID resumes after: its
- * sequence when its epoch is ch's current history's, else 0 (the client
- * joins afresh: its history is gone, or it sent no id). */
-static uint64_t resume_after(const struct rc_http_request *req, const struct rc_channel *ch)
-{
-	const struct rc_http_header *h = rc_http_find_header(req, "Last-Event-ID");
-	uint64_t epoch, seq;
-
-	if (!h || !ch->shared || !rc_sse_id_parse(h->value, h->value_len, &epoch, &seq) ||
-	    epoch != ch->shared->epoch)
-		return 0;
-	return seq;
-}
-
 void rc_http_join_stream(struct rc_conn *c, const struct rc_http_request *req, const char *name,
 			 size_t name_len, enum rc_sub_kind kind, bool head)
 {
@@ -145,6 +165,7 @@ void rc_http_join_stream(struct rc_conn *c, const struct rc_http_request *req, c
 	struct rc_server *srv = c->st.srv;
 	char channel[RC_CHANNEL_NAME_MAX + 1];
 	struct rc_channel *ch;
+	struct rc_resume pos;
 	char buf[512];
 	int len, err = 0;
 
@@ -175,7 +196,8 @@ void rc_http_join_stream(struct rc_conn *c, const struct rc_http_request *req, c
 		rc_hub_release(&srv->hub, ch);
 		return;
 	}
-	if (rc_subscriber_start(c, ch, kind, kind == RC_SUB_ALT ? resume_after(req, ch) : 0) < 0) {
+	pos = sse_position(req);
+	if (rc_subscriber_start(c, ch, kind, kind == RC_SUB_ALT && pos.epoch ? &pos : NULL) < 0) {
 		rc_conn_close(c);
 		return;
 	}

@@ -156,14 +156,14 @@ static void ws_bare(struct rc_conn *c, const struct route_req *r)
 {
 	if (not_upgrade(c, r) || origin_refused(c, r->req))
 		return;
-	rc_http_join_ws(c, r->req, NULL, 0);
+	rc_http_join_ws(c, r->req, r->t, NULL, 0);
 }
 
 static void ws_channel(struct rc_conn *c, const struct route_req *r)
 {
 	if (bad_channel(c, r) || not_upgrade(c, r) || subscribe_refused(c, r, true))
 		return;
-	rc_http_join_ws(c, r->req, r->rest, r->rest_len);
+	rc_http_join_ws(c, r->req, r->t, r->rest, r->rest_len);
 }
 
 /* /stream/<ch> and /sse/<ch> (r->arg: the subscriber kind). */

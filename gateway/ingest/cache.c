@@ -229,26 +229,31 @@ static int replay_one(const struct rc_cache *c, struct rc_cache_ent *e, struct r
 	}
 }
 
-uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since)
+/* Where a replay to s starts: the index of the first cached message it
+ * queues (c->count: none), after the PSI message when *psi. Sets
+ * s->await_key for a ts joiner that gets no GOP when set_await. */
+static uint32_t replay_start(struct rc_cache *c, struct rc_sub *s, uint64_t since, bool *psi,
+			     bool set_await)
 {
 	size_t held = rc_sendq_charge(s->q);
 	size_t budget = s->max_queue / 2 > held ? s->max_queue / 2 - held : 0;
 	size_t cost = 0;
-	uint32_t first = c->count, n = 0, oldest = 0;
+	uint32_t first = c->count, oldest = 0;
 
+	*psi = false;
 	/* A resuming client has everything up to since: the oldest message
 	 * it may get is the first numbered after it. */
 	if (since && !c->ts)
 		while (oldest < c->count && at(c, oldest)->seq <= since)
 			oldest++;
-
 	/* TS: PAT and PMT first, so a player can decode what follows. */
 	if (c->psi) {
 		size_t pc = replay_cost(c, NULL, c->psi, s);
 
 		if (pc > budget)
-			return 0;
+			return c->count;
 		cost = pc;
+		*psi = true;
 	}
 	/* The newest messages that fit, found from the newest back. */
 	while (first > oldest) {
@@ -263,9 +268,25 @@ uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since)
 	 * joiner without it starts at the next keyframe. */
 	if (c->ts && (first > 0 || !c->in_gop))
 		first = c->count;
-	if (c->ts && first == c->count && c->seen_key)
+	if (set_await && c->ts && first == c->count && c->seen_key)
 		s->await_key = true;
-	if (c->psi) {
+	return first;
+}
+
+uint64_t rc_cache_replay_first(struct rc_cache *c, struct rc_sub *s, uint64_t since)
+{
+	bool psi;
+	uint32_t first = replay_start(c, s, since, &psi, false);
+
+	return first < c->count ? at(c, first)->seq : 0;
+}
+
+uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since)
+{
+	bool psi;
+	uint32_t first = replay_start(c, s, since, &psi, true), n = 0;
+
+	if (psi) {
 		if (replay_one(c, NULL, c->psi, s) < 0)
 			return 0;
 		n++;

@@ -79,4 +79,8 @@ bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, 
  * video joiner needs its GOP). Returns the number queued. */
 uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since);
 
+/* The number of the first message rc_cache_replay(c, s, since) would queue
+ * now (0: none), queueing nothing: a resume is whole when it is since + 1. */
+uint64_t rc_cache_replay_first(struct rc_cache *c, struct rc_sub *s, uint64_t since);
+
 #endif

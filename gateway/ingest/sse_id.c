@@ -12,11 +12,11 @@ size_t rc_sse_id_line(char *dst, uint64_t epoch, uint64_t seq)
 	return n > 0 ? (size_t)n : 0;
 }
 
-bool rc_sse_id_parse(const char *value, size_t len, uint64_t *epoch, uint64_t *seq)
+bool rc_sse_id_epoch(const char *value, size_t len, uint64_t *epoch)
 {
-	uint64_t e = 0, s;
+	uint64_t e = 0;
 
-	if (len < 18 || value[16] != ':')
+	if (len != 16)
 		return false;
 	for (size_t i = 0; i < 16; i++) {
 		int d = rc_num_hex_digit(value[i]);
@@ -25,6 +25,16 @@ bool rc_sse_id_parse(const char *value, size_t len, uint64_t *epoch, uint64_t *s
 			return false;
 		e = e << 4 | (uint64_t)d;
 	}
+	*epoch = e;
+	return true;
+}
+
+bool rc_sse_id_parse(const char *value, size_t len, uint64_t *epoch, uint64_t *seq)
+{
+	uint64_t e, s;
+
+	if (len < 18 || value[16] != ':' || !rc_sse_id_epoch(value, 16, &e))
+		return false;
 	if (rc_num_parse_u64n(value + 17, len - 17, 0, UINT64_MAX, &s) < 0)
 		return false;
 	*epoch = e;

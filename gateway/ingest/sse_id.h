@@ -17,6 +17,10 @@
  * follows the line) and returns its length (without the NUL). */
 size_t rc_sse_id_line(char *dst, uint64_t epoch, uint64_t seq);
 
+/* Parses an epoch alone (value[0..len): exactly 16 hex digits, either
+ * case) into *epoch. Returns true, or false (*epoch untouched). */
+bool rc_sse_id_epoch(const char *value, size_t len, uint64_t *epoch);
+
 /* Parses an id value[0..len) (e.g. a Last-Event-ID header): 16 hex digits
  * (either case), ':', a decimal number without sign or blanks that fits 64
  * bits. Sets *epoch and *seq and returns true, or returns false for

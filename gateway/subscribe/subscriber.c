@@ -43,8 +43,39 @@ void rc_subscriber_init(struct rc_conn *c, struct rc_server *srv)
 	c->sub.evict = rc_subscriber_evict;
 }
 
+/* The answer to a WebSocket subscriber resuming ch at res (see
+ * rc_resume): recovered when the position is of ch's current history and
+ * every message this worker has published since it is still in the cache
+ * (or there is none: it is up to date). Later messages, including those
+ * still being handed to this worker, reach it live. */
+static void resume_answered(struct rc_conn *c, struct rc_channel *ch, const struct rc_resume *res)
+{
+	struct rc_cache *cache = rc_chan_cache(ch);
+	struct rc_chan *st = rc_chan_peek(ch);
+	uint64_t epoch = ch->shared ? ch->shared->epoch : 0;
+	uint64_t last = st ? st->last_seq : 0;
+	bool same = epoch && res->epoch == epoch;
+	bool recovered = same && res->since == last;
+	char text[RC_CHANNEL_NAME_MAX + 128];
+
+	if (same && res->since < last && cache &&
+	    rc_cache_replay_first(cache, &c->sub, res->since) == res->since + 1)
+		recovered = true;
+	snprintf(text, sizeof(text),
+		 "{\"channel\":\"%s\",\"recovered\":%s,\"epoch\":\"%016llx\",\"seq\":%llu}",
+		 ch->name, recovered ? "true" : "false", (unsigned long long)epoch,
+		 (unsigned long long)last);
+	rc_subscriber_reply(c, "%s%s", text, "");
+	if (recovered)
+		c->st.srv->stats.resumed++;
+	else
+		c->st.srv->stats.resume_gaps++;
+	if (recovered && res->since < last)
+		rc_cache_replay(cache, &c->sub, res->since);
+}
+
 int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_kind kind,
-			uint64_t since)
+			const struct rc_resume *res)
 {
 	struct rc_server *srv = c->st.srv;
 	int ret;
@@ -63,8 +94,13 @@ int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_ki
 		rc_hub_release(&srv->hub, ch);
 		return ret;
 	}
+	if (res && res->answer) {
+		resume_answered(c, ch, res);
+		return 0;
+	}
 	if (rc_chan_cache(ch))
-		rc_cache_replay(rc_chan_cache(ch), &c->sub, since);
+		rc_cache_replay(rc_chan_cache(ch), &c->sub,
+				res && ch->shared && res->epoch == ch->shared->epoch ? res->since : 0);
 	return 0;
 }
 

@@ -16,14 +16,29 @@ struct rc_server;
 /* Prepares c->sub for a connection of srv just accepted (not subscribed). */
 void rc_subscriber_init(struct rc_conn *c, struct rc_server *srv);
 
+/* A subscriber that comes back for what it missed of a channel: the
+ * position it saw last (the channel's history id and that message's
+ * number in it). */
+struct rc_resume {
+	uint64_t epoch;		/* 0: unknown (no position, or a malformed one) */
+	uint64_t since;
+	/* Say whether it worked: a WebSocket text frame
+	 * {"channel":"x","recovered":true|false,"epoch":"E","seq":N} before
+	 * anything else, and when it did not, live messages only. Without
+	 * it (SSE: the event ids say it), whatever the cache holds after the
+	 * position, or the whole cache for another history. */
+	bool answer;
+};
+
 /* Subscribes c's own subscription to ch (acquired for it) as kind, with
  * ch's slow policy and queue bound, and replays ch's cache to it: the
  * cache, then live messages, in one queue. Whatever the caller queued
- * before (the 101, the response head) goes first. since > 0: c resumes
- * after the channel's message number since (rc_cache_replay()). Returns 0,
- * or -ENOMEM (ch released). */
+ * before (the 101, the response head) goes first. res (NULL: a plain join)
+ * resumes after a position instead: exactly the messages after it, from
+ * the cache, when the cache still holds all of them ("recovered"), then
+ * live. Returns 0, or -ENOMEM (ch released). */
 int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_kind kind,
-			uint64_t since);
+			const struct rc_resume *res);
 
 /* Client frames on an upgraded connection (state WS or CLOSING), as far as
  * the connection may go now. Returns the bytes consumed. */

@@ -1,6 +1,7 @@
-/* libFuzzer harness for rc_sse_id_parse (a client's Last-Event-ID): never
- * reads out of bounds, and whatever it accepts prints back, through
- * rc_sse_id_line, as an id it parses to the same position. */
+/* libFuzzer harness for rc_sse_id_parse (a client's Last-Event-ID) and
+ * rc_sse_id_epoch (a ?epoch= query): never read out of bounds, and
+ * whatever the first accepts prints back, through rc_sse_id_line, as an id
+ * it parses to the same position. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	check(in != NULL);
 	memcpy(in, data, size);
+	/* An epoch alone (a ?epoch= query) is the id's first 16 bytes. */
+	if (rc_sse_id_epoch(in, size, &e2)) {
+		check(size == 16);
+		check(rc_sse_id_epoch(in, 16, &epoch) && epoch == e2);
+	}
 	if (rc_sse_id_parse(in, size, &epoch, &seq)) {
 		n = rc_sse_id_line(line, epoch, seq);
 		check(n > 5 && n <= RC_SSE_ID_LINE_MAX && line[n - 1] == '\n' && line[n] == '\0');

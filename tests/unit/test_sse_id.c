@@ -50,6 +50,28 @@ Test(sse_id, upper_case_hex_is_accepted)
 	cr_assert_eq(s, 7);
 }
 
+Test(sse_id, an_epoch_alone)
+{
+	uint64_t e = 9;
+	size_t n = 16;
+	char *g = guard_copy("00000000000000aB", n);
+
+	cr_assert(rc_sse_id_epoch(g, n, &e));
+	cr_assert_eq(e, 0xab);
+	guard_free(g, n);
+	e = 9;
+	g = guard_copy("00000000000000a", 15);
+	cr_assert(!rc_sse_id_epoch(g, 15, &e), "15 digits");
+	guard_free(g, 15);
+	g = guard_copy("00000000000000a0:", 17);
+	cr_assert(!rc_sse_id_epoch(g, 17, &e), "17 bytes");
+	guard_free(g, 17);
+	g = guard_copy("00000000000000ag", 16);
+	cr_assert(!rc_sse_id_epoch(g, 16, &e), "not hex");
+	guard_free(g, 16);
+	cr_assert_eq(e, 9, "refusals leave the output alone");
+}
+
 Test(sse_id, anything_else_is_refused)
 {
 	static const char *bad[] = {

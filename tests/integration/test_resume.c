@@ -1,0 +1,174 @@
+/* Resuming a channel on a WebSocket: /ws/<channel>?since=SEQ&epoch=E. The
+ * first frame says whether the channel's history still held everything
+ * after SEQ ("recovered": true, then exactly those messages, then live) or
+ * not ("recovered": false with the current epoch and number, then live
+ * only); the counters say how often each happened.
+ *
+ * One worker: the answer is measured against what the subscriber's worker
+ * has published, and with several workers the newest messages may still be
+ * on their way to it (docs/ARCHITECTURE.md, "Positions"), which would make
+ * the exact checks here depend on timing. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct rc_server srv;
+static int ufd = -1;
+
+static void fini(void)
+{
+	if (ufd >= 0)
+		close(ufd);
+	ufd = -1;
+	rc_cleanup();
+}
+
+static void publish(const char *text)
+{
+	rc_assert(send(ufd, text, strlen(text), 0) == (ssize_t)strlen(text), "send: %s",
+		  strerror(errno));
+}
+
+/* Publishes text and waits until the server has counted n messages. */
+static void publish_nth(const char *text, long long n)
+{
+	long long v;
+
+	publish(text);
+	rc_assert(rc_wait_metric(&srv, "ringcast_ingest_messages_total{channel=\"room\"}", n,
+				 RC_WAIT_TIMEOUT_MS, NULL, NULL, &v),
+		  "%lld published, last %lld", n, v);
+}
+
+/* Opens /ws/room with the given query and reads the answer frame into
+ * answer. */
+static void join(struct ws_raw *ws, const char *query, char *answer, size_t cap)
+{
+	char path[128], err[256];
+	unsigned char payload[512];
+	struct ws_frame f;
+	int r;
+
+	snprintf(path, sizeof(path), "/ws/room%s", query);
+	rc_assert(ws_raw_open(ws, &srv.http, path, 0, RC_WAIT_TIMEOUT_MS, err, sizeof(err)) == 0,
+		  "open %s: %s", path, err);
+	r = ws_raw_recv(ws, &f, payload, sizeof(payload) - 1, RC_WAIT_TIMEOUT_MS);
+	rc_assert(r == 1 && f.opcode == 1, "%s: a text answer first (r %d, opcode %d)", path, r,
+		  f.opcode);
+	payload[f.len] = '\0';
+	snprintf(answer, cap, "%s", (char *)payload);
+}
+
+/* The next data frame's payload must be want. */
+static void expect(struct ws_raw *ws, const char *want)
+{
+	unsigned char payload[512];
+	struct ws_frame f;
+	int r = ws_raw_recv(ws, &f, payload, sizeof(payload) - 1, RC_WAIT_TIMEOUT_MS);
+
+	rc_assert(r == 1 && f.opcode == 2, "frame '%s' expected (r %d, opcode %d)", want, r,
+		  f.opcode);
+	payload[f.len] = '\0';
+	rc_assert(f.len == strlen(want) && !memcmp(payload, want, f.len), "'%s' expected, got '%s'",
+		  want, (char *)payload);
+}
+
+Test(resume, since_and_epoch_on_the_url, .fini = fini)
+{
+	struct ws_raw ws;
+	char answer[512], want[256], epoch[17], query[96];
+	unsigned long long seq;
+
+	/* The cache keeps the last three messages: the channel's history. */
+	RC_START(&srv, "--workers", "1", "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=room",
+		 "--cache", "room:last=3");
+	ufd = rc_udp_socket(&srv.udp[0]);
+	rc_assert(ufd >= 0, "udp socket");
+	publish_nth("m1", 1);
+	publish_nth("m2", 2);
+	publish_nth("m3", 3);
+
+	/* A position of no known history: not recovered, told the current
+	 * one, then live only (the cache is not replayed). */
+	join(&ws, "?since=0&epoch=0000000000000000", answer, sizeof(answer));
+	rc_assert(sscanf(answer, "{\"channel\":\"room\",\"recovered\":false,\"epoch\":\"%16[0-9a-f]\","
+				 "\"seq\":%llu}", epoch, &seq) == 2 && strlen(epoch) == 16 && seq == 3,
+		  "answer: %s", answer);
+	publish_nth("m4", 4);
+	expect(&ws, "m4");
+	ws_raw_close(&ws);
+
+	/* Gone for m5 and m6; back with the last it saw, m4: recovered, then
+	 * exactly m5 and m6, then live. */
+	publish_nth("m5", 5);
+	publish_nth("m6", 6);
+	snprintf(query, sizeof(query), "?since=4&epoch=%s", epoch);
+	join(&ws, query, answer, sizeof(answer));
+	snprintf(want, sizeof(want), "{\"channel\":\"room\",\"recovered\":true,\"epoch\":\"%s\",\"seq\":6}",
+		 epoch);
+	rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+	expect(&ws, "m5");
+	expect(&ws, "m6");
+	publish_nth("m7", 7);
+	expect(&ws, "m7");
+	ws_raw_close(&ws);
+
+	/* Up to date: recovered, nothing replayed, then live. */
+	snprintf(query, sizeof(query), "?since=7&epoch=%s", epoch);
+	join(&ws, query, answer, sizeof(answer));
+	snprintf(want, sizeof(want), "{\"channel\":\"room\",\"recovered\":true,\"epoch\":\"%s\",\"seq\":7}",
+		 epoch);
+	rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+	publish_nth("m8", 8);
+	expect(&ws, "m8");
+	ws_raw_close(&ws);
+
+	/* Too far back: the cache holds m6..m8, not m2. Not recovered, then
+	 * live only. */
+	snprintf(query, sizeof(query), "?since=1&epoch=%s", epoch);
+	join(&ws, query, answer, sizeof(answer));
+	snprintf(want, sizeof(want), "{\"channel\":\"room\",\"recovered\":false,\"epoch\":\"%s\",\"seq\":8}",
+		 epoch);
+	rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+	publish_nth("m9", 9);
+	expect(&ws, "m9");
+	ws_raw_close(&ws);
+
+	/* A malformed position resumes nothing, and says so. */
+	join(&ws, "?since=x&epoch=zz", answer, sizeof(answer));
+	rc_assert(strstr(answer, "\"recovered\":false") && strstr(answer, "\"seq\":9"),
+		  "answer: %s", answer);
+	ws_raw_close(&ws);
+
+	rc_assert(rc_metric(&srv, "ringcast_resumed_total") == 2, "two whole resumes counted");
+	rc_assert(rc_metric(&srv, "ringcast_resume_gaps_total") == 3, "three gaps counted");
+	RC_STOP_OK(&srv);
+}
+
+/* A plain /ws/<channel> subscriber is untouched: no answer frame, the
+ * cache, then live. */
+Test(resume, a_plain_join_gets_no_answer, .fini = fini)
+{
+	struct ws_raw ws;
+	char err[256];
+
+	RC_START(&srv, "--workers", "1", "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=room",
+		 "--cache", "room:last=3");
+	ufd = rc_udp_socket(&srv.udp[0]);
+	rc_assert(ufd >= 0, "udp socket");
+	publish_nth("m1", 1);
+	rc_assert(ws_raw_open(&ws, &srv.http, "/ws/room", 0, RC_WAIT_TIMEOUT_MS, err, sizeof(err)) ==
+			  0,
+		  "open: %s", err);
+	expect(&ws, "m1");
+	publish_nth("m2", 2);
+	expect(&ws, "m2");
+	ws_raw_close(&ws);
+	RC_STOP_OK(&srv);
+}
