@@ -185,10 +185,11 @@ void rc_chanreg_set_interest(struct rc_chanreg_ent *e, uint32_t loop, bool on)
 {
 	uint64_t bit = 1ull << loop;
 
+	/* Sequentially consistent: see the field. */
 	if (on)
-		atomic_fetch_or_explicit(&e->interest, bit, memory_order_relaxed);
+		atomic_fetch_or_explicit(&e->interest, bit, memory_order_seq_cst);
 	else
-		atomic_fetch_and_explicit(&e->interest, ~bit, memory_order_relaxed);
+		atomic_fetch_and_explicit(&e->interest, ~bit, memory_order_seq_cst);
 }
 
 void rc_chanreg_rates(struct rc_chanreg *reg, uint64_t now_ms)

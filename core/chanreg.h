@@ -32,11 +32,20 @@
 struct rc_chanreg_ent {
 	struct rc_chanreg_ent *next;	/* bucket chain: under the registry's mutex */
 	uint32_t holders;		/* hubs that have the channel: under the mutex */
-	/* Bit l: loop l has subscribers of the channel. Relaxed: nothing is
-	 * published through it. A loop that misses a bit just set misses
-	 * messages published while that subscriber was joining, which a join
+	/* Bit l: loop l has subscribers of the channel. Nothing is published
+	 * through it. A loop that misses a bit just set misses messages
+	 * published while that subscriber was joining, which a plain join
 	 * never promised; one that sees a bit just cleared hands over a
-	 * message the other loop finds no subscriber for and drops. */
+	 * message the other loop finds no subscriber for and drops. Setting
+	 * it and reading it are sequentially consistent, with the sequence
+	 * below, for one promise: a resuming subscriber told it is up to date
+	 * at number N gets N + 1 (rc_chanreg_seq_now()). Either the joining
+	 * loop's read of the sequence sees N + 1 numbered (then it is not up
+	 * to date), or the origin's read of the interest, after numbering
+	 * N + 1, sees the joining loop's bit (then it hands N + 1 over): with
+	 * both sides' write-then-read in one total order they cannot both
+	 * miss. (On x86 this costs nothing per message: the fetch-add is a
+	 * locked instruction and a load is a load either way.) */
 	_Atomic uint64_t interest;
 	/* Subscribers by kind, on every loop. Relaxed: figures for the
 	 * operator and the max-subscribers bound; the bound itself is kept by
@@ -56,9 +65,10 @@ struct rc_chanreg_ent {
 	/* Counters, added by whichever loop counts (relaxed: statistics).
 	 * msgs is also the channel's sequence: its n-th message is number n
 	 * (rc_chanreg_next_seq). A fetch-and-add numbers each message once
-	 * whatever the ordering; relaxed is enough because the number
-	 * travels with the message (in the hand-off block, whose post
-	 * publishes it), never through this counter. */
+	 * whatever the ordering, and the number travels with the message (in
+	 * the hand-off block, whose post publishes it), never through this
+	 * counter; numbering and rc_chanreg_seq_now() are sequentially
+	 * consistent only for the promise explained at interest. */
 	_Atomic uint64_t msgs, bytes, drops;
 	/* The channel's history's id: random, chosen when the entry is made
 	 * (the channel's first use in this process, or its first use again
@@ -150,13 +160,20 @@ static inline void rc_chanreg_add64(_Atomic uint64_t *c, uint64_t n)
 /* Numbers one more message of the channel: 1 for its first. */
 static inline uint64_t rc_chanreg_next_seq(struct rc_chanreg_ent *e)
 {
-	return atomic_fetch_add_explicit(&e->msgs, 1, memory_order_relaxed) + 1;
+	return atomic_fetch_add_explicit(&e->msgs, 1, memory_order_seq_cst) + 1;
 }
 
-/* The loops with subscribers of the channel (bit l: loop l). */
+/* The number of the channel's latest message so far (see interest). */
+static inline uint64_t rc_chanreg_seq_now(struct rc_chanreg_ent *e)
+{
+	return atomic_load_explicit(&e->msgs, memory_order_seq_cst);
+}
+
+/* The loops with subscribers of the channel (bit l: loop l); sequentially
+ * consistent (see interest). */
 static inline uint64_t rc_chanreg_interest(struct rc_chanreg_ent *e)
 {
-	return atomic_load_explicit(&e->interest, memory_order_relaxed);
+	return atomic_load_explicit(&e->interest, memory_order_seq_cst);
 }
 
 /* Loop `loop` has subscribers now (on) or none any more (off). */

@@ -229,6 +229,15 @@ static int replay_one(const struct rc_cache *c, struct rc_cache_ent *e, struct r
 	}
 }
 
+/* Whether a replay after message number since gives cached entry e (since
+ * 0: every entry; ts caches ignore since). Not a prefix test: a channel's
+ * messages can reach a worker out of number order (two publishers, or one
+ * that moved to another worker). */
+static bool wanted(const struct rc_cache *c, const struct rc_cache_ent *e, uint64_t since)
+{
+	return !since || c->ts || e->seq > since;
+}
+
 /* Where a replay to s starts: the index of the first cached message it
  * queues (c->count: none), after the PSI message when *psi. Sets
  * s->await_key for a ts joiner that gets no GOP when set_await. */
@@ -238,14 +247,9 @@ static uint32_t replay_start(struct rc_cache *c, struct rc_sub *s, uint64_t sinc
 	size_t held = rc_sendq_charge(s->q);
 	size_t budget = s->max_queue / 2 > held ? s->max_queue / 2 - held : 0;
 	size_t cost = 0;
-	uint32_t first = c->count, oldest = 0;
+	uint32_t first = c->count;
 
 	*psi = false;
-	/* A resuming client has everything up to since: the oldest message
-	 * it may get is the first numbered after it. */
-	if (since && !c->ts)
-		while (oldest < c->count && at(c, oldest)->seq <= since)
-			oldest++;
 	/* TS: PAT and PMT first, so a player can decode what follows. */
 	if (c->psi) {
 		size_t pc = replay_cost(c, NULL, c->psi, s);
@@ -255,14 +259,18 @@ static uint32_t replay_start(struct rc_cache *c, struct rc_sub *s, uint64_t sinc
 		cost = pc;
 		*psi = true;
 	}
-	/* The newest messages that fit, found from the newest back. */
-	while (first > oldest) {
-		size_t mc = replay_cost(c, at(c, first - 1), at(c, first - 1)->m, s);
+	/* The newest wanted messages that fit, found from the newest back. */
+	for (uint32_t i = c->count; i > 0; i--) {
+		struct rc_cache_ent *e = at(c, i - 1);
+		size_t mc;
 
+		if (!wanted(c, e, since))
+			continue;
+		mc = replay_cost(c, e, e->m, s);
 		if (mc == SIZE_MAX || cost + mc > budget)
 			break;
 		cost += mc;
-		first--;
+		first = i - 1;
 	}
 	/* A GOP is useful from its keyframe only (its first message). A
 	 * joiner without it starts at the next keyframe. */
@@ -273,18 +281,12 @@ static uint32_t replay_start(struct rc_cache *c, struct rc_sub *s, uint64_t sinc
 	return first;
 }
 
-uint64_t rc_cache_replay_first(struct rc_cache *c, struct rc_sub *s, uint64_t since)
+/* Queues the wanted messages from index first on (after the PSI message
+ * when psi). Returns how many it queued. */
+static uint32_t replay_from(struct rc_cache *c, struct rc_sub *s, uint64_t since, uint32_t first,
+			    bool psi)
 {
-	bool psi;
-	uint32_t first = replay_start(c, s, since, &psi, false);
-
-	return first < c->count ? at(c, first)->seq : 0;
-}
-
-uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since)
-{
-	bool psi;
-	uint32_t first = replay_start(c, s, since, &psi, true), n = 0;
+	uint32_t n = 0;
 
 	if (psi) {
 		if (replay_one(c, NULL, c->psi, s) < 0)
@@ -294,11 +296,47 @@ uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since)
 	for (uint32_t i = first; i < c->count; i++) {
 		struct rc_cache_ent *e = at(c, i);
 
-		if (s->kind == RC_SUB_RAW && !e->m->len)
+		if (!wanted(c, e, since) || (s->kind == RC_SUB_RAW && !e->m->len))
 			continue;
 		if (replay_one(c, e, e->m, s) < 0)
 			break;
 		n++;
 	}
 	return n;
+}
+
+uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since)
+{
+	bool psi;
+	uint32_t first = replay_start(c, s, since, &psi, true);
+
+	return replay_from(c, s, since, first, psi);
+}
+
+uint32_t rc_cache_resume(struct rc_cache *c, struct rc_sub *s, uint64_t since, uint64_t last,
+			 bool queue, bool *whole)
+{
+	bool psi;
+	uint32_t first, n = 0;
+	uint64_t want = since + 1;
+
+	*whole = false;
+	if (c->ts || since > last)
+		return 0;
+	first = replay_start(c, s, since, &psi, false);
+	/* What the replay would give must be since + 1 ... last, in order. */
+	for (uint32_t i = first; i < c->count; i++) {
+		const struct rc_cache_ent *e = at(c, i);
+
+		if (!wanted(c, e, since))
+			continue;
+		if (e->seq != want)
+			return 0;
+		want++;
+		n++;
+	}
+	if (want != last + 1)
+		return 0;
+	*whole = true;
+	return queue ? replay_from(c, s, since, first, false) : n;
 }

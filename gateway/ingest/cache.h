@@ -69,18 +69,22 @@ void rc_cache_free(struct rc_cache *c);
 bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, uint64_t seq);
 
 /* Queues the newest cached messages that fit s's replay budget (see above),
- * oldest first, on s: framed for WebSocket (with the channel's label for
+ * oldest first (in the order they reached this worker), on s: framed for WebSocket (with the channel's label for
  * tagged subscribers), bare for raw, as events for SSE subscribers (made
  * here once if the cache has none yet). A ts joiner that does not get the
  * GOP waits for the next keyframe (s->await_key), once the stream has shown
  * it has keyframes. since > 0: s has the channel's messages up to number
- * since already (a client resuming), so only later ones are queued (a gap
- * when the cache no longer holds since + 1; ts caches ignore since, a
- * video joiner needs its GOP). Returns the number queued. */
+ * since already (a client resuming), so only those numbered after it are
+ * queued (a gap when the cache no longer holds since + 1; ts caches ignore
+ * since, a video joiner needs its GOP). Returns the number queued. */
 uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since);
 
-/* The number of the first message rc_cache_replay(c, s, since) would queue
- * now (0: none), queueing nothing: a resume is whole when it is since + 1. */
-uint64_t rc_cache_replay_first(struct rc_cache *c, struct rc_sub *s, uint64_t since);
+/* For a subscriber s resuming after message number since, when this
+ * worker's newest message of the channel is number last: sets *whole when
+ * the replay that fits s's budget now gives exactly since + 1 ... last, in
+ * order (none when since == last); never for ts caches. Returns how many
+ * that is, having queued them when queue (and *whole), or 0. */
+uint32_t rc_cache_resume(struct rc_cache *c, struct rc_sub *s, uint64_t since, uint64_t last,
+			 bool queue, bool *whole);
 
 #endif

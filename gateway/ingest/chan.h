@@ -16,9 +16,9 @@ struct rc_chan {
 	uint32_t publishers;		/* TCP and HTTP publishers now */
 	uint8_t opcode;			/* WebSocket opcode of its frames (binary or text) */
 	bool set_up;			/* its per-channel settings were applied */
-	/* The number of its latest message this worker has published (its own
-	 * or handed over): what a resuming subscriber here is measured
-	 * against, since later ones reach it live. */
+	/* The highest number of the messages this worker has published (its
+	 * own or handed over): what a resuming subscriber's replay must reach
+	 * (subscriber.c). */
 	uint64_t last_seq;
 };
 

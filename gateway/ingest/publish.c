@@ -103,7 +103,9 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 		 * bare payload and the opcode. */
 		rc_relay_publish(srv, ch, payload, m->payload_len, opcode, m->seq);
 	}
-	if (c)
+	/* The newest, not the latest to arrive: a channel's messages can reach
+	 * a worker out of number order (two publishers, or one that moved). */
+	if (c && m->seq > c->last_seq)
 		c->last_seq = m->seq;
 	/* The SSE form, made once per message and only while the channel has
 	 * SSE subscribers (no memory costs them this message); the cache keeps

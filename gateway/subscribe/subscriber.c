@@ -44,34 +44,52 @@ void rc_subscriber_init(struct rc_conn *c, struct rc_server *srv)
 }
 
 /* The answer to a WebSocket subscriber resuming ch at res (see
- * rc_resume): recovered when the position is of ch's current history and
- * every message this worker has published since it is still in the cache
- * (or there is none: it is up to date). Later messages, including those
- * still being handed to this worker, reach it live. */
+ * rc_resume), then what it gets. Recovered when the position is of ch's
+ * current history and either nothing was published after it (checked
+ * against the channel's sequence: what is published from here on reaches
+ * this subscriber live, see rc_chanreg_ent.interest), or this worker's
+ * cache gives exactly every message from it to the newest this worker has
+ * (the rest of a cached channel's messages is on its way to every worker
+ * and arrives live). Video (ts) caches resume nothing: a viewer that did
+ * not recover starts as a plain joiner does, at a keyframe. */
 static void resume_answered(struct rc_conn *c, struct rc_channel *ch, const struct rc_resume *res)
 {
+	struct rc_server *srv = c->st.srv;
 	struct rc_cache *cache = rc_chan_cache(ch);
 	struct rc_chan *st = rc_chan_peek(ch);
 	uint64_t epoch = ch->shared ? ch->shared->epoch : 0;
+	uint64_t now = ch->shared ? rc_chanreg_seq_now(ch->shared) : 0;
 	uint64_t last = st ? st->last_seq : 0;
 	bool same = epoch && res->epoch == epoch;
-	bool recovered = same && res->since == last;
+	bool recovered = same && res->since == now, whole = false;
+	uint32_t want = 0;
 	char text[RC_CHANNEL_NAME_MAX + 128];
 
-	if (same && res->since < last && cache &&
-	    rc_cache_replay_first(cache, &c->sub, res->since) == res->since + 1)
-		recovered = true;
+	if (same && !recovered && cache) {
+		want = rc_cache_resume(cache, &c->sub, res->since, last, false, &whole);
+		recovered = whole;
+	}
 	snprintf(text, sizeof(text),
 		 "{\"channel\":\"%s\",\"recovered\":%s,\"epoch\":\"%016llx\",\"seq\":%llu}",
 		 ch->name, recovered ? "true" : "false", (unsigned long long)epoch,
-		 (unsigned long long)last);
+		 (unsigned long long)now);
 	rc_subscriber_reply(c, "%s%s", text, "");
 	if (recovered)
-		c->st.srv->stats.resumed++;
+		srv->stats.resumed++;
 	else
-		c->st.srv->stats.resume_gaps++;
-	if (recovered && res->since < last)
-		rc_cache_replay(cache, &c->sub, res->since);
+		srv->stats.resume_gaps++;
+	if (whole && want &&
+	    (rc_cache_resume(cache, &c->sub, res->since, last, true, &whole) != want || !whole)) {
+		/* The answer's own bytes left the replay too little room, or
+		 * memory ran out: it must not go on with a gap it was told it
+		 * does not have. It can resume again. */
+		rc_log_debug("fd %d: resume of %s cut short, closing with 1011", c->st.fd, ch->name);
+		rc_hub_drop_pending(&srv->hub, &c->sub);
+		rc_subscriber_close(c, RC_WS_CLOSE_INTERNAL);
+		return;
+	}
+	if (!recovered && cache && cache->ts)
+		rc_cache_replay(cache, &c->sub, 0);
 }
 
 int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_kind kind,

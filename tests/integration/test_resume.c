@@ -172,3 +172,43 @@ Test(resume, a_plain_join_gets_no_answer, .fini = fini)
 	ws_raw_close(&ws);
 	RC_STOP_OK(&srv);
 }
+
+/* Without a cache there is no history to replay: a position is recovered
+ * only when nothing was published after it. */
+Test(resume, without_a_cache_only_up_to_date_recovers, .fini = fini)
+{
+	struct ws_raw ws;
+	char answer[512], want[256], epoch[17], query[96];
+	unsigned long long seq;
+
+	RC_START(&srv, "--workers", "1", "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=room");
+	ufd = rc_udp_socket(&srv.udp[0]);
+	rc_assert(ufd >= 0, "udp socket");
+	publish_nth("m1", 1);
+	publish_nth("m2", 2);
+	join(&ws, "?since=0&epoch=0000000000000000", answer, sizeof(answer));
+	rc_assert(sscanf(answer, "{\"channel\":\"room\",\"recovered\":false,\"epoch\":\"%16[0-9a-f]\","
+				 "\"seq\":%llu}", epoch, &seq) == 2 && seq == 2,
+		  "answer: %s", answer);
+	ws_raw_close(&ws);
+
+	/* Nothing published since 2: up to date, then live. */
+	snprintf(query, sizeof(query), "?since=2&epoch=%s", epoch);
+	join(&ws, query, answer, sizeof(answer));
+	snprintf(want, sizeof(want), "{\"channel\":\"room\",\"recovered\":true,\"epoch\":\"%s\",\"seq\":2}",
+		 epoch);
+	rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+	publish_nth("m3", 3);
+	expect(&ws, "m3");
+	ws_raw_close(&ws);
+
+	/* m3 missed and nowhere kept: not recovered, then live only. */
+	join(&ws, query, answer, sizeof(answer));
+	snprintf(want, sizeof(want), "{\"channel\":\"room\",\"recovered\":false,\"epoch\":\"%s\",\"seq\":3}",
+		 epoch);
+	rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+	publish_nth("m4", 4);
+	expect(&ws, "m4");
+	ws_raw_close(&ws);
+	RC_STOP_OK(&srv);
+}
