@@ -10,6 +10,7 @@
 #include "label.h"
 #include "log.h"
 #include "mem.h"
+#include "sse_id.h"
 #include "state.h"
 #include "subscriber.h"
 #include "ws_command.h"
@@ -144,6 +145,16 @@ static void join(struct rc_conn *c, const struct rc_wscmd *cmd, const char *name
 		if (err == -EUSERS)
 			srv->stats.refused[RC_REFUSE_SUBSCRIBERS]++;
 		refuse_join(c, err == -EUSERS ? "channel full" : "cannot subscribe", name);
+		return;
+	}
+	if (cmd->resume) {
+		/* A malformed epoch is no position: the answer says not
+		 * recovered. */
+		struct rc_resume res = { .since = cmd->since, .answer = true };
+
+		if (!rc_sse_id_epoch(cmd->epoch, cmd->epoch_len, &res.epoch))
+			res.epoch = res.since = 0;
+		rc_subscriber_resume(c, s, ch, &res, "subscribed");
 		return;
 	}
 	rc_subscriber_reply(c, "{\"subscribed\":\"%s\"%s}", name, "");

@@ -43,8 +43,7 @@ void rc_subscriber_init(struct rc_conn *c, struct rc_server *srv)
 	c->sub.evict = rc_subscriber_evict;
 }
 
-/* The answer to a WebSocket subscriber resuming ch at res (see
- * rc_resume), then what it gets. Recovered when the position is of ch's
+/* Recovered when the position is of ch's
  * current history and either nothing was published after it (checked
  * against the channel's sequence: what is published from here on reaches
  * this subscriber live, see rc_chanreg_ent.interest), or this worker's
@@ -52,7 +51,8 @@ void rc_subscriber_init(struct rc_conn *c, struct rc_server *srv)
  * (the rest of a cached channel's messages is on its way to every worker
  * and arrives live). Video (ts) caches resume nothing: a viewer that did
  * not recover starts as a plain joiner does, at a keyframe. */
-static void resume_answered(struct rc_conn *c, struct rc_channel *ch, const struct rc_resume *res)
+void rc_subscriber_resume(struct rc_conn *c, struct rc_sub *s, struct rc_channel *ch,
+			  const struct rc_resume *res, const char *key)
 {
 	struct rc_server *srv = c->st.srv;
 	struct rc_cache *cache = rc_chan_cache(ch);
@@ -66,12 +66,12 @@ static void resume_answered(struct rc_conn *c, struct rc_channel *ch, const stru
 	char text[RC_CHANNEL_NAME_MAX + 128];
 
 	if (same && !recovered && cache) {
-		want = rc_cache_resume(cache, &c->sub, res->since, last, false, &whole);
+		want = rc_cache_resume(cache, s, res->since, last, false, &whole);
 		recovered = whole;
 	}
 	snprintf(text, sizeof(text),
-		 "{\"channel\":\"%s\",\"recovered\":%s,\"epoch\":\"%016llx\",\"seq\":%llu}",
-		 ch->name, recovered ? "true" : "false", (unsigned long long)epoch,
+		 "{\"%s\":\"%s\",\"recovered\":%s,\"epoch\":\"%016llx\",\"seq\":%llu}",
+		 key, ch->name, recovered ? "true" : "false", (unsigned long long)epoch,
 		 (unsigned long long)now);
 	rc_subscriber_reply(c, "%s%s", text, "");
 	if (recovered)
@@ -79,7 +79,7 @@ static void resume_answered(struct rc_conn *c, struct rc_channel *ch, const stru
 	else
 		srv->stats.resume_gaps++;
 	if (whole && want &&
-	    (rc_cache_resume(cache, &c->sub, res->since, last, true, &whole) != want || !whole)) {
+	    (rc_cache_resume(cache, s, res->since, last, true, &whole) != want || !whole)) {
 		/* The answer's own bytes left the replay too little room, or
 		 * memory ran out: it must not go on with a gap it was told it
 		 * does not have. It can resume again. */
@@ -89,7 +89,7 @@ static void resume_answered(struct rc_conn *c, struct rc_channel *ch, const stru
 		return;
 	}
 	if (!recovered && cache && cache->ts)
-		rc_cache_replay(cache, &c->sub, 0);
+		rc_cache_replay(cache, s, 0);
 }
 
 int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_kind kind,
@@ -113,7 +113,7 @@ int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_ki
 		return ret;
 	}
 	if (res && res->answer) {
-		resume_answered(c, ch, res);
+		rc_subscriber_resume(c, &c->sub, ch, res, "channel");
 		return 0;
 	}
 	if (rc_chan_cache(ch))

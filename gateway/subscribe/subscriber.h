@@ -30,6 +30,12 @@ struct rc_resume {
 	bool answer;
 };
 
+/* Answers subscription s of c, just subscribed to ch, resuming at res:
+ * {"<key>":"<channel>","recovered":...,"epoch":"E","seq":N}, then the
+ * replay when recovered (see rc_subscriber_start()). */
+void rc_subscriber_resume(struct rc_conn *c, struct rc_sub *s, struct rc_channel *ch,
+			  const struct rc_resume *res, const char *key);
+
 /* Subscribes c's own subscription to ch (acquired for it) as kind, with
  * ch's slow policy and queue bound, and replays ch's cache to it: the
  * cache, then live messages, in one queue. Whatever the caller queued

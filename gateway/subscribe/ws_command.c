@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "channel.h"
+#include "num.h"
 
 static size_t skip_ws(const uint8_t *s, size_t len, size_t i)
 {
@@ -35,19 +36,32 @@ static size_t plain_string(const uint8_t *s, size_t len, size_t i, const uint8_t
 	return i + 1;
 }
 
+/* A JSON number of digits only at s[i] (what "since" takes): sets *v and
+ * returns the index after it, or 0. */
+static size_t plain_number(const uint8_t *s, size_t len, size_t i, uint64_t *v)
+{
+	size_t start = i;
+
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+		i++;
+	if (i == start || rc_num_parse_u64n((const char *)s + start, i - start, 0, UINT64_MAX, v) < 0)
+		return 0;
+	return i;
+}
+
 int rc_wscmd_decode(const uint8_t *msg, size_t len, struct rc_wscmd *out)
 {
-	bool have_op = false;
+	bool have_op = false, have_since = false;
 	size_t i = skip_ws(msg, len, 0);
 
 	memset(out, 0, sizeof(*out));
 	if (i >= len || msg[i] != '{')
 		return -EINVAL;
 	i++;
-	/* Members: "key":"value", separated by commas; at most two. */
-	for (int m = 0; m < 2; m++) {
-		const uint8_t *key, *val;
-		size_t kl, vl;
+	/* Members: "key":value, separated by commas; at most four. */
+	for (int m = 0; m < 4; m++) {
+		const uint8_t *key, *val = NULL;
+		size_t kl, vl = 0;
 
 		i = plain_string(msg, len, skip_ws(msg, len, i), &key, &kl);
 		if (!i)
@@ -55,11 +69,21 @@ int rc_wscmd_decode(const uint8_t *msg, size_t len, struct rc_wscmd *out)
 		i = skip_ws(msg, len, i);
 		if (i >= len || msg[i] != ':')
 			return -EINVAL;
-		i = plain_string(msg, len, skip_ws(msg, len, i + 1), &val, &vl);
+		i = skip_ws(msg, len, i + 1);
+		if (kl == 5 && memcmp(key, "since", 5) == 0) {
+			if (have_since)
+				return -EINVAL;
+			i = plain_number(msg, len, i, &out->since);
+			have_since = true;
+		} else {
+			i = plain_string(msg, len, i, &val, &vl);
+		}
 		if (!i)
 			return -EINVAL;
-		if (!have_op && ((kl == 3 && memcmp(key, "sub", 3) == 0) ||
-				 (kl == 5 && memcmp(key, "unsub", 5) == 0))) {
+		if (!val) {
+			/* since: done above */
+		} else if (!have_op && ((kl == 3 && memcmp(key, "sub", 3) == 0) ||
+					(kl == 5 && memcmp(key, "unsub", 5) == 0))) {
 			if (!rc_channel_name_valid((const char *)val, vl))
 				return -EINVAL;
 			out->op = kl == 3 ? RC_WSCMD_SUB : RC_WSCMD_UNSUB;
@@ -69,11 +93,14 @@ int rc_wscmd_decode(const uint8_t *msg, size_t len, struct rc_wscmd *out)
 		} else if (!out->token && kl == 5 && memcmp(key, "token", 5) == 0) {
 			out->token = (const char *)val;
 			out->token_len = vl;
+		} else if (!out->epoch && kl == 5 && memcmp(key, "epoch", 5) == 0) {
+			out->epoch = (const char *)val;
+			out->epoch_len = vl;
 		} else {
 			return -EINVAL;
 		}
 		i = skip_ws(msg, len, i);
-		if (i < len && msg[i] == ',' && m == 0) {
+		if (i < len && msg[i] == ',' && m < 3) {
 			i++;
 			continue;
 		}
@@ -81,6 +108,10 @@ int rc_wscmd_decode(const uint8_t *msg, size_t len, struct rc_wscmd *out)
 	}
 	if (!have_op || i >= len || msg[i] != '}' || skip_ws(msg, len, i + 1) != len)
 		return -EINVAL;
+	/* A position is both halves, and only for a join. */
+	if (have_since != (out->epoch != NULL) || (have_since && out->op != RC_WSCMD_SUB))
+		return -EINVAL;
+	out->resume = have_since;
 	return 0;
 }
 
@@ -89,7 +120,7 @@ int rc_wscmd_parse(const uint8_t *msg, size_t len, enum rc_wscmd_op *op, const c
 {
 	struct rc_wscmd cmd;
 
-	if (rc_wscmd_decode(msg, len, &cmd) < 0 || cmd.token)
+	if (rc_wscmd_decode(msg, len, &cmd) < 0 || cmd.token || cmd.resume)
 		return -EINVAL;
 	*op = cmd.op;
 	*name = cmd.name;

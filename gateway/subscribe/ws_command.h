@@ -2,10 +2,14 @@
  * channels on an open connection:
  *     {"sub":"<channel>"}      {"unsub":"<channel>"}
  *     {"sub":"<channel>","token":"<token>"}   (either order)
- * (whitespace allowed between tokens). Pure and allocation-free. */
+ *     {"sub":"<channel>","since":<number>,"epoch":"<16 hex digits>"}
+ * (members in any order, whitespace allowed between tokens; since and
+ * epoch resume the channel after that position). Pure and
+ * allocation-free. */
 #ifndef RC_WS_COMMAND_H
 #define RC_WS_COMMAND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,7 +20,7 @@ enum rc_wscmd_op {
 
 /* Parses msg[0..len). Returns 0 with *op and the channel name slice (a
  * valid channel name, pointing into msg), or -EINVAL. A command with a
- * "token" member is refused here: use rc_wscmd_decode(). */
+ * "token" member or a position is refused here: use rc_wscmd_decode(). */
 int rc_wscmd_parse(const uint8_t *msg, size_t len, enum rc_wscmd_op *op, const char **name,
 		   size_t *name_len);
 
@@ -27,10 +31,16 @@ struct rc_wscmd {
 	size_t name_len;
 	const char *token;	/* NULL when the command has none */
 	size_t token_len;
+	bool resume;		/* "since" and "epoch" were given (sub only) */
+	uint64_t since;
+	const char *epoch;	/* the epoch as sent; NULL without resume */
+	size_t epoch_len;
 };
 
 /* Parses msg[0..len): an object with exactly one of "sub"/"unsub" (a valid
- * channel name) and at most one "token" (a string without escapes), in any
+ * channel name), at most one "token" (a string without escapes), and for
+ * "sub" optionally both "since" (digits only, fitting 64 bits) and
+ * "epoch" (a string without escapes, checked by the caller), in any
  * order, nothing else. Returns 0 or -EINVAL. */
 int rc_wscmd_decode(const uint8_t *msg, size_t len, struct rc_wscmd *out);
 

@@ -212,3 +212,54 @@ Test(resume, without_a_cache_only_up_to_date_recovers, .fini = fini)
 	ws_raw_close(&ws);
 	RC_STOP_OK(&srv);
 }
+
+/* The same on a bare /ws by command: {"sub":"x","since":N,"epoch":"E"} is
+ * answered {"subscribed":"x","recovered":...}, then (labelled, as every
+ * message on /ws) exactly what was missed, then live. */
+Test(resume, by_command_on_a_bare_socket, .fini = fini)
+{
+	struct ws_raw ws;
+	char answer[512], want[256], epoch[17], cmd[160], err[256];
+	unsigned char payload[512];
+	struct ws_frame f;
+	unsigned long long seq;
+	int r;
+
+	RC_START(&srv, "--workers", "1", "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=room",
+		 "--cache", "room:last=10");
+	ufd = rc_udp_socket(&srv.udp[0]);
+	rc_assert(ufd >= 0, "udp socket");
+	publish_nth("m1", 1);
+	join(&ws, "?since=0&epoch=0000000000000000", answer, sizeof(answer));
+	rc_assert(sscanf(answer, "{\"channel\":\"room\",\"recovered\":false,\"epoch\":\"%16[0-9a-f]\","
+				 "\"seq\":%llu}", epoch, &seq) == 2 && seq == 1,
+		  "answer: %s", answer);
+	ws_raw_close(&ws);
+	publish_nth("m2", 2);
+	publish_nth("m3", 3);
+
+	rc_assert(ws_raw_open(&ws, &srv.http, "/ws", 0, RC_WAIT_TIMEOUT_MS, err, sizeof(err)) == 0,
+		  "open /ws: %s", err);
+	snprintf(cmd, sizeof(cmd), "{\"sub\":\"room\",\"since\":1,\"epoch\":\"%s\"}", epoch);
+	rc_assert(ws_raw_send(&ws, 1, cmd, strlen(cmd)) == 0, "send command");
+	r = ws_raw_recv(&ws, &f, payload, sizeof(payload) - 1, RC_WAIT_TIMEOUT_MS);
+	rc_assert(r == 1 && f.opcode == 1, "answer frame (r %d opcode %d)", r, f.opcode);
+	payload[f.len] = '\0';
+	snprintf(want, sizeof(want),
+		 "{\"subscribed\":\"room\",\"recovered\":true,\"epoch\":\"%s\",\"seq\":3}", epoch);
+	rc_assert(!strcmp((char *)payload, want), "answer %s, want %s", (char *)payload, want);
+	for (int k = 2; k <= 4; k++) {
+		char m[8];
+
+		if (k == 4)
+			publish_nth("m4", 4);
+		r = ws_raw_recv(&ws, &f, payload, sizeof(payload) - 1, RC_WAIT_TIMEOUT_MS);
+		payload[r == 1 ? f.len : 0] = '\0';
+		rc_assert(r == 1 && f.opcode == 1 && !strcmp((char *)payload, "{\"channel\":\"room\"}"),
+			  "label before m%d: '%s'", k, (char *)payload);
+		snprintf(m, sizeof(m), "m%d", k);
+		expect(&ws, m);
+	}
+	ws_raw_close(&ws);
+	RC_STOP_OK(&srv);
+}

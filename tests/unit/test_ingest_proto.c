@@ -306,3 +306,56 @@ Test(ws_command, decode_with_token)
 		guard_free(g, len);
 	}
 }
+
+/* A join with a position: both halves or neither, "since" a plain
+ * non-negative number, only with "sub", each member once. */
+Test(ws_command, decode_with_position)
+{
+	struct rc_wscmd cmd;
+	struct {
+		const char *text;
+		int ok;
+		uint64_t since;
+	} cases[] = {
+		{ "{\"sub\":\"live\",\"since\":42,\"epoch\":\"00000000000000ab\"}", 1, 42 },
+		{ " { \"epoch\" : \"e\" , \"since\" : 0 , \"token\":\"t\", \"sub\":\"live\" } ", 1, 0 },
+		{ "{\"sub\":\"live\",\"since\":18446744073709551615,\"epoch\":\"e\"}", 1, UINT64_MAX },
+		{ "{\"sub\":\"live\",\"since\":18446744073709551616,\"epoch\":\"e\"}", 0, 0 },
+		{ "{\"sub\":\"live\",\"since\":1}", 0, 0 },
+		{ "{\"sub\":\"live\",\"epoch\":\"e\"}", 0, 0 },
+		{ "{\"unsub\":\"live\",\"since\":1,\"epoch\":\"e\"}", 0, 0 },
+		{ "{\"sub\":\"live\",\"since\":\"1\",\"epoch\":\"e\"}", 0, 0 },
+		{ "{\"sub\":\"live\",\"since\":-1,\"epoch\":\"e\"}", 0, 0 },
+		{ "{\"sub\":\"live\",\"since\":1.5,\"epoch\":\"e\"}", 0, 0 },
+		{ "{\"sub\":\"live\",\"since\":1e3,\"epoch\":\"e\"}", 0, 0 },
+		{ "{\"sub\":\"live\",\"since\":,\"epoch\":\"e\"}", 0, 0 },
+		{ "{\"sub\":\"live\",\"since\":1,\"since\":2,\"epoch\":\"e\"}", 0, 0 },
+		{ "{\"sub\":\"live\",\"since\":1,\"epoch\":\"e\",\"epoch\":\"e\"}", 0, 0 },
+		{ "{\"sub\":\"live\",\"since\":1,\"epoch\":\"e\",\"token\":\"t\",\"x\":\"y\"}", 0, 0 },
+		{ "{\"sub\":\"live\",\"since\":1", 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i].text);
+		uint8_t *g = guard_copy(cases[i].text, len);
+		int r = rc_wscmd_decode(g, len, &cmd);
+
+		if (cases[i].ok) {
+			cr_assert_eq(r, 0, "'%s'", cases[i].text);
+			cr_assert(cmd.resume && cmd.since == cases[i].since && cmd.epoch,
+				  "'%s': position", cases[i].text);
+		} else {
+			cr_assert_eq(r, -EINVAL, "'%s' accepted", cases[i].text);
+		}
+		guard_free(g, len);
+	}
+	/* The plain parser refuses a position (it could not pass it on). */
+	{
+		static const char t[] = "{\"sub\":\"live\",\"since\":1,\"epoch\":\"e\"}";
+		enum rc_wscmd_op op;
+		const char *name;
+		size_t nl;
+
+		cr_assert_eq(rc_wscmd_parse((const uint8_t *)t, sizeof(t) - 1, &op, &name, &nl), -EINVAL);
+	}
+}
