@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "num.h"
+
 enum {
 	ST_SIZE,	/* hex digits of the chunk size */
 	ST_EXT,		/* chunk extensions, ignored up to CR LF */
@@ -19,17 +21,6 @@ void rc_chunked_init(struct rc_chunked *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->state = ST_SIZE;
-}
-
-static int hex(uint8_t ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
 }
 
 static size_t fail(struct rc_chunked *c, size_t used)
@@ -59,7 +50,7 @@ size_t rc_chunked_feed(struct rc_chunked *c, const uint8_t *in, size_t len, cons
 
 		switch (c->state) {
 		case ST_SIZE: {
-			int h = hex(ch);
+			int h = rc_num_hex_digit((char)ch);
 
 			if (h >= 0) {
 				/* 15 hex digits keep the size below 2^60. */

@@ -26,13 +26,13 @@ static struct rc_chan *channel_setup(struct rc_server *srv, struct rc_channel *c
 	p = rc_config_cache(srv->cfg, ch->name);
 	if (p)
 		c->cache = p->ts ? rc_cache_new_ts(p->bytes) : rc_cache_new(p->last, p->bytes);
-	if (c->cache && ch->shared)
-		c->cache->epoch = ch->shared->epoch;
 	/* Every worker keeps its own cache (its entries reference the
 	 * messages, relayed ones included), so its messages go to every
 	 * worker (relay.h). */
-	if (c->cache && ch->shared)
+	if (c->cache && ch->shared) {
+		c->cache->epoch = ch->shared->epoch;
 		atomic_store_explicit(&ch->shared->cached, true, memory_order_relaxed);
+	}
 	return c;
 }
 

@@ -65,6 +65,21 @@ static void join(struct ws_raw *ws, const char *query, char *answer, size_t cap)
 	snprintf(answer, cap, "%s", (char *)payload);
 }
 
+/* Resumes /ws/room after since of epoch, and requires the answer to say
+ * recovered and seq. */
+static void resume_expect(struct ws_raw *ws, unsigned since, const char *epoch, bool recovered,
+			  unsigned seq)
+{
+	char query[96], answer[512], want[256];
+
+	snprintf(query, sizeof(query), "?since=%u&epoch=%s", since, epoch);
+	join(ws, query, answer, sizeof(answer));
+	snprintf(want, sizeof(want),
+		 "{\"channel\":\"room\",\"recovered\":%s,\"epoch\":\"%s\",\"seq\":%u}",
+		 recovered ? "true" : "false", epoch, seq);
+	rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+}
+
 /* The next data frame's payload must be want. */
 static void expect(struct ws_raw *ws, const char *want)
 {
@@ -82,7 +97,7 @@ static void expect(struct ws_raw *ws, const char *want)
 Test(resume, since_and_epoch_on_the_url, .fini = fini)
 {
 	struct ws_raw ws;
-	char answer[512], want[256], epoch[17], query[96];
+	char answer[512], epoch[17];
 	unsigned long long seq;
 
 	/* The cache keeps the last three messages: the channel's history. */
@@ -108,11 +123,7 @@ Test(resume, since_and_epoch_on_the_url, .fini = fini)
 	 * exactly m5 and m6, then live. */
 	publish_nth("m5", 5);
 	publish_nth("m6", 6);
-	snprintf(query, sizeof(query), "?since=4&epoch=%s", epoch);
-	join(&ws, query, answer, sizeof(answer));
-	snprintf(want, sizeof(want), "{\"channel\":\"room\",\"recovered\":true,\"epoch\":\"%s\",\"seq\":6}",
-		 epoch);
-	rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+	resume_expect(&ws, 4, epoch, true, 6);
 	expect(&ws, "m5");
 	expect(&ws, "m6");
 	publish_nth("m7", 7);
@@ -120,22 +131,14 @@ Test(resume, since_and_epoch_on_the_url, .fini = fini)
 	ws_raw_close(&ws);
 
 	/* Up to date: recovered, nothing replayed, then live. */
-	snprintf(query, sizeof(query), "?since=7&epoch=%s", epoch);
-	join(&ws, query, answer, sizeof(answer));
-	snprintf(want, sizeof(want), "{\"channel\":\"room\",\"recovered\":true,\"epoch\":\"%s\",\"seq\":7}",
-		 epoch);
-	rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+	resume_expect(&ws, 7, epoch, true, 7);
 	publish_nth("m8", 8);
 	expect(&ws, "m8");
 	ws_raw_close(&ws);
 
 	/* Too far back: the cache holds m6..m8, not m2. Not recovered, then
 	 * live only. */
-	snprintf(query, sizeof(query), "?since=1&epoch=%s", epoch);
-	join(&ws, query, answer, sizeof(answer));
-	snprintf(want, sizeof(want), "{\"channel\":\"room\",\"recovered\":false,\"epoch\":\"%s\",\"seq\":8}",
-		 epoch);
-	rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+	resume_expect(&ws, 1, epoch, false, 8);
 	publish_nth("m9", 9);
 	expect(&ws, "m9");
 	ws_raw_close(&ws);
@@ -178,7 +181,7 @@ Test(resume, a_plain_join_gets_no_answer, .fini = fini)
 Test(resume, without_a_cache_only_up_to_date_recovers, .fini = fini)
 {
 	struct ws_raw ws;
-	char answer[512], want[256], epoch[17], query[96];
+	char answer[512], epoch[17];
 	unsigned long long seq;
 
 	RC_START(&srv, "--workers", "1", "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=room");
@@ -193,20 +196,13 @@ Test(resume, without_a_cache_only_up_to_date_recovers, .fini = fini)
 	ws_raw_close(&ws);
 
 	/* Nothing published since 2: up to date, then live. */
-	snprintf(query, sizeof(query), "?since=2&epoch=%s", epoch);
-	join(&ws, query, answer, sizeof(answer));
-	snprintf(want, sizeof(want), "{\"channel\":\"room\",\"recovered\":true,\"epoch\":\"%s\",\"seq\":2}",
-		 epoch);
-	rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+	resume_expect(&ws, 2, epoch, true, 2);
 	publish_nth("m3", 3);
 	expect(&ws, "m3");
 	ws_raw_close(&ws);
 
 	/* m3 missed and nowhere kept: not recovered, then live only. */
-	join(&ws, query, answer, sizeof(answer));
-	snprintf(want, sizeof(want), "{\"channel\":\"room\",\"recovered\":false,\"epoch\":\"%s\",\"seq\":3}",
-		 epoch);
-	rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+	resume_expect(&ws, 2, epoch, false, 3);
 	publish_nth("m4", 4);
 	expect(&ws, "m4");
 	ws_raw_close(&ws);
