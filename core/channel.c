@@ -415,9 +415,8 @@ static uint32_t batch_count(const struct rc_channel *ch)
  * and the frame into its tagged batch), listing ch to be closed at the end
  * of the turn. Returns 0 or -ENOMEM (then nothing was added). */
 static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *frame,
-		     uint32_t frame_len, bool keyframe)
+		     uint32_t frame_len, bool keyframe, struct rc_shmsg *tag)
 {
-	struct rc_shmsg *tag = ch->ntagged ? ch->tag : NULL;
 	uint32_t len = ch->batch ? ch->batch->len : 0;
 
 	if (!ch->batch && !ch->tbatch)
@@ -518,6 +517,12 @@ static void hub_batch_flush(struct rc_loop *loop, struct rc_deferred *d)
 	}
 }
 
+/* The tag frame a tagged subscriber of ch gets before m. */
+static struct rc_shmsg *tag_of(const struct rc_channel *ch, const struct rc_msg *m)
+{
+	return m->tag ? m->tag : ch->tag;
+}
+
 void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_msg *m)
 {
 	uint8_t *payload = m->frame + m->hdr_len;
@@ -529,7 +534,8 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		    (ch->batch && ch->batch->len + frame_len > RC_HUB_BATCH_BYTES) ||
 		    (ch->tbatch && ch->tbatch->len + frame_len > RC_HUB_BATCH_BYTES))
 			batch_close(hub, ch);
-		batched = batch_add(hub, ch, m->frame, frame_len, m->keyframe) == 0;
+		batched = batch_add(hub, ch, m->frame, frame_len, m->keyframe,
+				    ch->ntagged ? tag_of(ch, m) : NULL) == 0;
 		if (batched && ch->nbatched == ch->nsubs)
 			return;
 	}
@@ -560,7 +566,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 			ptr = m->alt->data;
 			len = m->alt->len;
 		} else if (s->kind == RC_SUB_TAGGED) {
-			tag = ch->tag;
+			tag = tag_of(ch, m);
 		}
 		if (len == 0)
 			continue;

@@ -67,7 +67,8 @@ enum rc_sub_kind {
 	RC_SUB_FRAME,		/* the framed message */
 	RC_SUB_RAW,		/* the bare payload */
 	RC_SUB_ALT,		/* the message's alternate form (rc_msg.alt) */
-	RC_SUB_TAGGED,		/* the channel's tag frame (rc_channel.tag), then the framed message */
+	RC_SUB_TAGGED,		/* a tag frame (the message's rc_msg.tag, else the channel's
+				 * rc_channel.tag), then the framed message */
 };
 
 /* One message, framed once: a header of hdr_len bytes at `frame`, the
@@ -84,6 +85,10 @@ struct rc_msg {
 	bool keyframe;
 	struct rc_shmsg *shm;
 	struct rc_shmsg *alt;
+	/* Its own tag frame for the channel's tagged subscribers, made once
+	 * per message (one that carries the message's position); NULL: they
+	 * get the channel's tag (rc_channel.tag). */
+	struct rc_shmsg *tag;
 	uint64_t seq;		/* its number in the channel's history (0: unnumbered) */
 };
 
@@ -256,7 +261,7 @@ void rc_hub_sub_set_kind(struct rc_hub *hub, struct rc_sub *s, enum rc_sub_kind 
 
 /* Fans a message out: every subscriber of ch gets a queue entry pointing
  * at the same memory — the whole frame for RC_SUB_FRAME subscribers (and the
- * channel's tag before it for tagged ones), the bare payload for raw ones,
+ * message's tag, else the channel's, before it for tagged ones), the bare payload for raw ones,
  * m->alt for RC_SUB_ALT ones (skipped when NULL) — and takes
  * a reference on its buffer. Frames up to batch_max_frame bound for
  * framed and tagged subscribers are instead copied once into the channel's batch of

@@ -9,6 +9,7 @@
 #include "state.h"
 #include "num.h"
 #include "sse_id.h"
+#include "label.h"
 #include "subscriber.h"
 #include "ws_handshake.h"
 
@@ -86,6 +87,17 @@ static bool ws_position(const struct rc_http_target *t, struct rc_resume *r)
 	return true;
 }
 
+/* ?meta=1: the subscriber wants each message's position, as a label frame
+ * before it (position_label.h), the form every subscriber of several
+ * channels gets. Any other value, or none, is a plain subscriber. */
+static bool ws_meta(const struct rc_http_target *t)
+{
+	const char *v;
+	size_t len = 0;
+
+	return rc_http_query_string(t, "meta", &v, &len) && len == 1 && v[0] == '1';
+}
+
 void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req,
 		     const struct rc_http_target *t, const char *name, size_t name_len)
 {
@@ -95,6 +107,7 @@ void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req,
 	struct rc_channel *ch = NULL;
 	struct rc_resume pos;
 	bool resume = name && ws_position(t, &pos);
+	enum rc_sub_kind kind = ws_meta(t) ? RC_SUB_TAGGED : RC_SUB_FRAME;
 	int err = 0;
 	int ret;
 
@@ -109,9 +122,14 @@ void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req,
 	}
 	if (name) {
 		ch = rc_hub_acquire(&srv->hub, name, name_len, &err);
+		if (ch && kind == RC_SUB_TAGGED && rc_label_make(ch) < 0) {
+			rc_hub_release(&srv->hub, ch);
+			ch = NULL;
+			err = -ENOMEM;
+		}
 		if (!ch) {
-			rc_http_respond(c, err == -ENOSPC ? 503 : 400, "text/plain", NULL, NULL, 0,
-					true);
+			rc_http_respond(c, err == -ENOSPC ? 503 : err == -ENOMEM ? 500 : 400,
+					"text/plain", NULL, NULL, 0, true);
 			return;
 		}
 	}
@@ -123,7 +141,7 @@ void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req,
 			rc_hub_release(&srv->hub, ch);
 		return;
 	}
-	if (ch && rc_subscriber_start(c, ch, RC_SUB_FRAME, resume ? &pos : NULL) < 0) {
+	if (ch && rc_subscriber_start(c, ch, kind, resume ? &pos : NULL) < 0) {
 		rc_conn_close(c);
 		return;
 	}

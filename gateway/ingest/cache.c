@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mem.h"
+#include "position_label.h"
 #include "sse.h"
 #include "ts.h"
 #include "ws_frame.h"
@@ -44,6 +45,8 @@ static void drop_oldest(struct rc_cache *c)
 	rc_shmsg_unref(e->m);
 	if (e->sse)
 		rc_shmsg_unref(e->sse);
+	if (e->label)
+		rc_shmsg_unref(e->label);
 	c->head = (c->head + 1) % c->cap;
 	c->count--;
 }
@@ -61,7 +64,8 @@ void rc_cache_free(struct rc_cache *c)
 	free(c);
 }
 
-static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, uint64_t seq);
+static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, struct rc_shmsg *label,
+		    uint64_t seq);
 
 /* Rebuilds the PAT + PMT message after either changed. */
 static void update_psi(struct rc_cache *c)
@@ -82,14 +86,15 @@ static void update_psi(struct rc_cache *c)
 	c->psi = psi;
 }
 
-static bool add_ts(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, uint64_t seq)
+static bool add_ts(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, struct rc_shmsg *label,
+		    uint64_t seq)
 {
 	struct rc_ts_scan scan;
 
 	if (!rc_ts_scan(m->data, m->len, &c->pmt_pid, &scan)) {
 		/* Not whole TS packets: can't tell a keyframe; keep the GOP. */
 		if (c->in_gop)
-			add_one(c, m, sse, seq);
+			add_one(c, m, sse, label, seq);
 		return false;
 	}
 	if (scan.pat && memcmp(c->pat, scan.pat, RC_TS_PACKET)) {
@@ -118,19 +123,21 @@ static bool add_ts(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse,
 		c->in_gop = false;
 		return scan.keyframe;
 	}
-	add_one(c, m, sse, seq);
+	add_one(c, m, sse, label, seq);
 	return scan.keyframe;
 }
 
-bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, uint64_t seq)
+bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, struct rc_shmsg *label,
+		    uint64_t seq)
 {
 	if (c->ts)
-		return add_ts(c, m, sse, seq);
-	add_one(c, m, sse, seq);
+		return add_ts(c, m, sse, label, seq);
+	add_one(c, m, sse, label, seq);
 	return false;
 }
 
-static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, uint64_t seq)
+static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, struct rc_shmsg *label,
+		    uint64_t seq)
 {
 	struct rc_cache_ent *e;
 
@@ -160,9 +167,12 @@ static void add_one(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse
 	rc_shmsg_ref(m);
 	e->m = m;
 	e->sse = sse;
+	e->label = label;
 	e->seq = seq;
 	if (sse)
 		rc_shmsg_ref(sse);
+	if (label)
+		rc_shmsg_ref(label);
 	c->count++;
 	c->bytes += m->len;
 }
@@ -174,6 +184,25 @@ static struct rc_shmsg *ent_sse(const struct rc_cache *c, struct rc_cache_ent *e
 	if (!e->sse)
 		e->sse = rc_sse_event_new(e->m->data, e->m->len, c->epoch, e->seq);
 	return e->sse;
+}
+
+/* The position label of cached message e of s's channel, made now if it
+ * has none yet; the channel's plain label for an unnumbered message or
+ * without memory (a label must precede the message either way). */
+static struct rc_shmsg *ent_label(const struct rc_cache *c, struct rc_cache_ent *e,
+				  const struct rc_sub *s)
+{
+	if (!e->label && c->epoch && e->seq)
+		e->label = rc_position_label_new(s->ch->name, s->ch->name_len, c->epoch, e->seq);
+	return e->label ? e->label : s->ch->tag;
+}
+
+/* The label a tagged subscriber s gets before cached message e (the PSI
+ * message when e is NULL: the channel's plain label). */
+static struct rc_shmsg *replay_label(const struct rc_cache *c, struct rc_cache_ent *e,
+				     const struct rc_sub *s)
+{
+	return e ? ent_label(c, e, s) : s->ch->tag;
 }
 
 /* What queueing message m (or cache entry e) on s will add to its charge;
@@ -192,9 +221,12 @@ static size_t replay_cost(const struct rc_cache *c, struct rc_cache_ent *e, stru
 	}
 	case RC_SUB_RAW:
 		return m->len ? m->len + RC_SENDQ_ENT_COST : 0;
-	case RC_SUB_TAGGED:
+	case RC_SUB_TAGGED: {
+		struct rc_shmsg *label = replay_label(c, e, s);
+
 		return rc_ws_header_size(m->len) + m->len + RC_SENDQ_ENT_COST +
-		       (s->ch && s->ch->tag ? s->ch->tag->len + RC_SENDQ_ENT_COST : 0);
+		       (label ? label->len + RC_SENDQ_ENT_COST : 0);
+	}
 	default:
 		return rc_ws_header_size(m->len) + m->len + RC_SENDQ_ENT_COST;
 	}
@@ -220,7 +252,7 @@ static int replay_one(const struct rc_cache *c, struct rc_cache_ent *e, struct r
 		return m->len ? rc_sendq_push_shared(s->q, m, m->data, m->len, 1) : 0;
 	{
 		size_t hl = rc_ws_header_size(m->len);
-		struct rc_shmsg *label = s->kind == RC_SUB_TAGGED ? s->ch->tag : NULL;
+		struct rc_shmsg *label = s->kind == RC_SUB_TAGGED ? replay_label(c, e, s) : NULL;
 
 		ret = label ? rc_sendq_push_label(s->q, label, label->data, label->len) : 0;
 		if (ret == 0)

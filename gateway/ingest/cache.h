@@ -7,9 +7,9 @@
  * buffer is therefore copied once when it enters the cache (only on
  * channels that have a cache); one that already is a shared message is
  * just referenced. Replay queues references: no copy per subscriber. A
- * message's Server-Sent Events form is kept beside it, made once (when it
- * was published to SSE subscribers, or by the first SSE replay that needs
- * it) and shared by every SSE joiner.
+ * message's Server-Sent Events form and its position label are kept beside
+ * it, each made once (when it was published to such subscribers, or by the
+ * first replay that needs it) and shared by every joiner.
  *
  * Replay obeys the joiner's bound: it queues the newest messages whose
  * cost (what rc_sendq_charge() will count for them) fits in half of the
@@ -46,6 +46,8 @@ struct rc_cache {
 struct rc_cache_ent {
 	struct rc_shmsg *m;	/* the payload, its WebSocket header in head[] */
 	struct rc_shmsg *sse;	/* its SSE event, or NULL until one is needed */
+	struct rc_shmsg *label;	/* its position label (position_label.h), or NULL
+				 * until one is needed */
 	uint64_t seq;		/* its number in the channel's history */
 };
 
@@ -61,16 +63,17 @@ struct rc_cache *rc_cache_new_ts(uint64_t max_bytes);
 void rc_cache_free(struct rc_cache *c);
 
 /* Adds a message (its payload at m->data, m->len bytes, with its WebSocket
- * header already written right in front) and, when it was made, its SSE
- * event: takes a reference on each and evicts the oldest messages past the
+ * header already written right in front) and, when they were made, its SSE
+ * event and its position label: takes a reference on each and evicts the oldest messages past the
  * bounds. A message larger than max_bytes alone empties the cache and is
  * not kept. seq: the message's number in the channel's history. Returns
  * true when the message starts a keyframe (ts caches). */
-bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, uint64_t seq);
+bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, struct rc_shmsg *label,
+		  uint64_t seq);
 
 /* Queues the newest cached messages that fit s's replay budget (see above),
- * oldest first (in the order they reached this worker), on s: framed for WebSocket (with the channel's label for
- * tagged subscribers), bare for raw, as events for SSE subscribers (made
+ * oldest first (in the order they reached this worker), on s: framed for
+ * WebSocket (after its position label for tagged subscribers), bare for raw, as events for SSE subscribers (made
  * here once if the cache has none yet). A ts joiner that does not get the
  * GOP waits for the next keyframe (s->await_key), once the stream has shown
  * it has keyframes. since > 0: s has the channel's messages up to number

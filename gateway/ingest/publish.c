@@ -9,6 +9,7 @@
 #include "utf8.h"
 #include "state.h"
 #include "sse.h"
+#include "position_label.h"
 #include "probes.h"
 #include "relay.h"
 
@@ -57,7 +58,7 @@ static bool cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *pay
 	}
 	if (!framed)
 		rc_ws_header_prepend(c->data, opcode, c->len);
-	key = rc_cache_add(cache, c, m->alt, m->seq);
+	key = rc_cache_add(cache, c, m->alt, m->tag, m->seq);
 	rc_shmsg_unref(c);
 	return key;
 }
@@ -65,6 +66,16 @@ static bool cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *pay
 void rc_publish_channel_free(struct rc_channel *ch)
 {
 	rc_chan_free(ch);
+}
+
+/* Drops the references publishing held on m's forms made for it (the
+ * queues and the cache hold their own). */
+static void encodings_unref(struct rc_msg *m)
+{
+	if (m->alt)
+		rc_shmsg_unref(m->alt);
+	if (m->tag)
+		rc_shmsg_unref(m->tag);
 }
 
 /* relayed: the message came from another worker, which counted it,
@@ -113,11 +124,16 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	m->alt = ch->nalt ? rc_sse_event_new(payload, m->payload_len,
 					     ch->shared ? ch->shared->epoch : 0, m->seq)
 			  : NULL;
+	/* Likewise its position label, for the channel's tagged subscribers
+	 * (several channels on one socket, or ?meta=1): without one they get
+	 * the channel's plain label. */
+	m->tag = ch->ntagged && m->seq && ch->shared
+			 ? rc_position_label_new(ch->name, ch->name_len, ch->shared->epoch, m->seq)
+			 : NULL;
 	if (cache)
 		m->keyframe = cache_message(cache, m, payload, opcode, relayed);
 	if (!ch->nsubs) {
-		if (m->alt)
-			rc_shmsg_unref(m->alt);
+		encodings_unref(m);
 		return;
 	}
 	/* Framed once, in place: the header goes into the bytes in front of the
@@ -129,8 +145,7 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	RC_PROBE3(fanout_start, ch->name, ch->nsubs, m->payload_len);
 	rc_hub_publish(&srv->hub, ch, m);
 	RC_PROBE2(fanout_done, ch->name, ch->nsubs);
-	if (m->alt)
-		rc_shmsg_unref(m->alt);
+	encodings_unref(m);
 }
 
 void rc_publish_ring(struct rc_server *srv, struct rc_channel *ch, uint16_t bid, uint8_t *payload,

@@ -1,7 +1,7 @@
 /* One WebSocket connection, several channels: {"sub":...}/{"unsub":...}
- * text commands, a label frame {"channel":"x"} before each message once a
- * connection has more than one channel, and plain /ws/<channel> subscribers
- * unaffected. */
+ * text commands, a label frame {"channel":"x","epoch":"E","seq":N} before
+ * each message once a connection has more than one channel, and plain
+ * /ws/<channel> subscribers unaffected. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -66,6 +66,20 @@ static void expect(const char *want)
 	rc_assert(strcmp(got, want) == 0, "want '%s', got '%s'", want, got);
 }
 
+/* The next frame must be channel ch's label for its message number seq,
+ * with the channel's epoch (16 hex digits). */
+static void expect_label(const char *ch, unsigned seq)
+{
+	char got[256], name[65], epoch[17], tail[4];
+	unsigned n = 0;
+
+	next(got, sizeof(got));
+	rc_assert(sscanf(got, "{\"channel\":\"%64[^\"]\",\"epoch\":\"%16[0-9a-f]\",\"seq\":%u%3s", name,
+			 epoch, &n, tail) == 4 && !strcmp(tail, "}") && strlen(epoch) == 16 &&
+			  !strcmp(name, ch) && n == seq,
+		  "label of %s message %u expected, got '%s'", ch, seq, got);
+}
+
 static void command(const char *cmd)
 {
 	rc_assert(ws_raw_send(&ws, 1, cmd, strlen(cmd)) == 0, "send command");
@@ -119,10 +133,10 @@ Test(multichannel, sub_unsub_and_labels, .fini = fini)
 
 	/* Two channels: each message is preceded by its label, in order. */
 	rc_assert(rc_udp_send_seq(ua, 0, 1, 10) == 0, "send a");
-	expect("{\"channel\":\"a\"}");
+	expect_label("a", 2);	/* a's first message went to the plain subscriber */
 	expect("bin:0:1");
 	rc_assert(rc_udp_send_seq(ub, 1, sent_b++, payload_size(0)) == 0, "send b");
-	expect("{\"channel\":\"b\"}");
+	expect_label("b", 1);
 	expect("bin:1:0");
 
 	command("{\"unsub\":\"a\"}");
@@ -134,7 +148,7 @@ Test(multichannel, sub_unsub_and_labels, .fini = fini)
 	rc_assert(rc_udp_send_seq(ub, 1, sent_b, payload_size(sent_b)) == 0, "send b");
 	sent_b++;
 	/* Nothing of a any more: the next frames are b's. */
-	expect("{\"channel\":\"b\"}");
+	expect_label("b", 2);
 	expect("bin:1:1");
 
 	{
@@ -173,7 +187,7 @@ Test(multichannel, channelless_socket_and_limit, .fini = fini)
 	command("{\"sub\":\"a\"}");
 	expect("{\"subscribed\":\"a\"}");
 	rc_assert(rc_udp_send_seq(ua = rc_udp_socket(&srv.udp[0]), 0, 7, 20) == 0, "send");
-	expect("{\"channel\":\"a\"}");
+	expect_label("a", 1);
 	expect("bin:0:7");
 	RC_STOP_OK(&srv);
 }

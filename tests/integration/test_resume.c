@@ -251,11 +251,94 @@ Test(resume, by_command_on_a_bare_socket, .fini = fini)
 			publish_nth("m4", 4);
 		r = ws_raw_recv(&ws, &f, payload, sizeof(payload) - 1, RC_WAIT_TIMEOUT_MS);
 		payload[r == 1 ? f.len : 0] = '\0';
-		rc_assert(r == 1 && f.opcode == 1 && !strcmp((char *)payload, "{\"channel\":\"room\"}"),
-			  "label before m%d: '%s'", k, (char *)payload);
+		snprintf(want, sizeof(want), "{\"channel\":\"room\",\"epoch\":\"%s\",\"seq\":%d}",
+			 epoch, k);
+		rc_assert(r == 1 && f.opcode == 1 && !strcmp((char *)payload, want),
+			  "label before m%d: '%s', want '%s'", k, (char *)payload, want);
 		snprintf(m, sizeof(m), "m%d", k);
 		expect(&ws, m);
 	}
 	ws_raw_close(&ws);
+	RC_STOP_OK(&srv);
+}
+
+/* The next frame must be room's label for message seq of epoch. */
+static void expect_label(struct ws_raw *ws, const char *epoch, unsigned seq)
+{
+	unsigned char payload[512];
+	char want[128];
+	struct ws_frame f;
+	int r = ws_raw_recv(ws, &f, payload, sizeof(payload) - 1, RC_WAIT_TIMEOUT_MS);
+
+	payload[r == 1 ? f.len : 0] = '\0';
+	snprintf(want, sizeof(want), "{\"channel\":\"room\",\"epoch\":\"%s\",\"seq\":%u}", epoch,
+		 seq);
+	rc_assert(r == 1 && f.opcode == 1 && !strcmp((char *)payload, want),
+		  "label '%s' expected (r %d, opcode %d), got '%s'", want, r, f.opcode,
+		  (char *)payload);
+}
+
+/* ?meta=1: a single-channel subscriber that asks for positions gets each
+ * message's label, cached ones (made by the replay, kept in the cache) as
+ * live ones; with ?since= too it resumes like any other; a plain one keeps
+ * getting bare payloads. */
+Test(resume, meta_labels_on_one_channel, .fini = fini)
+{
+	struct ws_raw meta, plain, both;
+	char answer[512], epoch[17], err[256];
+	unsigned long long seq;
+
+	RC_START(&srv, "--workers", "1", "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=room",
+		 "--cache", "room:last=3");
+	ufd = rc_udp_socket(&srv.udp[0]);
+	rc_assert(ufd >= 0, "udp socket");
+	publish_nth("m1", 1);
+	/* The epoch, from a resume that cannot recover. */
+	join(&both, "?since=0&epoch=0000000000000000", answer, sizeof(answer));
+	rc_assert(sscanf(answer, "{\"channel\":\"room\",\"recovered\":false,\"epoch\":\"%16[0-9a-f]\","
+				 "\"seq\":%llu}", epoch, &seq) == 2 && seq == 1,
+		  "answer: %s", answer);
+	ws_raw_close(&both);
+	publish_nth("m2", 2);
+	publish_nth("m3", 3);
+
+	rc_assert(ws_raw_open(&meta, &srv.http, "/ws/room?meta=1", 0, RC_WAIT_TIMEOUT_MS, err,
+			      sizeof(err)) == 0, "open meta: %s", err);
+	rc_assert(ws_raw_open(&plain, &srv.http, "/ws/room", 0, RC_WAIT_TIMEOUT_MS, err,
+			      sizeof(err)) == 0, "open plain: %s", err);
+	for (unsigned k = 1; k <= 3; k++) {
+		char m[8];
+
+		snprintf(m, sizeof(m), "m%u", k);
+		expect_label(&meta, epoch, k);
+		expect(&meta, m);
+		expect(&plain, m);
+	}
+	/* Resuming with positions: the answer, then labelled m3 (from the
+	 * cache, its label the one the first replay made), then live. */
+	/* A position without its epoch is none: not recovered. */
+	join(&both, "?meta=1&since=2&", answer, sizeof(answer));
+	rc_assert(strstr(answer, "\"recovered\":false") != NULL, "answer: %s", answer);
+	ws_raw_close(&both);
+	{
+		char query[96], want[256];
+
+		snprintf(query, sizeof(query), "?since=2&epoch=%s&meta=1", epoch);
+		join(&both, query, answer, sizeof(answer));
+		snprintf(want, sizeof(want),
+			 "{\"channel\":\"room\",\"recovered\":true,\"epoch\":\"%s\",\"seq\":3}", epoch);
+		rc_assert(!strcmp(answer, want), "answer %s, want %s", answer, want);
+	}
+	expect_label(&both, epoch, 3);
+	expect(&both, "m3");
+	publish_nth("m4", 4);
+	expect_label(&meta, epoch, 4);
+	expect(&meta, "m4");
+	expect(&plain, "m4");
+	expect_label(&both, epoch, 4);
+	expect(&both, "m4");
+	ws_raw_close(&meta);
+	ws_raw_close(&plain);
+	ws_raw_close(&both);
 	RC_STOP_OK(&srv);
 }

@@ -136,6 +136,10 @@ static void join(struct rc_channel *ch, int i, enum rc_sub_kind kind)
 	cr_assert_eq(rc_hub_subscribe(&hub, ch, &subs[i].s), 0);
 }
 
+/* When set, the next messages published carry this tag of their own
+ * (rc_msg.tag). */
+static struct rc_shmsg *msg_tag;
+
 /* Publishes a heap message whose "frame" is hdr (2 bytes) + payload, a
  * keyframe or not; the expected bytes of every subscriber of ch are
  * appended as kinds dictate (a subscriber still waiting for a keyframe,
@@ -152,16 +156,18 @@ static void publish_key(struct rc_channel *ch, size_t len, unsigned seed, bool k
 	m->head[RC_SHMSG_HEADROOM - 2] = 0x82;
 	m->head[RC_SHMSG_HEADROOM - 1] = (uint8_t)seed;
 	msg = (struct rc_msg){ .frame = m->data - 2, .hdr_len = 2, .payload_len = (uint32_t)len,
-			       .shm = m, .keyframe = key };
+			       .shm = m, .keyframe = key, .tag = msg_tag };
 	for (int i = 0; i < NSUBS; i++) {
 		struct sub *u = &subs[i];
 
 		if (u->s.ch != ch || (u->want && !key))
 			continue;
 		u->want = 0;
-		if (u->s.kind == RC_SUB_TAGGED && ch->tag) {
-			memcpy(u->expect + u->expect_len, ch->tag->data, ch->tag->len);
-			u->expect_len += ch->tag->len;
+		if (u->s.kind == RC_SUB_TAGGED && (msg_tag || ch->tag)) {
+			struct rc_shmsg *t = msg_tag ? msg_tag : ch->tag;
+
+			memcpy(u->expect + u->expect_len, t->data, t->len);
+			u->expect_len += t->len;
 		}
 		if (u->s.kind != RC_SUB_RAW) {
 			memcpy(u->expect + u->expect_len, msg.frame, 2);
@@ -251,6 +257,45 @@ Test(core_hub, tagged_subscribers_get_a_label_before_each_message)
 	cr_assert_eq(ch->ntagged, 2);
 	ch->tag = NULL;
 	rc_shmsg_unref(label);
+}
+
+/* A label of 4 bytes: text, then the message's number. */
+static struct rc_shmsg *label_n(unsigned n)
+{
+	struct rc_shmsg *l = rc_shmsg_new(4);
+
+	cr_assert_not_null(l);
+	memcpy(l->data, "LB", 2);
+	l->data[2] = (uint8_t)'0' + (uint8_t)(n / 10);
+	l->data[3] = (uint8_t)'0' + (uint8_t)(n % 10);
+	l->len = 4;
+	return l;
+}
+
+Test(core_hub, a_message_with_its_own_tag_gets_it_batched_or_not)
+{
+	struct rc_channel *ch = channel("a");
+	struct rc_shmsg *plain = label_n(0);
+	/* small (batched), large (sent from where it is), small, and one
+	 * without a tag of its own (the channel's) */
+	size_t lens[] = { 30, 5000, 40, 20 };
+
+	ch->tag = plain;
+	join(ch, 0, RC_SUB_FRAME);
+	join(ch, 1, RC_SUB_TAGGED);
+	join(ch, 2, RC_SUB_RAW);
+	for (unsigned i = 0; i < 4; i++) {
+		msg_tag = i < 3 ? label_n(i + 1) : NULL;
+		publish(ch, lens[i], i + 1);
+		/* The hub took what it needs: batches copy the tag, queues
+		 * referencing it took their own reference. */
+		if (msg_tag)
+			rc_shmsg_unref(msg_tag);
+		msg_tag = NULL;
+	}
+	run_and_check();
+	ch->tag = NULL;
+	rc_shmsg_unref(plain);
 }
 
 Test(core_hub, slow_subscriber_misses_whole_batches_each_message_counted)
