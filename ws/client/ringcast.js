@@ -5,11 +5,37 @@
 // Wire protocol (see README, "Several channels on one WebSocket"): the
 // client sends {"sub":"x"} / {"unsub":"x"} as text frames; the server
 // answers {"subscribed":"x"}, {"unsubscribed":"x"} or {"error":...}, and
-// on /ws precedes every channel message with a text frame {"channel":"x"}
-// naming the channel of the frame that follows.
+// on /ws precedes every channel message with a text frame
+// {"channel":"x","epoch":"E","seq":N} naming the channel of the frame that
+// follows and its position in the channel's history. After a reconnect the
+// client asks for what it missed, {"sub":"x","since":N,"epoch":"E"}; the
+// answer {"subscribed":"x","recovered":true|false,"epoch":"E","seq":N} says
+// whether the server still had all of it (then it follows, then live).
 
 /** Channel names ringcast accepts: 1-64 of A-Z a-z 0-9 . _ - */
 export const CHANNEL_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+// A position missing from a channel's numbering waits this long for its
+// message (which may come late, out of order) before it is reported as a
+// gap; a jump of more than MAX_HOLES is reported at once.
+const HOLE_WAIT_MS = 1000;
+const MAX_HOLES = 4096;
+
+// A channel's history as one client has seen it: epoch, the highest
+// position delivered, and the positions below it not (yet) delivered.
+const newTrack = (epoch, last) => ({ epoch, last, holes: new Map() });
+
+/**
+ * Whether a parsed text frame is a label: {"channel":"x"}, with the
+ * message's position ("epoch", "seq") or without. An answer to a resume on
+ * a /ws/<channel> URL also names "channel" but says "recovered": no label.
+ * @param {object} obj
+ * @returns {boolean}
+ */
+export function isLabel(obj) {
+  if (!obj || typeof obj !== 'object' || typeof obj.channel !== 'string') return false;
+  return Object.keys(obj).every((k) => k === 'channel' || k === 'epoch' || k === 'seq');
+}
 
 /**
  * Reconnect delay settings.
@@ -71,6 +97,20 @@ export function utf8Length(s) {
  * @property {number} messages
  * @property {number} bytes
  * @property {number} lastAt Date.now() of the last message, 0 if none
+ * @property {number} gaps times messages were missed (onGap calls)
+ * @property {number} missed messages known to be missed (gaps whose end
+ *   is known)
+ */
+
+/**
+ * Messages of a channel the client did not get and cannot get any more:
+ * positions from..to of the channel's history `epoch` (to is null when the
+ * history itself was replaced, e.g. the server restarted: everything after
+ * `from` in the old one is lost, and the client goes on in the new one).
+ * @typedef {object} Gap
+ * @property {number} from
+ * @property {number|null} to
+ * @property {string} epoch
  */
 
 /**
@@ -88,6 +128,9 @@ export function utf8Length(s) {
  * @property {StateCallback} [onState]
  * @property {(reply: object) => void} [onReply] the server's answers to
  *   sub/unsub ({"subscribed":...}, {"error":...})
+ * @property {(channel: string, gap: Gap) => void} [onGap] messages were
+ *   missed: after a reconnect the server no longer had them, or a slow
+ *   connection had some skipped
  * @property {Backoff} [backoff]
  * @property {typeof WebSocket} [WebSocket] constructor to use (default:
  *   the global one; pass the `ws` package's in Node 20)
@@ -123,6 +166,12 @@ export function connect(url, opts = {}) {
   let timer = null;
   let closed = false;
   let label = null; // channel named by the last label frame, until its message
+  let labelPos = null; // and that message's position, when the label had one
+  // Per channel: where its history stands for this client (a Track).
+  const positions = new Map();
+  // Per channel: the position asked to resume from, until the answer.
+  const resuming = new Map();
+  let holeTimer = null;
 
   const setState = (s, detail = {}) => {
     state = s;
@@ -131,12 +180,90 @@ export function connect(url, opts = {}) {
   const send = (obj) => {
     if (socket && socket.readyState === 1) socket.send(JSON.stringify(obj));
   };
-  const deliver = (channel, data, binary) => {
+  const gap = (channel, g) => {
+    const c = counters.get(channel);
+    if (!c) return;
+    c.gaps++;
+    if (g.to !== null) c.missed += g.to - g.from + 1;
+    opts.onGap?.(channel, g);
+  };
+  // Reports the holes of channel's track that waited HOLE_WAIT_MS (all of
+  // them when `all`), as gaps of consecutive positions.
+  const flushHoles = (channel, t, all) => {
+    const now = Date.now();
+    const due = [...t.holes].filter(([, at]) => all || now - at >= HOLE_WAIT_MS).map(([q]) => q);
+    due.sort((a, b) => a - b);
+    for (let i = 0; i < due.length; ) {
+      let j = i;
+      while (j + 1 < due.length && due[j + 1] === due[j] + 1) j++;
+      gap(channel, { from: due[i], to: due[j], epoch: t.epoch });
+      for (let k = i; k <= j; k++) t.holes.delete(due[k]);
+      i = j + 1;
+    }
+  };
+  const watchHoles = () => {
+    if (holeTimer) return;
+    holeTimer = setTimeout(() => {
+      holeTimer = null;
+      let left = false;
+      for (const [ch, t] of positions) {
+        flushHoles(ch, t, false);
+        if (t.holes.size) left = true;
+      }
+      if (left && !closed) watchHoles();
+    }, HOLE_WAIT_MS);
+  };
+  // Takes message pos of channel into its track; false when it was
+  // delivered already (it came again in a resume's replay). Messages can
+  // arrive out of number order (two publishers on a channel), so a jump
+  // leaves holes that are gaps only once they stayed empty a while.
+  const advance = (channel, pos) => {
+    let t = positions.get(channel);
+    if (t && t.epoch !== pos.epoch) {
+      // A new history: the rest of the old one is lost.
+      flushHoles(channel, t, true);
+      gap(channel, { from: t.last + 1, to: null, epoch: t.epoch });
+      t = null;
+    }
+    if (!t) {
+      positions.set(channel, newTrack(pos.epoch, pos.seq));
+      return true;
+    }
+    if (pos.seq > t.last) {
+      if (pos.seq - t.last - 1 > MAX_HOLES) {
+        flushHoles(channel, t, true);
+        gap(channel, { from: t.last + 1, to: pos.seq - 1, epoch: t.epoch });
+      } else {
+        for (let q = t.last + 1; q < pos.seq; q++) t.holes.set(q, Date.now());
+        if (t.holes.size) watchHoles();
+      }
+      t.last = pos.seq;
+      return true;
+    }
+    return t.holes.delete(pos.seq);
+  };
+  // The answer to a resume: what could not be recovered is a gap.
+  const resumed = (obj) => {
+    const channel = obj.subscribed;
+    const from = resuming.get(channel);
+    resuming.delete(channel);
+    const t = positions.get(channel);
+    if (!from || !t || obj.recovered !== false || typeof obj.epoch !== 'string') return;
+    const seq = Number(obj.seq);
+    flushHoles(channel, t, true);
+    if (obj.epoch !== from.epoch) gap(channel, { from: t.last + 1, to: null, epoch: t.epoch });
+    else if (seq > t.last) gap(channel, { from: t.last + 1, to: seq, epoch: t.epoch });
+    // The next message starts the track again: live ones come after seq,
+    // but a video channel replays its latest GOP (numbered before it).
+    positions.delete(channel);
+  };
+  const deliver = (channel, data, binary, pos) => {
     // After unsubscribe() the server may still have a few messages of the
     // channel on the way: they are not ours any more.
     if (!wanted.has(channel)) return;
     const bytes = binary ? data.byteLength : utf8Length(data);
     const c = counters.get(channel);
+    if (pos && !advance(channel, pos)) return; // had it already
     c.messages++;
     c.bytes += bytes;
     c.lastAt = Date.now();
@@ -146,7 +273,7 @@ export function connect(url, opts = {}) {
     if (label !== null) {
       const ch = label;
       label = null;
-      deliver(ch, text, false);
+      deliver(ch, text, false, labelPos);
       return;
     }
     let obj;
@@ -156,8 +283,14 @@ export function connect(url, opts = {}) {
       return; // not ours: ignore
     }
     if (obj && typeof obj === 'object') {
-      if (typeof obj.channel === 'string' && Object.keys(obj).length === 1) label = obj.channel;
-      else opts.onReply?.(obj);
+      if (isLabel(obj)) {
+        label = obj.channel;
+        labelPos = typeof obj.epoch === 'string' && Number.isSafeInteger(obj.seq)
+          ? { epoch: obj.epoch, seq: obj.seq } : null;
+      } else {
+        if (typeof obj.subscribed === 'string' && 'recovered' in obj) resumed(obj);
+        opts.onReply?.(obj);
+      }
     }
   };
   const onBinary = (buf) => {
@@ -165,7 +298,7 @@ export function connect(url, opts = {}) {
     if (label !== null) {
       const ch = label;
       label = null;
-      deliver(ch, data, true);
+      deliver(ch, data, true, labelPos);
     } else if (wanted.size === 1) {
       // Unlabelled (a /ws/<channel> URL): the one channel there is.
       deliver(wanted.values().next().value, data, true);
@@ -189,7 +322,19 @@ export function connect(url, opts = {}) {
       if (ws !== socket) return;
       attempt = 0;
       setState('open', {});
-      for (const ch of wanted) send({ sub: ch });
+      resuming.clear();
+      for (const ch of wanted) {
+        const t = positions.get(ch);
+        if (t) {
+          // From the first hole: whatever of it the server still has
+          // fills it, and what came already is dropped as it comes again.
+          const since = t.holes.size ? Math.min(...t.holes.keys()) - 1 : t.last;
+          resuming.set(ch, { epoch: t.epoch, seq: since });
+          send({ sub: ch, since, epoch: t.epoch });
+        } else {
+          send({ sub: ch });
+        }
+      }
     };
     ws.onmessage = (ev) => {
       if (ws !== socket) return;
@@ -218,25 +363,30 @@ export function connect(url, opts = {}) {
       check(channel);
       if (wanted.has(channel)) return;
       wanted.add(channel);
-      if (!counters.has(channel)) counters.set(channel, { messages: 0, bytes: 0, lastAt: 0 });
+      if (!counters.has(channel))
+        counters.set(channel, { messages: 0, bytes: 0, lastAt: 0, gaps: 0, missed: 0 });
       send({ sub: channel });
     },
     unsubscribe(channel) {
       check(channel);
       if (!wanted.delete(channel)) return;
+      // A later subscribe() starts afresh: what came meanwhile is no gap.
+      positions.delete(channel);
+      resuming.delete(channel);
       send({ unsub: channel });
     },
     channels: () => [...wanted],
     counters(channel) {
       const c = counters.get(channel);
-      return c ? { ...c } : { messages: 0, bytes: 0, lastAt: 0 };
+      return c ? { ...c } : { messages: 0, bytes: 0, lastAt: 0, gaps: 0, missed: 0 };
     },
     state: () => state,
     close() {
       if (closed) return;
       closed = true;
       if (timer) clearTimeout(timer);
-      timer = null;
+      if (holeTimer) clearTimeout(holeTimer);
+      timer = holeTimer = null;
       const ws = socket;
       socket = null;
       if (ws) ws.close(1000, 'bye');
