@@ -91,6 +91,8 @@ static void usage_long(void)
 	       "    --channel NAME         use one channel named NAME (default bench0)\n"
 	       "    --tagged               each subscriber also joins a silent channel, so ringcast\n"
 	       "                           labels every message (the cost of labelling)\n"
+	       "    --meta                 subscribe with ?meta=1: ringcast sends each message's\n"
+	       "                           position label before it (the cost of positions)\n"
 	       "    --src-addrs M          bind subscribers to 127.0.0.1..127.0.0.M (IPv4 only;\n"
 	       "                           default: enough that each has < %d connections)\n"
 	       "    --rate R               messages/s over all channels, round-robin\n"
@@ -173,7 +175,7 @@ static int set_udp_ports(struct bench_config *c, const char *list, unsigned *npo
 static int parse_args(int argc, char **argv, struct bench_config *c)
 {
 	enum {
-		O_TAGGED = 250,
+		O_TAGGED = 250, O_META,
 		O_HOST = 256, O_PORT, O_UDP_PORT, O_UDP_PORTS, O_CHANNELS, O_CHANNEL, O_SRC,
 		O_RATE, O_DURATION, O_SIZE, O_DRAIN, O_JSON, O_RAMP, O_STEP, O_FACTOR, O_REFINE, O_PATIENCE,
 		O_MAXLOSS, O_MAXP99, O_PID, O_PAR, O_CTIMEOUT, O_SETTLE, O_PUB_WS, O_PUB_TCP,
@@ -190,6 +192,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		{ "channel", required_argument, NULL, O_CHANNEL },
 		{ "src-addrs", required_argument, NULL, O_SRC },
 		{ "tagged", no_argument, NULL, O_TAGGED },
+		{ "meta", no_argument, NULL, O_META },
 		{ "rate", required_argument, NULL, O_RATE },
 		{ "duration", required_argument, NULL, O_DURATION },
 		{ "size", required_argument, NULL, O_SIZE },
@@ -269,6 +272,9 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 			break;
 		case O_TAGGED:
 			c->tagged = true;
+			break;
+		case O_META:
+			c->meta = true;
 			break;
 		case O_SRC:
 			if (parse_num(optarg, 1, 65000, &v) < 0)

@@ -62,6 +62,7 @@ struct bench_config {
 	double connect_timeout;		/* seconds for the whole connect phase */
 	double settle;			/* seconds between last handshake and first send */
 	bool tagged;			/* join a second channel: ringcast's labelled frames */
+	bool meta;			/* subscribe with ?meta=1: position labels */
 	enum bench_pub_kind pub_kind;
 	const char *pub_ws;		/* --pub-ws PREFIX: publish over WebSocket to
 					 * PREFIX<channel> on the server; else NULL */

@@ -135,7 +135,7 @@ static void on_connected(struct bench *b, unsigned idx)
 		return;
 	}
 	n = snprintf(req, sizeof(req),
-		     "GET /ws/%s HTTP/1.1\r\n"
+		     "GET /ws/%s%s HTTP/1.1\r\n"
 		     "Host: %s\r\n"
 		     "Upgrade: websocket\r\n"
 		     "Connection: Upgrade\r\n"
@@ -143,7 +143,7 @@ static void on_connected(struct bench *b, unsigned idx)
 		     "Sec-WebSocket-Version: 13\r\n"
 		     "User-Agent: ringcast-bench\r\n"
 		     "\r\n",
-		     b->cfg.channel[c->channel], b->cfg.ws_host);
+		     b->cfg.channel[c->channel], b->cfg.meta ? "?meta=1" : "", b->cfg.ws_host);
 	/* A fresh socket's send buffer always takes a few hundred bytes, so a
 	 * short write means something is wrong rather than "try later". */
 	w = write(c->fd, req, (size_t)n);
