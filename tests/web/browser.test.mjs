@@ -84,6 +84,7 @@ test('the page connects and shows rising counters for the game channel', async (
   assert.ok(b > a, `counter rises: ${a} -> ${b}`);
   assert.ok(await waitFor(async () => (await num('#ch-rate')) > 0), 'msgs/s shown');
   assert.ok(await waitFor(async () => (await num('#ch-subs')) >= 1), 'subscriber count shown');
+  assert.equal(await num('#ch-gaps'), 0, 'nothing lost on a healthy connection');
   // The latest message is the game state, and it is drawn.
   const latest = JSON.parse(await text('#latest'));
   assert.equal(latest.w, 640);
@@ -163,4 +164,10 @@ test('the page reconnects after ringcast restarts', async () => {
   await sleep(ms(1200));
   assert.ok((await num('#ch-total')) > a, 'and rising');
   await page.locator('#video-state[data-state=open]').waitFor();
+  // The restart began a new history of the channel: what was published
+  // between the old one's last message and the restart is lost, reported
+  // once.
+  assert.ok(await waitFor(async () => (await num('#ch-gaps')) === 1), `gaps ${await text('#ch-gaps')}`);
+  const gap = await page.evaluate(() => window.ringcastDemo.client.counters('game'));
+  assert.equal(gap.gaps, 1, JSON.stringify(gap));
 });

@@ -162,6 +162,8 @@ function tick() {
   $('ch-rate').textContent = rate;
   $('ch-kbps').textContent = kbps.toFixed(1);
   $('ch-total').textContent = c.messages;
+  $('ch-gaps').textContent = c.gaps;
+  $('ch-gaps').title = `${c.missed} messages known to be missed`;
   drawChart();
 }
 $('ch-name').textContent = selected;
