@@ -25,6 +25,9 @@
 #                  to the other); pinned like every server (--server-cpu), so
 #                  it shows what the hand-off costs per delivery, not what a
 #                  second core adds; not in the default list
+#   ringcast-meta  ringcast, its subscribers joining with ?meta=1 (each
+#                  message's position label before it; ringcast-bench
+#                  --meta): what positions cost; not in the default list
 #   ringcast-w1    the same with --workers 1 (one loop, whatever CPUs the
 #                  server may use); not in the default list
 #   ringcast-w2-msgring  ringcast-w2 waking the other worker by
@@ -204,7 +207,7 @@ node_setup() {
 # reason on stdout.
 server_cmd() {
 	case "$1" in
-	ringcast)
+	ringcast|ringcast-meta)
 		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
 		printf '%s\n' "$build/gateway/ringcast"
 		# Datagrams larger than an ingest buffer (2 KiB by default) are
@@ -278,7 +281,7 @@ server_cmd() {
 		command -v python3 >/dev/null || { echo "python3 not found (nchan_relay.sh picks the port with it)"; return 1; }
 		printf '%s\n' "$src_dir/perf/peers/nchan_relay.sh" ;;
 	*)
-		echo "unknown server (want ringcast, ringcast-nobatch, ringcast-epoll, ringcast-w1, ringcast-w2, ringcast-w2-msgring, ringcast-ref, ringcast-ref-w2, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
+		echo "unknown server (want ringcast, ringcast-meta, ringcast-nobatch, ringcast-epoll, ringcast-w1, ringcast-w2, ringcast-w2-msgring, ringcast-ref, ringcast-ref-w2, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
 		return 1 ;;
 	esac
 }
@@ -394,6 +397,7 @@ run_one() {
 			"$channels udp ports ${udp_ports%%,*}..${udp_ports##*,}"
 		common+=(--udp-ports "$udp_ports" --channels "$channels")
 	fi
+	[ "$name" = ringcast-meta ] && common+=(--meta)
 	# timeout is a safety net: the bench bounds itself (600 s per run).
 	timeout 900 taskset -c "$bench_cpu" "$bench" "${common[@]}" --rate "$rate" \
 		--duration "$duration" --json "$dir/latency.json" >"$dir/latency.txt" 2>&1 ||

@@ -10,7 +10,8 @@ each scenario and server, the server's CPU-seconds per million deliveries
 (its CPU time over the measured window divided by the deliveries in it),
 min-max over runs and the median, with the median share of a core it used, the share of messages lost, and ratios of
 ringcast's median to each other server's, and of ringcast's epoll backend
-to the epoll-batched peer, and of two workers woken by MSG_RING to two
+to the epoll-batched peer, of subscribers with position labels (?meta=1)
+to plain ones, and of two workers woken by MSG_RING to two
 woken by eventfd, the default (below 1: the first one needs less CPU per
 delivery) with, in brackets, its worst run over the other's best. At a fixed rate every server does the same work, so this compares
 cost per delivery where a ramp's maximum would compare the load generator.
@@ -21,7 +22,7 @@ import os
 import statistics
 import sys
 
-ORDER = ["ringcast", "ringcast-w1", "ringcast-w2", "ringcast-w2-msgring", "ringcast-ref", "ringcast-ref-w2", "ringcast-nobatch", "ringcast-epoll", "epoll-batched",
+ORDER = ["ringcast", "ringcast-meta", "ringcast-w1", "ringcast-w2", "ringcast-w2-msgring", "ringcast-ref", "ringcast-ref-w2", "ringcast-nobatch", "ringcast-epoll", "epoll-batched",
          "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
 
 
@@ -69,7 +70,10 @@ def main():
               file=sys.stderr)
         return 1
     servers.sort(key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
-    pairs = [("ringcast", s) for s in servers if s != "ringcast" and "ringcast" in servers]
+    pairs = [("ringcast", s) for s in servers
+             if s not in ("ringcast", "ringcast-meta") and "ringcast" in servers]
+    if "ringcast" in servers and "ringcast-meta" in servers:
+        pairs.append(("ringcast-meta", "ringcast"))
     if "ringcast-epoll" in servers and "epoll-batched" in servers:
         pairs.append(("ringcast-epoll", "epoll-batched"))
     if "ringcast-w2" in servers and "ringcast-w2-msgring" in servers:
