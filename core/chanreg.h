@@ -83,6 +83,15 @@ struct rc_chanreg_ent {
 	 * that makes messages go to every loop, so each keeps a copy of the
 	 * cache for its late joiners; settings are the same on every loop). */
 	_Atomic bool cached;
+	/* The loop that has the channel's uplink target (a framed TCP
+	 * publisher, or the UDP port its latest datagram came in on), plus
+	 * one; 0: none. Written by that loop when the target appears or
+	 * moves, cleared by it when it goes (compare-and-swap, so a loop
+	 * clears only its own claim). Relaxed: nothing is published through
+	 * it; the uplink message carries its own bytes in the hand-off block,
+	 * and a loop that reads a stale value hands the message to a loop
+	 * that finds no target and counts it dropped. */
+	_Atomic uint32_t uplink_loop;
 	size_t name_len;
 	char name[65];
 };

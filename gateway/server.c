@@ -26,6 +26,7 @@
 #include "subscriber.h"
 #include "tcp_pub.h"
 #include "udp_bind.h"
+#include "uplink.h"
 #include "ws_handshake.h"
 
 #define TICK_MS 250
@@ -505,6 +506,10 @@ static void inbox_taken(struct rc_mbox *mb, void *arg)
 			rc_listing_take(srv, m);
 			n = next;
 			continue;
+		case RC_RELAY_UPLINK:
+			rc_uplink_deliver(srv, m->name, m->name_len, (uint32_t)m->seq, m->data,
+					  m->len);
+			break;
 		}
 		/* The node lives in m: taken next first. */
 		rc_relay_put(m);

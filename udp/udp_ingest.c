@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -131,7 +132,10 @@ static void deliver(struct rc_udp_port *p, const struct rc_cqe *cqe)
 			p->stats.datagrams++;
 			p->stats.bytes += dg.len;
 			RC_PROBE3(ingest, p->fd, cqe->bid, dg.len);
+			p->src = dg.src;
+			p->src_len = dg.src_len;
 			p->on_msg(p, cqe->bid, dg.payload, dg.len);
+			p->src = NULL;
 		}
 	}
 	/* Our reference ends here; subscribers' queued sends hold theirs. */
@@ -196,4 +200,22 @@ void rc_udp_close(struct rc_udp_port *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
+}
+
+int rc_udp_send_tagged(struct rc_udp_port *p, const struct sockaddr *to, socklen_t to_len,
+		       uint32_t id, const uint8_t *data, uint32_t len)
+{
+	uint8_t tag[4] = { (uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8),
+			   (uint8_t)id };
+	struct iovec iov[2] = { { tag, sizeof(tag) }, { (void *)data, len } };
+	struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = to_len, .msg_iov = iov,
+			     .msg_iovlen = 2 };
+
+	/* A plain non-blocking send: uplink messages are few (players'
+	 * input) and small, and the ingest socket is the one the publisher
+	 * already talks to, so a reply gets through its NAT. Dropped, never
+	 * waited for, when the socket's buffer is full. */
+	if (sendmsg(p->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? -EAGAIN : -errno;
+	return 0;
 }

@@ -52,6 +52,10 @@ struct rc_udp_port {
 	bool timer_armed;
 	bool stopping;
 	uint32_t last_kernel_drops;
+	/* The source of the datagram on_msg is handling (NULL outside it):
+	 * it lies in the datagram's ring buffer. */
+	const struct sockaddr *src;
+	socklen_t src_len;
 	/* The recvmsg template: the kernel reads its lengths while armed. */
 	struct msghdr tmpl;
 	struct sockaddr_storage addr;	/* bound address (real port after bind to 0) */
@@ -68,6 +72,12 @@ int rc_udp_open(struct rc_udp_port *p, const struct sockaddr *addr, socklen_t ad
  * Returns 0 or -errno. */
 int rc_udp_start(struct rc_udp_port *p, struct rc_loop *loop, struct rc_bufring *br,
 		 rc_udp_msg_fn on_msg, void *owner);
+
+/* Sends [id, 4 bytes big-endian][data] as one datagram from p's socket to
+ * `to`, without blocking. Returns 0, -EAGAIN (the socket's buffer is
+ * full: dropped), or another -errno. */
+int rc_udp_send_tagged(struct rc_udp_port *p, const struct sockaddr *to, socklen_t to_len,
+		       uint32_t id, const uint8_t *data, uint32_t len);
 
 /* Stops receiving: the armed operation is cancelled and not re-armed. */
 void rc_udp_stop(struct rc_udp_port *p);

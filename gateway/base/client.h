@@ -49,6 +49,20 @@ struct rc_conn_wsin {
 	uint8_t cmd[RC_WS_CMD_MAX];	/* a text message from the subscriber, being read */
 };
 
+/* A WebSocket's uplink (ingest/uplink.h): made when it first sends data
+ * to a channel with uplink=on, or names one with {"to":"x"}. */
+struct rc_conn_uplink {
+	struct rc_sub *to;		/* where its binary messages go ({"to"}); NULL: its own
+					 * channel's subscription (c->sub) */
+	uint32_t id;			/* its subscriber id, as publishers see it */
+	uint32_t credit;		/* messages allowed now, in thousandths (token bucket) */
+	uint32_t credit_ms;		/* when credit was last topped up */
+	bool open;			/* a binary message is being read */
+	bool discard;			/* ... and goes nowhere (no uplink there) */
+	uint32_t len, cap;		/* the open message's bytes so far, and its bound */
+	uint8_t *buf;			/* the open message, when it comes in pieces */
+};
+
 struct rc_conn {
 	struct rc_stream st;		/* the base: socket, queue, input, lifetime */
 	uint8_t state;			/* enum rc_conn_state */
@@ -86,6 +100,7 @@ struct rc_conn {
 							 * workers are rendering, else NULL */
 	};
 	char *final_peer;		/* shutting down: peer address for the final report */
+	struct rc_conn_uplink *uplink;	/* WS: its uplink, or NULL */
 };
 
 /* The connection of a base, for a stream that is a client connection. */

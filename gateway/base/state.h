@@ -79,6 +79,14 @@ struct rc_process {
 };
 
 /* One loop's counters, beyond those of the loop, rings, hub and ports. */
+/* Why an uplink message (ingest/uplink.h) did not reach a publisher. */
+enum rc_uplink_drop {
+	RC_UPLINK_NO_PUBLISHER,	/* the channel has no framed TCP or UDP publisher now */
+	RC_UPLINK_BACKLOG,	/* the publisher's queue is full, or its datagram would block */
+	RC_UPLINK_NOMEM,	/* no memory to copy it */
+	RC_UPLINK_DROPS
+};
+
 struct rc_server_stats {
 	uint64_t published;		/* messages fanned out into channels (every ingest) */
 	uint64_t published_bytes;
@@ -121,6 +129,14 @@ struct rc_server_stats {
 	uint64_t relay_unclaimed;	/* of those, for a channel this worker no longer has */
 	uint64_t resumed;		/* WebSocket subscribers resumed whole ("recovered": true) */
 	uint64_t resume_gaps;		/* asked to resume and could not ("recovered": false) */
+	/* Uplink (ingest/uplink.h): subscribers' messages to publishers. */
+	uint64_t uplink_in;		/* taken from subscribers (channel with uplink=on) */
+	uint64_t uplink_in_bytes;
+	uint64_t uplink_out;		/* handed to a publisher (its queue, or a datagram sent) */
+	uint64_t uplink_out_bytes;
+	uint64_t uplink_dropped[RC_UPLINK_DROPS];	/* by enum rc_uplink_drop */
+	uint64_t uplink_closed_rate;	/* subscribers closed 1008: over uplink-rate */
+	uint64_t uplink_closed_size;	/* subscribers closed 1008: a message over uplink-max */
 };
 
 /* What a worker publishes of its counters for the others (rc_snap words):
@@ -146,6 +162,7 @@ struct rc_ingest {
 struct rc_server {
 	struct rc_process *proc;	/* shared with every loop of the process */
 	uint32_t id;			/* the worker: 0 .. proc->nworkers - 1 */
+	uint32_t uplink_ids;		/* subscriber ids given out for uplink (subscribe/uplink_in.c) */
 	const struct rc_config *cfg;	/* &proc->cfg */
 	struct rc_loop *loop;
 	struct rc_bufring *ingest_ring;	/* group 0: UDP datagrams, fanned out in place */

@@ -59,7 +59,17 @@ struct rc_channel_cfg {
 	uint8_t token_secret[RC_TOKEN_SECRET_MAX];
 	size_t token_secret_len;	/* 0: subscribers need no token */
 	uint32_t max_subscribers;	/* 0: --max-subscribers */
+	/* Uplink: subscribers' data frames to the channel's publisher. */
+	bool uplink;			/* uplink=on */
+	uint32_t uplink_max;		/* bytes per uplink message (0: the default) */
+	uint32_t uplink_rate;		/* uplink messages per second per subscriber (0: the default) */
+	struct rc_sockaddr uplink_to;	/* UDP publishers' uplink goes here (len 0: to the
+					 * source of the channel's latest datagram) */
 };
+
+#define RC_UPLINK_MAX_DEFAULT 4096	/* bytes per uplink message */
+#define RC_UPLINK_MAX_LIMIT 65000	/* fits one datagram with its 4-byte id */
+#define RC_UPLINK_RATE_DEFAULT 100	/* messages per second per subscriber */
 
 #define RC_CONFIG_MAX_CHANNEL_CFG 64
 #define RC_CONFIG_MAX_ORIGINS 16
@@ -181,6 +191,10 @@ size_t rc_config_max_queue(const struct rc_config *cfg, const char *channel);
 uint32_t rc_config_max_message(const struct rc_config *cfg, const char *channel);
 bool rc_config_text_frames(const struct rc_config *cfg, const char *channel);
 bool rc_config_multi_publisher(const struct rc_config *cfg, const char *channel);
+
+/* The settings of channel when it has uplink=on (its subscribers may send
+ * data to its publisher), else NULL. */
+const struct rc_channel_cfg *rc_config_uplink(const struct rc_config *cfg, const char *channel);
 
 /* True for an MPEG-TS channel: its cache is `ts` or its content type is
  * video/mp2t. Raw TCP publishers to it are cut on 188-byte packets. */

@@ -86,6 +86,24 @@ static int set_token_secret_file(struct rc_config *cfg, struct rc_channel_cfg *c
 					   whylen);
 }
 
+/* uplink-to=ADDR:PORT: where a UDP publisher's uplink datagrams go. */
+static int set_uplink_to(struct rc_config *cfg, struct rc_channel_cfg *c, const char *val,
+			 char *why, size_t whylen)
+{
+	(void)cfg;
+	if (rc_config_parse_addr(val, strlen(val), &c->uplink_to) < 0) {
+		snprintf(why, whylen, "uplink-to: expected ADDR:PORT, got '%s'", val);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const struct rc_config_choice on_off_choices[] = {
+	{ "on", 1 },
+	{ "off", 0 },
+	{ NULL, 0 },
+};
+
 static const struct rc_config_choice frames_choices[] = {
 	{ "binary", 0 },
 	{ "text", 1 },
@@ -110,6 +128,12 @@ static const struct channel_setting settings[] = {
 	  .choices = frames_choices },
 	{ "multi-publisher", "multi-publisher=yes", RC_CONFIG_CHOICE, FIELD(multi_publisher),
 	  .choices = yes_choice },
+	{ "uplink", "uplink=on|off", RC_CONFIG_CHOICE, FIELD(uplink), .choices = on_off_choices },
+	{ "uplink-max", "uplink-max=", RC_CONFIG_NUM, FIELD(uplink_max), .min = 1,
+	  .max = RC_UPLINK_MAX_LIMIT, .range_why = "uplink-max: expected 1-65000 bytes" },
+	{ "uplink-rate", "uplink-rate=", RC_CONFIG_NUM, FIELD(uplink_rate), .min = 1,
+	  .max = 100000, .range_why = "uplink-rate: expected 1-100000 messages per second" },
+	{ "uplink-to", "uplink-to=ADDR:PORT", RC_CONFIG_CALL, .set = set_uplink_to },
 	/* Access control. */
 	{ "key", "key=", RC_CONFIG_CALL, .set = set_key },
 	{ "key-file", "key-file=", RC_CONFIG_CALL, .set = set_key_file },
@@ -166,7 +190,7 @@ static int apply(struct rc_config *cfg, struct rc_channel_cfg *c, const char *ke
  * takes: the argument, and every key. */
 static int bad_setting(const char *arg, char *err, size_t errlen)
 {
-	char keys[400];
+	char keys[640];
 	size_t used = 0;
 
 	keys[0] = '\0';
@@ -283,6 +307,13 @@ bool rc_config_text_frames(const struct rc_config *cfg, const char *channel)
 	const struct rc_channel_cfg *c = channel_cfg(cfg, channel);
 
 	return c && c->text_frames == 1;
+}
+
+const struct rc_channel_cfg *rc_config_uplink(const struct rc_config *cfg, const char *channel)
+{
+	const struct rc_channel_cfg *c = channel_cfg(cfg, channel);
+
+	return c && c->uplink ? c : NULL;
 }
 
 bool rc_config_multi_publisher(const struct rc_config *cfg, const char *channel)

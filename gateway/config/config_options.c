@@ -404,7 +404,9 @@ static const struct rc_config_option options[] = {
 	{ "channel", "NAME:KEY=VALUE[,KEY=VALUE...]", CALL(set_channel),
 	  .help = "settings of one channel: type=MEDIA/TYPE, cache=last:N|bytes:N|ts, "
 		  "slow=drop|close, max-queue=BYTES, max-message=BYTES, frames=binary|text, "
-		  "multi-publisher=yes; repeatable. Access control: key=K or key-file=PATH "
+		  "multi-publisher=yes, uplink=on|off (subscribers' binary messages go to the "
+		  "publisher), uplink-max=BYTES (4096), uplink-rate=N per second (100), "
+		  "uplink-to=ADDR:PORT (a UDP publisher's uplink address); repeatable. Access control: key=K or key-file=PATH "
 		  "(publishers must present K: 8-128 of A-Z a-z 0-9 . _ ~ -), token-secret=S or "
 		  "token-secret-file=PATH (subscribers need a token made with S, 16-256 bytes; "
 		  "see ringcast-token), max-subscribers=N. Prefer the -file forms: the command "

@@ -15,6 +15,7 @@
 #include "mem.h"
 #include "state.h"
 #include "subscriber.h"
+#include "uplink_in.h"
 
 #define HTTP_MAX_HEAD 8192
 #define PUB_IDLE_MS 60000	/* an HTTP publisher silent this long is dropped */
@@ -220,6 +221,7 @@ static void client_free(struct rc_stream *st)
 
 	rc_conn_report_final(c);
 	free(c->wsin);	/* (a publish's state went at its close) */
+	rc_uplink_in_free(c);
 	free(c->extra);
 	free(c->final_peer);
 	free(c);

@@ -5,6 +5,7 @@
 
 #include "cache.h"
 #include "mem.h"
+#include "uplink.h"
 
 struct rc_chan *rc_chan_get(struct rc_channel *ch)
 {
@@ -49,6 +50,10 @@ void rc_chan_free(struct rc_channel *ch)
 	if (!c)
 		return;
 	rc_cache_free(c->cache);
+	if (c->uplink) {
+		free(c->uplink);
+		rc_mem_uncharge(sizeof(*c->uplink));
+	}
 	free(c);
 	rc_mem_uncharge(sizeof(*c));
 	rc_channel_set_owner(ch, NULL);

@@ -10,12 +10,17 @@
 #include "channel.h"
 
 struct rc_cache;
+struct rc_uplink_target;
 
 struct rc_chan {
 	struct rc_cache *cache;		/* late joiners' cache; NULL: none */
 	uint32_t publishers;		/* TCP and HTTP publishers now */
 	uint8_t opcode;			/* WebSocket opcode of its frames (binary or text) */
 	bool set_up;			/* its per-channel settings were applied */
+	bool uplink_on;			/* uplink=on (set up with the settings) */
+	/* Where its subscribers' uplink goes on this worker (uplink.h); NULL
+	 * until a framed TCP or UDP publisher shows up here. */
+	struct rc_uplink_target *uplink;
 	/* The highest number of the messages this worker has published (its
 	 * own or handed over): what a resuming subscriber's replay must reach
 	 * (subscriber.c). */

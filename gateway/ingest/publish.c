@@ -24,6 +24,7 @@ static struct rc_chan *channel_setup(struct rc_server *srv, struct rc_channel *c
 		return c;
 	c->set_up = true;
 	c->opcode = rc_config_text_frames(srv->cfg, ch->name) ? RC_WS_OP_TEXT : RC_WS_OP_BINARY;
+	c->uplink_on = rc_config_uplink(srv->cfg, ch->name) != NULL;
 	p = rc_config_cache(srv->cfg, ch->name);
 	if (p)
 		c->cache = p->ts ? rc_cache_new_ts(p->bytes) : rc_cache_new(p->last, p->bytes);

@@ -188,6 +188,22 @@ int rc_relay_control(struct rc_server *srv, enum rc_relay_kind kind)
 	return 0;
 }
 
+int rc_relay_uplink(struct rc_server *srv, uint32_t w, struct rc_channel *ch, uint32_t sub_id,
+		    const uint8_t *data, uint32_t len)
+{
+	struct rc_relay_msg *m = relay_new(1, len, false);
+
+	if (!m)
+		return -ENOMEM;
+	m->kind = RC_RELAY_UPLINK;
+	m->seq = sub_id;
+	m->name_len = (uint8_t)ch->name_len;
+	memcpy(m->name, ch->name, ch->name_len + 1);
+	memcpy(m->data, data, len);
+	rc_relay_post_one(srv, m, w);
+	return 0;
+}
+
 struct rc_relay_msg *rc_relay_new_ctl(enum rc_relay_kind kind, void *ctx)
 {
 	struct rc_relay_msg *m = relay_new(1, 0, false);

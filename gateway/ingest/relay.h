@@ -43,6 +43,8 @@ enum rc_relay_kind {
 	RC_RELAY_STOP,		/* begin the graceful shutdown (first signal) */
 	RC_RELAY_CUT,		/* end the flush now (second signal) */
 	RC_RELAY_LIST,		/* a /connections listing visiting the workers (ctx) */
+	RC_RELAY_UPLINK,	/* a subscriber's message for the channel's publisher
+				 * (uplink.h), to the worker that has it */
 };
 
 /* One worker's place in a block's hand-off: its mailbox node, and for an
@@ -64,7 +66,8 @@ struct rc_relay_msg {
 	uint8_t name_len;
 	uint32_t len;			/* payload bytes at data */
 	uint8_t hdr_len;		/* RC_RELAY_MSG: its frame header, right before data */
-	uint64_t seq;			/* RC_RELAY_MSG: its number in the channel's history */
+	uint64_t seq;			/* RC_RELAY_MSG: its number in the channel's history;
+					 * RC_RELAY_UPLINK: the sending subscriber's id */
 	uint32_t ndest;
 	size_t size;			/* bytes allocated, as charged to rc_mem */
 	uint8_t *data;
@@ -104,6 +107,12 @@ struct rc_relay_msg *rc_relay_new_ctl(enum rc_relay_kind kind, void *ctx);
  * not posted on since), to worker w's mailbox with one reference; ownership
  * passes to w. w is woken at the end of this turn. */
 void rc_relay_post_one(struct rc_server *srv, struct rc_relay_msg *m, uint32_t w);
+
+/* Hands a subscriber's uplink message data[0..len) for ch's publisher,
+ * from subscriber sub_id, to worker w in a block of its own (the one copy).
+ * Returns 0 or -ENOMEM. */
+int rc_relay_uplink(struct rc_server *srv, uint32_t w, struct rc_channel *ch, uint32_t sub_id,
+		    const uint8_t *data, uint32_t len);
 
 /* The block a mailbox node belongs to. */
 struct rc_relay_msg *rc_relay_of(struct rc_mbox_node *n);

@@ -13,6 +13,7 @@
 #include "publish.h"
 #include "state.h"
 #include "ts.h"
+#include "uplink.h"
 #include "ws_frame.h"
 
 static const struct rc_stream_ops publisher_ops;
@@ -183,6 +184,9 @@ static void hello(struct rc_publisher *p)
 	rc_framed_init(&p->fr, rc_config_max_message(srv->cfg, ch->name));
 	rc_sendq_push_static(&p->st.q, (const uint8_t *)"OK\n", 3);
 	p->state = RC_PUB_STREAM;
+	/* Only a framed stream has room for its subscribers' messages. */
+	if (p->mode == RC_PUB_FRAMED && rc_config_uplink(srv->cfg, ch->name))
+		rc_uplink_claim_tcp(srv, ch, p);
 	rc_log_debug("publisher fd %d on channel %s (%s)", p->st.fd, ch->name,
 		     req.mode == RC_PUB_FRAMED ? "framed" : "raw");
 }
@@ -244,6 +248,7 @@ static void pub_on_close(struct rc_stream *st)
 		srv->stats.pub_partial_dropped++;
 	}
 	if (p->ch) {
+		rc_uplink_release_tcp(srv, p->ch, p);
 		rc_chan_pub_release(p->ch);
 		rc_hub_release(&srv->hub, p->ch);
 		p->ch = NULL;

@@ -143,6 +143,21 @@ static const struct counter counters[] = {
 	{ "ringcast_resume_gaps_total", "counter",
 	  "WebSocket subscribers that asked to resume and could not (recovered: false).",
 	  SRV_(resume_gaps) },
+	{ "ringcast_uplink_received_total", "counter",
+	  "Uplink messages taken from subscribers on channels with uplink=on.", SRV_(uplink_in) },
+	{ "ringcast_uplink_received_bytes_total", "counter", "Their payload bytes.",
+	  SRV_(uplink_in_bytes) },
+	{ "ringcast_uplink_delivered_total", "counter",
+	  "Uplink messages handed to a publisher (its connection's queue, or a datagram sent).",
+	  SRV_(uplink_out) },
+	{ "ringcast_uplink_delivered_bytes_total", "counter", "Their payload bytes.",
+	  SRV_(uplink_out_bytes) },
+	{ "ringcast_uplink_closed_rate_total", "counter",
+	  "Subscribers closed with 1008 for sending uplink messages faster than uplink-rate.",
+	  SRV_(uplink_closed_rate) },
+	{ "ringcast_uplink_closed_size_total", "counter",
+	  "Subscribers closed with 1008 for an uplink message larger than uplink-max.",
+	  SRV_(uplink_closed_size) },
 	{ "ringcast_client_frames_discarded_total", "counter",
 	  "Data messages sent by subscribers, read and discarded.", SRV_(client_frames) },
 	{ "ringcast_client_bytes_discarded_total", "counter",
@@ -282,6 +297,21 @@ static void drops(struct rc_textbuf *o, const struct rc_worker_counters *t)
 		       (unsigned long long)t->srv.mux_no_channel);
 }
 
+static void uplink_drops(struct rc_textbuf *o, const struct rc_worker_counters *t)
+{
+	static const char *const names[RC_UPLINK_DROPS] = {
+		[RC_UPLINK_NO_PUBLISHER] = "no_publisher",
+		[RC_UPLINK_BACKLOG] = "backlog",
+		[RC_UPLINK_NOMEM] = "no_memory",
+	};
+
+	header(o, "ringcast_uplink_dropped_total", "counter",
+	       "Uplink messages that reached no publisher, by reason.");
+	for (int r = 0; r < RC_UPLINK_DROPS; r++)
+		rc_textbuf_put(o, "ringcast_uplink_dropped_total{reason=\"%s\"} %llu\n", names[r],
+			       (unsigned long long)t->srv.uplink_dropped[r]);
+}
+
 static void refusals(struct rc_textbuf *o, const struct rc_worker_counters *t)
 {
 	const struct rc_udp_stats *us = &t->udp;
@@ -375,6 +405,7 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 		    "Payload bytes received per channel.", F_BYTES);
 	drops(&o, &t);
 	refusals(&o, &t);
+	uplink_drops(&o, &t);
 	ring_buffers(&o, "ringcast_bufring_buffers", "Ingest ring buffers by state.",
 		     t.ingest_free, t.ingest_in_use);
 	ring_buffers(&o, "ringcast_client_bufring_buffers", "Client receive ring buffers by state.",

@@ -13,6 +13,7 @@
 #include "sse_id.h"
 #include "state.h"
 #include "subscriber.h"
+#include "uplink_in.h"
 #include "ws_command.h"
 
 /* A reconnecting client re-joins all its channels at once. */
@@ -179,6 +180,10 @@ void rc_subscriber_command(struct rc_conn *c, const uint8_t *msg, size_t len)
 	memcpy(name, cmd.name, cmd.name_len);
 	name[cmd.name_len] = '\0';
 	s = rc_subscriber_find(c, name, cmd.name_len);
+	if (cmd.op == RC_WSCMD_TO) {
+		rc_uplink_in_to(c, cmd.name, cmd.name_len);
+		return;
+	}
 	if (cmd.op == RC_WSCMD_UNSUB) {
 		if (!s) {
 			rc_subscriber_reply(c, "{\"error\":\"not subscribed\",\"channel\":\"%s\"%s}",
@@ -186,6 +191,8 @@ void rc_subscriber_command(struct rc_conn *c, const uint8_t *msg, size_t len)
 			return;
 		}
 		rc_hub_unsubscribe(&srv->hub, s);
+		if (c->uplink && c->uplink->to == s)
+			c->uplink->to = NULL;	/* back to its own channel's */
 		rc_subscriber_reply(c, "{\"unsubscribed\":\"%s\"%s}", name, "");
 		return;
 	}

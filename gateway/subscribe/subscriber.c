@@ -12,6 +12,7 @@
 #include "chan.h"
 #include "log.h"
 #include "state.h"
+#include "uplink_in.h"
 
 #define CLIENT_MAX_MESSAGE (1u << 20)	/* subscriber data is discarded; bound it anyway */
 #define CLOSE_WAIT_MS 2000
@@ -154,7 +155,7 @@ void rc_subscriber_leave_all(struct rc_conn *c)
 
 size_t rc_subscriber_held(const struct rc_conn *c)
 {
-	return (c->wsin ? sizeof(*c->wsin) : 0) +
+	return (c->wsin ? sizeof(*c->wsin) : 0) + rc_uplink_in_held(c) +
 	       (c->extra ? (RC_CONN_MAX_SUBS - 1) * sizeof(*c->extra) : 0);
 }
 
@@ -291,9 +292,15 @@ static size_t parse_input(struct rc_conn *c, struct rc_conn_wsin *in, uint8_t *d
 		case RC_WS_EV_NONE:
 			break;
 		case RC_WS_EV_DATA:
-			/* Text messages may be commands ({"sub":...}); anything
-			 * else a subscriber sends is read, counted and dropped. */
+			/* Text messages may be commands ({"sub":...}); binary
+			 * ones go to a publisher on a channel with uplink
+			 * (uplink_in.h), else they are read, counted and
+			 * dropped. */
 			srv->stats.client_bytes += ev.len;
+			if (ev.opcode == RC_WS_OP_BINARY) {
+				rc_uplink_in(c, ev.data, ev.len, ev.fin);
+				break;
+			}
 			if (ev.opcode == RC_WS_OP_TEXT) {
 				if (in->cmd_len + ev.len <= RC_WS_CMD_MAX)
 					memcpy(in->cmd + in->cmd_len, ev.data, ev.len);

@@ -83,10 +83,11 @@ int rc_wscmd_decode(const uint8_t *msg, size_t len, struct rc_wscmd *out)
 		if (!val) {
 			/* since: done above */
 		} else if (!have_op && ((kl == 3 && memcmp(key, "sub", 3) == 0) ||
-					(kl == 5 && memcmp(key, "unsub", 5) == 0))) {
+					(kl == 5 && memcmp(key, "unsub", 5) == 0) ||
+					(kl == 2 && memcmp(key, "to", 2) == 0))) {
 			if (!rc_channel_name_valid((const char *)val, vl))
 				return -EINVAL;
-			out->op = kl == 3 ? RC_WSCMD_SUB : RC_WSCMD_UNSUB;
+			out->op = kl == 3 ? RC_WSCMD_SUB : kl == 5 ? RC_WSCMD_UNSUB : RC_WSCMD_TO;
 			out->name = (const char *)val;
 			out->name_len = vl;
 			have_op = true;
@@ -112,6 +113,8 @@ int rc_wscmd_decode(const uint8_t *msg, size_t len, struct rc_wscmd *out)
 	if (have_since != (out->epoch != NULL) || (have_since && out->op != RC_WSCMD_SUB))
 		return -EINVAL;
 	out->resume = have_since;
+	if (out->op == RC_WSCMD_TO && out->token)
+		return -EINVAL;
 	return 0;
 }
 

@@ -3,6 +3,7 @@
  *     {"sub":"<channel>"}      {"unsub":"<channel>"}
  *     {"sub":"<channel>","token":"<token>"}   (either order)
  *     {"sub":"<channel>","since":<number>,"epoch":"<16 hex digits>"}
+ *     {"to":"<channel>"}       (where its binary messages go: uplink)
  * (members in any order, whitespace allowed between tokens; since and
  * epoch resume the channel after that position). Pure and
  * allocation-free. */
@@ -16,6 +17,7 @@
 enum rc_wscmd_op {
 	RC_WSCMD_SUB,
 	RC_WSCMD_UNSUB,
+	RC_WSCMD_TO,
 };
 
 /* Parses msg[0..len). Returns 0 with *op and the channel name slice (a
@@ -37,11 +39,11 @@ struct rc_wscmd {
 	size_t epoch_len;
 };
 
-/* Parses msg[0..len): an object with exactly one of "sub"/"unsub" (a valid
- * channel name), at most one "token" (a string without escapes), and for
- * "sub" optionally both "since" (digits only, fitting 64 bits) and
- * "epoch" (a string without escapes, checked by the caller), in any
- * order, nothing else. Returns 0 or -EINVAL. */
+/* Parses msg[0..len): an object with exactly one of "sub"/"unsub"/"to" (a
+ * valid channel name), at most one "token" (a string without escapes; not
+ * with "to"), and for "sub" optionally both "since" (digits only, fitting
+ * 64 bits) and "epoch" (a string without escapes, checked by the caller),
+ * in any order, nothing else. Returns 0 or -EINVAL. */
 int rc_wscmd_decode(const uint8_t *msg, size_t len, struct rc_wscmd *out);
 
 #endif

@@ -209,6 +209,12 @@ Test(ws_command, parse)
 		{ "{\"sub\":\"a\"", 0, 0, NULL },		{ "{\"sub\":\"a\"}x", 0, 0, NULL },
 		{ "{\"sub\" \"a\"}", 0, 0, NULL },		{ "", 0, 0, NULL },
 		{ "{\"sub\":\"a\",\"x\":1}", 0, 0, NULL },
+		{ "{\"to\":\"game\"}", 1, RC_WSCMD_TO, "game" },
+		{ " { \"to\" : \"g-1\" } ", 1, RC_WSCMD_TO, "g-1" },
+		{ "{\"to\":\"a/b\"}", 0, 0, NULL },	{ "{\"to\":\"a\",\"sub\":\"b\"}", 0, 0, NULL },
+		{ "{\"to\":\"a\",\"token\":\"t\"}", 0, 0, NULL },
+		{ "{\"to\":\"a\",\"since\":1,\"epoch\":\"e\"}", 0, 0, NULL },
+		{ "{\"too\":\"a\"}", 0, 0, NULL },		{ "{\"t\":\"a\"}", 0, 0, NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

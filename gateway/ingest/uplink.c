@@ -1,0 +1,156 @@
+#include "uplink.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan.h"
+#include "log.h"
+#include "mem.h"
+#include "relay.h"
+#include "state.h"
+#include "tcp_pub.h"
+#include "udp_ingest.h"
+
+/* ch's target on this worker, made on first use; NULL without memory. */
+static struct rc_uplink_target *target_get(struct rc_channel *ch)
+{
+	struct rc_chan *c = rc_chan_get(ch);
+
+	if (!c)
+		return NULL;
+	if (!c->uplink) {
+		c->uplink = calloc(1, sizeof(*c->uplink));
+		if (!c->uplink)
+			return NULL;
+		rc_mem_charge(sizeof(*c->uplink));
+	}
+	return c->uplink;
+}
+
+/* This worker's mark in the registry: uplink goes here. */
+static void claim_loop(struct rc_server *srv, struct rc_channel *ch)
+{
+	uint32_t me = srv->id + 1;
+
+	if (ch->shared &&
+	    atomic_load_explicit(&ch->shared->uplink_loop, memory_order_relaxed) != me)
+		atomic_store_explicit(&ch->shared->uplink_loop, me, memory_order_relaxed);
+}
+
+void rc_uplink_claim_tcp(struct rc_server *srv, struct rc_channel *ch, struct rc_publisher *p)
+{
+	struct rc_uplink_target *t = target_get(ch);
+
+	if (!t)
+		return;
+	t->pub = p;
+	claim_loop(srv, ch);
+}
+
+void rc_uplink_release_tcp(struct rc_server *srv, struct rc_channel *ch, struct rc_publisher *p)
+{
+	struct rc_chan *c = rc_chan_peek(ch);
+	uint32_t me = srv->id + 1;
+
+	if (!c || !c->uplink || c->uplink->pub != p)
+		return;
+	c->uplink->pub = NULL;
+	/* A UDP source seen on this worker still serves; else this worker
+	 * lets go of its claim, unless another worker took it since. */
+	if (!c->uplink->port && ch->shared)
+		atomic_compare_exchange_strong_explicit(&ch->shared->uplink_loop, &me, 0,
+							memory_order_relaxed,
+							memory_order_relaxed);
+}
+
+void rc_uplink_note_udp(struct rc_server *srv, struct rc_channel *ch, struct rc_udp_port *port,
+			const struct sockaddr *src, socklen_t src_len)
+{
+	struct rc_chan *c = rc_chan_peek(ch);
+	struct rc_uplink_target *t = c ? c->uplink : NULL;
+
+	if (t && t->port == port && t->src_len == src_len && !memcmp(&t->src, src, src_len))
+		return;
+	if (src_len > sizeof(t->src) || !(t = target_get(ch)))
+		return;
+	t->port = port;
+	memcpy(&t->src, src, src_len);
+	t->src_len = src_len;
+	/* A framed TCP publisher, where there is one, keeps the uplink. */
+	if (!t->pub)
+		claim_loop(srv, ch);
+}
+
+/* Queues [len][id][payload] for TCP publisher p. */
+static int to_publisher(struct rc_publisher *p, uint32_t sub_id, const uint8_t *data,
+			uint32_t len)
+{
+	uint8_t *f;
+
+	if (p->state != RC_PUB_STREAM || rc_sendq_charge(&p->st.q) + 8 + len > RC_UPLINK_PUB_QUEUE_MAX)
+		return -EAGAIN;
+	f = malloc(8 + (size_t)len);
+	if (!f)
+		return -ENOMEM;
+	for (int i = 0; i < 4; i++) {
+		f[i] = (uint8_t)((4 + len) >> (24 - 8 * i));
+		f[4 + i] = (uint8_t)(sub_id >> (24 - 8 * i));
+	}
+	memcpy(f + 8, data, len);
+	/* The queue owns the copy from here; the send's completion frees it. */
+	return rc_sendq_push_heap(&p->st.q, f, 8 + len) < 0 ? -ENOMEM : 0;
+}
+
+void rc_uplink_deliver(struct rc_server *srv, const char *name, size_t name_len, uint32_t sub_id,
+		       const uint8_t *data, uint32_t len)
+{
+	struct rc_channel *ch = rc_hub_find(&srv->hub, name, name_len);
+	struct rc_chan *c = ch ? rc_chan_peek(ch) : NULL;
+	struct rc_uplink_target *t = c ? c->uplink : NULL;
+	const struct rc_channel_cfg *cfg;
+	int ret;
+
+	if (srv->stopping || !t || (!t->pub && !t->port)) {
+		srv->stats.uplink_dropped[RC_UPLINK_NO_PUBLISHER]++;
+		return;
+	}
+	if (t->pub) {
+		ret = to_publisher(t->pub, sub_id, data, len);
+	} else {
+		cfg = rc_config_uplink(srv->cfg, ch->name);
+		if (cfg && cfg->uplink_to.len)
+			ret = rc_udp_send_tagged(t->port, (const struct sockaddr *)&cfg->uplink_to.ss,
+						 cfg->uplink_to.len, sub_id, data, len);
+		else
+			ret = rc_udp_send_tagged(t->port, (const struct sockaddr *)&t->src, t->src_len,
+						 sub_id, data, len);
+	}
+	if (ret < 0) {
+		srv->stats.uplink_dropped[ret == -ENOMEM ? RC_UPLINK_NOMEM : RC_UPLINK_BACKLOG]++;
+		return;
+	}
+	srv->stats.uplink_out++;
+	srv->stats.uplink_out_bytes += len;
+}
+
+void rc_uplink_send(struct rc_server *srv, struct rc_channel *ch, uint32_t sub_id,
+		    const uint8_t *data, uint32_t len)
+{
+	uint32_t w = ch->shared ? atomic_load_explicit(&ch->shared->uplink_loop,
+						       memory_order_relaxed)
+				: srv->id + 1;
+
+	srv->stats.uplink_in++;
+	srv->stats.uplink_in_bytes += len;
+	if (w == 0) {
+		srv->stats.uplink_dropped[RC_UPLINK_NO_PUBLISHER]++;
+		return;
+	}
+	if (w == srv->id + 1) {
+		rc_uplink_deliver(srv, ch->name, ch->name_len, sub_id, data, len);
+		return;
+	}
+	if (rc_relay_uplink(srv, w - 1, ch, sub_id, data, len) < 0)
+		srv->stats.uplink_dropped[RC_UPLINK_NOMEM]++;
+}

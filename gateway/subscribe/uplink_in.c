@@ -1,0 +1,197 @@
+#include "uplink_in.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mem.h"
+#include "state.h"
+#include "subscriber.h"
+#include "uplink.h"
+
+/* c's uplink state, made on first use; NULL without memory. */
+static struct rc_conn_uplink *state_get(struct rc_conn *c)
+{
+	struct rc_server *srv = c->st.srv;
+
+	if (c->uplink)
+		return c->uplink;
+	c->uplink = calloc(1, sizeof(*c->uplink));
+	if (!c->uplink)
+		return NULL;
+	rc_mem_charge(sizeof(*c->uplink));
+	/* Unique in the process while c lives: the worker in the top byte
+	 * (up to 64 workers), a per-worker count below (wraps after 16M
+	 * uplinking subscribers on one worker). */
+	c->uplink->id = (srv->id << 24) | (++srv->uplink_ids & 0xffffff);
+	c->uplink->credit_ms = (uint32_t)rc_loop_now_ms(srv->loop);
+	c->uplink->credit = UINT32_MAX;	/* full: topped up to the rate at first use */
+	rc_stream_account(&c->st);
+	return c->uplink;
+}
+
+/* The subscription c's binary messages go to, and its channel's settings
+ * when it has uplink=on (else NULL). */
+static const struct rc_channel_cfg *target(struct rc_conn *c, struct rc_sub **s)
+{
+	*s = c->uplink && c->uplink->to ? c->uplink->to : &c->sub;
+	return (*s)->ch ? rc_config_uplink(c->st.srv->cfg, (*s)->ch->name) : NULL;
+}
+
+/* Takes one message from up's token bucket (rate per second, a second's
+ * worth of burst). False when there is none left. */
+static bool take_credit(struct rc_server *srv, struct rc_conn_uplink *up, uint32_t rate)
+{
+	uint32_t now = (uint32_t)rc_loop_now_ms(srv->loop);
+	uint64_t full = (uint64_t)rate * 1000;
+	uint64_t credit = up->credit == UINT32_MAX ? full
+			  : up->credit + (uint64_t)(now - up->credit_ms) * rate;
+
+	up->credit_ms = now;
+	if (credit > full)
+		credit = full;
+	if (credit < 1000) {
+		up->credit = (uint32_t)credit;
+		return false;
+	}
+	up->credit = (uint32_t)(credit - 1000);
+	return true;
+}
+
+static void close_policy(struct rc_conn *c, uint64_t *counter, const char *why)
+{
+	(*counter)++;
+	rc_log_debug("fd %d: uplink %s, closing with 1008", c->st.fd, why);
+	rc_hub_drop_pending(&c->st.srv->hub, &c->sub);
+	rc_subscriber_close(c, RC_WS_CLOSE_POLICY);
+}
+
+static void end_message(struct rc_conn_uplink *up)
+{
+	if (up->buf) {
+		free(up->buf);
+		rc_mem_uncharge(up->cap);
+		up->buf = NULL;
+	}
+	up->open = up->discard = false;
+	up->len = up->cap = 0;
+}
+
+void rc_uplink_in(struct rc_conn *c, const uint8_t *data, size_t len, bool fin)
+{
+	struct rc_server *srv = c->st.srv;
+	struct rc_conn_uplink *up = c->uplink;
+	const struct rc_channel_cfg *cfg;
+	struct rc_sub *s;
+	uint32_t max;
+
+	if (!up || !up->open) {
+		/* A new message: where does it go? */
+		cfg = target(c, &s);
+		if (!cfg || c->state != RC_CONN_WS) {
+			/* No uplink there: read, counted and dropped. */
+			if (fin)
+				srv->stats.client_frames++;
+			else if ((up = state_get(c)))
+				up->open = up->discard = true;
+			return;
+		}
+		up = state_get(c);
+		if (!up) {
+			rc_conn_close(c);
+			return;
+		}
+		up->open = true;
+		up->cap = cfg->uplink_max ? cfg->uplink_max : RC_UPLINK_MAX_DEFAULT;
+	}
+	if (up->discard) {
+		if (fin) {
+			srv->stats.client_frames++;
+			end_message(up);
+		}
+		return;
+	}
+	cfg = target(c, &s);
+	max = up->cap;
+	if (!cfg || up->len + len > max) {
+		end_message(up);
+		if (cfg)
+			close_policy(c, &srv->stats.uplink_closed_size, "message over uplink-max");
+		else
+			srv->stats.client_frames++;	/* the channel went mid-message */
+		return;
+	}
+	if (fin && !up->buf) {
+		/* The whole message in one piece: straight from the input. */
+		if (!take_credit(srv, up, cfg->uplink_rate ? cfg->uplink_rate : RC_UPLINK_RATE_DEFAULT)) {
+			end_message(up);
+			close_policy(c, &srv->stats.uplink_closed_rate, "over uplink-rate");
+			return;
+		}
+		rc_uplink_send(srv, s->ch, up->id, data, (uint32_t)len);
+		end_message(up);
+		return;
+	}
+	if (!up->buf) {
+		/* In pieces: gathered, up to the bound, charged to c. */
+		up->buf = malloc(max);
+		if (!up->buf) {
+			rc_conn_close(c);
+			return;
+		}
+		rc_mem_charge(max);
+		rc_stream_account(&c->st);
+	}
+	memcpy(up->buf + up->len, data, len);
+	up->len += (uint32_t)len;
+	if (!fin)
+		return;
+	if (!take_credit(srv, up, cfg->uplink_rate ? cfg->uplink_rate : RC_UPLINK_RATE_DEFAULT)) {
+		end_message(up);
+		close_policy(c, &srv->stats.uplink_closed_rate, "over uplink-rate");
+		return;
+	}
+	rc_uplink_send(srv, s->ch, up->id, up->buf, up->len);
+	end_message(up);
+	rc_stream_account(&c->st);
+}
+
+void rc_uplink_in_to(struct rc_conn *c, const char *name, size_t len)
+{
+	struct rc_sub *s = rc_subscriber_find(c, name, len);
+	struct rc_conn_uplink *up;
+	char n[RC_CHANNEL_NAME_MAX + 1];
+
+	memcpy(n, name, len);
+	n[len] = '\0';
+	if (!s) {
+		rc_subscriber_reply(c, "{\"error\":\"not subscribed\",\"channel\":\"%s\"%s}", n, "");
+		return;
+	}
+	if (!rc_config_uplink(c->st.srv->cfg, n)) {
+		rc_subscriber_reply(c, "{\"error\":\"no uplink\",\"channel\":\"%s\"%s}", n, "");
+		return;
+	}
+	up = state_get(c);
+	if (!up) {
+		rc_conn_close(c);
+		return;
+	}
+	up->to = s;
+	rc_subscriber_reply(c, "{\"uplink\":\"%s\"%s}", n, "");
+}
+
+size_t rc_uplink_in_held(const struct rc_conn *c)
+{
+	return c->uplink ? sizeof(*c->uplink) + (c->uplink->buf ? c->uplink->cap : 0) : 0;
+}
+
+void rc_uplink_in_free(struct rc_conn *c)
+{
+	if (!c->uplink)
+		return;
+	end_message(c->uplink);
+	free(c->uplink);
+	rc_mem_uncharge(sizeof(*c->uplink));
+	c->uplink = NULL;
+}
