@@ -26,6 +26,7 @@
 #include "num.h"
 #include "payload.h"
 #include "pub_demo.h"
+#include "pub_uplink.h"
 #include "pub_sink.h"
 #include "rc_version.h"
 
@@ -77,6 +78,7 @@ struct pub_run {
 	struct pub_sink *sink;
 	int in_fd;
 	struct pub_demo *demo;	/* --demo only */
+	struct pub_uplink *uplink;	/* --demo over UDP or framed TCP: players' input */
 	size_t stride;		/* buffer bytes per message */
 	uint64_t rng;
 	uint64_t start_ns;
@@ -180,7 +182,11 @@ static void usage_long(void)
 	       "                          seq from 0, t = milliseconds since the start,\n"
 	       "                          integer X in 0..w and Y in 0..h moving in straight\n"
 	       "                          lines and bouncing off the edges, HUE 0..359 fixed\n"
-	       "                          per dot. With --tcp it is sent framed\n"
+	       "                          per dot. With --tcp it is sent framed. It reads\n"
+	       "                          its players' input from the channel's uplink\n"
+	       "                          (UDP, or --tcp framed; the channel needs\n"
+	       "                          uplink=on): \"left\", \"right\", \"up\", \"down\" (or\n"
+	       "                          ArrowLeft, ...) move dot 0 by %d pixels\n"
 	       "        --dots N          with --demo: number of dots, 1..%d (default %d).\n"
 	       "                          A dot takes up to 14 bytes: over UDP, more than\n"
 	       "                          about 140 dots exceed the gateway's default\n"
@@ -204,7 +210,7 @@ static void usage_long(void)
 	       "                 --size 1316 --bitrate 1.5M\n"
 	       "    echo hello | ringcast-pub --stdin\n",
 	       DEFAULT_DEST, DEFAULT_RATE, DEMO_DEFAULT_RATE, MAX_UDP_PAYLOAD, MAX_STREAM_PAYLOAD,
-	       DEFAULT_SIZE, DEMO_DEFAULT_RATE, DEMO_W, DEMO_H, DEMO_MAX_DOTS, DEMO_DEFAULT_DOTS);
+	       DEFAULT_SIZE, DEMO_DEFAULT_RATE, DEMO_W, DEMO_H, DEMO_STEP, DEMO_MAX_DOTS, DEMO_DEFAULT_DOTS);
 }
 
 /* Parses a non-negative number that must fill the whole string (after an
@@ -613,6 +619,15 @@ static int publish_bitrate(struct pub_run *r, uint8_t *buf, struct sink_stats *s
 	return 0;
 }
 
+/* One uplink message for --demo game. */
+static void demo_input(void *arg, uint32_t id, const uint8_t *data, size_t len)
+{
+	struct pub_run *r = arg;
+
+	(void)id;
+	pub_demo_input(r->demo, data, len, (mono_ns() - r->start_ns) / 1000000u);
+}
+
 /* Main loop for --rate pacing. Returns 0 or negative errno. */
 static int publish_rate(struct pub_run *r, uint8_t *bufs, unsigned batch, struct sink_stats *st)
 {
@@ -634,6 +649,11 @@ static int publish_rate(struct pub_run *r, uint8_t *bufs, unsigned batch, struct
 		uint64_t due = batch;
 		unsigned n = 0;
 		int err;
+
+		/* Players' input that came since the last tick moves the game
+		 * before its next state goes out. */
+		if (r->uplink && pub_uplink_poll(r->uplink, demo_input, r) < 0)
+			r->uplink = NULL;	/* the stream broke; the sends will tell */
 
 		if (now >= end)
 			break;
@@ -824,12 +844,23 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* The game reads its players' input from the channel's uplink, where
+	 * the gateway has one for this transport (uplink.h in the gateway). */
+	if (o.source == SRC_DEMO && (sink.kind == SINK_UDP || (sink.kind == SINK_TCP && sink.framed))) {
+		run.uplink = calloc(1, sizeof(*run.uplink));
+		if (run.uplink) {
+			run.uplink->fd = sink.fd;
+			run.uplink->stream = sink.kind == SINK_TCP;
+		}
+	}
 	t0 = mono_ns();
 	r = publish(&run, &st);
 	if (r == 0)
 		r = pub_sink_finish(&sink);
 	t1 = mono_ns();
 	print_summary(&o, &sink, &st, (double)(t1 - t0) / 1e9);
+	if (run.demo && run.demo->inputs)
+		printf("ringcast-pub: %" PRIu64 " players' inputs moved dot 0\n", run.demo->inputs);
 	if (r < 0)
 		goto out;	/* already explained by the sink or the input */
 	ret = 0;
@@ -838,5 +869,6 @@ out:
 	if (in_fd > STDIN_FILENO)
 		close(in_fd);
 	free(run.demo);
+	free(run.uplink);
 	return ret;
 }

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 /* splitmix64: a fixed seed gives the same dots every run, so two people
  * watching the demo see the same picture. */
@@ -31,6 +32,8 @@ void pub_demo_init(struct pub_demo *d, unsigned n)
 	if (n > DEMO_MAX_DOTS)
 		n = DEMO_MAX_DOTS;
 	d->n = n;
+	d->steered = false;
+	d->inputs = 0;
 	for (unsigned i = 0; i < n; i++) {
 		struct demo_dot *dot = &d->dots[i];
 		double speed = mix_range(&seed, 60.0, 180.0);
@@ -42,6 +45,53 @@ void pub_demo_init(struct pub_demo *d, unsigned n)
 		dot->vy = speed * sin(angle);
 		dot->hue = (unsigned)((uint64_t)i * 360u / n);
 	}
+}
+
+static long fold(double p0, double v, double t, double len);
+
+/* msg[0..len) equals word, or "Arrow" + word with its first letter in
+ * upper case. */
+static bool is_key(const uint8_t *msg, size_t len, const char *word)
+{
+	size_t wl = strlen(word);
+
+	if (len == wl && !memcmp(msg, word, wl))
+		return true;
+	return len == 5 + wl && !memcmp(msg, "Arrow", 5) && msg[5] == word[0] - 'a' + 'A' &&
+	       !memcmp(msg + 6, word + 1, wl - 1);
+}
+
+static long clamp(long v, long hi)
+{
+	return v < 0 ? 0 : v > hi ? hi : v;
+}
+
+bool pub_demo_input(struct pub_demo *d, const uint8_t *msg, size_t len, uint64_t t_ms)
+{
+	long dx = 0, dy = 0;
+
+	if (is_key(msg, len, "left"))
+		dx = -DEMO_STEP;
+	else if (is_key(msg, len, "right"))
+		dx = DEMO_STEP;
+	else if (is_key(msg, len, "up"))
+		dy = -DEMO_STEP;
+	else if (is_key(msg, len, "down"))
+		dy = DEMO_STEP;
+	else
+		return false;
+	if (!d->steered) {
+		/* Taken over where it is now. */
+		double t = (double)t_ms / 1000.0;
+
+		d->px = fold(d->dots[0].x0, d->dots[0].vx, t, DEMO_W);
+		d->py = fold(d->dots[0].y0, d->dots[0].vy, t, DEMO_H);
+		d->steered = true;
+	}
+	d->px = clamp(d->px + dx, DEMO_W);
+	d->py = clamp(d->py + dy, DEMO_H);
+	d->inputs++;
+	return true;
 }
 
 size_t pub_demo_frame_max(const struct pub_demo *d)
@@ -83,9 +133,12 @@ size_t pub_demo_frame(const struct pub_demo *d, uint64_t seq, uint64_t t_ms, cha
 	for (unsigned i = 0; i < d->n; i++) {
 		const struct demo_dot *dot = &d->dots[i];
 
-		n = snprintf(buf + len, cap - len, "%s[%ld,%ld,%u]", i ? "," : "",
-			     fold(dot->x0, dot->vx, t, DEMO_W), fold(dot->y0, dot->vy, t, DEMO_H),
-			     dot->hue);
+		if (i == 0 && d->steered)
+			n = snprintf(buf + len, cap - len, "[%ld,%ld,%u]", d->px, d->py, dot->hue);
+		else
+			n = snprintf(buf + len, cap - len, "%s[%ld,%ld,%u]", i ? "," : "",
+				     fold(dot->x0, dot->vx, t, DEMO_W),
+				     fold(dot->y0, dot->vy, t, DEMO_H), dot->hue);
 		if (n < 0 || (size_t)n >= cap - len)
 			return 0;
 		len += (size_t)n;

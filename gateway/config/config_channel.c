@@ -370,6 +370,10 @@ void rc_config_finish(struct rc_config *cfg)
 	if (cfg->ncaches < RC_CONFIG_MAX_CACHES && !rc_config_cache(cfg, "live"))
 		rc_config_channel_parse(cfg, "live:cache=ts", err, sizeof(err));
 	game = channel_cfg(cfg, "game");
-	if ((!game && cfg->nchans < RC_CONFIG_MAX_CHANNEL_CFG) || (game && game->text_frames < 0))
+	/* The demo's game reads its players' input (uplink) unless the game
+	 * channel has settings of its own. */
+	if (!game && cfg->nchans < RC_CONFIG_MAX_CHANNEL_CFG)
+		rc_config_channel_parse(cfg, "game:frames=text,uplink=on", err, sizeof(err));
+	else if (game && game->text_frames < 0)
 		rc_config_channel_parse(cfg, "game:frames=text", err, sizeof(err));
 }

@@ -1,6 +1,8 @@
 #include "uplink.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,13 +66,37 @@ void rc_uplink_release_tcp(struct rc_server *srv, struct rc_channel *ch, struct 
 							memory_order_relaxed);
 }
 
+/* Whether uplink may go back to a datagram's source: only when the port
+ * admits known sources only (--udp-allow) or the source is this machine.
+ * A datagram's source address can be forged, and on an open port a forged
+ * one would make ringcast send its subscribers' messages to a victim. */
+static bool source_trusted(const struct rc_udp_port *port, const struct sockaddr *src)
+{
+	if (port->nallow)
+		return true;
+	if (src->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)src)->sin_addr.s_addr) >> 24) == 127;
+	if (src->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)src)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
 void rc_uplink_note_udp(struct rc_server *srv, struct rc_channel *ch, struct rc_udp_port *port,
 			const struct sockaddr *src, socklen_t src_len)
 {
 	struct rc_chan *c = rc_chan_peek(ch);
 	struct rc_uplink_target *t = c ? c->uplink : NULL;
+	const struct rc_channel_cfg *cfg;
 
 	if (t && t->port == port && t->src_len == src_len && !memcmp(&t->src, src, src_len))
+		return;
+	/* With uplink-to the port only needs to be known; else the source
+	 * must be one that cannot be forged from outside. */
+	cfg = rc_config_uplink(srv->cfg, ch->name);
+	if (!cfg || (!cfg->uplink_to.len && !source_trusted(port, src)))
 		return;
 	if (src_len > sizeof(t->src) || !(t = target_get(ch)))
 		return;

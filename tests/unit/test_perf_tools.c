@@ -10,6 +10,7 @@
 #include "bench_ramp.h"
 #include "guard.h"
 #include "pub_demo.h"
+#include "pub_uplink.h"
 #include "url.h"
 
 /* url_parse on a copy whose NUL is the last byte before a guard page. */
@@ -162,6 +163,107 @@ Test(perf_demo, dots_bounce_and_cover_the_field)
 		}
 	}
 	cr_assert(left && right && top && bottom, "dots reach every edge and stay inside");
+}
+
+static long clampl(long v, long hi)
+{
+	return v < 0 ? 0 : v > hi ? hi : v;
+}
+
+Test(perf_demo, input_steers_dot_0_and_only_it)
+{
+	static struct pub_demo d;
+	char buf[4096];
+	long a[8][3], b[8][3], seq, t;
+	static const char *const moves[] = { "left", "ArrowUp", "right", "right", "down" };
+
+	pub_demo_init(&d, 8);
+	buf[pub_demo_frame(&d, 0, 1000, buf, sizeof(buf) - 1)] = '\0';
+	cr_assert_eq(frame_dots(buf, &seq, &t, a, 8), 8);
+	cr_assert_not(pub_demo_input(&d, (const uint8_t *)"jump", 4, 1000), "not an input");
+	cr_assert_not(pub_demo_input(&d, (const uint8_t *)"Arrowleft", 9, 1000));
+	cr_assert_not(d.steered);
+	/* Taken over where it is, then moved by each input. */
+	for (size_t i = 0; i < 5; i++)
+		cr_assert(pub_demo_input(&d, (const uint8_t *)moves[i], strlen(moves[i]), 1000));
+	cr_assert_eq(d.inputs, 5);
+	/* Later: dot 0 is where the inputs put it (clamped to the field), the
+	 * others went on moving by themselves. */
+	buf[pub_demo_frame(&d, 1, 3000, buf, sizeof(buf) - 1)] = '\0';
+	cr_assert_eq(frame_dots(buf, &seq, &t, b, 8), 8, "%s", buf);
+	{
+		long x = a[0][0], y = a[0][1];
+
+		x = clampl(x - DEMO_STEP, DEMO_W);
+		y = clampl(y - DEMO_STEP, DEMO_H);
+		x = clampl(x + DEMO_STEP, DEMO_W);
+		x = clampl(x + DEMO_STEP, DEMO_W);
+		y = clampl(y + DEMO_STEP, DEMO_H);
+		cr_assert(b[0][0] == x && b[0][1] == y, "dot 0 at %ld,%ld, want %ld,%ld", b[0][0],
+			  b[0][1], x, y);
+	}
+	cr_assert_eq(b[0][2], a[0][2], "its hue");
+	cr_assert(b[1][0] != a[1][0] || b[1][1] != a[1][1], "dot 1 moved by itself");
+}
+
+struct uplink_seen {
+	uint32_t ids[16];
+	char text[16][16];
+	int n;
+};
+
+static void on_uplink(void *arg, uint32_t id, const uint8_t *data, size_t len)
+{
+	struct uplink_seen *s = arg;
+
+	cr_assert_lt(s->n, 16);
+	cr_assert_lt(len, 16);
+	s->ids[s->n] = id;
+	memcpy(s->text[s->n], data, len);
+	s->text[s->n][len] = '\0';
+	s->n++;
+}
+
+Test(perf_uplink, frames_split_anywhere_are_read_whole)
+{
+	/* [len][id][payload]: "left" from 7, "" from 8, "up" from 0x01020304 */
+	static const uint8_t wire[] = {
+		0, 0, 0, 8, 0, 0, 0, 7, 'l', 'e', 'f', 't',
+		0, 0, 0, 4, 0, 0, 0, 8,
+		0, 0, 0, 6, 1, 2, 3, 4, 'u', 'p',
+	};
+
+	for (size_t cut = 0; cut <= sizeof(wire); cut++) {
+		static struct pub_uplink u;
+		struct uplink_seen s = { .n = 0 };
+		uint8_t *g1 = guard_copy(wire, cut ? cut : 1);
+		uint8_t *g2 = guard_copy(wire + cut, sizeof(wire) - cut ? sizeof(wire) - cut : 1);
+
+		memset(&u, 0, sizeof(u));
+		cr_assert_eq(pub_uplink_feed(&u, g1, cut, on_uplink, &s), 0);
+		cr_assert_eq(pub_uplink_feed(&u, g2, sizeof(wire) - cut, on_uplink, &s), 0);
+		cr_assert_eq(s.n, 3, "cut at %zu: %d messages", cut, s.n);
+		cr_assert(s.ids[0] == 7 && !strcmp(s.text[0], "left"));
+		cr_assert(s.ids[1] == 8 && !strcmp(s.text[1], ""));
+		cr_assert(s.ids[2] == 0x01020304 && !strcmp(s.text[2], "up"));
+		cr_assert_eq(u.msgs, 3);
+		guard_free(g1, cut ? cut : 1);
+		guard_free(g2, sizeof(wire) - cut ? sizeof(wire) - cut : 1);
+	}
+}
+
+Test(perf_uplink, a_bad_length_stops_the_stream)
+{
+	static struct pub_uplink u;
+	static const uint8_t short_len[] = { 0, 0, 0, 3, 0, 0, 0 };
+	static const uint8_t long_len[] = { 0, 1, 0, 0 };
+	struct uplink_seen s = { .n = 0 };
+
+	cr_assert_eq(pub_uplink_feed(&u, short_len, sizeof(short_len), on_uplink, &s), -EPROTO);
+	memset(&u, 0, sizeof(u));
+	cr_assert_eq(pub_uplink_feed(&u, long_len, sizeof(long_len), on_uplink, &s), -EPROTO);
+	cr_assert_eq(u.bad, 1);
+	cr_assert_eq(s.n, 0);
 }
 
 Test(perf_demo, small_buffer_is_refused)
