@@ -43,10 +43,10 @@ before(async () => {
   // node_modules) with the demo channel settings on ephemeral ports.
   srv = await startServer(['--listen', '127.0.0.1:0', '--udp', '127.0.0.1:0=live',
     '--udp', '127.0.0.1:0=game', '--channel', 'live:type=video/mp2t,cache=ts',
-    '--channel', 'game:frames=text']);
+    '--channel', 'game:frames=text,uplink=on']);
   args = ['--listen', `127.0.0.1:${srv.port}`, '--udp', `127.0.0.1:${srv.udp.live}=live`,
     '--udp', `127.0.0.1:${srv.udp.game}=game`, '--channel', 'live:type=video/mp2t,cache=ts',
-    '--channel', 'game:frames=text'];
+    '--channel', 'game:frames=text,uplink=on'];
   publisher('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-f', 'lavfi', '-i',
     'testsrc=size=320x180:rate=25', '-t', '120', '-c:v', 'mpeg1video', '-b:v', '800k', '-f', 'mpegts',
     `udp://127.0.0.1:${srv.udp.live}?pkt_size=1316`]);
@@ -97,6 +97,34 @@ test('the page connects and shows rising counters for the game channel', async (
     return n;
   });
   assert.ok(colored > 500, `dots painted (${colored} bright pixels)`);
+});
+
+test('the arrow keys steer the ringed dot: input goes back to the game through the uplink', async () => {
+  const dot0 = async () => JSON.parse(await text('#latest')).dots[0];
+  const metric = async (name) => {
+    const body = await (await fetch(`http://127.0.0.1:${srv.port}/metrics`)).text();
+    const line = body.split('\n').find((l) => l.startsWith(name + ' '));
+    return line ? Number(line.split(' ')[1]) : -1;
+  };
+  await page.locator('#view').click({ position: { x: 1, y: 1 } }); // focus; steers one step
+  await page.keyboard.press('ArrowDown');
+  // Steered, the dot stays where the inputs put it instead of moving on.
+  const p1 = await waitFor(async () => {
+    const a = await dot0();
+    await sleep(250);
+    const b = await dot0();
+    return a[0] === b[0] && a[1] === b[1] && b;
+  });
+  assert.ok(p1, 'dot 0 stopped where it was steered');
+  const right = p1[0] < 320;
+  for (let i = 0; i < 3; i++) await page.keyboard.press(right ? 'ArrowRight' : 'ArrowLeft');
+  const want = p1[0] + (right ? 60 : -60);
+  assert.ok(await waitFor(async () => (await dot0())[0] === want),
+    `dot 0 at ${await dot0()}, want x ${want}`);
+  assert.equal((await dot0())[1], p1[1], 'and only sideways');
+  assert.equal(await text('#steer'), '5 sent');
+  assert.ok(await waitFor(async () => (await metric('ringcast_uplink_delivered_total')) >= 5),
+    'the gateway delivered the five inputs to the publisher');
 });
 
 /** Samples the video canvas: bright pixels and a checksum. */

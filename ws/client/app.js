@@ -39,6 +39,7 @@ const client = connect(wsUrl.href, {
 
 function select(name) {
   if (name === selected) return;
+  lastGame = null;
   client.unsubscribe(selected);
   selected = name;
   client.subscribe(name);
@@ -73,7 +74,40 @@ function gameState(text) {
   }
 }
 
+// ---- steering: the game's dot 0 follows the arrow keys and clicks ----
+// Each input goes back to the game's publisher through the channel's
+// uplink (ringcast-pub --demo game reads "left", "right", "up", "down").
+
+let lastGame = null; // the latest game state drawn, for clicks
+let steers = 0; // inputs sent
+
+function steer(dir) {
+  if (!lastGame || !client.send(selected, dir)) return;
+  steers++;
+  $('steer').textContent = `${steers} sent`;
+}
+
+document.addEventListener('keydown', (e) => {
+  const dir = { ArrowLeft: 'left', ArrowRight: 'right', ArrowUp: 'up', ArrowDown: 'down' }[e.key];
+  if (!dir || !lastGame || e.target instanceof HTMLInputElement) return;
+  e.preventDefault();
+  steer(dir);
+});
+
+// A click steers dot 0 one step towards the clicked point, along the
+// longer axis.
+$('view').addEventListener('click', (e) => {
+  if (!lastGame || !lastGame.dots.length) return;
+  const c = $('view');
+  const r = c.getBoundingClientRect();
+  const x = ((e.clientX - r.left) * c.width) / r.width;
+  const y = ((e.clientY - r.top) * c.height) / r.height;
+  const [dx, dy] = [x - lastGame.dots[0][0], y - lastGame.dots[0][1]];
+  steer(Math.abs(dx) >= Math.abs(dy) ? (dx < 0 ? 'left' : 'right') : dy < 0 ? 'up' : 'down');
+});
+
 function drawGame(g) {
+  lastGame = g;
   const c = $('view');
   if (c.width !== g.w || c.height !== g.h) {
     c.width = g.w;
@@ -82,12 +116,18 @@ function drawGame(g) {
   const ctx = c.getContext('2d');
   ctx.fillStyle = '#0b0e13';
   ctx.fillRect(0, 0, c.width, c.height);
-  for (const [x, y, hue] of g.dots) {
+  g.dots.forEach(([x, y, hue], i) => {
     ctx.beginPath();
     ctx.arc(x, y, 9, 0, 2 * Math.PI);
     ctx.fillStyle = `hsl(${hue} 85% 60%)`;
     ctx.fill();
-  }
+    if (i === 0) {
+      // the one the player steers
+      ctx.strokeStyle = '#ffffff';
+      ctx.lineWidth = 2;
+      ctx.stroke();
+    }
+  });
   ctx.fillStyle = '#8b95a7';
   ctx.font = '14px system-ui';
   ctx.fillText(`seq ${g.seq}`, 10, 20);

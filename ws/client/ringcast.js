@@ -11,6 +11,8 @@
 // client asks for what it missed, {"sub":"x","since":N,"epoch":"E"}; the
 // answer {"subscribed":"x","recovered":true|false,"epoch":"E","seq":N} says
 // whether the server still had all of it (then it follows, then live).
+// send(channel, data) reaches the channel's publisher (uplink): the client
+// says {"to":"x"}, then sends the data as a binary message.
 
 /** Channel names ringcast accepts: 1-64 of A-Z a-z 0-9 . _ - */
 export const CHANNEL_NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -143,6 +145,10 @@ export function utf8Length(s) {
  * @property {(channel: string) => void} unsubscribe
  * @property {() => string[]} channels the channels asked for
  * @property {(channel: string) => Counters} counters
+ * @property {(channel: string, data: string|Uint8Array|ArrayBuffer) => boolean} send
+ *   sends data to the channel's publisher (channels with uplink=on; others
+ *   drop it); false when the connection is not open or the channel was
+ *   not subscribed to
  * @property {() => string} state
  * @property {() => void} close stops for good: no more reconnects
  */
@@ -172,6 +178,7 @@ export function connect(url, opts = {}) {
   // Per channel: the position asked to resume from, until the answer.
   const resuming = new Map();
   let holeTimer = null;
+  let uplinkTo = null; // the channel this socket's binary messages go to ({"to"})
 
   const setState = (s, detail = {}) => {
     state = s;
@@ -317,6 +324,7 @@ export function connect(url, opts = {}) {
       return;
     }
     socket = ws;
+    uplinkTo = null;
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
       if (ws !== socket) return;
@@ -376,6 +384,18 @@ export function connect(url, opts = {}) {
       send({ unsub: channel });
     },
     channels: () => [...wanted],
+    send(channel, data) {
+      check(channel);
+      if (!wanted.has(channel) || !socket || socket.readyState !== 1) return false;
+      // Binary messages go where the last {"to"} said: say it once per
+      // change of channel (the server answers {"uplink":"x"} or an error).
+      if (uplinkTo !== channel) {
+        send({ to: channel });
+        uplinkTo = channel;
+      }
+      socket.send(typeof data === 'string' ? new TextEncoder().encode(data) : data);
+      return true;
+    },
     counters(channel) {
       const c = counters.get(channel);
       return c ? { ...c } : { messages: 0, bytes: 0, lastAt: 0, gaps: 0, missed: 0 };
