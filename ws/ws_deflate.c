@@ -34,9 +34,9 @@
  * refused. (One whose last stored block takes all of 00 00 ff ff as data
  * and then ends with the appended final block cannot be told apart: like a
  * zlib receiver, this returns those four bytes as part of the message.)
- * Every call gets the room left in the caller's buffer, so
- * the total never passes the limit; libdeflate says INSUFFICIENT_SPACE when
- * a stream would write more, and stops there. */
+ * Every call gets the room left in the caller's buffer, so the total never
+ * passes the limit; libdeflate says INSUFFICIENT_SPACE when a stream would
+ * write more, and stops there. */
 #include "ws_deflate.h"
 
 #include <errno.h>
