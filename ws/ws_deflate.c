@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include <libdeflate.h>
+#include <zlib.h>
 
 /* 00 00 ff ff: LEN and NLEN of the empty stored block a sync flush ends
  * with (RFC 7692 7.2.2 appends them); then an empty stored block with
@@ -56,7 +57,7 @@ static const uint8_t inflate_tail[RC_WSZ_INFLATE_TAIL] = {
 };
 
 struct rc_wsz_deflater {
-	struct libdeflate_compressor *c;
+	z_stream z;		/* reset for every message: no context kept */
 };
 
 struct rc_wsz_inflater {
@@ -79,14 +80,15 @@ struct rc_wsz_deflater *rc_wsz_deflater_new(int level, int *err)
 		set_err(err, -EINVAL);
 		return NULL;
 	}
-	d = malloc(sizeof(*d));
+	d = calloc(1, sizeof(*d));
 	if (!d) {
 		set_err(err, -ENOMEM);
 		return NULL;
 	}
-	/* The level is in range, so NULL can only mean out of memory. */
-	d->c = libdeflate_alloc_compressor(level);
-	if (!d->c) {
+	/* Raw DEFLATE (negative window bits), the full 32 KiB window. zlib's
+	 * levels stop at 9. */
+	if (deflateInit2(&d->z, level > 9 ? 9 : level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK) {
 		free(d);
 		set_err(err, -ENOMEM);
 		return NULL;
@@ -98,30 +100,49 @@ void rc_wsz_deflater_free(struct rc_wsz_deflater *d)
 {
 	if (!d)
 		return;
-	libdeflate_free_compressor(d->c);
+	deflateEnd(&d->z);
 	free(d);
 }
 
 ssize_t rc_wsz_compress(struct rc_wsz_deflater *d, const void *in, size_t len, void *out,
 			size_t cap)
 {
-	/* The whole result, stream and 0x00, must be shorter than the message
-	 * (else sending it plain is better) and fit: at most room bytes. */
+	/* The result without its 00 00 ff ff must be shorter than the message
+	 * (else sending it plain is better) and fit in cap; zlib writes the
+	 * tail too, so it gets 4 bytes more room, and the tail's bytes past
+	 * cap land in a local buffer. */
+	uint8_t spill[8];
 	size_t room, n;
+	int r;
 
-	if (len == 0)
+	if (len == 0 || len > UINT_MAX)
 		return -ENOSPC;
 	room = cap < len - 1 ? cap : len - 1;
-	if (room < 2)	/* a stream takes at least one byte, then the 0x00 */
+	if (room < 1 || deflateReset(&d->z) != Z_OK)
 		return -ENOSPC;
-	/* libdeflate returns 0 when the stream does not fit in room - 1
-	 * (or fits with less than the few bytes it wants to spare), without
-	 * writing past it. */
-	n = libdeflate_deflate_compress(d->c, in, len, out, room - 1);
-	if (n == 0)
+	d->z.next_in = (Bytef *)in;
+	d->z.avail_in = (uInt)len;
+	d->z.next_out = out;
+	d->z.avail_out = (uInt)room;
+	r = deflate(&d->z, Z_SYNC_FLUSH);
+	if (r != Z_OK || d->z.avail_in != 0)
 		return -ENOSPC;
-	((uint8_t *)out)[n] = 0x00;
-	return (ssize_t)(n + 1);
+	n = room - d->z.avail_out;
+	if (d->z.avail_out == 0) {
+		/* Out of room: what is left may be no more than the tail,
+		 * which is cut anyway. */
+		d->z.next_out = spill;
+		d->z.avail_out = sizeof(spill);
+		r = deflate(&d->z, Z_SYNC_FLUSH);
+		if ((r != Z_OK && r != Z_BUF_ERROR) || d->z.avail_out == 0 ||
+		    sizeof(spill) - d->z.avail_out > 4)
+			return -ENOSPC;
+		n += sizeof(spill) - d->z.avail_out;
+	}
+	/* A sync flush ends with an empty stored block, 00 00 ff ff: cut. */
+	if (n < 5)
+		return -ENOSPC;
+	return (ssize_t)(n - 4);
 }
 
 struct rc_wsz_inflater *rc_wsz_inflater_new(size_t max_in, int *err)

@@ -262,9 +262,9 @@ Test(ws_deflate, zlib_inflates_what_it_compresses_as_a_browser_does)
 {
 	/* An independent decoder: zlib, fed as Chromium feeds it, one inflater
 	 * for a whole connection. Each message must come out whole and leave
-	 * the inflater between blocks (the 0x00 after libdeflate's final block
-	 * is what does that), and a zlib-compressed message after them must
-	 * still inflate. */
+	 * the inflater between messages (a sync flush leaves it at a block
+	 * boundary), and a zlib-compressed message after them must still
+	 * inflate. */
 	struct sample s[8];
 	size_t ns = samples(s, 8);
 	static uint8_t z[64 * 1024], back[64 * 1024];
@@ -278,8 +278,6 @@ Test(ws_deflate, zlib_inflates_what_it_compresses_as_a_browser_does)
 			size_t m;
 
 			cr_assert_gt(n, 0);
-			/* RFC 7692 7.2.3.4's form: a final block, then 0x00. */
-			cr_assert_eq(z[n - 1], 0x00);
 			m = browser_inflate(&zs, z, (size_t)n, back, sizeof(back));
 			cr_assert_eq(m, s[i].len, "sample %zu: %zu bytes", i, m);
 			cr_assert_eq(memcmp(back, s[i].p, m), 0);
