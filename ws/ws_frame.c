@@ -20,6 +20,7 @@ enum {
 
 #define WS_FIN 0x80
 #define WS_RSV 0x70
+#define WS_RSV1 0x40
 #define WS_OPCODE 0x0f
 #define WS_MASK 0x80
 #define WS_LEN7 0x7f
@@ -124,6 +125,11 @@ void rc_ws_parser_init(struct rc_ws_parser *p, bool server_side, uint64_t max_me
 	rc_utf8_init(&p->utf8);
 }
 
+void rc_ws_parser_allow_deflate(struct rc_ws_parser *p)
+{
+	p->allow_rsv1 = true;
+}
+
 bool rc_ws_parser_at_rest(const struct rc_ws_parser *p)
 {
 	/* Everything else is set again when the next frame or message starts. */
@@ -167,7 +173,10 @@ static uint16_t check_byte0(const struct rc_ws_parser *p, uint8_t b)
 {
 	unsigned op = b & WS_OPCODE;
 
-	if (b & WS_RSV)		/* no extension was negotiated */
+	/* RSV1 is permessage-deflate's, on a message's first frame only; no
+	 * extension uses RSV2 or RSV3. */
+	if ((b & WS_RSV) && (!p->allow_rsv1 || (b & WS_RSV) != WS_RSV1 ||
+			     (op != RC_WS_OP_TEXT && op != RC_WS_OP_BINARY)))
 		return RC_WS_CLOSE_PROTOCOL;
 	switch (op) {
 	case RC_WS_OP_CONT:
@@ -304,7 +313,7 @@ static size_t emit_data(struct rc_ws_parser *p, struct rc_ws_event *ev,
 {
 	bool last = p->frame_left == 0 && p->fin;
 
-	if (p->msg_opcode == RC_WS_OP_TEXT) {
+	if (p->msg_opcode == RC_WS_OP_TEXT && !p->msg_compressed) {
 		if (!rc_utf8_feed(&p->utf8, chunk, n))
 			return fail(p, ev, RC_WS_CLOSE_BAD_DATA, consumed);
 		/* A character cut off by the end of the message is invalid. */
@@ -316,6 +325,7 @@ static size_t emit_data(struct rc_ws_parser *p, struct rc_ws_event *ev,
 	ev->data = chunk;
 	ev->len = n;
 	ev->fin = last;
+	ev->compressed = p->msg_compressed;
 	if (p->frame_left == 0)
 		end_data_frame(p);
 	return consumed;
@@ -343,6 +353,7 @@ static bool begin_payload(struct rc_ws_parser *p, struct rc_ws_event *ev,
 	if (p->opcode != RC_WS_OP_CONT) {
 		p->in_message = true;
 		p->msg_opcode = p->opcode;
+		p->msg_compressed = (p->hdr[0] & WS_RSV1) != 0;
 		p->msg_len = 0;
 		rc_utf8_init(&p->utf8);
 	}

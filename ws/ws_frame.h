@@ -76,6 +76,8 @@ struct rc_ws_event {
 	const uint8_t *data;	/* DATA: unmasked chunk; PING/PONG/CLOSE: payload (CLOSE: the reason) */
 	size_t len;
 	bool fin;		/* DATA: this chunk ends the message */
+	bool compressed;	/* DATA: the message came with RSV1 (permessage-deflate):
+				 * its bytes are DEFLATE data, not checked as UTF-8 */
 	uint16_t close_code;	/* CLOSE: code received (1005 when absent); ERROR: code to send */
 };
 
@@ -95,6 +97,8 @@ struct rc_ws_parser {
 	uint64_t frame_pos;	/* payload bytes of the current frame already seen (mask phase) */
 	bool in_message;	/* a fragmented data message is open */
 	uint8_t msg_opcode;
+	bool allow_rsv1;	/* permessage-deflate agreed: RSV1 marks a compressed message */
+	bool msg_compressed;	/* the open message has RSV1 */
 	uint64_t msg_len;
 	struct rc_utf8 utf8;	/* validator for the open text message */
 	uint8_t ctrl[RC_WS_CONTROL_MAX];
@@ -106,6 +110,13 @@ struct rc_ws_parser {
  * must be masked), false when parsing a server's frames (none may be).
  * max_message: data messages longer than this give ERROR 1009. */
 void rc_ws_parser_init(struct rc_ws_parser *p, bool server_side, uint64_t max_message);
+
+/* permessage-deflate (RFC 7692) was agreed: from now on RSV1 on the first
+ * frame of a data message is allowed and marks it compressed (its DATA
+ * events say so, and a text message's bytes are not checked as UTF-8: the
+ * caller checks what they inflate to). RSV1 elsewhere, RSV2 and RSV3 stay
+ * errors (1002). */
+void rc_ws_parser_allow_deflate(struct rc_ws_parser *p);
 
 /* True when p sits between messages: no frame begun, no fragmented message
  * open, no close or error reported. Such a parser behaves exactly like one

@@ -1188,3 +1188,64 @@ Test(ws_rest, fresh_parser_at_rest_changes_nothing)
 	}
 	run_free(&whole);
 }
+
+/* Parses in[0..len) (from a guard copy) with permessage-deflate allowed,
+ * into at most max events; returns how many. */
+static size_t parse_deflate(const uint8_t *in, size_t len, struct rc_ws_event *evs, size_t max)
+{
+	struct rc_ws_parser p;
+	uint8_t *g = guard_copy(in, len);
+	size_t off = 0, n = 0;
+
+	rc_ws_parser_init(&p, true, MAX);
+	rc_ws_parser_allow_deflate(&p);
+	while (off < len && n < max) {
+		size_t used = rc_ws_parse(&p, g + off, len - off, &evs[n]);
+
+		off += used;
+		if (evs[n].type != RC_WS_EV_NONE)
+			n++;
+		if (used == 0 || (n && (evs[n - 1].type == RC_WS_EV_ERROR)))
+			break;
+	}
+	guard_free(g, len);
+	return n;
+}
+
+Test(ws_parse, rsv1_marks_a_compressed_message_once_deflate_is_agreed)
+{
+	uint8_t in[64];
+	struct rc_ws_event ev[8];
+	size_t n, k;
+
+	/* Compressed bytes are not text: 0xff is fine in a compressed text
+	 * message, and the event says compressed. */
+	n = put_frame(in, FIN | 0x40 | RC_WS_OP_TEXT, true, "\xff\x00\x01", 3);
+	k = parse_deflate(in, n, ev, 8);
+	cr_assert(k == 1 && ev[0].type == RC_WS_EV_DATA && ev[0].compressed && ev[0].fin &&
+		  ev[0].len == 3, "one compressed event");
+	/* Fragmented: RSV1 on the first frame only; every piece is of the
+	 * compressed message. Then a plain message: not compressed, checked. */
+	n = put_frame(in, 0x40 | RC_WS_OP_BINARY, true, "ab", 2);
+	n += put_frame(in + n, FIN | RC_WS_OP_CONT, true, "cd", 2);
+	n += put_frame(in + n, FIN | RC_WS_OP_TEXT, true, "\xff", 1);
+	k = parse_deflate(in, n, ev, 8);
+	cr_assert_eq(k, 3);
+	cr_assert(ev[0].compressed && ev[1].compressed && ev[1].fin);
+	cr_assert(ev[2].type == RC_WS_EV_ERROR && ev[2].close_code == 1007,
+		  "a plain text message is still checked");
+	/* RSV1 on a continuation, on a control frame, and RSV2/RSV3: 1002. */
+	n = put_frame(in, 0x40 | RC_WS_OP_TEXT, true, "a", 1);
+	n += put_frame(in + n, FIN | 0x40 | RC_WS_OP_CONT, true, "b", 1);
+	k = parse_deflate(in, n, ev, 8);
+	cr_assert(k == 2 && ev[1].type == RC_WS_EV_ERROR && ev[1].close_code == 1002);
+	n = put_frame(in, FIN | 0x40 | RC_WS_OP_PING, true, "", 0);
+	k = parse_deflate(in, n, ev, 8);
+	cr_assert(k == 1 && ev[0].type == RC_WS_EV_ERROR && ev[0].close_code == 1002);
+	n = put_frame(in, FIN | 0x60 | RC_WS_OP_TEXT, true, "a", 1);
+	k = parse_deflate(in, n, ev, 8);
+	cr_assert(k == 1 && ev[0].type == RC_WS_EV_ERROR && ev[0].close_code == 1002);
+	n = put_frame(in, FIN | 0x20 | RC_WS_OP_TEXT, true, "a", 1);
+	k = parse_deflate(in, n, ev, 8);
+	cr_assert(k == 1 && ev[0].type == RC_WS_EV_ERROR && ev[0].close_code == 1002);
+}
