@@ -242,13 +242,20 @@ void rc_hub_foreach(struct rc_hub *hub, void (*fn)(struct rc_channel *ch, void *
 			fn(ch, arg);
 }
 
-static void count_kind(struct rc_channel *ch, uint8_t kind, int d)
+static void count_kind(struct rc_channel *ch, uint8_t kind, bool deflate, int d)
 {
 	if (ch->shared && kind < RC_CHANREG_KINDS)
 		atomic_fetch_add_explicit(&ch->shared->kinds[kind], (uint32_t)d,
 					  memory_order_relaxed);
 	if (kind == RC_SUB_ALT)
 		ch->nalt += (uint32_t)d;
+	if ((kind == RC_SUB_FRAME || kind == RC_SUB_TAGGED) && deflate) {
+		/* Sent per message: a batch holds uncompressed frames. */
+		ch->nz += (uint32_t)d;
+		if (kind == RC_SUB_TAGGED)
+			ch->nztagged += (uint32_t)d;
+		return;
+	}
 	if (kind == RC_SUB_FRAME || kind == RC_SUB_TAGGED)
 		ch->nbatched += (uint32_t)d;
 	if (kind == RC_SUB_TAGGED)
@@ -283,7 +290,7 @@ int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s
 	s->ch = ch;
 	s->slot = ch->nsubs;
 	ch->subs[ch->nsubs++] = s;
-	count_kind(ch, s->kind, 1);
+	count_kind(ch, s->kind, s->deflate, 1);
 	return 0;
 }
 
@@ -291,8 +298,8 @@ void rc_hub_sub_set_kind(struct rc_hub *hub, struct rc_sub *s, enum rc_sub_kind 
 {
 	if (s->ch) {
 		batch_close(hub, s->ch);
-		count_kind(s->ch, s->kind, -1);
-		count_kind(s->ch, (uint8_t)kind, 1);
+		count_kind(s->ch, s->kind, s->deflate, -1);
+		count_kind(s->ch, (uint8_t)kind, s->deflate, 1);
 	}
 	s->kind = (uint8_t)kind;
 }
@@ -308,7 +315,7 @@ void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s)
 	ch->subs[s->slot] = ch->subs[--ch->nsubs];
 	ch->subs[s->slot]->slot = s->slot;
 	s->ch = NULL;
-	count_kind(ch, s->kind, -1);
+	count_kind(ch, s->kind, s->deflate, -1);
 	if (ch->shared) {
 		rc_chanreg_sub_release(ch->shared);
 		if (!ch->nsubs)
@@ -461,7 +468,7 @@ static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
 		struct rc_shmsg *m = s->kind == RC_SUB_TAGGED ? tb : s->kind == RC_SUB_FRAME ? b : NULL;
 		uint32_t n;
 
-		if (!m)
+		if (!m || s->deflate)
 			continue;
 		n = m->nends;	/* its kind's batch may have stopped growing */
 		from = 0;
@@ -554,8 +561,14 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		uint32_t len = frame_len;
 		int ret;
 
-		if (batched && (s->kind == RC_SUB_FRAME || s->kind == RC_SUB_TAGGED))
+		if (batched && !s->deflate && (s->kind == RC_SUB_FRAME || s->kind == RC_SUB_TAGGED))
 			continue;
+		if (s->deflate && m->z && (s->kind == RC_SUB_FRAME || s->kind == RC_SUB_TAGGED)) {
+			/* The compressed frame, made once for all of them. */
+			shm = m->z;
+			ptr = m->z->data;
+			len = m->z->len;
+		}
 		if (s->kind == RC_SUB_RAW) {
 			ptr = payload;
 			len = m->payload_len;
@@ -603,6 +616,8 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		if (ret < 0) {
 			queue_evict(hub, s, RC_DROP_STALLED);
 			count_drops(hub, s, RC_DROP_CLOSED, 1);
+		} else if (m->z && shm == m->z) {
+			hub->stats.zdeliveries++;
 		}
 	}
 }

@@ -89,6 +89,10 @@ struct rc_msg {
 	 * per message (one that carries the message's position); NULL: they
 	 * get the channel's tag (rc_channel.tag). */
 	struct rc_shmsg *tag;
+	/* Its compressed frame (permessage-deflate: header with RSV1, then the
+	 * compressed payload), made once for the channel's subscribers that
+	 * agreed to compression (rc_sub.deflate); NULL: they get the frame. */
+	struct rc_shmsg *z;
 	uint64_t seq;		/* its number in the channel's history (0: unnumbered) */
 };
 
@@ -110,6 +114,9 @@ struct rc_sub {
 	bool evicting : 1;		/* queued for eviction; gets nothing more */
 	bool await_key : 1;		/* skips messages until a keyframe (a video joiner
 					 * whose replay could not start at one) */
+	bool deflate : 1;		/* FRAME or TAGGED: takes a message's compressed
+					 * frame (rc_msg.z) when it has one; never fed from
+					 * batches. Set before subscribing, never changed */
 	uint8_t evict_reason;		/* enum rc_drop_reason, while evicting */
 };
 
@@ -131,6 +138,8 @@ struct rc_channel {
 	struct rc_shmsg *tag;		/* the frame tagged subscribers get before each message */
 	uint32_t nbatched;		/* of nsubs, fed from batches (framed and tagged) */
 	uint32_t ntagged;		/* of those, tagged */
+	uint32_t nz;			/* of nsubs, framed or tagged with deflate (not batched) */
+	uint32_t nztagged;		/* of those, tagged */
 	/* The open batch of this turn, owned by the channel (one reference)
 	 * until batch_close() hands it to the subscribers' queues. Each counts
 	 * its messages in nends (see batch_count()). */
@@ -155,6 +164,7 @@ struct rc_hub_stats {
 	struct rc_sendq_stats send;	/* delivered frames and bytes */
 	uint64_t batches;		/* fan-out batches handed to subscribers */
 	uint64_t batched_msgs;		/* messages that went out in them */
+	uint64_t zdeliveries;		/* compressed frames (rc_msg.z) queued, one per subscriber */
 	uint64_t drops[RC_DROP_REASONS];
 	uint64_t pressure_runs;
 };
@@ -262,7 +272,8 @@ void rc_hub_sub_set_kind(struct rc_hub *hub, struct rc_sub *s, enum rc_sub_kind 
 /* Fans a message out: every subscriber of ch gets a queue entry pointing
  * at the same memory — the whole frame for RC_SUB_FRAME subscribers (and the
  * message's tag, else the channel's, before it for tagged ones), the bare payload for raw ones,
- * m->alt for RC_SUB_ALT ones (skipped when NULL) — and takes
+ * m->alt for RC_SUB_ALT ones (skipped when NULL), m->z instead of the
+ * frame for deflate ones when it is not NULL — and takes
  * a reference on its buffer. Frames up to batch_max_frame bound for
  * framed and tagged subscribers are instead copied once into the channel's batch of
  * this turn, which every such subscriber gets as one entry when the batch

@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "compress.h"
 #include "http.h"
 #include "label.h"
 #include "listing.h"
@@ -896,6 +897,7 @@ void rc_server_fini(struct rc_server *srv)
 	}
 	srv->ningest = 0;
 	rc_hub_fini(&srv->hub);
+	rc_compress_fini(srv);
 	rc_listener_close(&srv->listener);
 	rc_listener_close(&srv->tcp_listener);
 	if (srv->signal_fd >= 0)

@@ -74,6 +74,7 @@ struct rc_conn {
 	bool awaiting;			/* HTTP: answered; waiting for the next request */
 	bool head;			/* HTTP: routing a HEAD request: answers carry no body */
 	bool nosub;			/* WS: subscribed to no channel since mark_ms */
+	bool deflate;			/* WS: permessage-deflate agreed in the handshake */
 	bool cmd_started;		/* WS: cmd_credit and cmd_ms are set */
 	uint16_t cmd_credit;		/* WS: commands allowed now (token bucket) */
 	/* Per phase (an idle subscriber costs what its connection holds).

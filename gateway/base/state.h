@@ -137,6 +137,15 @@ struct rc_server_stats {
 	uint64_t uplink_dropped[RC_UPLINK_DROPS];	/* by enum rc_uplink_drop */
 	uint64_t uplink_closed_rate;	/* subscribers closed 1008: over uplink-rate */
 	uint64_t uplink_closed_size;	/* subscribers closed 1008: a message over uplink-max */
+	/* permessage-deflate (ingest/compress.h). */
+	uint64_t ws_deflate;		/* WebSocket upgrades that agreed to it */
+	uint64_t compressed;		/* messages compressed (once per worker) */
+	uint64_t compressed_in_bytes;	/* their bytes before */
+	uint64_t compressed_out_bytes;	/* and after */
+	uint64_t compress_skipped;	/* not smaller compressed: sent as they were */
+	uint64_t compress_failed;	/* no memory: sent as they were */
+	uint64_t inflated;		/* compressed client messages inflated */
+	uint64_t inflate_closed;	/* clients closed 1009 or 1007 for what they sent compressed */
 };
 
 /* What a worker publishes of its counters for the others (rc_snap words):
@@ -159,6 +168,9 @@ struct rc_ingest {
 	uint32_t cfg_index;		/* its --udp/--udp-mux in the configuration */
 };
 
+struct rc_wsz_deflater;
+struct rc_wsz_inflater;
+
 struct rc_server {
 	struct rc_process *proc;	/* shared with every loop of the process */
 	uint32_t id;			/* the worker: 0 .. proc->nworkers - 1 */
@@ -172,6 +184,10 @@ struct rc_server {
 	/* Input of WebSocket connections that keep no parser between frames
 	 * (client.h): one loop's connections share it, one at a time. */
 	struct rc_conn_wsin ws_scratch;
+	/* permessage-deflate's codec (ingest/compress.h), made at first use. */
+	struct rc_wsz_deflater *zdef;
+	struct rc_wsz_inflater *zinf;
+	uint8_t *zbuf;			/* what zinf inflates into */
 	struct rc_sendq_ctx conn_sendq;	/* what every client connection's send queue shares */
 	struct rc_sendq_ctx pub_sendq;	/* what every TCP publisher's send queue shares */
 	struct rc_listener listener;

@@ -59,6 +59,8 @@ struct rc_channel_cfg {
 	uint8_t token_secret[RC_TOKEN_SECRET_MAX];
 	size_t token_secret_len;	/* 0: subscribers need no token */
 	uint32_t max_subscribers;	/* 0: --max-subscribers */
+	int compress;			/* enum rc_compress, or -1 (auto) */
+	uint32_t compress_min;		/* smaller messages go uncompressed (0: the default) */
 	/* Uplink: subscribers' data frames to the channel's publisher. */
 	bool uplink;			/* uplink=on */
 	uint32_t uplink_max;		/* bytes per uplink message (0: the default) */
@@ -66,6 +68,15 @@ struct rc_channel_cfg {
 	struct rc_sockaddr uplink_to;	/* UDP publishers' uplink goes here (len 0: to the
 					 * source of the channel's latest datagram) */
 };
+
+/* compress=: whether a channel's messages are compressed for the
+ * subscribers that agreed to permessage-deflate. */
+enum rc_compress {
+	RC_COMPRESS_OFF,
+	RC_COMPRESS_AUTO,	/* text channels (frames=text) only */
+	RC_COMPRESS_ON,		/* every channel's, text or binary */
+};
+#define RC_COMPRESS_MIN_DEFAULT 256	/* bytes: below, not worth it */
 
 #define RC_UPLINK_MAX_DEFAULT 4096	/* bytes per uplink message */
 #define RC_UPLINK_MAX_LIMIT 65000	/* fits one datagram with its 4-byte id */
@@ -191,6 +202,10 @@ size_t rc_config_max_queue(const struct rc_config *cfg, const char *channel);
 uint32_t rc_config_max_message(const struct rc_config *cfg, const char *channel);
 bool rc_config_text_frames(const struct rc_config *cfg, const char *channel);
 bool rc_config_multi_publisher(const struct rc_config *cfg, const char *channel);
+
+/* Whether channel's messages of at least *min bytes are compressed for
+ * subscribers that agreed to permessage-deflate (compress=, frames=). */
+bool rc_config_compress(const struct rc_config *cfg, const char *channel, uint32_t *min);
 
 /* The settings of channel when it has uplink=on (its subscribers may send
  * data to its publisher), else NULL. */

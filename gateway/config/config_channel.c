@@ -98,6 +98,13 @@ static int set_uplink_to(struct rc_config *cfg, struct rc_channel_cfg *c, const 
 	return 0;
 }
 
+static const struct rc_config_choice compress_choices[] = {
+	{ "off", RC_COMPRESS_OFF },
+	{ "auto", RC_COMPRESS_AUTO },
+	{ "on", RC_COMPRESS_ON },
+	{ NULL, 0 },
+};
+
 static const struct rc_config_choice on_off_choices[] = {
 	{ "on", 1 },
 	{ "off", 0 },
@@ -128,6 +135,10 @@ static const struct channel_setting settings[] = {
 	  .choices = frames_choices },
 	{ "multi-publisher", "multi-publisher=yes", RC_CONFIG_CHOICE, FIELD(multi_publisher),
 	  .choices = yes_choice },
+	{ "compress", "compress=auto|on|off", RC_CONFIG_CHOICE, FIELD(compress),
+	  .choices = compress_choices },
+	{ "compress-min", "compress-min=", RC_CONFIG_NUM, FIELD(compress_min), .min = 1,
+	  .max = 64u << 20, .range_why = "compress-min: expected 1-67108864 bytes" },
 	{ "uplink", "uplink=on|off", RC_CONFIG_CHOICE, FIELD(uplink), .choices = on_off_choices },
 	{ "uplink-max", "uplink-max=", RC_CONFIG_NUM, FIELD(uplink_max), .min = 1,
 	  .max = RC_UPLINK_MAX_LIMIT, .range_why = "uplink-max: expected 1-65000 bytes" },
@@ -232,6 +243,7 @@ int rc_config_channel_parse(struct rc_config *cfg, const char *arg, char *err, s
 		strcpy(c->channel, name);
 		c->slow = -1;
 		c->text_frames = -1;
+		c->compress = -1;
 	}
 	for (p = colon + 1; *p;) {
 		const char *end = strchr(p, ',');
@@ -307,6 +319,17 @@ bool rc_config_text_frames(const struct rc_config *cfg, const char *channel)
 	const struct rc_channel_cfg *c = channel_cfg(cfg, channel);
 
 	return c && c->text_frames == 1;
+}
+
+bool rc_config_compress(const struct rc_config *cfg, const char *channel, uint32_t *min)
+{
+	const struct rc_channel_cfg *c = channel_cfg(cfg, channel);
+	int mode = c && c->compress >= 0 ? c->compress : RC_COMPRESS_AUTO;
+
+	*min = c && c->compress_min ? c->compress_min : RC_COMPRESS_MIN_DEFAULT;
+	if (mode == RC_COMPRESS_AUTO)
+		return rc_config_text_frames(cfg, channel);
+	return mode == RC_COMPRESS_ON;
 }
 
 const struct rc_channel_cfg *rc_config_uplink(const struct rc_config *cfg, const char *channel)

@@ -11,14 +11,16 @@
 #include "sse_id.h"
 #include "label.h"
 #include "subscriber.h"
+#include "ws_deflate_offer.h"
 #include "ws_handshake.h"
 
 /* The 101 answer to a valid handshake, with the subprotocol a client that
  * offered some must get (RFC 6455 4.2.2): "ringcast" when offered, so that
  * a token never comes back in the answer; else the token entry itself.
- * Returns its length, or -1. */
-static int upgrade_answer(const struct rc_http_request *req, const char *accept, char *resp,
-			  size_t cap)
+ * With *dfl on, permessage-deflate's answer too. Returns its length, or
+ * -1. */
+static int upgrade_answer(const struct rc_http_request *req, const char *accept,
+			  const struct rc_ws_deflate *dfl, char *resp, size_t cap)
 {
 	const char *tok = NULL;
 	size_t tok_len = 0;
@@ -36,7 +38,30 @@ static int upgrade_answer(const struct rc_http_request *req, const char *accept,
 
 		len = n > 0 && (size_t)n < cap - (size_t)len + 2 ? len - 2 + n : -1;
 	}
+	if (len > 0 && dfl->on) {
+		/* The extension's line goes before the blank line that ends
+		 * the head. */
+		int n = rc_ws_deflate_response(dfl, resp + len - 2, cap - (size_t)len + 2);
+
+		if (n <= 0 || (size_t)n >= cap - (size_t)len)
+			return -1;
+		len += n;
+		memcpy(resp + len - 2, "\r\n", 2);
+	}
 	return len;
+}
+
+/* What the client offered of permessage-deflate that ringcast takes
+ * (ws_deflate_offer.h): the first Sec-WebSocket-Extensions header's
+ * offers. A malformed header agrees to nothing. */
+static struct rc_ws_deflate deflate_offer(const struct rc_http_request *req)
+{
+	const struct rc_http_header *h = rc_http_find_header(req, "Sec-WebSocket-Extensions");
+	struct rc_ws_deflate d = { 0 };
+
+	if (h && rc_ws_deflate_negotiate(h->value, h->value_len, &d) < 0)
+		d.on = false;
+	return d;
 }
 
 /* Queues bytes[0..len) as a heap copy; closes c without memory. */
@@ -108,6 +133,7 @@ void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req,
 	struct rc_resume pos;
 	bool resume = name && ws_position(t, &pos);
 	enum rc_sub_kind kind = ws_meta(t) ? RC_SUB_TAGGED : RC_SUB_FRAME;
+	struct rc_ws_deflate dfl = deflate_offer(req);
 	int err = 0;
 	int ret;
 
@@ -136,7 +162,8 @@ void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req,
 	/* The 101 goes into the queue before the subscription starts, so it
 	 * precedes every frame. No parser yet: a subscriber between frames
 	 * keeps none (subscribe/subscriber.c). */
-	if (!queue_copy(c, resp, upgrade_answer(req, accept, resp, sizeof(resp)))) {
+	c->deflate = dfl.on;
+	if (!queue_copy(c, resp, upgrade_answer(req, accept, &dfl, resp, sizeof(resp)))) {
 		if (ch)
 			rc_hub_release(&srv->hub, ch);
 		return;
@@ -148,6 +175,8 @@ void rc_http_join_ws(struct rc_conn *c, const struct rc_http_request *req,
 	c->state = RC_CONN_WS;
 	c->counted_ws = true;
 	srv->stats.ws_upgrades++;
+	if (c->deflate)
+		srv->stats.ws_deflate++;
 	srv->stats.subscribers++;
 }
 

@@ -18,6 +18,9 @@ struct rc_chan {
 	uint8_t opcode;			/* WebSocket opcode of its frames (binary or text) */
 	bool set_up;			/* its per-channel settings were applied */
 	bool uplink_on;			/* uplink=on (set up with the settings) */
+	bool compress;			/* messages of compress_min bytes and more are
+					 * compressed for deflate subscribers */
+	uint32_t compress_min;
 	/* Where its subscribers' uplink goes on this worker (uplink.h); NULL
 	 * until a framed TCP or UDP publisher shows up here. */
 	struct rc_uplink_target *uplink;

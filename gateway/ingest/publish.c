@@ -6,6 +6,7 @@
 
 #include "cache.h"
 #include "chan.h"
+#include "compress.h"
 #include "utf8.h"
 #include "state.h"
 #include "sse.h"
@@ -25,6 +26,7 @@ static struct rc_chan *channel_setup(struct rc_server *srv, struct rc_channel *c
 	c->set_up = true;
 	c->opcode = rc_config_text_frames(srv->cfg, ch->name) ? RC_WS_OP_TEXT : RC_WS_OP_BINARY;
 	c->uplink_on = rc_config_uplink(srv->cfg, ch->name) != NULL;
+	c->compress = rc_config_compress(srv->cfg, ch->name, &c->compress_min);
 	p = rc_config_cache(srv->cfg, ch->name);
 	if (p)
 		c->cache = p->ts ? rc_cache_new_ts(p->bytes) : rc_cache_new(p->last, p->bytes);
@@ -77,6 +79,8 @@ static void encodings_unref(struct rc_msg *m)
 		rc_shmsg_unref(m->alt);
 	if (m->tag)
 		rc_shmsg_unref(m->tag);
+	if (m->z)
+		rc_shmsg_unref(m->z);
 }
 
 /* relayed: the message came from another worker, which counted it,
@@ -128,9 +132,14 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	/* Likewise its position label, for the channel's tagged subscribers
 	 * (several channels on one socket, or ?meta=1): without one they get
 	 * the channel's plain label. */
-	m->tag = ch->ntagged && m->seq && ch->shared
+	m->tag = (ch->ntagged || ch->nztagged) && m->seq && ch->shared
 			 ? rc_position_label_new(ch->name, ch->name_len, ch->shared->epoch, m->seq)
 			 : NULL;
+	/* And its compressed frame, for the subscribers that agreed to
+	 * permessage-deflate: one per message, whatever their number. */
+	m->z = ch->nz && c && c->compress && m->payload_len >= c->compress_min
+		       ? rc_compress_frame(srv, payload, m->payload_len, opcode)
+		       : NULL;
 	if (cache)
 		m->keyframe = cache_message(cache, m, payload, opcode, relayed);
 	if (!ch->nsubs) {

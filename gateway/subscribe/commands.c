@@ -134,7 +134,8 @@ static void join(struct rc_conn *c, const struct rc_wscmd *cmd, const char *name
 	*s = (struct rc_sub){ .q = &c->st.q, .owner = c,
 			      .max_queue = rc_config_max_queue(srv->cfg, ch->name),
 			      .policy = (uint8_t)rc_config_slow(srv->cfg, ch->name),
-			      .kind = RC_SUB_TAGGED, .evict = rc_subscriber_evict };
+			      .kind = RC_SUB_TAGGED, .evict = rc_subscriber_evict,
+			      .deflate = rc_subscriber_wants_z(c, ch) };
 	rc_hub_sub_set_kind(&srv->hub, &c->sub, RC_SUB_TAGGED);
 	/* The answer goes first, then the cache, then live messages. */
 	ch->max_subs = rc_config_max_subscribers(srv->cfg, ch->name);

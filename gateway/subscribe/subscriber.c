@@ -10,6 +10,7 @@
 
 #include "cache.h"
 #include "chan.h"
+#include "compress.h"
 #include "log.h"
 #include "state.h"
 #include "uplink_in.h"
@@ -100,6 +101,7 @@ int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_ki
 	int ret;
 
 	c->sub.kind = (uint8_t)kind;
+	c->sub.deflate = rc_subscriber_wants_z(c, ch);
 	c->sub.policy = (uint8_t)rc_config_slow(srv->cfg, ch->name);
 	c->sub.max_queue = rc_config_max_queue(srv->cfg, ch->name);
 	/* The bound holds for all workers together: the route checked it
@@ -121,6 +123,13 @@ int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_ki
 		rc_cache_replay(rc_chan_cache(ch), &c->sub,
 				res && ch->shared && res->epoch == ch->shared->epoch ? res->since : 0);
 	return 0;
+}
+
+bool rc_subscriber_wants_z(const struct rc_conn *c, const struct rc_channel *ch)
+{
+	uint32_t min;
+
+	return c->deflate && rc_config_compress(c->st.srv->cfg, ch->name, &min);
 }
 
 struct rc_sub *rc_subscriber_find(struct rc_conn *c, const char *name, size_t len)
@@ -270,6 +279,38 @@ static void peer_close(struct rc_conn *c, uint16_t code)
 	c->st.close_after_send = true;
 }
 
+void rc_subscriber_inflate_failed(struct rc_conn *c, ssize_t err)
+{
+	struct rc_server *srv = c->st.srv;
+
+	srv->stats.inflate_closed++;
+	rc_log_debug("fd %d: compressed message %s, closing", c->st.fd,
+		     err == -EMSGSIZE ? "too big" : err == -EBADMSG ? "corrupt" : "not inflated");
+	rc_hub_drop_pending(&srv->hub, &c->sub);
+	rc_subscriber_close(c, err == -EMSGSIZE ? RC_WS_CLOSE_TOO_BIG
+				: err == -EBADMSG ? RC_WS_CLOSE_BAD_DATA : RC_WS_CLOSE_INTERNAL);
+}
+
+/* A command that came compressed (RSV1): inflated within the command
+ * bound (1009 past it, 1007 when it is no DEFLATE data or no UTF-8). */
+static void compressed_command(struct rc_conn *c, const uint8_t *msg, size_t len)
+{
+	const uint8_t *text;
+	ssize_t n = rc_compress_inflate(c->st.srv, msg, len, RC_WS_CMD_MAX, &text);
+	struct rc_utf8 u;
+
+	if (n < 0) {
+		rc_subscriber_inflate_failed(c, n);
+		return;
+	}
+	rc_utf8_init(&u);
+	if (!rc_utf8_feed(&u, text, (size_t)n) || !rc_utf8_complete(&u)) {
+		rc_subscriber_inflate_failed(c, -EBADMSG);
+		return;
+	}
+	rc_subscriber_command(c, text, (size_t)n);
+}
+
 /* Client frames parsed with `in`. Stops before a frame the connection may
  * not handle now (rc_stream_can_work) or once it stopped reading. Returns
  * the bytes it consumed. */
@@ -298,7 +339,7 @@ static size_t parse_input(struct rc_conn *c, struct rc_conn_wsin *in, uint8_t *d
 			 * dropped. */
 			srv->stats.client_bytes += ev.len;
 			if (ev.opcode == RC_WS_OP_BINARY) {
-				rc_uplink_in(c, ev.data, ev.len, ev.fin);
+				rc_uplink_in(c, ev.data, ev.len, ev.fin, ev.compressed);
 				break;
 			}
 			if (ev.opcode == RC_WS_OP_TEXT) {
@@ -310,7 +351,10 @@ static size_t parse_input(struct rc_conn *c, struct rc_conn_wsin *in, uint8_t *d
 			}
 			if (ev.fin) {
 				if (ev.opcode == RC_WS_OP_TEXT && in->cmd_len <= RC_WS_CMD_MAX &&
-				    c->state == RC_CONN_WS)
+				    c->state == RC_CONN_WS && ev.compressed)
+					compressed_command(c, in->cmd, in->cmd_len);
+				else if (ev.opcode == RC_WS_OP_TEXT && in->cmd_len <= RC_WS_CMD_MAX &&
+					 c->state == RC_CONN_WS)
 					rc_subscriber_command(c, in->cmd, in->cmd_len);
 				else
 					srv->stats.client_frames++;
@@ -355,6 +399,8 @@ size_t rc_subscriber_input(struct rc_conn *c, uint8_t *data, size_t len)
 	if (!in) {
 		in = &c->st.srv->ws_scratch;
 		rc_ws_parser_init(&in->parser, true, CLIENT_MAX_MESSAGE);
+		if (c->deflate)
+			rc_ws_parser_allow_deflate(&in->parser);
 		in->cmd_len = 0;
 	}
 	used = parse_input(c, in, data, len);

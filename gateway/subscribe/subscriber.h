@@ -6,8 +6,10 @@
 #ifndef RC_SUBSCRIBER_H
 #define RC_SUBSCRIBER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "client.h"
 
@@ -66,6 +68,11 @@ size_t rc_subscriber_held(const struct rc_conn *c);
  * WebSocket, the closing deadline, the SSE heartbeat. */
 void rc_subscriber_tick(struct rc_conn *c, uint64_t now_ms);
 
+/* A compressed message from c could not be inflated (err: -EMSGSIZE,
+ * -EBADMSG or -ENOMEM, as rc_compress_inflate() says): counted, and c is
+ * closed with 1009, 1007 or 1011. */
+void rc_subscriber_inflate_failed(struct rc_conn *c, ssize_t err);
+
 /* The slot of close code in rc_server_stats.ws_closes_sent. */
 int rc_subscriber_close_slot(uint16_t code);
 
@@ -76,6 +83,10 @@ void rc_subscriber_command(struct rc_conn *c, const uint8_t *msg, size_t len);
  * string arguments. Skipped past c's bound: answers are advisory, frames
  * are not. */
 void rc_subscriber_reply(struct rc_conn *c, const char *fmt, const char *a, const char *b);
+
+/* Whether c's subscription to ch takes its messages compressed: c agreed
+ * to permessage-deflate and ch's messages may be compressed (compress=). */
+bool rc_subscriber_wants_z(const struct rc_conn *c, const struct rc_channel *ch);
 
 /* The subscription of c to the channel named name[0..len), or NULL. */
 struct rc_sub *rc_subscriber_find(struct rc_conn *c, const char *name, size_t len);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress.h"
 #include "log.h"
 #include "mem.h"
 #include "state.h"
@@ -77,7 +78,34 @@ static void end_message(struct rc_conn_uplink *up)
 	up->len = up->cap = 0;
 }
 
-void rc_uplink_in(struct rc_conn *c, const uint8_t *data, size_t len, bool fin)
+/* The whole message data[0..len) of up, for s's channel (settings cfg):
+ * within the rate, inflated when compressed, to the publisher. */
+static void deliver(struct rc_conn *c, struct rc_conn_uplink *up, struct rc_sub *s,
+		    const struct rc_channel_cfg *cfg, const uint8_t *data, size_t len,
+		    bool compressed)
+{
+	struct rc_server *srv = c->st.srv;
+
+	if (!take_credit(srv, up, cfg->uplink_rate ? cfg->uplink_rate : RC_UPLINK_RATE_DEFAULT)) {
+		end_message(up);
+		close_policy(c, &srv->stats.uplink_closed_rate, "over uplink-rate");
+		return;
+	}
+	if (compressed) {
+		ssize_t n = rc_compress_inflate(srv, data, len, up->cap, &data);
+
+		if (n < 0) {
+			end_message(up);
+			rc_subscriber_inflate_failed(c, n);
+			return;
+		}
+		len = (size_t)n;
+	}
+	rc_uplink_send(srv, s->ch, up->id, data, (uint32_t)len);
+	end_message(up);
+}
+
+void rc_uplink_in(struct rc_conn *c, const uint8_t *data, size_t len, bool fin, bool compressed)
 {
 	struct rc_server *srv = c->st.srv;
 	struct rc_conn_uplink *up = c->uplink;
@@ -123,13 +151,7 @@ void rc_uplink_in(struct rc_conn *c, const uint8_t *data, size_t len, bool fin)
 	}
 	if (fin && !up->buf) {
 		/* The whole message in one piece: straight from the input. */
-		if (!take_credit(srv, up, cfg->uplink_rate ? cfg->uplink_rate : RC_UPLINK_RATE_DEFAULT)) {
-			end_message(up);
-			close_policy(c, &srv->stats.uplink_closed_rate, "over uplink-rate");
-			return;
-		}
-		rc_uplink_send(srv, s->ch, up->id, data, (uint32_t)len);
-		end_message(up);
+		deliver(c, up, s, cfg, data, len, compressed);
 		return;
 	}
 	if (!up->buf) {
@@ -146,13 +168,7 @@ void rc_uplink_in(struct rc_conn *c, const uint8_t *data, size_t len, bool fin)
 	up->len += (uint32_t)len;
 	if (!fin)
 		return;
-	if (!take_credit(srv, up, cfg->uplink_rate ? cfg->uplink_rate : RC_UPLINK_RATE_DEFAULT)) {
-		end_message(up);
-		close_policy(c, &srv->stats.uplink_closed_rate, "over uplink-rate");
-		return;
-	}
-	rc_uplink_send(srv, s->ch, up->id, up->buf, up->len);
-	end_message(up);
+	deliver(c, up, s, cfg, up->buf, up->len, compressed);
 	rc_stream_account(&c->st);
 }
 

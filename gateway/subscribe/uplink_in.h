@@ -14,8 +14,9 @@
 #include "client.h"
 
 /* One piece of a binary message from c (data[0..len), the last one when
- * fin). The bytes are only valid during the call. */
-void rc_uplink_in(struct rc_conn *c, const uint8_t *data, size_t len, bool fin);
+ * fin; compressed: the message came with RSV1, and is inflated, within
+ * uplink-max, once whole). The bytes are only valid during the call. */
+void rc_uplink_in(struct rc_conn *c, const uint8_t *data, size_t len, bool fin, bool compressed);
 
 /* {"to":"x"}: c's binary messages go to channel x's publisher from now on;
  * answered {"uplink":"x"}, or an error when c is not subscribed to x or x

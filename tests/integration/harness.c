@@ -1253,6 +1253,13 @@ int ws_raw_open(struct ws_raw *ws, const struct rc_endpoint *ep,
 		const char *path, int rcvbuf, int timeout_ms, char *err,
 		size_t errlen)
 {
+	return ws_raw_open_ext(ws, ep, path, NULL, NULL, 0, rcvbuf, timeout_ms, err, errlen);
+}
+
+int ws_raw_open_ext(struct ws_raw *ws, const struct rc_endpoint *ep, const char *path,
+		    const char *extra, char *answer, size_t answer_cap, int rcvbuf,
+		    int timeout_ms, char *err, size_t errlen)
+{
 	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 	int64_t deadline = rc_now_ms() + timeout_ms;
 	unsigned char nonce[16], digest[EVP_MAX_MD_SIZE];
@@ -1289,8 +1296,8 @@ int ws_raw_open(struct ws_raw *ws, const struct rc_endpoint *ep,
 		     "Upgrade: websocket\r\n"
 		     "Connection: Upgrade\r\n"
 		     "Sec-WebSocket-Key: %s\r\n"
-		     "Sec-WebSocket-Version: 13\r\n\r\n",
-		     path, ep->host, ep->port, key);
+		     "Sec-WebSocket-Version: 13\r\n%s\r\n",
+		     path, ep->host, ep->port, key, extra ? extra : "");
 	if (rc_write_all(ws->fd, req, (size_t)n, remaining_ms(deadline)) < 0) {
 		set_err(err, errlen, "write: %s", strerror(errno));
 		goto fail;
@@ -1342,6 +1349,8 @@ int ws_raw_open(struct ws_raw *ws, const struct rc_endpoint *ep,
 		set_err(err, errlen, "expected 101, got '%.200s'", head);
 		goto fail;
 	}
+	if (answer && answer_cap)
+		snprintf(answer, answer_cap, "%s", head);
 	v = find_header(head, "Sec-WebSocket-Accept", &vl);
 	if (!v || vl != strlen(expect) || memcmp(v, expect, vl) != 0) {
 		set_err(err, errlen, "bad Sec-WebSocket-Accept '%.*s' (want "
@@ -1367,7 +1376,8 @@ int ws_raw_send(struct ws_raw *ws, int opcode, const void *payload,
 		errno = EINVAL;
 		return -1;
 	}
-	frame[h++] = (unsigned char)(0x80 | (opcode & 0x0f));
+	/* opcode may carry RSV1 (0x40): a compressed message */
+	frame[h++] = (unsigned char)(0x80 | (opcode & 0x4f));
 	if (len < 126) {
 		frame[h++] = (unsigned char)(0x80 | len);
 	} else {
@@ -1414,6 +1424,7 @@ int ws_raw_recv(struct ws_raw *ws, struct ws_frame *f, unsigned char *payload,
 					plen = l7;
 				}
 				f->fin = !!(ws->buf[0] & 0x80);
+				f->rsv1 = !!(ws->buf[0] & 0x40);
 				f->opcode = ws->buf[0] & 0x0f;
 				f->masked = !!(ws->buf[1] & 0x80);
 				f->len = plen;

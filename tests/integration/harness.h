@@ -240,6 +240,7 @@ struct ws_raw {
 
 struct ws_frame {
 	int fin;
+	int rsv1;		/* a compressed message (permessage-deflate) */
 	int opcode;
 	int masked;
 	size_t len;
@@ -251,7 +252,14 @@ struct ws_frame {
 int ws_raw_open(struct ws_raw *ws, const struct rc_endpoint *ep,
 		const char *path, int rcvbuf, int timeout_ms, char *err,
 		size_t errlen);
-/* Sends one masked frame with FIN set. Returns 0 or -1. */
+/* ws_raw_open, with extra header lines (each ending in \r\n; NULL: none)
+ * in the request, and the 101 head (NUL-ended, without its blank line)
+ * copied to answer (NULL: not kept). */
+int ws_raw_open_ext(struct ws_raw *ws, const struct rc_endpoint *ep, const char *path,
+		    const char *extra, char *answer, size_t answer_cap, int rcvbuf,
+		    int timeout_ms, char *err, size_t errlen);
+/* Sends one masked frame with FIN set (opcode | 0x40: with RSV1, a
+ * compressed message). Returns 0 or -1. */
 int ws_raw_send(struct ws_raw *ws, int opcode, const void *payload,
 		size_t len);
 /* Reads the next frame; payload gets up to cap bytes (frames larger than

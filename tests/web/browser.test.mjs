@@ -85,6 +85,13 @@ test('the page connects and shows rising counters for the game channel', async (
   assert.ok(await waitFor(async () => (await num('#ch-rate')) > 0), 'msgs/s shown');
   assert.ok(await waitFor(async () => (await num('#ch-subs')) >= 1), 'subscriber count shown');
   assert.equal(await num('#ch-gaps'), 0, 'nothing lost on a healthy connection');
+  // Chromium offers permessage-deflate by itself: the game channel (text,
+  // states of some 360 bytes) reaches it compressed, and it decodes them
+  // (the state above parsed, the dots drawn below).
+  const m = await (await fetch(`http://127.0.0.1:${srv.port}/metrics`)).text();
+  const val = (name) => Number((m.split('\n').find((l) => l.startsWith(name + ' ')) ?? ' -1').split(' ')[1]);
+  assert.ok(val('ringcast_ws_deflate_upgrades_total') >= 1, 'the page agreed to permessage-deflate');
+  assert.ok(val('ringcast_compressed_deliveries_total') > 0, 'game states went compressed');
   // The latest message is the game state, and it is drawn.
   const latest = JSON.parse(await text('#latest'));
   assert.equal(latest.w, 640);
