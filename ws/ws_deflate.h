@@ -1,13 +1,17 @@
 /* permessage-deflate's codec (RFC 7692): one whole message at a time, with
- * no context kept from one message to the next, on libdeflate.
+ * no context kept from one message to the next: compressing with zlib
+ * (deflateReset, then a sync flush whose 00 00 ff ff is cut: RFC 7692
+ * 7.2.1's form, the one every client is written for), inflating with
+ * libdeflate (2x faster on 10 KB, and it stops exactly at the limit).
  *
  * ringcast answers every accepted offer with server_no_context_takeover and
  * client_no_context_takeover (ws_deflate_offer.h), so every message, in
  * either direction, is a DEFLATE stream of its own. That is what lets one
  * compressed frame per message per channel serve every subscriber, and it is
- * what libdeflate does best: whole buffers, no state between calls. Why
- * libdeflate and not zlib: perf/RESULTS.md, "Which deflate library
- * compresses one message fastest".
+ * what both libraries do well: whole buffers, no state between calls.
+ * Figures: perf/RESULTS.md, "Which deflate library compresses one message
+ * fastest" (libdeflate's final-block form was faster to make, but it is
+ * the form clients see least often, so zlib's is sent).
  *
  * The names are rc_wsz_*: rc_ws_deflate_* belongs to the negotiation
  * (struct rc_ws_deflate), and this code takes none of its arguments.
@@ -24,13 +28,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* libdeflate's levels, on zlib's scale: 1 fastest .. 9, and 10..12 slower
- * still. Level 1 is the suggested one: on a 400-byte game state it gives
- * what level 6 does (1.2 % more bytes) in 0.72x the time and with a third of the
- * memory; on a 10 KB state level 6 saves another 18 % of the bytes for
- * 2.5x the time (perf/RESULTS.md). */
+/* zlib's levels: 1 fastest .. 9. Level 1 is the one used: on a 400-byte
+ * game state level 6 saves 5 % more bytes for 1.25x the time, on a 10 KB
+ * state 22 % more for 2x (perf/RESULTS.md, zlib with a reused stream). */
 #define RC_WSZ_LEVEL_MIN 1
-#define RC_WSZ_LEVEL_MAX 12
+#define RC_WSZ_LEVEL_MAX 9
 #define RC_WSZ_LEVEL_DEFAULT 1
 
 /* Bytes rc_wsz_inflate() copies after a message in its scratch buffer
@@ -41,8 +43,9 @@ struct rc_wsz_deflater;
 struct rc_wsz_inflater;
 
 /* Creates a compressor at level (RC_WSZ_LEVEL_MIN..MAX). Memory, all of it
- * allocated here (libdeflate 1.14 as Debian 12 builds it): 198 KiB at level
- * 1, 653 KiB at levels 2..9, 8.6 MiB at 10..12. Returns it, or NULL with
+ * allocated here: zlib's deflate state with a 32 KiB window and memLevel 8,
+ * about 268 KiB (zlib.h's formula: 2^(15+2) + 2^(8+9) bytes, plus the
+ * state). Returns it, or NULL with
  * *err (when err is not NULL) set to -EINVAL (level out of range) or
  * -ENOMEM. */
 struct rc_wsz_deflater *rc_wsz_deflater_new(int level, int *err);
