@@ -211,7 +211,7 @@ Test(ws_deflate, round_trip_through_both_directions)
 	size_t ns = samples(s, 8);
 	static uint8_t z[64 * 1024], back[64 * 1024];
 	struct rc_wsz_inflater *inf = inflater(MAX_IN);
-	const int levels[] = { 1, 6, 9, 12 };
+	const int levels[] = { 1, 6, 9 };
 
 	for (size_t li = 0; li < sizeof(levels) / sizeof(levels[0]); li++) {
 		struct rc_wsz_deflater *d = deflater(levels[li]);
@@ -598,7 +598,7 @@ Test(ws_deflate, bad_arguments_to_new)
 	cr_assert_null(rc_wsz_deflater_new(0, &err));
 	cr_assert_eq(err, -EINVAL);
 	err = 0;
-	cr_assert_null(rc_wsz_deflater_new(13, &err));
+	cr_assert_null(rc_wsz_deflater_new(10, &err));
 	cr_assert_eq(err, -EINVAL);
 	cr_assert_null(rc_wsz_deflater_new(-1, NULL));
 	err = 0;
