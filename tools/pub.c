@@ -79,6 +79,7 @@ struct pub_run {
 	int in_fd;
 	struct pub_demo *demo;	/* --demo only */
 	struct pub_uplink *uplink;	/* --demo over UDP or framed TCP: players' input */
+	bool uplink_broken;		/* its stream could not be followed any more */
 	size_t stride;		/* buffer bytes per message */
 	uint64_t rng;
 	uint64_t start_ns;
@@ -652,8 +653,8 @@ static int publish_rate(struct pub_run *r, uint8_t *bufs, unsigned batch, struct
 
 		/* Players' input that came since the last tick moves the game
 		 * before its next state goes out. */
-		if (r->uplink && pub_uplink_poll(r->uplink, demo_input, r) < 0)
-			r->uplink = NULL;	/* the stream broke; the sends will tell */
+		if (r->uplink && !r->uplink_broken && pub_uplink_poll(r->uplink, demo_input, r) < 0)
+			r->uplink_broken = true;	/* the stream broke; the sends will tell */
 
 		if (now >= end)
 			break;

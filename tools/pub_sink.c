@@ -102,6 +102,26 @@ static size_t read_until(int fd, char *buf, size_t cap, size_t have, const char 
 	return have;
 }
 
+/* Reads one line, ending with '\n', a byte at a time: what follows it on
+ * the connection (the channel's uplink, pub_uplink.h) must stay in the
+ * socket for whoever reads it next. Returns the bytes read (NUL-ended). */
+static size_t read_line_exact(int fd, char *buf, size_t cap, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	size_t have = 0;
+
+	buf[0] = '\0';
+	while (have + 1 < cap && (have == 0 || buf[have - 1] != '\n')) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = end - now_ms();
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0 || recv(fd, buf + have, 1, 0) != 1)
+			break;
+		buf[++have] = '\0';
+	}
+	return have;
+}
+
 /* Prints whatever the gateway has already sent (an ERR line, an HTTP
  * answer) after a failed send, without waiting long for it. */
 static void print_gateway_reason(const struct pub_sink *s)
@@ -194,7 +214,7 @@ int pub_sink_open_tcp(struct pub_sink *s, const char *dest, const char *channel,
 	r = connect_and_send(s, &dst, dst_len, line, len, "the PUB line");
 	if (r < 0)
 		return r;
-	n = read_until(s->fd, answer, sizeof(answer), 0, "\n", ANSWER_TIMEOUT_MS);
+	n = read_line_exact(s->fd, answer, sizeof(answer), ANSWER_TIMEOUT_MS);
 	if (n >= 3 && memcmp(answer, "OK\n", 3) == 0)
 		return 0;
 	answer[strcspn(answer, "\r\n")] = '\0';

@@ -24,6 +24,7 @@ int pub_uplink_feed(struct pub_uplink *u, const uint8_t *data, size_t len, pub_u
 		len -= take;
 		if (want == 4 && u->have == 4 && (be32(u->buf) < 4 || be32(u->buf) > 4 + PUB_UPLINK_MAX)) {
 			u->bad++;	/* told at once, not at the next byte */
+			u->have = 0;	/* nothing of it is kept: the stream is lost */
 			return -EPROTO;
 		}
 		if (want > 4 && u->have == want) {

@@ -57,9 +57,9 @@ struct rc_conn_uplink {
 	uint32_t id;			/* its subscriber id, as publishers see it */
 	uint32_t credit;		/* messages allowed now, in thousandths (token bucket) */
 	uint32_t credit_ms;		/* when credit was last topped up */
-	bool open;			/* a binary message is being read */
-	bool discard;			/* ... and goes nowhere (no uplink there) */
+	bool open;			/* a binary message for an uplink is being read */
 	uint32_t len, cap;		/* the open message's bytes so far, and its bound */
+	uint32_t size;			/* bytes of buf */
 	uint8_t *buf;			/* the open message, when it comes in pieces */
 };
 

@@ -30,14 +30,38 @@ static struct rc_uplink_target *target_get(struct rc_channel *ch)
 	return c->uplink;
 }
 
-/* This worker's mark in the registry: uplink goes here. */
-static void claim_loop(struct rc_server *srv, struct rc_channel *ch)
+/* This worker's mark in the registry: uplink goes here. A framed TCP
+ * publisher takes it (force); a UDP source only when no worker has it, so
+ * a datagram never takes it from a connected publisher elsewhere. */
+static void claim_loop(struct rc_server *srv, struct rc_channel *ch, bool force)
 {
-	uint32_t me = srv->id + 1;
+	uint32_t me = srv->id + 1, none = 0;
 
-	if (ch->shared &&
-	    atomic_load_explicit(&ch->shared->uplink_loop, memory_order_relaxed) != me)
+	if (!ch->shared ||
+	    atomic_load_explicit(&ch->shared->uplink_loop, memory_order_relaxed) == me)
+		return;
+	if (force)
 		atomic_store_explicit(&ch->shared->uplink_loop, me, memory_order_relaxed);
+	else
+		atomic_compare_exchange_strong_explicit(&ch->shared->uplink_loop, &none, me,
+							memory_order_relaxed,
+							memory_order_relaxed);
+}
+
+/* Another framed publisher of ch on this worker than p, or NULL (several
+ * may share a channel with multi-publisher=yes). A walk over the worker's
+ * connections, when a publisher leaves: rare. */
+static struct rc_publisher *other_framed(struct rc_server *srv, struct rc_channel *ch,
+					 const struct rc_publisher *p)
+{
+	for (struct rc_stream *st = srv->streams; st; st = st->next) {
+		struct rc_publisher *q = rc_publisher_of(st);
+
+		if (q && q != p && q->ch == ch && q->state == RC_PUB_STREAM &&
+		    q->mode == RC_PUB_FRAMED)
+			return q;
+	}
+	return NULL;
 }
 
 void rc_uplink_claim_tcp(struct rc_server *srv, struct rc_channel *ch, struct rc_publisher *p)
@@ -47,7 +71,7 @@ void rc_uplink_claim_tcp(struct rc_server *srv, struct rc_channel *ch, struct rc
 	if (!t)
 		return;
 	t->pub = p;
-	claim_loop(srv, ch);
+	claim_loop(srv, ch, true);
 }
 
 void rc_uplink_release_tcp(struct rc_server *srv, struct rc_channel *ch, struct rc_publisher *p)
@@ -57,23 +81,22 @@ void rc_uplink_release_tcp(struct rc_server *srv, struct rc_channel *ch, struct 
 
 	if (!c || !c->uplink || c->uplink->pub != p)
 		return;
-	c->uplink->pub = NULL;
-	/* A UDP source seen on this worker still serves; else this worker
-	 * lets go of its claim, unless another worker took it since. */
-	if (!c->uplink->port && ch->shared)
+	/* Another framed publisher here takes over; else a UDP source seen
+	 * on this worker still serves; else this worker lets go of its
+	 * claim, unless another worker took it since. */
+	c->uplink->pub = other_framed(srv, ch, p);
+	if (!c->uplink->pub && !c->uplink->port && ch->shared)
 		atomic_compare_exchange_strong_explicit(&ch->shared->uplink_loop, &me, 0,
 							memory_order_relaxed,
 							memory_order_relaxed);
 }
 
-/* Whether uplink may go back to a datagram's source: only when the port
- * admits known sources only (--udp-allow) or the source is this machine.
- * A datagram's source address can be forged, and on an open port a forged
- * one would make ringcast send its subscribers' messages to a victim. */
-static bool source_trusted(const struct rc_udp_port *port, const struct sockaddr *src)
+/* Whether uplink may go back to a datagram's source: only when that is
+ * this machine. A datagram's source address can be forged (an allowlist
+ * does not change that), and a forged one would make ringcast send its
+ * subscribers' messages to a victim, and take them from the publisher. */
+static bool source_trusted(const struct sockaddr *src)
 {
-	if (port->nallow)
-		return true;
 	if (src->sa_family == AF_INET)
 		return (ntohl(((const struct sockaddr_in *)src)->sin_addr.s_addr) >> 24) == 127;
 	if (src->sa_family == AF_INET6) {
@@ -91,12 +114,18 @@ void rc_uplink_note_udp(struct rc_server *srv, struct rc_channel *ch, struct rc_
 	struct rc_uplink_target *t = c ? c->uplink : NULL;
 	const struct rc_channel_cfg *cfg;
 
-	if (t && t->port == port && t->src_len == src_len && !memcmp(&t->src, src, src_len))
+	if (t && t->port == port && t->src_len == src_len && !memcmp(&t->src, src, src_len)) {
+		/* Unchanged; but a publisher elsewhere may have let go of the
+		 * claim since (one relaxed load per datagram). */
+		if (!t->pub && ch->shared &&
+		    !atomic_load_explicit(&ch->shared->uplink_loop, memory_order_relaxed))
+			claim_loop(srv, ch, false);
 		return;
+	}
 	/* With uplink-to the port only needs to be known; else the source
 	 * must be one that cannot be forged from outside. */
 	cfg = rc_config_uplink(srv->cfg, ch->name);
-	if (!cfg || (!cfg->uplink_to.len && !source_trusted(port, src)))
+	if (!cfg || (!cfg->uplink_to.len && !source_trusted(src)))
 		return;
 	if (src_len > sizeof(t->src) || !(t = target_get(ch)))
 		return;
@@ -105,7 +134,7 @@ void rc_uplink_note_udp(struct rc_server *srv, struct rc_channel *ch, struct rc_
 	t->src_len = src_len;
 	/* A framed TCP publisher, where there is one, keeps the uplink. */
 	if (!t->pub)
-		claim_loop(srv, ch);
+		claim_loop(srv, ch, false);
 }
 
 /* Queues [len][id][payload] for TCP publisher p. */
@@ -114,7 +143,9 @@ static int to_publisher(struct rc_publisher *p, uint32_t sub_id, const uint8_t *
 {
 	uint8_t *f;
 
-	if (p->state != RC_PUB_STREAM || rc_sendq_charge(&p->st.q) + 8 + len > RC_UPLINK_PUB_QUEUE_MAX)
+	if (p->state != RC_PUB_STREAM || p->st.dead)
+		return -ENOTCONN;
+	if (rc_sendq_charge(&p->st.q) + 8 + len > RC_UPLINK_PUB_QUEUE_MAX)
 		return -EAGAIN;
 	f = malloc(8 + (size_t)len);
 	if (!f)
@@ -153,7 +184,9 @@ void rc_uplink_deliver(struct rc_server *srv, const char *name, size_t name_len,
 						 sub_id, data, len);
 	}
 	if (ret < 0) {
-		srv->stats.uplink_dropped[ret == -ENOMEM ? RC_UPLINK_NOMEM : RC_UPLINK_BACKLOG]++;
+		srv->stats.uplink_dropped[ret == -ENOMEM     ? RC_UPLINK_NOMEM
+					  : ret == -ENOTCONN ? RC_UPLINK_NO_PUBLISHER
+							     : RC_UPLINK_BACKLOG]++;
 		return;
 	}
 	srv->stats.uplink_out++;

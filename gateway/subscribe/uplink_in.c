@@ -20,13 +20,13 @@ static struct rc_conn_uplink *state_get(struct rc_conn *c)
 	c->uplink = calloc(1, sizeof(*c->uplink));
 	if (!c->uplink)
 		return NULL;
-	rc_mem_charge(sizeof(*c->uplink));
 	/* Unique in the process while c lives: the worker in the top byte
 	 * (up to 64 workers), a per-worker count below (wraps after 16M
 	 * uplinking subscribers on one worker). */
 	c->uplink->id = (srv->id << 24) | (++srv->uplink_ids & 0xffffff);
 	c->uplink->credit_ms = (uint32_t)rc_loop_now_ms(srv->loop);
 	c->uplink->credit = UINT32_MAX;	/* full: topped up to the rate at first use */
+	/* Charged as c's (rc_uplink_in_held), like its other input state. */
 	rc_stream_account(&c->st);
 	return c->uplink;
 }
@@ -67,15 +67,17 @@ static void close_policy(struct rc_conn *c, uint64_t *counter, const char *why)
 	rc_subscriber_close(c, RC_WS_CLOSE_POLICY);
 }
 
-static void end_message(struct rc_conn_uplink *up)
+/* Ends c's open message; what it held is given back to c's charge. */
+static void end_message(struct rc_conn *c, struct rc_conn_uplink *up)
 {
-	if (up->buf) {
-		free(up->buf);
-		rc_mem_uncharge(up->cap);
-		up->buf = NULL;
-	}
-	up->open = up->discard = false;
-	up->len = up->cap = 0;
+	bool held = up->buf != NULL;
+
+	free(up->buf);
+	up->buf = NULL;
+	up->open = false;
+	up->len = up->cap = up->size = 0;
+	if (held)
+		rc_stream_account(&c->st);
 }
 
 /* The whole message data[0..len) of up, for s's channel (settings cfg):
@@ -87,7 +89,7 @@ static void deliver(struct rc_conn *c, struct rc_conn_uplink *up, struct rc_sub 
 	struct rc_server *srv = c->st.srv;
 
 	if (!take_credit(srv, up, cfg->uplink_rate ? cfg->uplink_rate : RC_UPLINK_RATE_DEFAULT)) {
-		end_message(up);
+		end_message(c, up);
 		close_policy(c, &srv->stats.uplink_closed_rate, "over uplink-rate");
 		return;
 	}
@@ -95,35 +97,34 @@ static void deliver(struct rc_conn *c, struct rc_conn_uplink *up, struct rc_sub 
 		ssize_t n = rc_compress_inflate(srv, data, len, up->cap, &data);
 
 		if (n < 0) {
-			end_message(up);
+			end_message(c, up);
 			rc_subscriber_inflate_failed(c, n);
 			return;
 		}
 		len = (size_t)n;
 	}
 	rc_uplink_send(srv, s->ch, up->id, data, (uint32_t)len);
-	end_message(up);
+	end_message(c, up);
 }
 
 void rc_uplink_in(struct rc_conn *c, const uint8_t *data, size_t len, bool fin, bool compressed)
 {
 	struct rc_server *srv = c->st.srv;
 	struct rc_conn_uplink *up = c->uplink;
-	const struct rc_channel_cfg *cfg;
 	struct rc_sub *s;
-	uint32_t max;
+	const struct rc_channel_cfg *cfg = target(c, &s);
 
+	if (!cfg || c->state != RC_CONN_WS) {
+		/* No uplink there (or the channel went mid-message): read,
+		 * counted once, dropped. Nothing is kept for it: the pieces
+		 * that follow find the same answer. */
+		if (up && up->open)
+			end_message(c, up);
+		if (fin)
+			srv->stats.client_frames++;
+		return;
+	}
 	if (!up || !up->open) {
-		/* A new message: where does it go? */
-		cfg = target(c, &s);
-		if (!cfg || c->state != RC_CONN_WS) {
-			/* No uplink there: read, counted and dropped. */
-			if (fin)
-				srv->stats.client_frames++;
-			else if ((up = state_get(c)))
-				up->open = up->discard = true;
-			return;
-		}
 		up = state_get(c);
 		if (!up) {
 			rc_conn_close(c);
@@ -132,44 +133,39 @@ void rc_uplink_in(struct rc_conn *c, const uint8_t *data, size_t len, bool fin, 
 		up->open = true;
 		up->cap = cfg->uplink_max ? cfg->uplink_max : RC_UPLINK_MAX_DEFAULT;
 	}
-	if (up->discard) {
-		if (fin) {
-			srv->stats.client_frames++;
-			end_message(up);
-		}
+	if (up->len + len > up->cap) {
+		end_message(c, up);
+		close_policy(c, &srv->stats.uplink_closed_size, "message over uplink-max");
 		return;
 	}
-	cfg = target(c, &s);
-	max = up->cap;
-	if (!cfg || up->len + len > max) {
-		end_message(up);
-		if (cfg)
-			close_policy(c, &srv->stats.uplink_closed_size, "message over uplink-max");
-		else
-			srv->stats.client_frames++;	/* the channel went mid-message */
-		return;
-	}
-	if (fin && !up->buf) {
+	if (fin && !up->len) {
 		/* The whole message in one piece: straight from the input. */
 		deliver(c, up, s, cfg, data, len, compressed);
 		return;
 	}
-	if (!up->buf) {
-		/* In pieces: gathered, up to the bound, charged to c. */
-		up->buf = malloc(max);
-		if (!up->buf) {
+	if (up->len + len > up->size) {
+		/* In pieces: gathered in a buffer that grows with them (to
+		 * the bound at most), charged to c as its input. */
+		uint32_t size = up->size ? up->size : 256;
+		uint8_t *b;
+
+		while (size < up->len + len)
+			size *= 2;
+		if (size > up->cap)
+			size = up->cap;
+		b = realloc(up->buf, size);
+		if (!b) {
 			rc_conn_close(c);
 			return;
 		}
-		rc_mem_charge(max);
+		up->buf = b;
+		up->size = size;
 		rc_stream_account(&c->st);
 	}
 	memcpy(up->buf + up->len, data, len);
 	up->len += (uint32_t)len;
-	if (!fin)
-		return;
-	deliver(c, up, s, cfg, up->buf, up->len, compressed);
-	rc_stream_account(&c->st);
+	if (fin)
+		deliver(c, up, s, cfg, up->buf, up->len, compressed);
 }
 
 void rc_uplink_in_to(struct rc_conn *c, const char *name, size_t len)
@@ -199,15 +195,14 @@ void rc_uplink_in_to(struct rc_conn *c, const char *name, size_t len)
 
 size_t rc_uplink_in_held(const struct rc_conn *c)
 {
-	return c->uplink ? sizeof(*c->uplink) + (c->uplink->buf ? c->uplink->cap : 0) : 0;
+	return c->uplink ? sizeof(*c->uplink) + c->uplink->size : 0;
 }
 
 void rc_uplink_in_free(struct rc_conn *c)
 {
 	if (!c->uplink)
 		return;
-	end_message(c->uplink);
+	free(c->uplink->buf);
 	free(c->uplink);
-	rc_mem_uncharge(sizeof(*c->uplink));
 	c->uplink = NULL;
 }

@@ -392,3 +392,55 @@ Test(uplink, subscribers_on_every_worker_reach_the_publisher, .fini = fini)
 		  "messages came from more than one worker (mask %#x)", workers);
 	RC_STOP_OK(&srv);
 }
+
+/* Writes one masked frame with the given first byte (FIN, opcode). */
+static void send_frame(struct ws_raw *w, unsigned b0, const char *text)
+{
+	unsigned char f[256];
+	size_t n = strlen(text);
+
+	f[0] = (unsigned char)b0;
+	f[1] = (unsigned char)(0x80 | n);
+	memcpy(f + 2, "\x11\x22\x33\x44", 4);
+	for (size_t i = 0; i < n; i++)
+		f[6 + i] = (unsigned char)text[i] ^ f[2 + (i & 3)];
+	rc_assert(rc_write_all(w->fd, f, 6 + n, RC_WAIT_TIMEOUT_MS) == 0, "write frame");
+}
+
+/* A message in three frames (with a ping between two of them) is
+ * gathered and goes out whole; when one of several publishers of a channel
+ * leaves, the one that stays gets the uplink. */
+Test(uplink, fragments_are_gathered_and_another_publisher_takes_over, .fini = fini)
+{
+	char got[256];
+	struct ws_raw *a;
+	unsigned char buf[64];
+	struct ws_frame f;
+	long long v;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--workers", "1",
+		 "--channel", "game:uplink=on,multi-publisher=yes");
+	fds[0] = framed_publisher("game");
+	fds[1] = framed_publisher("game");
+	a = subscriber("/ws/game");
+	rc_assert(rc_wait_metric(&srv, "ringcast_subscribers{channel=\"game\"}", 1,
+				 RC_WAIT_TIMEOUT_MS, NULL, NULL, &v), "subscribed: %lld", v);
+	send_frame(a, 0x02, "frag");		/* binary, not final */
+	send_frame(a, 0x89, "p");		/* a ping in between */
+	send_frame(a, 0x00, "men");		/* continuation */
+	send_frame(a, 0x80, "ted");		/* final continuation */
+	rc_assert(ws_raw_recv(a, &f, buf, sizeof(buf), RC_WAIT_TIMEOUT_MS) == 1 && f.opcode == 10,
+		  "pong");
+	/* The newest framed publisher has the uplink. */
+	read_uplink(fds[1], got, sizeof(got));
+	rc_assert(!strcmp(got, "fragmented"), "gathered: '%s'", got);
+	/* It leaves: the other one takes over. */
+	close(fds[1]);
+	fds[1] = -1;
+	rc_assert(rc_wait_metric(&srv, "ringcast_publishers", 1, RC_WAIT_TIMEOUT_MS, NULL, NULL,
+				 &v), "one publisher left: %lld", v);
+	send_binary(a, "still here");
+	read_uplink(fds[0], got, sizeof(got));
+	rc_assert(!strcmp(got, "still here"), "the other publisher got '%s'", got);
+	RC_STOP_OK(&srv);
+}

@@ -296,6 +296,8 @@ export function connect(url, opts = {}) {
           ? { epoch: obj.epoch, seq: obj.seq } : null;
       } else {
         if (typeof obj.subscribed === 'string' && 'recovered' in obj) resumed(obj);
+        // {"to"} refused: say it again next time.
+        if (obj.error && obj.channel === uplinkTo) uplinkTo = null;
         opts.onReply?.(obj);
       }
     }
@@ -380,6 +382,8 @@ export function connect(url, opts = {}) {
       if (!wanted.delete(channel)) return;
       // A later subscribe() starts afresh: what came meanwhile is no gap.
       positions.delete(channel);
+      // The server forgets {"to"} with the subscription.
+      if (uplinkTo === channel) uplinkTo = null;
       resuming.delete(channel);
       send({ unsub: channel });
     },
