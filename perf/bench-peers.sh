@@ -25,6 +25,12 @@
 #                  to the other); pinned like every server (--server-cpu), so
 #                  it shows what the hand-off costs per delivery, not what a
 #                  second core adds; not in the default list
+#   ringcast-z     ringcast with compress=on for the bench's channels, its
+#                  subscribers offering permessage-deflate and inflating
+#                  (ringcast-bench --deflate): what compression costs; not
+#                  in the default list
+#   uws-z          uws with its shared compressor (UWS_COMPRESS=1), the same
+#                  subscribers; not in the default list
 #   ringcast-meta  ringcast, its subscribers joining with ?meta=1 (each
 #                  message's position label before it; ringcast-bench
 #                  --meta): what positions cost; not in the default list
@@ -207,9 +213,16 @@ node_setup() {
 # reason on stdout.
 server_cmd() {
 	case "$1" in
-	ringcast|ringcast-meta)
+	ringcast|ringcast-meta|ringcast-z)
 		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
 		printf '%s\n' "$build/gateway/ringcast"
+		# ringcast-z: every bench channel compressed (they are binary,
+		# which compress=auto leaves alone)
+		if [ "$1" = ringcast-z ]; then
+			for ((k = 0; k < channels; k++)); do
+				printf '%s\n' --channel "bench$k:compress=on"
+			done
+		fi
 		# Datagrams larger than an ingest buffer (2 KiB by default) are
 		# dropped: size the ring's buffers for the scenario.
 		if [ "$size" -gt 1900 ]; then
@@ -263,10 +276,10 @@ server_cmd() {
 	lws)
 		[ -x "$build/perf/peers/peer-lws" ] || { echo "not built: $build/perf/peers/peer-lws"; return 1; }
 		printf '%s\n' "$build/perf/peers/peer-lws" ;;
-	uws|ws)
+	uws|ws|uws-z)
 		[ -n "$node_ok" ] || { echo "$node_why"; return 1; }
-		printf '%s\n' env "NODE_PATH=$node_dir/node_modules" node \
-			"$src_dir/perf/peers/${1}_relay.js" ;;
+		printf '%s\n' env "NODE_PATH=$node_dir/node_modules" "UWS_COMPRESS=$([ "$1" = uws-z ] && echo 1 || echo 0)" node \
+			"$src_dir/perf/peers/${1%-z}_relay.js" ;;
 	uws-cpp)
 		[ -n "${UWS_CPP_BIN:-}" ] ||
 			{ echo "UWS_CPP_BIN not set (build it by hand: perf/peers/README.md)"; return 1; }
@@ -281,7 +294,7 @@ server_cmd() {
 		command -v python3 >/dev/null || { echo "python3 not found (nchan_relay.sh picks the port with it)"; return 1; }
 		printf '%s\n' "$src_dir/perf/peers/nchan_relay.sh" ;;
 	*)
-		echo "unknown server (want ringcast, ringcast-meta, ringcast-nobatch, ringcast-epoll, ringcast-w1, ringcast-w2, ringcast-w2-msgring, ringcast-ref, ringcast-ref-w2, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
+		echo "unknown server (want ringcast, ringcast-meta, ringcast-z, uws-z, ringcast-nobatch, ringcast-epoll, ringcast-w1, ringcast-w2, ringcast-w2-msgring, ringcast-ref, ringcast-ref-w2, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
 		return 1 ;;
 	esac
 }
@@ -398,6 +411,7 @@ run_one() {
 		common+=(--udp-ports "$udp_ports" --channels "$channels")
 	fi
 	[ "$name" = ringcast-meta ] && common+=(--meta)
+	case "$name" in ringcast-z | uws-z) common+=(--deflate) ;; esac
 	# timeout is a safety net: the bench bounds itself (600 s per run).
 	timeout 900 taskset -c "$bench_cpu" "$bench" "${common[@]}" --rate "$rate" \
 		--duration "$duration" --json "$dir/latency.json" >"$dir/latency.txt" 2>&1 ||
@@ -421,7 +435,7 @@ echo "bench-peers: server on CPU $server_cpu, bench on CPU $bench_cpu; results i
 
 IFS=, read -r -a server_list <<<"$servers"
 case ",$servers," in
-*,uws,*|*,ws,*) node_setup ;;
+*,uws,*|*,ws,*|*,uws-z,*) node_setup ;;
 esac
 runnable=()
 for name in "${server_list[@]}"; do

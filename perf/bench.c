@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "bench.h"
 #include "bench_ramp.h"
@@ -93,6 +94,8 @@ static void usage_long(void)
 	       "                           labels every message (the cost of labelling)\n"
 	       "    --meta                 subscribe with ?meta=1: ringcast sends each message's\n"
 	       "                           position label before it (the cost of positions)\n"
+	       "    --deflate              offer permessage-deflate and inflate what comes\n"
+	       "                           compressed (the cost of compression)\n"
 	       "    --src-addrs M          bind subscribers to 127.0.0.1..127.0.0.M (IPv4 only;\n"
 	       "                           default: enough that each has < %d connections)\n"
 	       "    --rate R               messages/s over all channels, round-robin\n"
@@ -175,7 +178,7 @@ static int set_udp_ports(struct bench_config *c, const char *list, unsigned *npo
 static int parse_args(int argc, char **argv, struct bench_config *c)
 {
 	enum {
-		O_TAGGED = 250, O_META,
+		O_TAGGED = 250, O_META, O_DEFLATE,
 		O_HOST = 256, O_PORT, O_UDP_PORT, O_UDP_PORTS, O_CHANNELS, O_CHANNEL, O_SRC,
 		O_RATE, O_DURATION, O_SIZE, O_DRAIN, O_JSON, O_RAMP, O_STEP, O_FACTOR, O_REFINE, O_PATIENCE,
 		O_MAXLOSS, O_MAXP99, O_PID, O_PAR, O_CTIMEOUT, O_SETTLE, O_PUB_WS, O_PUB_TCP,
@@ -193,6 +196,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		{ "src-addrs", required_argument, NULL, O_SRC },
 		{ "tagged", no_argument, NULL, O_TAGGED },
 		{ "meta", no_argument, NULL, O_META },
+		{ "deflate", no_argument, NULL, O_DEFLATE },
 		{ "rate", required_argument, NULL, O_RATE },
 		{ "duration", required_argument, NULL, O_DURATION },
 		{ "size", required_argument, NULL, O_SIZE },
@@ -275,6 +279,9 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 			break;
 		case O_META:
 			c->meta = true;
+			break;
+		case O_DEFLATE:
+			c->deflate = true;
 			break;
 		case O_SRC:
 			if (parse_num(optarg, 1, 65000, &v) < 0)
@@ -585,6 +592,8 @@ static int run_once(struct bench *b, double rate, double duration, struct bench_
 	r->disconnects = b->run_disconnects;
 	r->received = b->run_received;
 	r->rx_bytes = b->run_bytes;
+	r->zmsgs = b->run_zmsgs;
+	r->zbytes = b->run_zbytes;
 	r->reordered = b->run_reordered;
 	r->late = b->run_late;
 	r->bad_msgs = b->run_bad;
@@ -761,6 +770,17 @@ int main(int argc, char **argv)
 	b->lat = malloc(sizeof(*b->lat));
 	b->rx_cap = RX_BUF;
 	b->rx_buf = malloc(b->rx_cap);
+	if (c->deflate) {
+		z_stream *zs = calloc(1, sizeof(*zs));
+
+		b->zout = malloc(BENCH_ZOUT);
+		if (!zs || !b->zout || inflateInit2(zs, -15) != Z_OK) {
+			fprintf(stderr, "ringcast-bench: out of memory\n");
+			free(zs);
+			goto fail;
+		}
+		b->zs = zs;
+	}
 	res = calloc(c->ramp ? RAMP_MAX_STEPS : 1, sizeof(*res));
 	if (!b->conns || !b->chan_subs || !b->chan_seq || !b->chan_base || !b->lat ||
 	    !b->rx_buf || !res) {
@@ -850,12 +870,19 @@ out:
 	bench_pub_close(b);
 	if (b->epfd >= 0)
 		close(b->epfd);
+	for (unsigned i = 0; b->conns && i < c->subscribers; i++)
+		free(b->conns[i].zbuf);
 	free(b->conns);
 	free(b->chan_subs);
 	free(b->chan_seq);
 	free(b->chan_base);
 	free(b->lat);
 	free(b->rx_buf);
+	if (b->zs) {
+		inflateEnd(b->zs);
+		free(b->zs);
+	}
+	free(b->zout);
 	free(res);
 	free(c->channel);
 	free(b);

@@ -63,6 +63,8 @@ struct bench_config {
 	double settle;			/* seconds between last handshake and first send */
 	bool tagged;			/* join a second channel: ringcast's labelled frames */
 	bool meta;			/* subscribe with ?meta=1: position labels */
+	bool deflate;			/* offer permessage-deflate and inflate what comes
+					 * compressed */
 	enum bench_pub_kind pub_kind;
 	const char *pub_ws;		/* --pub-ws PREFIX: publish over WebSocket to
 					 * PREFIX<channel> on the server; else NULL */
@@ -95,6 +97,9 @@ struct bench_conn {
 	uint64_t reordered;
 	uint8_t hdr[16];
 	struct rc_ws_parser parser;
+	/* --deflate: a compressed message that came in pieces, gathered */
+	uint8_t *zbuf;
+	uint32_t zlen, zcap;
 };
 
 /* Figures of one run (a fixed-rate run or one ramp step). */
@@ -112,6 +117,8 @@ struct bench_result {
 	uint64_t expected;
 	uint64_t received;
 	uint64_t rx_bytes;
+	uint64_t zmsgs;		/* --deflate: of received, compressed on the wire */
+	uint64_t zbytes;	/* their compressed payload bytes */
 	uint64_t lost;
 	double loss_pct;
 	uint64_t reordered;
@@ -219,8 +226,17 @@ struct bench {
 	bool sending;			/* publishing phase: bench_poll interleaves sends */
 	uint8_t *rx_buf;
 	size_t rx_cap;
+	/* --deflate: one inflater for every subscriber (each message is a
+	 * stream of its own: no context takeover) and its output */
+	void *zs;			/* z_stream */
+	uint8_t *zout;
+	uint64_t run_zmsgs;		/* compressed messages received this run */
+	uint64_t run_zbytes;		/* their bytes on the wire (payloads) */
 	uint64_t now_ns;	/* receive timestamp of the read being parsed */
 };
+
+/* --deflate: the largest message inflated (bigger ones count as bad). */
+#define BENCH_ZOUT (1u << 20)
 
 /* Monotonic clock in nanoseconds. */
 uint64_t bench_now(void);

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "bench.h"
 #include "payload.h"
@@ -142,8 +143,11 @@ static void on_connected(struct bench *b, unsigned idx)
 		     "Sec-WebSocket-Key: " WS_KEY "\r\n"
 		     "Sec-WebSocket-Version: 13\r\n"
 		     "User-Agent: ringcast-bench\r\n"
+		     "%s"
 		     "\r\n",
-		     b->cfg.channel[c->channel], b->cfg.meta ? "?meta=1" : "", b->cfg.ws_host);
+		     b->cfg.channel[c->channel], b->cfg.meta ? "?meta=1" : "", b->cfg.ws_host,
+		     b->cfg.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+				      "client_max_window_bits\r\n" : "");
 	/* A fresh socket's send buffer always takes a few hundred bytes, so a
 	 * short write means something is wrong rather than "try later". */
 	w = write(c->fd, req, (size_t)n);
@@ -246,6 +250,52 @@ static void finish_message(struct bench *b, struct bench_conn *c)
 	account_message(b, c, c->hdr_have < PAYLOAD_HDR_LEN ? NULL : c->hdr, c->msg_len);
 }
 
+/* --deflate: a piece of a compressed message. Gathered unless it is the
+ * whole message; once whole, inflated (RFC 7692 7.2.2: with 00 00 ff ff
+ * appended) and accounted as the message it was. */
+static void compressed_data(struct bench *b, struct bench_conn *c, const struct rc_ws_event *ev)
+{
+	z_stream *zs = b->zs;
+	const uint8_t *in = ev->data;
+	size_t len = ev->len, out;
+	static const uint8_t tail[4] = { 0x00, 0x00, 0xff, 0xff };
+
+	if (!ev->fin || c->zlen) {
+		if (c->zlen + len > c->zcap) {
+			uint32_t cap = (uint32_t)(2 * (c->zlen + len));
+			uint8_t *z = realloc(c->zbuf, cap);
+
+			if (!z) {
+				b->run_bad++;
+				return;
+			}
+			c->zbuf = z;
+			c->zcap = cap;
+		}
+		memcpy(c->zbuf + c->zlen, in, len);
+		c->zlen += (uint32_t)len;
+		if (!ev->fin)
+			return;
+		in = c->zbuf;
+		len = c->zlen;
+		c->zlen = 0;
+	}
+	b->run_zmsgs++;
+	b->run_zbytes += len;
+	inflateReset(zs);
+	zs->next_out = b->zout;
+	zs->avail_out = BENCH_ZOUT;
+	zs->next_in = (Bytef *)in;
+	zs->avail_in = (uInt)len;
+	if (inflate(zs, Z_SYNC_FLUSH) == Z_OK || zs->avail_in == 0) {
+		zs->next_in = (Bytef *)tail;
+		zs->avail_in = sizeof(tail);
+		inflate(zs, Z_SYNC_FLUSH);
+	}
+	out = BENCH_ZOUT - zs->avail_out;
+	account_message(b, c, out >= PAYLOAD_HDR_LEN ? b->zout : NULL, out);
+}
+
 /* Whole unfragmented, unmasked binary frames with a 7- or 16-bit length at
  * buf[0..len), taken while the parser is between messages: what a server
  * sends the bench almost always. Handled here without the general parser,
@@ -311,6 +361,10 @@ static bool process_frames(struct bench *b, struct bench_conn *c, uint8_t *buf, 
 		case RC_WS_EV_DATA: {
 			size_t take = PAYLOAD_HDR_LEN - c->hdr_have;
 
+			if (ev.compressed) {
+				compressed_data(b, c, &ev);
+				break;
+			}
 			/* Text messages are labels or command answers, not data. */
 			if (ev.opcode == RC_WS_OP_TEXT)
 				break;
@@ -477,6 +531,8 @@ int bench_connect_all(struct bench *b)
 		b->conns[i].fd = -1;
 		b->conns[i].channel = i % cfg->nchannels;
 		rc_ws_parser_init(&b->conns[i].parser, false, MAX_MESSAGE);
+		if (cfg->deflate)
+			rc_ws_parser_allow_deflate(&b->conns[i].parser);
 	}
 	/* Bounded by the deadline; each pass waits at most 10 ms. */
 	while ((next < cfg->subscribers || b->inflight > 0) && bench_now() < deadline) {
@@ -525,6 +581,8 @@ void bench_conns_reset_run(struct bench *b)
 	}
 	b->run_received = 0;
 	b->run_bytes = 0;
+	b->run_zmsgs = 0;
+	b->run_zbytes = 0;
 	b->run_reordered = 0;
 	b->run_late = 0;
 	b->run_bad = 0;

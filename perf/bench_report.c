@@ -191,6 +191,9 @@ void bench_print_result(const struct bench *b, const char *title, const struct b
 	       r->received, r->expected);
 	printf("  %-22s %.0f/s, %.2f MB/s (payload, over %.2f s)\n", "delivery rate",
 	       (double)r->received / win, (double)r->rx_bytes / win / 1e6, win);
+	if (r->zmsgs)
+		printf("  %-22s %" PRIu64 " messages, %" PRIu64 " payload bytes on the wire\n",
+		       "compressed", r->zmsgs, r->zbytes);
 	printf("  %-22s %" PRIu64 " (%.4f %%)\n", "loss", r->lost, r->loss_pct);
 	printf("  %-22s %" PRIu64 "\n", "reordered", r->reordered);
 	if (r->late || r->bad_msgs)
@@ -317,6 +320,8 @@ static void json_result(FILE *f, const struct bench_result *r, const char *inden
 	fprintf(f, "%s  \"received\": %" PRIu64 ",\n", indent, r->received);
 	fprintf(f, "%s  \"deliveries_per_sec\": %.3f,\n", indent, (double)r->received / win);
 	fprintf(f, "%s  \"delivered_mb_per_sec\": %.6f,\n", indent, (double)r->rx_bytes / win / 1e6);
+	fprintf(f, "%s  \"compressed\": %" PRIu64 ",\n", indent, r->zmsgs);
+	fprintf(f, "%s  \"compressed_bytes\": %" PRIu64 ",\n", indent, r->zbytes);
 	fprintf(f, "%s  \"lost\": %" PRIu64 ",\n", indent, r->lost);
 	fprintf(f, "%s  \"loss_pct\": %.6f,\n", indent, r->loss_pct);
 	fprintf(f, "%s  \"reordered\": %" PRIu64 ",\n", indent, r->reordered);

@@ -22,7 +22,7 @@ import os
 import statistics
 import sys
 
-ORDER = ["ringcast", "ringcast-meta", "ringcast-w1", "ringcast-w2", "ringcast-w2-msgring", "ringcast-ref", "ringcast-ref-w2", "ringcast-nobatch", "ringcast-epoll", "epoll-batched",
+ORDER = ["ringcast", "ringcast-meta", "ringcast-z", "uws-z", "ringcast-w1", "ringcast-w2", "ringcast-w2-msgring", "ringcast-ref", "ringcast-ref-w2", "ringcast-nobatch", "ringcast-epoll", "epoll-batched",
          "epoll-naive", "uws", "uws-cpp", "lws", "ws", "nchan"]
 
 
@@ -71,9 +71,13 @@ def main():
         return 1
     servers.sort(key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
     pairs = [("ringcast", s) for s in servers
-             if s not in ("ringcast", "ringcast-meta") and "ringcast" in servers]
+             if s not in ("ringcast", "ringcast-meta", "ringcast-z", "uws-z") and "ringcast" in servers]
     if "ringcast" in servers and "ringcast-meta" in servers:
         pairs.append(("ringcast-meta", "ringcast"))
+    if "ringcast" in servers and "ringcast-z" in servers:
+        pairs.append(("ringcast-z", "ringcast"))
+    if "ringcast-z" in servers and "uws-z" in servers:
+        pairs.append(("ringcast-z", "uws-z"))
     if "ringcast-epoll" in servers and "epoll-batched" in servers:
         pairs.append(("ringcast-epoll", "epoll-batched"))
     if "ringcast-w2" in servers and "ringcast-w2-msgring" in servers:

@@ -53,8 +53,12 @@ function main() {
 	const stats = { subscribers: 0, closed: 0, rejected: 0, datagrams: 0, unsent: 0 };
 	const app = uws.App();
 
+	// UWS_COMPRESS=1 (bench-peers.sh's uws-z): uWS's shared compressor, the
+	// one that compresses a published message once for every subscriber
+	// that agreed to permessage-deflate, as ringcast does.
+	const compress = process.env.UWS_COMPRESS === '1';
 	app.ws('/ws/*', {
-		compression: uws.DISABLED,
+		compression: compress ? uws.SHARED_COMPRESSOR : uws.DISABLED,
 		maxPayloadLength: 64 * 1024,
 		// Same bound as the other peers and ringcast's --max-queue; past it
 		// the subscriber is closed rather than silently skipped.
@@ -133,7 +137,7 @@ function main() {
 			});
 			s.on('message', (msg) => {
 				stats.datagrams++;
-				if (!app.publish(spec.channel, msg, true, false))
+				if (!app.publish(spec.channel, msg, true, compress))
 					stats.unsent++;
 			});
 			s.bind({ address: spec.host, port: spec.port }, () => {
