@@ -114,6 +114,8 @@ struct rc_sub {
 	bool evicting : 1;		/* queued for eviction; gets nothing more */
 	bool await_key : 1;		/* skips messages until a keyframe (a video joiner
 					 * whose replay could not start at one) */
+	bool uplink_ok : 1;		/* its owner may send to the channel's publisher
+					 * (the gateway's uplink; the hub ignores it) */
 	bool deflate : 1;		/* FRAME or TAGGED: takes a message's compressed
 					 * frame (rc_msg.z) when it has one; never fed from
 					 * batches. Set before subscribing, never changed */

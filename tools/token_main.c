@@ -22,7 +22,7 @@ static void usage(void)
 	       "\n"
 	       "SYNOPSIS\n"
 	       "    ringcast-token --channel NAME (--secret-file PATH | --secret S)\n"
-	       "                   [--ttl SECONDS | --expiry UNIX] [--client ID]\n"
+	       "                   [--ttl SECONDS | --expiry UNIX] [--client ID] [--uplink]\n"
 	       "\n"
 	       "DESCRIPTION\n"
 	       "    Prints one token (EXPIRY.CLIENT.MAC, HMAC-SHA256, base64url) and a newline.\n"
@@ -42,6 +42,9 @@ static void usage(void)
 	       "    --expiry UNIX       valid until this unix time instead\n"
 	       "    --client ID         a client id carried in the token (0-64 of\n"
 	       "                        A-Z a-z 0-9 _ -; default none)\n"
+	       "    --uplink            a token that also lets its holder send to the\n"
+	       "                        channel's publisher (a channel with uplink=on and a\n"
+	       "                        token secret takes uplink only with such a token)\n"
 	       "    --help              show this text\n"
 	       "\n"
 	       "EXIT STATUS\n"
@@ -69,6 +72,7 @@ int main(int argc, char **argv)
 		{ "ttl", required_argument, NULL, 't' },
 		{ "expiry", required_argument, NULL, 'e' },
 		{ "client", required_argument, NULL, 'i' },
+		{ "uplink", no_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -77,6 +81,7 @@ int main(int argc, char **argv)
 	char tok[RC_TOKEN_MAX + 1];
 	uint64_t ttl = 3600, expiry = 0;
 	bool have_expiry = false;
+	enum rc_token_scope scope = RC_TOKEN_SUBSCRIBE;
 	int key_len, n, c;
 
 	opterr = 0;
@@ -86,6 +91,7 @@ int main(int argc, char **argv)
 		case 'f': secret_file = optarg; break;
 		case 's': secret = optarg; break;
 		case 'i': client = optarg; break;
+		case 'u': scope = RC_TOKEN_UPLINK; break;
 		case 't':
 			if (parse_u64(optarg, &ttl) < 0 || ttl == 0 || ttl > 100ull * 365 * 86400) {
 				fprintf(stderr, "ringcast-token: --ttl: expected 1 to %llu seconds\n",
@@ -133,8 +139,8 @@ int main(int argc, char **argv)
 	}
 	if (!have_expiry)
 		expiry = (uint64_t)time(NULL) + ttl;
-	n = rc_token_mint(tok, sizeof(tok), key, (size_t)key_len, channel, strlen(channel), expiry,
-			  client, strlen(client));
+	n = rc_token_mint_scope(scope, tok, sizeof(tok), key, (size_t)key_len, channel,
+				strlen(channel), expiry, client, strlen(client));
 	explicit_bzero(key, sizeof(key));
 	if (n < 0) {
 		fprintf(stderr, "ringcast-token: --client: 0-64 of A-Z a-z 0-9 _ -\n");

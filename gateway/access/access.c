@@ -36,8 +36,9 @@ static int refuse(const struct rc_access *a, int reason)
 }
 
 int rc_access_token(const struct rc_access *a, const char *name, size_t len, const char *tok,
-		    size_t tok_len)
+		    size_t tok_len, bool *uplink)
 {
+	bool up_ok = false;
 	char ch[RC_CHANNEL_NAME_MAX + 1];
 	const uint8_t *secret;
 	struct timespec now;
@@ -46,14 +47,25 @@ int rc_access_token(const struct rc_access *a, const char *name, size_t len, con
 
 	if (!name_copy(ch, name, len))
 		return refuse(a, RC_REFUSE_TOKEN_INVALID);
+	if (!uplink)
+		uplink = &up_ok;
+	*uplink = false;
 	secret = rc_config_token_secret(a->cfg, ch, &sl);
-	if (!secret)
+	if (!secret) {
+		*uplink = true;
 		return RC_ACCESS_OK;
+	}
 	if (!tok)
 		return refuse(a, RC_REFUSE_TOKEN_MISSING);
 	/* Wall-clock time: token expiries are unix seconds minted elsewhere. */
 	clock_gettime(CLOCK_REALTIME, &now);
 	ret = rc_token_verify(tok, tok_len, secret, sl, name, len, (uint64_t)now.tv_sec, NULL);
+	if (ret == -EACCES) {
+		/* An uplink token admits its holder too. */
+		ret = rc_token_verify_scope(RC_TOKEN_UPLINK, tok, tok_len, secret, sl, name, len,
+					    (uint64_t)now.tv_sec, NULL);
+		*uplink = ret == 0;
+	}
 	if (ret == 0)
 		return RC_ACCESS_OK;
 	return refuse(a, ret == -ETIME ? RC_REFUSE_TOKEN_EXPIRED : RC_REFUSE_TOKEN_INVALID);

@@ -40,10 +40,13 @@ struct rc_access {
 const char *rc_refuse_name(int reason);
 
 /* Token check for subscribing to channel name[0..len): RC_ACCESS_OK when
- * the channel needs no token or tok[0..tok_len) is valid now; otherwise the
- * (counted) refusal. tok NULL: none was presented. */
+ * the channel needs no token or tok[0..tok_len) is valid now (a plain
+ * token, or an uplink one: token.h); otherwise the (counted) refusal. tok
+ * NULL: none was presented. *uplink (may be NULL) says whether the
+ * subscriber may also send to the channel's publisher: no token needed, or
+ * an uplink token. */
 int rc_access_token(const struct rc_access *a, const char *name, size_t len, const char *tok,
-		    size_t tok_len);
+		    size_t tok_len, bool *uplink);
 
 /* Stream key check for publishing to name[0..len); key NULL: none given.
  * RC_ACCESS_OK, or RC_REFUSE_KEY_MISSING / _INVALID (counted). */

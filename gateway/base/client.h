@@ -75,6 +75,8 @@ struct rc_conn {
 	bool head;			/* HTTP: routing a HEAD request: answers carry no body */
 	bool nosub;			/* WS: subscribed to no channel since mark_ms */
 	bool deflate;			/* WS: permessage-deflate agreed in the handshake */
+	bool uplink_ok;			/* its token (or none needed) lets it send uplink on the
+					 * channel of its URL (access.h) */
 	bool cmd_started;		/* WS: cmd_credit and cmd_ms are set */
 	uint16_t cmd_credit;		/* WS: commands allowed now (token bucket) */
 	/* Per phase (an idle subscriber costs what its connection holds).

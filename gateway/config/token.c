@@ -12,7 +12,13 @@
 
 /* Domain separation: a MAC made for anything else with the same secret
  * (or a later token version) never verifies as a v1 token. */
-static const char mac_label[] = "ringcast-token-v1";
+/* What the MAC covers first, by scope: a token for one scope is no token
+ * for the other. */
+static const char *const mac_labels[] = {
+	[RC_TOKEN_SUBSCRIBE] = "ringcast-token-v1",
+	[RC_TOKEN_UPLINK] = "ringcast-uplink-v1",
+};
+#define MAC_LABEL_MAX sizeof("ringcast-uplink-v1")
 
 static bool client_char(char c)
 {
@@ -63,23 +69,25 @@ int rc_token_parse(const char *s, size_t len, struct rc_token *out)
 
 /* The MAC of (channel, expiry text, client) in base64url, unpadded, into
  * b64[RC_TOKEN_MAC_B64 + 2]. Returns 0 or -EINVAL. */
-static int compute_mac(const void *key, size_t key_len, const char *channel, size_t channel_len,
-		       const char *expiry, size_t expiry_len, const char *client, size_t client_len,
-		       char *b64)
+static int compute_mac(enum rc_token_scope scope, const void *key, size_t key_len,
+		       const char *channel, size_t channel_len, const char *expiry,
+		       size_t expiry_len, const char *client, size_t client_len, char *b64)
 {
-	unsigned char msg[sizeof(mac_label) + RC_CHANNEL_NAME_MAX + 1 + RC_TOKEN_EXPIRY_DIGITS + 1 +
+	unsigned char msg[MAC_LABEL_MAX + RC_CHANNEL_NAME_MAX + 1 + RC_TOKEN_EXPIRY_DIGITS + 1 +
 			  RC_TOKEN_CLIENT_MAX];
+	const char *label;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
 	size_t n = 0;
 
-	if (!key_len || key_len > RC_TOKEN_SECRET_MAX ||
+	if ((unsigned)scope > RC_TOKEN_UPLINK || !key_len || key_len > RC_TOKEN_SECRET_MAX ||
 	    !rc_channel_name_valid(channel, channel_len) || !expiry_len ||
 	    expiry_len > RC_TOKEN_EXPIRY_DIGITS || client_len > RC_TOKEN_CLIENT_MAX)
 		return -EINVAL;
 	/* NUL separators: no part may contain one, so the split is unique. */
-	memcpy(msg, mac_label, sizeof(mac_label));
-	n = sizeof(mac_label);
+	label = mac_labels[scope];
+	n = strlen(label) + 1;	/* with its NUL */
+	memcpy(msg, label, n);
 	memcpy(msg + n, channel, channel_len);
 	n += channel_len;
 	msg[n++] = '\0';
@@ -107,6 +115,14 @@ static int compute_mac(const void *key, size_t key_len, const char *channel, siz
 int rc_token_mint(char *dst, size_t cap, const void *key, size_t key_len, const char *channel,
 		  size_t channel_len, uint64_t expiry, const char *client, size_t client_len)
 {
+	return rc_token_mint_scope(RC_TOKEN_SUBSCRIBE, dst, cap, key, key_len, channel, channel_len,
+				   expiry, client, client_len);
+}
+
+int rc_token_mint_scope(enum rc_token_scope scope, char *dst, size_t cap, const void *key,
+			size_t key_len, const char *channel, size_t channel_len, uint64_t expiry,
+			const char *client, size_t client_len)
+{
 	char exp[RC_TOKEN_EXPIRY_DIGITS + 1];
 	char mac[RC_TOKEN_MAC_B64 + 2];
 	size_t el = 0, total;
@@ -129,7 +145,8 @@ int rc_token_mint(char *dst, size_t cap, const void *key, size_t key_len, const 
 		exp[i] = exp[el - 1 - i];
 		exp[el - 1 - i] = t;
 	}
-	if (compute_mac(key, key_len, channel, channel_len, exp, el, client, client_len, mac) < 0)
+	if (compute_mac(scope, key, key_len, channel, channel_len, exp, el, client, client_len,
+			mac) < 0)
 		return -EINVAL;
 	total = el + 1 + client_len + 1 + RC_TOKEN_MAC_B64;
 	if (cap < total + 1)
@@ -147,13 +164,21 @@ int rc_token_mint(char *dst, size_t cap, const void *key, size_t key_len, const 
 int rc_token_verify(const char *s, size_t len, const void *key, size_t key_len,
 		    const char *channel, size_t channel_len, uint64_t now, struct rc_token *out)
 {
+	return rc_token_verify_scope(RC_TOKEN_SUBSCRIBE, s, len, key, key_len, channel, channel_len,
+				     now, out);
+}
+
+int rc_token_verify_scope(enum rc_token_scope scope, const char *s, size_t len, const void *key,
+			  size_t key_len, const char *channel, size_t channel_len, uint64_t now,
+			  struct rc_token *out)
+{
 	struct rc_token t;
 	char mac[RC_TOKEN_MAC_B64 + 2];
 
 	if (rc_token_parse(s, len, &t) < 0)
 		return -EINVAL;
-	if (compute_mac(key, key_len, channel, channel_len, t.expiry_text, t.expiry_len, t.client,
-			t.client_len, mac) < 0)
+	if (compute_mac(scope, key, key_len, channel, channel_len, t.expiry_text, t.expiry_len,
+			t.client, t.client_len, mac) < 0)
 		return -EINVAL;
 	/* Constant time: a byte-by-byte early exit would let a client find
 	 * a valid MAC one character at a time from response timing. */

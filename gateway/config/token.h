@@ -16,7 +16,13 @@
  *           over the exact EXPIRY and CLIENT text of the token
  *
  * The channel is not in the token: it is taken from the request, so a
- * token for one channel is useless on another. */
+ * token for one channel is useless on another.
+ *
+ * Scopes: a token minted for RC_TOKEN_UPLINK has "ringcast-uplink-v1" in
+ * place of "ringcast-token-v1" in its MAC input. It admits a subscriber
+ * as a plain token does, and also lets it send to the channel's publisher
+ * (uplink); a plain token does not verify as an uplink one, nor the other
+ * way round. */
 #ifndef RC_TOKEN_H
 #define RC_TOKEN_H
 
@@ -41,6 +47,11 @@ struct rc_token {
 	const char *mac;		/* RC_TOKEN_MAC_B64 characters */
 };
 
+enum rc_token_scope {
+	RC_TOKEN_SUBSCRIBE,	/* receive the channel */
+	RC_TOKEN_UPLINK,	/* receive, and send to its publisher */
+};
+
 /* Splits s[0..len) into its parts, checking only the syntax. Reads nothing
  * outside s[0..len). Returns 0, or -EINVAL when it is not a token. */
 int rc_token_parse(const char *s, size_t len, struct rc_token *out);
@@ -59,6 +70,15 @@ int rc_token_mint(char *dst, size_t cap, const void *key, size_t key_len, const 
  * (expired: expiry <= now). */
 int rc_token_verify(const char *s, size_t len, const void *key, size_t key_len,
 		    const char *channel, size_t channel_len, uint64_t now, struct rc_token *out);
+
+/* rc_token_mint() and rc_token_verify() for a scope (the plain ones are
+ * RC_TOKEN_SUBSCRIBE's). */
+int rc_token_mint_scope(enum rc_token_scope scope, char *dst, size_t cap, const void *key,
+			size_t key_len, const char *channel, size_t channel_len, uint64_t expiry,
+			const char *client, size_t client_len);
+int rc_token_verify_scope(enum rc_token_scope scope, const char *s, size_t len, const void *key,
+			  size_t key_len, const char *channel, size_t channel_len, uint64_t now,
+			  struct rc_token *out);
 
 /* Compares two secrets (stream keys) in time that depends only on their
  * lengths. True when equal. */

@@ -62,7 +62,7 @@ static bool subscribe_refused(struct rc_conn *c, const struct route_req *r, bool
 		return true;
 	if (!rc_http_query_string(r->t, "token", &tok, &tl) && ws)
 		rc_access_protocol_token(r->req, &tok, &tl, &offered_ringcast);
-	ret = rc_access_token(&srv->access, r->rest, r->rest_len, tok, tl);
+	ret = rc_access_token(&srv->access, r->rest, r->rest_len, tok, tl, &c->uplink_ok);
 	if (ret == RC_REFUSE_TOKEN_MISSING) {
 		rc_http_respond(c, 401, "text/plain", "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n",
 				"token required\n", 15, true);

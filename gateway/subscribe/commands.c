@@ -99,6 +99,7 @@ static void join(struct rc_conn *c, const struct rc_wscmd *cmd, const char *name
 	struct rc_channel *ch;
 	struct rc_sub *s;
 	int slot, err = 0;
+	bool uplink_ok = false;
 
 	if (rc_mem_over()) {
 		/* Past --max-memory nobody new joins. */
@@ -109,7 +110,8 @@ static void join(struct rc_conn *c, const struct rc_wscmd *cmd, const char *name
 	slot = extra_slot(c, name);
 	if (slot < 0)
 		return;
-	err = rc_access_token(&srv->access, name, cmd->name_len, cmd->token, cmd->token_len);
+	err = rc_access_token(&srv->access, name, cmd->name_len, cmd->token, cmd->token_len,
+			      &uplink_ok);
 	if (err != RC_ACCESS_OK) {
 		rc_subscriber_reply(c, "{\"error\":\"%s\",\"channel\":\"%s\"}",
 				    err == RC_REFUSE_TOKEN_MISSING ? "token required" :
@@ -135,7 +137,7 @@ static void join(struct rc_conn *c, const struct rc_wscmd *cmd, const char *name
 			      .max_queue = rc_config_max_queue(srv->cfg, ch->name),
 			      .policy = (uint8_t)rc_config_slow(srv->cfg, ch->name),
 			      .kind = RC_SUB_TAGGED, .evict = rc_subscriber_evict,
-			      .deflate = rc_subscriber_wants_z(c, ch) };
+			      .deflate = rc_subscriber_wants_z(c, ch), .uplink_ok = uplink_ok };
 	rc_hub_sub_set_kind(&srv->hub, &c->sub, RC_SUB_TAGGED);
 	/* The answer goes first, then the cache, then live messages. */
 	ch->max_subs = rc_config_max_subscribers(srv->cfg, ch->name);

@@ -102,6 +102,7 @@ int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_ki
 
 	c->sub.kind = (uint8_t)kind;
 	c->sub.deflate = rc_subscriber_wants_z(c, ch);
+	c->sub.uplink_ok = c->uplink_ok;
 	c->sub.policy = (uint8_t)rc_config_slow(srv->cfg, ch->name);
 	c->sub.max_queue = rc_config_max_queue(srv->cfg, ch->name);
 	/* The bound holds for all workers together: the route checked it

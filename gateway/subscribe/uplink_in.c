@@ -36,7 +36,10 @@ static struct rc_conn_uplink *state_get(struct rc_conn *c)
 static const struct rc_channel_cfg *target(struct rc_conn *c, struct rc_sub **s)
 {
 	*s = c->uplink && c->uplink->to ? c->uplink->to : &c->sub;
-	return (*s)->ch ? rc_config_uplink(c->st.srv->cfg, (*s)->ch->name) : NULL;
+	/* Only with a token that allows it, on a channel with tokens. */
+	if (!(*s)->ch || !(*s)->uplink_ok)
+		return NULL;
+	return rc_config_uplink(c->st.srv->cfg, (*s)->ch->name);
 }
 
 /* Takes one message from up's token bucket (rate per second, a second's
@@ -182,6 +185,11 @@ void rc_uplink_in_to(struct rc_conn *c, const char *name, size_t len)
 	}
 	if (!rc_config_uplink(c->st.srv->cfg, n)) {
 		rc_subscriber_reply(c, "{\"error\":\"no uplink\",\"channel\":\"%s\"%s}", n, "");
+		return;
+	}
+	if (!s->uplink_ok) {
+		rc_subscriber_reply(c, "{\"error\":\"uplink not allowed\",\"channel\":\"%s\"%s}", n,
+				    "");
 		return;
 	}
 	up = state_get(c);

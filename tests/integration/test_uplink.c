@@ -444,3 +444,53 @@ Test(uplink, fragments_are_gathered_and_another_publisher_takes_over, .fini = fi
 	rc_assert(!strcmp(got, "still here"), "the other publisher got '%s'", got);
 	RC_STOP_OK(&srv);
 }
+
+/* A token from ringcast-token ($RINGCAST_TOKEN_BIN) for channel game,
+ * with --uplink when uplink. */
+static void mint_token(char *out, size_t cap, bool uplink)
+{
+	const char *bin = getenv("RINGCAST_TOKEN_BIN") ? getenv("RINGCAST_TOKEN_BIN")
+						       : "ringcast-token";
+	char cmd[512];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "%s --channel game --secret 0123456789abcdef0123 --ttl 600%s",
+		 bin, uplink ? " --uplink" : "");
+	f = popen(cmd, "r");
+	rc_assert(f != NULL, "popen ringcast-token");
+	rc_assert(fgets(out, (int)cap, f) != NULL, "ringcast-token printed nothing");
+	rc_assert(pclose(f) == 0, "ringcast-token exit status");
+	out[strcspn(out, "\n")] = '\0';
+}
+
+/* On a channel with a token secret, only an uplink token lets a
+ * subscriber send; a plain token still lets it receive. */
+Test(uplink, a_token_protected_channel_takes_uplink_only_with_an_uplink_token, .fini = fini)
+{
+	char plain[160], up[160], path[256], got[256];
+	struct ws_raw *a, *b;
+	long long v;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--workers", "1",
+		 "--channel", "game:uplink=on,token-secret=0123456789abcdef0123");
+	mint_token(plain, sizeof(plain), false);
+	mint_token(up, sizeof(up), true);
+	rc_assert(strcmp(plain, up) != 0, "two different tokens");
+	fds[0] = framed_publisher("game");
+	snprintf(path, sizeof(path), "/ws/game?token=%s", plain);
+	a = subscriber(path);
+	snprintf(path, sizeof(path), "/ws/game?token=%s", up);
+	b = subscriber(path);
+	rc_assert(rc_wait_metric(&srv, "ringcast_subscribers{channel=\"game\"}", 2,
+				 RC_WAIT_TIMEOUT_MS, NULL, NULL, &v), "both admitted: %lld", v);
+	send_binary(a, "from a plain token");
+	send_text(a, "{\"to\":\"game\"}");
+	expect_text(a, "{\"error\":\"uplink not allowed\",\"channel\":\"game\"}");
+	send_binary(b, "from an uplink token");
+	read_uplink(fds[0], got, sizeof(got));
+	rc_assert(!strcmp(got, "from an uplink token"), "the publisher got '%s'", got);
+	rc_assert(rc_metric(&srv, "ringcast_client_frames_discarded_total") == 1,
+		  "the plain token's message was dropped");
+	rc_assert(rc_metric(&srv, "ringcast_uplink_received_total") == 1, "one taken");
+	RC_STOP_OK(&srv);
+}

@@ -143,3 +143,27 @@ Test(token, secret_equal)
 	cr_assert(!rc_token_secret_equal("abc", 3, "abcd", 4));
 	cr_assert(rc_token_secret_equal("", 0, "", 0));
 }
+
+Test(token, scopes_do_not_mix)
+{
+	static const char key[] = "0123456789abcdef0123";
+	char plain[RC_TOKEN_MAX + 1], up[RC_TOKEN_MAX + 1];
+	int n1 = rc_token_mint(plain, sizeof(plain), key, sizeof(key) - 1, "game", 4, 2000000000,
+			       "p1", 2);
+	int n2 = rc_token_mint_scope(RC_TOKEN_UPLINK, up, sizeof(up), key, sizeof(key) - 1, "game",
+				     4, 2000000000, "p1", 2);
+
+	cr_assert(n1 > 0 && n2 > 0 && n1 == n2);
+	cr_assert(strcmp(plain, up) != 0, "the MACs differ");
+	cr_assert_eq(rc_token_verify(plain, (size_t)n1, key, sizeof(key) - 1, "game", 4, 1000, NULL),
+		     0);
+	cr_assert_eq(rc_token_verify_scope(RC_TOKEN_UPLINK, up, (size_t)n2, key, sizeof(key) - 1,
+					   "game", 4, 1000, NULL), 0);
+	/* Neither passes for the other scope. */
+	cr_assert_eq(rc_token_verify_scope(RC_TOKEN_UPLINK, plain, (size_t)n1, key,
+					   sizeof(key) - 1, "game", 4, 1000, NULL), -EACCES);
+	cr_assert_eq(rc_token_verify(up, (size_t)n2, key, sizeof(key) - 1, "game", 4, 1000, NULL),
+		     -EACCES);
+	cr_assert_eq(rc_token_verify_scope((enum rc_token_scope)7, up, (size_t)n2, key,
+					   sizeof(key) - 1, "game", 4, 1000, NULL), -EINVAL);
+}
