@@ -250,7 +250,7 @@ static void count_kind(struct rc_channel *ch, uint8_t kind, bool deflate, int d)
 	if (kind == RC_SUB_ALT)
 		ch->nalt += (uint32_t)d;
 	if ((kind == RC_SUB_FRAME || kind == RC_SUB_TAGGED) && deflate) {
-		/* Sent per message: a batch holds uncompressed frames. */
+		/* Fed from the compressed batches. */
 		ch->nz += (uint32_t)d;
 		if (kind == RC_SUB_TAGGED)
 			ch->nztagged += (uint32_t)d;
@@ -407,40 +407,86 @@ static int batch_put(struct rc_shmsg **bp, const uint8_t *a, uint32_t alen, cons
 	return 0;
 }
 
-/* Messages in ch's open batch (0 when none is open). The two batches hold
- * the same messages unless one kind of subscriber left mid-turn, after
- * which that kind's batch stops growing. */
+/* Messages in ch's open batches (0 when none is open). They hold the
+ * same messages unless one kind of subscriber left mid-turn, after which
+ * that kind's batch stops growing. */
 static uint32_t batch_count(const struct rc_channel *ch)
 {
-	uint32_t n = ch->batch ? ch->batch->nends : 0;
-	uint32_t t = ch->tbatch ? ch->tbatch->nends : 0;
+	uint32_t n = 0;
 
-	return n > t ? n : t;
+	for (int k = 0; k < RC_BATCH_KINDS; k++)
+		if (ch->batch[k] && ch->batch[k]->nends > n)
+			n = ch->batch[k]->nends;
+	return n;
 }
 
-/* Copies the frame into ch's batch (and, with tagged subscribers, the tag
- * and the frame into its tagged batch), listing ch to be closed at the end
- * of the turn. Returns 0 or -ENOMEM (then nothing was added). */
-static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *frame,
-		     uint32_t frame_len, bool keyframe, struct rc_shmsg *tag)
+static bool batch_open(const struct rc_channel *ch)
 {
-	uint32_t len = ch->batch ? ch->batch->len : 0;
+	for (int k = 0; k < RC_BATCH_KINDS; k++)
+		if (ch->batch[k])
+			return true;
+	return false;
+}
 
-	if (!ch->batch && !ch->tbatch)
-		ch->batch_key = RC_BATCH_NO_KEY;
-	if (keyframe && ch->batch_key == RC_BATCH_NO_KEY)
-		ch->batch_key = batch_count(ch);
-
-	if (ch->ntagged < ch->nbatched && batch_put(&ch->batch, NULL, 0, frame, frame_len) < 0)
-		return -ENOMEM;
-	if (ch->ntagged && batch_put(&ch->tbatch, tag ? tag->data : NULL, tag ? tag->len : 0,
-				     frame, frame_len) < 0) {
-		if (ch->batch) {
-			ch->batch->len = len;
-			ch->batch->nends--;
-		}
-		return -ENOMEM;
+/* Subscribers of ch fed from batches of kind k. */
+static uint32_t batch_wanted(const struct rc_channel *ch, int k)
+{
+	switch (k) {
+	case RC_BATCH_FRAME: return ch->nbatched - ch->ntagged;
+	case RC_BATCH_TAGGED: return ch->ntagged;
+	case RC_BATCH_Z: return ch->nz - ch->nztagged;
+	default: return ch->nztagged;
 	}
+}
+
+/* The batch kind s is fed from, or -1 (raw and SSE subscribers). */
+static int batch_kind_of(const struct rc_sub *s)
+{
+	if (s->kind == RC_SUB_FRAME)
+		return s->deflate ? RC_BATCH_Z : RC_BATCH_FRAME;
+	if (s->kind == RC_SUB_TAGGED)
+		return s->deflate ? RC_BATCH_ZTAGGED : RC_BATCH_TAGGED;
+	return -1;
+}
+
+/* Copies m's frame into each of ch's batches that some subscriber wants:
+ * the frame, or its compressed frame for deflate kinds when it has one,
+ * after the tag for tagged kinds; and lists ch to be closed at the end of
+ * the turn. Returns 0 or -ENOMEM (then nothing was added). */
+static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const struct rc_msg *m,
+		     uint32_t frame_len, struct rc_shmsg *tag)
+{
+	uint32_t len[RC_BATCH_KINDS];
+	bool added[RC_BATCH_KINDS] = { false };
+
+	if (!batch_open(ch)) {
+		ch->batch_key = RC_BATCH_NO_KEY;
+		ch->batch_z = 0;
+	}
+	if (m->keyframe && ch->batch_key == RC_BATCH_NO_KEY)
+		ch->batch_key = batch_count(ch);
+	for (int k = 0; k < RC_BATCH_KINDS; k++) {
+		bool z = (k == RC_BATCH_Z || k == RC_BATCH_ZTAGGED) && m->z;
+		bool t = k == RC_BATCH_TAGGED || k == RC_BATCH_ZTAGGED;
+
+		if (!batch_wanted(ch, k))
+			continue;
+		len[k] = ch->batch[k] ? ch->batch[k]->len : 0;
+		if (batch_put(&ch->batch[k], t && tag ? tag->data : NULL, t && tag ? tag->len : 0,
+			      z ? m->z->data : m->frame, z ? m->z->len : frame_len) < 0) {
+			/* Take back what this message put into the others. */
+			for (int j = 0; j < k; j++) {
+				if (!added[j])
+					continue;
+				ch->batch[j]->len = len[j];
+				ch->batch[j]->nends--;
+			}
+			return -ENOMEM;
+		}
+		added[k] = true;
+	}
+	if (m->z && (batch_wanted(ch, RC_BATCH_Z) || batch_wanted(ch, RC_BATCH_ZTAGGED)))
+		ch->batch_z++;
 	if (!ch->batch_listed) {
 		ch->batch_listed = true;
 		ch->batch_next = hub->batch_head;
@@ -450,25 +496,31 @@ static int batch_add(struct rc_hub *hub, struct rc_channel *ch, const uint8_t *f
 	return 0;
 }
 
-/* Hands ch's open batch to every framed and tagged subscriber (one entry each, the
- * same memory for all) and drops the channel's reference: from here the
- * queues own it, and the last send that completes or drops it frees it. */
+/* Hands ch's open batches to their subscribers (one entry each, the same
+ * memory for all of a kind) and drops the channel's references: from here
+ * the queues own them, and the last send that completes or drops one
+ * frees it. */
 static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
 {
-	struct rc_shmsg *b = ch->batch, *tb = ch->tbatch;
-	uint32_t key = ch->batch_key, from;
+	struct rc_shmsg *bs[RC_BATCH_KINDS];
+	uint32_t key = ch->batch_key, from, zs = ch->batch_z;
 
-	if (!b && !tb)
+	if (!batch_open(ch))
 		return;
 	hub->stats.batches++;
 	hub->stats.batched_msgs += batch_count(ch);
-	ch->batch = ch->tbatch = NULL;
+	for (int k = 0; k < RC_BATCH_KINDS; k++) {
+		bs[k] = ch->batch[k];
+		ch->batch[k] = NULL;
+	}
+	ch->batch_z = 0;
 	for (uint32_t i = 0; i < ch->nsubs; i++) {
 		struct rc_sub *s = ch->subs[i];
-		struct rc_shmsg *m = s->kind == RC_SUB_TAGGED ? tb : s->kind == RC_SUB_FRAME ? b : NULL;
+		int k = batch_kind_of(s);
+		struct rc_shmsg *m = k >= 0 ? bs[k] : NULL;
 		uint32_t n;
 
-		if (!m || s->deflate)
+		if (!m || !m->nends)	/* (emptied again by a failed add) */
 			continue;
 		n = m->nends;	/* its kind's batch may have stopped growing */
 		from = 0;
@@ -501,11 +553,12 @@ static void batch_close(struct rc_hub *hub, struct rc_channel *ch)
 		}
 		if (rc_sendq_push_shared(s->q, m, m->data + from, m->len - from, (uint8_t)n) < 0)
 			queue_evict(hub, s, RC_DROP_STALLED);
+		else if (s->deflate)
+			hub->stats.zdeliveries += zs;	/* (a keyframe joiner's share is close) */
 	}
-	if (b)
-		rc_shmsg_unref(b);
-	if (tb)
-		rc_shmsg_unref(tb);
+	for (int k = 0; k < RC_BATCH_KINDS; k++)
+		if (bs[k])
+			rc_shmsg_unref(bs[k]);
 }
 
 /* End of the turn: every batch opened in it goes out. Runs before the send
@@ -536,14 +589,16 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 	uint32_t frame_len = m->hdr_len + m->payload_len;
 	bool batched = false;
 
-	if (ch->nbatched && frame_len <= hub->batch_max_frame) {
-		if (batch_count(ch) == RC_HUB_BATCH_MSGS ||
-		    (ch->batch && ch->batch->len + frame_len > RC_HUB_BATCH_BYTES) ||
-		    (ch->tbatch && ch->tbatch->len + frame_len > RC_HUB_BATCH_BYTES))
+	if ((ch->nbatched || ch->nz) && frame_len <= hub->batch_max_frame) {
+		bool full = batch_count(ch) == RC_HUB_BATCH_MSGS;
+
+		for (int k = 0; k < RC_BATCH_KINDS && !full; k++)
+			full = ch->batch[k] && ch->batch[k]->len + frame_len > RC_HUB_BATCH_BYTES;
+		if (full)
 			batch_close(hub, ch);
-		batched = batch_add(hub, ch, m->frame, frame_len, m->keyframe,
-				    ch->ntagged ? tag_of(ch, m) : NULL) == 0;
-		if (batched && ch->nbatched == ch->nsubs)
+		batched = batch_add(hub, ch, m, frame_len,
+				    ch->ntagged || ch->nztagged ? tag_of(ch, m) : NULL) == 0;
+		if (batched && ch->nbatched + ch->nz == ch->nsubs)
 			return;
 	}
 	/* Whatever is sent from here must not overtake what is batched. */
@@ -561,7 +616,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 		uint32_t len = frame_len;
 		int ret;
 
-		if (batched && !s->deflate && (s->kind == RC_SUB_FRAME || s->kind == RC_SUB_TAGGED))
+		if (batched && (s->kind == RC_SUB_FRAME || s->kind == RC_SUB_TAGGED))
 			continue;
 		if (s->deflate && m->z && (s->kind == RC_SUB_FRAME || s->kind == RC_SUB_TAGGED)) {
 			/* The compressed frame, made once for all of them. */

@@ -35,6 +35,16 @@
 #define RC_HUB_BATCH_MAX_FRAME 4096	/* larger frames go out from where they are */
 #define RC_BATCH_NO_KEY UINT32_MAX
 
+/* What a batch holds for its kind of subscriber. */
+enum rc_batch_kind {
+	RC_BATCH_FRAME,		/* frames: RC_SUB_FRAME */
+	RC_BATCH_TAGGED,	/* tag + frame each: RC_SUB_TAGGED */
+	RC_BATCH_Z,		/* compressed frames where there are (rc_msg.z), else
+				 * frames: RC_SUB_FRAME with deflate */
+	RC_BATCH_ZTAGGED,	/* tag + compressed frame or frame: RC_SUB_TAGGED with deflate */
+	RC_BATCH_KINDS
+};
+
 enum rc_slow_policy {
 	RC_SLOW_DROP,		/* skip whole messages for that subscriber, count them */
 	RC_SLOW_CLOSE,		/* close it (its owner's evict()), count it */
@@ -117,8 +127,8 @@ struct rc_sub {
 	bool uplink_ok : 1;		/* its owner may send to the channel's publisher
 					 * (the gateway's uplink; the hub ignores it) */
 	bool deflate : 1;		/* FRAME or TAGGED: takes a message's compressed
-					 * frame (rc_msg.z) when it has one; never fed from
-					 * batches. Set before subscribing, never changed */
+					 * frame (rc_msg.z) when it has one (its batches
+					 * too). Set before subscribing, never changed */
 	uint8_t evict_reason;		/* enum rc_drop_reason, while evicting */
 };
 
@@ -138,15 +148,16 @@ struct rc_channel {
 	uint64_t rate_msgs, rate_bytes, rate_ms;
 	void *owner_data;		/* the owner's per-channel state (rc_channel_owner()) */
 	struct rc_shmsg *tag;		/* the frame tagged subscribers get before each message */
-	uint32_t nbatched;		/* of nsubs, fed from batches (framed and tagged) */
+	uint32_t nbatched;		/* of nsubs, framed and tagged without deflate */
 	uint32_t ntagged;		/* of those, tagged */
-	uint32_t nz;			/* of nsubs, framed or tagged with deflate (not batched) */
+	uint32_t nz;			/* of nsubs, framed or tagged with deflate */
 	uint32_t nztagged;		/* of those, tagged */
-	/* The open batch of this turn, owned by the channel (one reference)
-	 * until batch_close() hands it to the subscribers' queues. Each counts
-	 * its messages in nends (see batch_count()). */
-	struct rc_shmsg *batch;		/* frames, for RC_SUB_FRAME subscribers */
-	struct rc_shmsg *tbatch;	/* tag + frame each, for tagged ones */
+	/* The open batches of this turn, one per kind of batch-fed subscriber
+	 * (enum rc_batch_kind), owned by the channel (one reference each)
+	 * until batch_close() hands them to the subscribers' queues. Each
+	 * counts its messages in nends (see batch_count()). */
+	struct rc_shmsg *batch[RC_BATCH_KINDS];
+	uint32_t batch_z;		/* of the open batches' messages, compressed ones */
 	uint32_t batch_key;		/* index of the batches' first keyframe message
 					 * (RC_BATCH_NO_KEY: none) */
 	bool batch_listed;		/* on hub->batch_head, to be closed this turn */

@@ -139,6 +139,9 @@ static void join(struct rc_channel *ch, int i, enum rc_sub_kind kind)
 /* When set, the next messages published carry this tag of their own
  * (rc_msg.tag). */
 static struct rc_shmsg *msg_tag;
+/* When set, the next messages published carry this compressed frame
+ * (rc_msg.z), which deflate subscribers get instead of the frame. */
+static struct rc_shmsg *msg_z;
 
 /* Publishes a heap message whose "frame" is hdr (2 bytes) + payload, a
  * keyframe or not; the expected bytes of every subscriber of ch are
@@ -156,7 +159,7 @@ static void publish_key(struct rc_channel *ch, size_t len, unsigned seed, bool k
 	m->head[RC_SHMSG_HEADROOM - 2] = 0x82;
 	m->head[RC_SHMSG_HEADROOM - 1] = (uint8_t)seed;
 	msg = (struct rc_msg){ .frame = m->data - 2, .hdr_len = 2, .payload_len = (uint32_t)len,
-			       .shm = m, .keyframe = key, .tag = msg_tag };
+			       .shm = m, .keyframe = key, .tag = msg_tag, .z = msg_z };
 	for (int i = 0; i < NSUBS; i++) {
 		struct sub *u = &subs[i];
 
@@ -168,6 +171,11 @@ static void publish_key(struct rc_channel *ch, size_t len, unsigned seed, bool k
 
 			memcpy(u->expect + u->expect_len, t->data, t->len);
 			u->expect_len += t->len;
+		}
+		if (u->s.deflate && msg_z) {
+			memcpy(u->expect + u->expect_len, msg_z->data, msg_z->len);
+			u->expect_len += msg_z->len;
+			continue;
 		}
 		if (u->s.kind != RC_SUB_RAW) {
 			memcpy(u->expect + u->expect_len, msg.frame, 2);
@@ -294,6 +302,57 @@ Test(core_hub, a_message_with_its_own_tag_gets_it_batched_or_not)
 		msg_tag = NULL;
 	}
 	run_and_check();
+	ch->tag = NULL;
+	rc_shmsg_unref(plain);
+}
+
+/* A stand-in compressed frame of n bytes. */
+static struct rc_shmsg *zframe(unsigned n, unsigned seed)
+{
+	struct rc_shmsg *z = rc_shmsg_new(n);
+
+	cr_assert_not_null(z);
+	for (unsigned i = 0; i < n; i++)
+		z->data[i] = (uint8_t)(0xc0 + seed + i);
+	z->len = n;
+	return z;
+}
+
+Test(core_hub, deflate_subscribers_get_compressed_frames_batched_or_not)
+{
+	struct rc_channel *ch = channel("a");
+	struct rc_shmsg *plain = label_n(0);
+	/* small with a compressed form, small without (not worth it),
+	 * large (not batched) with one, small with one */
+	size_t lens[] = { 300, 30, 5000, 400 };
+	bool has_z[] = { true, false, true, true };
+	uint64_t batches;
+
+	ch->tag = plain;
+	join(ch, 0, RC_SUB_FRAME);
+	subs[1].s.deflate = true;
+	join(ch, 1, RC_SUB_FRAME);
+	subs[2].s.deflate = true;
+	join(ch, 2, RC_SUB_TAGGED);
+	join(ch, 3, RC_SUB_RAW);
+	cr_assert(ch->nz == 2 && ch->nztagged == 1 && ch->nbatched == 1);
+	for (unsigned i = 0; i < 4; i++) {
+		msg_z = has_z[i] ? zframe(20 + i, i) : NULL;
+		msg_tag = label_n(i + 1);
+		publish(ch, lens[i], i + 1);
+		if (msg_z)
+			rc_shmsg_unref(msg_z);
+		rc_shmsg_unref(msg_tag);
+		msg_z = msg_tag = NULL;
+	}
+	batches = hub.stats.batches;
+	run_and_check();
+	/* The large message closed the first batches: two rounds. */
+	cr_assert_eq(batches, 1, "%llu", (unsigned long long)batches);
+	cr_assert_eq(hub.stats.batches, 2);
+	/* Compressed frames: 2 batched + 1 large + 1 batched, to 2 subscribers. */
+	cr_assert_eq(hub.stats.zdeliveries, 2u * 3u, "%llu",
+		     (unsigned long long)hub.stats.zdeliveries);
 	ch->tag = NULL;
 	rc_shmsg_unref(plain);
 }
