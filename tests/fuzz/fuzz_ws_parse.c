@@ -1,6 +1,7 @@
 /* libFuzzer harness for rc_ws_parse().
  *
- * Input: byte 0 picks the side and max_message, byte 1 seeds the chunking,
+ * Input: byte 0 picks the side, max_message and (bit 4) whether
+ * permessage-deflate is agreed (RSV1 allowed), byte 1 seeds the chunking,
  * the rest is the byte stream. The stream is parsed once whole and once in
  * pseudo-random chunks (each in its own exact-size heap block, so ASan flags
  * any read past a chunk); both runs must produce the same messages, control
@@ -31,6 +32,8 @@ struct digest {
 	uint64_t msg_h;		/* data of the open message */
 	uint64_t msg_len;	/* bytes of the open message */
 	unsigned msg_op;
+	bool compressed;	/* the open message came with RSV1 */
+	bool deflate;		/* the parser allows RSV1 */
 	struct rc_utf8 text;	/* independent check of delivered text */
 	uint64_t max;
 	int final_type;
@@ -68,16 +71,20 @@ static void on_event(struct digest *d, const struct rc_ws_event *ev, const uint8
 		check(ev->len == 0 || (ev->data >= chunk && ev->data + ev->len <= chunk + used));
 		if (d->msg_op == 0) {
 			d->msg_op = ev->opcode;
+			d->compressed = ev->compressed;
 			rc_utf8_init(&d->text);
 		}
 		check(ev->opcode == d->msg_op);
+		/* Compressed only when agreed, the same for every piece. */
+		check(!ev->compressed || d->deflate);
+		check(ev->compressed == d->compressed);
 		d->msg_len += ev->len;
 		check(d->msg_len <= d->max);
-		if (ev->opcode == RC_WS_OP_TEXT)
+		if (ev->opcode == RC_WS_OP_TEXT && !ev->compressed)
 			check(rc_utf8_feed(&d->text, ev->data, ev->len));
 		fnv(&d->msg_h, ev->data, ev->len);
 		if (ev->fin) {
-			if (ev->opcode == RC_WS_OP_TEXT)
+			if (ev->opcode == RC_WS_OP_TEXT && !ev->compressed)
 				check(rc_utf8_complete(&d->text));
 			mix_u(d, 0x1000 + ev->opcode);
 			mix(d, &d->msg_h, sizeof(d->msg_h));
@@ -157,15 +164,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	server_side = data[0] & 1;
 	memset(&whole, 0, sizeof(whole));
 	whole.max = max_messages[(data[0] >> 1) & 7];
+	whole.deflate = data[0] & 0x10;
 	split = whole;
 	seed = data[1];
 	data += 2;
 	size -= 2;
 
 	rc_ws_parser_init(&p, server_side, whole.max);
+	if (whole.deflate)
+		rc_ws_parser_allow_deflate(&p);
 	feed(&p, &whole, data, size);
 
 	rc_ws_parser_init(&p, server_side, split.max);
+	if (split.deflate)
+		rc_ws_parser_allow_deflate(&p);
 	for (off = 0; off < size;) {
 		size_t n;
 

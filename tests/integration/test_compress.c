@@ -194,7 +194,7 @@ Test(compress, one_compressed_frame_per_message_for_every_subscriber_that_agreed
 	c = open_ws("/ws/txt", NULL, NULL, 0);	/* offers nothing */
 	bin = open_ws("/ws/raw", OFFER, NULL, 0);	/* binary channel: auto is off */
 	rc_assert(rc_wait_metric(&srv, "ringcast_ws_subscribers", 4, RC_WAIT_TIMEOUT_MS, NULL, NULL,
-				 &v), "4 subscribers: %ld", v);
+				 &v), "4 subscribers: %lld", v);
 	rc_assert(send(ufd, big, bl, 0) == (ssize_t)bl, "publish");
 	for (int i = 0; i < 2; i++) {
 		struct ws_raw *w = i ? b : a;
