@@ -159,10 +159,11 @@ static int to_publisher(struct rc_publisher *p, uint32_t sub_id, const uint8_t *
 	return rc_sendq_push_heap(&p->st.q, f, 8 + len) < 0 ? -ENOMEM : 0;
 }
 
-void rc_uplink_deliver(struct rc_server *srv, const char *name, size_t name_len, uint32_t sub_id,
-		       const uint8_t *data, uint32_t len)
+/* Delivers on this worker to ch's target (ch NULL: this worker has no
+ * such channel). */
+static void deliver(struct rc_server *srv, struct rc_channel *ch, uint32_t sub_id,
+		    const uint8_t *data, uint32_t len)
 {
-	struct rc_channel *ch = rc_hub_find(&srv->hub, name, name_len);
 	struct rc_chan *c = ch ? rc_chan_peek(ch) : NULL;
 	struct rc_uplink_target *t = c ? c->uplink : NULL;
 	const struct rc_channel_cfg *cfg;
@@ -193,6 +194,12 @@ void rc_uplink_deliver(struct rc_server *srv, const char *name, size_t name_len,
 	srv->stats.uplink_out_bytes += len;
 }
 
+void rc_uplink_deliver(struct rc_server *srv, const char *name, size_t name_len, uint32_t sub_id,
+		       const uint8_t *data, uint32_t len)
+{
+	deliver(srv, rc_hub_find(&srv->hub, name, name_len), sub_id, data, len);
+}
+
 void rc_uplink_send(struct rc_server *srv, struct rc_channel *ch, uint32_t sub_id,
 		    const uint8_t *data, uint32_t len)
 {
@@ -207,7 +214,7 @@ void rc_uplink_send(struct rc_server *srv, struct rc_channel *ch, uint32_t sub_i
 		return;
 	}
 	if (w == srv->id + 1) {
-		rc_uplink_deliver(srv, ch->name, ch->name_len, sub_id, data, len);
+		deliver(srv, ch, sub_id, data, len);
 		return;
 	}
 	if (rc_relay_uplink(srv, w - 1, ch, sub_id, data, len) < 0)

@@ -5,7 +5,6 @@
 
 #include "compress.h"
 #include "log.h"
-#include "mem.h"
 #include "state.h"
 #include "subscriber.h"
 #include "uplink.h"

@@ -1393,6 +1393,18 @@ int ws_raw_send(struct ws_raw *ws, int opcode, const void *payload,
 	return rc_write_all(ws->fd, frame, h + len, RC_WAIT_TIMEOUT_MS);
 }
 
+int ws_raw_close_code(struct ws_raw *ws, int timeout_ms)
+{
+	unsigned char payload[256];
+	struct ws_frame f;
+	int r;
+
+	do {
+		r = ws_raw_recv(ws, &f, payload, sizeof(payload), timeout_ms);
+	} while (r == 1 && f.opcode != 8);
+	return r == 1 && f.len >= 2 ? payload[0] << 8 | payload[1] : -1;
+}
+
 int ws_raw_recv(struct ws_raw *ws, struct ws_frame *f, unsigned char *payload,
 		size_t cap, int timeout_ms)
 {

@@ -268,6 +268,9 @@ int ws_raw_send(struct ws_raw *ws, int opcode, const void *payload,
  * a malformed frame. */
 int ws_raw_recv(struct ws_raw *ws, struct ws_frame *f, unsigned char *payload,
 		size_t cap, int timeout_ms);
+/* Reads frames until a close frame (skipping the others) and returns its
+ * code, or -1 when none with a code came within timeout_ms. */
+int ws_raw_close_code(struct ws_raw *ws, int timeout_ms);
 /* Closes with SO_LINGER {1, 0} so the peer sees a reset. */
 void ws_raw_abort(struct ws_raw *ws);
 void ws_raw_close(struct ws_raw *ws);

@@ -228,19 +228,6 @@ Test(compress, one_compressed_frame_per_message_for_every_subscriber_that_agreed
 	RC_STOP_OK(&srv);
 }
 
-/* The close code w gets next (frames before it are skipped). */
-static int close_code(struct ws_raw *w)
-{
-	unsigned char payload[256];
-	struct ws_frame f;
-	int r;
-
-	do {
-		r = ws_raw_recv(w, &f, payload, sizeof(payload), RC_WAIT_TIMEOUT_MS);
-	} while (r == 1 && f.opcode != 8);
-	return r == 1 && f.len >= 2 ? payload[0] << 8 | payload[1] : -1;
-}
-
 /* Sends cmd compressed on w and requires the answer want. */
 static void compressed_command(struct ws_raw *w, const char *cmd, const char *want)
 {
@@ -273,11 +260,11 @@ Test(compress, compressed_client_messages_are_inflated_within_bounds, .fini = fi
 	n = deflate_msg(zeros, sizeof(zeros), z, sizeof(z));
 	rc_assert(n < 1024, "the bomb is small: %zu bytes", n);
 	rc_assert(ws_raw_send(a, 0x40 | 2, z, n) == 0, "send the bomb");
-	rc_assert(close_code(a) == 1009, "closed with 1009");
+	rc_assert(ws_raw_close_code(a, RC_WAIT_TIMEOUT_MS) == 1009, "closed with 1009");
 	/* Not DEFLATE data: 1007. */
 	b = open_ws("/ws/game", OFFER, NULL, 0);
 	rc_assert(ws_raw_send(b, 0x40 | 2, junk, sizeof(junk)) == 0, "send junk");
-	rc_assert(close_code(b) == 1007, "closed with 1007");
+	rc_assert(ws_raw_close_code(b, RC_WAIT_TIMEOUT_MS) == 1007, "closed with 1007");
 	/* A command that inflates past the command bound (256): 1009. */
 	c = open_ws("/ws", OFFER, NULL, 0);
 	memset(big, ' ', sizeof(big));
@@ -286,13 +273,13 @@ Test(compress, compressed_client_messages_are_inflated_within_bounds, .fini = fi
 	big[sizeof(big) - 1] = '\0';
 	n = deflate_msg(big, strlen(big), z, sizeof(z));
 	rc_assert(ws_raw_send(c, 0x40 | 1, z, n) == 0, "send");
-	rc_assert(close_code(c) == 1009, "closed with 1009");
+	rc_assert(ws_raw_close_code(c, RC_WAIT_TIMEOUT_MS) == 1009, "closed with 1009");
 	rc_assert(rc_metric(&srv, "ringcast_inflate_closed_total") == 3, "three counted");
 	rc_assert(rc_metric(&srv, "ringcast_inflated_total") == 2, "two commands inflated");
 	/* RSV1 without the extension agreed: a protocol error. */
 	d = open_ws("/ws", NULL, NULL, 0);
 	n = deflate_msg("{\"sub\":\"game\"}", 14, z, sizeof(z));
 	rc_assert(ws_raw_send(d, 0x40 | 1, z, n) == 0, "send");
-	rc_assert(close_code(d) == 1002, "closed with 1002");
+	rc_assert(ws_raw_close_code(d, RC_WAIT_TIMEOUT_MS) == 1002, "closed with 1002");
 	RC_STOP_OK(&srv);
 }
