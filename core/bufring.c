@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "bufring_internal.h"
 #include "log.h"
@@ -21,7 +22,7 @@ struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufri
 	int ret;
 
 	if (!opts->count || opts->count > 32768 || (opts->count & (opts->count - 1)) ||
-	    !opts->size) {
+	    !opts->size || opts->bid_base + opts->count - 1 > UINT16_MAX) {
 		ret = -EINVAL;
 		goto fail;
 	}
@@ -39,6 +40,7 @@ struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufri
 	 * headroom) on its own cache lines. */
 	br->stride = (opts->headroom + opts->size + 63u) & ~63u;
 	br->group = opts->group;
+	br->bid_base = opts->bid_base;
 	br->fixed_index = -1;
 	br->low_water = opts->low_water;
 	br->refill = opts->count / 4 ? opts->count / 4 : 1;
@@ -83,10 +85,30 @@ int rc_bufring_register_fixed(struct rc_bufring *br)
 	return ret;
 }
 
+int rc_bufring_add_large(struct rc_bufring *br, uint16_t group, uint32_t count, uint32_t size)
+{
+	struct rc_bufring_opts o = { .group = group, .count = count, .size = size,
+				     .headroom = br->headroom, .low_water = count / 4,
+				     .bid_base = (uint16_t)br->count };
+	int ret = -EINVAL;
+
+	if (br->large)
+		return -EEXIST;
+	if (count > 1024 || br->count > 32768)
+		return -EINVAL;
+	br->large = rc_bufring_create(br->loop, &o, &ret);
+	if (!br->large)
+		return ret;
+	/* One hook for both classes: the policy frees whichever is short. */
+	br->large->pressure = br->pressure;
+	return 0;
+}
+
 void rc_bufring_destroy(struct rc_bufring *br)
 {
 	if (!br)
 		return;
+	rc_bufring_destroy(br->large);
 	br->loop->ops->bufring_teardown(br);
 	munmap(br->slab, br->slab_len);
 	free(br->waiters);
@@ -94,8 +116,18 @@ void rc_bufring_destroy(struct rc_bufring *br)
 	free(br);
 }
 
+/* A large id given to the regular ring: its class and its own index. */
+#define FORWARD(br, bid)                                                    \
+	do {                                                                 \
+		if ((bid) >= (br)->count && (br)->large) {                   \
+			(bid) = (uint16_t)((bid) - (br)->large->bid_base);   \
+			(br) = (br)->large;                                  \
+		}                                                            \
+	} while (0)
+
 void rc_bufring_take(struct rc_bufring *br, uint16_t bid)
 {
+	FORWARD(br, bid);
 	if (br->refs[bid] != 0) {
 		/* The kernel handed out a buffer we still hold: the ring's
 		 * bookkeeping is broken and continuing would corrupt data. */
@@ -111,11 +143,13 @@ void rc_bufring_take(struct rc_bufring *br, uint16_t bid)
 
 void rc_bufring_ref(struct rc_bufring *br, uint16_t bid)
 {
+	FORWARD(br, bid);
 	br->refs[bid]++;
 }
 
 void rc_bufring_unref(struct rc_bufring *br, uint16_t bid)
 {
+	FORWARD(br, bid);
 	if (br->refs[bid] == 0) {
 		/* A reference nobody holds: the buffer is the kernel's (or was
 		 * handed back already). Going on would wrap the count and keep
@@ -172,10 +206,12 @@ void rc_bufring_unwait(struct rc_bufring *br, struct rc_deferred *d)
 void rc_bufring_set_pressure(struct rc_bufring *br, struct rc_deferred *d)
 {
 	br->pressure = d;
+	if (br->large)
+		br->large->pressure = d;
 }
 
 /* Walks the control messages the kernel wrote at ctl (len bytes used) and
- * picks out SO_RXQ_OVFL's drop counter. The area starts right after the
+ * picks out SO_RXQ_OVFL's drop counter and SO_TIMESTAMPNS's time. The area starts right after the
  * source address, 4-byte aligned for the usual 28-byte name room, so each
  * header is copied out rather than read in place (struct cmsghdr wants 8;
  * liburing's cmsg helpers read it in place, which UBSan reports). */
@@ -193,11 +229,23 @@ static void decode_cmsgs(struct rc_datagram *out, const uint8_t *ctl, size_t len
 		    h.cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
 			memcpy(&out->kernel_drops, ctl + off + CMSG_LEN(0), sizeof(uint32_t));
 			out->has_kernel_drops = true;
+		} else if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_TIMESTAMPNS &&
+			   h.cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+			struct timespec ts;
+
+			memcpy(&ts, ctl + off + CMSG_LEN(0), sizeof(ts));
+			out->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+			out->has_time = true;
 		}
 		if (CMSG_ALIGN(h.cmsg_len) > len - off)
 			return;
 		off += CMSG_ALIGN(h.cmsg_len);
 	}
+}
+
+size_t rc_bufring_recvmsg_header(const struct msghdr *tmpl)
+{
+	return sizeof(struct io_uring_recvmsg_out) + tmpl->msg_namelen + tmpl->msg_controllen;
 }
 
 int rc_bufring_recvmsg_payload(const struct rc_bufring *br, const struct rc_cqe *cqe,
@@ -219,6 +267,7 @@ int rc_bufring_recvmsg_payload(const struct rc_bufring *br, const struct rc_cqe 
 	out->src = io_uring_recvmsg_name(o);
 	out->src_len = o->namelen;
 	out->has_kernel_drops = false;
+	out->has_time = false;
 	decode_cmsgs(out, (const uint8_t *)out->src + tmpl->msg_namelen,
 		     o->controllen < tmpl->msg_controllen ? o->controllen : tmpl->msg_controllen);
 	return 0;

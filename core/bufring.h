@@ -18,7 +18,14 @@
  *   - when the count reaches zero the buffer goes back into the ring, and the
  *     kernel owns it again.
  * Every buffer has `headroom` bytes in front of the area the kernel fills, so
- * a protocol header can be written in place in front of the payload. */
+ * a protocol header can be written in place in front of the payload.
+ *
+ * A ring may have a large class (rc_bufring_add_large()): a few buffers
+ * big enough for any datagram, in a kernel group of their own, whose ids
+ * follow the regular ones (count .. count + large count - 1). Every call
+ * below takes either kind of id on the regular ring and forwards a large
+ * one, so the fan-out holds and releases a large datagram exactly as any
+ * other; only a receive names the large class's ring (rc_bufring_large()). */
 #ifndef RC_BUFRING_H
 #define RC_BUFRING_H
 
@@ -34,6 +41,7 @@ struct rc_bufring_opts {
 	uint32_t size;		/* bytes the kernel may fill per buffer */
 	uint32_t headroom;	/* bytes reserved in front of each buffer */
 	uint32_t low_water;	/* free count under which the pressure hook runs */
+	uint16_t bid_base;	/* ids the kernel is given are bid_base + i (large class) */
 };
 
 struct rc_bufring {
@@ -50,6 +58,8 @@ struct rc_bufring {
 	uint32_t size;
 	uint32_t headroom;
 	uint16_t group;
+	uint16_t bid_base;	/* 0, or for a large class the regular ring's count */
+	struct rc_bufring *large;	/* the large class, or NULL */
 	int fixed_index;	/* registered as this fixed buffer for SEND_ZC; -1 = not */
 	uint32_t *refs;		/* per buffer; 0 = in the ring */
 	uint32_t in_use;	/* buffers ringcast holds (refs > 0) */
@@ -74,12 +84,41 @@ struct rc_bufring *rc_bufring_create(struct rc_loop *loop, const struct rc_bufri
  * RLIMIT_MEMLOCK is too small for the slab, -EOPNOTSUPP on epoll). */
 int rc_bufring_register_fixed(struct rc_bufring *br);
 
-/* Unregisters and frees. Only when no operation can still select from it. */
+/* Gives br a large class: count buffers (a power of two <= 1024) of size
+ * bytes each, with br's headroom, registered under group. Their ids follow
+ * br's own; the large class is not part of br's fixed buffer (sends from it
+ * copy). Returns 0, -EEXIST when br has one, or what rc_bufring_create()
+ * returns. */
+int rc_bufring_add_large(struct rc_bufring *br, uint16_t group, uint32_t count, uint32_t size);
+
+/* The large class, to receive into (NULL when there is none). */
+static inline struct rc_bufring *rc_bufring_large(const struct rc_bufring *br)
+{
+	return br->large;
+}
+
+/* How many ids br hands out, its large class's included: the size of an
+ * array indexed by buffer id. */
+static inline uint32_t rc_bufring_ids(const struct rc_bufring *br)
+{
+	return br->count + (br->large ? br->large->count : 0);
+}
+
+/* True when id bid is one of br's own buffers (not its large class's). */
+static inline bool rc_bufring_is_regular(const struct rc_bufring *br, uint16_t bid)
+{
+	return bid < br->count;
+}
+
+/* Unregisters and frees, the large class with it. Only when no operation
+ * can still select from either. */
 void rc_bufring_destroy(struct rc_bufring *br);
 
 /* Start of the area the kernel filled for buffer bid (headroom precedes it). */
 static inline uint8_t *rc_bufring_data(const struct rc_bufring *br, uint16_t bid)
 {
+	if (bid >= br->count)
+		br = br->large, bid = (uint16_t)(bid - br->bid_base);
 	return br->slab + (size_t)bid * br->stride + br->headroom;
 }
 
@@ -101,17 +140,27 @@ static inline uint32_t rc_bufring_headroom(const struct rc_bufring *br)
 	return br->headroom;
 }
 
-/* Bytes of memory the buffers take (held for the ring's whole life). */
+/* Bytes of memory the buffers take (held for the ring's whole life), the
+ * large class's included. */
 static inline size_t rc_bufring_slab_bytes(const struct rc_bufring *br)
 {
-	return br->slab_len;
+	return br->slab_len + (br->large ? br->large->slab_len : 0);
 }
 
 /* Buffers currently in the ring, available to the kernel (with those it
- * has filled but whose completion ringcast has not taken yet). */
+ * has filled but whose completion ringcast has not taken yet). Of br's own
+ * class: the large class is a ring of its own here. */
 static inline uint32_t rc_bufring_free(const struct rc_bufring *br)
 {
 	return br->count - br->in_use;
+}
+
+/* True when br, or its large class, has fewer than a quarter of its
+ * buffers free: when the pressure policy has work to do. */
+static inline bool rc_bufring_low(const struct rc_bufring *br)
+{
+	return rc_bufring_free(br) < br->refill ||
+	       (br->large && rc_bufring_free(br->large) < br->large->refill);
 }
 
 /* Records that a CQE handed buffer bid to ringcast: it now has one reference
@@ -135,7 +184,8 @@ int rc_bufring_wait(struct rc_bufring *br, struct rc_deferred *d);
 /* Removes d from the waiters, if present (its owner is going away). */
 void rc_bufring_unwait(struct rc_bufring *br, struct rc_deferred *d);
 
-/* Sets the deferred work that runs when the free count falls below low_water. */
+/* Sets the deferred work that runs when the free count falls below low_water
+ * (for the large class: below a quarter of its buffers). */
 void rc_bufring_set_pressure(struct rc_bufring *br, struct rc_deferred *d);
 
 /* One datagram decoded from a multishot recvmsg completion. */
@@ -147,7 +197,13 @@ struct rc_datagram {
 	socklen_t src_len;
 	bool has_kernel_drops;	/* the socket has SO_RXQ_OVFL on and reported: */
 	uint32_t kernel_drops;	/* datagrams the kernel dropped on it so far (cumulative) */
+	bool has_time;		/* the socket has SO_TIMESTAMPNS on and reported: */
+	uint64_t time_ns;	/* when the kernel received it (CLOCK_REALTIME) */
 };
+
+/* Bytes a multishot recvmsg armed with tmpl's lengths puts in front of each
+ * payload (the kernel's header, the source address, control messages). */
+size_t rc_bufring_recvmsg_header(const struct msghdr *tmpl);
 
 /* Decodes the buffer that a recvmsg multishot CQE (with RC_CQE_BUFFER and
  * res >= 0) filled, using the same template lengths the operation was armed

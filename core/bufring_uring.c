@@ -10,9 +10,11 @@
 
 static void ring_add(struct rc_bufring *br, uint16_t bid, int offset)
 {
-	/* From here the kernel owns buffer bid until a CQE returns it. */
-	io_uring_buf_ring_add(br->ring, rc_bufring_data(br, bid), br->size, bid, (int)br->mask,
-			      offset);
+	/* From here the kernel owns buffer bid until a CQE returns it. The
+	 * kernel knows it by bid_base + bid: a large class's ids follow the
+	 * regular ring's, so a completion's id alone says which it is. */
+	io_uring_buf_ring_add(br->ring, rc_bufring_data(br, bid), br->size,
+			      (unsigned short)(br->bid_base + bid), (int)br->mask, offset);
 }
 
 int rc_bufring_uring_setup(struct rc_bufring *br)

@@ -44,7 +44,7 @@ int rc_hub_init(struct rc_hub *hub, struct rc_loop *loop, struct rc_bufring *br,
 		uint32_t max_channels)
 {
 	memset(hub, 0, sizeof(*hub));
-	hub->buf_ms = calloc(br->count, sizeof(*hub->buf_ms));
+	hub->buf_ms = calloc(rc_bufring_ids(br), sizeof(*hub->buf_ms));
 	if (!hub->buf_ms)
 		return -ENOMEM;
 	hub->loop = loop;
@@ -711,12 +711,11 @@ static struct rc_sub *furthest_behind(struct rc_hub *hub, uint64_t now)
 static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 {
 	struct rc_hub *hub = (struct rc_hub *)((char *)d - offsetof(struct rc_hub, pressure));
-	uint32_t target = hub->br->refill;
 	uint64_t now = rc_loop_now_ms(loop);
 
 	hub->stats.pressure_runs++;
 	/* Bounded so a pathological case costs bounded work per turn. */
-	for (int round = 0; round < 64 && rc_bufring_free(hub->br) < target; round++) {
+	for (int round = 0; round < 64 && rc_bufring_low(hub->br); round++) {
 		struct rc_sub *worst = furthest_behind(hub, now);
 
 		if (!worst)
@@ -728,7 +727,7 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 			count_drops(hub, worst, RC_DROP_PRESSURE, rc_sendq_drop_pending(worst->q));
 		}
 	}
-	if (rc_bufring_free(hub->br) >= target)
+	if (!rc_bufring_low(hub->br))
 		return;
 	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
 		for (struct rc_channel *ch = hub->buckets[b]; ch; ch = ch->hnext) {
@@ -743,14 +742,14 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 			}
 		}
 	}
-	if (rc_bufring_free(hub->br) < target)
+	if (rc_bufring_low(hub->br))
 		rc_log_debug("buffer ring %u: %u of %u free after pressure policy", hub->br->group,
 			     rc_bufring_free(hub->br), hub->br->count);
 }
 
 void rc_hub_tick(struct rc_hub *hub)
 {
-	if (rc_bufring_free(hub->br) < hub->br->refill)
+	if (rc_bufring_low(hub->br))
 		rc_loop_defer(hub->loop, &hub->pressure);
 }
 

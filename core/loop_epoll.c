@@ -538,7 +538,8 @@ static bool run_recv(struct rc_loop_epoll *l, int fd, struct ep_op *op)
 		 * when nothing was read into it. */
 		n = recv(fd, rc_bufring_data(br, (uint16_t)bid), br->size, MSG_DONTWAIT);
 		if (n > 0) {
-			post(l, op->io, (int32_t)n, RC_CQE_MORE | RC_CQE_BUFFER, (uint16_t)bid);
+			post(l, op->io, (int32_t)n, RC_CQE_MORE | RC_CQE_BUFFER,
+			     (uint16_t)(br->bid_base + bid));
 			/* A short read emptied the socket: data arriving later is
 			 * a new edge. Not so once the peer closed: its FIN would
 			 * bring no new edge, so read on until recv says 0. */
@@ -647,7 +648,7 @@ static bool run_recvmsg(struct rc_loop_epoll *l, int fd, struct ep_op *op)
 		}
 		for (unsigned i = 0; i < (unsigned)r; i++)
 			post(l, op->io, dgram_finish(l, i, hdr, br->size - hdr),
-			     RC_CQE_MORE | RC_CQE_BUFFER, l->bids[i]);
+			     RC_CQE_MORE | RC_CQE_BUFFER, (uint16_t)(br->bid_base + l->bids[i]));
 		got += (unsigned)r;
 		/* Fewer than asked for: the socket is empty (the next
 		 * datagram is a new edge). */

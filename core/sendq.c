@@ -388,8 +388,9 @@ static void sendq_flush(struct rc_loop *loop, struct rc_deferred *d)
 	if (q->ctx->zc_min && !q->zc && q->ctx->br && q->ctx->br->fixed_index >= 0) {
 		struct rc_sendq_ent *e = ent_at(q, 0);
 
+		/* The large class is outside the registered buffer: copied. */
 		if (RC_SENDQ_KIND(e) == RC_SENDQ_RING && e->len - q->offset >= q->ctx->zc_min &&
-		    flush_zc(loop, q, e) == 0) {
+		    rc_bufring_is_regular(q->ctx->br, e->bid) && flush_zc(loop, q, e) == 0) {
 			q->inflight = 1;
 			q->inflight_since_ms = rc_loop_now_ms(loop);
 			return;

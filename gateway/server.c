@@ -363,11 +363,25 @@ static int open_rings(struct rc_server *srv)
 	srv->ingest_ring = rc_bufring_create(srv->loop, &ingest, &ret);
 	if (!srv->ingest_ring)
 		return ret;
+	/* A worker that takes UDP ports gets a few buffers for datagrams
+	 * longer than a regular one holds (udp_ingest.h); port i goes to
+	 * worker i mod N. */
+	if (cfg->udp_large_bufs && srv->id < cfg->nudp &&
+	    ingest.size < RC_UDP_MAX_PAYLOAD + rc_udp_overhead(false)) {
+		ret = rc_bufring_add_large(srv->ingest_ring, 2, cfg->udp_large_bufs,
+					   RC_UDP_MAX_PAYLOAD + rc_udp_overhead(true));
+		if (ret < 0)
+			return ret;
+	}
 	srv->client_ring = rc_bufring_create(srv->loop, &client, &ret);
 	if (!srv->client_ring)
 		return ret;
-	rc_log_info("buffer rings: ingest %u x %u bytes (+%u headroom), client %u x %u bytes",
-		    ingest.count, ingest.size, ingest.headroom, client.count, client.size);
+	rc_log_info("buffer rings: ingest %u x %u bytes (+%u headroom)%s%u%s, client %u x %u bytes",
+		    ingest.count, ingest.size, ingest.headroom,
+		    rc_bufring_large(srv->ingest_ring) ? " and " : "",
+		    rc_bufring_large(srv->ingest_ring) ? cfg->udp_large_bufs : 0,
+		    rc_bufring_large(srv->ingest_ring) ? " for long datagrams" : "",
+		    client.count, client.size);
 	/* The rings' slabs are held for the whole run: part of what
 	 * --max-memory bounds, charged once. */
 	rc_mem_charge(rc_bufring_slab_bytes(srv->ingest_ring) +
@@ -452,7 +466,7 @@ static int open_udp_ports(struct rc_server *srv)
 		const struct rc_udp_allow *allow;
 
 		ret = rc_udp_open(&in->port, (const struct sockaddr *)&cfg->udp[i].addr.ss,
-				  cfg->udp[i].addr.len, cfg->udp_rcvbuf);
+				  cfg->udp[i].addr.len, cfg->udp_rcvbuf, srv->ingest_ring);
 		if (ret < 0) {
 			rc_config_format_addr((const struct sockaddr *)&cfg->udp[i].addr.ss, addr,
 					      sizeof(addr));

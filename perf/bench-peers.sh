@@ -31,6 +31,14 @@
 #                  in the default list
 #   uws-z          uws with its shared compressor (UWS_COMPRESS=1), the same
 #                  subscribers; not in the default list
+#   ringcast-1sock ringcast with --udp-large-bufs 0: each UDP port one
+#                  socket into the ingest ring, no receive times, no holding
+#                  to the end of the turn (what the two-socket port costs);
+#                  not in the default list
+#   ringcast-bigbuf ringcast with ingest buffers sized for --size when it is
+#                  over 1,900 bytes (2,048 of them), the way long datagrams
+#                  were carried before the large buffers; not in the default
+#                  list
 #   ringcast-meta  ringcast, its subscribers joining with ?meta=1 (each
 #                  message's position label before it; ringcast-bench
 #                  --meta): what positions cost; not in the default list
@@ -213,7 +221,7 @@ node_setup() {
 # reason on stdout.
 server_cmd() {
 	case "$1" in
-	ringcast|ringcast-meta|ringcast-z)
+	ringcast|ringcast-meta|ringcast-z|ringcast-1sock|ringcast-bigbuf)
 		[ -x "$build/gateway/ringcast" ] || { echo "not built: $build/gateway/ringcast"; return 1; }
 		printf '%s\n' "$build/gateway/ringcast"
 		# ringcast-z: every bench channel compressed (they are binary,
@@ -223,9 +231,10 @@ server_cmd() {
 				printf '%s\n' --channel "bench$k:compress=on"
 			done
 		fi
-		# Datagrams larger than an ingest buffer (2 KiB by default) are
-		# dropped: size the ring's buffers for the scenario.
-		if [ "$size" -gt 1900 ]; then
+		[ "$1" = ringcast-1sock ] && printf '%s\n' --udp-large-bufs 0
+		# Long datagrams go to the large buffers by default; bigbuf
+		# sizes every ingest buffer for them instead.
+		if [ "$1" = ringcast-bigbuf ] && [ "$size" -gt 1900 ]; then
 			printf '%s\n' --buf-size $((size + 128)) --buf-count 2048
 		fi ;;
 	ringcast-nobatch)
@@ -294,7 +303,7 @@ server_cmd() {
 		command -v python3 >/dev/null || { echo "python3 not found (nchan_relay.sh picks the port with it)"; return 1; }
 		printf '%s\n' "$src_dir/perf/peers/nchan_relay.sh" ;;
 	*)
-		echo "unknown server (want ringcast, ringcast-meta, ringcast-z, uws-z, ringcast-nobatch, ringcast-epoll, ringcast-w1, ringcast-w2, ringcast-w2-msgring, ringcast-ref, ringcast-ref-w2, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
+		echo "unknown server (want ringcast, ringcast-meta, ringcast-z, ringcast-1sock, ringcast-bigbuf, uws-z, ringcast-nobatch, ringcast-epoll, ringcast-w1, ringcast-w2, ringcast-w2-msgring, ringcast-ref, ringcast-ref-w2, epoll-naive, epoll-batched, lws, uws, ws, uws-cpp, nchan)"
 		return 1 ;;
 	esac
 }

@@ -156,6 +156,7 @@ struct rc_worker_counters {
 	struct rc_loop_stats loop;
 	struct rc_udp_stats udp;	/* its ports', summed */
 	uint64_t ingest_free, ingest_in_use, client_free, client_in_use;
+	uint64_t large_free, large_in_use;	/* the ingest ring's large class; 0 without */
 };
 
 #define RC_WORKER_COUNTER_WORDS (sizeof(struct rc_worker_counters) / sizeof(uint64_t))

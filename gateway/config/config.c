@@ -49,6 +49,7 @@ void rc_config_defaults(struct rc_config *cfg)
 	cfg->slow = RC_SLOW_DROP;
 	cfg->buf_count = 4096;
 	cfg->buf_size = 2048;
+	cfg->udp_large_bufs = 16;
 	cfg->handshake_timeout_ms = 10000;
 	cfg->idle_timeout_ms = 30000;
 	cfg->ping_interval_ms = 30000;

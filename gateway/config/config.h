@@ -123,6 +123,7 @@ struct rc_config {
 	size_t max_queue;		/* bytes queued per subscriber before the slow policy */
 	enum rc_slow_policy slow;
 	uint32_t buf_count;		/* ingest ring buffers (power of two) */
+	uint32_t udp_large_bufs;	/* large class buffers per worker with UDP ports; 0 = none */
 	uint32_t buf_size;		/* bytes per ingest buffer the kernel may fill */
 	uint32_t handshake_timeout_ms;	/* HTTP request / upgrade must complete in this */
 	uint32_t idle_timeout_ms;	/* keep-alive HTTP between requests, WebSocket with no channel */

@@ -366,7 +366,13 @@ static const struct rc_config_option options[] = {
 	{ "buf-count", "N", NUM(buf_count, 8, 32768), .rules = RC_CONFIG_POW2, .def = "4096",
 	  .help = "ingest buffers, a power of two <= 32768" },
 	{ "buf-size", "BYTES", NUM(buf_size, 256, 65536 + 128), .def = "2048",
-	  .help = "bytes per ingest buffer; larger datagrams are dropped and counted" },
+	  .help = "bytes per ingest buffer; longer datagrams go to the large buffers" },
+	{ "udp-large-bufs", "N", NUM(udp_large_bufs, 1, 1024),
+	  .rules = RC_CONFIG_POW2 | RC_CONFIG_OR_0,
+	  .def = "16",
+	  .help = "buffers of 64 KiB per worker with UDP ports, for datagrams longer than an "
+		  "ingest buffer holds (up to 65,507 bytes over IPv4, 65,527 over IPv6), a power "
+		  "of two <= 1024; 0: none, such datagrams are dropped and counted" },
 	{ "udp-rcvbuf", "BYTES", NUM(udp_rcvbuf, 4096, 1 << 30), .def = "4194304",
 	  .help = "UDP socket receive buffer" },
 	{ "handshake-timeout", "MS", NUM(handshake_timeout_ms, 10, 3600000), .def = "10000",

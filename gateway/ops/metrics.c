@@ -109,6 +109,16 @@ static const struct counter counters[] = {
 	{ "ringcast_published_bytes_total", "counter",
 	  "Payload bytes published into channels, every ingest path.", SRV_(published_bytes) },
 	{ "ringcast_udp_datagrams_total", "counter", "UDP datagrams received.", UDP_(datagrams) },
+	{ "ringcast_udp_large_datagrams_total", "counter",
+	  "UDP datagrams longer than an ingest buffer holds, received into the large buffers "
+	  "(--udp-large-bufs).", UDP_(large) },
+	{ "ringcast_udp_late_datagrams_total", "counter",
+	  "UDP datagrams published after one the kernel received later: a port's socket for "
+	  "long datagrams, or the one for short ones, was paused on an empty ring meanwhile.",
+	  UDP_(late) },
+	{ "ringcast_udp_order_waits_total", "counter",
+	  "Loop turns that kept UDP datagrams back because the port's other socket might still "
+	  "hold one received before them.", UDP_(waits) },
 	{ "ringcast_ingest_pauses_total", "counter",
 	  "UDP receives paused because every ingest buffer was in use (-ENOBUFS); datagrams wait "
 	  "in the socket meanwhile.", UDP_(enobufs) },
@@ -239,6 +249,9 @@ static void udp_totals(const struct rc_server *srv, struct rc_udp_stats *us)
 		us->datagrams += s->datagrams;
 		us->bytes += s->bytes;
 		us->truncated += s->truncated;
+		us->large += s->large;
+		us->late += s->late;
+		us->waits += s->waits;
 		us->kernel_drops += s->kernel_drops;
 		us->enobufs += s->enobufs;
 		us->rearms += s->rearms;
@@ -256,6 +269,11 @@ static void collect(const struct rc_server *srv, struct rc_worker_counters *c)
 	udp_totals(srv, &c->udp);
 	c->ingest_free = rc_bufring_free(srv->ingest_ring);
 	c->ingest_in_use = rc_bufring_in_use(srv->ingest_ring);
+	c->large_free = c->large_in_use = 0;
+	if (rc_bufring_large(srv->ingest_ring)) {
+		c->large_free = rc_bufring_free(rc_bufring_large(srv->ingest_ring));
+		c->large_in_use = rc_bufring_in_use(rc_bufring_large(srv->ingest_ring));
+	}
 	c->client_free = rc_bufring_free(srv->client_ring);
 	c->client_in_use = rc_bufring_in_use(srv->client_ring);
 }
@@ -429,6 +447,9 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	uplink_drops(&o, &t);
 	ring_buffers(&o, "ringcast_bufring_buffers", "Ingest ring buffers by state.",
 		     t.ingest_free, t.ingest_in_use);
+	ring_buffers(&o, "ringcast_large_bufring_buffers",
+		     "Large ingest buffers (for long UDP datagrams) by state.", t.large_free,
+		     t.large_in_use);
 	ring_buffers(&o, "ringcast_client_bufring_buffers", "Client receive ring buffers by state.",
 		     t.client_free, t.client_in_use);
 	closes(&o, &t);
