@@ -51,14 +51,15 @@ const char *sub_describe(const struct sub *s, char *buf, size_t cap)
 {
 	snprintf(buf, cap,
 		 "sub %d (chan %u): state=%s count=%llu next_seq=%llu "
-		 "mismatches=%llu skipped=%llu text=%llu first_bad_seq=%lld "
-		 "first_bad_len=%zu close_code=%d err='%s'",
+		 "mismatches=%llu skipped=%llu text=%llu compressed=%llu "
+		 "first_bad_seq=%lld first_bad_len=%zu close_code=%d err='%s'",
 		 s->idx, s->chan, sub_state_name(s->state),
 		 (unsigned long long)s->count,
 		 (unsigned long long)s->next_seq,
 		 (unsigned long long)s->mismatches,
 		 (unsigned long long)s->skipped,
-		 (unsigned long long)s->text_msgs, (long long)s->first_bad_seq,
+		 (unsigned long long)s->text_msgs,
+		 (unsigned long long)s->compressed, (long long)s->first_bad_seq,
 		 s->first_bad_len, s->close_code, s->err);
 	return buf;
 }
@@ -75,7 +76,9 @@ static void sub_verify(struct sub *s)
 	s->bytes += s->msg_len;
 	if (!s->msg_binary)
 		s->text_msgs++;
-	if (payload_match(s->chan, seq, p->size_of(seq), s->msg, s->msg_len)) {
+	if (s->msg_compressed)
+		s->compressed++;
+	if (p->match(s->chan, seq, p->size_of(seq), s->msg, s->msg_len)) {
 		s->next_seq = seq + 1;
 		return;
 	}
@@ -88,8 +91,7 @@ static void sub_verify(struct sub *s)
 	 * mismatch plus a skip count, not as everything after it failing */
 	if (payload_tag(s->msg, s->msg_len, &tchan, &tseq) == 0 &&
 	    tchan == s->chan && tseq > seq &&
-	    payload_match(s->chan, tseq, p->size_of(tseq), s->msg,
-			  s->msg_len)) {
+	    p->match(s->chan, tseq, p->size_of(tseq), s->msg, s->msg_len)) {
 		s->skipped += tseq - seq;
 		s->next_seq = tseq + 1;
 		return;
@@ -103,6 +105,8 @@ static void sub_receive(struct sub *s, struct lws *wsi, const void *in,
 	if (lws_is_first_fragment(wsi)) {
 		s->msg_len = 0;
 		s->msg_binary = lws_frame_is_binary(wsi);
+		/* RSV1 of the message's first frame: compressed (RFC 7692 6) */
+		s->msg_compressed = !!(lws_get_reserved_bits(wsi) & 0x40);
 	}
 	if (s->msg_len + len > MSG_MAX) {
 		/* keep counting but do not grow without bound */
@@ -227,7 +231,52 @@ static const struct lws_protocols sub_protocols[] = {
 	{ .name = NULL, .callback = NULL },
 };
 
-struct sub_pool *sub_pool_new(int n)
+/* libwebsockets' permessage-deflate client before 4.3.3 (Debian 12 has
+ * 4.1.6) loops for ever on a data message that arrives uncompressed (RSV1
+ * clear), which RFC 7692 6.1 allows and ringcast sends for messages under
+ * compress-min or not smaller compressed. For such a frame the extension's
+ * LWS_EXT_CB_PAYLOAD_RX returns PMDR_NOTHING_WE_SHOULD_DO (5, from lws's
+ * private enum in lib/core-net/private-lib-core-net.h); the client parser
+ * (lib/roles/ws/client-parser-ws.c, lws_ws_client_rx_sm) counts the frame's
+ * bytes as used only for PMDR_DID_NOTHING and PMDR_UNKNOWN, so its
+ * do { ... } while (pmdrx.eb_in.len ...) hands the same payload to the
+ * protocol callback again and again. lws 4.3.3 added the missing case
+ * (upstream commit 9202017c2, "pmd: fix ws parser for non pmd packet with
+ * pmd ext enabled"). Before that, this wrapper answers such frames with
+ * PMDR_UNKNOWN (0), what lws_ext_cb_active() returns when no extension is
+ * active, so the frame takes the path of a connection without the
+ * extension: delivered once, as it is. Everything else goes to lws's
+ * extension unchanged. */
+#if (LWS_LIBRARY_VERSION_NUMBER) < 4003003
+#define PMD_RX_NOTHING_WE_SHOULD_DO 5
+#define PMD_RX_UNKNOWN 0
+
+static int pmd_cb(struct lws_context *ctx, const struct lws_extension *ext,
+		  struct lws *wsi, enum lws_extension_callback_reasons reason,
+		  void *user, void *in, size_t len)
+{
+	int r = lws_extension_callback_pm_deflate(ctx, ext, wsi, reason, user,
+						  in, len);
+
+	if (reason == LWS_EXT_CB_PAYLOAD_RX &&
+	    r == PMD_RX_NOTHING_WE_SHOULD_DO)
+		return PMD_RX_UNKNOWN;
+	return r;
+}
+#else
+#define pmd_cb lws_extension_callback_pm_deflate
+#endif
+
+static const struct lws_extension sub_extensions[] = {
+	{
+		.name = "permessage-deflate",
+		.callback = pmd_cb,
+		.client_offer = "permessage-deflate; client_max_window_bits",
+	},
+	{ .name = NULL, .callback = NULL, .client_offer = NULL },
+};
+
+static struct sub_pool *pool_new(int n, int deflate)
 {
 	struct lws_context_creation_info info;
 	struct sub_pool *p = calloc(1, sizeof(*p));
@@ -240,6 +289,7 @@ struct sub_pool *sub_pool_new(int n)
 		goto fail;
 	p->n = n;
 	p->size_of = payload_size;
+	p->match = payload_match;
 	for (int i = 0; i < n; i++) {
 		p->subs[i].pool = p;
 		p->subs[i].idx = i;
@@ -252,6 +302,8 @@ struct sub_pool *sub_pool_new(int n)
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = sub_protocols;
+	if (deflate)
+		info.extensions = sub_extensions;
 	info.gid = -1;
 	info.uid = -1;
 	p->ctx = lws_create_context(&info);
@@ -267,6 +319,16 @@ fail:
 	free(p);
 	free(t);
 	return NULL;
+}
+
+struct sub_pool *sub_pool_new(int n)
+{
+	return pool_new(n, 0);
+}
+
+struct sub_pool *sub_pool_new_deflate(int n)
+{
+	return pool_new(n, 1);
 }
 
 void sub_pool_free(struct sub_pool *p)

@@ -36,6 +36,8 @@ struct sub {
 	uint64_t mismatches;		/* messages that were not the next one */
 	uint64_t skipped;		/* expected messages jumped over */
 	uint64_t text_msgs;		/* messages not sent as binary */
+	uint64_t compressed;		/* messages that came with RSV1 set
+					 * (permessage-deflate pools only) */
 	int64_t first_bad_seq;		/* expected seq at the first mismatch */
 	size_t first_bad_len;
 	int close_code;			/* from the server's close frame */
@@ -45,6 +47,7 @@ struct sub {
 	unsigned char *msg;		/* reassembly of fragmented messages */
 	size_t msg_len, msg_cap;
 	int msg_binary;
+	int msg_compressed;
 };
 
 struct sub_pool {
@@ -53,11 +56,20 @@ struct sub_pool {
 	int n;
 	/* size of message seq; payload_size unless a test overrides it */
 	size_t (*size_of)(uint64_t seq);
+	/* whether buf/len is message seq of channel chan, of size want;
+	 * payload_match unless a test overrides it (e.g. with payloads that
+	 * compress) */
+	int (*match)(unsigned chan, uint64_t seq, size_t want,
+		     const unsigned char *buf, size_t len);
 	void *tick;			/* lws_sorted_usec_list_t, opaque here */
 };
 
 /* Creates a context for n subscribers (none connected yet). NULL on error. */
 struct sub_pool *sub_pool_new(int n);
+/* As sub_pool_new, with lws's permessage-deflate client extension offered
+ * on every connection ("permessage-deflate; client_max_window_bits"), so
+ * the subscribers get compressed messages inflated by lws itself. */
+struct sub_pool *sub_pool_new_deflate(int n);
 void sub_pool_free(struct sub_pool *p);
 
 /* Starts connecting subscriber i to ws://ep/ws/<channel>; it will verify
