@@ -13,6 +13,7 @@
 #          [--ramp-start MSG/S] [--step-duration SEC] [--repeat N]
 #          [--servers LIST] [--server-cpu C] [--bench-cpu C] [--latency-only]
 #          [--max-p99-ms MS (ramp limit, default 50)] [--settle SEC (default 0.5)]
+#          [--payload-file FILE (ringcast-bench's: real message bytes, e.g. JSON)]
 # Servers (LIST is comma-separated; default all, in this order):
 #   ringcast       BUILD/gateway/ringcast (--workers auto: one loop per CPU
 #                  of --server-cpu)
@@ -110,12 +111,14 @@ is_uint() {
 	case "$1" in ''|*[!0-9]*) return 1 ;; esac
 }
 
+payload_file=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-b|--build) build=${2:?}; shift 2 ;;
 	-o|--out) out=${2:?}; shift 2 ;;
 	--subscribers) subscribers=${2:?}; shift 2 ;;
 	--size) size=${2:?}; shift 2 ;;
+	--payload-file) payload_file=${2:?}; shift 2 ;;
 	--channels) channels=${2:?}; shift 2 ;;
 	--rate) rate=${2:?}; shift 2 ;;
 	--duration) duration=${2:?}; shift 2 ;;
@@ -421,6 +424,7 @@ run_one() {
 	fi
 	[ "$name" = ringcast-meta ] && common+=(--meta)
 	case "$name" in ringcast-z | uws-z) common+=(--deflate) ;; esac
+	[ -n "$payload_file" ] && common+=(--payload-file "$payload_file")
 	# timeout is a safety net: the bench bounds itself (600 s per run).
 	timeout 900 taskset -c "$bench_cpu" "$bench" "${common[@]}" --rate "$rate" \
 		--duration "$duration" --json "$dir/latency.json" >"$dir/latency.txt" 2>&1 ||

@@ -96,6 +96,9 @@ static void usage_long(void)
 	       "                           position label before it (the cost of positions)\n"
 	       "    --deflate              offer permessage-deflate and inflate what comes\n"
 	       "                           compressed (the cost of compression)\n"
+	       "    --payload-file FILE    payload bytes from FILE (its first --size bytes, the\n"
+	       "                           first 16 replaced by sequence and time) instead of the\n"
+	       "                           filler: real messages, e.g. JSON, for compression\n"
 	       "    --src-addrs M          bind subscribers to 127.0.0.1..127.0.0.M (IPv4 only;\n"
 	       "                           default: enough that each has < %d connections)\n"
 	       "    --rate R               messages/s over all channels, round-robin\n"
@@ -139,6 +142,25 @@ static void usage_long(void)
 	       BENCH_MAX_SUBSCRIBERS, BENCH_PORTS_PER_SRC, BENCH_MAX_DURATION);
 }
 
+/* Reads FILE (at most 65,507 bytes are used) into c->payload_src. The
+ * buffer lives as long as the process. Returns 0 or -1. */
+static int read_payload_file(const char *path, struct bench_config *c)
+{
+	static uint8_t buf[65507];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (n < PAYLOAD_HDR_LEN)
+		return -1;
+	c->payload_src = buf;
+	c->payload_src_len = n;
+	return 0;
+}
+
 static int parse_num(const char *s, double lo, double hi, double *out)
 {
 	char *end;
@@ -178,7 +200,7 @@ static int set_udp_ports(struct bench_config *c, const char *list, unsigned *npo
 static int parse_args(int argc, char **argv, struct bench_config *c)
 {
 	enum {
-		O_TAGGED = 250, O_META, O_DEFLATE,
+		O_TAGGED = 250, O_META, O_DEFLATE, O_PAYLOAD,
 		O_HOST = 256, O_PORT, O_UDP_PORT, O_UDP_PORTS, O_CHANNELS, O_CHANNEL, O_SRC,
 		O_RATE, O_DURATION, O_SIZE, O_DRAIN, O_JSON, O_RAMP, O_STEP, O_FACTOR, O_REFINE, O_PATIENCE,
 		O_MAXLOSS, O_MAXP99, O_PID, O_PAR, O_CTIMEOUT, O_SETTLE, O_PUB_WS, O_PUB_TCP,
@@ -197,6 +219,7 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		{ "tagged", no_argument, NULL, O_TAGGED },
 		{ "meta", no_argument, NULL, O_META },
 		{ "deflate", no_argument, NULL, O_DEFLATE },
+		{ "payload-file", required_argument, NULL, O_PAYLOAD },
 		{ "rate", required_argument, NULL, O_RATE },
 		{ "duration", required_argument, NULL, O_DURATION },
 		{ "size", required_argument, NULL, O_SIZE },
@@ -283,6 +306,10 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 		case O_DEFLATE:
 			c->deflate = true;
 			break;
+		case O_PAYLOAD:
+			if (read_payload_file(optarg, c) < 0)
+				bad = "--payload-file";
+			break;
 		case O_SRC:
 			if (parse_num(optarg, 1, 65000, &v) < 0)
 				bad = "--src-addrs";
@@ -365,6 +392,11 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 			fprintf(stderr, "ringcast-bench: bad %s '%s'\n", bad, optarg);
 			return EXIT_USAGE;
 		}
+	}
+	if (c->payload_src && c->size > c->payload_src_len) {
+		fprintf(stderr, "ringcast-bench: --size %zu is more than --payload-file has (%zu)\n",
+			c->size, c->payload_src_len);
+		return EXIT_USAGE;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ringcast-bench: unexpected argument '%s'\n", argv[optind]);

@@ -65,6 +65,8 @@ struct bench_config {
 	bool meta;			/* subscribe with ?meta=1: position labels */
 	bool deflate;			/* offer permessage-deflate and inflate what comes
 					 * compressed */
+	const uint8_t *payload_src;	/* --payload-file: payload bytes, or NULL (filler) */
+	size_t payload_src_len;
 	enum bench_pub_kind pub_kind;
 	const char *pub_ws;		/* --pub-ws PREFIX: publish over WebSocket to
 					 * PREFIX<channel> on the server; else NULL */

@@ -46,7 +46,10 @@ int bench_sender_init(struct bench *b)
 	for (unsigned i = 0; i < s->batch; i++) {
 		uint8_t *p = s->bufs + (size_t)i * size;
 
-		payload_fill(p, 0, size);
+		if (b->cfg.payload_src)
+			memcpy(p, b->cfg.payload_src, size);
+		else
+			payload_fill(p, 0, size);
 		s->iov[i] = (struct iovec){ .iov_base = p, .iov_len = size };
 		s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
 		s->msgs[i].msg_hdr.msg_iovlen = 1;
