@@ -680,7 +680,7 @@ void rc_hub_publish(struct rc_hub *hub, struct rc_channel *ch, const struct rc_m
 /* The subscriber whose oldest discardable message is the oldest of all and
  * older than lag_ms: the one furthest behind. Entries that are not ring
  * messages (pongs, HTTP answers) do not count. NULL when nobody is behind. */
-static struct rc_sub *furthest_behind(struct rc_hub *hub, uint64_t now)
+static struct rc_sub *furthest_behind(struct rc_hub *hub, uint64_t now, uint16_t min_bid)
 {
 	struct rc_sub *worst = NULL;
 	uint64_t oldest = now >= hub->lag_ms ? now - hub->lag_ms + 1 : 0;
@@ -688,7 +688,8 @@ static struct rc_sub *furthest_behind(struct rc_hub *hub, uint64_t now)
 	for (size_t b = 0; b < RC_HUB_BUCKETS; b++) {
 		for (struct rc_channel *ch = hub->buckets[b]; ch; ch = ch->hnext) {
 			for (uint32_t i = 0; i < ch->nsubs; i++) {
-				const struct rc_sendq_ent *e = rc_sendq_first_pending_ring(ch->subs[i]->q);
+				const struct rc_sendq_ent *e =
+					rc_sendq_first_pending_ring(ch->subs[i]->q, min_bid);
 
 				if (e && hub->buf_ms[e->bid] < oldest) {
 					oldest = hub->buf_ms[e->bid];
@@ -713,10 +714,14 @@ static void hub_pressure(struct rc_loop *loop, struct rc_deferred *d)
 	struct rc_hub *hub = (struct rc_hub *)((char *)d - offsetof(struct rc_hub, pressure));
 	uint64_t now = rc_loop_now_ms(loop);
 
+	/* Only the large class short: only who holds its buffers counts
+	 * (discarding others' regular messages would free none of them). */
+	uint16_t min_bid = rc_bufring_free(hub->br) >= hub->br->refill ? (uint16_t)hub->br->count : 0;
+
 	hub->stats.pressure_runs++;
 	/* Bounded so a pathological case costs bounded work per turn. */
 	for (int round = 0; round < 64 && rc_bufring_low(hub->br); round++) {
-		struct rc_sub *worst = furthest_behind(hub, now);
+		struct rc_sub *worst = furthest_behind(hub, now, min_bid);
 
 		if (!worst)
 			break;

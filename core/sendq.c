@@ -258,14 +258,15 @@ const struct rc_sendq_ent *rc_sendq_first_pending(const struct rc_sendq *q)
 	return &q->ents[(q->head + first) & (q->cap - 1)];
 }
 
-const struct rc_sendq_ent *rc_sendq_first_pending_ring(const struct rc_sendq *q)
+const struct rc_sendq_ent *rc_sendq_first_pending_ring(const struct rc_sendq *q, uint16_t min_bid)
 {
 	uint32_t first = first_droppable(q);
+	uint32_t look = min_bid ? 64 : 4;
 
-	for (uint32_t i = first; i < q->count && i < first + 4; i++) {
+	for (uint32_t i = first; i < q->count && i < first + look; i++) {
 		const struct rc_sendq_ent *e = &q->ents[(q->head + i) & (q->cap - 1)];
 
-		if (RC_SENDQ_KIND(e) == RC_SENDQ_RING)
+		if (RC_SENDQ_KIND(e) == RC_SENDQ_RING && e->bid >= min_bid)
 			return e;
 	}
 	return NULL;

@@ -186,9 +186,11 @@ uint32_t rc_sendq_drop_pending(struct rc_sendq *q);
 /* The oldest entry rc_sendq_drop_pending() could discard now, or NULL. */
 const struct rc_sendq_ent *rc_sendq_first_pending(const struct rc_sendq *q);
 
-/* The oldest discardable entry that holds a ring buffer, looking at most a
- * few entries past the first (labels come before their frames), or NULL. */
-const struct rc_sendq_ent *rc_sendq_first_pending_ring(const struct rc_sendq *q);
+/* The oldest discardable entry that holds a ring buffer with an id of at
+ * least min_bid (0: any; the ring's count: its large class), looking at
+ * most a few entries past the first (labels come before their frames;
+ * 64 for the large class, whose entries are among others), or NULL. */
+const struct rc_sendq_ent *rc_sendq_first_pending_ring(const struct rc_sendq *q, uint16_t min_bid);
 
 /* Number of entries that rc_sendq_drop_pending() could discard now. */
 uint32_t rc_sendq_pending(const struct rc_sendq *q);

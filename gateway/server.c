@@ -376,11 +376,11 @@ static int open_rings(struct rc_server *srv)
 	srv->client_ring = rc_bufring_create(srv->loop, &client, &ret);
 	if (!srv->client_ring)
 		return ret;
-	rc_log_info("buffer rings: ingest %u x %u bytes (+%u headroom)%s%u%s, client %u x %u bytes",
+	rc_log_info("buffer rings: ingest %u x %u bytes (+%u headroom), large %u x %u bytes, "
+		    "client %u x %u bytes",
 		    ingest.count, ingest.size, ingest.headroom,
-		    rc_bufring_large(srv->ingest_ring) ? " and " : "",
-		    rc_bufring_large(srv->ingest_ring) ? cfg->udp_large_bufs : 0,
-		    rc_bufring_large(srv->ingest_ring) ? " for long datagrams" : "",
+		    rc_bufring_large(srv->ingest_ring) ? rc_bufring_large(srv->ingest_ring)->count : 0,
+		    rc_bufring_large(srv->ingest_ring) ? rc_bufring_large(srv->ingest_ring)->size : 0,
 		    client.count, client.size);
 	/* The rings' slabs are held for the whole run: part of what
 	 * --max-memory bounds, charged once. */
@@ -581,8 +581,10 @@ int rc_server_init_worker(struct rc_server *srv, struct rc_process *proc, uint32
 	srv->listener.fd = -1;
 	srv->tcp_listener.fd = -1;
 	srv->signal_fd = -1;
-	for (size_t i = 0; i < RC_CONFIG_MAX_UDP; i++)
+	for (size_t i = 0; i < RC_CONFIG_MAX_UDP; i++) {
 		srv->ingest[i].port.fd = -1;
+		srv->ingest[i].port.rx[0].fd = srv->ingest[i].port.rx[1].fd = -1;
+	}
 	srv->tick.io.fn = tick_done;
 	srv->signal_io.fn = signal_done;
 

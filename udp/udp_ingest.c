@@ -3,12 +3,11 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@ static void udp_complete(struct rc_loop *loop, struct rc_io *io, const struct rc
 static void udp_rearm(struct rc_loop *loop, struct rc_deferred *d);
 static void udp_backoff_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
 static void udp_flush(struct rc_loop *loop, struct rc_deferred *d);
+static void udp_wait_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe);
 
 /* The template lengths every receive is armed with: room for the sender's
  * address (IPv6 at most), the SO_RXQ_OVFL message and, on a two-socket
@@ -110,23 +110,46 @@ static int claim_address(const struct sockaddr *addr, socklen_t addr_len,
 	return ret;
 }
 
-int rc_udp_open(struct rc_udp_port *p, const struct sockaddr *addr, socklen_t addr_len, int rcvbuf,
-		const struct rc_bufring *br)
+/* Broadcast and multicast datagrams reach every socket bound to their
+ * port, reuseport group or not: each socket of a two-socket port keeps
+ * only its own length class of those (the filter sees the 8-byte UDP
+ * header too). Datagrams for this host pass; the group's program already
+ * chose their socket. */
+static int attach_class_filter(int fd, uint32_t over, bool long_ones)
 {
-	bool large = br && rc_bufring_large(br);
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_HOST, 3, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+		BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, over + 8, long_ones ? 1 : 0, long_ones ? 0 : 1),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Opens the port as one socket, or with two (a large class in br) as two
+ * in one reuseport group. */
+static int open_sockets(struct rc_udp_port *p, const struct sockaddr *addr, socklen_t addr_len,
+			int rcvbuf, const struct rc_bufring *br, bool two)
+{
 	int fd = -1;
 	int ret;
 
 	memset(p, 0, sizeof(*p));
 	p->fd = p->rx[0].fd = p->rx[1].fd = -1;
-	if (large) {
+	if (two) {
 		ret = claim_address(addr, addr_len, &p->addr, &p->addr_len);
 		if (ret < 0)
 			goto fail;
 		addr = (const struct sockaddr *)&p->addr;
 		addr_len = p->addr_len;
 	}
-	fd = new_socket(addr->sa_family, rcvbuf, large);
+	fd = new_socket(addr->sa_family, rcvbuf, two);
 	if (fd < 0) {
 		ret = fd;
 		goto fail;
@@ -142,23 +165,30 @@ int rc_udp_open(struct rc_udp_port *p, const struct sockaddr *addr, socklen_t ad
 	}
 	p->fd = p->rx[0].fd = fd;
 	fd = -1;
-	if (large) {
-		p->large_over = br->size - rc_udp_overhead(true);
-		fd = new_socket(addr->sa_family, rcvbuf, true);
-		if (fd < 0) {
-			ret = fd;
-			goto fail;
-		}
-		if (bind(fd, (const struct sockaddr *)&p->addr, p->addr_len) < 0) {
-			ret = -errno;
-			goto fail;
-		}
-		p->rx[1].fd = fd;
-		fd = -1;
-		ret = attach_steering(p->fd, p->large_over);
-		if (ret < 0)
-			goto fail;
+	if (!two)
+		return 0;
+	p->large_over = br->size - rc_udp_overhead(true);
+	fd = new_socket(addr->sa_family, rcvbuf, true);
+	if (fd < 0) {
+		ret = fd;
+		goto fail;
 	}
+	if (bind(fd, (const struct sockaddr *)&p->addr, p->addr_len) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	p->rx[1].fd = fd;
+	fd = -1;
+	/* Until the group's program is in, the kernel spreads datagrams over
+	 * the two by hash: a long one that meets socket 0 in that instant is
+	 * counted as truncated. Start-up only. */
+	ret = attach_steering(p->fd, p->large_over);
+	if (ret == 0)
+		ret = attach_class_filter(p->rx[0].fd, p->large_over, false);
+	if (ret == 0)
+		ret = attach_class_filter(p->rx[1].fd, p->large_over, true);
+	if (ret < 0)
+		goto fail;
 	return 0;
 
 fail:
@@ -166,6 +196,34 @@ fail:
 		close(fd);
 	rc_udp_close(p);
 	return ret;
+}
+
+int rc_udp_open(struct rc_udp_port *p, const struct sockaddr *addr, socklen_t addr_len, int rcvbuf,
+		const struct rc_bufring *br)
+{
+	bool any_port = (addr->sa_family == AF_INET &&
+			 ((const struct sockaddr_in *)addr)->sin_port == 0) ||
+			(addr->sa_family == AF_INET6 &&
+			 ((const struct sockaddr_in6 *)addr)->sin6_port == 0);
+	int ret = -EINVAL;
+
+	if (!br || !rc_bufring_large(br))
+		return open_sockets(p, addr, addr_len, rcvbuf, br, false);
+	/* For port 0 the port claim_address() got may be taken before the
+	 * real bind: try again with another. */
+	for (int tries = 0; tries < (any_port ? 3 : 1); tries++) {
+		ret = open_sockets(p, addr, addr_len, rcvbuf, br, true);
+		if (ret != -EADDRINUSE)
+			break;
+	}
+	if (ret == 0 || ret == -EADDRINUSE || ret == -EACCES || ret == -EADDRNOTAVAIL)
+		return ret;
+	/* Where the kernel refuses a reuseport program or timestamps (some
+	 * sandboxes), the port still works as one socket. */
+	rc_log_warn("udp: no second socket for long datagrams (%s): datagrams over %u bytes are "
+		    "dropped and counted", strerror(-ret),
+		    br->size - rc_udp_overhead(false));
+	return open_sockets(p, addr, addr_len, rcvbuf, br, false);
 }
 
 static int arm(struct rc_udp_rx *rx)
@@ -187,6 +245,7 @@ int rc_udp_start(struct rc_udp_port *p, struct rc_loop *loop, struct rc_bufring 
 	p->on_msg = on_msg;
 	p->owner = owner;
 	p->flush.fn = udp_flush;
+	p->wait.io.fn = udp_wait_done;
 	for (int i = 0; i < 2 && ret == 0; i++) {
 		struct rc_udp_rx *rx = &p->rx[i];
 
@@ -213,6 +272,10 @@ static void udp_rearm(struct rc_loop *loop, struct rc_deferred *d)
 		return;
 	rx->port->stats.rearms++;
 	ret = arm(rx);
+	/* What waited for this socket's queue may go once it is read. */
+	if (ret == 0 && (rx->port->rx[0].nheld || rx->port->rx[1].nheld) &&
+	    !rc_deferred_queued(&rx->port->flush))
+		rc_loop_defer(rx->port->loop, &rx->port->flush);
 	if (ret < 0)
 		rc_log_error("udp: re-arming receive failed: %s", strerror(-ret));
 }
@@ -241,72 +304,133 @@ static void publish(struct rc_udp_port *p, uint16_t bid, uint8_t *payload, uint3
 	rc_bufring_unref(p->br, bid);
 }
 
-/* The receive time up to which both sockets are known to have handed
- * over everything: now for a socket whose queue is empty (or that is not
- * receiving: paused on an empty ring, it cannot be waited for), else the
- * time of the last datagram taken from it (its queue is in order, so what
- * waits there arrived later). */
-static uint64_t drained_until(const struct rc_udp_port *p)
+/* True while fd's queue holds a datagram (a zero-length one too). */
+static bool queue_nonempty(int fd)
 {
-	struct timespec ts;
-	uint64_t w;
+	return recv(fd, NULL, 0, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) >= 0;
+}
 
-	/* Read before the queues: a datagram queued after the check was
-	 * received after this time. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	w = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+/* The receive time up to which every datagram of the port has been taken:
+ * each socket's queue is in arrival order, so one that still holds some
+ * has handed over everything up to the last datagram taken from it;
+ * UINT64_MAX when no queue holds any. A socket that is receiving is
+ * waited for (a completion will come) up to RC_UDP_STUCK_MS, a safety
+ * net; one paused on an empty ring only RC_UDP_WAIT_MS: short datagrams
+ * must not wait for long ones' buffers. */
+static uint64_t taken_until(struct rc_udp_port *p)
+{
+	uint64_t waited = p->wait_since_ms ? rc_loop_now_ms(p->loop) - p->wait_since_ms : 0;
+	uint64_t w = UINT64_MAX;
+
 	for (int i = 0; i < 2; i++) {
-		int queued = 0;
+		const struct rc_udp_rx *rx = &p->rx[i];
+		bool receiving = rx->armed || rc_deferred_queued(&rx->rearm);
 
-		if (p->rx[i].fd < 0 || !p->rx[i].armed)
+		if (rx->fd < 0 || waited >= (receiving ? RC_UDP_STUCK_MS : RC_UDP_WAIT_MS) ||
+		    !queue_nonempty(rx->fd))
 			continue;
-		if (ioctl(p->rx[i].fd, SIOCINQ, &queued) == 0 && queued > 0 &&
-		    p->rx[i].last_ns < w)
-			w = p->rx[i].last_ns;
+		if (rx->last_ns < w)
+			w = rx->last_ns;
 	}
 	return w;
 }
 
-/* Publishes what a two-socket port holds, in the order the kernel received
- * it: mostly in order already (each socket's own are), so an insertion
- * sort, stable for equal times. Unless all, a datagram that may still have
- * an earlier one waiting in the other socket's queue is kept, and looked
- * at again next turn. */
-static void flush_held(struct rc_udp_port *p, bool all)
+static struct rc_udp_held *held_head(struct rc_udp_rx *rx)
 {
-	struct rc_udp_held *h = p->held;
-	uint32_t n = p->nheld, k = 0;
-	uint64_t until = all ? UINT64_MAX : drained_until(p);
+	return rx->nheld ? &rx->held[rx->held_head] : NULL;
+}
 
-	for (uint32_t i = 1; i < n; i++) {
-		struct rc_udp_held x = h[i];
-		uint32_t j = i;
+/* Publishes what a two-socket port holds: the two sockets' datagrams
+ * (each socket's in its own order, never changed) merged by the time the
+ * kernel received them, up to `until`; what is newer waits for the next
+ * turn, as the other socket's queue may still hold an older one. */
+static void flush_held(struct rc_udp_port *p, uint64_t until)
+{
+	bool progress = false;
 
-		for (; j > 0 && h[j - 1].time_ns > x.time_ns; j--)
-			h[j] = h[j - 1];
-		h[j] = x;
-	}
-	for (; k < n && h[k].time_ns <= until; k++) {
+	for (;;) {
+		struct rc_udp_held *a = held_head(&p->rx[0]), *b = held_head(&p->rx[1]);
+		struct rc_udp_rx *from = &p->rx[0];
+		struct rc_udp_held h;
+
+		if (!a && !b)
+			break;
+		if (!a || (b && b->time_ns < a->time_ns))
+			from = &p->rx[1];
+		h = *held_head(from);
+		if (h.time_ns > until)
+			break;
+		from->held_head++;
+		if (--from->nheld == 0)
+			from->held_head = 0;
 		/* Received before one published earlier: the other socket
-		 * was paused on an empty ring meanwhile. Counted. */
-		if (h[k].time_ns < p->last_ns)
+		 * was paused or not waited for. Counted. */
+		if (h.time_ns < p->last_ns)
 			p->stats.late++;
 		else
-			p->last_ns = h[k].time_ns;
-		publish(p, h[k].bid, h[k].payload, h[k].len, h[k].src, h[k].src_len);
+			p->last_ns = h.time_ns;
+		publish(p, h.bid, h.payload, h.len, h.src, h.src_len);
+		progress = true;
 	}
-	memmove(h, h + k, (n - k) * sizeof(*h));
-	p->nheld = n - k;
-	if (p->nheld) {
-		p->stats.waits++;
-		rc_loop_defer_next(p->loop, &p->flush);
+	if (!p->rx[0].nheld && !p->rx[1].nheld) {
+		p->wait_since_ms = 0;
+		return;
 	}
+	/* Looked at again when a datagram comes, a paused socket is re-armed,
+	 * or the wait runs out; never by spinning. */
+	p->stats.waits++;
+	if (progress || !p->wait_since_ms)
+		p->wait_since_ms = rc_loop_now_ms(p->loop);
+	if (!p->wait_armed && rc_loop_timer_arm(p->loop, &p->wait, RC_UDP_WAIT_MS) == 0)
+		p->wait_armed = true;
+}
+
+static void udp_wait_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_udp_port *p = (struct rc_udp_port *)((char *)io -
+						       offsetof(struct rc_udp_port, wait.io));
+
+	(void)loop;
+	(void)cqe;
+	p->wait_armed = false;
+	if (!p->stopping && (p->rx[0].nheld || p->rx[1].nheld) && !rc_deferred_queued(&p->flush))
+		rc_loop_defer(p->loop, &p->flush);
 }
 
 static void udp_flush(struct rc_loop *loop, struct rc_deferred *d)
 {
+	struct rc_udp_port *p = (struct rc_udp_port *)((char *)d -
+						       offsetof(struct rc_udp_port, flush));
+
 	(void)loop;
-	flush_held((struct rc_udp_port *)((char *)d - offsetof(struct rc_udp_port, flush)), false);
+	flush_held(p, taken_until(p));
+}
+
+/* Room for one more held datagram on rx: the array grows by doubling up
+ * to the ring's ids (each entry holds a buffer, so no more can be). The
+ * memory is charged. Returns false when it cannot grow. */
+static bool held_room(struct rc_udp_rx *rx)
+{
+	struct rc_udp_port *p = rx->port;
+	uint32_t cap = rx->held_cap ? rx->held_cap * 2 : 32;
+	struct rc_udp_held *h;
+
+	if (rx->held_head + rx->nheld < rx->held_cap)
+		return true;
+	if (rx->held_head) {
+		memmove(rx->held, rx->held + rx->held_head, rx->nheld * sizeof(*rx->held));
+		rx->held_head = 0;
+		return true;
+	}
+	if (cap > rc_bufring_ids(p->br))
+		return false;
+	h = realloc(rx->held, cap * sizeof(*h));
+	if (!h)
+		return false;
+	rc_mem_charge((cap - rx->held_cap) * sizeof(*h));
+	rx->held = h;
+	rx->held_cap = cap;
+	return true;
 }
 
 /* Keeps a datagram of a two-socket port, with its buffer's reference, for
@@ -315,20 +439,13 @@ static void hold(struct rc_udp_rx *rx, uint16_t bid, const struct rc_datagram *d
 {
 	struct rc_udp_port *p = rx->port;
 
-	/* Made at the first datagram: an idle port holds no such array. */
-	if (!p->held) {
-		p->held = malloc(RC_UDP_HOLD * sizeof(*p->held));
-		if (!p->held) {
-			publish(p, bid, dg->payload, dg->len, dg->src, dg->src_len);
-			return;
-		}
-		rc_mem_charge(RC_UDP_HOLD * sizeof(*p->held));
+	if (!held_room(rx)) {
+		/* Out of memory: what is held goes out now, in its order. */
+		flush_held(p, UINT64_MAX);
+		publish(p, bid, dg->payload, dg->len, dg->src, dg->src_len);
+		return;
 	}
-	if (p->nheld == RC_UDP_HOLD)
-		flush_held(p, true);
-	if (dg->has_time)
-		rx->last_ns = dg->time_ns;
-	p->held[p->nheld++] = (struct rc_udp_held){
+	rx->held[rx->held_head + rx->nheld++] = (struct rc_udp_held){
 		.time_ns = dg->has_time ? dg->time_ns : rx->last_ns,
 		.payload = dg->payload,
 		.src = dg->src,
@@ -352,6 +469,9 @@ static void deliver(struct rc_udp_rx *rx, const struct rc_cqe *cqe)
 		p->stats.errors++;
 		goto drop;
 	}
+	/* Taken from the queue, published or not: what waits there is newer. */
+	if (dg.has_time)
+		rx->last_ns = dg.time_ns;
 	if (dg.has_kernel_drops && dg.kernel_drops != rx->last_kernel_drops) {
 		p->stats.kernel_drops += dg.kernel_drops - rx->last_kernel_drops;
 		rx->last_kernel_drops = dg.kernel_drops;
@@ -421,9 +541,11 @@ backoff:
 void rc_udp_stop(struct rc_udp_port *p)
 {
 	/* What this turn received still goes out, before the owner stops. */
-	if (p->nheld)
-		flush_held(p, true);
+	if (p->rx[0].nheld || p->rx[1].nheld)
+		flush_held(p, UINT64_MAX);
 	p->stopping = true;
+	if (p->wait_armed)
+		rc_loop_cancel(p->loop, &p->wait.io);
 	for (int i = 0; i < 2; i++) {
 		struct rc_udp_rx *rx = &p->rx[i];
 
@@ -438,21 +560,30 @@ void rc_udp_stop(struct rc_udp_port *p)
 
 bool rc_udp_busy(const struct rc_udp_port *p)
 {
-	return p->rx[0].armed || p->rx[0].timer_armed || p->rx[1].armed || p->rx[1].timer_armed;
+	return p->rx[0].armed || p->rx[0].timer_armed || p->rx[1].armed || p->rx[1].timer_armed ||
+	       p->rx[0].nheld || p->rx[1].nheld || p->wait_armed;
 }
 
 void rc_udp_close(struct rc_udp_port *p)
 {
 	for (int i = 0; i < 2; i++) {
-		if (p->rx[i].fd >= 0)
-			close(p->rx[i].fd);
-		p->rx[i].fd = -1;
+		struct rc_udp_rx *rx = &p->rx[i];
+
+		/* Held past the loop's end (it stopped before the turn's
+		 * flush): the references go back unpublished. */
+		for (uint32_t k = 0; k < rx->nheld; k++)
+			rc_bufring_unref(p->br, rx->held[rx->held_head + k].bid);
+		rx->nheld = rx->held_head = 0;
+		if (rx->held_cap)
+			rc_mem_uncharge(rx->held_cap * sizeof(*rx->held));
+		free(rx->held);
+		rx->held = NULL;
+		rx->held_cap = 0;
+		if (rx->fd >= 0)
+			close(rx->fd);
+		rx->fd = -1;
 	}
 	p->fd = -1;
-	if (p->held)
-		rc_mem_uncharge(RC_UDP_HOLD * sizeof(*p->held));
-	free(p->held);
-	p->held = NULL;
 }
 
 int rc_udp_send_tagged(struct rc_udp_port *p, const struct sockaddr *to, socklen_t to_len,

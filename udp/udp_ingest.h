@@ -7,9 +7,9 @@
  * kernel runs per datagram steers those too long for a regular buffer to
  * the second socket, which receives into the large class. Both are
  * zero-copy. Two sockets are two queues, so a port with both keeps the
- * datagrams a turn received (up to RC_UDP_HOLD) and publishes them at the
- * end of the turn in the order the kernel received them (SO_TIMESTAMPNS),
- * those that the other socket's queue may still precede a turn later.
+ * datagrams a turn received and publishes them at the end of the turn,
+ * merged in the order the kernel received them (SO_TIMESTAMPNS), those
+ * that the other socket's queue may still precede a turn later.
  * The kernel's incremental buffer rings (IOU_PBUF_RING_INC)
  * do not fit datagrams: a datagram that lands in what is left of a
  * partly used buffer is cut to it (docs/ARCHITECTURE.md). */
@@ -36,8 +36,12 @@ typedef void (*rc_udp_msg_fn)(struct rc_udp_port *p, uint16_t bid, uint8_t *payl
  * IPv4's is 65,507. */
 #define RC_UDP_MAX_PAYLOAD 65527u
 
-/* Datagrams a two-socket port keeps until the end of a turn, at most. */
-#define RC_UDP_HOLD 64
+/* How long a two-socket port keeps datagrams back, without publishing any,
+ * for the other socket's queue while that socket is paused on an empty
+ * ring, and while it is receiving (a safety net: a completion comes); then
+ * they go out, the late ones counted. */
+#define RC_UDP_WAIT_MS 10
+#define RC_UDP_STUCK_MS 1000
 
 /* A datagram kept for the end of the turn: its buffer's reference with it. */
 struct rc_udp_held {
@@ -78,6 +82,11 @@ struct rc_udp_rx {
 	bool timer_armed;
 	uint32_t last_kernel_drops;
 	uint64_t last_ns;		/* receive time of the last datagram taken from it */
+	/* Two-socket ports: datagrams taken, kept for the end of the turn in
+	 * the order this socket gave them (a FIFO, grown by doubling, charged
+	 * to rc_mem; each entry holds its buffer's reference). */
+	struct rc_udp_held *held;
+	uint32_t held_head, nheld, held_cap;
 	/* The recvmsg template: the kernel reads its lengths while armed. */
 	struct msghdr tmpl;
 };
@@ -98,9 +107,9 @@ struct rc_udp_port {
 	int fd;			/* the port's socket (rx[0].fd): uplink replies leave by it */
 	uint32_t large_over;	/* datagrams longer than this go to rx[1]; 0: no rx[1] */
 	struct rc_deferred flush;	/* publishes what is held, end of turn */
-	struct rc_udp_held *held;	/* RC_UDP_HOLD entries, with rx[1] only, made at the
-					 * first datagram (charged to rc_mem) */
-	uint32_t nheld;
+	struct rc_timer wait;		/* looks again when a wait may have run out */
+	bool wait_armed;
+	uint64_t wait_since_ms;		/* when the current wait began; 0: none */
 	uint64_t last_ns;		/* receive time of the latest published */
 	bool stopping;
 	/* The source of the datagram on_msg is handling (NULL outside it):

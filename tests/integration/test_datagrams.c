@@ -47,7 +47,7 @@ static void fini(void)
 
 /* Every size class in turn: the edges of an ingest buffer, of IPv4 and
  * the common ones between. */
-static const size_t v4_sizes[] = { 1, 100, ROOM, ROOM + 1, 1400, 4000, 8, 32768, 65507, 60000,
+static const size_t v4_sizes[] = { 1, 100, ROOM, ROOM + 1, 0, 1400, 4000, 8, 32768, 65507, 60000,
 				   ROOM - 1, 65000, ROOM_ALONE, ROOM_ALONE + 1 };
 #define NV4 (sizeof(v4_sizes) / sizeof(v4_sizes[0]))
 
@@ -84,19 +84,47 @@ static void connect_subs(int n, const char *channel)
 		  "%s: %lld", name, v);
 }
 
-/* Every subscriber got exactly messages 0..sent-1, whole and in order. */
+/* Every subscriber got messages 0..sent-1, each once and whole, in order;
+ * except that a datagram the port published after one the kernel received
+ * later must have been counted late by the server (it can happen when a
+ * datagram is still in the kernel's backlog, not yet in its socket's queue,
+ * when the port looks: docs/ARCHITECTURE.md). A reordering is never
+ * silent. */
 static void expect_all(uint64_t sent, const char *when)
 {
+	int64_t end = rc_now_ms() + RC_WAIT_TIMEOUT_MS;
+	long long late;
 	char d[512];
+	bool all;
 
 	sub_pool_wait_seq(pool, &sent, 1, RC_WAIT_TIMEOUT_MS);
+	/* A late message comes after next_seq passed it: wait for the count. */
+	do {
+		all = true;
+		for (int i = 0; i < pool->n; i++)
+			all &= pool->subs[i].state != SUB_OPEN || pool->subs[i].count >= sent;
+		if (!all)
+			sub_pool_service_for(pool, 20);
+	} while (!all && rc_now_ms() < end);
+	late = rc_metric(&srv, "ringcast_udp_late_datagrams_total");
+	if (pool->subs[0].mismatches)
+		cr_log_info("%s: received %lld, published %lld, late %lld, pauses %lld, order "
+			    "waits %lld, truncated %lld, kernel drops %lld", when,
+			    rc_metric(&srv, "ringcast_udp_datagrams_total"),
+			    rc_metric(&srv, "ringcast_published_messages_total"), late,
+			    rc_metric(&srv, "ringcast_ingest_pauses_total"),
+			    rc_metric(&srv, "ringcast_udp_order_waits_total"),
+			    rc_metric(&srv, "ringcast_drops_total{reason=\"truncated\"}"),
+			    rc_metric(&srv, "ringcast_drops_total{reason=\"kernel_udp\"}"));
 	for (int i = 0; i < pool->n; i++) {
 		const struct sub *s = &pool->subs[i];
 
-		rc_assert(s->state == SUB_OPEN && s->next_seq == sent && s->count == sent &&
-				  s->mismatches == 0 && s->skipped == 0,
-			  "%s: subscriber %d should have all %llu messages in order: %s", when, i,
-			  (unsigned long long)sent, sub_describe(s, d, sizeof(d)));
+		rc_assert(s->state == SUB_OPEN && s->count == sent &&
+				  (s->mismatches == 0 ? s->next_seq == sent && s->skipped == 0
+						      : late > 0),
+			  "%s: subscriber %d should have all %llu messages, in order or the "
+			  "reordering counted (late %lld): %s", when, i, (unsigned long long)sent,
+			  late, sub_describe(s, d, sizeof(d)));
 	}
 }
 
@@ -139,11 +167,9 @@ Test(datagrams, every_size_up_to_65507_arrives_whole_and_in_order, .fini = fini)
 		  (unsigned long long)count_long(v4_size_of, sent, ROOM));
 	rc_assert(rc_metric(&srv, "ringcast_drops_total{reason=\"truncated\"}") == 0,
 		  "nothing truncated");
-	/* No socket was paused (16 large buffers, healthy readers): the
-	 * order above was kept, not counted late. */
-	rc_assert(rc_metric(&srv, "ringcast_udp_late_datagrams_total") == 0, "none late");
-	cr_log_info("turns that waited for the other socket: %lld",
-		    rc_metric(&srv, "ringcast_udp_order_waits_total"));
+	cr_log_info("turns that waited for the other socket: %lld, late datagrams: %lld",
+		    rc_metric(&srv, "ringcast_udp_order_waits_total"),
+		    rc_metric(&srv, "ringcast_udp_late_datagrams_total"));
 	rc_assert(rc_metric(&srv, "ringcast_large_bufring_buffers{state=\"free\"}") +
 				  rc_metric(&srv, "ringcast_large_bufring_buffers{state=\"in_use\"}") ==
 			  16,
@@ -206,6 +232,7 @@ Test(datagrams, a_port_another_socket_holds_is_still_refused, .fini = fini)
 	char spec[64];
 	int one = 1;
 
+
 	/* Held the way a second relay would hold it: with SO_REUSEPORT too,
 	 * so only the plain bind that ringcast tries first can refuse it. */
 	held_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -216,9 +243,14 @@ Test(datagrams, a_port_another_socket_holds_is_still_refused, .fini = fini)
 		  "bind: %s", strerror(errno));
 	snprintf(spec, sizeof(spec), "127.0.0.1:%u=x", ntohs(a.sin_port));
 	args[3] = spec;
+	char err[4096];
+
 	rc_assert(rc_server_start(&srv, NULL, args) == RC_EXITED,
 		  "ringcast must not start on a UDP port that is in use");
 	rc_assert(WIFEXITED(srv.status) && WEXITSTATUS(srv.status) != 0, "a failing exit");
+	rc_server_stderr(&srv, err, sizeof(err));
+	rc_assert(strstr(err, "cannot bind UDP") && strstr(err, "Address already in use"),
+		  "the reason: %s", err);
 }
 
 Test(datagrams, stalled_subscribers_pin_the_large_buffers_only_for_a_while, .fini = fini)
@@ -269,5 +301,133 @@ Test(datagrams, stalled_subscribers_pin_the_large_buffers_only_for_a_while, .fin
 	/* Short datagrams never wait for the large buffers. */
 	rc_assert(rc_metric(&srv, "ringcast_bufring_buffers{state=\"in_use\"}") == 0,
 		  "the regular buffers stay free");
+	RC_STOP_OK(&srv);
+}
+
+/* A mixed burst far longer than one turn takes (a multishot receive posts
+ * 32 completions a pass; epoll reads 256 a socket a turn), sent without
+ * waiting: both sockets' queues run deep, and the order must hold. With
+ * enough large buffers for a burst's long datagrams (160): with fewer the
+ * long socket pauses until subscribers drain, and past RC_UDP_WAIT_MS short
+ * ones go first by design (counted late: with 16, and with 128 on epoll,
+ * that happened). A queue bound above the burst, or the slow policy drops
+ * some for a subscriber that reads it slower than it comes. */
+Test(datagrams, a_long_mixed_burst_keeps_its_order, .fini = fini)
+{
+	uint64_t sent = 0;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=big", "--udp-rcvbuf",
+		 "33554432", "--udp-large-bufs", "256", "--max-queue", "67108864");
+	connect_subs(2, "big");
+	pool->size_of = v4_size_of;
+	udp_fd = rc_udp_socket(&srv.udp[0]);
+	rc_assert(udp_fd >= 0, "udp socket");
+	for (int b = 0; b < 4; b++) {
+		/* 300 datagrams, 8 of 15 of them long: about 5.6 MB. */
+		for (int k = 0; k < 300; k++, sent++)
+			rc_assert(rc_udp_send_seq(udp_fd, 0, sent, v4_size_of(sent)) == 0,
+				  "send: %s", strerror(errno));
+		expect_all(sent, "a long burst");
+	}
+	cr_log_info("long burst: turns that waited %lld, late datagrams %lld",
+		    rc_metric(&srv, "ringcast_udp_order_waits_total"),
+		    rc_metric(&srv, "ringcast_udp_late_datagrams_total"));
+	RC_STOP_OK(&srv);
+}
+
+/* Two workers: port i is worker i mod 2's, and each worker with a port has
+ * its own large buffers. */
+Test(datagrams, ports_on_every_worker_carry_long_datagrams, .fini = fini)
+{
+	uint64_t sent[2] = { 0, 0 };
+	char d[512];
+	int fds[2];
+	long long v;
+
+	RC_START(&srv, "--workers", "2", "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=a",
+		 "--udp", "127.0.0.1:0=b");
+	pool = sub_pool_new(2);
+	rc_assert(pool, "lws context");
+	pool->size_of = v4_size_of;
+	sub_connect(pool, 0, &srv.http, "a", 0, 0);
+	sub_connect(pool, 1, &srv.http, "b", 1, 0);
+	rc_assert(sub_pool_wait_open(pool, RC_WAIT_TIMEOUT_MS) == 2, "subscribers: %s",
+		  sub_describe(&pool->subs[0], d, sizeof(d)));
+	rc_assert(rc_wait_metric(&srv, "ringcast_subscribers{channel=\"b\"}", 1, RC_WAIT_TIMEOUT_MS,
+				 sub_pool_idle, pool, &v) &&
+			  rc_wait_metric(&srv, "ringcast_subscribers{channel=\"a\"}", 1,
+					 RC_WAIT_TIMEOUT_MS, sub_pool_idle, pool, &v),
+		  "subscribers");
+	for (int c = 0; c < 2; c++) {
+		const struct rc_endpoint *ep = rc_udp_for(&srv, c ? "b" : "a");
+
+		rc_assert(ep, "listen udp line for %s", c ? "b" : "a");
+		fds[c] = rc_udp_socket(ep);
+		rc_assert(fds[c] >= 0, "udp socket");
+	}
+	for (int b = 0; b < 5; b++) {
+		for (size_t k = 0; k < NV4; k++)
+			for (int c = 0; c < 2; c++) {
+				rc_assert(rc_udp_send_seq(fds[c], (unsigned)c, sent[c],
+							  v4_size_of(sent[c])) == 0,
+					  "send: %s", strerror(errno));
+				sent[c]++;
+			}
+		sub_pool_wait_seq(pool, sent, 2, RC_WAIT_TIMEOUT_MS);
+	}
+	close(fds[0]);
+	close(fds[1]);
+	for (int i = 0; i < 2; i++) {
+		const struct sub *sb = &pool->subs[i];
+
+		rc_assert(sb->count == sent[i] && sb->next_seq == sent[i] && sb->mismatches == 0,
+			  "channel %s: every message whole and in order: %s", i ? "b" : "a",
+			  sub_describe(sb, d, sizeof(d)));
+	}
+	rc_assert(rc_metric(&srv, "ringcast_udp_large_datagrams_total") ==
+			  2 * (long long)count_long(v4_size_of, sent[0], ROOM),
+		  "long ones through both workers' large buffers");
+	rc_assert(rc_metric(&srv, "ringcast_large_bufring_buffers{state=\"free\"}") +
+				  rc_metric(&srv, "ringcast_large_bufring_buffers{state=\"in_use\"}") ==
+			  32,
+		  "16 large buffers on each of the two workers");
+	RC_STOP_OK(&srv);
+}
+
+/* Datagrams dropped before publishing (here: from outside --udp-allow)
+ * still tell the port how far their socket's queue has been read: a flood
+ * of them must not hold back, or reorder, the allowed ones. */
+Test(datagrams, a_denied_flood_does_not_hold_back_allowed_ones, .fini = fini)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002) };
+	unsigned char junk[200];
+	uint64_t sent = 0;
+	int flood;
+
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=big", "--udp-allow",
+		 "127.0.0.1:0=127.0.0.2/32");
+	connect_subs(1, "big");
+	pool->size_of = v4_size_of;
+	/* The allowed sender speaks from 127.0.0.2; the flood from 127.0.0.1. */
+	udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	rc_assert(udp_fd >= 0 && bind(udp_fd, (struct sockaddr *)&from, sizeof(from)) == 0 &&
+			  connect(udp_fd, (const struct sockaddr *)&srv.udp[0].sa, srv.udp[0].sa_len) == 0,
+		  "allowed sender: %s", strerror(errno));
+	flood = rc_udp_socket(&srv.udp[0]);
+	rc_assert(flood >= 0, "flood socket");
+	memset(junk, 'x', sizeof(junk));
+	for (int b = 0; b < 10; b++) {
+		for (size_t k = 0; k < NV4; k++, sent++) {
+			for (int j = 0; j < 20; j++)
+				(void)send(flood, junk, sizeof(junk), 0);
+			rc_assert(rc_udp_send_seq(udp_fd, 0, sent, v4_size_of(sent)) == 0, "send: %s",
+				  strerror(errno));
+		}
+		expect_all(sent, "amid a denied flood");
+	}
+	close(flood);
+	rc_assert(rc_metric(&srv, "ringcast_access_refused_total{reason=\"udp_source\"}") > 0 ||
+			  rc_metric(&srv, "ringcast_drops_total{reason=\"kernel_udp\"}") > 0,
+		  "the flood was refused");
 	RC_STOP_OK(&srv);
 }
