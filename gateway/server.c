@@ -416,7 +416,7 @@ static uint32_t setup_zc(struct rc_server *srv)
 	if (ret < 0) {
 		rc_log_warn("SEND_ZC disabled: %s (registering the %zu KiB ingest slab needs that "
 			    "much RLIMIT_MEMLOCK)", strerror(-ret),
-			    rc_bufring_slab_bytes(srv->ingest_ring) / 1024);
+			    srv->ingest_ring->slab_len / 1024);
 		return 0;
 	}
 	rc_log_info("SEND_ZC for frames of %u bytes and more", zc_min);
