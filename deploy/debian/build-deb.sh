@@ -32,8 +32,10 @@ rm -f "$out"/ringcast_*.deb "$out"/ringcast-dbgsym_*.deb "$out"/ringcast_*.build
 
 # The tracked files only: no build directories, no node_modules beyond the
 # two players.
+# tar reads the list itself (-T): xargs would split a long list over
+# several tar runs, and the reader stops at the first archive's end.
 (cd "$src" && git ls-files -z --cached --others --exclude-standard | grep -zv '^node_modules/' |
-	xargs -0 tar -cf - --no-recursion) | tar -xf - -C "$stage"
+	tar -cf - --no-recursion --null -T -) | tar -xf - -C "$stage"
 for d in node_modules/mpegts.js node_modules/@cycjimmy/jsmpeg-player; do
 	mkdir -p "$stage/$(dirname "$d")"
 	cp -a "$src/$d" "$stage/$d"
