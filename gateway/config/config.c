@@ -23,6 +23,7 @@ void rc_config_defaults(struct rc_config *cfg)
 	rc_config_parse_addr("0.0.0.0:9001", strlen("0.0.0.0:9001"), &cfg->udp[1].addr);
 	strcpy(cfg->udp[1].channel, "game");
 	cfg->nudp = 2;
+	strcpy(cfg->nats_prefix, "ringcast");
 	cfg->udp_default = true;
 #ifdef RC_DEFAULT_WWW_DIR
 	/* A packaged build: the page, ringcast.js and the players (under

@@ -103,6 +103,7 @@ struct rc_static_mount {
 };
 
 #define RC_CONFIG_MAX_STATIC 8
+#define RC_CONFIG_NATS_PREFIX_MAX 128
 
 struct rc_config {
 	struct rc_channel_cfg chans[RC_CONFIG_MAX_CHANNEL_CFG];
@@ -138,6 +139,10 @@ struct rc_config {
 	uint32_t workers;		/* loops, one thread each (--workers); 0: auto, one
 					 * per CPU of the affinity mask (main.c) */
 	bool pin;			/* pin worker i to the i-th CPU of the affinity mask */
+	/* NATS (gateway/cluster/): each worker publishes what it ingests to
+	 * the server at nats (len 0: none) under <nats_prefix>.ch.<channel>. */
+	struct rc_sockaddr nats;
+	char nats_prefix[RC_CONFIG_NATS_PREFIX_MAX + 1];
 	int udp_rcvbuf;
 	/* Access control. */
 	char origins[RC_CONFIG_MAX_ORIGINS][RC_CONFIG_ORIGIN_MAX + 1];

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "nats_proto.h"
 #include "num.h"
 #include "rc_paths.h"
 
@@ -152,6 +153,45 @@ static int set_backend(struct rc_config *cfg, const char *arg, struct rc_config_
 		snprintf(err, errlen, "--backend: expected auto, io_uring or epoll, got '%s'", arg);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* --nats nats://ADDR:PORT: one server, by address (no name lookup). */
+static int set_nats(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
+		    char *err, size_t errlen)
+{
+	static const char scheme[] = "nats://";
+	size_t n = strlen(arg);
+
+	(void)pass;
+	if (strncmp(arg, scheme, sizeof(scheme) - 1) == 0) {
+		arg += sizeof(scheme) - 1;
+		n -= sizeof(scheme) - 1;
+	}
+	if (n && arg[n - 1] == '/')
+		n--;
+	if (rc_config_parse_addr(arg, n, &cfg->nats) < 0) {
+		snprintf(err, errlen, "--nats: expected nats://ADDR:PORT (a numeric address), "
+			 "got '%s'", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* --nats-prefix P: the first tokens of every subject ringcast publishes. */
+static int set_nats_prefix(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
+			   char *err, size_t errlen)
+{
+	size_t n = strlen(arg);
+
+	(void)pass;
+	if (n > RC_CONFIG_NATS_PREFIX_MAX || !rc_nats_subject_valid(arg, n, false)) {
+		snprintf(err, errlen, "--nats-prefix: expected a NATS subject without wildcards "
+			 "(tokens separated by '.', at most %d bytes), got '%s'",
+			 RC_CONFIG_NATS_PREFIX_MAX, arg);
+		return -EINVAL;
+	}
+	memcpy(cfg->nats_prefix, arg, n + 1);
 	return 0;
 }
 
@@ -395,6 +435,14 @@ static const struct rc_config_option options[] = {
 	  .help = "the kernel interface: io_uring (faster), or epoll where io_uring is "
 		  "blocked (auto falls back to epoll when io_uring is not allowed or too old, "
 		  "e.g. under Docker's default seccomp profile)" },
+	{ "nats", "URL", CALL(set_nats),
+	  .help = "nats://ADDR:PORT of a NATS server: each worker keeps its own connection to it "
+		  "and publishes every message its publishers ingest to subject "
+		  "PREFIX.ch.CHANNEL (the payload unchanged); up to 4 MiB queued per "
+		  "connection, beyond that and while disconnected messages are dropped and "
+		  "counted; reconnects with backoff (100 ms doubling to 2 s)" },
+	{ "nats-prefix", "P", CALL(set_nats_prefix), .def = "ringcast",
+	  .help = "the subjects' first tokens with --nats" },
 	{ "workers", "N|auto", CALL(set_workers),
 	  .def = "auto: one per CPU ringcast may run on (its affinity mask)",
 	  .help = "loops, one thread each: connections are spread over them by the kernel "
