@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "publish.h"
 #include "relay.h"
+#include "cluster.h"
 #include "stats_log.h"
 #include "subscriber.h"
 #include "tcp_pub.h"
@@ -70,6 +71,7 @@ static void begin_shutdown(struct rc_server *srv)
 	for (size_t i = 0; i < srv->ningest; i++)
 		rc_udp_stop(&srv->ingest[i].port);
 	rc_listing_shutdown(srv);
+	rc_cluster_stop(srv);
 	for (struct rc_stream *st = srv->streams, *next; st; st = next) {
 		struct rc_conn *c;
 
@@ -132,7 +134,7 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 
 		for (size_t i = 0; i < srv->ningest; i++)
 			ports_busy |= rc_udp_busy(&srv->ingest[i].port);
-		if (!srv->streams && !ports_busy && !srv->listener.armed &&
+		if (!srv->streams && !ports_busy && !srv->listener.armed && !rc_cluster_busy(srv) &&
 		    !srv->tcp_listener.armed && !others_running(srv)) {
 			rc_loop_stop(loop);
 			return;
@@ -559,6 +561,8 @@ static int arm_all(struct rc_server *srv)
 				   sizeof(struct signalfd_siginfo));
 		srv->signal_armed = ret == 0;
 	}
+	if (ret == 0)
+		ret = rc_cluster_start(srv);
 	if (ret == 0 && srv->proc->nworkers > 1)
 		ret = rc_mbox_start(&srv->proc->inbox[srv->id], srv->loop, inbox_taken, srv);
 	return ret;
@@ -914,6 +918,7 @@ void rc_server_fini(struct rc_server *srv)
 	srv->ningest = 0;
 	rc_hub_fini(&srv->hub);
 	rc_compress_fini(srv);
+	rc_cluster_fini(srv);
 	rc_listener_close(&srv->listener);
 	rc_listener_close(&srv->tcp_listener);
 	if (srv->signal_fd >= 0)

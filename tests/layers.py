@@ -9,7 +9,7 @@ import re
 import sys
 
 # Lowest first. The top (gateway/ itself) may include anything.
-LAYERS = ["config", "access", "base", "ingest", "subscribe", "ops", "http"]
+LAYERS = ["config", "access", "base", "cluster", "ingest", "subscribe", "ops", "http"]
 
 
 def main():

@@ -146,6 +146,13 @@ struct rc_server_stats {
 	uint64_t compress_failed;	/* no memory: sent as they were */
 	uint64_t inflated;		/* compressed client messages inflated */
 	uint64_t inflate_closed;	/* clients closed 1009 or 1007 for what they sent compressed */
+	/* NATS (gateway/cluster/, --nats): this worker's connection. */
+	uint64_t nats_connected;	/* 1 while connected (a gauge) */
+	uint64_t nats_msgs_out;		/* PUBs fully written to the socket */
+	uint64_t nats_bytes_out;	/* bytes written to it, protocol lines included */
+	uint64_t nats_dropped;		/* messages refused (full, down) or lost with a connection */
+	uint64_t nats_reconnects;	/* connections made again after one was lost */
+	uint64_t nats_errors;		/* -ERR answers and protocol errors */
 };
 
 /* What a worker publishes of its counters for the others (rc_snap words):
@@ -171,6 +178,7 @@ struct rc_ingest {
 
 struct rc_wsz_deflater;
 struct rc_wsz_inflater;
+struct rc_nats_link;
 
 struct rc_server {
 	struct rc_process *proc;	/* shared with every loop of the process */
@@ -222,6 +230,9 @@ struct rc_server {
 	 * visits the other workers (http/listing.c); only this worker reads
 	 * or writes them. */
 	struct rc_listing_wait *listings;
+	/* --nats: this worker's own connection (gateway/cluster/); NULL
+	 * without the option. */
+	struct rc_nats_link *nats;
 };
 
 #endif

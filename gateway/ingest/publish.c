@@ -6,6 +6,7 @@
 
 #include "cache.h"
 #include "chan.h"
+#include "cluster.h"
 #include "compress.h"
 #include "utf8.h"
 #include "state.h"
@@ -118,6 +119,8 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 		/* Before this worker frames it in place: the others get the
 		 * bare payload and the opcode. */
 		rc_relay_publish(srv, ch, payload, m->payload_len, opcode, m->seq);
+		/* And to NATS (--nats), by the worker that ingested it only. */
+		rc_cluster_publish(srv, ch, payload, m->payload_len);
 	}
 	/* The newest, not the latest to arrive: a channel's messages can reach
 	 * a worker out of number order (two publishers, or one that moved). */

@@ -1,0 +1,454 @@
+#include "nats_link.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "nats_proto.h"
+#include "rc_version.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+/* Control lines (CONNECT, PING, PONG) may pass the bound by this much: a
+ * buffer full of messages must not keep the connection from answering. */
+#define CONTROL_SLACK 4096
+/* Room for "PUB <subject> <n>\r\n" beyond the subject. */
+#define PUB_HEAD_EXTRA 32
+
+#define LINK_OF(p, member) ((struct rc_nats_link *)((char *)(p) - offsetof(struct rc_nats_link, member)))
+
+static void start_connect(struct rc_nats_link *l);
+
+static void set_state(struct rc_nats_link *l, enum rc_nats_state s)
+{
+	l->state = s;
+	l->since_ms = rc_loop_now_ms(l->loop);
+	l->stats->nats_connected = s == RC_NATS_READY;
+}
+
+static void arm_retry(struct rc_nats_link *l, uint64_t ms)
+{
+	if (l->retry_armed || l->stopped)
+		return;
+	if (rc_loop_timer_arm(l->loop, &l->retry_timer, ms) == 0)
+		l->retry_armed = true;
+	else
+		rc_log_error("nats: cannot arm the reconnect timer");
+}
+
+/* The socket's operations have all ended after a failure: close it and
+ * retry later. */
+static void maybe_closed(struct rc_nats_link *l)
+{
+	if (l->state != RC_NATS_CLOSING || l->inflight)
+		return;
+	close(l->fd);
+	l->fd = -1;
+	set_state(l, RC_NATS_IDLE);
+	arm_retry(l, l->backoff_ms);
+	l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
+}
+
+/* The connection is lost (err < 0: why) or being stopped: what it held is
+ * dropped and counted, its operations are ended, then maybe_closed(). */
+static void link_fail(struct rc_nats_link *l, const char *what, int err)
+{
+	if (l->state == RC_NATS_IDLE || l->state == RC_NATS_CLOSING)
+		return;
+	if (!l->quiet && !l->stopped)
+		rc_log_warn("nats: %s: %s (reconnecting in %llu ms)", what, strerror(-err),
+			    (unsigned long long)l->backoff_ms);
+	l->quiet = true;
+	l->stats->nats_dropped += rc_nats_outbuf_clear(&l->out);
+	l->in_len = 0;
+	l->pings_out = 0;
+	set_state(l, RC_NATS_CLOSING);
+	if (l->inflight) {
+		/* A read ends on the shutdown, a send fails; the cancel covers
+		 * a connect still in flight. */
+		shutdown(l->fd, SHUT_RDWR);
+		rc_loop_cancel_fd(l->loop, l->fd);
+	}
+	maybe_closed(l);
+}
+
+static void send_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_nats_link *l = LINK_OF(io, send_io);
+	uint64_t msgs = 0;
+	int ret;
+
+	l->inflight--;
+	l->sending = false;
+	if (l->state != RC_NATS_READY) {
+		maybe_closed(l);
+		return;
+	}
+	if (cqe->res < 0) {
+		link_fail(l, "send", cqe->res);
+		return;
+	}
+	l->stats->nats_bytes_out += (uint64_t)cqe->res;
+	if (rc_nats_outbuf_sent(&l->out, (size_t)cqe->res, &msgs)) {
+		l->stats->nats_msgs_out += msgs;
+		if (!rc_nats_outbuf_take(&l->out))
+			return;
+	}
+	ret = rc_loop_send(loop, &l->send_io, l->fd, l->out.flight.data + l->out.off,
+			   l->out.flight.len - l->out.off, 0);
+	if (ret < 0) {
+		link_fail(l, "send", ret);
+		return;
+	}
+	l->sending = true;
+	l->inflight++;
+}
+
+/* Deferred (one send per turn at most): sends what the turn queued. */
+static void flush(struct rc_loop *loop, struct rc_deferred *d)
+{
+	struct rc_nats_link *l = LINK_OF(d, flush);
+	int ret;
+
+	if (l->sending || l->state != RC_NATS_READY || !rc_nats_outbuf_take(&l->out))
+		return;
+	ret = rc_loop_send(loop, &l->send_io, l->fd, l->out.flight.data, l->out.flight.len, 0);
+	if (ret < 0) {
+		link_fail(l, "send", ret);
+		return;
+	}
+	l->sending = true;
+	l->inflight++;
+}
+
+static void want_flush(struct rc_nats_link *l)
+{
+	if (!l->sending && !rc_deferred_queued(&l->flush))
+		rc_loop_defer_send(l->loop, &l->flush);
+}
+
+/* Queues a control line made by enc (CONNECT, PING, PONG). Returns 0 or
+ * -ENOBUFS. */
+static int queue_control(struct rc_nats_link *l, const char *what, ssize_t n)
+{
+	char *p;
+
+	if (n < 0)
+		return (int)n;
+	l->out.limit += CONTROL_SLACK;
+	p = rc_nats_outbuf_reserve(&l->out, (size_t)n);
+	l->out.limit -= CONTROL_SLACK;
+	if (!p)
+		return -ENOBUFS;
+	memcpy(p, what, (size_t)n);
+	rc_nats_outbuf_commit(&l->out, (size_t)n, 0);
+	want_flush(l);
+	return 0;
+}
+
+static int queue_ping(struct rc_nats_link *l, bool pong)
+{
+	char line[8];
+	ssize_t n = pong ? rc_nats_encode_pong(line, sizeof(line))
+			 : rc_nats_encode_ping(line, sizeof(line));
+
+	return queue_control(l, line, n);
+}
+
+/* The server's INFO: CONNECT goes out and the link is ready. */
+static int on_info(struct rc_nats_link *l, const struct rc_nats_event *ev)
+{
+	struct rc_nats_connect c = { .name = "ringcast", .version = RC_VERSION };
+	struct rc_nats_info info;
+	char line[512];
+	int ret = rc_nats_info_parse(ev->text, ev->text_len, &info);
+
+	if (ret < 0)
+		return ret;
+	if (l->state != RC_NATS_HANDSHAKE)
+		return 0;	/* a later INFO (cluster changes): nothing to do yet */
+	if (info.tls_required || info.auth_required) {
+		rc_log_error("nats: the server requires %s, which ringcast does not do yet",
+			     info.tls_required ? "TLS" : "authentication");
+		return -EPROTONOSUPPORT;
+	}
+	l->max_payload = info.max_payload ? info.max_payload : RC_NATS_MAX_PAYLOAD;
+	ret = queue_control(l, line, rc_nats_encode_connect(line, sizeof(line), &c));
+	if (ret < 0)
+		return ret;
+	set_state(l, RC_NATS_READY);
+	l->pings_out = 0;
+	l->backoff_ms = BACKOFF_MIN_MS;
+	if (l->was_ready)
+		l->stats->nats_reconnects++;
+	l->was_ready = true;
+	l->quiet = false;
+	rc_log_info("nats: connected (max_payload %llu)", (unsigned long long)l->max_payload);
+	return 0;
+}
+
+/* Handles every complete item in the input. Returns 0 or -errno (the
+ * connection must go). */
+static int parse_input(struct rc_nats_link *l)
+{
+	const struct rc_nats_limits lim = { .max_control_line = RC_NATS_IN_CAP - 2,
+					    .max_payload = RC_NATS_IN_CAP,
+					    .side = RC_NATS_FROM_SERVER };
+	size_t off = 0;
+	int ret = 0;
+
+	while (off < l->in_len) {
+		struct rc_nats_event ev;
+
+		ret = rc_nats_parse(&lim, l->in + off, l->in_len - off, &ev);
+		if (ret == -EAGAIN) {
+			ret = ev.need > RC_NATS_IN_CAP ? -EMSGSIZE : 0;
+			break;
+		}
+		if (ret < 0)
+			break;
+		off += ev.size;
+		switch (ev.op) {
+		case RC_NATS_OP_INFO:
+			ret = on_info(l, &ev);
+			break;
+		case RC_NATS_OP_PING:
+			ret = queue_ping(l, true);
+			break;
+		case RC_NATS_OP_PONG:
+			l->pings_out = 0;
+			break;
+		case RC_NATS_OP_ERR:
+			l->stats->nats_errors++;
+			rc_log_warn("nats: server error '%.*s'", (int)ev.text_len, ev.text);
+			break;
+		default:	/* +OK, and MSG/HMSG though nothing is subscribed */
+			break;
+		}
+		if (ret < 0)
+			break;
+	}
+	if (ret < 0 && ret != -ENOBUFS)
+		l->stats->nats_errors++;
+	memmove(l->in, l->in + off, l->in_len - off);
+	l->in_len -= off;
+	return ret;
+}
+
+static int arm_read(struct rc_nats_link *l)
+{
+	int ret = rc_loop_read(l->loop, &l->read_io, l->fd, l->in + l->in_len,
+			       (unsigned)(RC_NATS_IN_CAP - l->in_len));
+
+	if (ret == 0) {
+		l->reading = true;
+		l->inflight++;
+	}
+	return ret;
+}
+
+static void read_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_nats_link *l = LINK_OF(io, read_io);
+	int ret;
+
+	(void)loop;
+	l->inflight--;
+	l->reading = false;
+	if (l->state != RC_NATS_HANDSHAKE && l->state != RC_NATS_READY) {
+		maybe_closed(l);
+		return;
+	}
+	if (cqe->res <= 0) {
+		link_fail(l, cqe->res ? "read" : "the server closed the connection",
+			  cqe->res ? cqe->res : -ECONNRESET);
+		return;
+	}
+	l->in_len += (size_t)cqe->res;
+	ret = parse_input(l);
+	if (ret == 0)
+		ret = arm_read(l);
+	if (ret < 0)
+		link_fail(l, "protocol", ret);
+}
+
+static void connect_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_nats_link *l = LINK_OF(io, connect_io);
+	int one = 1;
+	int ret;
+
+	(void)loop;
+	l->inflight--;
+	if (l->state != RC_NATS_CONNECTING) {
+		maybe_closed(l);
+		return;
+	}
+	if (cqe->res < 0) {
+		link_fail(l, "connect", cqe->res);
+		return;
+	}
+	/* PUBs of one turn leave in one send already: no need to wait for
+	 * more. */
+	setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	set_state(l, RC_NATS_HANDSHAKE);
+	ret = arm_read(l);
+	if (ret < 0)
+		link_fail(l, "read", ret);
+}
+
+static void start_connect(struct rc_nats_link *l)
+{
+	int ret;
+
+	l->fd = socket(l->addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l->fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = rc_loop_connect(l->loop, &l->connect_io, l->fd, (const struct sockaddr *)&l->addr.ss,
+			      l->addr.len);
+	if (ret < 0)
+		goto fail;
+	l->inflight++;
+	set_state(l, RC_NATS_CONNECTING);
+	return;
+
+fail:
+	if (!l->quiet)
+		rc_log_warn("nats: connect: %s", strerror(-ret));
+	l->quiet = true;
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	arm_retry(l, l->backoff_ms);
+}
+
+static void retry_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_nats_link *l = LINK_OF(io, retry_timer.io);
+
+	(void)loop;
+	(void)cqe;
+	l->retry_armed = false;
+	if (!l->stopped && l->state == RC_NATS_IDLE)
+		start_connect(l);
+}
+
+static void ping_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
+{
+	struct rc_nats_link *l = LINK_OF(io, ping_timer.io);
+	uint64_t now = rc_loop_now_ms(loop);
+
+	(void)cqe;
+	l->ping_armed = false;
+	if (l->stopped)
+		return;
+	if ((l->state == RC_NATS_CONNECTING || l->state == RC_NATS_HANDSHAKE) &&
+	    now - l->since_ms >= 2 * RC_NATS_PING_MS)
+		link_fail(l, l->state == RC_NATS_CONNECTING ? "connect" : "no INFO", -ETIMEDOUT);
+	else if (l->state == RC_NATS_READY && l->pings_out >= 2)
+		link_fail(l, "no PONG to two PINGs", -ETIMEDOUT);
+	else if (l->state == RC_NATS_READY && queue_ping(l, false) == 0)
+		l->pings_out++;
+	if (rc_loop_timer_arm(loop, &l->ping_timer, RC_NATS_PING_MS) == 0)
+		l->ping_armed = true;
+}
+
+int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop, const struct rc_sockaddr *addr,
+		       struct rc_server_stats *stats)
+{
+	int ret;
+
+	memset(l, 0, offsetof(struct rc_nats_link, in));
+	l->loop = loop;
+	l->stats = stats;
+	l->addr = *addr;
+	l->fd = -1;
+	l->backoff_ms = BACKOFF_MIN_MS;
+	l->connect_io.fn = connect_done;
+	l->read_io.fn = read_done;
+	l->send_io.fn = send_done;
+	l->ping_timer.io.fn = ping_done;
+	l->retry_timer.io.fn = retry_done;
+	l->flush.fn = flush;
+	rc_nats_outbuf_init(&l->out, RC_NATS_OUT_LIMIT);
+	set_state(l, RC_NATS_IDLE);
+	ret = rc_loop_timer_arm(loop, &l->ping_timer, RC_NATS_PING_MS);
+	if (ret < 0)
+		goto fail;
+	l->ping_armed = true;
+	start_connect(l);
+	return 0;
+
+fail:
+	l->stopped = true;
+	return ret;
+}
+
+int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const void *payload,
+			 size_t len)
+{
+	size_t slen = strlen(subject);
+	size_t need = slen + PUB_HEAD_EXTRA + len + 2;
+	ssize_t n;
+	char *p;
+	int ret;
+
+	if (l->state != RC_NATS_READY) {
+		ret = -ENOTCONN;
+		goto fail;
+	}
+	if (len > l->max_payload) {
+		ret = -EMSGSIZE;
+		goto fail;
+	}
+	p = rc_nats_outbuf_reserve(&l->out, need);
+	if (!p) {
+		ret = -ENOBUFS;
+		goto fail;
+	}
+	n = rc_nats_encode_pub(p, need, subject, NULL, payload, len);
+	if (n < 0) {
+		ret = (int)n;
+		goto fail;
+	}
+	rc_nats_outbuf_commit(&l->out, (size_t)n, 1);
+	want_flush(l);
+	return 0;
+
+fail:
+	l->stats->nats_dropped++;
+	return ret;
+}
+
+void rc_nats_link_stop(struct rc_nats_link *l)
+{
+	if (l->stopped)
+		return;
+	l->stopped = true;
+	link_fail(l, "stopped", -ECANCELED);
+	if (l->ping_armed)
+		rc_loop_cancel(l->loop, &l->ping_timer.io);
+	if (l->retry_armed)
+		rc_loop_cancel(l->loop, &l->retry_timer.io);
+}
+
+bool rc_nats_link_busy(const struct rc_nats_link *l)
+{
+	return l->inflight || l->ping_armed || l->retry_armed || l->fd >= 0;
+}
+
+void rc_nats_link_fini(struct rc_nats_link *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	l->stats->nats_connected = 0;
+	rc_nats_outbuf_fini(&l->out);
+}

@@ -1,0 +1,82 @@
+/* One worker's connection to a NATS server (--nats): it connects, reads the
+ * server's INFO, sends CONNECT, answers PING, sends its own PING every
+ * RC_NATS_PING_MS and takes two unanswered ones for a dead connection, and
+ * reconnects after a loss with backoff (100 ms doubling to 2 s). What it
+ * publishes waits in a bounded outbound buffer (nats_outbuf.h); with the
+ * buffer full or the connection down a message is dropped and counted,
+ * never waited for. The link belongs to its worker's loop: no other thread
+ * touches it. It speaks the protocol with ws/nats_proto.h and does its I/O
+ * through core's loop API only. */
+#ifndef RC_NATS_LINK_H
+#define RC_NATS_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "loop.h"
+#include "nats_outbuf.h"
+#include "state.h"
+
+#define RC_NATS_PING_MS 2000
+#define RC_NATS_OUT_LIMIT (4u << 20)	/* outbound bytes per connection */
+#define RC_NATS_IN_CAP 16384		/* inbound bytes held (an INFO must fit) */
+
+enum rc_nats_state {
+	RC_NATS_IDLE,		/* no socket: waiting for the retry timer */
+	RC_NATS_CONNECTING,	/* connect in flight */
+	RC_NATS_HANDSHAKE,	/* connected, waiting for INFO */
+	RC_NATS_READY,		/* CONNECT sent: publishing */
+	RC_NATS_CLOSING,	/* shut down, waiting for its operations to end */
+};
+
+struct rc_nats_link {
+	struct rc_loop *loop;
+	struct rc_server_stats *stats;	/* the worker's: nats_* counters */
+	struct rc_sockaddr addr;
+	enum rc_nats_state state;
+	int fd;
+	bool stopped;		/* rc_nats_link_stop(): no more reconnects */
+	bool was_ready;		/* a connection was READY before (reconnects count) */
+	bool quiet;		/* a failure of this outage was logged already */
+	unsigned inflight;	/* connect, read and send operations in flight */
+	bool reading, sending;
+	bool ping_armed, retry_armed;
+	unsigned pings_out;	/* PINGs sent and not answered */
+	uint64_t backoff_ms;
+	uint64_t since_ms;	/* when the state began */
+	uint64_t max_payload;	/* the server's, from INFO */
+	struct rc_io connect_io, read_io, send_io;
+	struct rc_timer ping_timer, retry_timer;
+	struct rc_deferred flush;
+	struct rc_nats_outbuf out;
+	size_t in_len;
+	char in[RC_NATS_IN_CAP];
+};
+
+/* Sets l up for the server at addr, on loop, counting into stats, and
+ * starts connecting (a server that is not there yet is retried). Returns 0,
+ * or -errno when the ping timer cannot be armed. */
+int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop, const struct rc_sockaddr *addr,
+		       struct rc_server_stats *stats);
+
+/* Queues "PUB subject len" and the payload. Returns 0 when queued, or
+ * -ENOTCONN (not connected), -EMSGSIZE (over the server's max_payload),
+ * -ENOBUFS (the outbound bound reached, or no memory) or -EINVAL (not a
+ * subject); each of those counts a drop. Never blocks. */
+int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const void *payload,
+			 size_t len);
+
+/* Closes the connection for good (shutdown): cancels its timers and
+ * operations; queued messages are dropped and counted. */
+void rc_nats_link_stop(struct rc_nats_link *l);
+
+/* True while an operation or timer of l is in flight or its socket is open:
+ * its memory must stay until this is false. */
+bool rc_nats_link_busy(const struct rc_nats_link *l);
+
+/* Frees what l holds (after the loop stopped, or once not busy). */
+void rc_nats_link_fini(struct rc_nats_link *l);
+
+#endif
