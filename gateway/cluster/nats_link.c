@@ -54,15 +54,16 @@ static void maybe_closed(struct rc_nats_link *l)
 	l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
 }
 
-/* The connection is lost (err < 0: why) or being stopped: what it held is
- * dropped and counted, its operations are ended, then maybe_closed(). */
+/* The connection is lost (err < 0: why; 0: what says it all) or being
+ * stopped: what it held is dropped and counted, its operations are ended,
+ * then maybe_closed(). */
 static void link_fail(struct rc_nats_link *l, const char *what, int err)
 {
 	if (l->state == RC_NATS_IDLE || l->state == RC_NATS_CLOSING)
 		return;
 	if (!l->quiet && !l->stopped)
-		rc_log_warn("nats: %s: %s (reconnecting in %llu ms)", what, strerror(-err),
-			    (unsigned long long)l->backoff_ms);
+		rc_log_warn("nats: %s%s%s (reconnecting in %llu ms)", what, err ? ": " : "",
+			    err ? strerror(-err) : "", (unsigned long long)l->backoff_ms);
 	l->quiet = true;
 	l->stats->nats_dropped += rc_nats_outbuf_clear(&l->out);
 	l->in_len = 0;
@@ -265,8 +266,7 @@ static void read_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 		return;
 	}
 	if (cqe->res <= 0) {
-		link_fail(l, cqe->res ? "read" : "the server closed the connection",
-			  cqe->res ? cqe->res : -ECONNRESET);
+		link_fail(l, cqe->res ? "read" : "the server closed the connection", cqe->res);
 		return;
 	}
 	l->in_len += (size_t)cqe->res;

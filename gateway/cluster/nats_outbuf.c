@@ -35,7 +35,7 @@ char *rc_nats_outbuf_reserve(struct rc_nats_outbuf *o, size_t n)
 	size_t cap;
 	char *p;
 
-	if (n > o->limit || need > o->limit - o->flight.len)
+	if (o->flight.len > o->limit || need > o->limit - o->flight.len)
 		return NULL;
 	if (need <= b->cap)
 		return b->data + b->len;
