@@ -5,7 +5,8 @@
  * ringcast publishes. Covered: delivery of datagrams of several sizes and
  * the metrics; a server killed (SIGKILL) and restarted on the same port
  * (ringcast reconnects, local WebSocket delivery goes on meanwhile); a
- * server that only appears after ringcast started. */
+ * server that only appears after ringcast started; a frozen server
+ * (SIGSTOP), noticed by its missing PONGs. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +47,7 @@ static void nats_stop(int sig)
 	if (nats_pid <= 0)
 		return;
 	kill(nats_pid, sig);
+	kill(nats_pid, SIGCONT);	/* a frozen one must see the signal */
 	while (waitpid(nats_pid, &status, WNOHANG) == 0) {
 		if (rc_now_ms() >= end) {
 			kill(nats_pid, SIGKILL);
@@ -414,5 +416,31 @@ Test(nats, ringcast_serves_without_a_server_and_connects_when_one_appears, .fini
 	check_flow(&subs[0], 10);
 	open_ws();
 	check_ws(50, 200);
+	RC_STOP_OK(&srv);
+}
+
+Test(nats, a_frozen_server_is_dropped_for_its_missing_pongs, .fini = fini)
+{
+	long long last = -1;
+	int port;
+
+	require_nats();
+	port = free_port();
+	rc_assert(port > 0, "free port");
+	nats_start(port);
+	start_ringcast(port);
+	wait_connected(rc_workers(), "once the server is there");
+	/* Its sockets stay open: only the PINGs left unanswered (one every
+	 * 2 s, two missed) tell ringcast. */
+	kill(nats_pid, SIGSTOP);
+	wait_connected(0, "with the server frozen (two PINGs unanswered)");
+	open_ws();
+	check_ws(1, 100);
+	kill(nats_pid, SIGCONT);
+	wait_connected(rc_workers(), "after the server thawed");
+	rc_assert(rc_wait_metric_ge(&srv, "ringcast_nats_reconnects_total", 1, RC_WAIT_TIMEOUT_MS,
+				    NULL, NULL, &last), "reconnects_total >= 1, is %lld", last);
+	sub_open(&subs[0], port, "ringcast.ch.live");
+	check_flow(&subs[0], 10);
 	RC_STOP_OK(&srv);
 }
