@@ -47,6 +47,8 @@ static void maybe_closed(struct rc_nats_link *l)
 {
 	if (l->state != RC_NATS_CLOSING || l->inflight)
 		return;
+	/* No send reads the buffers any more: large ones can go. */
+	rc_nats_outbuf_trim(&l->out);
 	close(l->fd);
 	l->fd = -1;
 	set_state(l, RC_NATS_IDLE);

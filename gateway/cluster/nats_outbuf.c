@@ -93,11 +93,15 @@ uint64_t rc_nats_outbuf_clear(struct rc_nats_outbuf *o)
 	o->fill.len = o->flight.len = 0;
 	o->fill.msgs = o->flight.msgs = 0;
 	o->off = 0;
-	if (o->fill.cap > KEEP_CAP)
-		buf_free(&o->fill);
-	if (o->flight.cap > KEEP_CAP)
-		buf_free(&o->flight);
 	return msgs;
+}
+
+void rc_nats_outbuf_trim(struct rc_nats_outbuf *o)
+{
+	if (o->fill.cap > KEEP_CAP && !o->fill.len)
+		buf_free(&o->fill);
+	if (o->flight.cap > KEEP_CAP && !o->flight.len)
+		buf_free(&o->flight);
 }
 
 void rc_nats_outbuf_fini(struct rc_nats_outbuf *o)

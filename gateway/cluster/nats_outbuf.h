@@ -46,8 +46,13 @@ bool rc_nats_outbuf_take(struct rc_nats_outbuf *o);
 bool rc_nats_outbuf_sent(struct rc_nats_outbuf *o, size_t n, uint64_t *msgs);
 
 /* Empties both buffers (a connection lost); returns the PUBs they held.
- * Large buffers are given back. */
+ * Only the lengths are reset: a send may still be reading the flight's
+ * memory, which must stay valid until its completion. */
 uint64_t rc_nats_outbuf_clear(struct rc_nats_outbuf *o);
+
+/* Gives back empty buffers larger than what is kept. Only when no send is
+ * in flight. */
+void rc_nats_outbuf_trim(struct rc_nats_outbuf *o);
 
 /* Frees both buffers and uncharges them. */
 void rc_nats_outbuf_fini(struct rc_nats_outbuf *o);

@@ -65,3 +65,25 @@ Test(nats_outbuf, the_bound_covers_both_buffers)
 	cr_assert_eq(o.fill.len + o.flight.len, 0);
 	rc_nats_outbuf_fini(&o);
 }
+
+Test(nats_outbuf, clear_keeps_the_memory_a_send_may_still_read)
+{
+	struct rc_nats_outbuf o;
+	size_t before = rc_mem_used();
+	char *p, *flight;
+
+	rc_nats_outbuf_init(&o, 1 << 20);
+	p = rc_nats_outbuf_reserve(&o, 200000);
+	cr_assert_not_null(p);
+	memset(p, 'a', 200000);
+	rc_nats_outbuf_commit(&o, 200000, 1);
+	cr_assert(rc_nats_outbuf_take(&o));
+	flight = o.flight.data;
+	cr_assert_eq(rc_nats_outbuf_clear(&o), 1);
+	cr_assert_eq(o.flight.data, flight, "a send in flight may still read it");
+	cr_assert_eq(o.flight.len, 0);
+	rc_nats_outbuf_trim(&o);
+	cr_assert_null(o.flight.data, "large and empty: given back once no send is out");
+	cr_assert_eq(rc_mem_used(), before);
+	rc_nats_outbuf_fini(&o);
+}
