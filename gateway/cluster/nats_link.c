@@ -97,6 +97,7 @@ static void send_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 		return;
 	}
 	l->stats->nats_bytes_out += (uint64_t)cqe->res;
+	l->written += (uint64_t)cqe->res;
 	if (rc_nats_outbuf_sent(&l->out, (size_t)cqe->res, &msgs)) {
 		l->stats->nats_msgs_out += msgs;
 		if (!rc_nats_outbuf_take(&l->out))
@@ -347,17 +348,24 @@ static void ping_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 	struct rc_nats_link *l = LINK_OF(io, ping_timer.io);
 	uint64_t now = rc_loop_now_ms(loop);
 
+	/* A PING queued behind a backlog of PUBs cannot be answered before
+	 * they are written: while bytes were queued and the writes went on
+	 * since the last tick, the server is reading, slow but alive. */
+	bool progress = l->backlog_at_tick && l->written != l->written_at_tick;
+
 	(void)cqe;
 	l->ping_armed = false;
+	l->written_at_tick = l->written;
+	l->backlog_at_tick = l->out.fill.len || l->out.flight.len;
 	if (l->stopped)
 		return;
 	if ((l->state == RC_NATS_CONNECTING || l->state == RC_NATS_HANDSHAKE) &&
 	    now - l->since_ms >= 2 * RC_NATS_PING_MS)
 		link_fail(l, l->state == RC_NATS_CONNECTING ? "connect" : "no INFO", -ETIMEDOUT);
-	else if (l->state == RC_NATS_READY && l->pings_out >= 2)
+	else if (l->state == RC_NATS_READY && l->pings_out >= 2 && !progress)
 		link_fail(l, "no PONG to two PINGs", -ETIMEDOUT);
 	else if (l->state == RC_NATS_READY && queue_ping(l, false) == 0)
-		l->pings_out++;
+		l->pings_out = progress ? 1 : l->pings_out + 1;
 	if (rc_loop_timer_arm(loop, &l->ping_timer, RC_NATS_PING_MS) == 0)
 		l->ping_armed = true;
 }

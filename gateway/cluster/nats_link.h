@@ -1,6 +1,8 @@
 /* One worker's connection to a NATS server (--nats): it connects, reads the
  * server's INFO, sends CONNECT, answers PING, sends its own PING every
- * RC_NATS_PING_MS and takes two unanswered ones for a dead connection, and
+ * RC_NATS_PING_MS and takes two unanswered ones for a dead connection (unless
+ * queued bytes kept being written since the last PING: a slow server that
+ * reads is alive, its PONG waits behind them), and
  * reconnects after a loss with backoff (100 ms doubling to 2 s). What it
  * publishes waits in a bounded outbound buffer (nats_outbuf.h); with the
  * buffer full or the connection down a message is dropped and counted,
@@ -44,6 +46,9 @@ struct rc_nats_link {
 	bool reading, sending;
 	bool ping_armed, retry_armed;
 	unsigned pings_out;	/* PINGs sent and not answered */
+	uint64_t written;	/* bytes written, all connections */
+	uint64_t written_at_tick; /* written at the last ping tick */
+	bool backlog_at_tick;	/* bytes were queued at the last ping tick */
 	uint64_t backoff_ms;
 	uint64_t since_ms;	/* when the state began */
 	uint64_t max_payload;	/* the server's, from INFO */
