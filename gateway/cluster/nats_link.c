@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mem.h"
 #include "nats_proto.h"
 #include "rc_version.h"
 
@@ -416,6 +417,11 @@ int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const void
 	}
 	if (len > l->max_payload) {
 		ret = -EMSGSIZE;
+		goto fail;
+	}
+	/* The process is over its memory bound: NATS gives way first. */
+	if (rc_mem_over()) {
+		ret = -ENOBUFS;
 		goto fail;
 	}
 	p = rc_nats_outbuf_reserve(&l->out, need);

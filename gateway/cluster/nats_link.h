@@ -68,7 +68,8 @@ int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop, const struc
 
 /* Queues "PUB subject len" and the payload. Returns 0 when queued, or
  * -ENOTCONN (not connected), -EMSGSIZE (over the server's max_payload),
- * -ENOBUFS (the outbound bound reached, or no memory) or -EINVAL (not a
+ * -ENOBUFS (the outbound bound reached, the process over its memory bound
+ * (rc_mem_over), or no memory) or -EINVAL (not a
  * subject); each of those counts a drop. Never blocks. */
 int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const void *payload,
 			 size_t len);

@@ -32,6 +32,9 @@ char *rc_nats_outbuf_reserve(struct rc_nats_outbuf *o, size_t n)
 {
 	struct rc_nats_buf *b = &o->fill;
 	size_t need = b->len + n;
+	/* The capacity of both stays within the bound, not only their
+	 * lengths: the flight's allocation counts whatever it still holds. */
+	size_t room = o->flight.cap < o->limit ? o->limit - o->flight.cap : 0;
 	size_t cap;
 	char *p;
 
@@ -39,11 +42,13 @@ char *rc_nats_outbuf_reserve(struct rc_nats_outbuf *o, size_t n)
 		return NULL;
 	if (need <= b->cap)
 		return b->data + b->len;
+	if (need > room)
+		return NULL;
 	cap = b->cap ? b->cap : MIN_CAP;
 	while (cap < need)
 		cap *= 2;
-	if (cap > o->limit)
-		cap = o->limit;
+	if (cap > room)
+		cap = room;
 	p = realloc(b->data, cap);
 	if (!p)
 		return NULL;

@@ -2,8 +2,8 @@
  * (everything queued since the last send started) and one in flight (what
  * the one send on the socket is writing, resumed after a short write), so
  * that sends to the socket never interleave and appending never moves bytes
- * the kernel is reading. Both together stay under a bound; their capacity is
- * charged to the process's memory bound (rc_mem_charge). No I/O here. */
+ * the kernel is reading. Both together stay under a bound, their allocated
+ * capacity as well as their bytes; that capacity is charged to the process's memory bound (rc_mem_charge). No I/O here. */
 #ifndef RC_NATS_OUTBUF_H
 #define RC_NATS_OUTBUF_H
 
@@ -22,14 +22,14 @@ struct rc_nats_outbuf {
 	struct rc_nats_buf fill;	/* appended to */
 	struct rc_nats_buf flight;	/* being sent: data[off..len) still to go */
 	size_t off;
-	size_t limit;			/* fill.len + flight.len never exceed it */
+	size_t limit;			/* fill.cap + flight.cap never exceed it */
 };
 
 /* Starts an empty buffer pair bounded at limit bytes. Allocates nothing. */
 void rc_nats_outbuf_init(struct rc_nats_outbuf *o, size_t limit);
 
 /* Room for n more bytes at the end of fill, growing it (doubling, charged)
- * within the bound. Returns where to write them (the caller then calls
+ * while both buffers' capacity stays within the bound. Returns where to write them (the caller then calls
  * rc_nats_outbuf_commit with what it wrote), or NULL when they would pass
  * the bound or there is no memory. */
 char *rc_nats_outbuf_reserve(struct rc_nats_outbuf *o, size_t n);

@@ -53,8 +53,11 @@ Test(nats_outbuf, the_bound_covers_both_buffers)
 	memset(p, 'a', 6000);
 	rc_nats_outbuf_commit(&o, 6000, 1);
 	cr_assert(rc_nats_outbuf_take(&o));
+	cr_assert_eq(o.flight.cap, 8192);
 	cr_assert_null(rc_nats_outbuf_reserve(&o, 4001), "6000 in flight + 4001 > 10000");
-	cr_assert_not_null(rc_nats_outbuf_reserve(&o, 4000));
+	cr_assert_null(rc_nats_outbuf_reserve(&o, 1809), "8192 allocated + 1809 > 10000");
+	cr_assert_not_null(rc_nats_outbuf_reserve(&o, 1808));
+	cr_assert_leq(o.fill.cap + o.flight.cap, 10000, "the capacity of both is bounded");
 	cr_assert_null(rc_nats_outbuf_reserve(&o, 20000));
 	/* The flight may pass the bound (control lines have slack): then
 	 * nothing more fits, instead of the subtraction wrapping. */
