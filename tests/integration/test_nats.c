@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,6 +127,7 @@ static int tcp_to(int port, int timeout_ms)
 /* Starts nats-server on 127.0.0.1:port and waits until it accepts. */
 static void nats_start(int port)
 {
+	pid_t parent = getpid();
 	char p[16];
 	int fd;
 
@@ -133,8 +135,14 @@ static void nats_start(int port)
 	nats_pid = fork();
 	rc_assert(nats_pid >= 0, "fork: %s", strerror(errno));
 	if (nats_pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
+		int null;
 
+		/* A test that dies (crash, Criterion timeout) must not leave
+		 * the server behind, as harness.c's child_exec. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		null = open("/dev/null", O_WRONLY);
 		if (null >= 0) {
 			dup2(null, 1);
 			dup2(null, 2);
