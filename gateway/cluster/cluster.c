@@ -42,7 +42,11 @@ void rc_cluster_publish(struct rc_server *srv, const struct rc_channel *ch, cons
 	plen = strlen(srv->cfg->nats_prefix);
 	memcpy(subject, srv->cfg->nats_prefix, plen);
 	memcpy(subject + plen, ".ch.", 4);
-	memcpy(subject + plen + 4, ch->name, ch->name_len);
+	/* The channel is one subject token: its dots (a name may have them
+	 * anywhere, even first, last or doubled) become '~', which no
+	 * channel name holds, so the mapping stays one to one. */
+	for (size_t i = 0; i < ch->name_len; i++)
+		subject[plen + 4 + i] = ch->name[i] == '.' ? '~' : ch->name[i];
 	subject[plen + 4 + ch->name_len] = '\0';
 	rc_nats_link_publish(srv->nats, subject, payload, len);
 }

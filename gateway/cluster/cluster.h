@@ -1,6 +1,7 @@
 /* A worker's part of a ringcast cluster (--nats): what it ingests goes to
  * NATS on its own connection (nats_link.h), subject
- * <--nats-prefix>.ch.<channel>, payload unchanged. Every function here runs
+ * <--nats-prefix>.ch.<channel>, the channel's dots written '~' (one token
+ * whatever the name), payload unchanged. Every function here runs
  * on the worker's loop thread and does nothing without --nats. */
 #ifndef RC_CLUSTER_H
 #define RC_CLUSTER_H

@@ -282,14 +282,20 @@ static void check_flow(struct nsub *s, uint64_t seq0)
 	}
 }
 
-static void start_ringcast(int port)
+static void start_ringcast_on(int port, const char *channel)
 {
-	char url[64];
+	char url[64], udp[128];
 
 	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", port);
-	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--nats", url);
-	udp_fd = rc_udp_socket(rc_udp_for(&srv, "live"));
+	snprintf(udp, sizeof(udp), "127.0.0.1:0=%s", channel);
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", udp, "--nats", url);
+	udp_fd = rc_udp_socket(rc_udp_for(&srv, channel));
 	rc_assert(udp_fd >= 0, "udp socket");
+}
+
+static void start_ringcast(int port)
+{
+	start_ringcast_on(port, "live");
 }
 
 static void require_nats(void)
@@ -450,5 +456,26 @@ Test(nats, a_frozen_server_is_dropped_for_its_missing_pongs, .fini = fini)
 				    NULL, NULL, &last), "reconnects_total >= 1, is %lld", last);
 	sub_open(&subs[0], port, "ringcast.ch.live");
 	check_flow(&subs[0], 10);
+	RC_STOP_OK(&srv);
+}
+
+Test(nats, a_channel_with_dots_is_one_subject_token, .fini = fini)
+{
+	static unsigned char got[64];
+	int port;
+	long n;
+
+	require_nats();
+	port = free_port();
+	rc_assert(port > 0, "free port");
+	nats_start(port);
+	start_ringcast_on(port, ".a..b.");
+	wait_connected(rc_workers(), "once the server is there");
+	sub_open(&subs[0], port, "ringcast.ch.~a~~b~");
+	rc_assert(rc_udp_send_seq(udp_fd, 0, 1, 17) == 0, "send datagram: %s", strerror(errno));
+	n = sub_msg(&subs[0], "ringcast.ch.~a~~b~", got, sizeof(got), RC_WAIT_TIMEOUT_MS);
+	rc_assert(n >= 0, "the message reaches subject ringcast.ch.~a~~b~");
+	rc_assert(payload_match(0, 1, 17, got, (size_t)n), "byte-identical");
+	rc_assert(rc_metric(&srv, "ringcast_nats_dropped_total") == 0, "nothing dropped");
 	RC_STOP_OK(&srv);
 }
