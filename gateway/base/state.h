@@ -150,7 +150,7 @@ struct rc_server_stats {
 	uint64_t nats_connected;	/* 1 while connected (a gauge) */
 	uint64_t nats_msgs_out;		/* PUBs fully written to the socket */
 	uint64_t nats_bytes_out;	/* bytes written to it, protocol lines included */
-	uint64_t nats_dropped;		/* messages refused (full, down) or lost with a connection */
+	uint64_t nats_dropped;		/* messages refused (full, down, over --max-memory) or lost with a connection */
 	uint64_t nats_reconnects;	/* connections made again after one was lost */
 	uint64_t nats_errors;		/* -ERR answers and protocol errors */
 };

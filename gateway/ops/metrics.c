@@ -181,7 +181,8 @@ static const struct counter counters[] = {
 	{ "ringcast_nats_bytes_out_total", "counter",
 	  "Bytes written to the NATS connections, protocol lines included.", SRV_(nats_bytes_out) },
 	{ "ringcast_nats_dropped_total", "counter",
-	  "Messages not published to NATS: the connection down, its 4 MiB buffer full, over the "
+	  "Messages not published to NATS: the connection down, its 4 MiB buffer full, the "
+	  "process over --max-memory, over the "
 	  "server's max_payload, or lost with a connection.", SRV_(nats_dropped) },
 	{ "ringcast_nats_reconnects_total", "counter",
 	  "NATS connections made again after one was lost.", SRV_(nats_reconnects) },
