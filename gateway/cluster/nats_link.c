@@ -20,6 +20,8 @@
 #define CONTROL_SLACK 4096
 /* Room for "PUB <subject> <n>\r\n" beyond the subject. */
 #define PUB_HEAD_EXTRA 32
+/* A server's -ERR lines are logged at most this often. */
+#define ERR_LOG_MS 10000
 
 #define LINK_OF(p, member) ((struct rc_nats_link *)((char *)(p) - offsetof(struct rc_nats_link, member)))
 
@@ -197,6 +199,23 @@ static int on_info(struct rc_nats_link *l, const struct rc_nats_event *ev)
 	return 0;
 }
 
+/* Logs a -ERR, at most one line every ERR_LOG_MS (the rest are counted in
+ * nats_errors and said in the next line). */
+static void log_err(struct rc_nats_link *l, const struct rc_nats_event *ev)
+{
+	uint64_t now = rc_loop_now_ms(l->loop);
+
+	if (l->err_logged && now - l->err_log_ms < ERR_LOG_MS) {
+		l->errs_unlogged++;
+		return;
+	}
+	rc_log_warn("nats: server error '%.*s' (%llu more not logged)", (int)ev->text_len,
+		    ev->text, (unsigned long long)l->errs_unlogged);
+	l->err_logged = true;
+	l->err_log_ms = now;
+	l->errs_unlogged = 0;
+}
+
 /* Handles every complete item in the input. Returns 0 or -errno (the
  * connection must go). */
 static int parse_input(struct rc_nats_link *l)
@@ -230,7 +249,7 @@ static int parse_input(struct rc_nats_link *l)
 			break;
 		case RC_NATS_OP_ERR:
 			l->stats->nats_errors++;
-			rc_log_warn("nats: server error '%.*s'", (int)ev.text_len, ev.text);
+			log_err(l, &ev);
 			break;
 		default:	/* +OK, and MSG/HMSG though nothing is subscribed */
 			break;

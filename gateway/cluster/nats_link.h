@@ -49,6 +49,9 @@ struct rc_nats_link {
 	uint64_t written;	/* bytes written, all connections */
 	uint64_t written_at_tick; /* written at the last ping tick */
 	bool backlog_at_tick;	/* bytes were queued at the last ping tick */
+	bool err_logged;	/* a -ERR was logged, at err_log_ms */
+	uint64_t err_log_ms;
+	uint64_t errs_unlogged;	/* -ERRs since, not logged */
 	uint64_t backoff_ms;
 	uint64_t since_ms;	/* when the state began */
 	uint64_t max_payload;	/* the server's, from INFO */
