@@ -386,6 +386,8 @@ static void ping_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 		link_fail(l, "no PONG to two PINGs", -ETIMEDOUT);
 	else if (l->state == RC_NATS_READY && queue_ping(l, false) == 0)
 		l->pings_out = progress ? 1 : l->pings_out + 1;
+	else if (l->state == RC_NATS_IDLE && !l->retry_armed)
+		start_connect(l);	/* the retry timer could not be armed */
 	if (rc_loop_timer_arm(loop, &l->ping_timer, RC_NATS_PING_MS) == 0)
 		l->ping_armed = true;
 }
