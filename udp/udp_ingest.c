@@ -446,7 +446,7 @@ static void hold(struct rc_udp_rx *rx, uint16_t bid, const struct rc_datagram *d
 		return;
 	}
 	rx->held[rx->held_head + rx->nheld++] = (struct rc_udp_held){
-		.time_ns = dg->has_time ? dg->time_ns : rx->last_ns,
+		.time_ns = rx->last_ns,	/* deliver() set it from dg when it had one */
 		.payload = dg->payload,
 		.src = dg->src,
 		.len = dg->len,

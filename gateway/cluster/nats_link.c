@@ -83,12 +83,28 @@ static void link_fail(struct rc_nats_link *l, const char *what, int err)
 	maybe_closed(l);
 }
 
+/* Sends what is left of the flight buffer (from out.off): the one send in
+ * flight; its memory stays until its completion (rc_nats_outbuf_clear()
+ * keeps it). */
+static void send_flight(struct rc_nats_link *l)
+{
+	int ret = rc_loop_send(l->loop, &l->send_io, l->fd, l->out.flight.data + l->out.off,
+			       l->out.flight.len - l->out.off, 0);
+
+	if (ret < 0) {
+		link_fail(l, "send", ret);
+		return;
+	}
+	l->sending = true;
+	l->inflight++;
+}
+
 static void send_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
 {
 	struct rc_nats_link *l = LINK_OF(io, send_io);
 	uint64_t msgs = 0;
-	int ret;
 
+	(void)loop;
 	l->inflight--;
 	l->sending = false;
 	if (l->state != RC_NATS_READY) {
@@ -106,31 +122,18 @@ static void send_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 		if (!rc_nats_outbuf_take(&l->out))
 			return;
 	}
-	ret = rc_loop_send(loop, &l->send_io, l->fd, l->out.flight.data + l->out.off,
-			   l->out.flight.len - l->out.off, 0);
-	if (ret < 0) {
-		link_fail(l, "send", ret);
-		return;
-	}
-	l->sending = true;
-	l->inflight++;
+	send_flight(l);
 }
 
 /* Deferred (one send per turn at most): sends what the turn queued. */
 static void flush(struct rc_loop *loop, struct rc_deferred *d)
 {
 	struct rc_nats_link *l = LINK_OF(d, flush);
-	int ret;
 
+	(void)loop;
 	if (l->sending || l->state != RC_NATS_READY || !rc_nats_outbuf_take(&l->out))
 		return;
-	ret = rc_loop_send(loop, &l->send_io, l->fd, l->out.flight.data, l->out.flight.len, 0);
-	if (ret < 0) {
-		link_fail(l, "send", ret);
-		return;
-	}
-	l->sending = true;
-	l->inflight++;
+	send_flight(l);
 }
 
 static void want_flush(struct rc_nats_link *l)
