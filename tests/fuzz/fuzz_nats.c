@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "nats_proto.h"
 #include "utf8.h"
 
@@ -140,6 +141,25 @@ static void check_json_text(const char *text, size_t n)
 	free(c);
 }
 
+/* ringcast's envelope in a header block: what decodes encodes back to a
+ * block that decodes the same. */
+static void check_envelope(const char *c, size_t n)
+{
+	struct rc_envelope e, again;
+	char buf[RC_ENVELOPE_MAX];
+	int rc = rc_envelope_decode(c, n, &e);
+	ssize_t len;
+
+	check(rc == 1 || rc == 0 || rc == -EBADMSG);
+	if (rc != 1)
+		return;
+	check(e.origin != 0);
+	len = rc_envelope_encode(buf, sizeof(buf), &e);
+	check(len > 0);
+	check(rc_envelope_decode(buf, (size_t)len, &again) == 1);
+	check(memcmp(&e, &again, sizeof(e)) == 0);
+}
+
 /* Reads a header block; returns 0 when it reads to its end. */
 static int check_headers(const char *p, size_t n)
 {
@@ -159,6 +179,7 @@ static int check_headers(const char *p, size_t n)
 		}
 		check(rc == 0 || rc == -EBADMSG);
 	}
+	check_envelope(c, n);
 	free(c);
 	return rc;
 }
