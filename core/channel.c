@@ -291,6 +291,8 @@ int rc_hub_subscribe(struct rc_hub *hub, struct rc_channel *ch, struct rc_sub *s
 	s->slot = ch->nsubs;
 	ch->subs[ch->nsubs++] = s;
 	count_kind(ch, s->kind, s->deflate, 1);
+	if (ch->nsubs == 1 && hub->channel_interest)
+		hub->channel_interest(ch, true, hub->channel_free_arg);
 	return 0;
 }
 
@@ -330,6 +332,8 @@ void rc_hub_unsubscribe(struct rc_hub *hub, struct rc_sub *s)
 			}
 		}
 	}
+	if (!ch->nsubs && hub->channel_interest)
+		hub->channel_interest(ch, false, hub->channel_free_arg);
 	rc_hub_release(hub, ch);
 }
 

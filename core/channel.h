@@ -147,6 +147,10 @@ struct rc_channel {
 	uint64_t msg_rate, byte_rate;
 	uint64_t rate_msgs, rate_bytes, rate_ms;
 	void *owner_data;		/* the owner's per-channel state (rc_channel_owner()) */
+	/* The owner's state for the channel's subscription to other nodes
+	 * (the gateway's cluster), freed by its channel_free hook; NULL:
+	 * none. */
+	void *remote;
 	struct rc_shmsg *tag;		/* the frame tagged subscribers get before each message */
 	uint32_t nbatched;		/* of nsubs, framed and tagged without deflate */
 	uint32_t ntagged;		/* of those, tagged */
@@ -199,7 +203,11 @@ struct rc_hub {
 	struct rc_sub *evict_head;
 	/* Called before a channel is freed, to release owner_data. */
 	void (*channel_free)(struct rc_channel *ch, void *arg);
-	void *channel_free_arg;
+	/* Called when a channel gets its first subscriber on this hub (any)
+	 * and when its last one leaves (!any), before the release that may
+	 * free it. NULL: nobody asks. */
+	void (*channel_interest)(struct rc_channel *ch, bool any, void *arg);
+	void *channel_free_arg;		/* both hooks' arg */
 	uint64_t *buf_ms;		/* per ingest buffer: when its message was published */
 	struct rc_chanreg *reg;		/* the process's registry (rc_hub_share), or NULL */
 	uint32_t loop_id;		/* this hub's loop in the registry */

@@ -43,10 +43,10 @@ static struct rc_chanreg_ent **slot_of(struct rc_chanreg *reg, const char *name,
 	return pp;
 }
 
-/* A random history id, never 0. getrandom() does not block once the
- * kernel's pool is ready (long before a relay starts); should it fail, the
- * clock and an address still tell two histories of one process apart. */
-static uint64_t new_epoch(void)
+/* getrandom() does not block once the kernel's pool is ready (long before
+ * a relay starts); should it fail, the clock and an address still tell two
+ * histories of one process apart. */
+uint64_t rc_chanreg_new_id(void)
 {
 	uint64_t v = 0;
 	struct timespec ts;
@@ -72,7 +72,7 @@ struct rc_chanreg_ent *rc_chanreg_hold(struct rc_chanreg *reg, const char *name,
 		if (!e)
 			goto out;
 		rc_mem_charge(sizeof(*e));
-		e->epoch = new_epoch();
+		e->epoch = rc_chanreg_new_id();
 		memcpy(e->name, name, len);
 		e->name_len = len;
 		/* Placed at the head of the chain, as the hub places its
@@ -143,6 +143,26 @@ void rc_chanreg_foreach(struct rc_chanreg *reg, void (*fn)(struct rc_chanreg_ent
 		for (struct rc_chanreg_ent *e = reg->buckets[b]; e; e = e->next)
 			fn(e, arg);
 	pthread_mutex_unlock(&reg->lock);
+}
+
+struct rc_chanreg_origin *rc_chanreg_origin(struct rc_chanreg_ent *e, uint64_t id)
+{
+	for (int i = 0; i < RC_CHANREG_ORIGINS; i++) {
+		struct rc_chanreg_origin *o = &e->origins[i];
+		uint64_t cur = atomic_load_explicit(&o->id, memory_order_relaxed);
+
+		/* Relaxed: the slot's counters are statistics; only the
+		 * claim itself must be atomic, so one slot has one id. */
+		if (cur == id)
+			return o;
+		if (!cur && atomic_compare_exchange_strong_explicit(&o->id, &cur, id,
+								    memory_order_relaxed,
+								    memory_order_relaxed))
+			return o;
+		if (cur == id)
+			return o;	/* another loop claimed it for the same id */
+	}
+	return NULL;
 }
 
 bool rc_chanreg_sub_reserve(struct rc_chanreg_ent *e, uint32_t max)

@@ -28,6 +28,7 @@
 #define RC_CHANREG_MAX_LOOPS 64
 #define RC_CHANREG_BUCKETS 1024
 #define RC_CHANREG_KINDS 4	/* enum rc_sub_kind */
+#define RC_CHANREG_ORIGINS 4	/* other nodes publishing a channel, shown */
 
 struct rc_chanreg_ent {
 	struct rc_chanreg_ent *next;	/* bucket chain: under the registry's mutex */
@@ -92,6 +93,20 @@ struct rc_chanreg_ent {
 	 * and a loop that reads a stale value hands the message to a loop
 	 * that finds no target and counts it dropped. */
 	_Atomic uint32_t uplink_loop;
+	/* Cluster (--nats): loops subscribed to the channel's subject, and
+	 * the other nodes seen publishing into it, one slot each, claimed by
+	 * a compare-and-swap of id from 0 (so two loops seeing a new origin
+	 * take two slots, not one), never given back while the entry lives.
+	 * All relaxed: figures for /channels; nothing is published through
+	 * them. */
+	_Atomic uint32_t remote_subs;
+	struct rc_chanreg_origin {
+		_Atomic uint64_t id;		/* the node's id; 0: free */
+		_Atomic uint64_t msgs;		/* delivered from it */
+		_Atomic uint64_t missing;	/* its numbers skipped */
+		_Atomic uint64_t dups;		/* its messages dropped as seen */
+		_Atomic uint64_t last_ms;	/* when one last came (a loop's clock) */
+	} origins[RC_CHANREG_ORIGINS];
 	size_t name_len;
 	char name[65];
 };
@@ -165,6 +180,13 @@ static inline void rc_chanreg_add64(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
+
+/* A random id, never 0: a channel's history id, a node's id. */
+uint64_t rc_chanreg_new_id(void);
+
+/* The slot of origin id (not 0) in e, claimed when new; NULL when all
+ * slots hold others. */
+struct rc_chanreg_origin *rc_chanreg_origin(struct rc_chanreg_ent *e, uint64_t id);
 
 /* Numbers one more message of the channel: 1 for its first. */
 static inline uint64_t rc_chanreg_next_seq(struct rc_chanreg_ent *e)

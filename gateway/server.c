@@ -48,10 +48,11 @@ static struct rc_server *server_of(void *member, size_t offset)
 	return (struct rc_server *)((char *)member - offset);
 }
 
-/* The hub's channel_free hook: a channel's cache and its label frame. */
+/* The hub's channel_free hook: a channel's subscription in the cluster,
+ * its cache and its label frame. */
 static void channel_free(struct rc_channel *ch, void *arg)
 {
-	(void)arg;
+	rc_cluster_channel_free(arg, ch);
 	rc_publish_channel_free(ch);
 	rc_label_free(ch);
 }
@@ -124,6 +125,9 @@ static void tick_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 	rc_hub_tick(&srv->hub);
 	rc_hub_rates(&srv->hub, now);
 	rc_relay_tick(srv);
+	/* Before the sweep: a subscription ends at the grace, as its channel
+	 * would. */
+	rc_cluster_tick(srv);
 	rc_hub_sweep(&srv->hub);
 	/* The registry's rates are the process's: one worker refreshes them. */
 	if (srv->id == 0)
@@ -294,6 +298,7 @@ int rc_process_init(struct rc_process *proc, const struct rc_config *cfg)
 
 		proc->wake_by_msg = wake && strcmp(wake, "msg_ring") == 0;
 	}
+	proc->node_id = rc_chanreg_new_id();
 	rc_ipcount_init(&proc->ipcount);
 	pthread_mutex_init(&proc->ipcount_lock, NULL);
 	ret = rc_chanreg_init(&proc->chanreg, proc->nworkers);
@@ -434,6 +439,7 @@ static int setup_fanout(struct rc_server *srv, uint32_t zc_min)
 	if (ret < 0)
 		return ret;
 	srv->hub.channel_free = channel_free;
+	srv->hub.channel_free_arg = srv;
 	srv->hub.grace_ms = cfg->channel_grace_ms;
 	rc_hub_share(&srv->hub, &srv->proc->chanreg, srv->id);
 	rc_relay_init(srv);
@@ -562,7 +568,7 @@ static int arm_all(struct rc_server *srv)
 		srv->signal_armed = ret == 0;
 	}
 	if (ret == 0)
-		ret = rc_cluster_start(srv);
+		ret = rc_cluster_start(srv, rc_publish_remote);
 	if (ret == 0 && srv->proc->nworkers > 1)
 		ret = rc_mbox_start(&srv->proc->inbox[srv->id], srv->loop, inbox_taken, srv);
 	return ret;

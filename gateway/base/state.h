@@ -39,6 +39,9 @@
 #include "snap.h"
 #include "udp_ingest.h"
 
+/* Buckets of the NATS latency histogram (cluster.c says their bounds). */
+#define RC_NATS_LAT_BUCKETS 12
+
 struct rc_static;
 struct rc_stats_log;
 struct rc_stream;
@@ -76,6 +79,9 @@ struct rc_process {
 	 * ends its loop only after the others (a second signal must still
 	 * reach them). Relaxed: a flag it polls on its tick. */
 	_Atomic uint32_t running;
+	/* This node's id in a cluster (--nats): random, never 0, set before
+	 * the workers start and never written after (no atomic). */
+	uint64_t node_id;
 };
 
 /* One loop's counters, beyond those of the loop, rings, hub and ports. */
@@ -153,6 +159,25 @@ struct rc_server_stats {
 	uint64_t nats_dropped;		/* messages refused (full, down, over --max-memory) or lost with a connection */
 	uint64_t nats_reconnects;	/* connections made again after one was lost */
 	uint64_t nats_errors;		/* -ERR answers and protocol errors */
+	uint64_t nats_out_queued;	/* outbound bytes not yet written (a gauge) */
+	uint64_t nats_bytes_in;		/* bytes read from it, protocol lines included */
+	uint64_t nats_msgs_in;		/* messages from other nodes fanned out here */
+	uint64_t nats_subscriptions;	/* channels subscribed now (a gauge) */
+	uint64_t nats_own;		/* this node's own messages, skipped */
+	uint64_t nats_unrouted;		/* messages for no channel subscribed now */
+	uint64_t nats_bad_envelope;	/* messages with a malformed Rc header, dropped */
+	uint64_t nats_in_dropped;	/* messages dropped for memory (--max-memory) */
+	uint64_t nats_gaps;		/* times an origin's numbers were skipped */
+	uint64_t nats_missing;		/* numbers skipped */
+	uint64_t nats_late;		/* of those, delivered later after all */
+	uint64_t nats_dups;		/* dropped: seen already or too old */
+	uint64_t nats_restarts;		/* an origin's channel began a new history */
+	uint64_t nats_multi_origin;	/* a channel found published by two origins at once */
+	/* Ingest-to-here latency of messages from other nodes (their clocks
+	 * against ours): counts per bucket of rc_cluster_lat_bounds_us[],
+	 * the last one unbounded, and the sum in microseconds. */
+	uint64_t nats_lat[RC_NATS_LAT_BUCKETS];
+	uint64_t nats_lat_sum_us;
 };
 
 /* What a worker publishes of its counters for the others (rc_snap words):
@@ -178,7 +203,7 @@ struct rc_ingest {
 
 struct rc_wsz_deflater;
 struct rc_wsz_inflater;
-struct rc_nats_link;
+struct rc_cluster;
 
 struct rc_server {
 	struct rc_process *proc;	/* shared with every loop of the process */
@@ -230,9 +255,9 @@ struct rc_server {
 	 * visits the other workers (http/listing.c); only this worker reads
 	 * or writes them. */
 	struct rc_listing_wait *listings;
-	/* --nats: this worker's own connection (gateway/cluster/); NULL
-	 * without the option. */
-	struct rc_nats_link *nats;
+	/* --nats: this worker's part of the cluster, its own connection
+	 * (gateway/cluster/); NULL without the option. */
+	struct rc_cluster *cluster;
 };
 
 #endif

@@ -1,26 +1,57 @@
-/* A worker's part of a ringcast cluster (--nats): what it ingests goes to
- * NATS on its own connection (nats_link.h), subject
- * <--nats-prefix>.ch.<channel>, the channel's dots written '~' (one token
- * whatever the name), payload unchanged. Every function here runs
- * on the worker's loop thread and does nothing without --nats. */
+/* A worker's part of a ringcast cluster (--nats), on its own NATS
+ * connection (nats_link.h):
+ * - out: what this worker ingests goes to <--nats-prefix>.ch.<channel>
+ *   (the channel's dots written '~', so a channel is one subject token),
+ *   payload unchanged, with the envelope of envelope.h in its headers;
+ * - in: while the worker has subscribers of a channel it SUBscribes to
+ *   the channel's subject (UNSUB once the last has been gone for the
+ *   channel grace), and fans what other nodes publish there out to them
+ *   as if it had ingested it, never publishing it again (no loops). Its
+ *   own node's messages, which come back through the other workers'
+ *   connections, are skipped by the envelope's origin.
+ * Every function here runs on the worker's loop thread and does nothing
+ * without --nats. */
 #ifndef RC_CLUSTER_H
 #define RC_CLUSTER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "channel.h"
+#include "shmsg.h"
 #include "state.h"
 
-/* Opens the worker's NATS link when --nats is set (the server need not be
- * there yet: it is retried). Returns 0, or -ENOMEM / -errno from the loop. */
-int rc_cluster_start(struct rc_server *srv);
+/* Upper bounds (microseconds) of the NATS latency buckets but the last. */
+extern const uint64_t rc_cluster_lat_bounds_us[RC_NATS_LAT_BUCKETS - 1];
 
-/* Publishes a message ingested on this worker into channel ch (not one
- * relayed from another worker: its origin publishes it). Never blocks; a
- * message that cannot be queued is counted as dropped. */
+/* How a message from another node is fanned out here (ingest's
+ * rc_publish_remote(): the cluster sits below ingest); the reference on m
+ * passes to it. */
+typedef void (*rc_cluster_deliver_fn)(struct rc_server *srv, struct rc_channel *ch,
+				      struct rc_shmsg *m, uint64_t seq);
+
+/* Opens the worker's NATS link when --nats is set (the server need not be
+ * there yet: it is retried); messages from other nodes go to deliver.
+ * Returns 0, or -ENOMEM / -errno from the loop. */
+int rc_cluster_start(struct rc_server *srv, rc_cluster_deliver_fn deliver);
+
+/* Publishes message number seq (0: unnumbered) of channel ch, ingested on
+ * this worker (not one relayed from another worker, nor one from NATS).
+ * Never blocks; a message that cannot be queued is counted as dropped. */
 void rc_cluster_publish(struct rc_server *srv, const struct rc_channel *ch, const void *payload,
-			size_t len);
+			size_t len, uint64_t seq);
+
+/* The hub's interest hook: ch got its first subscriber on this worker
+ * (any) or lost its last one. */
+void rc_cluster_interest(struct rc_channel *ch, bool any, void *srv);
+
+/* The hub is freeing ch: its subscription ends now. */
+void rc_cluster_channel_free(struct rc_server *srv, struct rc_channel *ch);
+
+/* The server's tick: ends subscriptions whose channel has had no
+ * subscriber for the grace, and retries SUBs that found no room. */
+void rc_cluster_tick(struct rc_server *srv);
 
 /* Shutdown: closes the link; what it still queued is dropped and counted. */
 void rc_cluster_stop(struct rc_server *srv);

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,8 +19,9 @@
 /* Control lines (CONNECT, PING, PONG) may pass the bound by this much: a
  * buffer full of messages must not keep the connection from answering. */
 #define CONTROL_SLACK 4096
-/* Room for "PUB <subject> <n>\r\n" beyond the subject. */
-#define PUB_HEAD_EXTRA 32
+/* Room for "HPUB <subject> <h> <n>\r\n" beyond the subject, and for
+ * "SUB <subject> <sid>\r\n". */
+#define PUB_HEAD_EXTRA 48
 /* A server's -ERR lines are logged at most this often. */
 #define ERR_LOG_MS 10000
 
@@ -32,6 +34,12 @@ static void set_state(struct rc_nats_link *l, enum rc_nats_state s)
 	l->state = s;
 	l->since_ms = rc_loop_now_ms(l->loop);
 	l->stats->nats_connected = s == RC_NATS_READY;
+}
+
+/* The outbound bytes not yet written, for /metrics. */
+static void count_queued(struct rc_nats_link *l)
+{
+	l->stats->nats_out_queued = l->out.fill.len + l->out.flight.len - l->out.off;
 }
 
 static void arm_retry(struct rc_nats_link *l, uint64_t ms)
@@ -71,6 +79,7 @@ static void link_fail(struct rc_nats_link *l, const char *what, int err)
 			    err ? strerror(-err) : "", (unsigned long long)l->backoff_ms);
 	l->quiet = true;
 	l->stats->nats_dropped += rc_nats_outbuf_clear(&l->out);
+	count_queued(l);
 	l->in_len = 0;
 	l->pings_out = 0;
 	set_state(l, RC_NATS_CLOSING);
@@ -119,9 +128,12 @@ static void send_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 	l->written += (uint64_t)cqe->res;
 	if (rc_nats_outbuf_sent(&l->out, (size_t)cqe->res, &msgs)) {
 		l->stats->nats_msgs_out += msgs;
-		if (!rc_nats_outbuf_take(&l->out))
+		if (!rc_nats_outbuf_take(&l->out)) {
+			count_queued(l);
 			return;
+		}
 	}
+	count_queued(l);
 	send_flight(l);
 }
 
@@ -157,6 +169,7 @@ static int queue_control(struct rc_nats_link *l, const char *what, ssize_t n)
 		return -ENOBUFS;
 	memcpy(p, what, (size_t)n);
 	rc_nats_outbuf_commit(&l->out, (size_t)n, 0);
+	count_queued(l);
 	want_flush(l);
 	return 0;
 }
@@ -199,6 +212,8 @@ static int on_info(struct rc_nats_link *l, const struct rc_nats_event *ev)
 	l->was_ready = true;
 	l->quiet = false;
 	rc_log_info("nats: connected (max_payload %llu)", (unsigned long long)l->max_payload);
+	if (l->ops.ready)
+		l->ops.ready(l->ops.arg);
 	return 0;
 }
 
@@ -221,10 +236,32 @@ static void log_err(struct rc_nats_link *l, const struct rc_nats_event *ev)
 
 /* Handles every complete item in the input. Returns 0 or -errno (the
  * connection must go). */
+/* Gives the input buffer room for need bytes (one message longer than
+ * what is kept between messages), or, with need 0, shrinks it back once it
+ * is empty. Returns 0 or -ENOMEM. */
+static int in_resize(struct rc_nats_link *l, size_t need)
+{
+	size_t cap = need ? need : RC_NATS_IN_CAP;
+	char *p;
+
+	if (cap == l->in_cap || (!need && l->in_len))
+		return 0;
+	p = realloc(l->in, cap);
+	if (!p)
+		return -ENOMEM;
+	rc_mem_charge(cap);
+	rc_mem_uncharge(l->in_cap);
+	l->in = p;
+	l->in_cap = cap;
+	return 0;
+}
+
 static int parse_input(struct rc_nats_link *l)
 {
+	/* Before INFO the server's max_payload is not known: its default. */
+	uint64_t max_payload = l->max_payload ? l->max_payload : RC_NATS_MAX_PAYLOAD;
 	const struct rc_nats_limits lim = { .max_control_line = RC_NATS_IN_CAP - 2,
-					    .max_payload = RC_NATS_IN_CAP,
+					    .max_payload = max_payload,
 					    .side = RC_NATS_FROM_SERVER };
 	size_t off = 0;
 	int ret = 0;
@@ -234,7 +271,16 @@ static int parse_input(struct rc_nats_link *l)
 
 		ret = rc_nats_parse(&lim, l->in + off, l->in_len - off, &ev);
 		if (ret == -EAGAIN) {
-			ret = ev.need > RC_NATS_IN_CAP ? -EMSGSIZE : 0;
+			/* One message longer than the buffer: it grows for it
+			 * (the parser has bounded need by max_payload and the
+			 * control line). */
+			ret = 0;
+			if (ev.need > l->in_cap) {
+				memmove(l->in, l->in + off, l->in_len - off);
+				l->in_len -= off;
+				off = 0;
+				ret = in_resize(l, ev.need);
+			}
 			break;
 		}
 		if (ret < 0)
@@ -254,7 +300,12 @@ static int parse_input(struct rc_nats_link *l)
 			l->stats->nats_errors++;
 			log_err(l, &ev);
 			break;
-		default:	/* +OK, and MSG/HMSG though nothing is subscribed */
+		case RC_NATS_OP_MSG:
+		case RC_NATS_OP_HMSG:
+			if (l->ops.msg && l->state == RC_NATS_READY)
+				l->ops.msg(l->ops.arg, &ev);
+			break;
+		default:	/* +OK */
 			break;
 		}
 		if (ret < 0)
@@ -264,13 +315,18 @@ static int parse_input(struct rc_nats_link *l)
 		l->stats->nats_errors++;
 	memmove(l->in, l->in + off, l->in_len - off);
 	l->in_len -= off;
+	if (ret == 0 && !l->in_len && l->in_cap > RC_NATS_IN_CAP)
+		in_resize(l, 0);
 	return ret;
 }
 
 static int arm_read(struct rc_nats_link *l)
 {
+	/* The buffer is the link's: it does not move or shrink while this
+	 * read is in flight (in_resize() runs from the read's completion
+	 * only), and read_done() gets it back. */
 	int ret = rc_loop_read(l->loop, &l->read_io, l->fd, l->in + l->in_len,
-			       (unsigned)(RC_NATS_IN_CAP - l->in_len));
+			       (unsigned)(l->in_cap - l->in_len));
 
 	if (ret == 0) {
 		l->reading = true;
@@ -296,6 +352,7 @@ static void read_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 		return;
 	}
 	l->in_len += (size_t)cqe->res;
+	l->stats->nats_bytes_in += (uint64_t)cqe->res;
 	ret = parse_input(l);
 	if (ret == 0)
 		ret = arm_read(l);
@@ -396,11 +453,13 @@ static void ping_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 }
 
 int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop, const struct rc_sockaddr *addr,
-		       struct rc_server_stats *stats)
+		       struct rc_server_stats *stats, const struct rc_nats_link_ops *ops)
 {
 	int ret;
 
-	memset(l, 0, offsetof(struct rc_nats_link, in));
+	memset(l, 0, sizeof(*l));
+	if (ops)
+		l->ops = *ops;
 	l->loop = loop;
 	l->stats = stats;
 	l->addr = *addr;
@@ -414,6 +473,9 @@ int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop, const struc
 	l->flush.fn = flush;
 	rc_nats_outbuf_init(&l->out, RC_NATS_OUT_LIMIT);
 	set_state(l, RC_NATS_IDLE);
+	ret = in_resize(l, RC_NATS_IN_CAP);
+	if (ret < 0)
+		goto fail;
 	ret = rc_loop_timer_arm(loop, &l->ping_timer, RC_NATS_PING_MS);
 	if (ret < 0)
 		goto fail;
@@ -426,11 +488,11 @@ fail:
 	return ret;
 }
 
-int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const void *payload,
-			 size_t len)
+int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const char *hdrs,
+			 size_t hdr_len, const void *payload, size_t len)
 {
 	size_t slen = strlen(subject);
-	size_t need = slen + PUB_HEAD_EXTRA + len + 2;
+	size_t need = slen + PUB_HEAD_EXTRA + hdr_len + len + 2;
 	ssize_t n;
 	char *p;
 	int ret;
@@ -439,7 +501,7 @@ int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const void
 		ret = -ENOTCONN;
 		goto fail;
 	}
-	if (len > l->max_payload) {
+	if (hdr_len + len > l->max_payload) {
 		ret = -EMSGSIZE;
 		goto fail;
 	}
@@ -453,18 +515,38 @@ int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const void
 		ret = -ENOBUFS;
 		goto fail;
 	}
-	n = rc_nats_encode_pub(p, need, subject, NULL, payload, len);
+	n = hdrs ? rc_nats_encode_hpub(p, need, subject, NULL, hdrs, hdr_len, payload, len)
+		 : rc_nats_encode_pub(p, need, subject, NULL, payload, len);
 	if (n < 0) {
 		ret = (int)n;
 		goto fail;
 	}
 	rc_nats_outbuf_commit(&l->out, (size_t)n, 1);
+	count_queued(l);
 	want_flush(l);
 	return 0;
 
 fail:
 	l->stats->nats_dropped++;
 	return ret;
+}
+
+int rc_nats_link_sub(struct rc_nats_link *l, const char *subject, uint64_t sid)
+{
+	char line[RC_NATS_MAX_CONTROL_LINE];
+
+	if (l->state != RC_NATS_READY)
+		return -ENOTCONN;
+	return queue_control(l, line, rc_nats_encode_sub(line, sizeof(line), subject, NULL, sid));
+}
+
+int rc_nats_link_unsub(struct rc_nats_link *l, uint64_t sid)
+{
+	char line[64];
+
+	if (l->state != RC_NATS_READY)
+		return -ENOTCONN;
+	return queue_control(l, line, rc_nats_encode_unsub(line, sizeof(line), sid, 0));
 }
 
 void rc_nats_link_stop(struct rc_nats_link *l)
@@ -491,4 +573,8 @@ void rc_nats_link_fini(struct rc_nats_link *l)
 	l->fd = -1;
 	l->stats->nats_connected = 0;
 	rc_nats_outbuf_fini(&l->out);
+	free(l->in);
+	rc_mem_uncharge(l->in_cap);
+	l->in = NULL;
+	l->in_cap = 0;
 }

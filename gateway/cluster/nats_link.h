@@ -19,11 +19,14 @@
 #include "config.h"
 #include "loop.h"
 #include "nats_outbuf.h"
+#include "nats_proto.h"
 #include "state.h"
 
 #define RC_NATS_PING_MS 2000
 #define RC_NATS_OUT_LIMIT (4u << 20)	/* outbound bytes per connection */
-#define RC_NATS_IN_CAP 16384		/* inbound bytes held (an INFO must fit) */
+/* Inbound bytes held between messages (an INFO must fit); the buffer grows
+ * for one message up to the server's max_payload and shrinks back. */
+#define RC_NATS_IN_CAP 16384
 
 enum rc_nats_state {
 	RC_NATS_IDLE,		/* no socket: waiting for the retry timer */
@@ -33,8 +36,19 @@ enum rc_nats_state {
 	RC_NATS_CLOSING,	/* shut down, waiting for its operations to end */
 };
 
+/* What the link's owner (cluster_in.c) is told. Both run on the loop,
+ * from the read completion. */
+struct rc_nats_link_ops {
+	/* A connection became ready (CONNECT sent): subscribe again. */
+	void (*ready)(void *arg);
+	/* An MSG or HMSG: ev's pointers are valid during the call only. */
+	void (*msg)(void *arg, const struct rc_nats_event *ev);
+	void *arg;
+};
+
 struct rc_nats_link {
 	struct rc_loop *loop;
+	struct rc_nats_link_ops ops;
 	struct rc_server_stats *stats;	/* the worker's: nats_* counters */
 	struct rc_sockaddr addr;
 	enum rc_nats_state state;
@@ -60,22 +74,37 @@ struct rc_nats_link {
 	struct rc_deferred flush;
 	struct rc_nats_outbuf out;
 	size_t in_len;
-	char in[RC_NATS_IN_CAP];
+	size_t in_cap;		/* bytes allocated at in (charged) */
+	char *in;
 };
 
 /* Sets l up for the server at addr, on loop, counting into stats, and
  * starts connecting (a server that is not there yet is retried). Returns 0,
  * or -errno when the ping timer cannot be armed. */
 int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop, const struct rc_sockaddr *addr,
-		       struct rc_server_stats *stats);
+		       struct rc_server_stats *stats, const struct rc_nats_link_ops *ops);
 
-/* Queues "PUB subject len" and the payload. Returns 0 when queued, or
+/* Queues "PUB subject len" and the payload, or, with a header block
+ * (hdrs[0..hdr_len), "NATS/1.0" to its blank line), "HPUB subject hdr_len
+ * total", the block and the payload. Returns 0 when queued, or
  * -ENOTCONN (not connected), -EMSGSIZE (over the server's max_payload),
  * -ENOBUFS (the outbound bound reached, the process over its memory bound
  * (rc_mem_over), or no memory) or -EINVAL (not a
  * subject); each of those counts a drop. Never blocks. */
-int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const void *payload,
-			 size_t len);
+int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const char *hdrs,
+			 size_t hdr_len, const void *payload, size_t len);
+
+/* Queues "SUB subject sid" (or "UNSUB sid"): control lines, which may pass
+ * the outbound bound by a little. Returns 0, -ENOTCONN (not connected: the
+ * ready callback is where to subscribe) or -ENOBUFS (try again later). */
+int rc_nats_link_sub(struct rc_nats_link *l, const char *subject, uint64_t sid);
+int rc_nats_link_unsub(struct rc_nats_link *l, uint64_t sid);
+
+/* True while connected and ready to publish and subscribe. */
+static inline bool rc_nats_link_ready(const struct rc_nats_link *l)
+{
+	return l->state == RC_NATS_READY;
+}
 
 /* Closes the connection for good (shutdown): cancels its timers and
  * operations; queued messages are dropped and counted. */

@@ -84,13 +84,22 @@ static void encodings_unref(struct rc_msg *m)
 		rc_shmsg_unref(m->z);
 }
 
-/* relayed: the message came from another worker, which counted it,
- * chose its opcode (relayed_opcode), framed it (m->frame, m->hdr_len) and
- * hands it to the other workers itself; its bytes are read here, never
- * written. */
-static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg *m, bool relayed,
-		    unsigned relayed_opcode)
+/* Where a message comes from. */
+enum source {
+	INGESTED,	/* this worker's publishers: counted, numbered, handed to
+			 * the other workers and to NATS here */
+	RELAYED,	/* another worker, which counted it, chose its opcode
+			 * (relayed_opcode), framed it (m->frame, m->hdr_len) and
+			 * hands it to the other workers itself; its bytes are
+			 * read here, never written */
+	REMOTE,		/* another node, through NATS (cluster.h): numbered by its
+			 * origin (m->seq), framed here, handed on to nobody */
+};
+
+static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg *m,
+		    enum source from, unsigned relayed_opcode)
 {
+	bool relayed = from == RELAYED;
 	uint8_t *payload = m->frame + m->hdr_len;
 	struct rc_chan *c = channel_setup(srv, ch);
 	struct rc_cache *cache = c ? c->cache : NULL;
@@ -107,7 +116,7 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	}
 	ch->msgs_in++;
 	ch->bytes_in += m->payload_len;
-	if (!relayed) {
+	if (from == INGESTED) {
 		srv->stats.published++;
 		srv->stats.published_bytes += m->payload_len;
 		if (ch->shared) {
@@ -120,7 +129,7 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 		 * bare payload and the opcode. */
 		rc_relay_publish(srv, ch, payload, m->payload_len, opcode, m->seq);
 		/* And to NATS (--nats), by the worker that ingested it only. */
-		rc_cluster_publish(srv, ch, payload, m->payload_len);
+		rc_cluster_publish(srv, ch, payload, m->payload_len, m->seq);
 	}
 	/* The newest, not the latest to arrive: a channel's messages can reach
 	 * a worker out of number order (two publishers, or one that moved). */
@@ -166,14 +175,23 @@ void rc_publish_ring(struct rc_server *srv, struct rc_channel *ch, uint16_t bid,
 {
 	struct rc_msg m = { .frame = payload, .payload_len = len, .bid = bid };
 
-	fan_out(srv, ch, &m, false, 0);
+	fan_out(srv, ch, &m, INGESTED, 0);
 }
 
 void rc_publish_shared(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *shm)
 {
 	struct rc_msg m = { .frame = shm->data, .payload_len = shm->len, .shm = shm };
 
-	fan_out(srv, ch, &m, false, 0);
+	fan_out(srv, ch, &m, INGESTED, 0);
+	rc_shmsg_unref(shm);
+}
+
+void rc_publish_remote(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *shm,
+		       uint64_t seq)
+{
+	struct rc_msg m = { .frame = shm->data, .payload_len = shm->len, .shm = shm, .seq = seq };
+
+	fan_out(srv, ch, &m, REMOTE, 0);
 	rc_shmsg_unref(shm);
 }
 
@@ -183,6 +201,6 @@ void rc_publish_relayed(struct rc_server *srv, struct rc_channel *ch, struct rc_
 	struct rc_msg m = { .frame = shm->data - hdr_len, .hdr_len = hdr_len,
 			    .payload_len = shm->len, .shm = shm, .seq = seq };
 
-	fan_out(srv, ch, &m, true, opcode);
+	fan_out(srv, ch, &m, RELAYED, opcode);
 	rc_shmsg_unref(shm);
 }

@@ -27,6 +27,14 @@ void rc_publish_shared(struct rc_server *srv, struct rc_channel *ch, struct rc_s
 void rc_publish_relayed(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m,
 			unsigned opcode, uint32_t hdr_len, uint64_t seq);
 
+/* m came from another node through NATS (cluster.h), numbered seq by its
+ * origin (0: unnumbered); it is published here as rc_publish_shared()
+ * would, without being numbered again, handed to the other workers (each
+ * has its own subscription) or published to NATS again. The caller's
+ * reference passes to this call. */
+void rc_publish_remote(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m,
+		       uint64_t seq);
+
 /* Drops a channel's cache (the channel is being freed). */
 void rc_publish_channel_free(struct rc_channel *ch);
 

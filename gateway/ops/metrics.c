@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "mem.h"
 #include "metrics.h"
 #include "state.h"
@@ -188,6 +189,42 @@ static const struct counter counters[] = {
 	  "NATS connections made again after one was lost.", SRV_(nats_reconnects) },
 	{ "ringcast_nats_errors_total", "counter",
 	  "-ERR answers from the NATS server and protocol errors.", SRV_(nats_errors) },
+	{ "ringcast_nats_out_queued_bytes", "gauge",
+	  "Bytes queued for the NATS connections and not yet written.", SRV_(nats_out_queued) },
+	{ "ringcast_nats_bytes_in_total", "counter",
+	  "Bytes read from the NATS connections, protocol lines included.", SRV_(nats_bytes_in) },
+	{ "ringcast_nats_msgs_in_total", "counter",
+	  "Messages from other nodes fanned out here.", SRV_(nats_msgs_in) },
+	{ "ringcast_nats_subscriptions", "gauge",
+	  "Channel subscriptions held on the NATS connections (one per worker with subscribers).",
+	  SRV_(nats_subscriptions) },
+	{ "ringcast_nats_own_skipped_total", "counter",
+	  "This node's own messages that came back from NATS to another worker, skipped.",
+	  SRV_(nats_own) },
+	{ "ringcast_nats_unrouted_total", "counter",
+	  "Messages from NATS for no channel subscribed now (a subscription just ended).",
+	  SRV_(nats_unrouted) },
+	{ "ringcast_nats_bad_envelope_total", "counter",
+	  "Messages from NATS with a malformed Rc header, dropped.", SRV_(nats_bad_envelope) },
+	{ "ringcast_nats_in_dropped_total", "counter",
+	  "Messages from NATS dropped for memory (--max-memory).", SRV_(nats_in_dropped) },
+	{ "ringcast_nats_gaps_total", "counter",
+	  "Times an origin's message numbers were skipped on a channel (messages lost on the way).",
+	  SRV_(nats_gaps) },
+	{ "ringcast_nats_missing_total", "counter",
+	  "Message numbers skipped, counted when skipped.", SRV_(nats_missing) },
+	{ "ringcast_nats_late_total", "counter",
+	  "Of the messages counted missing, those that came later after all and were delivered.",
+	  SRV_(nats_late) },
+	{ "ringcast_nats_duplicates_total", "counter",
+	  "Messages from NATS dropped as seen already (or older than the 64 newest of their origin).",
+	  SRV_(nats_dups) },
+	{ "ringcast_nats_restarts_total", "counter",
+	  "Times an origin's channel began a new history (the origin restarted).",
+	  SRV_(nats_restarts) },
+	{ "ringcast_nats_multi_origin_total", "counter",
+	  "Times a channel was found published by two origins at once (two nodes, or one and a local "
+	  "publisher).", SRV_(nats_multi_origin) },
 	{ "ringcast_uplink_received_total", "counter",
 	  "Uplink messages taken from subscribers on channels with uplink=on.", SRV_(uplink_in) },
 	{ "ringcast_uplink_received_bytes_total", "counter", "Their payload bytes.",
@@ -418,6 +455,28 @@ static void per_worker(struct rc_textbuf *o, const struct rc_worker_counters *w,
 			       (unsigned long long)(w[i].srv.connections + w[i].srv.publishers));
 }
 
+/* From ingest on another node to fan-out here: its clock against ours. */
+static void nats_latency(struct rc_textbuf *o, const struct rc_worker_counters *t)
+{
+	static const char name[] = "ringcast_nats_latency_seconds";
+	uint64_t cum = 0;
+
+	header(o, name, "histogram",
+	       "Time from ingest on another node to fan-out here (clocks of two machines).");
+	for (int b = 0; b < RC_NATS_LAT_BUCKETS; b++) {
+		cum += t->srv.nats_lat[b];
+		if (b < RC_NATS_LAT_BUCKETS - 1)
+			rc_textbuf_put(o, "%s_bucket{le=\"%g\"} %llu\n", name,
+				       (double)rc_cluster_lat_bounds_us[b] / 1e6,
+				       (unsigned long long)cum);
+		else
+			rc_textbuf_put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+				       (unsigned long long)cum);
+	}
+	rc_textbuf_put(o, "%s_sum %.6f\n%s_count %llu\n", name,
+		       (double)t->srv.nats_lat_sum_us / 1e6, name, (unsigned long long)cum);
+}
+
 char *rc_metrics_render(struct rc_server *srv, size_t *len)
 {
 	uint32_t n = srv->proc->nworkers;
@@ -469,6 +528,7 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	closes(&o, &t);
 	metric(&o, "ringcast_workers", "gauge", "Workers (loops, one thread each): --workers.", n);
 	per_worker(&o, w, n);
+	nats_latency(&o, &t);
 	metric(&o, "ringcast_relayed_total", "counter",
 	       "Hand-offs of a message from the worker that received it to another worker.",
 	       t.srv.relayed_out);

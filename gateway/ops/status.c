@@ -13,7 +13,36 @@
 struct chan_walk {
 	struct rc_textbuf *t;
 	bool first;
+	bool nats;		/* --nats: each channel's cluster state too */
 };
+
+/* A channel's cluster state: the workers subscribed to its subject, the
+ * other nodes heard publishing into it (with what came, what was skipped
+ * and what was dropped as seen), and whether it has two at once. */
+static void nats_json(struct rc_textbuf *t, struct rc_chanreg_ent *e)
+{
+	bool first = true;
+
+	rc_textbuf_put(t, ", \"nats\": {\"subscribed\": %u, \"origins\": [",
+		       atomic_load_explicit(&e->remote_subs, memory_order_relaxed));
+	for (int i = 0; i < RC_CHANREG_ORIGINS; i++) {
+		struct rc_chanreg_origin *o = &e->origins[i];
+		uint64_t id = atomic_load_explicit(&o->id, memory_order_relaxed);
+
+		if (!id)
+			continue;
+		rc_textbuf_put(t,
+			       "%s{\"node\": \"%016llx\", \"messages\": %llu, \"missing\": %llu, "
+			       "\"duplicates\": %llu}",
+			       first ? "" : ", ", (unsigned long long)id,
+			       (unsigned long long)atomic_load_explicit(&o->msgs, memory_order_relaxed),
+			       (unsigned long long)atomic_load_explicit(&o->missing,
+									 memory_order_relaxed),
+			       (unsigned long long)atomic_load_explicit(&o->dups, memory_order_relaxed));
+		first = false;
+	}
+	rc_textbuf_put(t, "]}");
+}
 
 /* Channel names are restricted to [A-Za-z0-9._-]: no JSON escaping needed.
  * The registry has every worker's channels, counted together: tagged
@@ -29,7 +58,7 @@ static void channel_json(struct rc_chanreg_ent *e, void *arg)
 		       "%s\n  {\"name\": \"%s\", \"publishers\": %u, "
 		       "\"subscribers\": {\"ws\": %u, \"stream\": %u, \"sse\": %u}, "
 		       "\"messages\": %llu, \"bytes\": %llu, \"messages_per_s\": %llu, "
-		       "\"bytes_per_s\": %llu, \"drops\": %llu}",
+		       "\"bytes_per_s\": %llu, \"drops\": %llu",
 		       w->first ? "" : ",", e->name, rc_chanreg_publishers(e),
 		       kinds[RC_SUB_FRAME] + kinds[RC_SUB_TAGGED], kinds[RC_SUB_RAW],
 		       kinds[RC_SUB_ALT],
@@ -38,16 +67,23 @@ static void channel_json(struct rc_chanreg_ent *e, void *arg)
 		       (unsigned long long)atomic_load_explicit(&e->msg_rate, memory_order_relaxed),
 		       (unsigned long long)atomic_load_explicit(&e->byte_rate, memory_order_relaxed),
 		       (unsigned long long)atomic_load_explicit(&e->drops, memory_order_relaxed));
+	if (w->nats)
+		nats_json(w->t, e);
+	rc_textbuf_put(w->t, "}");
 	w->first = false;
 }
 
 char *rc_status_channels(struct rc_server *srv, size_t *len)
 {
 	struct rc_textbuf t;
-	struct chan_walk w = { .t = &t, .first = true };
+	struct chan_walk w = { .t = &t, .first = true, .nats = srv->cfg->nats.len != 0 };
 
 	rc_textbuf_init(&t, 4096);
-	rc_textbuf_put(&t, "{\"channels\": [");
+	if (w.nats)
+		rc_textbuf_put(&t, "{\"node\": \"%016llx\", \"channels\": [",
+			       (unsigned long long)srv->proc->node_id);
+	else
+		rc_textbuf_put(&t, "{\"channels\": [");
 	rc_chanreg_foreach(&srv->proc->chanreg, channel_json, &w);
 	rc_textbuf_put(&t, "%s]}\n", w.first ? "" : "\n");
 	return rc_textbuf_take(&t, len);

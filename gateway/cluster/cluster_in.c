@@ -1,0 +1,166 @@
+/* Messages from other nodes: an MSG or HMSG on a channel's subject becomes
+ * a message of the channel on this worker, once, in order, with the gaps
+ * of its origin counted. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster.h"
+#include "cluster_internal.h"
+#include "envelope.h"
+#include "mem.h"
+#include "num.h"
+#include "shmsg.h"
+
+/* The channel subscribed under ev's subject and sid on this worker, or
+ * NULL (a message for a subscription just ended, or for nothing ringcast
+ * subscribes). */
+static struct rc_cluster_chan *route(struct rc_cluster *cl, const struct rc_nats_event *ev)
+{
+	const char *prefix = cl->srv->cfg->nats_prefix;
+	size_t plen = cl->prefix_len, n;
+	char name[RC_CHANNEL_NAME_MAX];
+	struct rc_channel *ch;
+	struct rc_cluster_chan *cc;
+	uint64_t sid;
+
+	if (ev->subject_len <= plen + 4 || memcmp(ev->subject, prefix, plen) ||
+	    memcmp(ev->subject + plen, ".ch.", 4))
+		return NULL;
+	n = ev->subject_len - plen - 4;
+	if (n > RC_CHANNEL_NAME_MAX)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		char x = ev->subject[plen + 4 + i];
+
+		name[i] = x == '~' ? '.' : x;
+	}
+	if (!rc_channel_name_valid(name, n) ||
+	    rc_num_parse_u64n(ev->sid, ev->sid_len, 1, UINT64_MAX, &sid) < 0)
+		return NULL;
+	ch = rc_hub_find(&cl->srv->hub, name, n);
+	cc = ch ? ch->remote : NULL;
+	return cc && cc->sid == sid ? cc : NULL;
+}
+
+/* The slot of origin id (0: a publisher without an envelope, e.g. the nats
+ * CLI) on cc, taking the least recently heard one's when all are used. */
+static struct rc_cluster_origin *origin_of(struct rc_cluster_chan *cc, uint64_t id)
+{
+	struct rc_cluster_origin *o = &cc->origins[0];
+
+	for (int i = 0; i < RC_CLUSTER_ORIGINS; i++) {
+		if (cc->origins[i].id == id && cc->origins[i].last_ms)
+			return &cc->origins[i];
+		if (cc->origins[i].last_ms < o->last_ms)
+			o = &cc->origins[i];
+	}
+	memset(o, 0, sizeof(*o));
+	o->id = id;
+	return o;
+}
+
+/* Two origins publishing the channel at once (another node, or a local
+ * publisher here): counted once per episode, shown by /channels through
+ * the registry's origins. */
+static void check_origins(struct rc_server *srv, struct rc_cluster_chan *cc,
+			  const struct rc_cluster_origin *o, uint64_t now)
+{
+	bool other = cc->local_ms && now - cc->local_ms < RC_CLUSTER_MULTI_MS;
+
+	for (int i = 0; i < RC_CLUSTER_ORIGINS && !other; i++) {
+		const struct rc_cluster_origin *x = &cc->origins[i];
+
+		other = x != o && x->last_ms && now - x->last_ms < RC_CLUSTER_MULTI_MS;
+	}
+	if (other && !cc->multi)
+		srv->stats.nats_multi_origin++;
+	cc->multi = other;
+}
+
+static void count_latency(struct rc_server *srv, uint64_t sent_ns)
+{
+	struct timespec ts;
+	uint64_t now_ns, us;
+	int b = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	/* Clocks of two machines: a message from "the future" says their
+	 * offset, not a latency; it counts as 0. */
+	us = now_ns > sent_ns ? (now_ns - sent_ns) / 1000 : 0;
+	while (b < RC_NATS_LAT_BUCKETS - 1 && us > rc_cluster_lat_bounds_us[b])
+		b++;
+	srv->stats.nats_lat[b]++;
+	srv->stats.nats_lat_sum_us += us;
+}
+
+void rc_cluster_on_msg(void *arg, const struct rc_nats_event *ev)
+{
+	struct rc_cluster *cl = arg;
+	struct rc_server *srv = cl->srv;
+	struct rc_cluster_chan *cc = route(cl, ev);
+	struct rc_chanreg_origin *ro = NULL;
+	struct rc_cluster_origin *o;
+	struct rc_envelope env = { 0 };
+	enum rc_seqwin_verdict v;
+	uint64_t now, skipped = 0;
+	struct rc_shmsg *m;
+
+	if (!cc) {
+		srv->stats.nats_unrouted++;
+		return;
+	}
+	if (ev->headers && rc_envelope_decode(ev->headers, ev->headers_len, &env) < 0) {
+		srv->stats.nats_bad_envelope++;
+		return;
+	}
+	if (env.origin == srv->proc->node_id) {
+		/* Its own node's: the worker that ingested it handed it to
+		 * this one already (relay.h). */
+		srv->stats.nats_own++;
+		return;
+	}
+	now = rc_loop_now_ms(srv->loop);
+	o = origin_of(cc, env.origin);
+	o->last_ms = now;
+	check_origins(srv, cc, o, now);
+	if (env.origin && cc->ch->shared)
+		ro = rc_chanreg_origin(cc->ch->shared, env.origin);
+	if (env.seq) {
+		v = rc_seqwin_take(&o->win, env.epoch, env.seq, &skipped);
+		if (v == RC_SEQWIN_DUP) {
+			srv->stats.nats_dups++;
+			if (ro)
+				rc_chanreg_add64(&ro->dups, 1);
+			return;
+		}
+		if (skipped) {
+			srv->stats.nats_gaps++;
+			srv->stats.nats_missing += skipped;
+			if (ro)
+				rc_chanreg_add64(&ro->missing, skipped);
+		}
+		srv->stats.nats_late += v == RC_SEQWIN_LATE;
+		srv->stats.nats_restarts += v == RC_SEQWIN_RESTART;
+	}
+	if (env.time_ns)
+		count_latency(srv, env.time_ns);
+	/* Past --max-memory, messages from other nodes give way first. */
+	m = rc_mem_over() ? NULL : rc_shmsg_new((uint32_t)ev->payload_len);
+	if (!m) {
+		srv->stats.nats_in_dropped++;
+		return;
+	}
+	/* The one copy of a message from NATS on this worker: out of the
+	 * link's read buffer, which the next read reuses, into a message its
+	 * subscribers' queues and the cache share by reference. */
+	memcpy(m->data, ev->payload, ev->payload_len);
+	m->len = (uint32_t)ev->payload_len;
+	if (ro) {
+		rc_chanreg_add64(&ro->msgs, 1);
+		atomic_store_explicit(&ro->last_ms, now, memory_order_relaxed);
+	}
+	srv->stats.nats_msgs_in++;
+	cl->deliver(srv, cc->ch, m, env.seq);
+}

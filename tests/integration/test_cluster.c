@@ -1,0 +1,350 @@
+/* Two ringcast nodes joined by one nats-server (--nats): a channel's
+ * messages published on node A reach its WebSocket, SSE and /stream
+ * subscribers on node B, every one, in order, byte-identical, once; node A
+ * delivers its own once too (nothing comes back from NATS twice). A raw
+ * NATS client (nats_harness.h, a second implementation of the protocol)
+ * publishes into a channel B serves: plain PUBs get through, and with
+ * ringcast's envelope a skipped number, a late one, a repeat and a
+ * malformed envelope are counted as such. B subscribes only while it has
+ * subscribers, and leaves nothing subscribed on the server after its last
+ * one left and the grace passed, nor after it stopped. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "nats_harness.h"
+
+#define N_MSGS 300
+
+static struct rc_server a, b;
+static struct nats_srv ns = { .pid = -1 };
+static struct nats_raw pub = { .fd = -1 };
+static int udp_fd = -1, sse_fd = -1, stream_fd = -1;
+static struct ws_raw ws_b, ws_a;
+static bool ws_b_open, ws_a_open;
+
+static void fini(void)
+{
+	nats_raw_close(&pub);
+	if (udp_fd >= 0)
+		close(udp_fd);
+	if (sse_fd >= 0)
+		close(sse_fd);
+	if (stream_fd >= 0)
+		close(stream_fd);
+	udp_fd = sse_fd = stream_fd = -1;
+	if (ws_b_open)
+		ws_raw_close(&ws_b);
+	if (ws_a_open)
+		ws_raw_close(&ws_a);
+	ws_a_open = ws_b_open = false;
+	rc_cleanup();
+	nats_stop(&ns, SIGTERM);
+}
+
+/* Message k: printable text (SSE carries it as is), "m<k>:" then letters,
+ * 1 to about 1,300 bytes. */
+static size_t message(uint64_t k, char *buf)
+{
+	size_t size = 8 + (k * 37) % 1300;
+	int n = snprintf(buf, size + 1, "m%llu:", (unsigned long long)k);
+
+	for (size_t i = (size_t)n; i < size; i++)
+		buf[i] = (char)('a' + (k + i) % 26);
+	buf[size] = '\0';
+	return size;
+}
+
+static void start_node(struct rc_server *srv, const char *udp)
+{
+	char url[64];
+
+	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", ns.port);
+	if (udp)
+		RC_START(srv, "--listen", "127.0.0.1:0", "--udp", udp, "--nats", url,
+			 "--channel-grace", "300");
+	else
+		RC_START(srv, "--listen", "127.0.0.1:0", "--nats", url, "--channel-grace", "300");
+	{
+		long long last = -1;
+
+		rc_assert(rc_wait_metric(srv, "ringcast_nats_connected", rc_workers(),
+					 RC_WAIT_TIMEOUT_MS, NULL, NULL, &last),
+			  "every worker should connect to NATS (%lld)", last);
+	}
+}
+
+static void open_ws(struct ws_raw *ws, bool *open, struct rc_server *srv, const char *path)
+{
+	char err[256];
+
+	rc_assert(ws_raw_open(ws, &srv->http, path, 0, RC_WAIT_TIMEOUT_MS, err, sizeof(err)) == 0,
+		  "ws open %s: %s", path, err);
+	*open = true;
+}
+
+static int http_sub(struct rc_server *srv, const char *path)
+{
+	char req[128];
+	int fd = rc_tcp_connect(&srv->http, 0, RC_WAIT_TIMEOUT_MS);
+
+	rc_assert(fd >= 0, "connect");
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+	rc_assert(rc_write_all(fd, req, strlen(req), RC_WAIT_TIMEOUT_MS) == 0, "request");
+	return fd;
+}
+
+/* The next data message on ws into buf (NUL-terminated); its length. */
+static long ws_next(struct ws_raw *ws, char *buf, size_t cap, int timeout_ms)
+{
+	struct ws_frame f;
+
+	for (;;) {
+		int r = ws_raw_recv(ws, &f, (unsigned char *)buf, cap - 1, timeout_ms);
+
+		if (r != 1)
+			return -1;
+		if (f.opcode == 1 || f.opcode == 2) {
+			buf[f.len] = '\0';
+			return (long)f.len;
+		}
+	}
+}
+
+/* Reads fd until buf holds `want` bytes after the HTTP head (or the
+ * deadline); returns the body's offset in buf, -1 without a head. */
+static long read_body(int fd, char *buf, size_t cap, size_t *have, size_t want)
+{
+	int64_t end = rc_now_ms() + RC_WAIT_TIMEOUT_MS;
+	char *body;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		buf[*have] = '\0';
+		body = strstr(buf, "\r\n\r\n");
+		if (body && *have - (size_t)(body + 4 - buf) >= want)
+			break;
+		if (rc_now_ms() >= end || *have >= cap - 1)
+			break;
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = read(fd, buf + *have, cap - 1 - *have);
+		if (n <= 0)
+			break;
+		*have += (size_t)n;
+	}
+	return body ? (long)(body + 4 - buf) : -1;
+}
+
+static long long metric(struct rc_server *srv, const char *name)
+{
+	return rc_metric(srv, name);
+}
+
+/* Waits until B's workers subscribed to what its subscribers want and the
+ * server has every one of those SUBs in place. */
+static void wait_subscribed(void)
+{
+	long long k = -1, n;
+
+	rc_assert(rc_wait_metric_ge(&b, "ringcast_nats_subscriptions", 1, RC_WAIT_TIMEOUT_MS, NULL,
+				    NULL, &k), "B should subscribe (%lld)", k);
+	rc_sleep_ms(100);	/* the other workers' subscribers too */
+	k = metric(&b, "ringcast_nats_subscriptions");
+	n = nats_wait_subs(&ns, k, 1);
+	rc_assert(n >= k, "nats-server should hold B's %lld subscriptions, has %lld", k, n);
+}
+
+Test(cluster, a_to_b_every_message_in_order_to_ws_sse_and_stream_once, .fini = fini)
+{
+	static char sse[4 << 20], raw[2 << 20], want_stream[2 << 20];
+	char buf[2048], want[2048], id_a[17] = "", *p;
+	size_t sse_have = 0, raw_have = 0, stream_len = 0;
+	long off;
+	static char body[65536];
+	struct http_resp r;
+
+	nats_require();
+	nats_start(&ns);
+	start_node(&a, "127.0.0.1:0=live");
+	start_node(&b, NULL);
+	udp_fd = rc_udp_socket(rc_udp_for(&a, "live"));
+	rc_assert(udp_fd >= 0, "udp socket");
+	open_ws(&ws_b, &ws_b_open, &b, "/ws/live");
+	open_ws(&ws_a, &ws_a_open, &a, "/ws/live");
+	sse_fd = http_sub(&b, "/sse/live");
+	stream_fd = http_sub(&b, "/stream/live");
+	rc_assert(rc_wait_metric(&b, "ringcast_subscribers{channel=\"live\"}", 3,
+				 RC_WAIT_TIMEOUT_MS, NULL, NULL, NULL), "3 subscribers on B");
+	wait_subscribed();
+
+	for (uint64_t k = 1; k <= N_MSGS; k++) {
+		size_t n = message(k, buf);
+
+		rc_assert(send(udp_fd, buf, n, 0) == (ssize_t)n, "send: %s", strerror(errno));
+		memcpy(want_stream + stream_len, buf, n);
+		stream_len += n;
+		if (k % 50 == 0)
+			rc_sleep_ms(5);	/* under the kernel's UDP buffer */
+	}
+	/* WebSocket on B and on A: each message once, in order. */
+	for (int side = 0; side < 2; side++) {
+		struct ws_raw *ws = side ? &ws_a : &ws_b;
+
+		for (uint64_t k = 1; k <= N_MSGS; k++) {
+			size_t n = message(k, want);
+			long got = ws_next(ws, buf, sizeof(buf), RC_WAIT_TIMEOUT_MS);
+
+			rc_assert(got == (long)n && memcmp(buf, want, n) == 0,
+				  "%s: message %llu should come next (%ld bytes: %.20s)",
+				  side ? "A" : "B", (unsigned long long)k, got, got > 0 ? buf : "");
+		}
+		rc_assert(ws_next(ws, buf, sizeof(buf), 300) < 0, "%s: nothing more (no duplicate)",
+			  side ? "A" : "B");
+	}
+	/* /stream on B: the payloads back to back. */
+	off = read_body(stream_fd, raw, sizeof(raw), &raw_have, stream_len);
+	rc_assert(off >= 0 && raw_have - (size_t)off == stream_len &&
+			  memcmp(raw + off, want_stream, stream_len) == 0,
+		  "/stream on B: %zu bytes, want the %zu published", off >= 0 ? raw_have - off : 0,
+		  stream_len);
+	/* SSE on B: one event per message, data as published. */
+	off = read_body(sse_fd, sse, sizeof(sse), &sse_have, stream_len + N_MSGS * 20);
+	rc_assert(off >= 0, "SSE head");
+	p = sse + off;
+	for (uint64_t k = 1; k <= N_MSGS; k++) {
+		size_t n = message(k, want);
+
+		p = strstr(p, "data: ");
+		rc_assert(p && strncmp(p + 6, want, n) == 0 && p[6 + n] == '\n',
+			  "SSE on B: message %llu in order", (unsigned long long)k);
+		p += 6 + n;
+	}
+
+	rc_assert(metric(&b, "ringcast_nats_gaps_total") == 0, "no gap");
+	rc_assert(metric(&b, "ringcast_nats_duplicates_total") == 0, "no duplicate");
+	rc_assert(metric(&b, "ringcast_nats_msgs_in_total") >= N_MSGS, "B counts what came in");
+	rc_assert(metric(&b, "ringcast_nats_latency_seconds_count") ==
+			  metric(&b, "ringcast_nats_msgs_in_total"),
+		  "every message from A has a latency");
+	rc_assert(metric(&a, "ringcast_nats_msgs_in_total") == 0,
+		  "A takes nothing from NATS: its messages are its own");
+	rc_assert(metric(&a, "ringcast_nats_msgs_out_total") == N_MSGS, "A published each once");
+	/* /channels: B names A as the channel's origin. */
+	rc_assert(http_get(&a.http, "/channels", &r) == 0, "A /channels");
+	p = strstr(r.body, "\"node\": \"");
+	rc_assert(p, "A's /channels names its node: %.200s", r.body);
+	memcpy(id_a, p + 9, 16);
+	http_resp_free(&r);
+	rc_assert(http_get(&b.http, "/channels", &r) == 0, "B /channels");
+	snprintf(body, sizeof(body), "{\"node\": \"%s\", \"messages\": %d, \"missing\": 0, "
+		 "\"duplicates\": 0}", id_a, N_MSGS * (int)metric(&b, "ringcast_nats_subscriptions"));
+	rc_assert(strstr(r.body, body), "B's /channels lists A as live's origin: want %s in %.600s",
+		  body, r.body);
+	http_resp_free(&r);
+	RC_STOP_OK(&a);
+	RC_STOP_OK(&b);
+}
+
+/* An Rc header block (envelope.h) of origin 0x0123456789abcdef. */
+static const char *rc_hdr(char *buf, size_t cap, const char *value)
+{
+	snprintf(buf, cap, "NATS/1.0\r\nRc: %s\r\n\r\n", value);
+	return buf;
+}
+
+static void expect_ws(struct ws_raw *ws, const char *text)
+{
+	char buf[256];
+	long n = ws_next(ws, buf, sizeof(buf), RC_WAIT_TIMEOUT_MS);
+
+	rc_assert(n == (long)strlen(text) && strcmp(buf, text) == 0,
+		  "the subscriber should get '%s' next, got '%s'", text, n >= 0 ? buf : "(nothing)");
+}
+
+#define ORIGIN "0123456789abcdef 00000000000000e1"
+
+Test(cluster, a_second_client_publishes_and_gaps_repeats_and_bad_envelopes_are_counted,
+     .fini = fini)
+{
+	char h[256];
+
+	nats_require();
+	nats_start(&ns);
+	start_node(&b, NULL);
+	open_ws(&ws_b, &ws_b_open, &b, "/ws/game");
+	wait_subscribed();
+	nats_raw_open(&pub, ns.port, NULL);
+	/* Without an envelope (the nats CLI, any client): delivered. */
+	rc_assert(nats_raw_pub(&pub, "ringcast.ch.game", NULL, "plain", 5) == 0, "PUB");
+	expect_ws(&ws_b, "plain");
+	/* 1, 2, then 5: one gap of two; 4 late; 5 again a repeat. */
+	rc_assert(nats_raw_pub(&pub, "ringcast.ch.game", rc_hdr(h, sizeof(h), "1 " ORIGIN " 1 0"),
+			       "one", 3) == 0, "HPUB");
+	rc_assert(nats_raw_pub(&pub, "ringcast.ch.game", rc_hdr(h, sizeof(h), "1 " ORIGIN " 2 0"),
+			       "two", 3) == 0, "HPUB");
+	rc_assert(nats_raw_pub(&pub, "ringcast.ch.game", rc_hdr(h, sizeof(h), "1 " ORIGIN " 5 0"),
+			       "five", 4) == 0, "HPUB");
+	rc_assert(nats_raw_pub(&pub, "ringcast.ch.game", rc_hdr(h, sizeof(h), "1 " ORIGIN " 4 0"),
+			       "four", 4) == 0, "HPUB");
+	rc_assert(nats_raw_pub(&pub, "ringcast.ch.game", rc_hdr(h, sizeof(h), "1 " ORIGIN " 5 0"),
+			       "again", 5) == 0, "HPUB");
+	/* Malformed: dropped and counted; another version: delivered. */
+	rc_assert(nats_raw_pub(&pub, "ringcast.ch.game", rc_hdr(h, sizeof(h), "1 nothex 1 2 3"),
+			       "bad", 3) == 0, "HPUB");
+	rc_assert(nats_raw_pub(&pub, "ringcast.ch.game", rc_hdr(h, sizeof(h), "2 whatever"),
+			       "v2", 2) == 0, "HPUB");
+	/* A subject of a channel nobody here has: not routed anywhere. */
+	rc_assert(nats_raw_pub(&pub, "ringcast.ch.other", NULL, "x", 1) == 0, "PUB");
+	rc_assert(nats_raw_flush(&pub, RC_WAIT_TIMEOUT_MS) == 0, "flush");
+	expect_ws(&ws_b, "one");
+	expect_ws(&ws_b, "two");
+	expect_ws(&ws_b, "five");
+	expect_ws(&ws_b, "four");
+	expect_ws(&ws_b, "v2");
+	rc_assert(rc_wait_metric(&b, "ringcast_nats_bad_envelope_total", 1, RC_WAIT_TIMEOUT_MS, NULL,
+				 NULL, NULL), "the malformed envelope is counted");
+	rc_assert(metric(&b, "ringcast_nats_gaps_total") == 1, "one gap");
+	rc_assert(metric(&b, "ringcast_nats_missing_total") == 2, "of two numbers");
+	rc_assert(metric(&b, "ringcast_nats_late_total") == 1, "one of them late");
+	rc_assert(metric(&b, "ringcast_nats_duplicates_total") == 1, "one repeat dropped");
+	rc_assert(metric(&b, "ringcast_nats_msgs_in_total") == 6, "six delivered");
+	rc_assert(metric(&b, "ringcast_nats_multi_origin_total") == 1,
+		  "two origins at once (the plain publisher and 0123...)");
+	RC_STOP_OK(&b);
+}
+
+Test(cluster, b_subscribes_only_while_it_has_subscribers, .fini = fini)
+{
+	long long n, last = -1;
+
+	nats_require();
+	nats_start(&ns);
+	start_node(&b, NULL);
+	rc_assert(nats_wait_subs(&ns, 0, 0) == 0, "nothing subscribed without subscribers");
+	open_ws(&ws_b, &ws_b_open, &b, "/ws/room");
+	wait_subscribed();
+	ws_raw_close(&ws_b);
+	ws_b_open = false;
+	/* --channel-grace 300: gone after it. */
+	rc_assert(rc_wait_metric(&b, "ringcast_nats_subscriptions", 0, RC_WAIT_TIMEOUT_MS, NULL,
+				 NULL, &last), "B unsubscribes after the grace (%lld)", last);
+	n = nats_wait_subs(&ns, 0, 0);
+	rc_assert(n == 0, "the server holds no subscription of B's (%lld)", n);
+	/* Back again, then B stops: its connections and their SUBs go. */
+	open_ws(&ws_b, &ws_b_open, &b, "/ws/room");
+	wait_subscribed();
+	ws_raw_close(&ws_b);
+	ws_b_open = false;
+	RC_STOP_OK(&b);
+	n = nats_wait_subs(&ns, 0, 0);
+	rc_assert(n == 0, "nothing left subscribed after B stopped (%lld)", n);
+}
