@@ -15,18 +15,15 @@
 # along with --udp in the arguments); DEMO_CODEC is h264 (default) or
 # mpeg1.
 set -u
+# demo_codec_check, demo_publishers
+# shellcheck source=deploy/demo-publishers.sh
+. "$(dirname "$0")/demo-publishers.sh"
 
 build=${1:-build}
 [ $# -gt 0 ] && shift
 live=${DEMO_LIVE:-127.0.0.1:9000}
 codec=${DEMO_CODEC:-h264}
-case "$codec" in
-h264 | mpeg1) ;;
-*)
-	echo "DEMO_CODEC: h264 or mpeg1, not '$codec'" >&2
-	exit 2
-	;;
-esac
+demo_codec_check "$codec" || exit 2
 game=${DEMO_GAME:-127.0.0.1:9001}
 tmp=$(mktemp -d)
 pubs=""
@@ -53,34 +50,7 @@ done
 if [ "$ready" = 1 ]; then
 	cat <&3 &
 	if [ "${DEMO:-1}" != 0 ]; then
-		if command -v ffmpeg >/dev/null && [ "$codec" = mpeg1 ]; then
-			ffmpeg -hide_banner -loglevel error -nostdin -re \
-				-f lavfi -i testsrc=size=640x360:rate=30 \
-				-c:v mpeg1video -b:v 1500k -f mpegts "udp://$live?pkt_size=1316" &
-			pubs="$pubs $!"
-			echo "demo: ffmpeg test pattern, MPEG-1 -> udp://$live (channel live), pid $!" >&2
-		elif command -v ffmpeg >/dev/null; then
-			# x264 without look-ahead or B-frames (zerolatency) and a
-			# keyframe every second (30 frames, no extra ones at scene
-			# cuts): a late joiner starts from the cached GOP at most a
-			# second old. pkt_size=1316: 7 whole TS packets a datagram.
-			# pes_payload_size 0: each AAC frame in its own PES, so the
-			# browser can play with a smaller buffer (docs/VIDEO.md).
-			ffmpeg -hide_banner -loglevel error -nostdin \
-				-re -f lavfi -i testsrc2=size=640x360:rate=30 \
-				-re -f lavfi -i sine=frequency=440:beep_factor=4:sample_rate=48000 \
-				-c:v libx264 -preset veryfast -tune zerolatency -g 30 -keyint_min 30 \
-				-sc_threshold 0 -bf 0 -pix_fmt yuv420p -b:v 1500k \
-				-c:a aac -b:a 96k -pes_payload_size 0 \
-				-f mpegts "udp://$live?pkt_size=1316" &
-			pubs="$pubs $!"
-			echo "demo: ffmpeg test pattern and tone, H.264 + AAC -> udp://$live (channel live), pid $!" >&2
-		else
-			echo "demo: no ffmpeg, channel live stays empty" >&2
-		fi
-		"$build/tools/ringcast-pub" --demo game --udp "$game" >/dev/null &
-		pubs="$pubs $!"
-		echo "demo: game states -> udp://$game (channel game), pid $!" >&2
+		demo_publishers "$build/tools/ringcast-pub" "$live" "$game" "$codec"
 		echo "demo: open $url (Ctrl-C stops everything)" >&2
 	fi
 fi
