@@ -18,7 +18,7 @@
 # /routez counts 2 routes and /connz a client, each node answers /healthz
 # and is connected to NATS, and node A has published to NATS (when the
 # publishers run); print a summary, stop everything, exit 0 (1 on any
-# failure, 2 when something is missing).
+# failure, 2 when something is missing). The meson test cluster_demo runs it.
 #
 # Environment: RINGCAST_BIN and RINGCAST_PUB_BIN (default
 # BUILD_DIR/gateway/ringcast and BUILD_DIR/tools/ringcast-pub; BUILD_DIR
