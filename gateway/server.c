@@ -48,6 +48,12 @@ static struct rc_server *server_of(void *member, size_t offset)
 	return (struct rc_server *)((char *)member - offset);
 }
 
+/* What the cluster (below ingest) calls ingest for. */
+static const struct rc_cluster_hooks cluster_hooks = {
+	.deliver = rc_publish_remote,
+	.cache_each = rc_publish_cache_each,
+};
+
 /* The hub's channel_free hook: a channel's subscription in the cluster,
  * its cache and its label frame. */
 static void channel_free(struct rc_channel *ch, void *arg)
@@ -568,7 +574,7 @@ static int arm_all(struct rc_server *srv)
 		srv->signal_armed = ret == 0;
 	}
 	if (ret == 0)
-		ret = rc_cluster_start(srv, rc_publish_remote);
+		ret = rc_cluster_start(srv, &cluster_hooks);
 	if (ret == 0 && srv->proc->nworkers > 1)
 		ret = rc_mbox_start(&srv->proc->inbox[srv->id], srv->loop, inbox_taken, srv);
 	return ret;

@@ -173,6 +173,10 @@ struct rc_server_stats {
 	uint64_t nats_dups;		/* dropped: seen already or too old */
 	uint64_t nats_restarts;		/* an origin's channel began a new history */
 	uint64_t nats_multi_origin;	/* a channel found published by two origins at once */
+	uint64_t nats_cache_requests;	/* cache requests sent (late joiners here) */
+	uint64_t nats_cache_answered;	/* other nodes' cache requests answered */
+	uint64_t nats_cache_msgs_in;	/* cached messages received in answers */
+	uint64_t nats_cache_timeouts;	/* requests that got no end in time */
 	/* Ingest-to-here latency of messages from other nodes (their clocks
 	 * against ours): counts per bucket of rc_cluster_lat_bounds_us[],
 	 * the last one unbounded, and the sum in microseconds. */

@@ -25,22 +25,32 @@
 /* Upper bounds (microseconds) of the NATS latency buckets but the last. */
 extern const uint64_t rc_cluster_lat_bounds_us[RC_NATS_LAT_BUCKETS - 1];
 
-/* How a message from another node is fanned out here (ingest's
- * rc_publish_remote(): the cluster sits below ingest); the reference on m
- * passes to it. */
-typedef void (*rc_cluster_deliver_fn)(struct rc_server *srv, struct rc_channel *ch,
-				      struct rc_shmsg *m, uint64_t seq);
+/* What the cluster needs from ingest, which sits above it. */
+struct rc_cluster_hooks {
+	/* Fans a message from another node out here (ingest's
+	 * rc_publish_remote()); the reference on m passes to it. */
+	void (*deliver)(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m,
+			uint64_t seq);
+	/* Calls fn for ch's cached messages on this worker, oldest first
+	 * (rc_publish_cache_each()); returns how many. */
+	uint32_t (*cache_each)(struct rc_channel *ch,
+			       bool (*fn)(void *arg, const uint8_t *payload, uint32_t len,
+					  uint64_t seq),
+			       void *arg);
+};
 
 /* Opens the worker's NATS link when --nats is set (the server need not be
- * there yet: it is retried); messages from other nodes go to deliver.
- * Returns 0, or -ENOMEM / -errno from the loop. */
-int rc_cluster_start(struct rc_server *srv, rc_cluster_deliver_fn deliver);
+ * there yet: it is retried). Returns 0, or -ENOMEM / -errno from the
+ * loop. */
+int rc_cluster_start(struct rc_server *srv, const struct rc_cluster_hooks *hooks);
 
 /* Publishes message number seq (0: unnumbered) of channel ch, ingested on
  * this worker (not one relayed from another worker, nor one from NATS).
- * Never blocks; a message that cannot be queued is counted as dropped. */
-void rc_cluster_publish(struct rc_server *srv, const struct rc_channel *ch, const void *payload,
-			size_t len, uint64_t seq);
+ * cached: ch keeps a cache here, which this worker then offers to other
+ * nodes' late joiners. Never blocks; a message that cannot be queued is
+ * counted as dropped. */
+void rc_cluster_publish(struct rc_server *srv, struct rc_channel *ch, const void *payload,
+			size_t len, uint64_t seq, bool cached);
 
 /* The hub's interest hook: ch got its first subscriber on this worker
  * (any) or lost its last one. */
@@ -50,7 +60,8 @@ void rc_cluster_interest(struct rc_channel *ch, bool any, void *srv);
 void rc_cluster_channel_free(struct rc_server *srv, struct rc_channel *ch);
 
 /* The server's tick: ends subscriptions whose channel has had no
- * subscriber for the grace, and retries SUBs that found no room. */
+ * subscriber for the grace, retries SUBs that found no room, ends cache
+ * requests that waited too long. */
 void rc_cluster_tick(struct rc_server *srv);
 
 /* Shutdown: closes the link; what it still queued is dropped and counted. */

@@ -540,6 +540,25 @@ int rc_nats_link_sub(struct rc_nats_link *l, const char *subject, uint64_t sid)
 	return queue_control(l, line, rc_nats_encode_sub(line, sizeof(line), subject, NULL, sid));
 }
 
+int rc_nats_link_sub_queue(struct rc_nats_link *l, const char *subject, const char *queue,
+			   uint64_t sid)
+{
+	char line[RC_NATS_MAX_CONTROL_LINE];
+
+	if (l->state != RC_NATS_READY)
+		return -ENOTCONN;
+	return queue_control(l, line, rc_nats_encode_sub(line, sizeof(line), subject, queue, sid));
+}
+
+int rc_nats_link_request(struct rc_nats_link *l, const char *subject, const char *reply)
+{
+	char line[RC_NATS_MAX_CONTROL_LINE];
+
+	if (l->state != RC_NATS_READY)
+		return -ENOTCONN;
+	return queue_control(l, line, rc_nats_encode_pub(line, sizeof(line), subject, reply, "", 0));
+}
+
 int rc_nats_link_unsub(struct rc_nats_link *l, uint64_t sid)
 {
 	char line[64];

@@ -100,6 +100,15 @@ int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const char
 int rc_nats_link_sub(struct rc_nats_link *l, const char *subject, uint64_t sid);
 int rc_nats_link_unsub(struct rc_nats_link *l, uint64_t sid);
 
+/* Queues "SUB subject queue sid": one member of the queue group gets each
+ * message. Returns as rc_nats_link_sub(). */
+int rc_nats_link_sub_queue(struct rc_nats_link *l, const char *subject, const char *queue,
+			   uint64_t sid);
+
+/* Queues an empty "PUB subject reply 0": a request whose answers come to
+ * reply. A control line (like SUB): returns as rc_nats_link_sub(). */
+int rc_nats_link_request(struct rc_nats_link *l, const char *subject, const char *reply);
+
 /* True while connected and ready to publish and subscribe. */
 static inline bool rc_nats_link_ready(const struct rc_nats_link *l)
 {

@@ -337,6 +337,25 @@ static uint32_t replay_from(struct rc_cache *c, struct rc_sub *s, uint64_t since
 	return n;
 }
 
+uint32_t rc_cache_each(const struct rc_cache *c, rc_cache_each_fn fn, void *arg)
+{
+	uint32_t n = 0;
+
+	if (c->psi) {
+		if (!fn(arg, c->psi->data, c->psi->len, 0))
+			return n;
+		n++;
+	}
+	for (uint32_t i = 0; i < c->count; i++) {
+		const struct rc_cache_ent *e = at(c, i);
+
+		if (!fn(arg, e->m->data, e->m->len, e->seq))
+			break;
+		n++;
+	}
+	return n;
+}
+
 uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since)
 {
 	bool psi;

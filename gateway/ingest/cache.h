@@ -21,6 +21,7 @@
 #ifndef RC_CACHE_H
 #define RC_CACHE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "channel.h"
@@ -81,6 +82,15 @@ bool rc_cache_add(struct rc_cache *c, struct rc_shmsg *m, struct rc_shmsg *sse, 
  * queued (a gap when the cache no longer holds since + 1; ts caches ignore
  * since, a video joiner needs its GOP). Returns the number queued. */
 uint32_t rc_cache_replay(struct rc_cache *c, struct rc_sub *s, uint64_t since);
+
+/* Called by rc_cache_each() with one message's payload and number;
+ * returns false to stop. */
+typedef bool (*rc_cache_each_fn)(void *arg, const uint8_t *payload, uint32_t len, uint64_t seq);
+
+/* Calls fn for what a joiner would be sent, in order: a ts cache's PAT/PMT
+ * message (number 0), then every cached message, oldest first, until fn
+ * returns false. Returns how many fn took. */
+uint32_t rc_cache_each(const struct rc_cache *c, rc_cache_each_fn fn, void *arg);
 
 /* For a subscriber s resuming after message number since, when this
  * worker's newest message of the channel is number last: sets *whole when

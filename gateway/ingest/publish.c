@@ -67,6 +67,13 @@ static bool cache_message(struct rc_cache *cache, struct rc_msg *m, uint8_t *pay
 	return key;
 }
 
+uint32_t rc_publish_cache_each(struct rc_channel *ch, rc_cache_each_fn fn, void *arg)
+{
+	struct rc_cache *c = rc_chan_cache(ch);
+
+	return c ? rc_cache_each(c, fn, arg) : 0;
+}
+
 void rc_publish_channel_free(struct rc_channel *ch)
 {
 	rc_chan_free(ch);
@@ -129,7 +136,7 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 		 * bare payload and the opcode. */
 		rc_relay_publish(srv, ch, payload, m->payload_len, opcode, m->seq);
 		/* And to NATS (--nats), by the worker that ingested it only. */
-		rc_cluster_publish(srv, ch, payload, m->payload_len, m->seq);
+		rc_cluster_publish(srv, ch, payload, m->payload_len, m->seq, cache != NULL);
 	}
 	/* The newest, not the latest to arrive: a channel's messages can reach
 	 * a worker out of number order (two publishers, or one that moved). */

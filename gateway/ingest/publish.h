@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "cache.h"
 #include "channel.h"
 #include "shmsg.h"
 
@@ -34,6 +35,10 @@ void rc_publish_relayed(struct rc_server *srv, struct rc_channel *ch, struct rc_
  * reference passes to this call. */
 void rc_publish_remote(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m,
 		       uint64_t seq);
+
+/* Calls fn for ch's cached messages on this worker (cache.h's
+ * rc_cache_each()); 0 without a cache. */
+uint32_t rc_publish_cache_each(struct rc_channel *ch, rc_cache_each_fn fn, void *arg);
 
 /* Drops a channel's cache (the channel is being freed). */
 void rc_publish_channel_free(struct rc_channel *ch);

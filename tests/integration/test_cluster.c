@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -61,16 +62,17 @@ static size_t message(uint64_t k, char *buf)
 	return size;
 }
 
-static void start_node(struct rc_server *srv, const char *udp)
+static void start_node_cache(struct rc_server *srv, const char *udp, const char *cache)
 {
 	char url[64];
 
 	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", ns.port);
 	if (udp)
 		RC_START(srv, "--listen", "127.0.0.1:0", "--udp", udp, "--nats", url,
-			 "--channel-grace", "300");
+			 "--channel-grace", "300", "--cache", cache);
 	else
-		RC_START(srv, "--listen", "127.0.0.1:0", "--nats", url, "--channel-grace", "300");
+		RC_START(srv, "--listen", "127.0.0.1:0", "--nats", url, "--channel-grace", "300",
+			 "--cache", cache);
 	{
 		long long last = -1;
 
@@ -78,6 +80,12 @@ static void start_node(struct rc_server *srv, const char *udp)
 					 RC_WAIT_TIMEOUT_MS, NULL, NULL, &last),
 			  "every worker should connect to NATS (%lld)", last);
 	}
+}
+
+/* Without a cache: "none:last=1" names a channel nobody uses. */
+static void start_node(struct rc_server *srv, const char *udp)
+{
+	start_node_cache(srv, udp, "none:last=1");
 }
 
 static void open_ws(struct ws_raw *ws, bool *open, struct rc_server *srv, const char *path)
@@ -347,4 +355,137 @@ Test(cluster, b_subscribes_only_while_it_has_subscribers, .fini = fini)
 	RC_STOP_OK(&b);
 	n = nats_wait_subs(&ns, 0, 0);
 	rc_assert(n == 0, "nothing left subscribed after B stopped (%lld)", n);
+}
+
+/* The number k of message "m<k>:...", or 0. */
+static uint64_t number_of(const char *buf)
+{
+	return buf[0] == 'm' ? strtoull(buf + 1, NULL, 10) : 0;
+}
+
+Test(cluster, a_late_joiner_on_b_gets_a_cache_then_live_without_gap_or_repeat, .fini = fini)
+{
+	char buf[2048];
+	uint64_t first, want;
+	long n;
+
+	nats_require();
+	nats_start(&ns);
+	start_node_cache(&a, "127.0.0.1:0=live", "live:last=5");
+	start_node_cache(&b, NULL, "live:last=5");
+	udp_fd = rc_udp_socket(rc_udp_for(&a, "live"));
+	rc_assert(udp_fd >= 0, "udp socket");
+	for (uint64_t k = 1; k <= 8; k++) {
+		size_t len = message(k, buf);
+
+		rc_assert(send(udp_fd, buf, len, 0) == (ssize_t)len, "send");
+	}
+	/* A answers cache requests for live once it published with a cache. */
+	rc_assert(nats_wait_subs(&ns, 1, 1) >= 1, "A subscribes to live's cache requests");
+	/* B's first subscriber: B asks A for the cache while A goes on. */
+	open_ws(&ws_b, &ws_b_open, &b, "/ws/live");
+	for (uint64_t k = 9; k <= 60; k++) {
+		size_t len = message(k, buf);
+
+		rc_assert(send(udp_fd, buf, len, 0) == (ssize_t)len, "send");
+		rc_sleep_ms(2);
+	}
+	n = ws_next(&ws_b, buf, sizeof(buf), RC_WAIT_TIMEOUT_MS);
+	rc_assert(n > 0, "B's joiner gets messages");
+	first = number_of(buf);
+	rc_assert(first >= 4 && first <= 8,
+		  "it starts with A's cache (the last 5 of 1-8 when it joined), not at %llu",
+		  (unsigned long long)first);
+	for (want = first + 1; want <= 60; want++) {
+		n = ws_next(&ws_b, buf, sizeof(buf), RC_WAIT_TIMEOUT_MS);
+		rc_assert(n > 0 && number_of(buf) == want,
+			  "then every message once, in order: want %llu, got %llu",
+			  (unsigned long long)want, n > 0 ? (unsigned long long)number_of(buf) : 0ull);
+	}
+	rc_assert(ws_next(&ws_b, buf, sizeof(buf), 300) < 0, "nothing more");
+	rc_assert(metric(&b, "ringcast_nats_cache_requests_total") == 1, "B asked once");
+	rc_assert(metric(&b, "ringcast_nats_cache_msgs_in_total") == 5, "and got 5");
+	rc_assert(metric(&a, "ringcast_nats_cache_answered_total") == 1, "A answered once");
+	rc_assert(metric(&b, "ringcast_nats_cache_timeouts_total") == 0, "in time");
+	rc_assert(metric(&b, "ringcast_nats_gaps_total") == 0, "no gap");
+	rc_assert(metric(&b, "ringcast_nats_duplicates_total") == 0, "no repeat counted");
+	RC_STOP_OK(&a);
+	RC_STOP_OK(&b);
+}
+
+/* MPEG-TS across nodes: a viewer joining on B, while nothing of the
+ * channel was ever on B, starts like one on A: PAT, PMT, then the GOP
+ * from its keyframe (MPEG-1 video: a sequence header opens each GOP). */
+Test(cluster, a_video_joiner_on_b_starts_at_pat_pmt_and_a_keyframe, .fini = fini, .timeout = 120)
+{
+	static unsigned char buf[1 << 20];
+	char target[128];
+	char *pub[] = { "/usr/bin/ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi",
+			"-i", "testsrc=size=320x240:rate=25", "-t", "2", "-c:v", "mpeg1video",
+			"-b:v", "400k", "-bf", "0", "-g", "10", "-f", "mpegts", target, NULL };
+	const unsigned char *ts = NULL, *first_video = NULL;
+	size_t have = 0;
+	int64_t end;
+	int status;
+	pid_t pid;
+	long off;
+
+	nats_require();
+	if (access(pub[0], X_OK) != 0)
+		cr_skip_test("no ffmpeg");
+	nats_start(&ns);
+	start_node_cache(&a, "127.0.0.1:0=tv", "tv:ts");
+	start_node_cache(&b, NULL, "tv:ts");
+	snprintf(target, sizeof(target), "udp://127.0.0.1:%d?pkt_size=1316", a.udp[0].port);
+	pid = fork();
+	rc_assert(pid >= 0, "fork");
+	if (pid == 0) {
+		execv(pub[0], pub);
+		_exit(127);
+	}
+	end = rc_now_ms() + 30000;
+	while (waitpid(pid, &status, WNOHANG) == 0 && rc_now_ms() < end)
+		rc_sleep_ms(50);
+	if (rc_now_ms() >= end) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	rc_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ffmpeg should publish, exit 0");
+	rc_assert(nats_wait_subs(&ns, 1, 1) >= 1, "A answers tv's cache requests");
+	/* Nobody watched anywhere; a viewer joins on B and gets A's cache. */
+	stream_fd = http_sub(&b, "/stream/tv");
+	off = read_body(stream_fd, (char *)buf, sizeof(buf), &have, 3 * 188);
+	rc_assert(off >= 0 && have - (size_t)off >= 3 * 188, "B's viewer gets the cache");
+	/* The rest of the GOP: until 300 ms pass without a byte. */
+	for (;;) {
+		struct pollfd p = { .fd = stream_fd, .events = POLLIN };
+		ssize_t n;
+
+		if (have >= sizeof(buf) || poll(&p, 1, 300) <= 0)
+			break;
+		n = read(stream_fd, buf + have, sizeof(buf) - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	ts = buf + off;
+	have -= (size_t)off;
+	rc_assert(have % 188 == 0, "whole packets: %zu bytes", have);
+	rc_assert(ts[0] == 0x47 && (ts[1] & 0x1f) == 0 && ts[2] == 0 && (ts[1] & 0x40),
+		  "the first packet is the PAT");
+	rc_assert(ts[188] == 0x47 && ts[188 + 5] == 0x02, "the second the PMT");
+	for (size_t o = 2 * 188; o + 188 <= have && !first_video; o += 188) {
+		const unsigned char *p = ts + o;
+		size_t pl = (p[3] & 0x20) ? 5u + p[4] : 4;
+
+		if ((p[1] & 0x40) && pl + 9 <= 188 && !p[pl] && !p[pl + 1] && p[pl + 2] == 1 &&
+		    (p[pl + 3] & 0xf0) == 0xe0)
+			first_video = p + pl + 9 + p[pl + 8];
+	}
+	rc_assert(first_video && first_video + 4 <= ts + have && !first_video[0] &&
+			  !first_video[1] && first_video[2] == 1 && first_video[3] == 0xb3,
+		  "the first video PES opens a GOP (sequence header)");
+	rc_assert(metric(&b, "ringcast_nats_cache_msgs_in_total") >= 2, "PSI and the GOP came");
+	RC_STOP_OK(&a);
+	RC_STOP_OK(&b);
 }
