@@ -145,11 +145,16 @@ void rc_chanreg_foreach(struct rc_chanreg *reg, void (*fn)(struct rc_chanreg_ent
 	pthread_mutex_unlock(&reg->lock);
 }
 
-struct rc_chanreg_origin *rc_chanreg_origin(struct rc_chanreg_ent *e, uint64_t id)
+struct rc_chanreg_origin *rc_chanreg_origin(struct rc_chanreg_ent *e, uint64_t id,
+					    uint64_t now_ms)
 {
+	struct rc_chanreg_origin *stale = NULL;
+	uint64_t stale_ms = UINT64_MAX, stale_id = 0, cur;
+
 	for (int i = 0; i < RC_CHANREG_ORIGINS; i++) {
 		struct rc_chanreg_origin *o = &e->origins[i];
-		uint64_t cur = atomic_load_explicit(&o->id, memory_order_relaxed);
+
+		cur = atomic_load_explicit(&o->id, memory_order_relaxed);
 
 		/* Relaxed: the slot's counters are statistics; only the
 		 * claim itself must be atomic, so one slot has one id. */
@@ -157,12 +162,31 @@ struct rc_chanreg_origin *rc_chanreg_origin(struct rc_chanreg_ent *e, uint64_t i
 			return o;
 		if (!cur && atomic_compare_exchange_strong_explicit(&o->id, &cur, id,
 								    memory_order_relaxed,
-								    memory_order_relaxed))
+								    memory_order_relaxed)) {
+			atomic_store_explicit(&o->last_ms, now_ms, memory_order_relaxed);
 			return o;
+		}
 		if (cur == id)
 			return o;	/* another loop claimed it for the same id */
+		if (atomic_load_explicit(&o->last_ms, memory_order_relaxed) < stale_ms) {
+			stale = o;
+			stale_id = cur;
+			stale_ms = atomic_load_explicit(&o->last_ms, memory_order_relaxed);
+		}
 	}
-	return NULL;
+	if (!stale || now_ms < stale_ms + RC_CHANREG_ORIGIN_STALE_MS)
+		return NULL;
+	/* Taken from the silent origin seen above, only if the slot still
+	 * holds it: of two loops racing for it one wins, the other gets NULL
+	 * this time (and a slot again on a later message). */
+	if (!atomic_compare_exchange_strong_explicit(&stale->id, &stale_id, id, memory_order_relaxed,
+						     memory_order_relaxed))
+		return NULL;
+	atomic_store_explicit(&stale->msgs, 0, memory_order_relaxed);
+	atomic_store_explicit(&stale->missing, 0, memory_order_relaxed);
+	atomic_store_explicit(&stale->dups, 0, memory_order_relaxed);
+	atomic_store_explicit(&stale->last_ms, now_ms, memory_order_relaxed);
+	return stale;
 }
 
 bool rc_chanreg_sub_reserve(struct rc_chanreg_ent *e, uint32_t max)

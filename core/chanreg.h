@@ -105,7 +105,8 @@ struct rc_chanreg_ent {
 		_Atomic uint64_t msgs;		/* delivered from it */
 		_Atomic uint64_t missing;	/* its numbers skipped */
 		_Atomic uint64_t dups;		/* its messages dropped as seen */
-		_Atomic uint64_t last_ms;	/* when one last came (a loop's clock) */
+		_Atomic uint64_t last_ms;	/* when one last came (a loop's clock,
+						 * monotonic: every loop's is the same) */
 	} origins[RC_CHANREG_ORIGINS];
 	size_t name_len;
 	char name[65];
@@ -184,9 +185,15 @@ static inline void rc_chanreg_add64(_Atomic uint64_t *c, uint64_t n)
 /* A random id, never 0: a channel's history id, a node's id. */
 uint64_t rc_chanreg_new_id(void);
 
-/* The slot of origin id (not 0) in e, claimed when new; NULL when all
- * slots hold others. */
-struct rc_chanreg_origin *rc_chanreg_origin(struct rc_chanreg_ent *e, uint64_t id);
+/* An origin not heard from for this long gives its slot to a new one (a
+ * node that restarted comes back with a new id). */
+#define RC_CHANREG_ORIGIN_STALE_MS 60000
+
+/* The slot of origin id (not 0) in e, claimed when new (a free one, or the
+ * stalest of those silent for RC_CHANREG_ORIGIN_STALE_MS by now_ms, a
+ * loop's clock); NULL when all slots hold others heard lately. */
+struct rc_chanreg_origin *rc_chanreg_origin(struct rc_chanreg_ent *e, uint64_t id,
+					    uint64_t now_ms);
 
 /* Numbers one more message of the channel: 1 for its first. */
 static inline uint64_t rc_chanreg_next_seq(struct rc_chanreg_ent *e)

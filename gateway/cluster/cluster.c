@@ -66,6 +66,27 @@ void rc_cluster_send_inbox(struct rc_cluster *cl)
 	cl->inbox_sent = rc_nats_link_sub(&cl->link, subject, cl->inbox_sid) == 0;
 }
 
+/* UNSUB sid, or keep it for the tick when there is no room now (a SUB the
+ * server keeps would go on delivering, counted unrouted). */
+static void send_unsub(struct rc_cluster *cl, uint64_t sid)
+{
+	if (rc_nats_link_unsub(&cl->link, sid) == 0)
+		return;
+	if (cl->nunsub < RC_CLUSTER_UNSUB_MAX)
+		cl->unsub_pending[cl->nunsub++] = sid;
+	else
+		cl->srv->stats.nats_errors++;	/* it goes with the connection */
+}
+
+static void retry_unsubs(struct rc_cluster *cl)
+{
+	uint32_t n = cl->nunsub;
+
+	cl->nunsub = 0;
+	for (uint32_t i = 0; i < n && rc_nats_link_ready(&cl->link); i++)
+		send_unsub(cl, cl->unsub_pending[i]);
+}
+
 /* A new connection knows none of the old one's subscriptions. A cache
  * request in flight went with it: it ends (its held messages go out). */
 static void on_ready(void *arg)
@@ -73,6 +94,7 @@ static void on_ready(void *arg)
 	struct rc_cluster *cl = arg;
 
 	cl->inbox_sent = false;
+	cl->nunsub = 0;
 	for (struct rc_cluster_chan *cc = cl->chans; cc; cc = cc->next) {
 		cc->sub_sent = cc->cache_sub_sent = false;
 		if (cc->req_id)
@@ -94,6 +116,9 @@ static struct rc_cluster_chan *chan_state(struct rc_cluster *cl, struct rc_chann
 	rc_mem_charge(sizeof(*cc));
 	cc->ch = ch;
 	ch->remote = cc;
+	/* Local ingest counted so far is not "local messages now". */
+	if (ch->shared)
+		cc->local_msgs = atomic_load_explicit(&ch->shared->msgs, memory_order_relaxed);
 	cc->next = cl->chans;
 	if (cl->chans)
 		cl->chans->pprev = &cc->next;
@@ -109,8 +134,11 @@ static void subscribe(struct rc_cluster *cl, struct rc_cluster_chan *cc)
 	if (cc->ch->shared)
 		atomic_fetch_add_explicit(&cc->ch->shared->remote_subs, 1, memory_order_relaxed);
 	/* A late joiner gets the channel's cache from its origin first,
-	 * when the channel keeps one. */
-	cc->want_cache = rc_config_cache(cl->srv->cfg, cc->ch->name) != NULL;
+	 * when the channel keeps one, unless this node ingests the channel
+	 * itself (then every worker keeps the cache already: relay.h). */
+	cc->want_cache = rc_config_cache(cl->srv->cfg, cc->ch->name) != NULL &&
+			 !(cc->ch->shared &&
+			   atomic_load_explicit(&cc->ch->shared->msgs, memory_order_relaxed));
 	send_subs(cl, cc);
 }
 
@@ -122,7 +150,7 @@ static void unsubscribe(struct rc_cluster *cl, struct rc_cluster_chan *cc)
 	if (!cc->sid)
 		return;
 	if (cc->sub_sent && rc_nats_link_ready(&cl->link))
-		rc_nats_link_unsub(&cl->link, cc->sid);
+		send_unsub(cl, cc->sid);
 	if (cc->req_id)
 		rc_cluster_cache_end(cl, cc);
 	cc->sid = 0;
@@ -140,7 +168,7 @@ static void unsubscribe(struct rc_cluster *cl, struct rc_cluster_chan *cc)
 static void stop_answering(struct rc_cluster *cl, struct rc_cluster_chan *cc)
 {
 	if (cc->cache_sid && cc->cache_sub_sent && rc_nats_link_ready(&cl->link))
-		rc_nats_link_unsub(&cl->link, cc->cache_sid);
+		send_unsub(cl, cc->cache_sid);
 	cc->cache_sid = 0;
 	cc->cache_sub_sent = false;
 }
@@ -264,6 +292,7 @@ void rc_cluster_tick(struct rc_server *srv)
 	if (!cl)
 		return;
 	now = rc_loop_now_ms(srv->loop);
+	retry_unsubs(cl);
 	for (struct rc_cluster_chan *cc = cl->chans; cc; cc = cc->next) {
 		/* Local ingest of the channel, for telling two origins apart
 		 * (cluster_in.c): the registry counts every worker's. */

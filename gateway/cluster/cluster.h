@@ -30,7 +30,7 @@ struct rc_cluster_hooks {
 	/* Fans a message from another node out here (ingest's
 	 * rc_publish_remote()); the reference on m passes to it. */
 	void (*deliver)(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m,
-			uint64_t seq);
+			uint64_t epoch, uint64_t seq);
 	/* Calls fn for ch's cached messages on this worker, oldest first
 	 * (rc_publish_cache_each()); returns how many. */
 	uint32_t (*cache_each)(struct rc_channel *ch,

@@ -33,6 +33,10 @@ void rc_cluster_cache_ask(struct rc_cluster *cl, struct rc_cluster_chan *cc)
 
 	if (!cc->want_cache || cc->req_id)
 		return;
+	if (!cl->link.headers) {
+		cc->want_cache = false;	/* answers need headers (envelopes, the end) */
+		return;
+	}
 	/* The inbox's SUB goes out before the request, on the same
 	 * connection: the server has it when the answer comes. */
 	rc_cluster_send_inbox(cl);

@@ -122,7 +122,7 @@ void rc_cluster_take(struct rc_cluster *cl, struct rc_cluster_chan *cc, struct r
 	o->last_ms = now;
 	check_origins(srv, cc, o, now);
 	if (env->origin && cc->ch->shared)
-		ro = rc_chanreg_origin(cc->ch->shared, env->origin);
+		ro = rc_chanreg_origin(cc->ch->shared, env->origin, now);
 	if (env->seq) {
 		v = rc_seqwin_take(&o->win, env->epoch, env->seq, &skipped);
 		if (v == RC_SEQWIN_DUP) {
@@ -148,7 +148,7 @@ void rc_cluster_take(struct rc_cluster *cl, struct rc_cluster_chan *cc, struct r
 		atomic_store_explicit(&ro->last_ms, now, memory_order_relaxed);
 	}
 	srv->stats.nats_msgs_in++;
-	cl->hooks.deliver(srv, cc->ch, m, env->seq);
+	cl->hooks.deliver(srv, cc->ch, m, env->epoch, env->seq);
 }
 
 /* The one copy of a message from NATS on this worker: out of the link's
@@ -197,6 +197,11 @@ void rc_cluster_on_msg(void *arg, const struct rc_nats_event *ev)
 		/* Its own node's: the worker that ingested it handed it to
 		 * this one already (relay.h). */
 		srv->stats.nats_own++;
+		return;
+	}
+	/* The channel's own bound holds for what other nodes send too. */
+	if (ev->payload_len > rc_config_max_message(srv->cfg, cc->ch->name)) {
+		srv->stats.nats_in_dropped++;
 		return;
 	}
 	if (env.time_ns)

@@ -31,6 +31,9 @@
 #define RC_CLUSTER_CACHE_WAIT_MS 1000
 #define RC_CLUSTER_HOLD_MAX (4u << 20)
 #define RC_CLUSTER_HOLD_MSGS 1024
+/* UNSUBs that found no room, retried by the tick (a new connection
+ * forgets them: its server never had those SUBs). */
+#define RC_CLUSTER_UNSUB_MAX 64
 
 struct rc_cluster_origin {
 	uint64_t id;
@@ -81,6 +84,8 @@ struct rc_cluster {
 	bool inbox_sent;
 	uint64_t next_req;
 	size_t prefix_len;
+	uint64_t unsub_pending[RC_CLUSTER_UNSUB_MAX];
+	uint32_t nunsub;
 };
 
 /* Writes <prefix><mid><channel> (dots of the channel as '~') into dst

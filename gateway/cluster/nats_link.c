@@ -28,6 +28,7 @@
 #define LINK_OF(p, member) ((struct rc_nats_link *)((char *)(p) - offsetof(struct rc_nats_link, member)))
 
 static void start_connect(struct rc_nats_link *l);
+static int in_resize(struct rc_nats_link *l, size_t need);
 
 static void set_state(struct rc_nats_link *l, enum rc_nats_state s)
 {
@@ -58,8 +59,10 @@ static void maybe_closed(struct rc_nats_link *l)
 {
 	if (l->state != RC_NATS_CLOSING || l->inflight)
 		return;
-	/* No send reads the buffers any more: large ones can go. */
+	/* No send reads the buffers any more: large ones can go, and so can
+	 * a read buffer grown for a long message. */
 	rc_nats_outbuf_trim(&l->out);
+	in_resize(l, 0);
 	close(l->fd);
 	l->fd = -1;
 	set_state(l, RC_NATS_IDLE);
@@ -154,17 +157,19 @@ static void want_flush(struct rc_nats_link *l)
 		rc_loop_defer_send(l->loop, &l->flush);
 }
 
-/* Queues a control line made by enc (CONNECT, PING, PONG). Returns 0 or
- * -ENOBUFS. */
-static int queue_control(struct rc_nats_link *l, const char *what, ssize_t n)
+/* Queues a control line made by enc. CONNECT, PING and PONG (slack) may
+ * pass the bound by CONTROL_SLACK, kept for them: SUB, UNSUB and requests,
+ * which their callers retry, stay within it. Returns 0 or -ENOBUFS. */
+static int queue_line(struct rc_nats_link *l, const char *what, ssize_t n, bool slack)
 {
+	size_t extra = slack ? CONTROL_SLACK : 0;
 	char *p;
 
 	if (n < 0)
 		return (int)n;
-	l->out.limit += CONTROL_SLACK;
+	l->out.limit += extra;
 	p = rc_nats_outbuf_reserve(&l->out, (size_t)n);
-	l->out.limit -= CONTROL_SLACK;
+	l->out.limit -= extra;
 	if (!p)
 		return -ENOBUFS;
 	memcpy(p, what, (size_t)n);
@@ -172,6 +177,11 @@ static int queue_control(struct rc_nats_link *l, const char *what, ssize_t n)
 	count_queued(l);
 	want_flush(l);
 	return 0;
+}
+
+static int queue_control(struct rc_nats_link *l, const char *what, ssize_t n)
+{
+	return queue_line(l, what, n, true);
 }
 
 static int queue_ping(struct rc_nats_link *l, bool pong)
@@ -200,7 +210,12 @@ static int on_info(struct rc_nats_link *l, const struct rc_nats_event *ev)
 			     info.tls_required ? "TLS" : "authentication");
 		return -EPROTONOSUPPORT;
 	}
+	/* What a server says it accepts bounds what it may send: its INFO
+	 * cannot make one message take more than RC_NATS_PAYLOAD_CAP here. */
 	l->max_payload = info.max_payload ? info.max_payload : RC_NATS_MAX_PAYLOAD;
+	if (l->max_payload > RC_NATS_PAYLOAD_CAP)
+		l->max_payload = RC_NATS_PAYLOAD_CAP;
+	l->headers = info.headers;
 	ret = queue_control(l, line, rc_nats_encode_connect(line, sizeof(line), &c));
 	if (ret < 0)
 		return ret;
@@ -246,6 +261,10 @@ static int in_resize(struct rc_nats_link *l, size_t need)
 
 	if (cap == l->in_cap || (!need && l->in_len))
 		return 0;
+	/* Past --max-memory a long message is not taken in: the connection
+	 * goes (and comes back), as it would for a slow consumer. */
+	if (cap > l->in_cap && rc_mem_over())
+		return -ENOBUFS;
 	p = realloc(l->in, cap);
 	if (!p)
 		return -ENOMEM;
@@ -501,6 +520,12 @@ int rc_nats_link_publish(struct rc_nats_link *l, const char *subject, const char
 		ret = -ENOTCONN;
 		goto fail;
 	}
+	/* A server without headers gets the payload alone (no envelope:
+	 * its receivers take it unnumbered). */
+	if (!l->headers) {
+		hdrs = NULL;
+		hdr_len = 0;
+	}
 	if (hdr_len + len > l->max_payload) {
 		ret = -EMSGSIZE;
 		goto fail;
@@ -537,7 +562,7 @@ int rc_nats_link_sub(struct rc_nats_link *l, const char *subject, uint64_t sid)
 
 	if (l->state != RC_NATS_READY)
 		return -ENOTCONN;
-	return queue_control(l, line, rc_nats_encode_sub(line, sizeof(line), subject, NULL, sid));
+	return queue_line(l, line, rc_nats_encode_sub(line, sizeof(line), subject, NULL, sid), false);
 }
 
 int rc_nats_link_sub_queue(struct rc_nats_link *l, const char *subject, const char *queue,
@@ -547,7 +572,7 @@ int rc_nats_link_sub_queue(struct rc_nats_link *l, const char *subject, const ch
 
 	if (l->state != RC_NATS_READY)
 		return -ENOTCONN;
-	return queue_control(l, line, rc_nats_encode_sub(line, sizeof(line), subject, queue, sid));
+	return queue_line(l, line, rc_nats_encode_sub(line, sizeof(line), subject, queue, sid), false);
 }
 
 int rc_nats_link_request(struct rc_nats_link *l, const char *subject, const char *reply)
@@ -556,7 +581,7 @@ int rc_nats_link_request(struct rc_nats_link *l, const char *subject, const char
 
 	if (l->state != RC_NATS_READY)
 		return -ENOTCONN;
-	return queue_control(l, line, rc_nats_encode_pub(line, sizeof(line), subject, reply, "", 0));
+	return queue_line(l, line, rc_nats_encode_pub(line, sizeof(line), subject, reply, "", 0), false);
 }
 
 int rc_nats_link_unsub(struct rc_nats_link *l, uint64_t sid)
@@ -565,7 +590,7 @@ int rc_nats_link_unsub(struct rc_nats_link *l, uint64_t sid)
 
 	if (l->state != RC_NATS_READY)
 		return -ENOTCONN;
-	return queue_control(l, line, rc_nats_encode_unsub(line, sizeof(line), sid, 0));
+	return queue_line(l, line, rc_nats_encode_unsub(line, sizeof(line), sid, 0), false);
 }
 
 void rc_nats_link_stop(struct rc_nats_link *l)

@@ -27,6 +27,8 @@
 /* Inbound bytes held between messages (an INFO must fit); the buffer grows
  * for one message up to the server's max_payload and shrinks back. */
 #define RC_NATS_IN_CAP 16384
+/* The largest message taken from a server, whatever its INFO says. */
+#define RC_NATS_PAYLOAD_CAP (64u << 20)
 
 enum rc_nats_state {
 	RC_NATS_IDLE,		/* no socket: waiting for the retry timer */
@@ -68,7 +70,8 @@ struct rc_nats_link {
 	uint64_t errs_unlogged;	/* -ERRs since, not logged */
 	uint64_t backoff_ms;
 	uint64_t since_ms;	/* when the state began */
-	uint64_t max_payload;	/* the server's, from INFO */
+	uint64_t max_payload;	/* the server's, from INFO (at most RC_NATS_PAYLOAD_CAP) */
+	bool headers;		/* the server takes HPUB (INFO headers) */
 	struct rc_io connect_io, read_io, send_io;
 	struct rc_timer ping_timer, retry_timer;
 	struct rc_deferred flush;

@@ -6,7 +6,8 @@ enum rc_seqwin_verdict rc_seqwin_take(struct rc_seqwin *w, uint64_t epoch, uint6
 	uint64_t d;
 
 	*skipped = 0;
-	if (!w->high || epoch != w->epoch) {
+	d = seq > w->high ? seq - w->high : w->high - seq;
+	if (!w->high || epoch != w->epoch || d > RC_SEQWIN_JUMP_MAX) {
 		bool restart = w->high != 0;
 
 		w->epoch = epoch;

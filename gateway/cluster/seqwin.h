@@ -15,12 +15,17 @@
 #include <stdint.h>
 
 #define RC_SEQWIN_SPAN 64
+/* A number this far from the newest (either way) is no gap or repeat but
+ * another history: NATS is a trusted boundary, yet one bogus number must
+ * not make every real one look old for ever. */
+#define RC_SEQWIN_JUMP_MAX 65536
 
 enum rc_seqwin_verdict {
 	RC_SEQWIN_NEXT,		/* newer than every number seen: deliver */
 	RC_SEQWIN_LATE,		/* one counted missing before, here now: deliver */
 	RC_SEQWIN_DUP,		/* seen already, or older than the window: drop */
-	RC_SEQWIN_RESTART,	/* a new history (another epoch): deliver */
+	RC_SEQWIN_RESTART,	/* a new history (another epoch, or a jump of
+				 * more than RC_SEQWIN_JUMP_MAX): deliver */
 };
 
 struct rc_seqwin {

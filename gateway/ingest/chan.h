@@ -28,6 +28,10 @@ struct rc_chan {
 	 * own or handed over): what a resuming subscriber's replay must reach
 	 * (subscriber.c). */
 	uint64_t last_seq;
+	/* The history (an origin's epoch) of the messages other nodes send
+	 * this worker through NATS; 0: none came. Positions of such a channel
+	 * here are its origin's. */
+	uint64_t remote_epoch;
 };
 
 /* ch's state, made on first use. NULL without memory. */
@@ -45,6 +49,17 @@ static inline struct rc_cache *rc_chan_cache(const struct rc_channel *ch)
 	struct rc_chan *c = rc_chan_peek(ch);
 
 	return c ? c->cache : NULL;
+}
+
+/* The history ch's positions belong to on this worker: its origin's when
+ * other nodes feed it (remote_epoch), else the channel's own. */
+static inline uint64_t rc_chan_epoch(const struct rc_channel *ch)
+{
+	struct rc_chan *c = rc_chan_peek(ch);
+
+	if (c && c->remote_epoch)
+		return c->remote_epoch;
+	return ch->shared ? ch->shared->epoch : 0;
 }
 
 /* ch's publisher count: in the whole process when ch is in the registry,

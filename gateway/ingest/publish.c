@@ -103,8 +103,10 @@ enum source {
 			 * origin (m->seq), framed here, handed on to nobody */
 };
 
+/* epoch: the history the message's number belongs to (a remote one's
+ * origin's; else 0: the channel's own here). */
 static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg *m,
-		    enum source from, unsigned relayed_opcode)
+		    enum source from, unsigned relayed_opcode, uint64_t epoch)
 {
 	bool relayed = from == RELAYED;
 	uint8_t *payload = m->frame + m->hdr_len;
@@ -142,17 +144,27 @@ static void fan_out(struct rc_server *srv, struct rc_channel *ch, struct rc_msg 
 	 * a worker out of number order (two publishers, or one that moved). */
 	if (c && m->seq > c->last_seq)
 		c->last_seq = m->seq;
+	/* A message from another node keeps its origin's position (epoch and
+	 * number) here too, in SSE ids, labels and the cache, so a client can
+	 * resume on any node (subscriber.c). */
+	if (from == REMOTE && c) {
+		if (c->remote_epoch != epoch)
+			c->last_seq = m->seq;	/* a new history starts here */
+		c->remote_epoch = epoch;
+		if (cache)
+			cache->epoch = epoch;
+	}
+	if (!epoch)
+		epoch = ch->shared ? ch->shared->epoch : 0;
 	/* The SSE form, made once per message and only while the channel has
 	 * SSE subscribers (no memory costs them this message); the cache keeps
 	 * the same one. */
-	m->alt = ch->nalt ? rc_sse_event_new(payload, m->payload_len,
-					     ch->shared ? ch->shared->epoch : 0, m->seq)
-			  : NULL;
+	m->alt = ch->nalt ? rc_sse_event_new(payload, m->payload_len, epoch, m->seq) : NULL;
 	/* Likewise its position label, for the channel's tagged subscribers
 	 * (several channels on one socket, or ?meta=1): without one they get
 	 * the channel's plain label. */
-	m->tag = (ch->ntagged || ch->nztagged) && m->seq && ch->shared
-			 ? rc_position_label_new(ch->name, ch->name_len, ch->shared->epoch, m->seq)
+	m->tag = (ch->ntagged || ch->nztagged) && m->seq && epoch
+			 ? rc_position_label_new(ch->name, ch->name_len, epoch, m->seq)
 			 : NULL;
 	/* And its compressed frame, for the subscribers that agreed to
 	 * permessage-deflate: one per message, whatever their number. */
@@ -182,23 +194,23 @@ void rc_publish_ring(struct rc_server *srv, struct rc_channel *ch, uint16_t bid,
 {
 	struct rc_msg m = { .frame = payload, .payload_len = len, .bid = bid };
 
-	fan_out(srv, ch, &m, INGESTED, 0);
+	fan_out(srv, ch, &m, INGESTED, 0, 0);
 }
 
 void rc_publish_shared(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *shm)
 {
 	struct rc_msg m = { .frame = shm->data, .payload_len = shm->len, .shm = shm };
 
-	fan_out(srv, ch, &m, INGESTED, 0);
+	fan_out(srv, ch, &m, INGESTED, 0, 0);
 	rc_shmsg_unref(shm);
 }
 
 void rc_publish_remote(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *shm,
-		       uint64_t seq)
+		       uint64_t epoch, uint64_t seq)
 {
 	struct rc_msg m = { .frame = shm->data, .payload_len = shm->len, .shm = shm, .seq = seq };
 
-	fan_out(srv, ch, &m, REMOTE, 0);
+	fan_out(srv, ch, &m, REMOTE, 0, seq ? epoch : 0);
 	rc_shmsg_unref(shm);
 }
 
@@ -208,6 +220,6 @@ void rc_publish_relayed(struct rc_server *srv, struct rc_channel *ch, struct rc_
 	struct rc_msg m = { .frame = shm->data - hdr_len, .hdr_len = hdr_len,
 			    .payload_len = shm->len, .shm = shm, .seq = seq };
 
-	fan_out(srv, ch, &m, RELAYED, opcode);
+	fan_out(srv, ch, &m, RELAYED, opcode, 0);
 	rc_shmsg_unref(shm);
 }

@@ -28,13 +28,14 @@ void rc_publish_shared(struct rc_server *srv, struct rc_channel *ch, struct rc_s
 void rc_publish_relayed(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m,
 			unsigned opcode, uint32_t hdr_len, uint64_t seq);
 
-/* m came from another node through NATS (cluster.h), numbered seq by its
- * origin (0: unnumbered); it is published here as rc_publish_shared()
- * would, without being numbered again, handed to the other workers (each
+/* m came from another node through NATS (cluster.h), numbered seq in
+ * history epoch by its origin (seq 0: unnumbered); it is published here as
+ * rc_publish_shared() would, keeping that position (labels, SSE ids, the
+ * cache), without being numbered again, handed to the other workers (each
  * has its own subscription) or published to NATS again. The caller's
  * reference passes to this call. */
 void rc_publish_remote(struct rc_server *srv, struct rc_channel *ch, struct rc_shmsg *m,
-		       uint64_t seq);
+		       uint64_t epoch, uint64_t seq);
 
 /* Calls fn for ch's cached messages on this worker (cache.h's
  * rc_cache_each()); 0 without a cache. */

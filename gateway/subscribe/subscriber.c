@@ -59,9 +59,13 @@ void rc_subscriber_resume(struct rc_conn *c, struct rc_sub *s, struct rc_channel
 	struct rc_server *srv = c->st.srv;
 	struct rc_cache *cache = rc_chan_cache(ch);
 	struct rc_chan *st = rc_chan_peek(ch);
-	uint64_t epoch = ch->shared ? ch->shared->epoch : 0;
-	uint64_t now = ch->shared ? rc_chanreg_seq_now(ch->shared) : 0;
+	bool remote = st && st->remote_epoch;
+	uint64_t epoch = rc_chan_epoch(ch);
 	uint64_t last = st ? st->last_seq : 0;
+	/* A channel fed from another node: its positions are the origin's,
+	 * and the newest this worker has is what it can vouch for (the rest
+	 * is on its way through NATS, which promises no more). */
+	uint64_t now = remote ? last : ch->shared ? rc_chanreg_seq_now(ch->shared) : 0;
 	bool same = epoch && res->epoch == epoch;
 	bool recovered = same && res->since == now, whole = false;
 	uint32_t want = 0;
@@ -122,7 +126,7 @@ int rc_subscriber_start(struct rc_conn *c, struct rc_channel *ch, enum rc_sub_ki
 	}
 	if (rc_chan_cache(ch))
 		rc_cache_replay(rc_chan_cache(ch), &c->sub,
-				res && ch->shared && res->epoch == ch->shared->epoch ? res->since : 0);
+				res && res->epoch && res->epoch == rc_chan_epoch(ch) ? res->since : 0);
 	return 0;
 }
 
