@@ -17,8 +17,10 @@
 # --check: start everything, wait until each nats-server's /varz answers,
 # /routez counts 2 routes and /connz a client, each node answers /healthz
 # and is connected to NATS, and node A has published to NATS (when the
-# publishers run); print a summary, stop everything, exit 0 (1 on any
-# failure, 2 when something is missing). The meson test cluster_demo runs it.
+# publishers run), a viewer on node C gets node A's game states and, with
+# ffmpeg, node A's video starting at its PAT; print a summary, stop
+# everything, exit 0 (1 on any failure, 2 when something is missing). The
+# meson test cluster_demo runs it.
 #
 # Environment: RINGCAST_BIN and RINGCAST_PUB_BIN (default
 # BUILD_DIR/gateway/ringcast and BUILD_DIR/tools/ringcast-pub; BUILD_DIR
@@ -157,6 +159,22 @@ get() {
 import json, sys, urllib.request
 mode, url = sys.argv[1], sys.argv[2]
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+if mode == "stream":
+    # The first bytes of a /stream answer, as hex (a subscriber for a
+    # moment: it reads until it has 376 bytes or 3 s have passed).
+    import time
+    data, end = b"", time.time() + 3
+    try:
+        with opener.open(url, timeout=3) as r:
+            while len(data) < 376 and time.time() < end:
+                chunk = r.read1(376 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        pass	# a read timed out: what came so far is the answer
+    print(data.hex())
+    sys.exit(0)
 with opener.open(url, timeout=2) as r:
     body = r.read().decode()
 if mode == "body":
@@ -310,16 +328,36 @@ for h in "$http_a" "$http_b" "$http_c"; do
 	wait_for 10 "ringcast_nats_connected > 0 on http://127.0.0.1:$h/metrics" \
 		positive "$h" ringcast_nats_connected
 done
+# stream_starts PORT CHANNEL HEX: a viewer of CHANNEL on a node gets bytes
+# that start with HEX (empty: any bytes).
+stream_starts() {
+	local got
+	got=$(get stream "http://127.0.0.1:$1/stream/$2") || return 1
+	case $got in
+	"$3"?*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
 if [ "${DEMO:-1}" != 0 ]; then
 	wait_for 10 "ringcast_nats_msgs_out_total > 0 on node A" \
 		positive "$http_a" ringcast_nats_msgs_out_total
 	wait_for 5 "in_msgs > 0 on nats a's /varz" in_msgs "$mon_a"
+	# What A ingests reaches a viewer on C, through nats a and c.
+	wait_for 10 "game states from node A on node C's /stream/game" \
+		stream_starts "$http_c" game ""
+	if command -v ffmpeg >/dev/null; then
+		# A video viewer on C starts with the PAT (0x47, PID 0, payload
+		# start): A's cached GOP came through NATS.
+		wait_for 10 "node A's video on node C's /stream/live, PAT first" \
+			stream_starts "$http_c" live 474000
+	fi
 fi
 
 summary() { # NODE HTTP SERVER MONITOR
 	echo "node $1 http://127.0.0.1:$2/: healthz $(get body "http://127.0.0.1:$2/healthz")," \
 		"nats connected $(get metric "http://127.0.0.1:$2/metrics" ringcast_nats_connected)," \
-		"messages to nats $(get metric "http://127.0.0.1:$2/metrics" ringcast_nats_msgs_out_total)"
+		"messages to nats $(get metric "http://127.0.0.1:$2/metrics" ringcast_nats_msgs_out_total)," \
+		"from nats $(get metric "http://127.0.0.1:$2/metrics" ringcast_nats_msgs_in_total)"
 	echo "nats $3 http://127.0.0.1:$4/: routes $(get json "http://127.0.0.1:$4/routez" num_routes)," \
 		"clients $(get json "http://127.0.0.1:$4/connz" num_connections)," \
 		"messages in $(get json "http://127.0.0.1:$4/varz" in_msgs)"
