@@ -30,6 +30,17 @@ static int udp_fd = -1, sse_fd = -1, stream_fd = -1;
 static struct ws_raw ws_b, ws_a;
 static bool ws_b_open, ws_a_open;
 
+/* Raw WebSocket clients do not answer a close frame: closed before a
+ * node stops, it does not wait for them. */
+static void close_clients(void)
+{
+	if (ws_b_open)
+		ws_raw_close(&ws_b);
+	if (ws_a_open)
+		ws_raw_close(&ws_a);
+	ws_a_open = ws_b_open = false;
+}
+
 static void fini(void)
 {
 	nats_raw_close(&pub);
@@ -287,6 +298,7 @@ Test(cluster, a_to_b_every_message_in_order_to_ws_sse_and_stream_once, .fini = f
 	rc_assert(strstr(r.body, body), "B's /channels lists A as live's origin: want %s in %.600s",
 		  body, r.body);
 	http_resp_free(&r);
+	close_clients();
 	RC_STOP_OK(&a);
 	RC_STOP_OK(&b);
 }
@@ -389,6 +401,7 @@ Test(cluster, a_second_client_publishes_and_gaps_repeats_and_bad_envelopes_are_c
 			  off >= 0 ? have - (size_t)off : 0, wlen);
 		rc_assert(rc_metric(&b, "ringcast_nats_errors_total") == 0, "no protocol error");
 	}
+	close_clients();
 	RC_STOP_OK(&b);
 }
 
@@ -503,6 +516,7 @@ Test(cluster, a_late_joiner_on_b_gets_a_cache_then_live_without_gap_or_repeat, .
 	rc_assert(metric(&b, "ringcast_nats_cache_timeouts_total") == 0, "in time");
 	rc_assert(metric(&b, "ringcast_nats_gaps_total") == 0, "no gap");
 	rc_assert(metric(&b, "ringcast_nats_duplicates_total") == 0, "no repeat counted");
+	close_clients();
 	RC_STOP_OK(&a);
 	RC_STOP_OK(&b);
 }
@@ -580,6 +594,7 @@ Test(cluster, a_video_joiner_on_b_starts_at_pat_pmt_and_a_keyframe, .fini = fini
 			  !first_video[1] && first_video[2] == 1 && first_video[3] == 0xb3,
 		  "the first video PES opens a GOP (sequence header)");
 	rc_assert(metric(&b, "ringcast_nats_cache_msgs_in_total") >= 2, "PSI and the GOP came");
+	close_clients();
 	RC_STOP_OK(&a);
 	RC_STOP_OK(&b);
 }
