@@ -217,6 +217,10 @@ Test(uplink, framed_tcp_publisher_gets_each_subscribers_messages, .fini = fini)
 	expect_binary(b, "state 1");
 	expect_prefix(c, "{\"channel\":\"game\",");
 	expect_binary(c, "state 1");
+	/* Raw WebSocket clients do not answer a close frame: gone
+	 * first, the server does not wait for them. */
+	for (int i = 0; i < nws; i++)
+		ws_raw_close(&ws[i]);
 	RC_STOP_OK(&srv);
 }
 
@@ -285,6 +289,10 @@ Test(uplink, udp_publisher_gets_datagrams_at_its_source_or_uplink_to, .fini = fi
 	rc_assert(!strcmp(got, "duck"), "uplink-to got '%s'", got);
 	rc_assert(rc_wait_metric(&srv, "ringcast_uplink_delivered_total", 2, RC_WAIT_TIMEOUT_MS,
 				 NULL, NULL, &v), "delivered: %lld", v);
+	/* Raw WebSocket clients do not answer a close frame: gone
+	 * first, the server does not wait for them. */
+	for (int i = 0; i < nws; i++)
+		ws_raw_close(&ws[i]);
 	RC_STOP_OK(&srv);
 }
 
@@ -316,6 +324,10 @@ Test(uplink, a_channel_without_uplink_passes_nothing_on, .fini = fini)
 
 		rc_assert(poll(&p, 1, 0) == 0, "nothing reached the publisher");
 	}
+	/* Raw WebSocket clients do not answer a close frame: gone
+	 * first, the server does not wait for them. */
+	for (int i = 0; i < nws; i++)
+		ws_raw_close(&ws[i]);
 	RC_STOP_OK(&srv);
 }
 
@@ -347,6 +359,10 @@ Test(uplink, over_uplink_max_or_uplink_rate_is_closed_1008, .fini = fini)
 				 NULL, NULL, &v), "counted: %lld", v);
 	rc_assert(rc_metric(&srv, "ringcast_uplink_delivered_total") >= 1 + 5,
 		  "the first five of the burst were delivered");
+	/* Raw WebSocket clients do not answer a close frame: gone
+	 * first, the server does not wait for them. */
+	for (int i = 0; i < nws; i++)
+		ws_raw_close(&ws[i]);
 	RC_STOP_OK(&srv);
 }
 
@@ -384,6 +400,10 @@ Test(uplink, subscribers_on_every_worker_reach_the_publisher, .fini = fini)
 	}
 	rc_assert(__builtin_popcount(workers) >= 2,
 		  "messages came from more than one worker (mask %#x)", workers);
+	/* Raw WebSocket clients do not answer a close frame: gone
+	 * first, the server does not wait for them. */
+	for (int i = 0; i < nws; i++)
+		ws_raw_close(&ws[i]);
 	RC_STOP_OK(&srv);
 }
 
@@ -436,6 +456,10 @@ Test(uplink, fragments_are_gathered_and_another_publisher_takes_over, .fini = fi
 	send_binary(a, "still here");
 	read_uplink(fds[0], got, sizeof(got));
 	rc_assert(!strcmp(got, "still here"), "the other publisher got '%s'", got);
+	/* Raw WebSocket clients do not answer a close frame: gone
+	 * first, the server does not wait for them. */
+	for (int i = 0; i < nws; i++)
+		ws_raw_close(&ws[i]);
 	RC_STOP_OK(&srv);
 }
 
@@ -486,5 +510,9 @@ Test(uplink, a_token_protected_channel_takes_uplink_only_with_an_uplink_token, .
 	rc_assert(rc_metric(&srv, "ringcast_client_frames_discarded_total") == 1,
 		  "the plain token's message was dropped");
 	rc_assert(rc_metric(&srv, "ringcast_uplink_received_total") == 1, "one taken");
+	/* Raw WebSocket clients do not answer a close frame: gone
+	 * first, the server does not wait for them. */
+	for (int i = 0; i < nws; i++)
+		ws_raw_close(&ws[i]);
 	RC_STOP_OK(&srv);
 }
