@@ -23,7 +23,7 @@ ARGS       ?=
 DEPS = gcc pkg-config meson ninja-build python3 liburing-dev libwebsockets-dev \
        libcriterion-dev libssl-dev libdeflate-dev zlib1g-dev util-linux clang \
        libclang-rt-14-dev ffmpeg systemtap-sdt-dev nodejs chromium python3-seccomp \
-       nats-server python3-yaml
+       nats-server python3-yaml libnats-dev
 
 DEB_OUT ?= build-deb
 # What `make deb` and `make test-deb` need beyond DEPS.

@@ -598,3 +598,132 @@ Test(cluster, a_video_joiner_on_b_starts_at_pat_pmt_and_a_keyframe, .fini = fini
 	RC_STOP_OK(&a);
 	RC_STOP_OK(&b);
 }
+
+/* Runs the libnats client (libnats_client.c) with argv; its stdout into
+ * *out_fd (when not NULL). Returns its PID. */
+static pid_t libnats(char *const argv[], int *out_fd)
+{
+	int p[2] = { -1, -1 };
+	pid_t pid;
+
+	if (out_fd)
+		rc_assert(pipe(p) == 0, "pipe");
+	pid = fork();
+	rc_assert(pid >= 0, "fork");
+	if (pid == 0) {
+		if (out_fd) {
+			dup2(p[1], 1);
+			close(p[0]);
+			close(p[1]);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (out_fd) {
+		close(p[1]);
+		*out_fd = p[0];
+	}
+	return pid;
+}
+
+static int wait_pid(pid_t pid, int timeout_ms)
+{
+	int64_t end = rc_now_ms() + timeout_ms;
+	int status;
+
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (rc_now_ms() >= end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		rc_sleep_ms(10);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The NATS C client, an independent implementation, reads ringcast's
+ * messages (payload as published, the Rc header as NATS headers) and
+ * publishes into a channel ringcast serves, with and without an
+ * envelope. */
+Test(cluster, libnats_reads_what_ringcast_publishes_and_publishes_to_its_subscribers, .fini = fini)
+{
+	const char *bin = getenv("RINGCAST_LIBNATS_CLIENT");
+	char url[64], buf[4096], want[2048], origin[17];
+	char *sub_argv[] = { (char *)bin, "sub", url, "ringcast.ch.live", "3", "5000", NULL };
+	size_t have = 0;
+	int out = -1;
+	pid_t pid;
+	long n;
+	char *line;
+
+	nats_require();
+	if (!bin || access(bin, X_OK) != 0)
+		cr_skip_test("no libnats client (Debian package libnats-dev)");
+	nats_start(&ns);
+	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", ns.port);
+	start_node(&a, "127.0.0.1:0=live");
+	start_node(&b, NULL);
+	udp_fd = rc_udp_socket(rc_udp_for(&a, "live"));
+	rc_assert(udp_fd >= 0, "udp socket");
+	pid = libnats(sub_argv, &out);
+	rc_assert(read_until(out, buf, sizeof(buf), &have, "ready\n"), "libnats subscribes");
+	for (uint64_t k = 1; k <= 3; k++) {
+		size_t len = message(k, want);
+
+		rc_assert(send(udp_fd, want, len, 0) == (ssize_t)len, "send");
+	}
+	rc_assert(read_until(out, buf, sizeof(buf), &have, "m3:"), "libnats gets 3 messages: %s", buf);
+	rc_assert(wait_pid(pid, 5000) == 0, "libnats sub exits 0");
+	close(out);
+	line = strchr(buf, '\n') + 1;
+	for (uint64_t k = 1; k <= 3; k++) {
+		size_t len = message(k, want);
+		unsigned long got_len = 0, seq = 0;
+		char o[17] = "";
+
+		rc_assert(sscanf(line, "%lu 1 %16s %*16s %lu ", &got_len, o, &seq) == 3 &&
+				  got_len == len && seq == k,
+			  "libnats reads message %llu with its Rc header: %.120s",
+			  (unsigned long long)k, line);
+		/* The payload follows the length and the header's five fields. */
+		{
+			const char *pl = line;
+
+			for (int f = 0; f < 6 && pl; f++)
+				pl = strchr(pl, ' ') ? strchr(pl, ' ') + 1 : NULL;
+			rc_assert(pl && strncmp(pl, want, len) == 0, "and its payload as published");
+		}
+		if (k == 1)
+			memcpy(origin, o, sizeof(origin));
+		rc_assert(!strcmp(o, origin), "one origin");
+		line = strchr(line, '\n') + 1;
+	}
+	/* The other way: libnats publishes into game, which B serves. */
+	open_ws(&ws_b, &ws_b_open, &b, "/ws/game");
+	wait_subscribed();
+	{
+		char *p1[] = { (char *)bin, "pub", url, "ringcast.ch.game", "from libnats", NULL };
+		char *p2[] = { (char *)bin, "pub", url, "ringcast.ch.game", "numbered",
+			       "1 0123456789abcdef 0000000000000009 7 0", NULL };
+
+		rc_assert(wait_pid(libnats(p1, NULL), 5000) == 0, "libnats pub");
+		expect_ws(&ws_b, "from libnats");
+		rc_assert(wait_pid(libnats(p2, NULL), 5000) == 0, "libnats pub with an Rc header");
+		expect_ws(&ws_b, "numbered");
+	}
+	rc_assert(metric(&b, "ringcast_nats_bad_envelope_total") == 0, "libnats's headers read");
+	{
+		struct http_resp r;
+
+		rc_assert(http_get(&b.http, "/channels", &r) == 0, "B /channels");
+		rc_assert(strstr(r.body, "\"node\": \"0123456789abcdef\", \"messages\": "),
+			  "B lists libnats's envelope's origin: %.400s", r.body);
+		http_resp_free(&r);
+	}
+	n = metric(&b, "ringcast_nats_msgs_in_total");
+	rc_assert(n >= 2, "B counts both (%ld)", n);
+	close_clients();
+	RC_STOP_OK(&a);
+	RC_STOP_OK(&b);
+}
