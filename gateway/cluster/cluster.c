@@ -194,7 +194,7 @@ int rc_cluster_start(struct rc_server *srv, const struct rc_cluster_hooks *hooks
 	cl->inbox_sid = ++cl->next_sid;
 	srv->hub.channel_interest = rc_cluster_interest;
 	ops.arg = cl;
-	ret = rc_nats_link_start(&cl->link, srv->loop, &srv->cfg->nats, &srv->stats, &ops);
+	ret = rc_nats_link_start(&cl->link, srv->loop, &srv->cfg->nats, srv->id, &srv->stats, &ops);
 	if (ret < 0)
 		goto fail;
 	if (srv->id == 0)

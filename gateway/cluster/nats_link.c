@@ -34,7 +34,9 @@ static void set_state(struct rc_nats_link *l, enum rc_nats_state s)
 {
 	l->state = s;
 	l->since_ms = rc_loop_now_ms(l->loop);
-	l->stats->nats_connected = s == RC_NATS_READY;
+	/* Connected means the server took CONNECT: its first PONG came
+	 * (on_proven()). */
+	l->stats->nats_connected = s == RC_NATS_READY && l->proven;
 }
 
 /* The outbound bytes not yet written, for /metrics. */
@@ -53,8 +55,42 @@ static void arm_retry(struct rc_nats_link *l, uint64_t ms)
 		rc_log_error("nats: cannot arm the reconnect timer");
 }
 
+static size_t server_count(const struct rc_nats_link *l)
+{
+	return l->servers->len + l->nfound;
+}
+
+static const struct rc_sockaddr *server_at(const struct rc_nats_link *l, size_t i)
+{
+	return i < l->servers->len ? &l->servers->servers[i] : &l->found[i - l->servers->len];
+}
+
+/* The attempt on the current server failed, or its connection was lost:
+ * the next server is tried at once (a dead server must not hold the worker
+ * back while another answers), and only after a whole round of failures in
+ * a row does the backoff apply. */
+static void next_server(struct rc_nats_link *l)
+{
+	size_t n = server_count(l);
+	uint64_t delay = 0;
+
+	l->cur = (l->cur % n + 1) % n;
+	if (++l->fails >= n) {
+		l->fails = 0;
+		delay = l->backoff_ms;
+		l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+								  : l->backoff_ms * 2;
+		if (!l->round_logged && !l->stopped)
+			rc_log_warn("nats: worker %u: none of the %zu servers took a connection; "
+				    "trying again in %llu ms, then at most every %d ms", l->worker,
+				    n, (unsigned long long)delay, BACKOFF_MAX_MS);
+		l->round_logged = true;
+	}
+	arm_retry(l, delay);
+}
+
 /* The socket's operations have all ended after a failure: close it and
- * retry later. */
+ * try the next server. */
 static void maybe_closed(struct rc_nats_link *l)
 {
 	if (l->state != RC_NATS_CLOSING || l->inflight)
@@ -66,8 +102,7 @@ static void maybe_closed(struct rc_nats_link *l)
 	close(l->fd);
 	l->fd = -1;
 	set_state(l, RC_NATS_IDLE);
-	arm_retry(l, l->backoff_ms);
-	l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
+	next_server(l);
 }
 
 /* The connection is lost (err < 0: why; 0: what says it all) or being
@@ -77,9 +112,12 @@ static void link_fail(struct rc_nats_link *l, const char *what, int err)
 {
 	if (l->state == RC_NATS_IDLE || l->state == RC_NATS_CLOSING)
 		return;
-	if (!l->quiet && !l->stopped)
-		rc_log_warn("nats: %s%s%s (reconnecting in %llu ms)", what, err ? ": " : "",
-			    err ? strerror(-err) : "", (unsigned long long)l->backoff_ms);
+	/* The first failure of an outage is worth a warning; the attempts
+	 * that follow it, server after server, only a debug line each. */
+	if (!l->stopped)
+		rc_log(l->quiet ? RC_LOG_DEBUG : RC_LOG_WARN, "nats: worker %u, %s: %s%s%s%s",
+		       l->worker, l->addr_text, what, err ? ": " : "", err ? strerror(-err) : "",
+		       server_count(l) > 1 ? " (trying the next server)" : "");
 	l->quiet = true;
 	l->stats->nats_dropped += rc_nats_outbuf_clear(&l->out);
 	count_queued(l);
@@ -193,7 +231,58 @@ static int queue_ping(struct rc_nats_link *l, bool pong)
 	return queue_control(l, line, n);
 }
 
-/* The server's INFO: CONNECT goes out and the link is ready. */
+/* True when a is configured or among found[0..n). */
+static bool server_known(const struct rc_nats_link *l, const struct rc_sockaddr *a, size_t n)
+{
+	for (size_t i = 0; i < l->servers->len + n; i++) {
+		const struct rc_sockaddr *b = i < l->servers->len ? &l->servers->servers[i]
+								  : &l->found[i - l->servers->len];
+
+		if (a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The servers of the cluster as an INFO announces them ("host:port"):
+ * those with a numeric address that are not configured replace what an
+ * earlier INFO said (a server that left is dropped from the list). An INFO
+ * without connect_urls changes nothing. */
+static void learn_servers(struct rc_nats_link *l, const struct rc_nats_info *info)
+{
+	const struct rc_nats_json_value *urls = &info->connect_urls;
+	struct rc_nats_json_iter it;
+	struct rc_nats_json_value v;
+	size_t n = 0;
+
+	if (urls->type != RC_NATS_JSON_ARRAY ||
+	    rc_nats_json_open(&it, urls->raw, urls->raw_len) < 0)
+		return;
+	while (n < RC_NATS_FOUND_MAX && rc_nats_json_next(&it, NULL, &v) == 1) {
+		char text[80];
+		const char *p = text;
+		ssize_t len = rc_nats_json_unescape(text, sizeof(text), v.raw, v.raw_len);
+		struct rc_sockaddr a;
+
+		if (len > 7 && memcmp(text, "nats://", 7) == 0) {
+			p += 7;
+			len -= 7;
+		}
+		/* A name would need a lookup, which ringcast never does. */
+		if (len <= 0 || rc_config_parse_addr(p, (size_t)len, &a) < 0) {
+			rc_log_debug("nats: worker %u: skipped a server announced as '%.*s' "
+				     "(not a numeric address)", l->worker,
+				     (int)(v.raw_len < 80 ? v.raw_len : 80), v.raw);
+			continue;
+		}
+		if (!server_known(l, &a, n))
+			l->found[n++] = a;
+	}
+	l->nfound = n;
+}
+
+/* The server's INFO: CONNECT goes out, with a PING whose PONG says the
+ * server took it, and the link is ready. */
 static int on_info(struct rc_nats_link *l, const struct rc_nats_event *ev)
 {
 	struct rc_nats_connect c = { .name = "ringcast", .version = RC_VERSION };
@@ -203,10 +292,12 @@ static int on_info(struct rc_nats_link *l, const struct rc_nats_event *ev)
 
 	if (ret < 0)
 		return ret;
+	learn_servers(l, &info);
 	if (l->state != RC_NATS_HANDSHAKE)
-		return 0;	/* a later INFO (cluster changes): nothing to do yet */
+		return 0;	/* a later INFO (cluster changes): only its servers */
 	if (info.tls_required || info.auth_required) {
-		rc_log_error("nats: the server requires %s, which ringcast does not do yet",
+		rc_log_error("nats: worker %u, %s: the server requires %s, which ringcast does "
+			     "not do yet", l->worker, l->addr_text,
 			     info.tls_required ? "TLS" : "authentication");
 		return -EPROTONOSUPPORT;
 	}
@@ -217,19 +308,36 @@ static int on_info(struct rc_nats_link *l, const struct rc_nats_event *ev)
 		l->max_payload = RC_NATS_PAYLOAD_CAP;
 	l->headers = info.headers;
 	ret = queue_control(l, line, rc_nats_encode_connect(line, sizeof(line), &c));
+	if (ret == 0)
+		ret = queue_ping(l, false);
 	if (ret < 0)
 		return ret;
+	l->proven = false;
 	set_state(l, RC_NATS_READY);
-	l->pings_out = 0;
-	l->backoff_ms = BACKOFF_MIN_MS;
-	if (l->was_ready)
-		l->stats->nats_reconnects++;
-	l->was_ready = true;
-	l->quiet = false;
-	rc_log_info("nats: connected (max_payload %llu)", (unsigned long long)l->max_payload);
+	l->pings_out = 1;
 	if (l->ops.ready)
 		l->ops.ready(l->ops.arg);
 	return 0;
+}
+
+/* The first PONG of a connection: the server took CONNECT (one that
+ * refuses it, e.g. for its credentials, says -ERR and closes instead), so
+ * the outage is over: the round and the backoff start again, and a
+ * connection made again is counted. */
+static void on_proven(struct rc_nats_link *l)
+{
+	l->proven = true;
+	l->stats->nats_connected = 1;
+	l->fails = 0;
+	l->backoff_ms = BACKOFF_MIN_MS;
+	if (l->was_ready)
+		l->stats->nats_reconnects++;
+	rc_log_info("nats: worker %u %sconnected to %s (max_payload %llu; servers known: %zu)",
+		    l->worker, l->was_ready ? "re" : "", l->addr_text,
+		    (unsigned long long)l->max_payload, server_count(l));
+	l->was_ready = true;
+	l->quiet = false;
+	l->round_logged = false;
 }
 
 /* Logs a -ERR, at most one line every ERR_LOG_MS (the rest are counted in
@@ -314,6 +422,8 @@ static int parse_input(struct rc_nats_link *l)
 			break;
 		case RC_NATS_OP_PONG:
 			l->pings_out = 0;
+			if (!l->proven && l->state == RC_NATS_READY)
+				on_proven(l);
 			break;
 		case RC_NATS_OP_ERR:
 			l->stats->nats_errors++;
@@ -408,6 +518,9 @@ static void start_connect(struct rc_nats_link *l)
 {
 	int ret;
 
+	l->addr = *server_at(l, l->cur % server_count(l));
+	rc_config_format_addr((const struct sockaddr *)&l->addr.ss, l->addr_text,
+			      sizeof(l->addr_text));
 	l->fd = socket(l->addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (l->fd < 0) {
 		ret = -errno;
@@ -422,13 +535,13 @@ static void start_connect(struct rc_nats_link *l)
 	return;
 
 fail:
-	if (!l->quiet)
-		rc_log_warn("nats: connect: %s", strerror(-ret));
+	rc_log(l->quiet ? RC_LOG_DEBUG : RC_LOG_WARN, "nats: worker %u, %s: connect: %s",
+	       l->worker, l->addr_text, strerror(-ret));
 	l->quiet = true;
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;
-	arm_retry(l, l->backoff_ms);
+	next_server(l);
 }
 
 static void retry_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
@@ -471,7 +584,8 @@ static void ping_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 		l->ping_armed = true;
 }
 
-int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop, const struct rc_sockaddr *addr,
+int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop,
+		       const struct rc_config_nats *servers, uint32_t worker,
 		       struct rc_server_stats *stats, const struct rc_nats_link_ops *ops)
 {
 	int ret;
@@ -481,8 +595,16 @@ int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop, const struc
 		l->ops = *ops;
 	l->loop = loop;
 	l->stats = stats;
-	l->addr = *addr;
+	l->servers = servers;
+	l->worker = worker;
 	l->fd = -1;
+	if (!servers->len) {
+		ret = -EINVAL;
+		goto fail;
+	}
+	/* Workers start at different servers, so their connections spread
+	 * over the cluster. */
+	l->cur = worker % servers->len;
 	l->backoff_ms = BACKOFF_MIN_MS;
 	l->connect_io.fn = connect_done;
 	l->read_io.fn = read_done;

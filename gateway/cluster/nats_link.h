@@ -2,8 +2,13 @@
  * server's INFO, sends CONNECT, answers PING, sends its own PING every
  * RC_NATS_PING_MS and takes two unanswered ones for a dead connection (unless
  * queued bytes kept being written since the last PING: a slow server that
- * reads is alive, its PONG waits behind them), and
- * reconnects after a loss with backoff (100 ms doubling to 2 s). What it
+ * reads is alive, its PONG waits behind them). The servers it may use are
+ * the configured ones (--nats, up to RC_CONFIG_NATS_MAX), then those the
+ * servers announce in INFO's connect_urls (up to RC_NATS_FOUND_MAX, numeric
+ * addresses only): it starts at configured server (worker mod count), and a
+ * failed attempt or a lost connection moves it to the next one at once;
+ * only when every server failed in a row does it wait (100 ms, doubling to
+ * 2 s), so one dead server costs no backoff while others answer. What it
  * publishes waits in a bounded outbound buffer (nats_outbuf.h); with the
  * buffer full or the connection down a message is dropped and counted,
  * never waited for. The link belongs to its worker's loop: no other thread
@@ -29,6 +34,8 @@
 #define RC_NATS_IN_CAP 16384
 /* The largest message taken from a server, whatever its INFO says. */
 #define RC_NATS_PAYLOAD_CAP (64u << 20)
+/* Servers learnt from INFO's connect_urls beyond the configured ones. */
+#define RC_NATS_FOUND_MAX 16
 
 enum rc_nats_state {
 	RC_NATS_IDLE,		/* no socket: waiting for the retry timer */
@@ -52,12 +59,23 @@ struct rc_nats_link {
 	struct rc_loop *loop;
 	struct rc_nats_link_ops ops;
 	struct rc_server_stats *stats;	/* the worker's: nats_* counters */
-	struct rc_sockaddr addr;
+	uint32_t worker;		/* its number, for logs and the first server */
+	const struct rc_config_nats *servers;	/* configured: tried first */
+	/* Servers the last INFO announced (connect_urls) that are not
+	 * configured: tried after those. */
+	struct rc_sockaddr found[RC_NATS_FOUND_MAX];
+	size_t nfound;
+	size_t cur;		/* the server of this attempt: configured, then found */
+	size_t fails;		/* attempts failed in a row (a round is every server) */
+	struct rc_sockaddr addr;	/* this attempt's: the connect reads it later */
+	char addr_text[64];	/* addr for logs */
 	enum rc_nats_state state;
 	int fd;
 	bool stopped;		/* rc_nats_link_stop(): no more reconnects */
-	bool was_ready;		/* a connection was READY before (reconnects count) */
+	bool proven;		/* this connection's first PONG came: CONNECT was taken */
+	bool was_ready;		/* a connection was proven before (reconnects count) */
 	bool quiet;		/* a failure of this outage was logged already */
+	bool round_logged;	/* a whole failed round of this outage was logged */
 	unsigned inflight;	/* connect, read and send operations in flight */
 	bool reading, sending;
 	bool ping_armed, retry_armed;
@@ -81,10 +99,13 @@ struct rc_nats_link {
 	char *in;
 };
 
-/* Sets l up for the server at addr, on loop, counting into stats, and
- * starts connecting (a server that is not there yet is retried). Returns 0,
- * or -errno when the ping timer cannot be armed. */
-int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop, const struct rc_sockaddr *addr,
+/* Sets l up for the servers of *servers (at least one; they must outlive
+ * l), on loop, for worker number `worker` (which server it starts with),
+ * counting into stats, and starts connecting (servers that are not there
+ * yet are retried). Returns 0, or -errno when the ping timer cannot be
+ * armed. */
+int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop,
+		       const struct rc_config_nats *servers, uint32_t worker,
 		       struct rc_server_stats *stats, const struct rc_nats_link_ops *ops);
 
 /* Queues "PUB subject len" and the payload, or, with a header block

@@ -104,6 +104,14 @@ struct rc_static_mount {
 
 #define RC_CONFIG_MAX_STATIC 8
 #define RC_CONFIG_NATS_PREFIX_MAX 128
+#define RC_CONFIG_NATS_MAX 8		/* servers in --nats */
+
+/* --nats: the NATS servers each worker tries in turn, by address (ringcast
+ * resolves no names). */
+struct rc_config_nats {
+	struct rc_sockaddr servers[RC_CONFIG_NATS_MAX];
+	size_t len;			/* servers given; 0: no --nats */
+};
 
 struct rc_config {
 	struct rc_channel_cfg chans[RC_CONFIG_MAX_CHANNEL_CFG];
@@ -139,9 +147,10 @@ struct rc_config {
 	uint32_t workers;		/* loops, one thread each (--workers); 0: auto, one
 					 * per CPU of the affinity mask (main.c) */
 	bool pin;			/* pin worker i to the i-th CPU of the affinity mask */
-	/* NATS (gateway/cluster/): each worker publishes what it ingests to
-	 * the server at nats (len 0: none) under <nats_prefix>.ch.<channel>. */
-	struct rc_sockaddr nats;
+	/* NATS (gateway/cluster/): each worker connects to one of the servers
+	 * of nats (len 0: none) and publishes what it ingests under
+	 * <nats_prefix>.ch.<channel>. */
+	struct rc_config_nats nats;
 	char nats_prefix[RC_CONFIG_NATS_PREFIX_MAX + 1];
 	int udp_rcvbuf;
 	/* Access control. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,9 @@
 #include "nats_proto.h"
 #include "num.h"
 #include "rc_paths.h"
+
+#define RC_STR_(x) #x
+#define RC_STR(x) RC_STR_(x)
 
 /* The binding the next --udp or --udp-mux (opt) fills in, or NULL with the
  * reason in err when all RC_CONFIG_MAX_UDP are taken. The first one of a
@@ -156,28 +160,6 @@ static int set_backend(struct rc_config *cfg, const char *arg, struct rc_config_
 	return 0;
 }
 
-/* --nats nats://ADDR:PORT: one server, by address (no name lookup). */
-static int set_nats(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
-		    char *err, size_t errlen)
-{
-	static const char scheme[] = "nats://";
-	size_t n = strlen(arg);
-
-	(void)pass;
-	if (strncmp(arg, scheme, sizeof(scheme) - 1) == 0) {
-		arg += sizeof(scheme) - 1;
-		n -= sizeof(scheme) - 1;
-	}
-	if (n && arg[n - 1] == '/')
-		n--;
-	if (rc_config_parse_addr(arg, n, &cfg->nats) < 0) {
-		snprintf(err, errlen, "--nats: expected nats://ADDR:PORT (a numeric address), "
-			 "got '%s'", arg);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /* --nats-prefix P: the first tokens of every subject ringcast publishes. */
 static int set_nats_prefix(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
 			   char *err, size_t errlen)
@@ -213,6 +195,79 @@ static int each_item(const char *list, int (*add)(void *ctx, const char *item, s
 			return 0;
 		p = end + 1;
 	}
+}
+
+/* What one --nats pass fills in: the new list, and why an item was refused. */
+struct nats_list {
+	struct rc_config_nats nats;
+	const char *why;
+};
+
+/* One item of --nats: nats://ADDR:PORT (the scheme may be left out, a
+ * trailing '/' is allowed). */
+static int add_nats(void *ctx, const char *item, size_t n)
+{
+	static const char scheme[] = "nats://";
+	struct nats_list *l = ctx;
+	struct rc_sockaddr a;
+	const char *colon = memchr(item, ':', n);
+
+	if (n >= sizeof(scheme) - 1 && memcmp(item, scheme, sizeof(scheme) - 1) == 0) {
+		item += sizeof(scheme) - 1;
+		n -= sizeof(scheme) - 1;
+	} else if (colon && colon + 2 < item + n && colon[1] == '/' && colon[2] == '/') {
+		/* tls://, ws://, ...: ringcast speaks plain NATS over TCP. */
+		l->why = "ringcast speaks plain NATS over TCP (nats://); for TLS, run a NATS "
+			 "leaf node beside ringcast and point --nats at it";
+		return -EINVAL;
+	}
+	if (n && item[n - 1] == '/')
+		n--;
+	if (memchr(item, '@', n)) {
+		l->why = "credentials do not belong in the URL (the command line is visible "
+			 "to every local user)";
+		return -EINVAL;
+	}
+	if (rc_config_parse_addr(item, n, &a) < 0) {
+		l->why = "the address must be numeric, IPv4 or [IPv6], with a port (ringcast "
+			 "resolves no names)";
+		return -EINVAL;
+	}
+	if ((a.ss.ss_family == AF_INET ? ((struct sockaddr_in *)&a.ss)->sin_port
+				       : ((struct sockaddr_in6 *)&a.ss)->sin6_port) == 0) {
+		l->why = "the port must be 1 to 65535";
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < l->nats.len; i++) {
+		if (l->nats.servers[i].len == a.len &&
+		    memcmp(&l->nats.servers[i].ss, &a.ss, a.len) == 0) {
+			l->why = "a server is listed twice";
+			return -EINVAL;
+		}
+	}
+	if (l->nats.len == RC_CONFIG_NATS_MAX) {
+		l->why = "at most " RC_STR(RC_CONFIG_NATS_MAX) " servers are allowed";
+		return -EINVAL;
+	}
+	l->nats.servers[l->nats.len++] = a;
+	return 0;
+}
+
+/* --nats URL[,URL...]: the servers, by address (no name lookup); a later
+ * --nats replaces the list (the command line wins over the file). */
+static int set_nats(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
+		    char *err, size_t errlen)
+{
+	struct nats_list l = { .why = "an item is empty" };
+
+	(void)pass;
+	if (each_item(arg, add_nats, &l) < 0) {
+		snprintf(err, errlen, "--nats: expected nats://ADDR:PORT[,nats://ADDR:PORT...], "
+			 "got '%s': %s", arg, l.why);
+		return -EINVAL;
+	}
+	cfg->nats = l.nats;
+	return 0;
 }
 
 static int add_origin(void *ctx, const char *item, size_t n)
@@ -435,12 +490,17 @@ static const struct rc_config_option options[] = {
 	  .help = "the kernel interface: io_uring (faster), or epoll where io_uring is "
 		  "blocked (auto falls back to epoll when io_uring is not allowed or too old, "
 		  "e.g. under Docker's default seccomp profile)" },
-	{ "nats", "URL", CALL(set_nats),
-	  .help = "nats://ADDR:PORT of a NATS server: each worker keeps its own connection to it "
-		  "and publishes every message its publishers ingest to subject "
-		  "PREFIX.ch.CHANNEL (the payload unchanged); up to 4 MiB queued per "
-		  "connection, beyond that and while disconnected messages are dropped and "
-		  "counted; reconnects with backoff (100 ms doubling to 2 s)" },
+	{ "nats", "URL[,URL...]", CALL(set_nats),
+	  .help = "nats://ADDR:PORT of up to 8 NATS servers (numeric addresses: ringcast "
+		  "resolves no names; no credentials in the URL; no TLS: use "
+		  "a local leaf node). Each worker keeps its own connection, starting at "
+		  "server (worker number mod count) and moving to the next one listed, then to "
+		  "those the servers announce (connect_urls), when a connection is lost or "
+		  "fails; a whole round that failed waits 100 ms, doubling to 2 s. It "
+		  "publishes every message its publishers ingest to subject PREFIX.ch.CHANNEL "
+		  "(the payload unchanged) and subscribes to the channels its subscribers "
+		  "want; up to 4 MiB queued per connection, beyond that and while "
+		  "disconnected messages are dropped and counted" },
 	{ "nats-prefix", "P", CALL(set_nats_prefix), .def = "ringcast",
 	  .help = "the subjects' first tokens with --nats" },
 	{ "workers", "N|auto", CALL(set_workers),

@@ -6,7 +6,10 @@
  * the metrics; a server killed (SIGKILL) and restarted on the same port
  * (ringcast reconnects, local WebSocket delivery goes on meanwhile); a
  * server that only appears after ringcast started; a frozen server
- * (SIGSTOP), noticed by its missing PONGs. */
+ * (SIGSTOP), noticed by its missing PONGs; a list of servers whose first
+ * is not there (the next one is taken at once); a server of a cluster
+ * that is not configured, learnt from INFO's connect_urls and taken when
+ * the configured one dies. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,8 @@
 
 static struct rc_server srv;
 static struct nats_srv ns = { .pid = -1 };
+/* A cluster, for the tests of several servers. */
+static struct nats_srv nc[2] = { { .pid = -1 }, { .pid = -1 } };
 static int udp_fd = -1;
 static struct ws_raw ws;
 static bool ws_open;
@@ -44,6 +49,8 @@ static void fini(void)
 	ws_open = false;
 	rc_cleanup();
 	nats_stop(&ns, SIGTERM);
+	for (int i = 0; i < 2; i++)
+		nats_stop(&nc[i], SIGTERM);
 }
 
 static const size_t sizes[] = { 1, 17, 300, 1400, 2000, 2100, 4096, 9000, 30000, 65000, 8, 1 };
@@ -263,5 +270,60 @@ Test(nats, a_channel_with_dots_is_one_subject_token, .fini = fini)
 	rc_assert(n >= 0, "the message reaches subject ringcast.ch.~a~~b~");
 	rc_assert(payload_match(0, 1, 17, got, (size_t)n), "byte-identical");
 	rc_assert(rc_metric(&srv, "ringcast_nats_dropped_total") == 0, "nothing dropped");
+	RC_STOP_OK(&srv);
+}
+
+Test(nats, the_next_server_is_taken_at_once_when_the_first_is_not_there, .fini = fini)
+{
+	char urls[128], udp[64];
+	int dead;
+	int64_t t0;
+
+	nats_require();
+	dead = nats_free_port();
+	nats_start(&ns);
+	rc_assert(dead > 0 && dead != ns.port, "free port");
+	/* Every worker starts with the dead one at least once in its round
+	 * (worker i starts at server i mod 2). */
+	snprintf(urls, sizeof(urls), "nats://127.0.0.1:%d,nats://127.0.0.1:%d", dead, ns.port);
+	snprintf(udp, sizeof(udp), "127.0.0.1:0=live");
+	t0 = rc_now_ms();
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", udp, "--nats", urls);
+	udp_fd = rc_udp_socket(rc_udp_for(&srv, "live"));
+	rc_assert(udp_fd >= 0, "udp socket");
+	wait_connected(rc_workers(), "to the second server");
+	/* A refused connect costs no backoff while another server answers;
+	 * the bound is loose for sanitized builds on a loaded machine. */
+	rc_assert(rc_now_ms() - t0 < rc_time_scale_ms(5000), "connected in %lld ms",
+		  (long long)(rc_now_ms() - t0));
+	rc_assert(rc_metric(&srv, "ringcast_nats_reconnects_total") == 0,
+		  "a first connection is no reconnect");
+	nats_raw_open(&subs[0], ns.port, "ringcast.ch.live");
+	check_flow(&subs[0], 1);
+	RC_STOP_OK(&srv);
+}
+
+Test(nats, a_server_announced_by_the_cluster_is_taken_when_the_configured_one_dies,
+     .fini = fini)
+{
+	char url[64];
+	long long last = -1;
+
+	nats_require();
+	nats_start_cluster(nc, 2);
+	/* Only the first server is configured: the second is learnt from
+	 * INFO's connect_urls. */
+	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", nc[0].port);
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--nats", url);
+	udp_fd = rc_udp_socket(rc_udp_for(&srv, "live"));
+	rc_assert(udp_fd >= 0, "udp socket");
+	wait_connected(rc_workers(), "to the configured server");
+	nats_stop(&nc[0], SIGKILL);
+	rc_assert(rc_wait_metric(&srv, "ringcast_nats_reconnects_total", rc_workers(),
+				 RC_WAIT_TIMEOUT_MS, NULL, NULL, &last),
+		  "every worker should connect again, to the announced server (%lld)", last);
+	wait_connected(rc_workers(), "to the announced server");
+	nats_raw_open(&subs[0], nc[1].port, "ringcast.ch.live");
+	check_flow(&subs[0], 1);
 	RC_STOP_OK(&srv);
 }

@@ -375,3 +375,85 @@ Test(config, number_errors_name_the_range)
 	cr_assert_eq(parse(&cfg, err, sizeof(err), 5, mem), -EINVAL);
 	cr_assert(strstr(err, "--max-memory: expected auto or a number"), "%s", err);
 }
+
+/* --nats: up to RC_CONFIG_NATS_MAX numeric addresses, IPv4 or IPv6, the
+ * scheme optional; a later --nats (the command line after the file)
+ * replaces the list; what is refused says why. */
+Test(config, nats_server_list)
+{
+	struct rc_config cfg;
+	char err[512], addr[80];
+	char *two[] = { "ringcast", "--nats", "nats://127.0.0.1:4222,nats://[::1]:4223/", NULL };
+	char *again[] = { "ringcast", "--nats", "10.0.0.1:4222,10.0.0.2:4222", "--nats",
+			  "10.0.0.3:4222", NULL };
+	char *eight[] = { "ringcast", "--nats",
+			  "1.0.0.1:1,1.0.0.2:1,1.0.0.3:1,1.0.0.4:1,1.0.0.5:1,1.0.0.6:1,1.0.0.7:1,"
+			  "1.0.0.8:1", NULL };
+	static const struct {
+		const char *arg, *why;
+	} bad[] = {
+		{ "1.0.0.1:1,1.0.0.2:1,1.0.0.3:1,1.0.0.4:1,1.0.0.5:1,1.0.0.6:1,1.0.0.7:1,"
+		  "1.0.0.8:1,1.0.0.9:1", "at most 8 servers" },
+		{ "nats://nats-0.nats:4222", "resolves no names" },
+		{ "nats://127.0.0.1", "numeric" },
+		{ "nats://user:secret@127.0.0.1:4222", "credentials do not belong in the URL" },
+		{ "tls://127.0.0.1:4222", "leaf node" },
+		{ "127.0.0.1:4222,127.0.0.1:4222", "listed twice" },
+		{ "127.0.0.1:0", "port must be 1 to 65535" },
+		{ "127.0.0.1:4222,", "empty" },
+		{ ",127.0.0.1:4222", "empty" },
+		{ "", "empty" },
+	};
+
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, two), 0, "%s", err);
+	cr_assert_eq(cfg.nats.len, 2);
+	rc_config_format_addr((struct sockaddr *)&cfg.nats.servers[0].ss, addr, sizeof(addr));
+	cr_assert_str_eq(addr, "127.0.0.1:4222");
+	rc_config_format_addr((struct sockaddr *)&cfg.nats.servers[1].ss, addr, sizeof(addr));
+	cr_assert_str_eq(addr, "[::1]:4223");
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 5, again), 0, "%s", err);
+	cr_assert_eq(cfg.nats.len, 1, "the second --nats replaces the first");
+	rc_config_format_addr((struct sockaddr *)&cfg.nats.servers[0].ss, addr, sizeof(addr));
+	cr_assert_str_eq(addr, "10.0.0.3:4222");
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, eight), 0, "%s", err);
+	cr_assert_eq(cfg.nats.len, RC_CONFIG_NATS_MAX);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = { "ringcast", "--nats", (char *)bad[i].arg, NULL };
+
+		/* A refused list leaves the one before in place. */
+		cr_assert_eq(parse(&cfg, err, sizeof(err), 3, two), 0, "%s", err);
+		cr_assert_eq(rc_config_parse(&cfg, 3, argv, err, sizeof(err)), -EINVAL, "%s",
+			     bad[i].arg);
+		cr_assert(strstr(err, "--nats: expected nats://ADDR:PORT") && strstr(err, bad[i].why),
+			  "'%s': %s", bad[i].arg, err);
+		cr_assert_eq(cfg.nats.len, 2, "'%s'", bad[i].arg);
+	}
+	rc_config_defaults(&cfg);
+	cr_assert_eq(cfg.nats.len, 0, "no NATS by default");
+}
+
+/* The configuration file's key is the option's name: "nats URL,URL". */
+Test(config, nats_in_the_config_file)
+{
+	char path[] = "/tmp/ringcast-nats-conf-XXXXXX";
+	int fd = mkstemp(path);
+	static const char text[] = "nats nats://127.0.0.1:4222,nats://127.0.0.1:4223\n"
+				   "nats-prefix rc.test\n";
+	struct rc_config cfg;
+	char err[512], addr[80];
+	char *argv[] = { "ringcast", "--nats", "nats://127.0.0.1:5222", NULL };
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fd);
+	rc_config_defaults(&cfg);
+	cr_assert_eq(rc_config_load(&cfg, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg.nats.len, 2);
+	rc_config_format_addr((struct sockaddr *)&cfg.nats.servers[1].ss, addr, sizeof(addr));
+	cr_assert_str_eq(addr, "127.0.0.1:4223");
+	cr_assert_str_eq(cfg.nats_prefix, "rc.test");
+	/* The command line wins. */
+	cr_assert_eq(rc_config_parse(&cfg, 3, argv, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg.nats.len, 1);
+	unlink(path);
+}
