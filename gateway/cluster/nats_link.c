@@ -281,13 +281,30 @@ static void learn_servers(struct rc_nats_link *l, const struct rc_nats_info *inf
 	l->nfound = n;
 }
 
-/* The server's INFO: CONNECT goes out, with a PING whose PONG says the
- * server took it, and the link is ready. */
+/* A server ringcast cannot use as it is (it wants TLS, or credentials
+ * that were not given): said once per outage at error level, since only
+ * the operator can fix it, then the next server is tried. */
+static int refuse_server(struct rc_nats_link *l, const char *why)
+{
+	if (!l->refusal_logged)
+		rc_log_error("nats: worker %u, %s: %s", l->worker, l->addr_text, why);
+	else
+		rc_log_debug("nats: worker %u, %s: %s", l->worker, l->addr_text, why);
+	l->refusal_logged = true;
+	/* The failure is said: link_fail() need not say it again. */
+	l->quiet = true;
+	return -EPROTONOSUPPORT;
+}
+
+/* The server's INFO: CONNECT goes out (with --nats-creds's credentials
+ * when the server asks for some, and only then), with a PING whose PONG
+ * says the server took it, and the link is ready. */
 static int on_info(struct rc_nats_link *l, const struct rc_nats_event *ev)
 {
 	struct rc_nats_connect c = { .name = "ringcast", .version = RC_VERSION };
+	const struct rc_config_nats *cfg = l->servers;
 	struct rc_nats_info info;
-	char line[512];
+	char line[RC_NATS_MAX_CONTROL_LINE];
 	int ret = rc_nats_info_parse(ev->text, ev->text_len, &info);
 
 	if (ret < 0)
@@ -295,11 +312,16 @@ static int on_info(struct rc_nats_link *l, const struct rc_nats_event *ev)
 	learn_servers(l, &info);
 	if (l->state != RC_NATS_HANDSHAKE)
 		return 0;	/* a later INFO (cluster changes): only its servers */
-	if (info.tls_required || info.auth_required) {
-		rc_log_error("nats: worker %u, %s: the server requires %s, which ringcast does "
-			     "not do yet", l->worker, l->addr_text,
-			     info.tls_required ? "TLS" : "authentication");
-		return -EPROTONOSUPPORT;
+	if (info.tls_required)
+		return refuse_server(l, "the server requires TLS, which ringcast does not speak: "
+				     "run a NATS leaf node beside ringcast and point --nats at it");
+	if (info.auth_required && !cfg->token[0] && !cfg->user[0])
+		return refuse_server(l, "the server requires authentication and no credentials "
+				     "were given: see --nats-creds");
+	if (info.auth_required) {
+		c.user = cfg->user[0] ? cfg->user : NULL;
+		c.pass = cfg->pass[0] ? cfg->pass : NULL;
+		c.auth_token = cfg->token[0] ? cfg->token : NULL;
 	}
 	/* What a server says it accepts bounds what it may send: its INFO
 	 * cannot make one message take more than RC_NATS_PAYLOAD_CAP here. */
@@ -308,6 +330,8 @@ static int on_info(struct rc_nats_link *l, const struct rc_nats_event *ev)
 		l->max_payload = RC_NATS_PAYLOAD_CAP;
 	l->headers = info.headers;
 	ret = queue_control(l, line, rc_nats_encode_connect(line, sizeof(line), &c));
+	/* The secret is in the outbound buffer now, and only there. */
+	explicit_bzero(line, sizeof(line));
 	if (ret == 0)
 		ret = queue_ping(l, false);
 	if (ret < 0)
@@ -338,6 +362,7 @@ static void on_proven(struct rc_nats_link *l)
 	l->was_ready = true;
 	l->quiet = false;
 	l->round_logged = false;
+	l->refusal_logged = false;
 }
 
 /* Logs a -ERR, at most one line every ERR_LOG_MS (the rest are counted in

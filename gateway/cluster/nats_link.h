@@ -76,6 +76,7 @@ struct rc_nats_link {
 	bool was_ready;		/* a connection was proven before (reconnects count) */
 	bool quiet;		/* a failure of this outage was logged already */
 	bool round_logged;	/* a whole failed round of this outage was logged */
+	bool refusal_logged;	/* a server refused for TLS or credentials, this outage */
 	unsigned inflight;	/* connect, read and send operations in flight */
 	bool reading, sending;
 	bool ping_armed, retry_armed;

@@ -105,12 +105,18 @@ struct rc_static_mount {
 #define RC_CONFIG_MAX_STATIC 8
 #define RC_CONFIG_NATS_PREFIX_MAX 128
 #define RC_CONFIG_NATS_MAX 8		/* servers in --nats */
+#define RC_CONFIG_NATS_CRED_MAX 255	/* bytes of a user name, password or token */
 
 /* --nats: the NATS servers each worker tries in turn, by address (ringcast
- * resolves no names). */
+ * resolves no names), and --nats-creds: what it authenticates with when a
+ * server asks (INFO's auth_required), a user and password or a token, each
+ * "" when not given. */
 struct rc_config_nats {
 	struct rc_sockaddr servers[RC_CONFIG_NATS_MAX];
 	size_t len;			/* servers given; 0: no --nats */
+	char user[RC_CONFIG_NATS_CRED_MAX + 1];
+	char pass[RC_CONFIG_NATS_CRED_MAX + 1];
+	char token[RC_CONFIG_NATS_CRED_MAX + 1];
 };
 
 struct rc_config {

@@ -225,7 +225,7 @@ static int add_nats(void *ctx, const char *item, size_t n)
 		n--;
 	if (memchr(item, '@', n)) {
 		l->why = "credentials do not belong in the URL (the command line is visible "
-			 "to every local user)";
+			 "to every local user): use --nats-creds FILE";
 		return -EINVAL;
 	}
 	if (rc_config_parse_addr(item, n, &a) < 0) {
@@ -266,8 +266,18 @@ static int set_nats(struct rc_config *cfg, const char *arg, struct rc_config_pas
 			 "got '%s': %s", arg, l.why);
 		return -EINVAL;
 	}
-	cfg->nats = l.nats;
+	/* The credentials stay: they are --nats-creds's. */
+	memcpy(cfg->nats.servers, l.nats.servers, sizeof(l.nats.servers));
+	cfg->nats.len = l.nats.len;
 	return 0;
+}
+
+/* --nats-creds FILE: read now, at start-up (config_security.c). */
+static int set_nats_creds(struct rc_config *cfg, const char *arg, struct rc_config_pass *pass,
+			  char *err, size_t errlen)
+{
+	(void)pass;
+	return rc_config_nats_creds_read(arg, &cfg->nats, err, errlen);
 }
 
 static int add_origin(void *ctx, const char *item, size_t n)
@@ -492,7 +502,7 @@ static const struct rc_config_option options[] = {
 		  "e.g. under Docker's default seccomp profile)" },
 	{ "nats", "URL[,URL...]", CALL(set_nats),
 	  .help = "nats://ADDR:PORT of up to 8 NATS servers (numeric addresses: ringcast "
-		  "resolves no names; no credentials in the URL; no TLS: use "
+		  "resolves no names; no credentials in the URL, see --nats-creds; no TLS: use "
 		  "a local leaf node). Each worker keeps its own connection, starting at "
 		  "server (worker number mod count) and moving to the next one listed, then to "
 		  "those the servers announce (connect_urls), when a connection is lost or "
@@ -501,6 +511,11 @@ static const struct rc_config_option options[] = {
 		  "(the payload unchanged) and subscribes to the channels its subscribers "
 		  "want; up to 4 MiB queued per connection, beyond that and while "
 		  "disconnected messages are dropped and counted" },
+	{ "nats-creds", "FILE", CALL(set_nats_creds),
+	  .help = "credentials for NATS servers that ask for them (auth_required), read at "
+		  "start-up: lines 'user NAME' and 'password PASS', or one line 'token TOKEN'; "
+		  "'#' starts a comment line. Other users must not be able to read or write "
+		  "the file. Without it a server that asks is refused, logged and counted" },
 	{ "nats-prefix", "P", CALL(set_nats_prefix), .def = "ringcast",
 	  .help = "the subjects' first tokens with --nats" },
 	{ "workers", "N|auto", CALL(set_workers),

@@ -116,4 +116,15 @@ int rc_config_token_secret_read(const char *val, bool from_file,
 				uint8_t secret[RC_TOKEN_SECRET_MAX], size_t *len, char *why,
 				size_t whylen);
 
+/* --nats-creds FILE: reads the NATS credentials file at path into nats's
+ * user and pass, or token (what was there before is replaced). The file is
+ * lines "user NAME" and "password PASS", or one line "token TOKEN" (a value
+ * is the rest of its line, without the blanks around it; blank lines and
+ * lines starting with '#' are skipped), at most RC_CONFIG_NATS_CRED_MAX
+ * bytes of UTF-8 without control characters each. A file that others may
+ * read or write (mode o+r or o+w), that is not a regular file or is longer
+ * than 4 KiB is refused. Returns 0, or -EINVAL with the reason in why. */
+int rc_config_nats_creds_read(const char *path, struct rc_config_nats *nats, char *why,
+			      size_t whylen);
+
 #endif

@@ -100,11 +100,17 @@ static void wait_accepts(const struct nats_srv *s)
 	close(fd);
 }
 
-void nats_start(struct nats_srv *s)
+void nats_start_with(struct nats_srv *s, const char *const *extra)
 {
 	char p[16], hp[16];
-	char *argv[] = { "nats-server", "-a", "127.0.0.1", "-p", p, "-m", hp, NULL };
+	char *argv[24] = { "nats-server", "-a", "127.0.0.1", "-p", p, "-m", hp };
+	size_t n = 7;
 
+	for (; extra && *extra; extra++) {
+		rc_assert(n + 1 < sizeof(argv) / sizeof(argv[0]), "too many nats-server arguments");
+		argv[n++] = (char *)*extra;
+	}
+	argv[n] = NULL;
 	if (!s->port)
 		s->port = nats_free_port();
 	s->http_port = nats_free_port();
@@ -115,6 +121,11 @@ void nats_start(struct nats_srv *s)
 	wait_accepts(s);
 	s->base_subs = 0;
 	s->base_subs = nats_wait_subs(s, 0, 1);
+}
+
+void nats_start(struct nats_srv *s)
+{
+	nats_start_with(s, NULL);
 }
 
 void nats_start_cluster(struct nats_srv *s, int n)

@@ -44,6 +44,9 @@ int nats_tcp_to(int port, int timeout_ms);
  * and routes to the others, and this waits until each has n - 1 routes (by
  * its monitoring port). The server dies with the test process. */
 void nats_start(struct nats_srv *s);
+/* nats_start with more nats-server arguments (NULL-terminated, e.g.
+ * "--user", "u", "--pass", "p"). */
+void nats_start_with(struct nats_srv *s, const char *const *extra);
 void nats_start_cluster(struct nats_srv *s, int n);
 
 /* Sends sig to s (SIGCONT too, so a frozen one sees it) and reaps it;

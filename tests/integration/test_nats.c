@@ -9,7 +9,9 @@
  * (SIGSTOP), noticed by its missing PONGs; a list of servers whose first
  * is not there (the next one is taken at once); a server of a cluster
  * that is not configured, learnt from INFO's connect_urls and taken when
- * the configured one dies. */
+ * the configured one dies; credentials (--nats-creds) for a server that
+ * asks for a user and password or a token, and a server that asks while
+ * none were given, or gets the wrong ones. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,7 @@ static struct ws_raw ws;
 static bool ws_open;
 
 static struct nats_raw subs[2] = { { .fd = -1 }, { .fd = -1 } };
+static char creds_path[64];
 
 static void fini(void)
 {
@@ -51,6 +54,9 @@ static void fini(void)
 	nats_stop(&ns, SIGTERM);
 	for (int i = 0; i < 2; i++)
 		nats_stop(&nc[i], SIGTERM);
+	if (creds_path[0])
+		unlink(creds_path);
+	creds_path[0] = '\0';
 }
 
 static const size_t sizes[] = { 1, 17, 300, 1400, 2000, 2100, 4096, 9000, 30000, 65000, 8, 1 };
@@ -326,4 +332,105 @@ Test(nats, a_server_announced_by_the_cluster_is_taken_when_the_configured_one_di
 	nats_raw_open(&subs[0], nc[1].port, "ringcast.ch.live");
 	check_flow(&subs[0], 1);
 	RC_STOP_OK(&srv);
+}
+
+/* A --nats-creds file (mode 0600) with text. */
+static void write_creds(const char *text)
+{
+	int fd;
+
+	if (creds_path[0])
+		unlink(creds_path);
+	strcpy(creds_path, "/tmp/ringcast-it-creds-XXXXXX");
+	fd = mkstemp(creds_path);
+	rc_assert(fd >= 0, "mkstemp");
+	rc_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text), "write creds");
+	close(fd);
+}
+
+/* Starts ringcast on ns with --nats-creds creds_path (or none). */
+static void start_with_creds(bool creds)
+{
+	char url[64];
+
+	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", ns.port);
+	if (creds)
+		RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--nats", url,
+			 "--nats-creds", creds_path);
+	else
+		RC_START(&srv, "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0=live", "--nats", url);
+	udp_fd = rc_udp_socket(rc_udp_for(&srv, "live"));
+	rc_assert(udp_fd >= 0, "udp socket");
+}
+
+/* Lines of the server's stderr that contain what. */
+static int log_lines(const char *what)
+{
+	static char log[1 << 16];
+	int n = 0;
+
+	rc_server_stderr(&srv, log, sizeof(log));
+	for (const char *p = log; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+static void stop_ringcast(void)
+{
+	RC_STOP_OK(&srv);
+	close(udp_fd);
+	udp_fd = -1;
+}
+
+Test(nats, credentials_for_a_server_that_asks, .fini = fini)
+{
+	static const char *const user[] = { "--user", "rc", "--pass", "s3cr#t", NULL };
+	static const char *const token[] = { "--auth", "t0ken.abc", NULL };
+	long long last = -1;
+
+	nats_require();
+	nats_start_with(&ns, user);
+
+	/* The right user and password: connected, and what is ingested goes
+	 * out. */
+	write_creds("# NATS\nuser rc\npassword s3cr#t\n");
+	start_with_creds(true);
+	wait_connected(rc_workers(), "with the right credentials");
+	for (uint64_t i = 0; i < 5; i++)
+		rc_assert(rc_udp_send_seq(udp_fd, 0, i + 1, 100) == 0, "send");
+	rc_assert(rc_wait_metric(&srv, "ringcast_nats_msgs_out_total", 5, RC_WAIT_TIMEOUT_MS, NULL,
+				 NULL, &last), "5 messages published (%lld)", last);
+	rc_assert(rc_metric(&srv, "ringcast_nats_errors_total") == 0, "no error");
+	stop_ringcast();
+
+	/* None given: refused, said once per worker for the whole outage
+	 * (the attempts go on, 100 ms doubling to 2 s), counted each time. */
+	start_with_creds(false);
+	rc_assert(rc_wait_metric_ge(&srv, "ringcast_nats_errors_total", 3 * rc_workers(),
+				    RC_WAIT_TIMEOUT_MS, NULL, NULL, &last),
+		  "every refusal is counted (%lld)", last);
+	rc_assert(rc_metric(&srv, "ringcast_nats_connected") == 0, "not connected");
+	rc_assert(log_lines("requires authentication and no credentials were given: see "
+			    "--nats-creds") == rc_workers(),
+		  "the missing credentials are logged once per worker");
+	stop_ringcast();
+
+	/* The wrong password: the server says -ERR 'Authorization Violation'
+	 * and closes. */
+	write_creds("user rc\npassword wrong\n");
+	start_with_creds(true);
+	rc_assert(rc_wait_metric_ge(&srv, "ringcast_nats_errors_total", 2, RC_WAIT_TIMEOUT_MS, NULL,
+				    NULL, &last), "the server's -ERR is counted (%lld)", last);
+	rc_assert(rc_metric(&srv, "ringcast_nats_connected") == 0, "not connected");
+	rc_assert(log_lines("Authorization Violation") >= 1, "the server's answer is logged");
+	stop_ringcast();
+
+	/* A token. */
+	nats_stop(&ns, SIGTERM);
+	ns.port = 0;
+	nats_start_with(&ns, token);
+	write_creds("token t0ken.abc\n");
+	start_with_creds(true);
+	wait_connected(rc_workers(), "with the right token");
+	stop_ringcast();
 }

@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -456,4 +458,110 @@ Test(config, nats_in_the_config_file)
 	cr_assert_eq(rc_config_parse(&cfg, 3, argv, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(cfg.nats.len, 1);
 	unlink(path);
+}
+
+/* Writes text to a new file of the given mode; its path goes to path. */
+static void creds_file(char *path, const char *text, mode_t mode)
+{
+	int fd;
+
+	strcpy(path, "/tmp/ringcast-nats-creds-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	cr_assert_eq(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/* --nats-creds FILE: user and password, or a token; comments and blank
+ * lines; the file is read at start-up and refused when others may read it
+ * or when it says something else. */
+Test(config, nats_credentials_file)
+{
+	static const struct {
+		const char *text;
+		mode_t mode;
+		const char *why;	/* NULL: accepted */
+	} cases[] = {
+		{ "# for nats\nuser ringcast\n\npassword  s3cr#t with spaces  \n", 0600, NULL },
+		{ "token abc.def\r\n", 0640, NULL },
+		{ "  token\tabc\n", 0400, NULL },
+		{ "user ringcast\npassword x\n", 0644, "other users may read it" },
+		{ "user ringcast\npassword x\n", 0602, "other users may write it" },
+		{ "user ringcast\n", 0600, "expected lines 'user NAME' and 'password PASS'" },
+		{ "password x\n", 0600, "expected lines" },
+		{ "", 0600, "expected lines" },
+		{ "token t\nuser u\npassword p\n", 0600, "not both" },
+		{ "token a\ntoken b\n", 0600, "token given twice" },
+		{ "user\npassword p\n", 0600, "user must have 1 to 255 bytes" },
+		{ "username u\npassword p\n", 0600, "unknown key 'username'" },
+		{ "-----BEGIN NATS USER JWT-----\nxyz\n", 0600, "JWT and NKey" },
+		{ "token a\x01" "b\n", 0600, "control character" },
+		{ "token \xff\xfe\n", 0600, "UTF-8" },
+	};
+	char path[64], err[512], long_token[400];
+	struct rc_config cfg;
+	char *argv[] = { "ringcast", "--nats-creds", path, NULL };
+	char *with_nats[] = { "ringcast", "--nats-creds", path, "--nats", "127.0.0.1:4222", NULL };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r;
+
+		creds_file(path, cases[i].text, cases[i].mode);
+		r = parse(&cfg, err, sizeof(err), 3, argv);
+		unlink(path);
+		if (!cases[i].why) {
+			cr_assert_eq(r, 0, "case %zu: %s", i, err);
+			continue;
+		}
+		cr_assert_eq(r, -EINVAL, "case %zu should be refused", i);
+		cr_assert(strstr(err, "--nats-creds") && strstr(err, path) &&
+				  strstr(err, cases[i].why),
+			  "case %zu: want '%s' in: %s", i, cases[i].why, err);
+	}
+	/* What is read, and a later --nats keeps it. */
+	creds_file(path, "# for nats\nuser ringcast\n\npassword  s3cr#t with spaces  \n", 0600);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 5, with_nats), 0, "%s", err);
+	cr_assert_str_eq(cfg.nats.user, "ringcast");
+	cr_assert_str_eq(cfg.nats.pass, "s3cr#t with spaces");
+	cr_assert_str_eq(cfg.nats.token, "");
+	cr_assert_eq(cfg.nats.len, 1);
+	unlink(path);
+	creds_file(path, "token abc.def\r\n", 0600);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, argv), 0, "%s", err);
+	cr_assert_str_eq(cfg.nats.token, "abc.def");
+	cr_assert_str_eq(cfg.nats.user, "");
+	unlink(path);
+	/* Too long a value, a missing file. */
+	memset(long_token, 'x', sizeof(long_token));
+	memcpy(long_token, "token ", 6);
+	long_token[6 + RC_CONFIG_NATS_CRED_MAX + 1] = '\0';
+	creds_file(path, long_token, 0600);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, argv), -EINVAL);
+	cr_assert(strstr(err, "1 to 255 bytes"), "%s", err);
+	unlink(path);
+	cr_assert_eq(parse(&cfg, err, sizeof(err), 3, argv), -EINVAL);
+	cr_assert(strstr(err, "No such file"), "%s", err);
+}
+
+/* The configuration file's key: "nats-creds FILE". */
+Test(config, nats_credentials_in_the_config_file)
+{
+	char creds[64], conf[] = "/tmp/ringcast-nats-conf-XXXXXX", line[128], err[512];
+	struct rc_config cfg;
+	int fd;
+
+	creds_file(creds, "user a\npassword b\n", 0600);
+	fd = mkstemp(conf);
+	cr_assert_geq(fd, 0);
+	snprintf(line, sizeof(line), "nats 127.0.0.1:4222\nnats-creds %s\n", creds);
+	cr_assert_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+	close(fd);
+	rc_config_defaults(&cfg);
+	cr_assert_eq(rc_config_load(&cfg, conf, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(cfg.nats.user, "a");
+	cr_assert_str_eq(cfg.nats.pass, "b");
+	cr_assert_eq(cfg.nats.len, 1);
+	unlink(creds);
+	unlink(conf);
 }
