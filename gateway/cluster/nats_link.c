@@ -589,20 +589,25 @@ static void ping_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 	 * they are written: while bytes were queued and the writes went on
 	 * since the last tick, the server is reading, slow but alive. */
 	bool progress = l->backlog_at_tick && l->written != l->written_at_tick;
+	/* A tick that comes late says this loop was held up (a long turn, a
+	 * loaded machine), not the server: its PONG may be waiting unread
+	 * behind this completion, so the tick does not count against it. */
+	bool late = now - l->tick_ms > RC_NATS_PING_MS * 3 / 2;
 
 	(void)cqe;
 	l->ping_armed = false;
+	l->tick_ms = now;
 	l->written_at_tick = l->written;
 	l->backlog_at_tick = l->out.fill.len || l->out.flight.len;
 	if (l->stopped)
 		return;
 	if ((l->state == RC_NATS_CONNECTING || l->state == RC_NATS_HANDSHAKE) &&
-	    now - l->since_ms >= 2 * RC_NATS_PING_MS)
+	    now - l->since_ms >= RC_NATS_CONNECT_MS)
 		link_fail(l, l->state == RC_NATS_CONNECTING ? "connect" : "no INFO", -ETIMEDOUT);
-	else if (l->state == RC_NATS_READY && l->pings_out >= 2 && !progress)
+	else if (l->state == RC_NATS_READY && l->pings_out >= 2 && !progress && !late)
 		link_fail(l, "no PONG to two PINGs", -ETIMEDOUT);
 	else if (l->state == RC_NATS_READY && queue_ping(l, false) == 0)
-		l->pings_out = progress ? 1 : l->pings_out + 1;
+		l->pings_out = progress || late ? 1 : l->pings_out + 1;
 	else if (l->state == RC_NATS_IDLE && !l->retry_armed)
 		start_connect(l);	/* the retry timer could not be armed */
 	if (rc_loop_timer_arm(loop, &l->ping_timer, RC_NATS_PING_MS) == 0)
@@ -646,6 +651,7 @@ int rc_nats_link_start(struct rc_nats_link *l, struct rc_loop *loop,
 	if (ret < 0)
 		goto fail;
 	l->ping_armed = true;
+	l->tick_ms = rc_loop_now_ms(loop);
 	start_connect(l);
 	return 0;
 
