@@ -93,6 +93,24 @@ enum rc_uplink_drop {
 	RC_UPLINK_DROPS
 };
 
+/* Why a NATS connection (gateway/cluster/nats_link.c) was lost or refused,
+ * or what the server's -ERR said. */
+enum rc_nats_fault {
+	RC_NATS_FAULT_SLOW_CONSUMER,	/* -ERR 'Slow Consumer' (nats-server 2.9 sends none:
+					 * such a cut is a LOST) */
+	RC_NATS_FAULT_STALE,		/* -ERR 'Stale Connection': its PINGs went unanswered */
+	RC_NATS_FAULT_AUTH,		/* -ERR 'Authorization Violation', 'Authentication ...' */
+	RC_NATS_FAULT_PERMISSIONS,	/* -ERR 'Permissions Violation ...' */
+	RC_NATS_FAULT_OTHER_ERR,	/* any other -ERR */
+	RC_NATS_FAULT_NO_CREDS,		/* INFO's auth_required without --nats-creds */
+	RC_NATS_FAULT_TLS,		/* INFO's tls_required */
+	RC_NATS_FAULT_PROTOCOL,		/* what the server sent could not be read */
+	RC_NATS_FAULT_LOST,		/* closed or reset without an -ERR first */
+	RC_NATS_FAULT_PING,		/* no PONG to two PINGs */
+	RC_NATS_FAULT_CONNECT,		/* connect refused or timed out, or no INFO */
+	RC_NATS_FAULTS
+};
+
 struct rc_server_stats {
 	uint64_t published;		/* messages fanned out into channels (every ingest) */
 	uint64_t published_bytes;
@@ -159,6 +177,7 @@ struct rc_server_stats {
 	uint64_t nats_dropped;		/* messages refused (full, down, over --max-memory) or lost with a connection */
 	uint64_t nats_reconnects;	/* connections made again after one was lost */
 	uint64_t nats_errors;		/* -ERR answers and protocol errors */
+	uint64_t nats_faults[RC_NATS_FAULTS];	/* by enum rc_nats_fault */
 	uint64_t nats_out_queued;	/* outbound bytes not yet written (a gauge) */
 	uint64_t nats_bytes_in;		/* bytes read from it, protocol lines included */
 	uint64_t nats_msgs_in;		/* messages from other nodes fanned out here */

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -105,13 +106,21 @@ static void maybe_closed(struct rc_nats_link *l)
 	next_server(l);
 }
 
+static void count_fault(struct rc_nats_link *l, enum rc_nats_fault f)
+{
+	l->stats->nats_faults[f]++;
+}
+
 /* The connection is lost (err < 0: why; 0: what says it all) or being
- * stopped: what it held is dropped and counted, its operations are ended,
- * then maybe_closed(). */
-static void link_fail(struct rc_nats_link *l, const char *what, int err)
+ * stopped: what it held is dropped and counted, the fault f too (none:
+ * RC_NATS_FAULTS; a loss after an -ERR is that -ERR's, counted already),
+ * its operations are ended, then maybe_closed(). */
+static void link_fail(struct rc_nats_link *l, enum rc_nats_fault f, const char *what, int err)
 {
 	if (l->state == RC_NATS_IDLE || l->state == RC_NATS_CLOSING)
 		return;
+	if (f < RC_NATS_FAULTS && !(f == RC_NATS_FAULT_LOST && l->err_seen))
+		count_fault(l, f);
 	/* The first failure of an outage is worth a warning; the attempts
 	 * that follow it, server after server, only a debug line each. */
 	if (!l->stopped)
@@ -142,7 +151,7 @@ static void send_flight(struct rc_nats_link *l)
 			       l->out.flight.len - l->out.off, 0);
 
 	if (ret < 0) {
-		link_fail(l, "send", ret);
+		link_fail(l, RC_NATS_FAULT_LOST, "send", ret);
 		return;
 	}
 	l->sending = true;
@@ -162,7 +171,7 @@ static void send_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 		return;
 	}
 	if (cqe->res < 0) {
-		link_fail(l, "send", cqe->res);
+		link_fail(l, RC_NATS_FAULT_LOST, "send", cqe->res);
 		return;
 	}
 	l->stats->nats_bytes_out += (uint64_t)cqe->res;
@@ -284,8 +293,9 @@ static void learn_servers(struct rc_nats_link *l, const struct rc_nats_info *inf
 /* A server ringcast cannot use as it is (it wants TLS, or credentials
  * that were not given): said once per outage at error level, since only
  * the operator can fix it, then the next server is tried. */
-static int refuse_server(struct rc_nats_link *l, const char *why)
+static int refuse_server(struct rc_nats_link *l, enum rc_nats_fault f, const char *why)
 {
+	count_fault(l, f);
 	if (!l->refusal_logged)
 		rc_log_error("nats: worker %u, %s: %s", l->worker, l->addr_text, why);
 	else
@@ -307,17 +317,21 @@ static int on_info(struct rc_nats_link *l, const struct rc_nats_event *ev)
 	char line[RC_NATS_MAX_CONTROL_LINE];
 	int ret = rc_nats_info_parse(ev->text, ev->text_len, &info);
 
-	if (ret < 0)
+	if (ret < 0) {
+		count_fault(l, RC_NATS_FAULT_PROTOCOL);
 		return ret;
+	}
 	learn_servers(l, &info);
 	if (l->state != RC_NATS_HANDSHAKE)
 		return 0;	/* a later INFO (cluster changes): only its servers */
 	if (info.tls_required)
-		return refuse_server(l, "the server requires TLS, which ringcast does not speak: "
-				     "run a NATS leaf node beside ringcast and point --nats at it");
+		return refuse_server(l, RC_NATS_FAULT_TLS,
+				     "the server requires TLS, which ringcast does not speak: run a "
+				     "NATS leaf node beside ringcast and point --nats at it");
 	if (info.auth_required && !cfg->token[0] && !cfg->user[0])
-		return refuse_server(l, "the server requires authentication and no credentials "
-				     "were given: see --nats-creds");
+		return refuse_server(l, RC_NATS_FAULT_NO_CREDS,
+				     "the server requires authentication and no credentials were "
+				     "given: see --nats-creds");
 	if (info.auth_required) {
 		c.user = cfg->user[0] ? cfg->user : NULL;
 		c.pass = cfg->pass[0] ? cfg->pass : NULL;
@@ -365,18 +379,69 @@ static void on_proven(struct rc_nats_link *l)
 	l->refusal_logged = false;
 }
 
-/* Logs a -ERR, at most one line every ERR_LOG_MS (the rest are counted in
- * nats_errors and said in the next line). */
-static void log_err(struct rc_nats_link *l, const struct rc_nats_event *ev)
+/* What a -ERR's text says: the ones that end the connection or need the
+ * operator are told apart (nats-server's texts, any case). */
+static enum rc_nats_fault err_reason(const char *text, size_t len)
 {
-	uint64_t now = rc_loop_now_ms(l->loop);
+	static const struct {
+		const char *prefix;
+		enum rc_nats_fault f;
+	} known[] = {
+		{ "slow consumer", RC_NATS_FAULT_SLOW_CONSUMER },
+		{ "stale connection", RC_NATS_FAULT_STALE },
+		{ "authorization", RC_NATS_FAULT_AUTH },	/* Violation, Timeout */
+		{ "authentication", RC_NATS_FAULT_AUTH },	/* Timeout, Expired, Revoked */
+		{ "user authentication", RC_NATS_FAULT_AUTH },	/* Expired, Revoked */
+		{ "permissions violation", RC_NATS_FAULT_PERMISSIONS },
+	};
 
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		size_t n = strlen(known[i].prefix);
+
+		if (len >= n && strncasecmp(text, known[i].prefix, n) == 0)
+			return known[i].f;
+	}
+	return RC_NATS_FAULT_OTHER_ERR;
+}
+
+/* A -ERR: counted by reason and logged, at most one line every
+ * ERR_LOG_MS (the rest are counted and said in the next line); the server
+ * usually closes the connection after it, a loss that is this -ERR's. */
+static void on_err(struct rc_nats_link *l, const struct rc_nats_event *ev)
+{
+	enum rc_nats_fault f = err_reason(ev->text, ev->text_len);
+	uint64_t now = rc_loop_now_ms(l->loop);
+	const char *hint = "";
+
+	l->stats->nats_errors++;
+	count_fault(l, f);
+	l->err_seen = true;
 	if (l->err_logged && now - l->err_log_ms < ERR_LOG_MS) {
 		l->errs_unlogged++;
 		return;
 	}
-	rc_log_warn("nats: server error '%.*s' (%llu more not logged)", (int)ev->text_len,
-		    ev->text, (unsigned long long)l->errs_unlogged);
+	switch (f) {
+	case RC_NATS_FAULT_SLOW_CONSUMER:
+		hint = ": ringcast did not read fast enough (a worker held up, or more "
+		       "messages from other nodes than it can take)";
+		break;
+	case RC_NATS_FAULT_STALE:
+		hint = ": the server's PINGs went unanswered (a worker held up?)";
+		break;
+	case RC_NATS_FAULT_AUTH:
+		hint = ": check --nats-creds against the server's users";
+		break;
+	case RC_NATS_FAULT_PERMISSIONS:
+		hint = ": the NATS user may not publish or subscribe to --nats-prefix's subjects";
+		break;
+	default:
+		break;
+	}
+	rc_log(f == RC_NATS_FAULT_AUTH || f == RC_NATS_FAULT_PERMISSIONS ? RC_LOG_ERROR
+									 : RC_LOG_WARN,
+	       "nats: worker %u, %s: server error '%.*s'%s (%llu more not logged)", l->worker,
+	       l->addr_text, (int)ev->text_len, ev->text, hint,
+	       (unsigned long long)l->errs_unlogged);
 	l->err_logged = true;
 	l->err_log_ms = now;
 	l->errs_unlogged = 0;
@@ -435,8 +500,10 @@ static int parse_input(struct rc_nats_link *l)
 			}
 			break;
 		}
-		if (ret < 0)
+		if (ret < 0) {
+			count_fault(l, RC_NATS_FAULT_PROTOCOL);
 			break;
+		}
 		off += ev.size;
 		switch (ev.op) {
 		case RC_NATS_OP_INFO:
@@ -451,8 +518,7 @@ static int parse_input(struct rc_nats_link *l)
 				on_proven(l);
 			break;
 		case RC_NATS_OP_ERR:
-			l->stats->nats_errors++;
-			log_err(l, &ev);
+			on_err(l, &ev);
 			break;
 		case RC_NATS_OP_MSG:
 		case RC_NATS_OP_HMSG:
@@ -502,16 +568,29 @@ static void read_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 		return;
 	}
 	if (cqe->res <= 0) {
-		link_fail(l, cqe->res ? "read" : "the server closed the connection", cqe->res);
+		/* Without an -ERR first, nothing tells a server shutting down
+		 * from one that cut ringcast off as a slow consumer (nats-server
+		 * sends no -ERR for that): its log and /connz?state=closed say
+		 * which. */
+		link_fail(l, RC_NATS_FAULT_LOST,
+			  cqe->res ? "read"
+			  : l->err_seen || !l->proven ? "the server closed the connection"
+			  : "the server closed the connection without a word (shut down, or "
+			    "cut ringcast off as a slow consumer: its log and /connz?state=closed "
+			    "say which)", cqe->res);
 		return;
 	}
 	l->in_len += (size_t)cqe->res;
 	l->stats->nats_bytes_in += (uint64_t)cqe->res;
 	ret = parse_input(l);
-	if (ret == 0)
+	if (ret == 0) {
 		ret = arm_read(l);
-	if (ret < 0)
-		link_fail(l, "protocol", ret);
+		if (ret < 0)
+			link_fail(l, RC_NATS_FAULT_LOST, "read", ret);
+	} else {
+		/* parse_input() counted what it found. */
+		link_fail(l, RC_NATS_FAULTS, "protocol", ret);
+	}
 }
 
 static void connect_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cqe *cqe)
@@ -527,7 +606,7 @@ static void connect_done(struct rc_loop *loop, struct rc_io *io, const struct rc
 		return;
 	}
 	if (cqe->res < 0) {
-		link_fail(l, "connect", cqe->res);
+		link_fail(l, RC_NATS_FAULT_CONNECT, "connect", cqe->res);
 		return;
 	}
 	/* PUBs of one turn leave in one send already: no need to wait for
@@ -536,7 +615,7 @@ static void connect_done(struct rc_loop *loop, struct rc_io *io, const struct rc
 	set_state(l, RC_NATS_HANDSHAKE);
 	ret = arm_read(l);
 	if (ret < 0)
-		link_fail(l, "read", ret);
+		link_fail(l, RC_NATS_FAULT_LOST, "read", ret);
 }
 
 static void start_connect(struct rc_nats_link *l)
@@ -546,6 +625,7 @@ static void start_connect(struct rc_nats_link *l)
 	l->addr = *server_at(l, l->cur % server_count(l));
 	rc_config_format_addr((const struct sockaddr *)&l->addr.ss, l->addr_text,
 			      sizeof(l->addr_text));
+	l->err_seen = false;
 	l->fd = socket(l->addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (l->fd < 0) {
 		ret = -errno;
@@ -560,6 +640,7 @@ static void start_connect(struct rc_nats_link *l)
 	return;
 
 fail:
+	count_fault(l, RC_NATS_FAULT_CONNECT);
 	rc_log(l->quiet ? RC_LOG_DEBUG : RC_LOG_WARN, "nats: worker %u, %s: connect: %s",
 	       l->worker, l->addr_text, strerror(-ret));
 	l->quiet = true;
@@ -603,9 +684,10 @@ static void ping_done(struct rc_loop *loop, struct rc_io *io, const struct rc_cq
 		return;
 	if ((l->state == RC_NATS_CONNECTING || l->state == RC_NATS_HANDSHAKE) &&
 	    now - l->since_ms >= RC_NATS_CONNECT_MS)
-		link_fail(l, l->state == RC_NATS_CONNECTING ? "connect" : "no INFO", -ETIMEDOUT);
+		link_fail(l, RC_NATS_FAULT_CONNECT,
+			  l->state == RC_NATS_CONNECTING ? "connect" : "no INFO", -ETIMEDOUT);
 	else if (l->state == RC_NATS_READY && l->pings_out >= 2 && !progress && !late)
-		link_fail(l, "no PONG to two PINGs", -ETIMEDOUT);
+		link_fail(l, RC_NATS_FAULT_PING, "no PONG to two PINGs", -ETIMEDOUT);
 	else if (l->state == RC_NATS_READY && queue_ping(l, false) == 0)
 		l->pings_out = progress || late ? 1 : l->pings_out + 1;
 	else if (l->state == RC_NATS_IDLE && !l->retry_armed)
@@ -751,7 +833,7 @@ void rc_nats_link_stop(struct rc_nats_link *l)
 	if (l->stopped)
 		return;
 	l->stopped = true;
-	link_fail(l, "stopped", -ECANCELED);
+	link_fail(l, RC_NATS_FAULTS, "stopped", -ECANCELED);
 	if (l->ping_armed)
 		rc_loop_cancel(l->loop, &l->ping_timer.io);
 	if (l->retry_armed)

@@ -91,6 +91,7 @@ struct rc_nats_link {
 	uint64_t written_at_tick; /* written at the last ping tick */
 	bool backlog_at_tick;	/* bytes were queued at the last ping tick */
 	uint64_t tick_ms;	/* when the last ping tick ran */
+	bool err_seen;		/* this connection had an -ERR (its close is that) */
 	bool err_logged;	/* a -ERR was logged, at err_log_ms */
 	uint64_t err_log_ms;
 	uint64_t errs_unlogged;	/* -ERRs since, not logged */

@@ -415,6 +415,30 @@ static void uplink_drops(struct rc_textbuf *o, const struct rc_worker_counters *
 			       (unsigned long long)t->srv.uplink_dropped[r]);
 }
 
+static void nats_faults(struct rc_textbuf *o, const struct rc_worker_counters *t)
+{
+	static const char *const names[RC_NATS_FAULTS] = {
+		[RC_NATS_FAULT_SLOW_CONSUMER] = "slow_consumer",
+		[RC_NATS_FAULT_STALE] = "stale_connection",
+		[RC_NATS_FAULT_AUTH] = "authorization",
+		[RC_NATS_FAULT_PERMISSIONS] = "permissions",
+		[RC_NATS_FAULT_OTHER_ERR] = "server_error",
+		[RC_NATS_FAULT_NO_CREDS] = "auth_required",
+		[RC_NATS_FAULT_TLS] = "tls_required",
+		[RC_NATS_FAULT_PROTOCOL] = "protocol",
+		[RC_NATS_FAULT_LOST] = "connection_lost",
+		[RC_NATS_FAULT_PING] = "ping_timeout",
+		[RC_NATS_FAULT_CONNECT] = "connect_failed",
+	};
+
+	header(o, "ringcast_nats_faults_total", "counter",
+	       "NATS connections lost or refused and the server's -ERR answers, by reason "
+	       "(nats-server cuts a slow consumer without -ERR: that shows as connection_lost).");
+	for (int r = 0; r < RC_NATS_FAULTS; r++)
+		rc_textbuf_put(o, "ringcast_nats_faults_total{reason=\"%s\"} %llu\n", names[r],
+			       (unsigned long long)t->srv.nats_faults[r]);
+}
+
 static void refusals(struct rc_textbuf *o, const struct rc_worker_counters *t)
 {
 	const struct rc_udp_stats *us = &t->udp;
@@ -542,6 +566,7 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	metric(&o, "ringcast_workers", "gauge", "Workers (loops, one thread each): --workers.", n);
 	per_worker(&o, w, n);
 	nats_latency(&o, &t);
+	nats_faults(&o, &t);
 	metric(&o, "ringcast_relayed_total", "counter",
 	       "Hand-offs of a message from the worker that received it to another worker.",
 	       t.srv.relayed_out);

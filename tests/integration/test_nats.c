@@ -11,7 +11,8 @@
  * that is not configured, learnt from INFO's connect_urls and taken when
  * the configured one dies; credentials (--nats-creds) for a server that
  * asks for a user and password or a token, and a server that asks while
- * none were given, or gets the wrong ones. */
+ * none were given, or gets the wrong ones; a fake server's -ERR lines and
+ * closes, counted by reason. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -186,6 +187,8 @@ Test(nats, a_killed_server_is_reconnected_and_local_delivery_goes_on, .fini = fi
 	close(subs[0].fd);
 	subs[0].fd = -1;
 	wait_connected(0, "with the server killed");
+	rc_assert(rc_metric(&srv, "ringcast_nats_faults_total{reason=\"connection_lost\"}") >=
+			  rc_workers(), "the loss is counted");
 	/* Local delivery does not wait for NATS. */
 	for (uint64_t seq = 200; seq < 210; seq++)
 		check_ws(seq, 10 + (size_t)seq);
@@ -251,6 +254,8 @@ Test(nats, a_frozen_server_is_dropped_for_its_missing_pongs, .fini = fini)
 	wait_connected(0, "with the server frozen (two PINGs unanswered)");
 	rc_assert(rc_now_ms() - t0 < 4000, "a frozen server is noticed in about a second, not %lld ms",
 		  (long long)(rc_now_ms() - t0));
+	rc_assert(rc_metric(&srv, "ringcast_nats_faults_total{reason=\"ping_timeout\"}") >=
+			  rc_workers(), "counted as a PING timeout");
 	open_ws();
 	check_ws(1, 100);
 	kill(ns.pid, SIGCONT);
@@ -309,6 +314,9 @@ Test(nats, the_next_server_is_taken_at_once_when_the_first_is_not_there, .fini =
 		  (long long)(rc_now_ms() - t0));
 	rc_assert(rc_metric(&srv, "ringcast_nats_reconnects_total") == 0,
 		  "a first connection is no reconnect");
+	if (rc_workers() % 2)
+		rc_assert(rc_metric(&srv, "ringcast_nats_faults_total{reason=\"connect_failed\"}") >=
+				  1, "the refused connect is counted");
 	nats_raw_open(&subs[0], ns.port, "ringcast.ch.live");
 	check_flow(&subs[0], 1);
 	RC_STOP_OK(&srv);
@@ -415,6 +423,8 @@ Test(nats, credentials_for_a_server_that_asks, .fini = fini)
 				    RC_WAIT_TIMEOUT_MS, NULL, NULL, &last),
 		  "every refusal is counted (%lld)", last);
 	rc_assert(rc_metric(&srv, "ringcast_nats_connected") == 0, "not connected");
+	rc_assert(rc_metric(&srv, "ringcast_nats_faults_total{reason=\"auth_required\"}") >=
+			  3 * rc_workers(), "counted by reason");
 	rc_assert(log_lines("requires authentication and no credentials were given: see "
 			    "--nats-creds") == rc_workers(),
 		  "the missing credentials are logged once per worker");
@@ -427,7 +437,12 @@ Test(nats, credentials_for_a_server_that_asks, .fini = fini)
 	rc_assert(rc_wait_metric_ge(&srv, "ringcast_nats_errors_total", 2, RC_WAIT_TIMEOUT_MS, NULL,
 				    NULL, &last), "the server's -ERR is counted (%lld)", last);
 	rc_assert(rc_metric(&srv, "ringcast_nats_connected") == 0, "not connected");
-	rc_assert(log_lines("Authorization Violation") >= 1, "the server's answer is logged");
+	rc_assert(rc_metric(&srv, "ringcast_nats_faults_total{reason=\"authorization\"}") >= 1,
+		  "counted by reason");
+	rc_assert(rc_metric(&srv, "ringcast_nats_faults_total{reason=\"connection_lost\"}") == 0,
+		  "the close that follows the -ERR is the -ERR's");
+	rc_assert(log_lines("Authorization Violation': check --nats-creds") >= 1,
+		  "the server's answer is logged with a hint");
 	stop_ringcast();
 
 	/* A token. */
@@ -438,4 +453,129 @@ Test(nats, credentials_for_a_server_that_asks, .fini = fini)
 	start_with_creds(true);
 	wait_connected(rc_workers(), "with the right token");
 	stop_ringcast();
+}
+
+/* A fake NATS server: a loopback listener whose port goes to *port. */
+static int fake_listen(int *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	rc_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			  listen(fd, 16) == 0 && getsockname(fd, (struct sockaddr *)&a, &alen) == 0,
+		  "fake server: %s", strerror(errno));
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* Reads fd until buf holds want (NUL-terminated buf of cap), or the
+ * deadline. */
+static bool fake_read_until(int fd, char *buf, size_t cap, const char *want, int64_t end)
+{
+	size_t have = 0;
+
+	buf[0] = '\0';
+	while (!strstr(buf, want) && rc_now_ms() < end && have + 1 < cap) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = read(fd, buf + have, cap - 1 - have);
+		if (n <= 0)
+			return false;
+		have += (size_t)n;
+		buf[have] = '\0';
+	}
+	return strstr(buf, want) != NULL;
+}
+
+/* One connection of ringcast's: INFO, the PONG to CONNECT's PING (the
+ * connection is made), then `lines`, then a clean close (our FIN after
+ * them, then ringcast's: no reset loses them). Returns false when ringcast
+ * did not come or did not speak. */
+static bool fake_serve(int lfd, const char *lines)
+{
+	static const char info[] = "INFO {\"server_id\":\"fake\",\"version\":\"2.9.10\","
+				   "\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n";
+	int64_t end = rc_now_ms() + RC_WAIT_TIMEOUT_MS;
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	char buf[8192];
+	bool ok;
+	int fd;
+
+	if (poll(&p, 1, RC_WAIT_TIMEOUT_MS) != 1)
+		return false;
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ok = rc_write_all(fd, info, sizeof(info) - 1, 2000) == 0 &&
+	     fake_read_until(fd, buf, sizeof(buf), "PING\r\n", end) &&
+	     rc_write_all(fd, "PONG\r\n", 6, 2000) == 0 &&
+	     rc_write_all(fd, lines, strlen(lines), 2000) == 0;
+	shutdown(fd, SHUT_WR);
+	/* Until ringcast closes its side: its PINGs are read meanwhile. */
+	while (ok && rc_now_ms() < end) {
+		struct pollfd q = { .fd = fd, .events = POLLIN };
+
+		if (poll(&q, 1, 50) == 1 && read(fd, buf, sizeof(buf)) <= 0)
+			break;
+	}
+	close(fd);
+	return ok;
+}
+
+static long long fault(const char *reason)
+{
+	char name[96];
+
+	snprintf(name, sizeof(name), "ringcast_nats_faults_total{reason=\"%s\"}", reason);
+	return rc_metric(&srv, name);
+}
+
+static void wait_fault(const char *reason, long long want)
+{
+	char name[96];
+	long long last = -1;
+
+	snprintf(name, sizeof(name), "ringcast_nats_faults_total{reason=\"%s\"}", reason);
+	rc_assert(rc_wait_metric(&srv, name, want, RC_WAIT_TIMEOUT_MS, NULL, NULL, &last),
+		  "%s should be %lld, is %lld", name, want, last);
+}
+
+Test(nats, server_errors_and_closes_are_counted_by_reason, .fini = fini)
+{
+	char url[64];
+	int lfd, port;
+	long long w = rc_workers();
+
+	lfd = fake_listen(&port);
+	snprintf(url, sizeof(url), "nats://127.0.0.1:%d", port);
+	RC_START(&srv, "--listen", "127.0.0.1:0", "--nats", url);
+	/* An error the server goes on after, then one it closes for. */
+	for (long long i = 0; i < w; i++)
+		rc_assert(fake_serve(lfd, "-ERR 'Permissions Violation for Publish to \"x\"'\r\n"
+					  "-ERR 'Stale Connection'\r\n"), "connection %lld", i);
+	wait_fault("stale_connection", w);
+	rc_assert(fault("permissions") == w, "permissions");
+	rc_assert(fault("connection_lost") == 0, "the close after an -ERR is the -ERR's");
+	rc_assert(rc_metric(&srv, "ringcast_nats_errors_total") == 2 * w, "2 -ERR each");
+	/* A slow consumer said so (nats-server 2.9 does not: the next). */
+	for (long long i = 0; i < w; i++)
+		rc_assert(fake_serve(lfd, "-ERR 'Slow Consumer'\r\n"), "connection %lld", i);
+	wait_fault("slow_consumer", w);
+	/* Closed without a word, after CONNECT was taken. */
+	for (long long i = 0; i < w; i++)
+		rc_assert(fake_serve(lfd, ""), "connection %lld", i);
+	wait_fault("connection_lost", w);
+	rc_assert(rc_metric(&srv, "ringcast_nats_reconnects_total") == 3 * w - w,
+		  "every connection after each worker's first is a reconnect");
+	rc_assert(log_lines("without a word") >= 1, "the silent close is explained");
+	rc_assert(fault("server_error") == 0 && fault("authorization") == 0, "nothing else");
+	/* Nobody listens any more. */
+	close(lfd);
+	rc_assert(rc_wait_metric_ge(&srv, "ringcast_nats_faults_total{reason=\"connect_failed\"}", w,
+				    RC_WAIT_TIMEOUT_MS, NULL, NULL, NULL), "refused connects");
+	RC_STOP_OK(&srv);
 }
