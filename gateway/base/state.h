@@ -178,6 +178,11 @@ struct rc_server_stats {
 	uint64_t nats_reconnects;	/* connections made again after one was lost */
 	uint64_t nats_errors;		/* -ERR answers and protocol errors */
 	uint64_t nats_faults[RC_NATS_FAULTS];	/* by enum rc_nats_fault */
+	/* The server this worker is connected to, all 0 when none (a gauge;
+	 * meaningless summed over workers): words because the counters are
+	 * all other workers read of it (rc_snap). [0]: address family << 16 |
+	 * port, [1] and [2]: the address's bytes (4 or 16) in memory order. */
+	uint64_t nats_server[3];
 	uint64_t nats_out_queued;	/* outbound bytes not yet written (a gauge) */
 	uint64_t nats_bytes_in;		/* bytes read from it, protocol lines included */
 	uint64_t nats_msgs_in;		/* messages from other nodes fanned out here */

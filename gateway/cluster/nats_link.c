@@ -1,5 +1,6 @@
 #include "nats_link.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -31,6 +32,28 @@
 static void start_connect(struct rc_nats_link *l);
 static int in_resize(struct rc_nats_link *l, size_t need);
 
+/* Says in the worker's counters which server it is connected to (NULL:
+ * none), for /metrics (state.h has the layout). */
+static void show_server(struct rc_nats_link *l, const struct rc_sockaddr *a)
+{
+	uint64_t *w = l->stats->nats_server;
+
+	memset(w, 0, sizeof(l->stats->nats_server));
+	if (!a)
+		return;
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)&a->ss;
+
+		w[0] = (uint64_t)AF_INET << 16 | ntohs(a4->sin_port);
+		memcpy(&w[1], &a4->sin_addr, sizeof(a4->sin_addr));
+	} else {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&a->ss;
+
+		w[0] = (uint64_t)AF_INET6 << 16 | ntohs(a6->sin6_port);
+		memcpy(&w[1], &a6->sin6_addr, sizeof(a6->sin6_addr));
+	}
+}
+
 static void set_state(struct rc_nats_link *l, enum rc_nats_state s)
 {
 	l->state = s;
@@ -38,6 +61,8 @@ static void set_state(struct rc_nats_link *l, enum rc_nats_state s)
 	/* Connected means the server took CONNECT: its first PONG came
 	 * (on_proven()). */
 	l->stats->nats_connected = s == RC_NATS_READY && l->proven;
+	if (s != RC_NATS_READY)
+		show_server(l, NULL);
 }
 
 /* The outbound bytes not yet written, for /metrics. */
@@ -366,6 +391,7 @@ static void on_proven(struct rc_nats_link *l)
 {
 	l->proven = true;
 	l->stats->nats_connected = 1;
+	show_server(l, &l->addr);
 	l->fails = 0;
 	l->backoff_ms = BACKOFF_MIN_MS;
 	if (l->was_ready)
@@ -851,6 +877,7 @@ void rc_nats_link_fini(struct rc_nats_link *l)
 		close(l->fd);
 	l->fd = -1;
 	l->stats->nats_connected = 0;
+	show_server(l, NULL);
 	rc_nats_outbuf_fini(&l->out);
 	free(l->in);
 	rc_mem_uncharge(l->in_cap);

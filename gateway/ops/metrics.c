@@ -1,5 +1,7 @@
 /* Prometheus text exposition (format 0.0.4) of every counter ringcast keeps:
  * one table for the counters without labels, code for the labelled ones. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -492,6 +494,39 @@ static void per_worker(struct rc_textbuf *o, const struct rc_worker_counters *w,
 			       (unsigned long long)(w[i].srv.connections + w[i].srv.publishers));
 }
 
+/* The NATS server each connected worker uses (state.h's nats_server
+ * words), as an info metric. */
+static void nats_servers(struct rc_textbuf *o, const struct rc_worker_counters *w, uint32_t n)
+{
+	header(o, "ringcast_nats_server_info", "gauge",
+	       "The NATS server each worker is connected to (workers not connected have no line).");
+	for (uint32_t i = 0; i < n; i++) {
+		const uint64_t *s = w[i].srv.nats_server;
+		struct sockaddr_storage ss = { 0 };
+		char addr[80];
+
+		if (!w[i].srv.nats_connected || !s[0])
+			continue;
+		if (s[0] >> 16 == AF_INET) {
+			struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+
+			a4->sin_family = AF_INET;
+			a4->sin_port = htons((uint16_t)s[0]);
+			memcpy(&a4->sin_addr, &s[1], sizeof(a4->sin_addr));
+		} else {
+			struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+
+			a6->sin6_family = AF_INET6;
+			a6->sin6_port = htons((uint16_t)s[0]);
+			memcpy(&a6->sin6_addr, &s[1], sizeof(a6->sin6_addr));
+		}
+		/* A numeric address: nothing to escape in the label. */
+		rc_config_format_addr((const struct sockaddr *)&ss, addr, sizeof(addr));
+		rc_textbuf_put(o, "ringcast_nats_server_info{worker=\"%u\",server=\"%s\"} 1\n", i,
+			       addr);
+	}
+}
+
 /* From ingest on another node to fan-out here: its clock against ours. */
 static void nats_latency(struct rc_textbuf *o, const struct rc_worker_counters *t)
 {
@@ -567,6 +602,8 @@ char *rc_metrics_render(struct rc_server *srv, size_t *len)
 	per_worker(&o, w, n);
 	nats_latency(&o, &t);
 	nats_faults(&o, &t);
+	if (srv->cfg->nats.len)
+		nats_servers(&o, w, n);
 	metric(&o, "ringcast_relayed_total", "counter",
 	       "Hand-offs of a message from the worker that received it to another worker.",
 	       t.srv.relayed_out);

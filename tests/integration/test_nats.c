@@ -82,6 +82,18 @@ static void check_flow(struct nats_raw *s, uint64_t seq0)
 	}
 }
 
+/* /metrics names the server each worker is connected to. */
+static void check_server_info(int port)
+{
+	for (int w = 0; w < rc_workers(); w++) {
+		char name[128];
+
+		snprintf(name, sizeof(name),
+			 "ringcast_nats_server_info{worker=\"%d\",server=\"127.0.0.1:%d\"}", w, port);
+		rc_assert(rc_metric(&srv, name) == 1, "%s should be 1", name);
+	}
+}
+
 static void start_ringcast_on(int port, const char *channel)
 {
 	char url[64], udp[128];
@@ -163,6 +175,7 @@ Test(nats, every_datagram_reaches_nats_byte_identical_and_in_order, .fini = fini
 	rc_assert(rc_metric(&srv, "ringcast_nats_dropped_total") == 0, "nothing dropped");
 	rc_assert(rc_metric(&srv, "ringcast_nats_errors_total") == 0, "no errors");
 	rc_assert(rc_metric(&srv, "ringcast_nats_reconnects_total") == 0, "no reconnects");
+	check_server_info(port);
 	RC_STOP_OK(&srv);
 }
 
@@ -342,6 +355,7 @@ Test(nats, a_server_announced_by_the_cluster_is_taken_when_the_configured_one_di
 				 RC_WAIT_TIMEOUT_MS, NULL, NULL, &last),
 		  "every worker should connect again, to the announced server (%lld)", last);
 	wait_connected(rc_workers(), "to the announced server");
+	check_server_info(nc[1].port);
 	nats_raw_open(&subs[0], nc[1].port, "ringcast.ch.live");
 	check_flow(&subs[0], 1);
 	RC_STOP_OK(&srv);
