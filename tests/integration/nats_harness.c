@@ -74,17 +74,24 @@ static pid_t spawn(char *const argv[])
 
 	rc_assert(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		int null;
+		int out;
 
 		/* A test that dies (crash, Criterion timeout) must not leave
 		 * the server behind, as harness.c's child_exec. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(127);
-		null = open("/dev/null", O_WRONLY);
-		if (null >= 0) {
-			dup2(null, 1);
-			dup2(null, 2);
+		if (getenv("NATS_LOG_DIR")) {
+			char path[256];
+
+			snprintf(path, sizeof(path), "%s/nats-%d.log", getenv("NATS_LOG_DIR"), getpid());
+			out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		} else {
+			out = open("/dev/null", O_WRONLY);
+		}
+		if (out >= 0) {
+			dup2(out, 1);
+			dup2(out, 2);
 		}
 		execv(nats_bin(), argv);
 		_exit(127);
@@ -174,7 +181,15 @@ void nats_start_cluster(struct nats_srv *s, int n)
 			if (!ok)
 				rc_sleep_ms(50);
 		}
-		rc_assert(ok, "nats-server %d should have %d routes", i, n - 1);
+		if (!ok) {
+			int st;
+			pid_t gone = waitpid(s[i].pid, &st, WNOHANG);
+
+			rc_assert(ok, "nats-server %d should have %d routes (%s; ports %d, %d, %d; "
+				  "NATS_LOG_DIR=DIR keeps the servers' logs)", i, n - 1,
+				  gone == s[i].pid ? "it exited" : "it runs", s[i].port,
+				  s[i].cluster_port, s[i].http_port);
+		}
 	}
 }
 
@@ -409,5 +424,25 @@ long long nats_wait_subs(const struct nats_srv *s, long long want, int cmp)
 			break;
 		rc_sleep_ms(20);
 	} while (rc_now_ms() < end);
+	return n;
+}
+
+long long nats_count_subs(const struct nats_srv *s, const char *prefix)
+{
+	static char body[1 << 20];
+	static const char key[] = "\"subject\":";
+	size_t plen = strlen(prefix);
+	long long n = 0;
+
+	if (nats_monitor(s, "/subsz?subs=1&limit=100000", body, sizeof(body)) < 0 ||
+	    !strstr(body, "\"num_subscriptions\""))
+		return -1;
+	for (const char *p = body; (p = strstr(p, key)); ) {
+		p += sizeof(key) - 1;
+		while (*p == ' ')
+			p++;
+		if (*p == '"' && strncmp(p + 1, prefix, plen) == 0)
+			n++;
+	}
 	return n;
 }

@@ -27,7 +27,8 @@ struct nats_raw {
 	unsigned char buf[NATS_RAW_BUF];
 };
 
-/* The nats-server binary ($NATS_SERVER, else Debian's path). */
+/* The nats-server binary ($NATS_SERVER, else Debian's path). Its output
+ * goes to $NATS_LOG_DIR/nats-PID.log when that is set, else nowhere. */
 const char *nats_bin(void);
 
 /* Skips the calling Criterion test when there is no nats-server. */
@@ -42,7 +43,11 @@ int nats_tcp_to(int port, int timeout_ms);
 /* Starts a server on s->port (a free one when 0), with monitoring on a
  * free port, and waits until it accepts. With n > 1 the n servers form a cluster: each gets a route port
  * and routes to the others, and this waits until each has n - 1 routes (by
- * its monitoring port). The server dies with the test process. */
+ * its monitoring port). In a cluster /subsz's total also counts the $SYS
+ * subscriptions the routes carry, which come and go: base_subs is no
+ * measure there, nats_count_subs() is. Client ports already set are kept,
+ * so a stopped cluster can be started again on them. The server dies with
+ * the test process. */
 void nats_start(struct nats_srv *s);
 /* nats_start with more nats-server arguments (NULL-terminated, e.g.
  * "--user", "u", "--pass", "p"). */
@@ -85,5 +90,9 @@ long long nats_json_num(const char *body, const char *key);
 /* Waits until s's /subsz counts want subscriptions of clients (beyond its
  * own: cmp 0: exactly, 1: at least). Returns the last count seen. */
 long long nats_wait_subs(const struct nats_srv *s, long long want, int cmp);
+
+/* Subscriptions of s's own clients (not those the routes carry) whose
+ * subject starts with prefix (/subsz?subs=1), or -1. */
+long long nats_count_subs(const struct nats_srv *s, const char *prefix);
 
 #endif
