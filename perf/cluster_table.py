@@ -36,6 +36,23 @@ def cpu_us_per_delivery(run, received):
     return used / hz * 1e6 / received
 
 
+def per_process_us_per_msg(run, published):
+    """CPU-us per published message of each server process, in the order
+    bench-cluster.sh starts them (nats: nats-server, A, B)."""
+    try:
+        with open(os.path.join(run, "cpu.txt")) as f:
+            lines = [l.split() for l in f if l.strip()]
+    except OSError:
+        return []
+    hz = next((int(l[1]) for l in lines if l[0] == "clk_tck"), 100)
+    rows = [l for l in lines if l[0] != "clk_tck"]
+    half = len(rows) // 2
+    after = {p: int(t) for p, t in rows[half:]}
+    if not published:
+        return []
+    return [(after[p] - int(t)) / hz * 1e6 / published for p, t in rows[:half]]
+
+
 def load(d, layout):
     out = []
     for run in sorted(glob.glob(os.path.join(d, layout, "run*"))):
@@ -49,6 +66,7 @@ def load(d, layout):
             "p99": lat["latency_us"]["p99"] / 1000,
             "lost": lat.get("loss_pct", 0.0),
             "cpu": cpu_us_per_delivery(run, lat.get("received")),
+            "procs": per_process_us_per_msg(run, lat.get("published")),
             "max": None,
         }
         try:
@@ -105,6 +123,15 @@ def main():
           f"{ratio([r['p99'] for r in n], [r['p99'] for r in o])} | "
           f"{ratio([r['cpu'] for r in n], [r['cpu'] for r in o])} | - | "
           f"{ratio([r['max'] for r in n], [r['max'] for r in o], worse_is_high=False)} |")
+    names = {"one": ["ringcast"], "nats": ["nats-server", "node A (publisher side)",
+                                            "node B (subscriber side)"]}
+    print("\nCPU-us per published message, by process, at the fixed rate; min-max (median):\n")
+    print("| layout | process | CPU us/message |")
+    print("|---|---|---|")
+    for l, rs in rows.items():
+        for i, name in enumerate(names[l]):
+            vals = [r["procs"][i] for r in rs if len(r["procs"]) > i]
+            print(f"| {l} | {name} | {cell(vals, lambda v: f'{v:.0f}')} |")
     return 0
 
 
