@@ -331,9 +331,8 @@ done
 # stream_starts PORT CHANNEL HEX: a viewer of CHANNEL on a node gets bytes
 # that start with HEX (empty: any bytes).
 stream_starts() {
-	local got
-	got=$(get stream "http://127.0.0.1:$1/stream/$2") || return 1
-	case $got in
+	stream_got=$(get stream "http://127.0.0.1:$1/stream/$2") || return 1
+	case $stream_got in
 	"$3"?*) return 0 ;;
 	*) return 1 ;;
 	esac
