@@ -6,20 +6,13 @@
 // directory ($RINGCAST_SCREENSHOT, default build/web-demo.png).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
+import { launchChromium } from './chromium.mjs';
 import { ROOT, ms, sleep, startServer, subscribers, waitFor } from './helpers.mjs';
 
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  throw new Error("the npm package 'playwright-core' is missing: run `npm ci` (make test does)");
-}
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: apt-get install chromium (make test does)`);
 const SHOT = process.env.RINGCAST_SCREENSHOT ?? path.join(ROOT, 'build', 'web-demo.png');
 
 let srv;
@@ -51,13 +44,7 @@ before(async () => {
     'testsrc=size=320x180:rate=25', '-t', '120', '-c:v', 'mpeg1video', '-b:v', '800k', '-f', 'mpegts',
     `udp://127.0.0.1:${srv.udp.live}?pkt_size=1316`]);
   publisher(process.env.RINGCAST_PUB_BIN, ['--demo', 'game', '--rate', '30', '--udp', `127.0.0.1:${srv.udp.game}`]);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: ms(30000),
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 760 } });
   page.setDefaultTimeout(ms(15000));
   page.on('pageerror', (e) => console.error('page error:', e.message));

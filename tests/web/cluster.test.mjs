@@ -11,16 +11,9 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 
+import { launchChromium, sampleVideo as sample } from './chromium.mjs';
 import { ms, sleep, startServer, waitFor } from './helpers.mjs';
 
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  throw new Error("the npm package 'playwright-core' is missing: run `npm ci` (make test does)");
-}
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: apt-get install chromium (make test does)`);
 const NATS = process.env.NATS_SERVER ?? '/usr/sbin/nats-server';
 if (!existsSync(NATS)) throw new Error(`${NATS} missing: apt-get install nats-server (make test does)`);
 
@@ -69,35 +62,6 @@ async function openPage(srv, query = '') {
   return page;
 }
 
-/** The page's video state, and a checksum of the shown picture. */
-const sample = (page) => page.evaluate(() => {
-  const v = window.ringcastDemo.video;
-  const el = v.player?.element;
-  let lit = 0;
-  let sum = 0;
-  if (el && el.videoWidth) {
-    const cv = document.createElement('canvas');
-    cv.width = 320;
-    cv.height = 180;
-    const ctx = cv.getContext('2d', { willReadFrequently: true });
-    ctx.drawImage(el, 0, 0, cv.width, cv.height);
-    const d = ctx.getImageData(0, 0, cv.width, cv.height).data;
-    for (let i = 0; i < d.length; i += 16) {
-      if (d[i] + d[i + 1] + d[i + 2] > 60) lit++;
-      sum = (sum * 31 + d[i] + d[i + 1] * 7 + d[i + 2] * 13) % 1000000007;
-    }
-  }
-  return {
-    kind: v.player?.kind ?? null,
-    codec: v.program?.codec ?? null,
-    time: el?.tagName === 'VIDEO' ? el.currentTime : null,
-    errors: v.errors.slice(),
-    ttff: v.firstFrameAt && v.connectAt ? v.firstFrameAt - v.connectAt : null,
-    lit,
-    sum,
-  };
-});
-
 before(async () => {
   const port = await freePort();
   nats = spawn(NATS, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
@@ -106,13 +70,7 @@ before(async () => {
     '--nats', `nats://127.0.0.1:${port}`];
   a = await startServer([...node, '--udp', '127.0.0.1:0=live']);
   c = await startServer(node);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: ms(30000),
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-  });
+  browser = await launchChromium();
   // ffmpeg to node A only, bounded in time.
   ffmpeg = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin',
     '-re', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
