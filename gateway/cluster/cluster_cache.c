@@ -141,7 +141,7 @@ void rc_cluster_cache_reply(struct rc_cluster *cl, const struct rc_nats_event *e
 			return;
 		}
 	}
-	m = rc_cluster_copy_in(cl, ev);
+	m = rc_cluster_copy_in(srv, ev);
 	if (!m)
 		return;
 	srv->stats.nats_cache_msgs_in++;
@@ -172,40 +172,41 @@ bool rc_cluster_cache_hold(struct rc_cluster *cl, struct rc_cluster_chan *cc, st
 	return true;
 }
 
-/* Gives back the hold's array. */
-static void hold_free(struct rc_cluster_chan *cc)
+/* Takes the hold's array out of cc (its n messages; the caller frees it):
+ * what fan-out does with them next cannot touch it through cc. */
+static struct rc_cluster_held *hold_take(struct rc_cluster_chan *cc, uint32_t *n)
 {
-	free(cc->held);
-	rc_mem_uncharge(cc->held_cap * sizeof(*cc->held));
+	struct rc_cluster_held *held = cc->held;
+
+	*n = cc->nheld;
+	rc_mem_uncharge(cc->held_cap * sizeof(*held));
 	cc->held = NULL;
 	cc->held_cap = cc->nheld = 0;
 	cc->held_bytes = 0;
+	return held;
 }
 
 void rc_cluster_cache_end(struct rc_cluster *cl, struct rc_cluster_chan *cc)
 {
-	struct rc_cluster_held *held = cc->held;
-	uint32_t n = cc->nheld;
+	uint32_t n;
+	struct rc_cluster_held *held = hold_take(cc, &n);
 
 	if (rc_loop_now_ms(cl->srv->loop) >= cc->req_until_ms)
 		cl->srv->stats.nats_cache_timeouts++;
 	cc->req_id = 0;
-	/* The array leaves cc first: what the fan-out does cannot touch it. */
-	cc->held = NULL;
-	cc->nheld = 0;
-	cc->held_bytes = 0;
 	for (uint32_t i = 0; i < n; i++)
 		rc_cluster_take(cl, cc, held[i].m, &held[i].env, true);
 	free(held);
-	rc_mem_uncharge(cc->held_cap * sizeof(*held));
-	cc->held_cap = 0;
 }
 
 void rc_cluster_cache_drop(struct rc_cluster *cl, struct rc_cluster_chan *cc)
 {
+	uint32_t n;
+	struct rc_cluster_held *held = hold_take(cc, &n);
+
 	(void)cl;
-	for (uint32_t i = 0; i < cc->nheld; i++)
-		rc_shmsg_unref(cc->held[i].m);
-	hold_free(cc);
+	for (uint32_t i = 0; i < n; i++)
+		rc_shmsg_unref(held[i].m);
+	free(held);
 	cc->req_id = 0;
 }

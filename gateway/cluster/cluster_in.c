@@ -155,7 +155,7 @@ void rc_cluster_take(struct rc_cluster *cl, struct rc_cluster_chan *cc, struct r
  * read buffer, which the next read reuses, into a message its subscribers'
  * queues and the cache share by reference. NULL past --max-memory (NATS
  * gives way first) or without memory: counted. */
-static struct rc_shmsg *copy_in(struct rc_server *srv, const struct rc_nats_event *ev)
+struct rc_shmsg *rc_cluster_copy_in(struct rc_server *srv, const struct rc_nats_event *ev)
 {
 	struct rc_shmsg *m = rc_mem_over() ? NULL : rc_shmsg_new((uint32_t)ev->payload_len);
 
@@ -206,16 +206,10 @@ void rc_cluster_on_msg(void *arg, const struct rc_nats_event *ev)
 	}
 	if (env.time_ns)
 		count_latency(srv, env.time_ns);
-	m = copy_in(srv, ev);
+	m = rc_cluster_copy_in(srv, ev);
 	if (!m)
 		return;
 	if (cc->req_id && rc_cluster_cache_hold(cl, cc, m, &env))
 		return;
 	rc_cluster_take(cl, cc, m, &env, false);
-}
-
-/* For cluster_cache.c: the same copy. */
-struct rc_shmsg *rc_cluster_copy_in(struct rc_cluster *cl, const struct rc_nats_event *ev)
-{
-	return copy_in(cl->srv, ev);
 }

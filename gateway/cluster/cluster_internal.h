@@ -109,8 +109,9 @@ void rc_cluster_on_msg(void *arg, const struct rc_nats_event *ev);
 void rc_cluster_take(struct rc_cluster *cl, struct rc_cluster_chan *cc, struct rc_shmsg *m,
 		     const struct rc_envelope *env, bool quiet);
 
-/* Copies ev's payload into a new message (counted when it cannot). */
-struct rc_shmsg *rc_cluster_copy_in(struct rc_cluster *cl, const struct rc_nats_event *ev);
+/* Copies ev's payload into a new message, the one copy of a message from
+ * NATS (cluster_in.c; counted when it cannot). */
+struct rc_shmsg *rc_cluster_copy_in(struct rc_server *srv, const struct rc_nats_event *ev);
 
 /* cluster_cache.c: sends cc's cache request when one is wanted and the
  * link is ready; answers a request; takes an answer's message; ends a
